@@ -1,0 +1,1 @@
+//! TODO(stub): filled in by the foundation work.
