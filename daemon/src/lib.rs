@@ -1,7 +1,34 @@
 //! # steward-daemon — `stewardd`
 //!
+//! The daemon owns one redb file, serves the HTTP/1.1 + JSON API on a Unix socket,
+//! identifies every caller by the socket's peer credentials, checks the caller's role
+//! in the tenant, writes the audit record in the same transaction as the change, and
+//! runs the timers.
+//!
 //! | module | what it holds |
 //! | --- | --- |
 //! | [`store`] | the redb store: tenant-scoped handles, postcard records behind a format byte, indexes, the audit hash chain, the group-commit writer |
+//! | [`identity`] | who is calling: peer credentials resolved to a user and groups |
+//! | [`access`] | what a caller may do in a tenant: grants resolved to permissions |
+//! | [`server`] | the accept loop: connection caps, head limits and timeouts, draining |
+//! | [`routes`] | the API's routes, one module per resource |
+//! | [`error`] | the API's error type and its JSON rendering |
+//! | [`state`] | the state shared by connections and timers |
+//! | [`daemon`] | starting a daemon on a listener of one's own ([`run`]) |
+//! | [`socket`] | the listening socket: created safely, or from systemd |
+//! | [`reload`] | watching and reloading the config file |
+//! | [`logging`] | daily-rotated log files and stderr |
 
+pub mod access;
+pub mod daemon;
+pub mod error;
+pub mod identity;
+pub mod logging;
+pub mod reload;
+pub mod routes;
+pub mod server;
+pub mod socket;
+pub mod state;
 pub mod store;
+
+pub use daemon::run;

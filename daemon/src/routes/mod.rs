@@ -1,0 +1,84 @@
+//! The API's routes: one module per resource, each with its handlers and nothing else,
+//! plus the helpers every tenant route uses to learn who is calling and what it may do.
+
+mod system;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::FromRequestParts;
+use axum::routing::get;
+use http::HeaderMap;
+use http::request::Parts;
+use steward::wire::ROLE_HEADER;
+
+use crate::access::{self, Access, AccessError};
+use crate::error::ApiError;
+use crate::identity::Caller;
+use crate::state::Shared;
+
+/// Every route of the API.
+pub fn router(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route("/v1/health", get(system::health))
+        .route("/v1/whoami", get(system::whoami))
+        .route("/v1/tenants", get(system::tenants))
+        .route("/v1/events", get(system::events))
+        .fallback(|| async { ApiError::not_found("no such route") })
+        .method_not_allowed_fallback(|| async {
+            ApiError::method_not_allowed("this method is not allowed on this path")
+        })
+        .with_state(shared)
+}
+
+/// The caller of the connection, put into each request by the accept loop.
+pub struct CallerExt(pub Arc<Caller>);
+
+impl<S: Send + Sync> FromRequestParts<S> for CallerExt {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        parts
+            .extensions
+            .get::<Arc<Caller>>()
+            .cloned()
+            .map(CallerExt)
+            .ok_or_else(|| ApiError::internal(&"request without a caller"))
+    }
+}
+
+/// The profile named by `X-Steward-Role`, if any.
+pub fn acting_role(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    match headers.get(ROLE_HEADER) {
+        None => Ok(None),
+        Some(v) => v.to_str().map(|s| Some(s.trim().to_owned())).map_err(|_| {
+            ApiError::invalid("X-Steward-Role is not ASCII").with_target("X-Steward-Role")
+        }),
+    }
+}
+
+/// The caller's access in `tenant`: 404 when it holds nothing there (exactly as for a
+/// tenant that does not exist), 403 when it asks to act above what it holds.
+pub fn tenant_access(
+    shared: &Shared,
+    caller: &Caller,
+    tenant: &str,
+    acting: Option<&str>,
+) -> Result<Access, ApiError> {
+    if steward::names::TenantId::parse(tenant).is_err() {
+        return Err(ApiError::invalid(format!(
+            "`{tenant}` is not a tenant id ([a-z0-9][a-z0-9-]{{0,62}})"
+        ))
+        .with_target("tenant"));
+    }
+    let cfg = shared.config();
+    access::resolve(&cfg, caller, tenant, acting).map_err(|e| match e {
+        AccessError::NoTenant => ApiError::no_tenant(),
+        AccessError::ActAs(e) => ApiError::new(
+            http::StatusCode::FORBIDDEN,
+            steward::wire::codes::FORBIDDEN,
+            e.to_string(),
+        )
+        .with_target("X-Steward-Role"),
+    })
+}
