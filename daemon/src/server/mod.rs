@@ -24,54 +24,50 @@ pub use conn::RequestId;
 /// How long a draining daemon waits for in-flight requests before it exits anyway.
 const DRAIN_LIMIT: Duration = Duration::from_secs(10);
 
-/// Open connections per uid, for the per-uid cap.
+/// Open connections, in total and per uid, for the connection caps. The caps are read
+/// from the configuration in force at each accept, so a reload changes them live.
 #[derive(Debug, Default)]
-pub(crate) struct UidCounts {
-    /// Connections currently open, by uid.
-    counts: Mutex<HashMap<u32, usize>>,
+pub(crate) struct Counts {
+    /// Connections currently open: the total and the count by uid.
+    open: Mutex<(usize, HashMap<u32, usize>)>,
 }
 
 /// A connection's place under the caps; dropping it frees the place.
 pub(crate) struct Slot {
     /// The table the slot was taken from.
-    counts: Arc<UidCounts>,
+    counts: Arc<Counts>,
     /// Whose slot it is.
     uid: u32,
-    /// The place under the total cap.
-    _total: tokio::sync::OwnedSemaphorePermit,
 }
 
 impl Drop for Slot {
     fn drop(&mut self) {
-        if let Ok(mut m) = self.counts.counts.lock()
-            && let Some(n) = m.get_mut(&self.uid)
-        {
-            *n = n.saturating_sub(1);
-            if *n == 0 {
-                m.remove(&self.uid);
+        if let Ok(mut open) = self.counts.open.lock() {
+            open.0 = open.0.saturating_sub(1);
+            if let Some(n) = open.1.get_mut(&self.uid) {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    open.1.remove(&self.uid);
+                }
             }
         }
     }
 }
 
-impl UidCounts {
-    /// Takes a place for `uid` if it has fewer than `cap` connections open.
-    fn take(
-        self: &Arc<Self>,
-        uid: u32,
-        cap: usize,
-        total: tokio::sync::OwnedSemaphorePermit,
-    ) -> Option<Slot> {
-        let mut m = self.counts.lock().ok()?;
-        let n = m.entry(uid).or_insert(0);
-        if *n >= cap {
+impl Counts {
+    /// Takes a place for `uid` if fewer than `total_cap` connections are open in all
+    /// and fewer than `uid_cap` for this uid.
+    fn take(self: &Arc<Self>, uid: u32, total_cap: usize, uid_cap: usize) -> Option<Slot> {
+        let mut open = self.open.lock().ok()?;
+        let mine = open.1.get(&uid).copied().unwrap_or(0);
+        if open.0 >= total_cap || mine >= uid_cap {
             return None;
         }
-        *n += 1;
+        open.0 += 1;
+        open.1.insert(uid, mine + 1);
         Some(Slot {
             counts: Arc::clone(self),
             uid,
-            _total: total,
         })
     }
 }
@@ -79,9 +75,7 @@ impl UidCounts {
 /// Serves the API on `listener` until `shutdown` is cancelled, then drains.
 pub async fn serve(listener: UnixListener, shared: Arc<Shared>, shutdown: CancellationToken) {
     let tracker = TaskTracker::new();
-    let uid_counts = Arc::new(UidCounts::default());
-    let max_total = shared.config().limits.max_connections;
-    let total = Arc::new(tokio::sync::Semaphore::new(max_total));
+    let counts = Arc::new(Counts::default());
     let router = crate::routes::router(Arc::clone(&shared));
     loop {
         let accepted = tokio::select! {
@@ -103,8 +97,7 @@ pub async fn serve(listener: UnixListener, shared: Arc<Shared>, shutdown: Cancel
             router: router.clone(),
             shutdown: shutdown.clone(),
         };
-        let total = Arc::clone(&total);
-        let uid_counts = Arc::clone(&uid_counts);
+        let counts = Arc::clone(&counts);
         tracker.spawn(async move {
             let cred = match stream.peer_cred() {
                 Ok(c) => c,
@@ -113,12 +106,11 @@ pub async fn serve(listener: UnixListener, shared: Arc<Shared>, shutdown: Cancel
                     return;
                 }
             };
-            let slot = Arc::clone(&total)
-                .try_acquire_owned()
-                .ok()
-                .and_then(|permit| {
-                    uid_counts.take(cred.uid(), cfg.limits.max_connections_per_uid, permit)
-                });
+            let slot = counts.take(
+                cred.uid(),
+                cfg.limits.max_connections,
+                cfg.limits.max_connections_per_uid,
+            );
             conn.run(stream, cred, slot).await;
         });
     }
