@@ -306,15 +306,19 @@ fn parse_policy_vm(v: &Value, path: &str, c: &mut Collector) -> Option<JitVirtua
         let mut seen = HashSet::new();
         for (j, pv) in arr.iter().enumerate() {
             let pp = index(&ports_path, j);
-            if let Some(rule) = parse_port_rule(pv, &pp, c) {
-                if !seen.insert(rule.number) {
-                    c.push(
-                        join(&pp, "number"),
-                        format!("port {} is listed twice for this VM", rule.number),
-                    );
-                }
-                ports.push(rule);
+            let rule = parse_port_rule(pv, &pp, c);
+            // Duplicates are checked on the number alone, so a port whose other fields are
+            // wrong still counts.
+            if let Some(n) = pv.get("number").and_then(Value::as_u64)
+                && u16::try_from(n).is_ok()
+                && !seen.insert(n)
+            {
+                c.push(
+                    join(&pp, "number"),
+                    format!("port {n} is listed twice for this VM"),
+                );
             }
+            ports.extend(rule);
         }
     }
     Some(JitVirtualMachine {
