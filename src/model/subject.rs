@@ -281,4 +281,30 @@ mod tests {
             assert_eq!(SubjectKind::parse(k.as_str()), Some(k));
         }
     }
+
+    proptest::proptest! {
+        /// However a valid number is punctuated, it keys by the same digits.
+        #[test]
+        fn phone_punctuation_does_not_change_the_key(
+            digits in "[0-9]{7,15}",
+            seps in proptest::collection::vec(proptest::sample::select(vec!["", " ", "-", ".", "(", ")"]), 15),
+            plus in proptest::bool::ANY,
+        ) {
+            let mut written = String::from(if plus { "+" } else { "" });
+            for (d, sep) in digits.chars().zip(seps.iter()) {
+                written.push(d);
+                written.push_str(sep);
+            }
+            proptest::prop_assume!(written.len() <= 32);
+            proptest::prop_assert_eq!(SubjectKey::normalise(SubjectKind::Phone, &written), Some(digits));
+        }
+
+        /// Normalising is idempotent, so an index key searched again finds itself.
+        #[test]
+        fn normalise_is_idempotent(raw in "\\PC{0,40}", kind in proptest::sample::select(SubjectKind::ALL.to_vec())) {
+            if let Some(once) = SubjectKey::normalise(kind, &raw) {
+                proptest::prop_assert_eq!(SubjectKey::normalise(kind, &once), Some(once));
+            }
+        }
+    }
 }

@@ -345,9 +345,7 @@ pub(crate) type JsonObject = Map<String, Value>;
 /// Parses the body of a PUT in the Azure resource shape: it must be an object whose
 /// `properties` is an object. Returns the body and its properties, or the 400 error DESIGN.md
 /// asks for (target `properties`, or empty for a body that is not an object).
-pub(crate) fn resource_body(
-    body: &Value,
-) -> Result<(&JsonObject, &JsonObject), ValidationErrors> {
+pub(crate) fn resource_body(body: &Value) -> Result<(&JsonObject, &JsonObject), ValidationErrors> {
     let Value::Object(map) = body else {
         return Err(ValidationErrors::one("", "the body must be a JSON object"));
     };
