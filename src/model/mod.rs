@@ -21,7 +21,8 @@ pub use contact::{
     ContactInput, ContactProperties, NotificationsByRole, NotificationsSource, SecurityContact,
 };
 pub use dsr::{
-    DataSubjectRequest, DsrInput, DsrStatus, DsrSubject, DsrType, ReportEntry, ReportOutcome,
+    DataSubjectRequest, DsrError, DsrInput, DsrStatus, DsrSubject, DsrType, ReportEntry,
+    ReportOutcome,
 };
 pub use jit::{
     InitiateRequest, JitPolicy, JitPolicyInput, JitPolicyProperties, JitPortRule, JitRequest,
