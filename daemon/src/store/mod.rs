@@ -1,1 +1,297 @@
-//! TODO(stub): filled in by the foundation work.
+//! The redb store: one file, `data_dir/steward.redb`, holding every tenant's documents, their
+//! indexes and the audit hash chains. Map:
+//!
+//! | module | what it holds |
+//! | --- | --- |
+//! | [`tables`] | every table definition: the on-disk layout in one screen |
+//! | [`codec`] | the format-version byte + postcard encoding of every value |
+//! | `doc` | [`Doc`], [`DocInput`], [`Kind`], subject keys, schedule entries |
+//! | `audit` | audit entries and records, the hash chain and its verification |
+//! | `read` | [`TenantReader`]: tenant-scoped reads in short read transactions |
+//! | `txn` | [`TenantTxn`]: a write job's tenant-scoped view; staging and applying changes |
+//! | `writer` | [`Writer`]: the one thread that owns write transactions (group commit) |
+//!
+//! Invariants: data is reached only through a handle bound to one tenant
+//! ([`Store::tenant`], [`Writer::write`]); every change commits with its audit record in the
+//! same transaction, and a job that fails changes nothing ([`TenantTxn`]); a write is
+//! acknowledged only after a durable commit. The store knows no resource shapes: the
+//! daemon's routes turn model types into [`DocInput`]s and audit entries.
+
+pub mod codec;
+pub mod tables;
+
+mod audit;
+mod doc;
+mod error;
+mod read;
+mod txn;
+mod writer;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rand::TryRngCore;
+use redb::{Database, Durability, ReadableDatabase, ReadableTable};
+
+pub use audit::{
+    AuditEntry, AuditRecord, AuditStatus, Caller, ChainPoint, GENESIS_HASH, VerifyReport,
+};
+pub use codec::CodecError;
+pub use doc::{
+    Doc, DocInput, InvalidSubjectKey, Kind, ScheduleAction, Scheduled, SubjectEntry, SubjectKey,
+    SubjectKind,
+};
+pub use error::{StoreError, WriteError};
+pub use read::{Page, SubjectHit, TenantReader, TimeCursor};
+pub use txn::TenantTxn;
+pub use writer::{ChangeEvent, PurgeReport, Writer, WriterStats};
+
+use audit::HmacKey;
+
+/// The database file's name inside the data directory.
+pub const DB_FILE: &str = "steward.redb";
+
+/// Tuning of the store.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// Most jobs committed in one transaction.
+    pub max_group: usize,
+    /// Jobs that may wait for the writer before `write` waits to enqueue (backpressure).
+    pub queue_capacity: usize,
+    /// Change events buffered per subscriber before a slow one lags.
+    pub event_capacity: usize,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            max_group: 256,
+            queue_capacity: 4096,
+            event_capacity: 1024,
+        }
+    }
+}
+
+/// A schedule entry that is due.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Due {
+    /// When it was due, Unix seconds.
+    pub at_secs: i64,
+    /// What is due.
+    pub action: ScheduleAction,
+    /// The record's kind.
+    pub kind: Kind,
+    /// The record's tenant.
+    pub tenant: String,
+    /// The record's name.
+    pub name: String,
+}
+
+/// The open store. Dropping it stops the writer (after its current group) and releases the
+/// file lock once every [`TenantReader`] is gone.
+#[derive(Debug)]
+pub struct Store {
+    /// The database, shared with readers and the writer thread.
+    db: Arc<Database>,
+    /// The database file.
+    path: PathBuf,
+    /// The installation's HMAC key (from the meta table).
+    key: HmacKey,
+    /// Handle to the writer thread.
+    writer: Writer,
+    /// The writer thread, joined on drop.
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+fn open_error(path: &Path, e: redb::DatabaseError) -> StoreError {
+    match e {
+        redb::DatabaseError::DatabaseAlreadyOpen => StoreError::AlreadyOpen {
+            path: path.to_path_buf(),
+        },
+        redb::DatabaseError::Storage(redb::StorageError::Io(io))
+            if matches!(
+                io.kind(),
+                std::io::ErrorKind::UnexpectedEof | std::io::ErrorKind::InvalidData
+            ) =>
+        {
+            StoreError::Corrupted(format!("{}: {io}", path.display()))
+        }
+        other => match StoreError::from(other) {
+            StoreError::Corrupted(m) => StoreError::Corrupted(format!("{}: {m}", path.display())),
+            e => e,
+        },
+    }
+}
+
+impl Store {
+    /// Opens (or creates) `data_dir/steward.redb`: creates every table, checks the schema
+    /// version, loads or generates the installation's HMAC key, and starts the writer.
+    /// A second open of the same file fails with [`StoreError::AlreadyOpen`]; a damaged file
+    /// with [`StoreError::Corrupted`] (never a panic).
+    pub fn open(data_dir: &Path, options: StoreOptions) -> Result<Store, StoreError> {
+        std::fs::create_dir_all(data_dir)?;
+        let path = data_dir.join(DB_FILE);
+        // redb may panic on some damaged files; a panic must not take the daemon down.
+        let created =
+            std::panic::catch_unwind(|| Database::builder().create(&path)).map_err(|_| {
+                StoreError::Corrupted(format!("{}: redb could not read the file", path.display()))
+            })?;
+        let db = Arc::new(created.map_err(|e| open_error(&path, e))?);
+        let key = init(&db)?;
+        let (writer, thread) = Writer::start(
+            db.clone(),
+            key.clone(),
+            options.max_group,
+            options.queue_capacity,
+            options.event_capacity,
+        )?;
+        Ok(Store {
+            db,
+            path,
+            key,
+            writer,
+            thread: Some(thread),
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// A read handle bound to `tenant`: it sees that tenant's data and nothing else.
+    pub fn tenant(&self, tenant: &str) -> TenantReader {
+        TenantReader::new(self.db.clone(), tenant, self.key.clone())
+    }
+
+    /// A handle to the writer (cloneable, for tasks).
+    pub fn writer(&self) -> Writer {
+        self.writer.clone()
+    }
+
+    /// Schedule entries of `action` due at or before `now_secs`, oldest first, at most
+    /// `limit`, across tenants (for the timers, which then write through the tenant's job).
+    pub fn due(
+        &self,
+        action: ScheduleAction,
+        now_secs: i64,
+        limit: usize,
+    ) -> Result<Vec<Due>, StoreError> {
+        due_entries(&self.db, action, now_secs, limit)
+    }
+
+    /// The earliest time anything of `action` is scheduled, if any (for the JIT timer to
+    /// sleep until the next end, to the second).
+    pub fn next_due(&self, action: ScheduleAction) -> Result<Option<i64>, StoreError> {
+        let rtx = self.db.begin_read()?;
+        let t = rtx.open_table(tables::SCHEDULE)?;
+        let a = action.as_u8();
+        let mut range = t.range((a, i64::MIN, 0u8, "", "")..(a + 1, i64::MIN, 0u8, "", ""))?;
+        match range.next() {
+            Some(item) => Ok(Some(item?.0.value().1)),
+            None => Ok(None),
+        }
+    }
+
+    /// Stops the writer and closes the database (same as dropping the store).
+    pub fn close(self) {}
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        self.writer.stop();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+pub(crate) fn due_entries(
+    db: &Database,
+    action: ScheduleAction,
+    now_secs: i64,
+    limit: usize,
+) -> Result<Vec<Due>, StoreError> {
+    let rtx = db.begin_read()?;
+    let t = rtx.open_table(tables::SCHEDULE)?;
+    let a = action.as_u8();
+    let upper = (a, now_secs.saturating_add(1), 0u8, "", "");
+    let mut out = Vec::new();
+    for item in t.range((a, i64::MIN, 0u8, "", "")..upper)? {
+        if out.len() >= limit {
+            break;
+        }
+        let (k, _) = item?;
+        let (_, at_secs, kind, tenant, name) = k.value();
+        let kind = Kind::from_u8(kind)
+            .ok_or_else(|| StoreError::Corrupted(format!("unknown kind byte {kind}")))?;
+        out.push(Due {
+            at_secs,
+            action,
+            kind,
+            tenant: tenant.to_string(),
+            name: name.to_string(),
+        });
+    }
+    Ok(out)
+}
+
+/// Creates every table, checks the schema version and loads or generates the HMAC key.
+fn init(db: &Database) -> Result<HmacKey, StoreError> {
+    let mut wtx = db.begin_write()?;
+    wtx.set_durability(Durability::Immediate)?;
+    let key = {
+        wtx.open_table(tables::RECORDS)?;
+        wtx.open_table(tables::TIME_INDEX)?;
+        wtx.open_table(tables::SUBJECTS)?;
+        wtx.open_table(tables::SCHEDULE)?;
+        wtx.open_table(tables::AUDIT)?;
+        wtx.open_table(tables::AUDIT_HEAD)?;
+        wtx.open_table(tables::AUDIT_SUBJECTS)?;
+        let mut meta = wtx.open_table(tables::META)?;
+        let version = meta
+            .get(tables::META_SCHEMA_VERSION)?
+            .map(|g| g.value().to_vec());
+        match version {
+            None => {
+                meta.insert(
+                    tables::META_SCHEMA_VERSION,
+                    tables::SCHEMA_VERSION.to_le_bytes().as_slice(),
+                )?;
+            }
+            Some(b) => {
+                let bytes: [u8; 4] = b.as_slice().try_into().map_err(|_| {
+                    StoreError::Corrupted(
+                        "the schema version in the meta table is malformed".into(),
+                    )
+                })?;
+                let found = u32::from_le_bytes(bytes);
+                if found != tables::SCHEMA_VERSION {
+                    return Err(StoreError::UnsupportedSchema {
+                        found,
+                        supported: tables::SCHEMA_VERSION,
+                    });
+                }
+            }
+        }
+        let stored = meta.get(tables::META_HMAC_KEY)?.map(|g| g.value().to_vec());
+        match stored {
+            Some(k) if k.len() == 32 => HmacKey::from_bytes(&k)?,
+            Some(_) => {
+                return Err(StoreError::Corrupted(
+                    "the installation HMAC key is not 32 bytes".into(),
+                ));
+            }
+            None => {
+                let mut k = [0u8; 32];
+                rand::rngs::OsRng.try_fill_bytes(&mut k).map_err(|e| {
+                    StoreError::Io(std::io::Error::other(format!("OS randomness: {e}")))
+                })?;
+                meta.insert(tables::META_HMAC_KEY, k.as_slice())?;
+                HmacKey::from_bytes(&k)?
+            }
+        }
+    };
+    wtx.commit()?;
+    Ok(key)
+}

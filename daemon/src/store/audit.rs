@@ -1,0 +1,324 @@
+//! The audit log: what a job records ([`AuditEntry`]), what is stored ([`AuditRecord`]), the
+//! per-tenant SHA-256 hash chain, its verification, and the installation's HMAC key.
+//!
+//! Audit records name fields, never personal values: the people an action concerns are given
+//! as [`SubjectKey`]s and stored only as HMAC-SHA256 under the installation key, so the log can
+//! answer "what touched alice@contoso.com" without holding the address. (Free-text fields —
+//! `reason`, `resource_id` — are the caller's responsibility.) Appending lives in `txn.rs`.
+
+use std::collections::BTreeMap;
+
+use hmac::{KeyInit, Mac};
+use redb::ReadableTable;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::codec::{self, CodecError};
+use super::doc::SubjectKey;
+use super::error::StoreError;
+
+/// The `prev_hash` of a tenant's first record.
+pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// The outcome the record states (Activity Log's `status`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum AuditStatus {
+    /// The operation happened.
+    Succeeded,
+    /// The operation was attempted and failed (validation, etag, storage).
+    Failed,
+    /// The caller lacked the permission.
+    Denied,
+}
+
+/// Who acted: the OS user of the socket peer and the profile it acted under.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Caller {
+    /// Peer uid from `SO_PEERCRED`.
+    pub uid: u32,
+    /// User name from the password database.
+    pub user: String,
+    /// The role profile the caller acted under.
+    pub profile: String,
+}
+
+impl Caller {
+    /// The daemon itself (timers, retention).
+    pub fn system() -> Caller {
+        Caller {
+            uid: nix::unistd::geteuid().as_raw(),
+            user: "stewardd".to_string(),
+            profile: "system".to_string(),
+        }
+    }
+}
+
+/// What a write job records; the store adds time, sequence, HMACs and hashes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditEntry {
+    /// Who.
+    pub caller: Caller,
+    /// Operation name, e.g. `contacts.write`, `retention.purge`.
+    pub operation: String,
+    /// Outcome.
+    pub status: AuditStatus,
+    /// The request id the API answered with.
+    pub correlation_id: String,
+    /// The resource acted on (`contacts/default`), or empty.
+    pub resource_id: String,
+    /// Names of the fields changed or read, never their values.
+    pub fields: Vec<String>,
+    /// People concerned; stored only as HMACs.
+    pub subjects: Vec<SubjectKey>,
+    /// Counts (records exported, purged per kind, ...).
+    pub counts: BTreeMap<String, u64>,
+    /// Why (a rejection reason, a denial's missing permission). No personal values.
+    pub reason: Option<String>,
+}
+
+impl AuditEntry {
+    /// An entry with no resource, fields, subjects or counts.
+    pub fn new(caller: Caller, operation: impl Into<String>, status: AuditStatus) -> AuditEntry {
+        AuditEntry {
+            caller,
+            operation: operation.into(),
+            status,
+            correlation_id: String::new(),
+            resource_id: String::new(),
+            fields: Vec::new(),
+            subjects: Vec::new(),
+            counts: BTreeMap::new(),
+            reason: None,
+        }
+    }
+
+    /// Sets the resource id.
+    pub fn resource(mut self, id: impl Into<String>) -> AuditEntry {
+        self.resource_id = id.into();
+        self
+    }
+
+    /// Sets the correlation id.
+    pub fn correlation(mut self, id: impl Into<String>) -> AuditEntry {
+        self.correlation_id = id.into();
+        self
+    }
+
+    /// Adds a field name.
+    pub fn field(mut self, f: impl Into<String>) -> AuditEntry {
+        self.fields.push(f.into());
+        self
+    }
+
+    /// Adds a person concerned.
+    pub fn subject(mut self, k: SubjectKey) -> AuditEntry {
+        self.subjects.push(k);
+        self
+    }
+
+    /// Adds `n` to a count.
+    pub fn count(mut self, name: impl Into<String>, n: u64) -> AuditEntry {
+        *self.counts.entry(name.into()).or_default() += n;
+        self
+    }
+
+    /// Sets the reason.
+    pub fn reason(mut self, r: impl Into<String>) -> AuditEntry {
+        self.reason = Some(r.into());
+        self
+    }
+}
+
+/// One stored audit record, a link of its tenant's hash chain.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditRecord {
+    /// Position in the tenant's chain, from 1.
+    pub seq: u64,
+    /// When it was committed, Unix microseconds.
+    pub at_micros: i64,
+    /// Who.
+    pub caller: Caller,
+    /// Operation name.
+    pub operation: String,
+    /// Outcome.
+    pub status: AuditStatus,
+    /// Request id.
+    pub correlation_id: String,
+    /// Resource acted on.
+    pub resource_id: String,
+    /// Field names.
+    pub fields: Vec<String>,
+    /// HMAC-SHA256 (hex) of each subject key concerned.
+    pub subject_hmacs: Vec<String>,
+    /// Counts.
+    pub counts: BTreeMap<String, u64>,
+    /// Reason.
+    pub reason: Option<String>,
+    /// Hash of the previous record (or of the anchor; [`GENESIS_HASH`] for the first).
+    pub prev_hash: String,
+    /// SHA-256 (hex) over the tenant and this record encoded with `hash` empty.
+    pub hash: String,
+}
+
+impl AuditRecord {
+    /// The hash this record should carry: SHA-256 over a domain tag, the tenant, and the
+    /// record's encoding with `hash` set empty (which includes `seq` and `prev_hash`).
+    pub(crate) fn compute_hash(&self, tenant: &str) -> Result<String, CodecError> {
+        let mut unhashed = self.clone();
+        unhashed.hash = String::new();
+        let bytes = codec::encode(&unhashed)?;
+        let mut h = Sha256::new();
+        h.update(b"steward.audit.v1\0");
+        h.update(tenant.as_bytes());
+        h.update(b"\0");
+        h.update(&bytes);
+        Ok(hex(&h.finalize()))
+    }
+}
+
+/// A point of the chain: a sequence number and the hash of the record there.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChainPoint {
+    /// Sequence number.
+    pub seq: u64,
+    /// Hash (hex) of the record at `seq`.
+    pub hash: String,
+}
+
+/// Stored per tenant in [`tables::AUDIT_HEAD`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct AuditHead {
+    /// The last record appended.
+    pub head: ChainPoint,
+    /// The last record purged, if any: the remaining chain starts from its hash.
+    pub anchor: Option<ChainPoint>,
+}
+
+/// The result of [`super::TenantReader::audit_verify`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifyReport {
+    /// Every remaining record links to the anchor and hashes correctly up to the head.
+    pub ok: bool,
+    /// Records checked.
+    pub records: u64,
+    /// The head `(seq, hash)`, if the tenant has any record; save it to prove later that
+    /// nothing was cut off.
+    pub head: Option<ChainPoint>,
+    /// The last purged record, if records were purged.
+    pub anchor: Option<ChainPoint>,
+    /// The first record that does not verify (missing, undecodable, relinked or altered).
+    pub first_bad_seq: Option<u64>,
+}
+
+/// Verifies one tenant's chain from its anchor to its head.
+pub(crate) fn verify<A, H>(audit: &A, heads: &H, tenant: &str) -> Result<VerifyReport, StoreError>
+where
+    A: ReadableTable<(&'static str, u64), &'static [u8]>,
+    H: ReadableTable<&'static str, &'static [u8]>,
+{
+    let head = read_head(heads, tenant)?;
+    let (head_point, anchor) = match head {
+        Some(h) => (Some(h.head), h.anchor),
+        None => (None, None),
+    };
+    let mut expected_seq = anchor.as_ref().map_or(1, |a| a.seq + 1);
+    let mut prev = anchor
+        .as_ref()
+        .map_or_else(|| GENESIS_HASH.to_string(), |a| a.hash.clone());
+    let mut records = 0u64;
+    let mut bad: Option<u64> = None;
+    for item in audit.range((tenant, 0u64)..=(tenant, u64::MAX))? {
+        let (k, v) = item?;
+        let seq = k.value().1;
+        if seq != expected_seq {
+            bad = Some(expected_seq.min(seq));
+            break;
+        }
+        let ok = match codec::decode::<AuditRecord>(v.value()) {
+            Ok(rec)
+                if rec.seq == seq
+                    && rec.prev_hash == prev
+                    && rec.compute_hash(tenant).is_ok_and(|h| h == rec.hash) =>
+            {
+                prev = rec.hash;
+                true
+            }
+            _ => false,
+        };
+        if !ok {
+            bad = Some(seq);
+            break;
+        }
+        records += 1;
+        expected_seq += 1;
+    }
+    if bad.is_none() {
+        // The walk ended: it must end exactly at the head, with the head's hash.
+        let end_seq = expected_seq - 1;
+        match &head_point {
+            Some(h) if h.seq != end_seq => bad = Some(end_seq.min(h.seq) + 1),
+            Some(h) if h.hash != prev => bad = Some(h.seq),
+            None if records > 0 => bad = Some(1),
+            _ => {}
+        }
+    }
+    Ok(VerifyReport {
+        ok: bad.is_none(),
+        records,
+        head: head_point,
+        anchor,
+        first_bad_seq: bad,
+    })
+}
+
+pub(crate) fn read_head<H>(heads: &H, tenant: &str) -> Result<Option<AuditHead>, StoreError>
+where
+    H: ReadableTable<&'static str, &'static [u8]>,
+{
+    match heads.get(tenant)? {
+        Some(g) => codec::decode(g.value())
+            .map(Some)
+            .map_err(|e| StoreError::codec(format!("audit head of tenant {tenant:?}"), e)),
+        None => Ok(None),
+    }
+}
+
+/// The installation's secret for subject HMACs, keyed once at open. Debug never shows it.
+#[derive(Clone)]
+pub(crate) struct HmacKey(hmac::Hmac<Sha256>);
+
+impl HmacKey {
+    pub(crate) fn from_bytes(b: &[u8]) -> Result<HmacKey, StoreError> {
+        <hmac::Hmac<Sha256> as KeyInit>::new_from_slice(b)
+            .map(HmacKey)
+            .map_err(|_| StoreError::Corrupted("the installation HMAC key is unusable".into()))
+    }
+
+    /// HMAC-SHA256 of `data` under this key, hex.
+    pub(crate) fn mac_hex(&self, data: &[u8]) -> String {
+        let mut m = self.0.clone();
+        m.update(data);
+        hex(&m.finalize().into_bytes())
+    }
+
+    /// The HMAC naming a subject in audit records.
+    pub(crate) fn subject(&self, key: &SubjectKey) -> String {
+        self.mac_hex(key.as_str().as_bytes())
+    }
+}
+
+impl std::fmt::Debug for HmacKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("HmacKey(..)")
+    }
+}
+
+/// Lower-case hex of `bytes`.
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        let _ = write!(s, "{b:02x}");
+    }
+    s
+}

@@ -1,0 +1,333 @@
+//! Stored documents: what a record holds ([`Doc`]), what a write supplies ([`DocInput`]),
+//! subject keys for the data-subject index and schedule entries for the timers.
+//!
+//! The store is deliberately generic: it does not know contacts, JIT or alerts (the shared
+//! library's model does). The resource body stays **JSON text** inside a postcard envelope
+//! ([`StoredDoc`]): alerts are open-shaped and must be kept whole, field for field, and
+//! postcard (a non-self-describing format) cannot encode a `serde_json::Value`. The envelope
+//! (etag, timestamps, subjects, schedule) is postcard behind the format byte like every value.
+
+use serde::{Deserialize, Serialize};
+
+/// The kinds of record the store holds. The byte is on disk: never renumber.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[repr(u8)]
+pub enum Kind {
+    /// A security contact.
+    Contact = 1,
+    /// A JIT network access policy.
+    JitPolicy = 2,
+    /// A JIT network access request.
+    JitRequest = 3,
+    /// A security alert (kept whole as the source sent it).
+    Alert = 4,
+    /// A data-subject request.
+    Dsr = 5,
+}
+
+impl Kind {
+    /// Every kind, in on-disk order.
+    pub const ALL: [Kind; 5] = [
+        Kind::Contact,
+        Kind::JitPolicy,
+        Kind::JitRequest,
+        Kind::Alert,
+        Kind::Dsr,
+    ];
+
+    /// The byte stored in keys.
+    pub fn as_u8(self) -> u8 {
+        self as u8
+    }
+
+    /// The kind for a stored byte, if any.
+    pub fn from_u8(b: u8) -> Option<Kind> {
+        Kind::ALL.into_iter().find(|k| k.as_u8() == b)
+    }
+
+    /// Stable lower-case name, as used in events and audit counts.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Contact => "contact",
+            Kind::JitPolicy => "jit-policy",
+            Kind::JitRequest => "jit-request",
+            Kind::Alert => "alert",
+            Kind::Dsr => "dsr",
+        }
+    }
+}
+
+impl std::fmt::Display for Kind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The kinds of identifier the subject index knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SubjectKind {
+    /// An email address or UPN.
+    Email,
+    /// A phone number, matched by its digits.
+    Phone,
+    /// An IP address or prefix.
+    Ip,
+    /// An account name.
+    User,
+    /// A host name.
+    Host,
+}
+
+impl SubjectKind {
+    /// The key prefix without the colon.
+    pub fn prefix(self) -> &'static str {
+        match self {
+            SubjectKind::Email => "email",
+            SubjectKind::Phone => "phone",
+            SubjectKind::Ip => "ip",
+            SubjectKind::User => "user",
+            SubjectKind::Host => "host",
+        }
+    }
+
+    fn from_prefix(p: &str) -> Option<SubjectKind> {
+        [
+            SubjectKind::Email,
+            SubjectKind::Phone,
+            SubjectKind::Ip,
+            SubjectKind::User,
+            SubjectKind::Host,
+        ]
+        .into_iter()
+        .find(|k| k.prefix() == p)
+    }
+}
+
+/// A subject key was not `kind:value` with a known kind and a non-empty value.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid subject key {0:?}: expected email:, phone:, ip:, user: or host: and a value")]
+pub struct InvalidSubjectKey(pub String);
+
+/// A normalised identifier of a person, `kind:value`: lower-cased, trimmed, and for phones
+/// reduced to digits, so `+1 (214) 275-4038` and `12142754038` are the same key.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct SubjectKey(String);
+
+impl SubjectKey {
+    /// Builds the key for `value` of `kind`.
+    pub fn new(kind: SubjectKind, value: &str) -> Result<SubjectKey, InvalidSubjectKey> {
+        let v: String = match kind {
+            SubjectKind::Phone => value.chars().filter(char::is_ascii_digit).collect(),
+            _ => value.trim().to_lowercase(),
+        };
+        if v.is_empty() || v.contains('\0') {
+            return Err(InvalidSubjectKey(format!("{}:{value}", kind.prefix())));
+        }
+        Ok(SubjectKey(format!("{}:{v}", kind.prefix())))
+    }
+
+    /// Parses `kind:value` (the value is normalised as by [`SubjectKey::new`]).
+    pub fn parse(s: &str) -> Result<SubjectKey, InvalidSubjectKey> {
+        let (p, v) = s
+            .split_once(':')
+            .ok_or_else(|| InvalidSubjectKey(s.to_string()))?;
+        let kind = SubjectKind::from_prefix(&p.trim().to_lowercase())
+            .ok_or_else(|| InvalidSubjectKey(s.to_string()))?;
+        SubjectKey::new(kind, v)
+    }
+
+    /// Shorthand for an email key.
+    pub fn email(v: &str) -> Result<SubjectKey, InvalidSubjectKey> {
+        SubjectKey::new(SubjectKind::Email, v)
+    }
+
+    /// Shorthand for a phone key.
+    pub fn phone(v: &str) -> Result<SubjectKey, InvalidSubjectKey> {
+        SubjectKey::new(SubjectKind::Phone, v)
+    }
+
+    /// The key as stored, e.g. `email:alice@contoso.com`.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for SubjectKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// One identifier a document holds, and the field path where it holds it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct SubjectEntry {
+    /// The normalised identifier.
+    pub key: SubjectKey,
+    /// Where in the body, e.g. `properties.emails`.
+    pub field: String,
+}
+
+impl SubjectEntry {
+    /// An entry for `key` found at `field`.
+    pub fn new(key: SubjectKey, field: impl Into<String>) -> SubjectEntry {
+        SubjectEntry {
+            key,
+            field: field.into(),
+        }
+    }
+}
+
+/// What a timer does with a record when its time comes. The byte is on disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[repr(u8)]
+pub enum ScheduleAction {
+    /// Retention: delete the record ([`super::Writer::purge_expired`]).
+    Purge = 0,
+    /// JIT end: the request's ports close (`endTimeUtc`); the JIT timer rewrites the record.
+    End = 1,
+    /// A deadline (a data-subject request's due date): the timer raises an event.
+    Deadline = 2,
+}
+
+impl ScheduleAction {
+    /// Every action, in on-disk order.
+    pub const ALL: [ScheduleAction; 3] = [
+        ScheduleAction::Purge,
+        ScheduleAction::End,
+        ScheduleAction::Deadline,
+    ];
+
+    /// The byte stored in keys.
+    pub fn as_u8(self) -> u8 {
+        self as u8
+    }
+
+    /// The action for a stored byte, if any.
+    pub fn from_u8(b: u8) -> Option<ScheduleAction> {
+        ScheduleAction::ALL.into_iter().find(|a| a.as_u8() == b)
+    }
+}
+
+/// A record's entry in the schedule index: at `at_secs` (Unix seconds), do `action`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Scheduled {
+    /// When, in Unix seconds.
+    pub at_secs: i64,
+    /// What the timer does then.
+    pub action: ScheduleAction,
+}
+
+/// What a write supplies for a record; the store adds etag and timestamps.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DocInput {
+    /// The resource as JSON text, kept as given.
+    pub body_json: String,
+    /// Identifiers of people the body holds, for the subject index.
+    pub subjects: Vec<SubjectEntry>,
+    /// Timer entries (retention, JIT end, deadline); replaced wholesale on every put.
+    pub schedule: Vec<Scheduled>,
+    /// Sort time in Unix microseconds (an alert's `timeGeneratedUtc`) for the time index.
+    pub time: Option<i64>,
+}
+
+impl DocInput {
+    /// A document with this body and nothing else.
+    pub fn new(body_json: impl Into<String>) -> DocInput {
+        DocInput {
+            body_json: body_json.into(),
+            ..DocInput::default()
+        }
+    }
+
+    /// Adds a subject entry.
+    pub fn subject(mut self, key: SubjectKey, field: impl Into<String>) -> DocInput {
+        self.subjects.push(SubjectEntry::new(key, field));
+        self
+    }
+
+    /// Retention: purge at `at_secs`.
+    pub fn expires_at(mut self, at_secs: i64) -> DocInput {
+        self.schedule.push(Scheduled {
+            at_secs,
+            action: ScheduleAction::Purge,
+        });
+        self
+    }
+
+    /// Adds a schedule entry of any action.
+    pub fn schedule(mut self, action: ScheduleAction, at_secs: i64) -> DocInput {
+        self.schedule.push(Scheduled { at_secs, action });
+        self
+    }
+
+    /// Sets the sort time (Unix microseconds) for the time index.
+    pub fn time(mut self, micros: i64) -> DocInput {
+        self.time = Some(micros);
+        self
+    }
+}
+
+/// The envelope stored in [`super::tables::RECORDS`] (postcard behind the format byte).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct StoredDoc {
+    pub etag: String,
+    pub created_at_micros: i64,
+    pub updated_at_micros: i64,
+    pub body_json: String,
+    pub subjects: Vec<SubjectEntry>,
+    pub schedule: Vec<Scheduled>,
+    pub time: Option<i64>,
+}
+
+/// A stored record as read back.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Doc {
+    /// Its kind.
+    pub kind: Kind,
+    /// Its name within the tenant and kind.
+    pub name: String,
+    /// Opaque tag, new on every change (for `If-Match`).
+    pub etag: String,
+    /// When it was first stored, Unix microseconds.
+    pub created_at_micros: i64,
+    /// When it was last changed, Unix microseconds.
+    pub updated_at_micros: i64,
+    /// The resource as JSON text.
+    pub body_json: String,
+    /// Identifiers of people it holds.
+    pub subjects: Vec<SubjectEntry>,
+    /// Its timer entries.
+    pub schedule: Vec<Scheduled>,
+    /// Its sort time, if any.
+    pub time: Option<i64>,
+}
+
+impl Doc {
+    pub(crate) fn from_stored(kind: Kind, name: &str, s: StoredDoc) -> Doc {
+        Doc {
+            kind,
+            name: name.to_string(),
+            etag: s.etag,
+            created_at_micros: s.created_at_micros,
+            updated_at_micros: s.updated_at_micros,
+            body_json: s.body_json,
+            subjects: s.subjects,
+            schedule: s.schedule,
+            time: s.time,
+        }
+    }
+
+    /// Parses the body.
+    pub fn body(&self) -> Result<serde_json::Value, serde_json::Error> {
+        serde_json::from_str(&self.body_json)
+    }
+
+    /// When the retention timer purges it, if scheduled.
+    pub fn expires_at(&self) -> Option<i64> {
+        self.schedule
+            .iter()
+            .find(|s| s.action == ScheduleAction::Purge)
+            .map(|s| s.at_secs)
+    }
+}

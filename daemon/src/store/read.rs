@@ -1,0 +1,363 @@
+//! Reads, always through a handle bound to one tenant: [`TenantReader`] (its own short read
+//! transactions, which never wait for the writer) and the helpers `txn.rs` shares for reads
+//! inside the writer's transaction.
+//!
+//! Every key built here starts with the handle's tenant and every range ends before the next
+//! tenant's first key, so no call can name or reach another tenant's data — cursors included:
+//! a cursor only positions inside the handle's own range. Reads are synchronous (redb is);
+//! async callers run them in `tokio::task::spawn_blocking`.
+
+use std::ops::Bound;
+use std::sync::Arc;
+
+use redb::{Database, ReadableDatabase, ReadableTable};
+
+use super::audit::{self, AuditRecord, HmacKey, VerifyReport};
+use super::codec;
+use super::doc::{Doc, Kind, StoredDoc, SubjectKey};
+use super::error::StoreError;
+use super::tables;
+
+/// One page of a listing and where the next one starts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page<T, C> {
+    /// The items, in listing order.
+    pub items: Vec<T>,
+    /// Pass back to get the next page; `None` at the end.
+    pub next: Option<C>,
+}
+
+/// Position in a newest-first listing: resume strictly before this `(time, name)`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TimeCursor {
+    /// Sort time of the last item returned, Unix microseconds.
+    pub time_micros: i64,
+    /// Name of the last item returned.
+    pub name: String,
+}
+
+/// A document that holds a subject, from the subject index.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct SubjectHit {
+    /// Its kind.
+    pub kind: Kind,
+    /// Its name.
+    pub name: String,
+    /// The field path holding the subject.
+    pub field: String,
+}
+
+/// The smallest string greater than every string that starts with `s`'s full value and
+/// continues: used as the exclusive end of "everything keyed `s`, then anything".
+pub(crate) fn succ(s: &str) -> String {
+    format!("{s}\0")
+}
+
+fn kind_of(b: u8) -> Result<Kind, StoreError> {
+    Kind::from_u8(b).ok_or_else(|| StoreError::Corrupted(format!("unknown record kind byte {b}")))
+}
+
+pub(crate) fn decode_doc(
+    tenant: &str,
+    kind: Kind,
+    name: &str,
+    bytes: &[u8],
+) -> Result<StoredDoc, StoreError> {
+    codec::decode(bytes)
+        .map_err(|e| StoreError::codec(format!("{kind} {name:?} of tenant {tenant:?}"), e))
+}
+
+pub(crate) fn get_stored<T>(
+    t: &T,
+    tenant: &str,
+    kind: Kind,
+    name: &str,
+) -> Result<Option<StoredDoc>, StoreError>
+where
+    T: ReadableTable<(&'static str, u8, &'static str), &'static [u8]>,
+{
+    match t.get((tenant, kind.as_u8(), name))? {
+        Some(g) => decode_doc(tenant, kind, name, g.value()).map(Some),
+        None => Ok(None),
+    }
+}
+
+pub(crate) fn get_doc<T>(
+    t: &T,
+    tenant: &str,
+    kind: Kind,
+    name: &str,
+) -> Result<Option<Doc>, StoreError>
+where
+    T: ReadableTable<(&'static str, u8, &'static str), &'static [u8]>,
+{
+    Ok(get_stored(t, tenant, kind, name)?.map(|s| Doc::from_stored(kind, name, s)))
+}
+
+pub(crate) fn list_docs<T>(
+    t: &T,
+    tenant: &str,
+    kind: Kind,
+    after: Option<&str>,
+    limit: usize,
+) -> Result<Page<Doc, String>, StoreError>
+where
+    T: ReadableTable<(&'static str, u8, &'static str), &'static [u8]>,
+{
+    let limit = limit.max(1);
+    let k = kind.as_u8();
+    let lower = match after {
+        Some(a) => Bound::Excluded((tenant, k, a)),
+        None => Bound::Included((tenant, k, "")),
+    };
+    let upper = Bound::Excluded((tenant, k + 1, ""));
+    let mut items = Vec::new();
+    let mut more = false;
+    for item in t.range((lower, upper))? {
+        let (key, v) = item?;
+        if items.len() == limit {
+            more = true;
+            break;
+        }
+        let name = key.value().2;
+        items.push(Doc::from_stored(
+            kind,
+            name,
+            decode_doc(tenant, kind, name, v.value())?,
+        ));
+    }
+    let next = if more {
+        items.last().map(|d: &Doc| d.name.clone())
+    } else {
+        None
+    };
+    Ok(Page { items, next })
+}
+
+pub(crate) fn list_by_time<I, T>(
+    index: &I,
+    records: &T,
+    tenant: &str,
+    kind: Kind,
+    before: Option<&TimeCursor>,
+    limit: usize,
+    mut filter: impl FnMut(&Doc) -> bool,
+) -> Result<Page<Doc, TimeCursor>, StoreError>
+where
+    I: ReadableTable<(&'static str, u8, i64, &'static str), ()>,
+    T: ReadableTable<(&'static str, u8, &'static str), &'static [u8]>,
+{
+    let limit = limit.max(1);
+    let k = kind.as_u8();
+    let lower = Bound::Included((tenant, k, i64::MIN, ""));
+    let upper = match before {
+        Some(c) => Bound::Excluded((tenant, k, c.time_micros, c.name.as_str())),
+        None => Bound::Excluded((tenant, k + 1, i64::MIN, "")),
+    };
+    let mut items = Vec::new();
+    let mut more = false;
+    for item in t_range_rev(index, lower, upper)? {
+        let (key, _) = item?;
+        let (_, _, _, name) = key.value();
+        let Some(doc) = get_doc(records, tenant, kind, name)? else {
+            continue;
+        };
+        if !filter(&doc) {
+            continue;
+        }
+        if items.len() == limit {
+            more = true;
+            break;
+        }
+        items.push(doc);
+    }
+    let next = if more {
+        items.last().map(|d: &Doc| TimeCursor {
+            time_micros: d.time.unwrap_or(i64::MIN),
+            name: d.name.clone(),
+        })
+    } else {
+        None
+    };
+    Ok(Page { items, next })
+}
+
+fn t_range_rev<'t, I>(
+    index: &'t I,
+    lower: Bound<(&str, u8, i64, &str)>,
+    upper: Bound<(&str, u8, i64, &str)>,
+) -> Result<std::iter::Rev<redb::Range<'t, (&'static str, u8, i64, &'static str), ()>>, StoreError>
+where
+    I: ReadableTable<(&'static str, u8, i64, &'static str), ()>,
+{
+    Ok(index.range((lower, upper))?.rev())
+}
+
+pub(crate) fn subjects_of<S>(
+    s: &S,
+    tenant: &str,
+    key: &SubjectKey,
+) -> Result<Vec<SubjectHit>, StoreError>
+where
+    S: ReadableTable<(&'static str, &'static str, u8, &'static str, &'static str), ()>,
+{
+    let end = succ(key.as_str());
+    let mut hits = Vec::new();
+    for item in s.range((tenant, key.as_str(), 0u8, "", "")..(tenant, end.as_str(), 0u8, "", ""))? {
+        let (k, _) = item?;
+        let (_, _, kind, name, field) = k.value();
+        hits.push(SubjectHit {
+            kind: kind_of(kind)?,
+            name: name.to_string(),
+            field: field.to_string(),
+        });
+    }
+    Ok(hits)
+}
+
+pub(crate) fn decode_audit(
+    tenant: &str,
+    seq: u64,
+    bytes: &[u8],
+) -> Result<AuditRecord, StoreError> {
+    codec::decode(bytes)
+        .map_err(|e| StoreError::codec(format!("audit record {seq} of tenant {tenant:?}"), e))
+}
+
+/// A tenant-scoped read handle. Cheap to create and to clone; each call is one short read
+/// transaction, so a handle never pins old data.
+#[derive(Clone, Debug)]
+pub struct TenantReader {
+    /// The database, shared with the store and the writer.
+    db: Arc<Database>,
+    /// The only tenant this handle can see; the first element of every key it builds.
+    tenant: String,
+    /// For [`TenantReader::hmac`] and subject lookups in the audit log.
+    key: HmacKey,
+}
+
+impl TenantReader {
+    pub(crate) fn new(db: Arc<Database>, tenant: &str, key: HmacKey) -> TenantReader {
+        TenantReader {
+            db,
+            tenant: tenant.to_string(),
+            key,
+        }
+    }
+
+    /// The tenant this handle is bound to.
+    pub fn tenant(&self) -> &str {
+        &self.tenant
+    }
+
+    /// One record, if it exists in this tenant.
+    pub fn get(&self, kind: Kind, name: &str) -> Result<Option<Doc>, StoreError> {
+        let rtx = self.db.begin_read()?;
+        get_doc(&rtx.open_table(tables::RECORDS)?, &self.tenant, kind, name)
+    }
+
+    /// Records of `kind` in name order, starting after the cursor `after`
+    /// (`limit` is at least 1).
+    pub fn list(
+        &self,
+        kind: Kind,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<Doc, String>, StoreError> {
+        let rtx = self.db.begin_read()?;
+        list_docs(
+            &rtx.open_table(tables::RECORDS)?,
+            &self.tenant,
+            kind,
+            after,
+            limit,
+        )
+    }
+
+    /// Records of `kind` that have a sort time, newest first, strictly before `before`,
+    /// keeping those `filter` accepts (alerts: `?severity=&status=&since=&until=&q=`).
+    pub fn list_by_time(
+        &self,
+        kind: Kind,
+        before: Option<&TimeCursor>,
+        limit: usize,
+        filter: impl FnMut(&Doc) -> bool,
+    ) -> Result<Page<Doc, TimeCursor>, StoreError> {
+        let rtx = self.db.begin_read()?;
+        let index = rtx.open_table(tables::TIME_INDEX)?;
+        let records = rtx.open_table(tables::RECORDS)?;
+        list_by_time(&index, &records, &self.tenant, kind, before, limit, filter)
+    }
+
+    /// Every record of this tenant that holds `key`, and the field that holds it.
+    pub fn subjects(&self, key: &SubjectKey) -> Result<Vec<SubjectHit>, StoreError> {
+        let rtx = self.db.begin_read()?;
+        subjects_of(&rtx.open_table(tables::SUBJECTS)?, &self.tenant, key)
+    }
+
+    /// Audit records in sequence order after `after_seq` (0 for the start), keeping those
+    /// `filter` accepts; `next` is the last seq returned when more may follow.
+    pub fn audit(
+        &self,
+        after_seq: u64,
+        limit: usize,
+        mut filter: impl FnMut(&AuditRecord) -> bool,
+    ) -> Result<Page<AuditRecord, u64>, StoreError> {
+        let limit = limit.max(1);
+        let rtx = self.db.begin_read()?;
+        let t = rtx.open_table(tables::AUDIT)?;
+        let tenant = self.tenant.as_str();
+        let mut items = Vec::new();
+        let mut more = false;
+        let start = after_seq.saturating_add(1);
+        for item in t.range((tenant, start)..=(tenant, u64::MAX))? {
+            let (k, v) = item?;
+            let rec = decode_audit(tenant, k.value().1, v.value())?;
+            if !filter(&rec) {
+                continue;
+            }
+            if items.len() == limit {
+                more = true;
+                break;
+            }
+            items.push(rec);
+        }
+        let next = if more {
+            items.last().map(|r: &AuditRecord| r.seq)
+        } else {
+            None
+        };
+        Ok(Page { items, next })
+    }
+
+    /// Audit records that concern `key` (found by its HMAC), in sequence order.
+    pub fn audit_for_subject(&self, key: &SubjectKey) -> Result<Vec<AuditRecord>, StoreError> {
+        let mac = self.key.subject(key);
+        let rtx = self.db.begin_read()?;
+        let index = rtx.open_table(tables::AUDIT_SUBJECTS)?;
+        let audit = rtx.open_table(tables::AUDIT)?;
+        let tenant = self.tenant.as_str();
+        let mut out = Vec::new();
+        for item in index.range((tenant, mac.as_str(), 0u64)..=(tenant, mac.as_str(), u64::MAX))? {
+            let (k, _) = item?;
+            let seq = k.value().2;
+            if let Some(v) = audit.get((tenant, seq))? {
+                out.push(decode_audit(tenant, seq, v.value())?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Checks this tenant's hash chain from its anchor to its head.
+    pub fn audit_verify(&self) -> Result<VerifyReport, StoreError> {
+        let rtx = self.db.begin_read()?;
+        let a = rtx.open_table(tables::AUDIT)?;
+        let h = rtx.open_table(tables::AUDIT_HEAD)?;
+        audit::verify(&a, &h, &self.tenant)
+    }
+
+    /// The HMAC by which audit records name `key` (hex).
+    pub fn hmac(&self, key: &SubjectKey) -> String {
+        self.key.subject(key)
+    }
+}

@@ -1,0 +1,514 @@
+//! [`TenantTxn`]: one write job's view of the writer's transaction, bound to one tenant.
+//!
+//! Two invariants are made structural here rather than left to callers:
+//!
+//! - **A failed job changed nothing.** `put`, `delete` and `purge_audit_before` validate
+//!   against the transaction's view (and this job's own earlier staged changes) and only
+//!   *stage* the change; the writer applies the staged changes after the closure returns
+//!   `Ok`. A closure that returns `Err` (or panics) after staging leaves no trace, without
+//!   savepoints.
+//! - **No change without its audit record.** The writer applies a job's staged changes
+//!   only if the job also recorded at least one [`AuditEntry`] with
+//!   [`TenantTxn::audit`]; otherwise the job fails with [`WriteError::Unaudited`]. The
+//!   changes and their audit records are applied together and commit together.
+//!
+//! A job with only audit entries (a denied attempt) is fine. Entries given to
+//! [`TenantTxn::audit_on_failure`] are kept when the job fails (a 412 audited as `Failed`).
+//!
+//! Reads: [`TenantTxn::get`] sees earlier jobs of the same group and this job's own staged
+//! changes; `list` and `subjects` see earlier jobs but not this job's staged changes.
+
+use std::collections::{BTreeSet, HashMap};
+
+use redb::{ReadableTable, WriteTransaction};
+
+use super::audit::{self, AuditEntry, AuditHead, AuditRecord, ChainPoint, GENESIS_HASH, HmacKey};
+use super::codec;
+use super::doc::{Doc, DocInput, Kind, StoredDoc, SubjectKey};
+use super::error::{StoreError, WriteError};
+use super::read::{self, Page, SubjectHit, TimeCursor};
+use super::tables;
+
+/// A change staged by a job, applied by the writer once the job has succeeded.
+#[derive(Debug)]
+pub(crate) enum Staged {
+    Put {
+        kind: Kind,
+        name: String,
+        doc: StoredDoc,
+    },
+    Delete {
+        kind: Kind,
+        name: String,
+    },
+    PurgeAudit {
+        first_seq: u64,
+        through: ChainPoint,
+    },
+}
+
+/// A change event a job produces (sent after commit).
+#[derive(Debug, Clone)]
+pub(crate) struct JobEvent {
+    pub kind: Kind,
+    pub name: String,
+    pub action: String,
+}
+
+/// What the writer takes from a finished job.
+pub(crate) struct Parts {
+    pub staged: Vec<Staged>,
+    pub audit: Vec<AuditEntry>,
+    pub failure_audit: Vec<AuditEntry>,
+    pub events: Vec<JobEvent>,
+}
+
+/// One job's tenant-bound view of the writer's transaction (see the module doc).
+pub struct TenantTxn<'a> {
+    /// The only tenant this job can touch: the first element of every key built here.
+    tenant: &'a str,
+    /// The group's write transaction; read through here, written only by [`apply`].
+    wtx: &'a WriteTransaction,
+    /// For [`TenantTxn::hmac`].
+    key: &'a HmacKey,
+    /// The group's clock (Unix microseconds), one value for every job of the group.
+    now_micros: i64,
+    /// Changes to apply if the job succeeds, in order.
+    staged: Vec<Staged>,
+    /// This job's staged records by `(kind, name)`, so `get` sees them (`None`: deleted).
+    overlay: HashMap<(Kind, String), Option<Doc>>,
+    /// Audit entries to append if the job succeeds.
+    audit: Vec<AuditEntry>,
+    /// Audit entries to append if the job fails.
+    failure_audit: Vec<AuditEntry>,
+    /// Events to send after commit if the job succeeds.
+    events: Vec<JobEvent>,
+}
+
+fn check_if_match(
+    kind: Kind,
+    name: &str,
+    current: Option<&Doc>,
+    if_match: Option<&str>,
+) -> Result<(), WriteError> {
+    let ok = match (if_match, current) {
+        (None, _) => true,
+        (Some("*"), cur) => cur.is_some(),
+        (Some(tag), Some(cur)) => cur.etag == tag,
+        (Some(_), None) => false,
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(WriteError::PreconditionFailed {
+            kind,
+            name: name.to_string(),
+        })
+    }
+}
+
+fn check_name(name: &str) -> Result<(), WriteError> {
+    if name.is_empty() || name.contains('\0') {
+        return Err(WriteError::Invalid(format!(
+            "record name {name:?} is empty or holds NUL"
+        )));
+    }
+    Ok(())
+}
+
+impl<'a> TenantTxn<'a> {
+    pub(crate) fn new(
+        tenant: &'a str,
+        wtx: &'a WriteTransaction,
+        key: &'a HmacKey,
+        now_micros: i64,
+    ) -> Self {
+        TenantTxn {
+            tenant,
+            wtx,
+            key,
+            now_micros,
+            staged: Vec::new(),
+            overlay: HashMap::new(),
+            audit: Vec::new(),
+            failure_audit: Vec::new(),
+            events: Vec::new(),
+        }
+    }
+
+    pub(crate) fn into_parts(self) -> Parts {
+        Parts {
+            staged: self.staged,
+            audit: self.audit,
+            failure_audit: self.failure_audit,
+            events: self.events,
+        }
+    }
+
+    /// The tenant this job is bound to.
+    pub fn tenant(&self) -> &str {
+        self.tenant
+    }
+
+    /// The group's clock, Unix microseconds (the `at` of this job's audit records).
+    pub fn now_micros(&self) -> i64 {
+        self.now_micros
+    }
+
+    /// One record as this job sees it.
+    pub fn get(&self, kind: Kind, name: &str) -> Result<Option<Doc>, WriteError> {
+        if let Some(staged) = self.overlay.get(&(kind, name.to_string())) {
+            return Ok(staged.clone());
+        }
+        let t = self.wtx.open_table(tables::RECORDS)?;
+        Ok(read::get_doc(&t, self.tenant, kind, name)?)
+    }
+
+    /// Records of `kind` in name order after `after` (without this job's staged changes).
+    pub fn list(
+        &self,
+        kind: Kind,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<Doc, String>, WriteError> {
+        let t = self.wtx.open_table(tables::RECORDS)?;
+        Ok(read::list_docs(&t, self.tenant, kind, after, limit)?)
+    }
+
+    /// Records of `kind` newest first (without this job's staged changes).
+    pub fn list_by_time(
+        &self,
+        kind: Kind,
+        before: Option<&TimeCursor>,
+        limit: usize,
+        filter: impl FnMut(&Doc) -> bool,
+    ) -> Result<Page<Doc, TimeCursor>, WriteError> {
+        let index = self.wtx.open_table(tables::TIME_INDEX)?;
+        let records = self.wtx.open_table(tables::RECORDS)?;
+        Ok(read::list_by_time(
+            &index,
+            &records,
+            self.tenant,
+            kind,
+            before,
+            limit,
+            filter,
+        )?)
+    }
+
+    /// Records holding `key` (without this job's staged changes).
+    pub fn subjects(&self, key: &SubjectKey) -> Result<Vec<SubjectHit>, WriteError> {
+        let t = self.wtx.open_table(tables::SUBJECTS)?;
+        Ok(read::subjects_of(&t, self.tenant, key)?)
+    }
+
+    /// The HMAC by which audit records name `key` (hex).
+    pub fn hmac(&self, key: &SubjectKey) -> String {
+        self.key.subject(key)
+    }
+
+    /// Creates or replaces a record, returning it with its new etag. `if_match`: `None`
+    /// writes unconditionally, `Some("*")` requires that it exists, `Some(etag)` that its
+    /// current etag is `etag` (bare, without quotes). Staged: applied if the job succeeds.
+    pub fn put(
+        &mut self,
+        kind: Kind,
+        name: &str,
+        input: DocInput,
+        if_match: Option<&str>,
+    ) -> Result<Doc, WriteError> {
+        check_name(name)?;
+        let current = self.get(kind, name)?;
+        check_if_match(kind, name, current.as_ref(), if_match)?;
+        let subjects: BTreeSet<_> = input.subjects.into_iter().collect();
+        let schedule: BTreeSet<_> = input.schedule.into_iter().collect();
+        let stored = StoredDoc {
+            etag: uuid::Uuid::now_v7().simple().to_string(),
+            created_at_micros: current
+                .as_ref()
+                .map_or(self.now_micros, |c| c.created_at_micros),
+            updated_at_micros: self.now_micros,
+            body_json: input.body_json,
+            subjects: subjects.into_iter().collect(),
+            schedule: schedule.into_iter().collect(),
+            time: input.time,
+        };
+        let doc = Doc::from_stored(kind, name, stored.clone());
+        self.staged.push(Staged::Put {
+            kind,
+            name: name.to_string(),
+            doc: stored,
+        });
+        self.overlay
+            .insert((kind, name.to_string()), Some(doc.clone()));
+        let action = if current.is_some() {
+            "updated"
+        } else {
+            "created"
+        };
+        self.set_event(kind, name, action);
+        Ok(doc)
+    }
+
+    /// Deletes a record, returning what it was; `if_match` as for [`TenantTxn::put`].
+    /// [`WriteError::NotFound`] if it does not exist. Staged.
+    pub fn delete(
+        &mut self,
+        kind: Kind,
+        name: &str,
+        if_match: Option<&str>,
+    ) -> Result<Doc, WriteError> {
+        let current = self.get(kind, name)?;
+        let Some(doc) = current else {
+            return Err(WriteError::NotFound {
+                kind,
+                name: name.to_string(),
+            });
+        };
+        check_if_match(kind, name, Some(&doc), if_match)?;
+        self.staged.push(Staged::Delete {
+            kind,
+            name: name.to_string(),
+        });
+        self.overlay.insert((kind, name.to_string()), None);
+        self.set_event(kind, name, "deleted");
+        Ok(doc)
+    }
+
+    /// Records an audit entry, appended to the tenant's chain with this job's changes.
+    pub fn audit(&mut self, entry: AuditEntry) {
+        self.audit.push(entry);
+    }
+
+    /// Records an audit entry that is appended only if the job fails (its changes are
+    /// still discarded), so a refused change can be audited as `Failed`.
+    pub fn audit_on_failure(&mut self, entry: AuditEntry) {
+        self.failure_audit.push(entry);
+    }
+
+    /// Sets the action the change event for this record reports (default `created`,
+    /// `updated` or `deleted`), e.g. `revoked`, `expired`, `ingested`.
+    pub fn emit(&mut self, kind: Kind, name: &str, action: &str) {
+        self.set_event(kind, name, action);
+    }
+
+    fn set_event(&mut self, kind: Kind, name: &str, action: &str) {
+        match self
+            .events
+            .iter_mut()
+            .find(|e| e.kind == kind && e.name == name)
+        {
+            Some(e) => e.action = action.to_string(),
+            None => self.events.push(JobEvent {
+                kind,
+                name: name.to_string(),
+                action: action.to_string(),
+            }),
+        }
+    }
+
+    /// Stages the removal of this tenant's oldest audit records committed before
+    /// `before_micros`, at most `limit`, keeping the last removed record's `(seq, hash)` as
+    /// the anchor so the remaining chain still verifies. Returns how many. Like any change
+    /// it needs an audit entry in the same job.
+    pub fn purge_audit_before(
+        &mut self,
+        before_micros: i64,
+        limit: usize,
+    ) -> Result<u64, WriteError> {
+        let already = self.staged.iter().filter_map(|s| match s {
+            Staged::PurgeAudit { through, .. } => Some(through.seq),
+            _ => None,
+        });
+        let start = already.max().map_or(0, |s| s + 1);
+        let t = self.wtx.open_table(tables::AUDIT)?;
+        let tenant = self.tenant;
+        let mut first = None;
+        let mut last: Option<ChainPoint> = None;
+        let mut n = 0u64;
+        for item in t.range((tenant, start)..=(tenant, u64::MAX))? {
+            if n as usize >= limit {
+                break;
+            }
+            let (k, v) = item?;
+            let seq = k.value().1;
+            let rec = read::decode_audit(tenant, seq, v.value())?;
+            if rec.at_micros >= before_micros {
+                break;
+            }
+            first.get_or_insert(seq);
+            last = Some(ChainPoint {
+                seq,
+                hash: rec.hash,
+            });
+            n += 1;
+        }
+        if let (Some(first_seq), Some(through)) = (first, last) {
+            self.staged.push(Staged::PurgeAudit { first_seq, through });
+        }
+        Ok(n)
+    }
+}
+
+/// Applies one successful job's staged changes, then appends its audit entries, inside the
+/// group's transaction. An error here is a storage error: the writer aborts the group.
+pub(crate) fn apply(
+    wtx: &WriteTransaction,
+    tenant: &str,
+    key: &HmacKey,
+    now_micros: i64,
+    staged: &[Staged],
+    entries: &[AuditEntry],
+) -> Result<(), StoreError> {
+    {
+        let mut records = wtx.open_table(tables::RECORDS)?;
+        let mut time = wtx.open_table(tables::TIME_INDEX)?;
+        let mut subjects = wtx.open_table(tables::SUBJECTS)?;
+        let mut schedule = wtx.open_table(tables::SCHEDULE)?;
+        let mut audit_t = wtx.open_table(tables::AUDIT)?;
+        let mut heads = wtx.open_table(tables::AUDIT_HEAD)?;
+        let mut audit_subjects = wtx.open_table(tables::AUDIT_SUBJECTS)?;
+        for op in staged {
+            match op {
+                Staged::Put { kind, name, doc } => {
+                    let k = kind.as_u8();
+                    let old = read::get_stored(&records, tenant, *kind, name)?;
+                    if let Some(old) = old {
+                        unindex(
+                            &mut time,
+                            &mut subjects,
+                            &mut schedule,
+                            tenant,
+                            *kind,
+                            name,
+                            &old,
+                        )?;
+                    }
+                    let bytes = codec::encode(doc)
+                        .map_err(|e| StoreError::codec(format!("{kind} {name:?}"), e))?;
+                    records.insert((tenant, k, name.as_str()), bytes.as_slice())?;
+                    if let Some(t) = doc.time {
+                        time.insert((tenant, k, t, name.as_str()), ())?;
+                    }
+                    for s in &doc.subjects {
+                        subjects.insert(
+                            (tenant, s.key.as_str(), k, name.as_str(), s.field.as_str()),
+                            (),
+                        )?;
+                    }
+                    for s in &doc.schedule {
+                        schedule
+                            .insert((s.action.as_u8(), s.at_secs, k, tenant, name.as_str()), ())?;
+                    }
+                }
+                Staged::Delete { kind, name } => {
+                    let old = read::get_stored(&records, tenant, *kind, name)?;
+                    if let Some(old) = old {
+                        unindex(
+                            &mut time,
+                            &mut subjects,
+                            &mut schedule,
+                            tenant,
+                            *kind,
+                            name,
+                            &old,
+                        )?;
+                    }
+                    records.remove((tenant, kind.as_u8(), name.as_str()))?;
+                }
+                Staged::PurgeAudit { first_seq, through } => {
+                    for seq in *first_seq..=through.seq {
+                        let removed = audit_t.remove((tenant, seq))?.map(|g| g.value().to_vec());
+                        // An undecodable record's index entries stay; lookups skip missing seqs.
+                        if let Some(Ok(rec)) = removed.map(|b| codec::decode::<AuditRecord>(&b)) {
+                            for h in &rec.subject_hmacs {
+                                audit_subjects.remove((tenant, h.as_str(), seq))?;
+                            }
+                        }
+                    }
+                    if let Some(mut head) = audit::read_head(&heads, tenant)? {
+                        head.anchor = Some(through.clone());
+                        let bytes =
+                            codec::encode(&head).map_err(|e| StoreError::codec("audit head", e))?;
+                        heads.insert(tenant, bytes.as_slice())?;
+                    }
+                }
+            }
+        }
+        for entry in entries {
+            let head = audit::read_head(&heads, tenant)?;
+            let (seq, prev_hash, anchor) = match head {
+                Some(h) => (h.head.seq + 1, h.head.hash, h.anchor),
+                None => (1, GENESIS_HASH.to_string(), None),
+            };
+            let mut hmacs: Vec<String> = Vec::new();
+            for s in &entry.subjects {
+                let h = key.subject(s);
+                if !hmacs.contains(&h) {
+                    hmacs.push(h);
+                }
+            }
+            let mut rec = AuditRecord {
+                seq,
+                at_micros: now_micros,
+                caller: entry.caller.clone(),
+                operation: entry.operation.clone(),
+                status: entry.status,
+                correlation_id: entry.correlation_id.clone(),
+                resource_id: entry.resource_id.clone(),
+                fields: entry.fields.clone(),
+                subject_hmacs: hmacs,
+                counts: entry.counts.clone(),
+                reason: entry.reason.clone(),
+                prev_hash,
+                hash: String::new(),
+            };
+            rec.hash = rec
+                .compute_hash(tenant)
+                .map_err(|e| StoreError::codec("audit record", e))?;
+            let bytes = codec::encode(&rec).map_err(|e| StoreError::codec("audit record", e))?;
+            audit_t.insert((tenant, seq), bytes.as_slice())?;
+            for h in &rec.subject_hmacs {
+                audit_subjects.insert((tenant, h.as_str(), seq), ())?;
+            }
+            let head = AuditHead {
+                head: ChainPoint {
+                    seq,
+                    hash: rec.hash,
+                },
+                anchor,
+            };
+            let bytes = codec::encode(&head).map_err(|e| StoreError::codec("audit head", e))?;
+            heads.insert(tenant, bytes.as_slice())?;
+        }
+    }
+    Ok(())
+}
+
+type TimeTable<'t> = redb::Table<'t, (&'static str, u8, i64, &'static str), ()>;
+type SubjectTable<'t> =
+    redb::Table<'t, (&'static str, &'static str, u8, &'static str, &'static str), ()>;
+type ScheduleTable<'t> = redb::Table<'t, (u8, i64, u8, &'static str, &'static str), ()>;
+
+/// Removes every index entry a stored record put in place.
+fn unindex(
+    time: &mut TimeTable<'_>,
+    subjects: &mut SubjectTable<'_>,
+    schedule: &mut ScheduleTable<'_>,
+    tenant: &str,
+    kind: Kind,
+    name: &str,
+    old: &StoredDoc,
+) -> Result<(), StoreError> {
+    let k = kind.as_u8();
+    if let Some(t) = old.time {
+        time.remove((tenant, k, t, name))?;
+    }
+    for s in &old.subjects {
+        subjects.remove((tenant, s.key.as_str(), k, name, s.field.as_str()))?;
+    }
+    for s in &old.schedule {
+        schedule.remove((s.action.as_u8(), s.at_secs, k, tenant, name))?;
+    }
+    Ok(())
+}

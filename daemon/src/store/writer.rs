@@ -1,0 +1,483 @@
+//! The single writer: one OS thread owns every write transaction (redb is synchronous) and
+//! commits queued jobs in groups.
+//!
+//! The thread takes everything waiting (up to `max_group`), opens ONE write transaction with
+//! `Durability::Immediate`, runs each job's closure against a [`TenantTxn`] of that same
+//! transaction (later jobs see earlier jobs' changes), applies each successful job's staged
+//! changes with its audit records, commits once, and only then answers every job (group
+//! commit). A job that fails changed nothing and fails alone; a commit failure fails the whole
+//! group with the same error (e.g. [`StoreError::StorageFull`] → HTTP 507). No savepoints.
+//! Change events go out on a broadcast channel after the commit. Not here: reads (`read.rs`).
+
+use std::collections::BTreeMap;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use redb::{Database, Durability};
+use tokio::sync::{broadcast, mpsc, oneshot};
+
+use super::audit::{AuditEntry, AuditStatus, Caller, HmacKey};
+use super::doc::{Kind, ScheduleAction};
+use super::error::{StoreError, WriteError};
+use super::txn::{self, TenantTxn};
+use super::{Due, due_entries};
+
+/// A change that committed, for the API's `/v1/events` stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChangeEvent {
+    /// Increasing number since the daemon started.
+    pub seq: u64,
+    /// Commit time of the group, Unix microseconds.
+    pub at_micros: i64,
+    /// Tenant of the record.
+    pub tenant: String,
+    /// Kind of the record.
+    pub kind: Kind,
+    /// Name of the record.
+    pub name: String,
+    /// `created`, `updated`, `deleted`, `purged`, or what the job set with `emit`.
+    pub action: String,
+}
+
+/// Counters of the writer, to observe group commit.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WriterStats {
+    /// Transactions committed.
+    pub commits: u64,
+    /// Jobs acknowledged as committed.
+    pub jobs_committed: u64,
+    /// Jobs that failed (their own error, or their group's).
+    pub jobs_failed: u64,
+}
+
+/// What [`Writer::purge_expired`] removed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PurgeReport {
+    /// Records purged, per tenant and kind.
+    pub purged: BTreeMap<String, BTreeMap<Kind, u64>>,
+    /// The batch was full: more may be due, run again.
+    pub more: bool,
+}
+
+impl PurgeReport {
+    /// Total records purged.
+    pub fn total(&self) -> u64 {
+        self.purged.values().flat_map(|m| m.values()).sum()
+    }
+}
+
+/// A queued job with its type erased: run it against a view, then answer it after commit.
+trait JobFn: Send {
+    /// Runs the closure once; `true` when it returned `Ok`.
+    fn run(&mut self, txn: &mut TenantTxn<'_>) -> bool;
+    /// Answers the caller: its own error if it failed, else `outcome` (commit or refusal).
+    fn answer(self: Box<Self>, outcome: Result<(), WriteError>);
+}
+
+struct TypedJob<F, T, E> {
+    f: Option<F>,
+    result: Option<Result<T, E>>,
+    tx: oneshot::Sender<Result<T, E>>,
+}
+
+impl<F, T, E> JobFn for TypedJob<F, T, E>
+where
+    F: FnOnce(&mut TenantTxn<'_>) -> Result<T, E> + Send,
+    T: Send,
+    E: From<WriteError> + Send,
+{
+    fn run(&mut self, txn: &mut TenantTxn<'_>) -> bool {
+        let Some(f) = self.f.take() else { return false };
+        let r = f(txn);
+        let ok = r.is_ok();
+        self.result = Some(r);
+        ok
+    }
+
+    fn answer(self: Box<Self>, outcome: Result<(), WriteError>) {
+        let this = *self;
+        let reply = match (this.result, outcome) {
+            (Some(Err(own)), _) => Err(own),
+            (Some(Ok(_)) | None, Err(e)) => Err(E::from(e)),
+            (Some(Ok(v)), Ok(())) => Ok(v),
+            (None, Ok(())) => Err(E::from(WriteError::Panicked)),
+        };
+        let _ = this.tx.send(reply);
+    }
+}
+
+struct Job {
+    tenant: String,
+    f: Box<dyn JobFn>,
+}
+
+/// State shared by every [`Writer`] handle and the thread.
+#[derive(Debug)]
+struct Shared {
+    /// For [`Writer::purge_expired`]'s read of the schedule.
+    db: Arc<Database>,
+    commits: AtomicU64,
+    jobs_committed: AtomicU64,
+    jobs_failed: AtomicU64,
+    event_seq: AtomicU64,
+    /// Set by [`Writer::stop`]; the thread exits after its current group.
+    stopping: AtomicBool,
+    events: broadcast::Sender<ChangeEvent>,
+}
+
+/// Cloneable handle to the writer thread.
+#[derive(Clone, Debug)]
+pub struct Writer {
+    tx: mpsc::Sender<Msg>,
+    shared: Arc<Shared>,
+}
+
+fn stopped<E: From<WriteError>>() -> E {
+    E::from(WriteError::Store(StoreError::WriterStopped))
+}
+
+impl Writer {
+    /// Starts the writer thread; returns its handle and join handle.
+    pub(crate) fn start(
+        db: Arc<Database>,
+        key: HmacKey,
+        max_group: usize,
+        queue: usize,
+        event_capacity: usize,
+    ) -> Result<(Writer, std::thread::JoinHandle<()>), StoreError> {
+        let (tx, rx) = mpsc::channel(queue.max(1));
+        let (events, _) = broadcast::channel(event_capacity.max(1));
+        let shared = Arc::new(Shared {
+            db: db.clone(),
+            commits: AtomicU64::new(0),
+            jobs_committed: AtomicU64::new(0),
+            jobs_failed: AtomicU64::new(0),
+            event_seq: AtomicU64::new(0),
+            stopping: AtomicBool::new(false),
+            events,
+        });
+        let thread_shared = shared.clone();
+        let handle = std::thread::Builder::new()
+            .name("steward-writer".into())
+            .spawn(move || writer_loop(db, key, rx, thread_shared, max_group.max(1)))?;
+        Ok((Writer { tx, shared }, handle))
+    }
+
+    /// Runs `f` against a view of the writer's transaction bound to `tenant` and returns its
+    /// result once the group it ran in has committed durably. See [`TenantTxn`] for what a
+    /// job may do; `E` is the caller's error type (e.g. the API error) or [`WriteError`].
+    pub async fn write<T, E, F>(&self, tenant: &str, f: F) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<WriteError> + Send + 'static,
+        F: FnOnce(&mut TenantTxn<'_>) -> Result<T, E> + Send + 'static,
+    {
+        let (job, rx) = make_job(tenant, f)?;
+        self.tx
+            .send(Msg::Job(job))
+            .await
+            .map_err(|_| stopped::<E>())?;
+        rx.await.map_err(|_| stopped::<E>())?
+    }
+
+    /// [`Writer::write`] for synchronous callers (startup work, tests). Must not be called
+    /// from inside an async task (it blocks the thread).
+    pub fn write_blocking<T, E, F>(&self, tenant: &str, f: F) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<WriteError> + Send + 'static,
+        F: FnOnce(&mut TenantTxn<'_>) -> Result<T, E> + Send + 'static,
+    {
+        let (job, rx) = make_job(tenant, f)?;
+        self.tx
+            .blocking_send(Msg::Job(job))
+            .map_err(|_| stopped::<E>())?;
+        rx.blocking_recv().map_err(|_| stopped::<E>())?
+    }
+
+    /// Subscribes to change events (sent after each commit). A slow receiver lags and
+    /// misses events rather than slowing the writer.
+    pub fn subscribe(&self) -> broadcast::Receiver<ChangeEvent> {
+        self.shared.events.subscribe()
+    }
+
+    /// The counters so far.
+    pub fn stats(&self) -> WriterStats {
+        WriterStats {
+            commits: self.shared.commits.load(Ordering::SeqCst),
+            jobs_committed: self.shared.jobs_committed.load(Ordering::SeqCst),
+            jobs_failed: self.shared.jobs_failed.load(Ordering::SeqCst),
+        }
+    }
+
+    /// Jobs waiting in the queue (not yet taken by the thread).
+    pub fn queued(&self) -> usize {
+        self.tx.max_capacity() - self.tx.capacity()
+    }
+
+    /// Retention: deletes up to `batch` records whose purge time is at or before
+    /// `now_secs`, with their index entries, one job and one `retention.purge` audit record
+    /// per tenant (counts per kind). Call again while [`PurgeReport::more`].
+    pub async fn purge_expired(
+        &self,
+        now_secs: i64,
+        batch: usize,
+    ) -> Result<PurgeReport, WriteError> {
+        let db = self.shared.db.clone();
+        let due = tokio::task::spawn_blocking(move || {
+            due_entries(&db, ScheduleAction::Purge, now_secs, batch)
+        })
+        .await
+        .map_err(|_| WriteError::Panicked)??;
+        let more = due.len() >= batch.max(1);
+        let mut by_tenant: BTreeMap<String, Vec<Due>> = BTreeMap::new();
+        for d in due {
+            by_tenant.entry(d.tenant.clone()).or_default().push(d);
+        }
+        let jobs = by_tenant.into_iter().map(|(tenant, items)| {
+            let w = self.clone();
+            async move {
+                let counts = w
+                    .write(&tenant, move |txn: &mut TenantTxn<'_>| {
+                        purge_job(txn, items, now_secs)
+                    })
+                    .await?;
+                Ok::<_, WriteError>((tenant, counts))
+            }
+        });
+        let mut report = PurgeReport {
+            purged: BTreeMap::new(),
+            more,
+        };
+        for r in futures::future::join_all(jobs).await {
+            let (tenant, counts) = r?;
+            if !counts.is_empty() {
+                report.purged.insert(tenant, counts);
+            }
+        }
+        Ok(report)
+    }
+
+    /// Audit retention: removes the tenant's oldest audit records committed before
+    /// `before_micros` (at most `batch`), keeping the anchor, and records an `audit.purge`
+    /// entry with the count. Returns how many were removed.
+    pub async fn purge_audit(
+        &self,
+        tenant: &str,
+        before_micros: i64,
+        batch: usize,
+    ) -> Result<u64, WriteError> {
+        self.write(tenant, move |txn: &mut TenantTxn<'_>| {
+            let n = txn.purge_audit_before(before_micros, batch)?;
+            if n > 0 {
+                txn.audit(
+                    AuditEntry::new(Caller::system(), "audit.purge", AuditStatus::Succeeded)
+                        .count("records", n),
+                );
+            }
+            Ok(n)
+        })
+        .await
+    }
+
+    /// Asks the thread to stop after its current group; later writes fail with
+    /// [`StoreError::WriterStopped`].
+    pub(crate) fn stop(&self) {
+        self.shared.stopping.store(true, Ordering::SeqCst);
+        // Wake the thread if it is idle; a full queue means it is busy and will see the flag.
+        let _ = self.tx.try_send(Msg::Wake);
+    }
+}
+
+/// What the queue carries.
+enum Msg {
+    /// A write job.
+    Job(Job),
+    /// Sent by [`Writer::stop`] to wake an idle thread.
+    Wake,
+}
+
+fn make_job<T, E, F>(tenant: &str, f: F) -> Result<(Job, oneshot::Receiver<Result<T, E>>), E>
+where
+    T: Send + 'static,
+    E: From<WriteError> + Send + 'static,
+    F: FnOnce(&mut TenantTxn<'_>) -> Result<T, E> + Send + 'static,
+{
+    if tenant.is_empty() {
+        return Err(E::from(WriteError::Invalid("empty tenant id".into())));
+    }
+    let (tx, rx) = oneshot::channel();
+    let job = Job {
+        tenant: tenant.to_string(),
+        f: Box::new(TypedJob {
+            f: Some(f),
+            result: None,
+            tx,
+        }),
+    };
+    Ok((job, rx))
+}
+
+fn purge_job(
+    txn: &mut TenantTxn<'_>,
+    items: Vec<Due>,
+    now_secs: i64,
+) -> Result<BTreeMap<Kind, u64>, WriteError> {
+    let mut counts: BTreeMap<Kind, u64> = BTreeMap::new();
+    for d in items {
+        // Re-check inside the transaction: the record may have been rewritten since.
+        let still_due = txn.get(d.kind, &d.name)?.is_some_and(|doc| {
+            doc.schedule
+                .iter()
+                .any(|s| s.action == ScheduleAction::Purge && s.at_secs <= now_secs)
+        });
+        if still_due {
+            txn.delete(d.kind, &d.name, None)?;
+            txn.emit(d.kind, &d.name, "purged");
+            *counts.entry(d.kind).or_default() += 1;
+        }
+    }
+    if !counts.is_empty() {
+        let mut entry =
+            AuditEntry::new(Caller::system(), "retention.purge", AuditStatus::Succeeded);
+        for (k, n) in &counts {
+            entry = entry.count(k.as_str(), *n);
+        }
+        txn.audit(entry);
+    }
+    Ok(counts)
+}
+
+fn writer_loop(
+    db: Arc<Database>,
+    key: HmacKey,
+    mut rx: mpsc::Receiver<Msg>,
+    shared: Arc<Shared>,
+    max_group: usize,
+) {
+    while let Some(first) = rx.blocking_recv() {
+        let mut group = Vec::new();
+        if let Msg::Job(j) = first {
+            group.push(j);
+        }
+        while group.len() < max_group {
+            match rx.try_recv() {
+                Ok(Msg::Job(j)) => group.push(j),
+                Ok(Msg::Wake) => {}
+                Err(_) => break,
+            }
+        }
+        if !group.is_empty() {
+            run_group(&db, &key, &shared, group);
+        }
+        if shared.stopping.load(Ordering::SeqCst) {
+            break;
+        }
+    }
+    // Jobs still queued are dropped: their callers get `WriterStopped`.
+}
+
+/// A job that ran, waiting for the commit to be answered.
+struct Ran {
+    job: Box<dyn JobFn>,
+    /// The closure returned `Ok` (else it answers with its own error).
+    closure_ok: bool,
+    /// Refused by the writer despite `Ok`: [`WriteError::Unaudited`] or a panic.
+    refusal: Option<WriteError>,
+    tenant: String,
+    events: Vec<txn::JobEvent>,
+}
+
+fn run_group(db: &Database, key: &HmacKey, shared: &Shared, group: Vec<Job>) {
+    let now = jiff::Timestamp::now().as_microsecond();
+    let mut wtx = match db.begin_write() {
+        Ok(w) => w,
+        Err(e) => return fail_all(shared, group.into_iter().map(|j| j.f), &StoreError::from(e)),
+    };
+    if let Err(e) = wtx.set_durability(Durability::Immediate) {
+        return fail_all(shared, group.into_iter().map(|j| j.f), &StoreError::from(e));
+    }
+    let mut ran: Vec<Ran> = Vec::with_capacity(group.len());
+    let mut rest = group.into_iter();
+    while let Some(Job { tenant, mut f }) = rest.next() {
+        let (outcome, parts) = {
+            let mut view = TenantTxn::new(&tenant, &wtx, key, now);
+            let outcome = catch_unwind(AssertUnwindSafe(|| f.run(&mut view)));
+            (outcome, view.into_parts())
+        };
+        let (closure_ok, refusal, applied) = match outcome {
+            Err(_) => (false, Some(WriteError::Panicked), Ok(())),
+            Ok(false) => (
+                false,
+                None,
+                txn::apply(&wtx, &tenant, key, now, &[], &parts.failure_audit),
+            ),
+            Ok(true) if !parts.staged.is_empty() && parts.audit.is_empty() => {
+                (true, Some(WriteError::Unaudited), Ok(()))
+            }
+            Ok(true) => (
+                true,
+                None,
+                txn::apply(&wtx, &tenant, key, now, &parts.staged, &parts.audit),
+            ),
+        };
+        if let Err(e) = applied {
+            // The transaction may hold part of this job: abandon the whole group.
+            drop(wtx);
+            let all = ran
+                .into_iter()
+                .map(|r| r.job)
+                .chain(std::iter::once(f))
+                .chain(rest.map(|j| j.f));
+            return fail_all(shared, all, &e);
+        }
+        let events = if closure_ok && refusal.is_none() {
+            parts.events
+        } else {
+            Vec::new()
+        };
+        ran.push(Ran {
+            job: f,
+            closure_ok,
+            refusal,
+            tenant,
+            events,
+        });
+    }
+    match wtx.commit() {
+        Ok(()) => {
+            shared.commits.fetch_add(1, Ordering::SeqCst);
+            for r in ran {
+                let landed = r.closure_ok && r.refusal.is_none();
+                let counter = if landed {
+                    &shared.jobs_committed
+                } else {
+                    &shared.jobs_failed
+                };
+                counter.fetch_add(1, Ordering::SeqCst);
+                for ev in r.events {
+                    let seq = shared.event_seq.fetch_add(1, Ordering::SeqCst) + 1;
+                    let _ = shared.events.send(ChangeEvent {
+                        seq,
+                        at_micros: now,
+                        tenant: r.tenant.clone(),
+                        kind: ev.kind,
+                        name: ev.name,
+                        action: ev.action,
+                    });
+                }
+                r.job.answer(r.refusal.map_or(Ok(()), Err));
+            }
+        }
+        Err(e) => fail_all(shared, ran.into_iter().map(|r| r.job), &StoreError::from(e)),
+    }
+}
+
+/// Answers every job with (a copy of) the group's storage error.
+fn fail_all(shared: &Shared, jobs: impl Iterator<Item = Box<dyn JobFn>>, e: &StoreError) {
+    for job in jobs {
+        shared.jobs_failed.fetch_add(1, Ordering::SeqCst);
+        job.answer(Err(WriteError::Store(e.duplicate())));
+    }
+}
