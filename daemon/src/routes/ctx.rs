@@ -1,0 +1,161 @@
+//! What every tenant route starts from: the tenant named in the path, the caller and
+//! what it may do there, and the helpers that read from and write to the store under
+//! that tenant only, with the audit record of each change.
+
+use std::sync::Arc;
+
+use http::HeaderMap;
+use steward::model::SubjectKey;
+use steward::names::TenantId;
+use steward::permissions::Permission;
+
+use super::{CallerExt, acting_role, tenant_access};
+use crate::access::Access;
+use crate::error::ApiError;
+use crate::identity::Caller;
+use crate::server::RequestId;
+use crate::state::Shared;
+use crate::store::{self, AuditEntry, AuditStatus, TenantReader, TenantTxn, WriteError};
+
+/// A request's standing in one tenant.
+pub struct TenantCtx {
+    /// The daemon's state.
+    pub shared: Arc<Shared>,
+    /// Who is calling.
+    pub caller: Arc<Caller>,
+    /// The tenant from the path, validated and granted.
+    pub tenant: TenantId,
+    /// What the caller may do here for this request.
+    pub access: Access,
+    /// The request id, recorded as the audit record's correlation id.
+    pub request_id: RequestId,
+}
+
+impl TenantCtx {
+    /// Resolves the caller's access to `tenant` (400 for a malformed id, 404 when it is
+    /// missing or not granted, 403 for an acting profile above what is held).
+    pub fn new(
+        shared: &Arc<Shared>,
+        CallerExt(caller): CallerExt,
+        headers: &HeaderMap,
+        request_id: RequestId,
+        tenant: &str,
+    ) -> Result<TenantCtx, ApiError> {
+        let acting = acting_role(headers)?;
+        let access = tenant_access(shared, &caller, tenant, acting.as_deref())?;
+        let tenant = TenantId::parse(tenant)
+            .map_err(|e| ApiError::invalid(e.to_string()).with_target("tenant"))?;
+        Ok(TenantCtx {
+            shared: Arc::clone(shared),
+            caller,
+            tenant,
+            access,
+            request_id,
+        })
+    }
+
+    /// The caller as audit records name it.
+    pub fn audit_caller(&self) -> store::Caller {
+        store::Caller {
+            uid: self.caller.uid,
+            user: self.caller.user.clone(),
+            profile: self.access.profile.clone(),
+        }
+    }
+
+    /// An audit entry for `operation` by this caller, correlated with this request.
+    pub fn entry(&self, operation: &str, status: AuditStatus) -> AuditEntry {
+        AuditEntry::new(self.audit_caller(), operation, status)
+            .correlation(self.request_id.0.to_string())
+    }
+
+    /// Passes when the acting profile holds `needed`; otherwise audits the denied
+    /// attempt at `resource` and answers 403 naming the permission.
+    pub async fn require(&self, needed: Permission, resource: &str) -> Result<(), ApiError> {
+        if self.access.allows(needed) {
+            return Ok(());
+        }
+        self.audit_denied(needed.as_str(), resource, needed).await;
+        Err(ApiError::forbidden(needed))
+    }
+
+    /// Audits an attempt that no profile may make or that this one lacks.
+    pub async fn audit_denied(&self, operation: &str, resource: &str, needed: impl std::fmt::Display) {
+        let entry = self
+            .entry(operation, AuditStatus::Denied)
+            .resource(resource)
+            .reason(format!("needs {needed}"));
+        let result: Result<(), WriteError> = self
+            .shared
+            .store
+            .writer()
+            .write(self.tenant.as_str(), move |txn: &mut TenantTxn<'_>| {
+                txn.audit(entry);
+                Ok(())
+            })
+            .await;
+        if let Err(e) = result {
+            tracing::error!(error = %e, "could not audit a denied attempt");
+        }
+    }
+
+    /// Reads under this tenant only.
+    pub fn reader(&self) -> TenantReader {
+        self.shared.store.tenant(self.tenant.as_str())
+    }
+
+    /// Runs a read off the async threads (redb is synchronous).
+    pub async fn read<T, F>(&self, f: F) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&TenantReader) -> Result<T, ApiError> + Send + 'static,
+    {
+        let reader = self.reader();
+        tokio::task::spawn_blocking(move || f(&reader))
+            .await
+            .map_err(|e| ApiError::internal(&e))?
+    }
+
+    /// Runs a write job under this tenant through the group-commit writer.
+    pub async fn write<T, F>(&self, f: F) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut TenantTxn<'_>) -> Result<T, ApiError> + Send + 'static,
+    {
+        self.shared.store.writer().write(self.tenant.as_str(), f).await
+    }
+
+    /// The path prefix of this tenant's routes.
+    pub fn base(&self) -> String {
+        format!("/v1/tenants/{}", self.tenant)
+    }
+}
+
+/// The store's form of a model subject key.
+pub fn store_key(k: &SubjectKey) -> Option<store::SubjectKey> {
+    store::SubjectKey::parse(&k.index_key()).ok()
+}
+
+impl From<WriteError> for ApiError {
+    fn from(e: WriteError) -> Self {
+        match e {
+            WriteError::NotFound { kind, name } => {
+                ApiError::not_found(format!("no {kind} named `{name}`"))
+            }
+            WriteError::PreconditionFailed { .. } => ApiError::precondition_failed(None),
+            WriteError::Invalid(m) => ApiError::invalid(m),
+            WriteError::Store(s) => s.into(),
+            other => ApiError::internal(&other),
+        }
+    }
+}
+
+impl From<store::StoreError> for ApiError {
+    fn from(e: store::StoreError) -> Self {
+        if matches!(e, store::StoreError::StorageFull) {
+            ApiError::storage_full()
+        } else {
+            ApiError::internal(&e)
+        }
+    }
+}
