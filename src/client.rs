@@ -29,7 +29,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio::net::UnixStream;
 
-pub use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
+pub use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, header};
 
 /// The header that asks the daemon to act under a lower role profile (`--as ROLE`).
 pub const ROLE_HEADER: &str = "x-steward-role";
