@@ -22,8 +22,8 @@ own JSON, -o ndjson for one record per line, -o csv for a spreadsheet.
 Exit codes: 0 ok, 1 error, 2 usage, 3 forbidden, 4 not found, 5 conflict (409/412),
 6 daemon unreachable.";
 
-/// steward: security contacts, JIT access, alerts and their audit log, from the
-/// steward daemon.
+/// Security contacts, JIT access, alerts and their audit log, from the steward
+/// daemon.
 ///
 /// Run without a subcommand to open the terminal UI.
 #[derive(Debug, Parser)]
