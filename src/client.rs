@@ -20,6 +20,7 @@
 
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use http_body_util::{BodyExt, Full};
@@ -361,6 +362,14 @@ pub enum ClientError {
     /// The daemon's answer is not the JSON the caller expected.
     #[error("cannot decode the daemon's answer: {0}")]
     Decode(#[source] serde_json::Error),
+    /// The daemon accepted the connection but sent no response head in time.
+    #[error("the steward daemon at {} did not answer within {}s", socket.display(), after.as_secs())]
+    Timeout {
+        /// The socket that was tried.
+        socket: PathBuf,
+        /// The time waited.
+        after: Duration,
+    },
     /// The daemon answered with an error status.
     #[error(transparent)]
     Api(#[from] ApiError),
@@ -373,6 +382,9 @@ pub struct Client {
     socket: PathBuf,
     /// The lower role profile to act under (`X-Steward-Role`), if any.
     role: Option<String>,
+    /// How long to wait for a response head (connect included); `None` waits forever.
+    /// A streamed body is not limited by it.
+    timeout: Option<Duration>,
 }
 
 impl Client {
@@ -381,7 +393,17 @@ impl Client {
         Self {
             socket: socket.into(),
             role: None,
+            timeout: None,
         }
+    }
+
+    /// Gives up on a request whose response head (status and headers) has not arrived
+    /// after `timeout`, so a wedged daemon cannot hang a script. Bodies that stream
+    /// (exports, events) are not limited by it.
+    #[must_use]
+    pub fn with_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.timeout = timeout;
+        self
     }
 
     /// Acts under this role profile on every request (`X-Steward-Role`); `None` acts
@@ -444,7 +466,22 @@ impl Client {
             None => Bytes::new(),
         };
         let request = builder.body(Full::new(payload))?;
+        match self.timeout {
+            None => self.exchange(request).await,
+            Some(after) => tokio::time::timeout(after, self.exchange(request))
+                .await
+                .map_err(|_| ClientError::Timeout {
+                    socket: self.socket.clone(),
+                    after,
+                })?,
+        }
+    }
 
+    /// Connects, sends `request` and waits for the response head.
+    async fn exchange(
+        &self,
+        request: http::Request<Full<Bytes>>,
+    ) -> Result<StreamResponse, ClientError> {
         let stream =
             UnixStream::connect(&self.socket)
                 .await
@@ -640,6 +677,19 @@ mod tests {
             other => panic!("expected Unreachable, got {other:?}"),
         }
         assert!(err.to_string().contains("nope.sock"));
+    }
+
+    #[tokio::test]
+    async fn a_silent_daemon_times_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let socket = dir.path().join("s.sock");
+        let _listener = tokio::net::UnixListener::bind(&socket).unwrap();
+        let err = Client::new(&socket)
+            .with_timeout(Some(Duration::from_millis(50)))
+            .get("/v1/health")
+            .await
+            .unwrap_err();
+        assert!(matches!(err, ClientError::Timeout { .. }), "{err:?}");
     }
 
     /// A tiny one-shot HTTP/1.1 server on a real socket, answering one canned response

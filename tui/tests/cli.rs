@@ -472,3 +472,34 @@ fn a_broken_audit_chain_exits_1() {
         "the report is printed too"
     );
 }
+
+#[test]
+fn empty_environment_variables_mean_their_defaults() {
+    let daemon = Canned::start(|_| json_response("200 OK", r#"{"status":"ok"}"#));
+    // An empty STEWARD_SOCKET falls back to the default socket (absent here: exit 6),
+    // rather than failing as a usage error.
+    let out = Command::new(env!("CARGO_BIN_EXE_steward"))
+        .env("STEWARD_SOCKET", "")
+        .env(
+            "XDG_RUNTIME_DIR",
+            daemon.socket.parent().unwrap().join("none"),
+        )
+        .arg("health")
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 6, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("none/steward/steward.sock"),
+        "{}",
+        stderr(&out)
+    );
+    // An empty STEWARD_ROLE sends no role header.
+    let out = steward(&daemon.socket)
+        .env("STEWARD_ROLE", "")
+        .arg("health")
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(stdout(&out), "status  ok\n");
+    assert_eq!(daemon.seen()[0].header("x-steward-role"), None);
+}

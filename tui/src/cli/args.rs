@@ -42,13 +42,18 @@ pub struct Cli {
 pub struct GlobalArgs {
     /// The daemon's socket [default: $XDG_RUNTIME_DIR/steward/steward.sock or
     /// /tmp/steward-$UID/steward.sock].
-    #[arg(long, env = "STEWARD_SOCKET", global = true, value_name = "PATH")]
+    ///
+    /// An empty value (`STEWARD_SOCKET=`) means the default.
+    #[arg(long, env = "STEWARD_SOCKET", global = true, value_name = "PATH",
+          value_parser = parse_path)]
     pub socket: Option<PathBuf>,
     /// The tenant to work in.
     #[arg(long, env = "STEWARD_TENANT", global = true, default_value = "default",
           value_name = "TENANT", value_parser = parse_tenant)]
     pub tenant: String,
     /// Act under this lower role profile (reader, contributor, …) for least privilege.
+    ///
+    /// An empty value acts with everything you hold.
     #[arg(long = "as", env = "STEWARD_ROLE", global = true, value_name = "ROLE")]
     pub role: Option<String>,
     /// Output format [default: table].
@@ -432,6 +437,11 @@ pub struct CompletionsArgs {
 /// `demo`: options of the demo (its daemon and data come with the demo itself).
 #[derive(Debug, Clone, Args)]
 pub struct DemoArgs {}
+
+/// A path, possibly empty (an exported but empty environment variable).
+fn parse_path(raw: &str) -> Result<PathBuf, String> {
+    Ok(PathBuf::from(raw))
+}
 
 /// Tenant ids are `[a-z0-9][a-z0-9-]{0,62}` (DESIGN.md); anything else is a usage error.
 fn parse_tenant(raw: &str) -> Result<String, String> {

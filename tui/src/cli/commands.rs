@@ -25,6 +25,10 @@ const INGEST_BATCH_ALERTS: usize = 1000;
 /// Bytes of JSON per ingest request, about half the default ingest body limit.
 const INGEST_BATCH_BYTES: usize = 8 << 20;
 
+/// How long a command waits for the daemon's response head before giving up (exit 1);
+/// streamed bodies (exports, bundles) are not limited by it.
+const RESPONSE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// Characters escaped in a path segment: everything but RFC 3986 unreserved ones.
 const SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
     .remove(b'-')
@@ -50,9 +54,13 @@ impl Context {
         let socket = global
             .socket
             .clone()
+            .filter(|p| !p.as_os_str().is_empty())
             .unwrap_or_else(steward::client::default_socket_path);
+        let role = global.role.clone().filter(|r| !r.is_empty());
         Self {
-            client: Client::new(socket).with_role(global.role.clone()),
+            client: Client::new(socket)
+                .with_role(role)
+                .with_timeout(Some(RESPONSE_TIMEOUT)),
             tenant: global.tenant.clone(),
             output: global.output.unwrap_or(OutputFormat::Table),
             output_given: global.output,
