@@ -1,1 +1,45 @@
-fn main() {}
+//! # steward — the operator's client
+//!
+//! `steward` talks to the steward daemon (`stewardd`) over its Unix socket, through
+//! [`steward::client`], and never touches the database.
+//!
+//! | module | what it holds |
+//! | --- | --- |
+//! | [`cli`] | the subcommands for scripts (`steward alerts list -o json`): clap definitions, printing, exports, exit codes |
+//! | (TUI, not built yet) | the ratatui terminal UI opened by a bare `steward` |
+//! | (demo, not built yet) | `steward demo`: a private daemon with demo data, then the TUI |
+//!
+//! Exit codes (a contract with scripts): 0 ok, 1 error, 2 usage, 3 forbidden,
+//! 4 not found, 5 conflict, 6 daemon unreachable.
+
+mod cli;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use cli::args::{Cli, Command, DemoArgs, GlobalArgs};
+
+fn main() -> ExitCode {
+    // clap prints usage errors itself and exits 2 (0 for --help and --version).
+    let Cli { global, command } = Cli::parse();
+    match command {
+        None => run_tui(&global),
+        Some(Command::Demo(args)) => run_demo(&global, &args),
+        Some(command) => cli::run(&global, command),
+    }
+}
+
+/// Opens the terminal UI on the daemon `global` points at.
+// Placeholder until the TUI lands: replace the body with the TUI's entry point.
+fn run_tui(_global: &GlobalArgs) -> ExitCode {
+    eprintln!("steward: the terminal UI is not built yet; use a subcommand (steward --help)");
+    ExitCode::FAILURE
+}
+
+/// Starts a private daemon with demo data and opens the terminal UI on it.
+// Placeholder until the demo lands: replace the body with the demo's entry point.
+fn run_demo(_global: &GlobalArgs, _args: &DemoArgs) -> ExitCode {
+    eprintln!("steward: demo is not built yet");
+    ExitCode::FAILURE
+}
