@@ -32,8 +32,7 @@ use tokio::net::UnixStream;
 
 pub use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, header};
 
-/// The header that asks the daemon to act under a lower role profile (`--as ROLE`).
-pub const ROLE_HEADER: &str = "x-steward-role";
+pub use crate::wire::ROLE_HEADER;
 
 /// `Content-Type` of JSON bodies.
 pub const CONTENT_TYPE_JSON: &str = "application/json";

@@ -284,7 +284,7 @@ impl Config {
         let data = xdg_dir("XDG_DATA_HOME", ".local/share").join("steward");
         let mut cfg = Config {
             daemon: DaemonConfig {
-                socket: default_socket_path(),
+                socket: crate::client::default_socket_path(),
                 data_dir: data.clone(),
                 log_dir: xdg_dir("XDG_STATE_HOME", ".local/state").join("steward"),
                 ..DaemonConfig::default()
@@ -398,16 +398,6 @@ fn xdg_dir(var: &str, fallback: &str) -> PathBuf {
 
 fn private_tmp_dir() -> PathBuf {
     PathBuf::from(format!("/tmp/steward-{}", nix::unistd::getuid()))
-}
-
-/// Where the embedded default puts the socket, and where the client looks when no
-/// `--socket`/`$STEWARD_SOCKET` is given: `$XDG_RUNTIME_DIR/steward/steward.sock`, else
-/// `/tmp/steward-$UID/steward.sock`.
-pub fn default_socket_path() -> PathBuf {
-    match std::env::var_os("XDG_RUNTIME_DIR").map(PathBuf::from) {
-        Some(p) if p.is_absolute() => p.join("steward").join("steward.sock"),
-        _ => private_tmp_dir().join("steward.sock"),
-    }
 }
 
 /// A duration in config: a jiff "friendly" duration (`30d`, `1m`, `2h 30m`) or ISO 8601

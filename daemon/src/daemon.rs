@@ -22,6 +22,9 @@ pub enum StartError {
         /// The error.
         source: std::io::Error,
     },
+    /// The store could not be opened (locked by another daemon, damaged, …).
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
     /// The config file could not be watched.
     #[error(transparent)]
     Watch(#[from] crate::reload::WatchError),
@@ -40,8 +43,12 @@ impl Daemon {
     /// from, watched for changes while serving (none for an in-memory config).
     pub fn open(config: Config, config_path: Option<PathBuf>) -> Result<Daemon, StartError> {
         let dir = config.daemon.data_dir.clone();
-        std::fs::create_dir_all(&dir).map_err(|source| StartError::DataDir { dir, source })?;
-        let shared = Arc::new(Shared::new(config, CancellationToken::new()));
+        std::fs::create_dir_all(&dir).map_err(|source| StartError::DataDir {
+            dir: dir.clone(),
+            source,
+        })?;
+        let store = crate::store::Store::open(&dir, crate::store::StoreOptions::default())?;
+        let shared = Arc::new(Shared::new(config, store, CancellationToken::new()));
         Ok(Daemon {
             shared,
             config_path,

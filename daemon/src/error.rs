@@ -151,3 +151,23 @@ impl IntoResponse for ApiError {
         (self.status, Json(ErrorBody { error: self.detail })).into_response()
     }
 }
+
+impl From<steward::model::ValidationErrors> for ApiError {
+    /// 400 naming every invalid field: the first as `target`, all of them in `details`.
+    fn from(e: steward::model::ValidationErrors) -> Self {
+        let details: Vec<ErrorDetail> = e
+            .errors()
+            .iter()
+            .map(|f| ErrorDetail {
+                code: codes::INVALID_INPUT.to_owned(),
+                message: format!("{}: {}", f.path, f.message),
+                target: Some(f.path.clone()),
+                details: Vec::new(),
+            })
+            .collect();
+        let mut err = ApiError::invalid(e.to_string());
+        err.detail.target = e.target().map(str::to_owned);
+        err.detail.details = details;
+        err
+    }
+}

@@ -10,6 +10,8 @@ use steward::wire::Event;
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
+use crate::store::Store;
+
 /// How many change events a slow `/v1/events` reader may fall behind before it is told
 /// it missed some.
 const EVENT_BACKLOG: usize = 4096;
@@ -22,14 +24,17 @@ pub struct Shared {
     events: broadcast::Sender<Event>,
     /// The last event sequence number handed out.
     event_seq: AtomicU64,
+    /// The store: every tenant's records and audit chains.
+    pub store: Store,
     /// Cancelled when the daemon starts draining.
     pub shutdown: CancellationToken,
 }
 
 impl Shared {
     /// State for a daemon running `config`.
-    pub fn new(config: Config, shutdown: CancellationToken) -> Self {
+    pub fn new(config: Config, store: Store, shutdown: CancellationToken) -> Self {
         Shared {
+            store,
             config: ArcSwap::from_pointee(config),
             events: broadcast::channel(EVENT_BACKLOG).0,
             event_seq: AtomicU64::new(0),

@@ -71,7 +71,9 @@ pub async fn read(
         .collect()
         .await
         .map_err(|e| {
-            if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() {
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some()
+            {
                 ApiError::too_large(limit)
             } else {
                 ApiError::invalid(format!("the body could not be read: {e}"))
@@ -144,9 +146,15 @@ mod tests {
     fn content_types() {
         let mut h = HeaderMap::new();
         assert!(format_of(&h, Accept::Json).is_err());
-        h.insert(header::CONTENT_TYPE, "application/json; charset=utf-8".parse().unwrap());
+        h.insert(
+            header::CONTENT_TYPE,
+            "application/json; charset=utf-8".parse().unwrap(),
+        );
         assert_eq!(format_of(&h, Accept::Json).unwrap(), Format::Json);
-        h.insert(header::CONTENT_TYPE, "application/x-ndjson".parse().unwrap());
+        h.insert(
+            header::CONTENT_TYPE,
+            "application/x-ndjson".parse().unwrap(),
+        );
         assert!(format_of(&h, Accept::Json).is_err());
         assert_eq!(format_of(&h, Accept::JsonOrNdjson).unwrap(), Format::Ndjson);
         h.insert(header::CONTENT_TYPE, "text/plain".parse().unwrap());

@@ -11,16 +11,15 @@ use http::{HeaderMap, StatusCode};
 use serde::Deserialize;
 use serde_json::Value;
 use steward::model::{ContactInput, SecurityContact};
-use steward::names::ResourceName;
 use steward::permissions::Permission;
 use steward::wire::List;
 
+use super::CallerExt;
 use super::body;
 use super::ctx::{TenantCtx, store_key};
 use super::extract::{P, Q, Rid};
 use super::paging;
 use super::resource::{doc_json, etag_header, resource_name};
-use super::CallerExt;
 use crate::error::ApiError;
 use crate::state::Shared;
 use crate::store::{AuditStatus, DocInput, Kind};
@@ -51,7 +50,11 @@ pub async fn list_page(ctx: &TenantCtx, q: ListQuery, path: &str) -> Result<List
     let page = ctx
         .read(move |r| Ok(r.list(Kind::Contact, after.as_deref(), limit)?))
         .await?;
-    let value = page.items.iter().map(doc_json).collect::<Result<Vec<_>, _>>()?;
+    let value = page
+        .items
+        .iter()
+        .map(doc_json)
+        .collect::<Result<Vec<_>, _>>()?;
     let next = page
         .next
         .map(|n| paging::encode(ctx.tenant.as_str(), LIST, &n));
@@ -81,7 +84,8 @@ pub async fn get(
     P((t, name)): P<(String, String)>,
 ) -> Result<Response, ApiError> {
     let ctx = TenantCtx::new(&shared, caller, &headers, rid, &t)?;
-    ctx.require(Permission::ContactsRead, &format!("contacts/{name}")).await?;
+    ctx.require(Permission::ContactsRead, &format!("contacts/{name}"))
+        .await?;
     let name = resource_name(&name)?;
     let doc = ctx
         .read(move |r| Ok(r.get(Kind::Contact, name.as_str())?))
@@ -108,7 +112,8 @@ pub async fn put(
     let props = ContactInput::parse(&value)?;
     let contact = SecurityContact::new(&ctx.tenant, &name, props, None);
     let keys = contact.properties.subject_keys();
-    let mut input = DocInput::new(serde_json::to_string(&contact).map_err(|e| ApiError::internal(&e))?);
+    let mut input =
+        DocInput::new(serde_json::to_string(&contact).map_err(|e| ApiError::internal(&e))?);
     let mut entry = ctx
         .entry("contacts.write", AuditStatus::Succeeded)
         .resource(&resource);
@@ -140,7 +145,11 @@ pub async fn put(
             Ok((doc, existed.is_none()))
         })
         .await?;
-    let status = if created { StatusCode::CREATED } else { StatusCode::OK };
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
     Ok((status, etag_header(&doc.etag), Json(doc_json(&doc)?)).into_response())
 }
 
@@ -173,7 +182,3 @@ pub async fn delete(
         .await?;
     Ok((StatusCode::OK, Json(doc_json(&doc)?)).into_response())
 }
-
-/// Unused: kept so the name type is checked at compile time where routes take names.
-#[allow(dead_code)]
-fn _assert_name(_: ResourceName) {}

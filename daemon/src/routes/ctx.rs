@@ -80,7 +80,12 @@ impl TenantCtx {
     }
 
     /// Audits an attempt that no profile may make or that this one lacks.
-    pub async fn audit_denied(&self, operation: &str, resource: &str, needed: impl std::fmt::Display) {
+    pub async fn audit_denied(
+        &self,
+        operation: &str,
+        resource: &str,
+        needed: impl std::fmt::Display,
+    ) {
         let entry = self
             .entry(operation, AuditStatus::Denied)
             .resource(resource)
@@ -122,7 +127,11 @@ impl TenantCtx {
         T: Send + 'static,
         F: FnOnce(&mut TenantTxn<'_>) -> Result<T, ApiError> + Send + 'static,
     {
-        self.shared.store.writer().write(self.tenant.as_str(), f).await
+        self.shared
+            .store
+            .writer()
+            .write(self.tenant.as_str(), f)
+            .await
     }
 
     /// The path prefix of this tenant's routes.

@@ -1,6 +1,12 @@
 //! The API's routes: one module per resource, each with its handlers and nothing else,
 //! plus the helpers every tenant route uses to learn who is calling and what it may do.
 
+mod body;
+mod contacts;
+mod ctx;
+mod extract;
+mod paging;
+mod resource;
 mod system;
 
 use std::sync::Arc;
@@ -24,6 +30,13 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/v1/whoami", get(system::whoami))
         .route("/v1/tenants", get(system::tenants))
         .route("/v1/events", get(system::events))
+        .route("/v1/tenants/{t}/contacts", get(contacts::list))
+        .route(
+            "/v1/tenants/{t}/contacts/{name}",
+            get(contacts::get)
+                .put(contacts::put)
+                .delete(contacts::delete),
+        )
         .fallback(|| async { ApiError::not_found("no such route") })
         .method_not_allowed_fallback(|| async {
             ApiError::method_not_allowed("this method is not allowed on this path")

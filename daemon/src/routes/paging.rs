@@ -41,7 +41,8 @@ pub fn encode(tenant: &str, list: &str, position: &str) -> String {
 
 /// Decodes a cursor of `list` in `tenant` into its position.
 pub fn decode(tenant: &str, list: &str, cursor: &str) -> Result<String, ApiError> {
-    let bad = || ApiError::invalid("the cursor is not one this list gave out").with_target("cursor");
+    let bad =
+        || ApiError::invalid("the cursor is not one this list gave out").with_target("cursor");
     let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| bad())?;
     let body: CursorBody = serde_json::from_slice(&bytes).map_err(|_| bad())?;
     if body.t != tenant || body.l != list {
@@ -56,14 +57,21 @@ pub fn limit(raw: Option<usize>) -> Result<usize, ApiError> {
         None => Ok(DEFAULT_LIMIT),
         Some(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
         Some(_) => Err(
-            ApiError::invalid(format!("limit must be between 1 and {MAX_LIMIT}")).with_target("limit"),
+            ApiError::invalid(format!("limit must be between 1 and {MAX_LIMIT}"))
+                .with_target("limit"),
         ),
     }
 }
 
 /// Builds a page: `nextLink` is `path?` + the filters in `query` (without any old
 /// cursor) + `limit` + the new cursor.
-pub fn page(value: Vec<Value>, path: &str, query: &[(&str, String)], limit: usize, next: Option<String>) -> List<Value> {
+pub fn page(
+    value: Vec<Value>,
+    path: &str,
+    query: &[(&str, String)],
+    limit: usize,
+    next: Option<String>,
+) -> List<Value> {
     let next_link = next.map(|cursor| {
         let mut ser = form_urlencoded_pairs(query);
         ser.push(("limit".to_owned(), limit.to_string()));
@@ -101,7 +109,11 @@ mod tests {
         let p = page(
             vec![],
             "/v1/tenants/t/alerts",
-            &[("severity", "High".into()), ("q", "a b".into()), ("cursor", "old".into())],
+            &[
+                ("severity", "High".into()),
+                ("q", "a b".into()),
+                ("cursor", "old".into()),
+            ],
             10,
             Some("NEW".into()),
         );
