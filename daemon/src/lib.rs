@@ -12,6 +12,7 @@
 //! | [`access`] | what a caller may do in a tenant: grants resolved to permissions |
 //! | [`server`] | the accept loop: connection caps, head limits and timeouts, draining |
 //! | [`routes`] | the API's routes, one module per resource |
+//! | [`ingest`] | alert ingestion shared by the API and the spool: parsing and storing |
 //! | [`error`] | the API's error type and its JSON rendering |
 //! | [`state`] | the state shared by connections and timers |
 //! | [`daemon`] | starting a daemon on a listener of one's own ([`run`]) |
@@ -23,6 +24,7 @@ pub mod access;
 pub mod daemon;
 pub mod error;
 pub mod identity;
+pub mod ingest;
 pub mod logging;
 pub mod reload;
 pub mod routes;

@@ -24,24 +24,26 @@ use crate::error::ApiError;
 use crate::state::Shared;
 use crate::store::{AuditStatus, DocInput, Kind};
 
-/// `?limit=&cursor=` (and an ignored `api-version`).
+/// `?limit=&cursor=` (other parameters, such as the Azure paths' `api-version`, are ignored).
 #[derive(Debug, Default, Deserialize)]
 pub struct ListQuery {
     /// Page size.
     pub limit: Option<usize>,
     /// Where to resume.
     pub cursor: Option<String>,
-    /// Accepted for Azure-path compatibility; ignored.
-    #[serde(rename = "api-version")]
-    pub api_version: Option<String>,
 }
 
 /// The name of this list in cursors.
 const LIST: &str = "contacts";
 
 /// Lists a tenant's contacts in name order: used by `GET …/contacts` and the Azure path.
-pub async fn list_page(ctx: &TenantCtx, q: ListQuery, path: &str) -> Result<List<Value>, ApiError> {
-    ctx.require(Permission::ContactsRead, LIST).await?;
+pub async fn list_page(
+    ctx: &TenantCtx,
+    needed: Permission,
+    q: ListQuery,
+    path: &str,
+) -> Result<List<Value>, ApiError> {
+    ctx.require(needed, LIST).await?;
     let limit = paging::limit(q.limit)?;
     let after = match &q.cursor {
         Some(c) => Some(paging::decode(ctx.tenant.as_str(), LIST, c)?),
@@ -72,7 +74,9 @@ pub async fn list(
 ) -> Result<Json<List<Value>>, ApiError> {
     let ctx = TenantCtx::new(&shared, caller, &headers, rid, &t)?;
     let path = format!("{}/contacts", ctx.base());
-    Ok(Json(list_page(&ctx, q, &path).await?))
+    Ok(Json(
+        list_page(&ctx, Permission::ContactsRead, q, &path).await?,
+    ))
 }
 
 /// `GET /v1/tenants/{t}/contacts/{name}`.

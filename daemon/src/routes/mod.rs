@@ -1,9 +1,13 @@
 //! The API's routes: one module per resource, each with its handlers and nothing else,
 //! plus the helpers every tenant route uses to learn who is calling and what it may do.
 
+mod alerts;
+mod audit;
+mod azure;
 mod body;
 mod contacts;
 mod ctx;
+mod export;
 mod extract;
 mod paging;
 mod resource;
@@ -13,7 +17,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::FromRequestParts;
-use axum::routing::get;
+use axum::routing::{any, get, post};
 use http::HeaderMap;
 use http::request::Parts;
 use steward::wire::ROLE_HEADER;
@@ -22,6 +26,8 @@ use crate::access::{self, Access, AccessError};
 use crate::error::ApiError;
 use crate::identity::Caller;
 use crate::state::Shared;
+
+pub use ctx::store_key;
 
 /// Every route of the API.
 pub fn router(shared: Arc<Shared>) -> Router {
@@ -36,6 +42,35 @@ pub fn router(shared: Arc<Shared>) -> Router {
             get(contacts::get)
                 .put(contacts::put)
                 .delete(contacts::delete),
+        )
+        .route("/v1/tenants/{t}/alerts", get(alerts::list).post(alerts::ingest))
+        .route(
+            "/v1/tenants/{t}/alerts/{name}",
+            get(alerts::get)
+                .put(alerts::read_only)
+                .patch(alerts::read_only)
+                .delete(alerts::read_only)
+                .post(alerts::read_only),
+        )
+        .route("/v1/tenants/{t}/alerts/{name}/{action}", any(alerts::read_only))
+        .route("/v1/tenants/{t}/audit", get(audit::list))
+        .route("/v1/tenants/{t}/audit/verify", get(audit::verify))
+        .route("/v1/tenants/{t}/export/{kind}", get(export::export))
+        .route(
+            "/subscriptions/{t}/providers/Microsoft.Security/securityContacts",
+            get(azure::contacts),
+        )
+        .route(
+            "/subscriptions/{t}/providers/Microsoft.Security/alerts",
+            get(azure::alerts),
+        )
+        .route(
+            "/subscriptions/{t}/providers/Microsoft.Security/locations/{loc}/alerts/{name}/{action}",
+            post(alerts::read_only),
+        )
+        .route(
+            "/subscriptions/{t}/resourceGroups/{rg}/providers/Microsoft.Security/locations/{loc}/alerts/{name}/{action}",
+            post(alerts::read_only),
         )
         .fallback(|| async { ApiError::not_found("no such route") })
         .method_not_allowed_fallback(|| async {

@@ -1,0 +1,154 @@
+//! Alert ingestion shared by both ways in: `POST /v1/tenants/{t}/alerts` and the spool
+//! directory. Parsing turns a body (one alert, an array, or NDJSON) into validated
+//! alerts or every error with its item and field; storing appends them in one write job
+//! — idempotent on the alert's name — with one audit record carrying the counts.
+
+use std::collections::BTreeSet;
+
+use serde::Serialize;
+use serde_json::Value;
+use steward::model::{AlertInput, FieldError, ValidAlert, ValidationErrors};
+use steward::names::TenantId;
+
+use crate::routes::store_key;
+use crate::store::{AuditEntry, DocInput, Kind, TenantTxn, WriteError};
+
+/// What one ingest did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct IngestSummary {
+    /// Alerts stored now.
+    pub ingested: u64,
+    /// Alerts whose name was already stored (left as they were).
+    pub duplicates: u64,
+}
+
+/// Parses a JSON body: one alert or an array of alerts. Errors carry `[i].` prefixes.
+pub fn parse_json(bytes: &[u8], now: jiff::Timestamp) -> Result<Vec<ValidAlert>, ValidationErrors> {
+    let v: Value = serde_json::from_slice(bytes)
+        .map_err(|e| ValidationErrors::one("body", format!("not valid JSON: {e}")))?;
+    if !(v.is_object() || v.is_array()) {
+        return Err(ValidationErrors::one(
+            "body",
+            "must be an alert object or an array of alerts",
+        ));
+    }
+    AlertInput::parse_batch(&v, now)
+}
+
+/// Parses NDJSON: one alert per line (blank lines skipped). Errors name the line as
+/// `line N` (1-based) before the field path.
+pub fn parse_ndjson(
+    bytes: &[u8],
+    now: jiff::Timestamp,
+) -> Result<Vec<ValidAlert>, ValidationErrors> {
+    let mut out = Vec::new();
+    let mut errors = Vec::new();
+    for (i, line) in bytes.split(|b| *b == b'\n').enumerate() {
+        let n = i + 1;
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        let parsed = serde_json::from_slice::<Value>(line)
+            .map_err(|e| ValidationErrors::one("", format!("not valid JSON: {e}")))
+            .and_then(|v| AlertInput::parse(&v, now));
+        match parsed {
+            Ok(a) => out.push(a),
+            Err(ValidationErrors(es)) => errors.extend(es.into_iter().map(|e| FieldError {
+                path: if e.path.is_empty() {
+                    format!("line {n}")
+                } else {
+                    format!("line {n}: {}", e.path)
+                },
+                message: e.message,
+            })),
+        }
+    }
+    if errors.is_empty() {
+        Ok(out)
+    } else {
+        Err(ValidationErrors(errors))
+    }
+}
+
+/// Stores `alerts` in this job: new names are stored (with their time, subjects and
+/// retention), known names are counted as duplicates. `entry` is completed with the
+/// counts and the people concerned and recorded.
+pub fn store_alerts(
+    txn: &mut TenantTxn<'_>,
+    tenant: &TenantId,
+    alerts: Vec<ValidAlert>,
+    retention: std::time::Duration,
+    entry: AuditEntry,
+) -> Result<IngestSummary, WriteError> {
+    let mut summary = IngestSummary::default();
+    let mut seen = BTreeSet::new();
+    let mut subjects = BTreeSet::new();
+    let keep_secs = i64::try_from(retention.as_secs()).unwrap_or(i64::MAX);
+    for alert in alerts {
+        let name = alert.name().to_string();
+        if !seen.insert(name.clone()) || txn.get(Kind::Alert, &name)?.is_some() {
+            summary.duplicates += 1;
+            continue;
+        }
+        let t = alert.time_generated();
+        let mut input = DocInput::new(
+            serde_json::to_string(&alert.json_for_tenant(tenant))
+                .map_err(|e| WriteError::Invalid(e.to_string()))?,
+        )
+        .time(t.as_microsecond())
+        .expires_at(t.as_second().saturating_add(keep_secs));
+        for k in alert.subject_keys() {
+            if let Some(sk) = store_key(&k) {
+                subjects.insert(sk.clone());
+                input = input.subject(sk, k.field.clone());
+            }
+        }
+        txn.put(Kind::Alert, &name, input, None)?;
+        txn.emit(Kind::Alert, &name, "ingested");
+        summary.ingested += 1;
+    }
+    let mut entry = entry
+        .count("ingested", summary.ingested)
+        .count("duplicates", summary.duplicates);
+    for s in subjects {
+        entry = entry.subject(s);
+    }
+    txn.audit(entry);
+    Ok(summary)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ndjson_errors_name_the_line() {
+        let body = b"{\"name\":\"a\",\"properties\":{}}\nthis is not json\n\n{\"properties\":{}}\n";
+        let e = parse_ndjson(body, jiff::Timestamp::now()).unwrap_err();
+        let paths = e.paths();
+        assert!(paths.iter().any(|p| p.starts_with("line 2")), "{paths:?}");
+        assert!(paths.iter().any(|p| p.starts_with("line 4")), "{paths:?}");
+        assert_eq!(paths.len(), 2, "{paths:?}");
+    }
+
+    #[test]
+    fn json_accepts_one_or_many() {
+        let now = jiff::Timestamp::now();
+        assert_eq!(
+            parse_json(br#"{"name":"a","properties":{}}"#, now)
+                .unwrap()
+                .len(),
+            1
+        );
+        assert_eq!(
+            parse_json(
+                br#"[{"name":"a","properties":{}},{"name":"b","properties":{}}]"#,
+                now
+            )
+            .unwrap()
+            .len(),
+            2
+        );
+        assert!(parse_json(b"42", now).is_err());
+    }
+}

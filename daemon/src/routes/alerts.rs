@@ -1,0 +1,294 @@
+//! Alerts: list newest first with filters, get one, ingest (append only). Alerts are
+//! security data: no profile updates or deletes one, so every update, delete or state
+//! action answers 405 and is audited as denied.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use http::{HeaderMap, StatusCode};
+use serde::Deserialize;
+use serde_json::Value;
+use steward::permissions::Permission;
+use steward::wire::List;
+
+use super::CallerExt;
+use super::body::{self, Accept, Format};
+use super::ctx::TenantCtx;
+use super::extract::{P, Q, Rid};
+use super::paging;
+use super::resource::{doc_json, etag_header, resource_name};
+use crate::error::ApiError;
+use crate::ingest;
+use crate::state::Shared;
+use crate::store::{AuditStatus, Doc, Kind, TimeCursor};
+
+/// The name of this list in cursors.
+const LIST: &str = "alerts";
+
+/// `?severity=&status=&since=&until=&q=&limit=&cursor=` (other parameters, such as the Azure paths' `api-version`, are ignored).
+#[derive(Debug, Default, Deserialize)]
+pub struct AlertQuery {
+    /// Only this severity (case-insensitive).
+    pub severity: Option<String>,
+    /// Only this status (case-insensitive).
+    pub status: Option<String>,
+    /// Only alerts generated at or after this time (RFC 3339).
+    pub since: Option<String>,
+    /// Only alerts generated at or before this time (RFC 3339).
+    pub until: Option<String>,
+    /// Text that the display name, type, description, name or compromised entity
+    /// contains (case-insensitive).
+    pub q: Option<String>,
+    /// Page size.
+    pub limit: Option<usize>,
+    /// Where to resume.
+    pub cursor: Option<String>,
+}
+
+/// A parsed filter over stored alerts.
+struct Filter {
+    severity: Option<String>,
+    status: Option<String>,
+    since: Option<i64>,
+    until: Option<i64>,
+    q: Option<String>,
+}
+
+fn time_param(name: &str, v: &Option<String>) -> Result<Option<i64>, ApiError> {
+    v.as_deref()
+        .map(|s| {
+            s.parse::<jiff::Timestamp>()
+                .map(|t| t.as_microsecond())
+                .map_err(|e| {
+                    ApiError::invalid(format!("{name} must be an RFC 3339 time: {e}"))
+                        .with_target(name)
+                })
+        })
+        .transpose()
+}
+
+impl Filter {
+    fn new(q: &AlertQuery) -> Result<Filter, ApiError> {
+        Ok(Filter {
+            severity: q.severity.as_ref().map(|s| s.to_lowercase()),
+            status: q.status.as_ref().map(|s| s.to_lowercase()),
+            since: time_param("since", &q.since)?,
+            until: time_param("until", &q.until)?,
+            q: q.q
+                .as_ref()
+                .map(|s| s.to_lowercase())
+                .filter(|s| !s.is_empty()),
+        })
+    }
+
+    fn needs_body(&self) -> bool {
+        self.severity.is_some() || self.status.is_some() || self.q.is_some()
+    }
+
+    fn accepts(&self, doc: &Doc) -> bool {
+        let t = doc.time.unwrap_or(i64::MIN);
+        if self.since.is_some_and(|s| t < s) || self.until.is_some_and(|u| t > u) {
+            return false;
+        }
+        if !self.needs_body() {
+            return true;
+        }
+        let Ok(v) = serde_json::from_str::<Value>(&doc.body_json) else {
+            return false;
+        };
+        let p = &v["properties"];
+        let field = |k: &str| p[k].as_str().unwrap_or("").to_lowercase();
+        if self
+            .severity
+            .as_ref()
+            .is_some_and(|s| field("severity") != *s)
+        {
+            return false;
+        }
+        if self.status.as_ref().is_some_and(|s| field("status") != *s) {
+            return false;
+        }
+        if let Some(q) = &self.q {
+            let hay = [
+                "alertDisplayName",
+                "alertType",
+                "description",
+                "compromisedEntity",
+            ];
+            return doc.name.to_lowercase().contains(q) || hay.iter().any(|k| field(k).contains(q));
+        }
+        true
+    }
+}
+
+/// Lists alerts newest first: used by `GET …/alerts` and the Azure path.
+pub async fn list_page(
+    ctx: &TenantCtx,
+    needed: Permission,
+    q: AlertQuery,
+    path: &str,
+) -> Result<List<Value>, ApiError> {
+    ctx.require(needed, LIST).await?;
+    let limit = paging::limit(q.limit)?;
+    let filter = Filter::new(&q)?;
+    let before = match &q.cursor {
+        Some(c) => {
+            let p = paging::decode(ctx.tenant.as_str(), LIST, c)?;
+            let (t, name) = p
+                .split_once(':')
+                .and_then(|(t, n)| Some((t.parse::<i64>().ok()?, n.to_owned())))
+                .ok_or_else(|| {
+                    ApiError::invalid("the cursor is not one this list gave out")
+                        .with_target("cursor")
+                })?;
+            Some(TimeCursor {
+                time_micros: t,
+                name,
+            })
+        }
+        // `until` starts the scan just after it.
+        None => filter.until.map(|u| TimeCursor {
+            time_micros: u.saturating_add(1),
+            name: String::new(),
+        }),
+    };
+    let page = ctx
+        .read(move |r| {
+            Ok(r.list_by_time(Kind::Alert, before.as_ref(), limit, |d| filter.accepts(d))?)
+        })
+        .await?;
+    let value = page
+        .items
+        .iter()
+        .map(doc_json)
+        .collect::<Result<Vec<_>, _>>()?;
+    let next = page.next.map(|c| {
+        paging::encode(
+            ctx.tenant.as_str(),
+            LIST,
+            &format!("{}:{}", c.time_micros, c.name),
+        )
+    });
+    let mut query = Vec::new();
+    for (k, v) in [
+        ("severity", &q.severity),
+        ("status", &q.status),
+        ("since", &q.since),
+        ("until", &q.until),
+        ("q", &q.q),
+    ] {
+        if let Some(v) = v {
+            query.push((k, v.clone()));
+        }
+    }
+    Ok(paging::page(value, path, &query, limit, next))
+}
+
+/// `GET /v1/tenants/{t}/alerts`.
+pub async fn list(
+    State(shared): State<Arc<Shared>>,
+    caller: CallerExt,
+    Rid(rid): Rid,
+    headers: HeaderMap,
+    P(t): P<String>,
+    Q(q): Q<AlertQuery>,
+) -> Result<Json<List<Value>>, ApiError> {
+    let ctx = TenantCtx::new(&shared, caller, &headers, rid, &t)?;
+    let path = format!("{}/alerts", ctx.base());
+    Ok(Json(
+        list_page(&ctx, Permission::AlertsRead, q, &path).await?,
+    ))
+}
+
+/// `GET /v1/tenants/{t}/alerts/{name}`.
+pub async fn get(
+    State(shared): State<Arc<Shared>>,
+    caller: CallerExt,
+    Rid(rid): Rid,
+    headers: HeaderMap,
+    P((t, name)): P<(String, String)>,
+) -> Result<Response, ApiError> {
+    let ctx = TenantCtx::new(&shared, caller, &headers, rid, &t)?;
+    ctx.require(Permission::AlertsRead, &format!("alerts/{name}"))
+        .await?;
+    let name = resource_name(&name)?;
+    let doc = ctx
+        .read(move |r| Ok(r.get(Kind::Alert, name.as_str())?))
+        .await?
+        .ok_or_else(|| ApiError::not_found("no such alert"))?;
+    Ok((etag_header(&doc.etag), Json(doc_json(&doc)?)).into_response())
+}
+
+/// `POST /v1/tenants/{t}/alerts`: one alert, an array, or NDJSON. All or nothing: any
+/// invalid item makes it a 400 listing every bad item, and nothing is stored.
+pub async fn ingest(
+    State(shared): State<Arc<Shared>>,
+    caller: CallerExt,
+    Rid(rid): Rid,
+    headers: HeaderMap,
+    P(t): P<String>,
+    raw: Body,
+) -> Result<Response, ApiError> {
+    let ctx = TenantCtx::new(&shared, caller, &headers, rid, &t)?;
+    ctx.require(Permission::AlertsIngest, LIST).await?;
+    let cfg = shared.config();
+    let (format, bytes) = body::read(
+        &headers,
+        raw,
+        cfg.limits.max_ingest_body.bytes(),
+        Accept::JsonOrNdjson,
+    )
+    .await?;
+    let now = jiff::Timestamp::now();
+    let alerts = tokio::task::spawn_blocking(move || match format {
+        Format::Json => ingest::parse_json(&bytes, now),
+        Format::Ndjson => ingest::parse_ndjson(&bytes, now),
+    })
+    .await
+    .map_err(|e| ApiError::internal(&e))??;
+    let entry = ctx
+        .entry("alerts.ingest", AuditStatus::Succeeded)
+        .resource(LIST);
+    let tenant = ctx.tenant.clone();
+    let retention = cfg.retention.alerts.0;
+    let summary = ctx
+        .write(move |txn| {
+            Ok(ingest::store_alerts(
+                txn, &tenant, alerts, retention, entry,
+            )?)
+        })
+        .await?;
+    let status = if summary.ingested > 0 {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(summary)).into_response())
+}
+
+/// Any update, delete or state action on an alert: 405, audited as denied.
+pub async fn read_only(
+    State(shared): State<Arc<Shared>>,
+    caller: CallerExt,
+    Rid(rid): Rid,
+    headers: HeaderMap,
+    P(params): P<Vec<(String, String)>>,
+) -> Result<Response, ApiError> {
+    let get = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+    let t = get("t").unwrap_or_default();
+    let name = get("name").unwrap_or_default();
+    let ctx = TenantCtx::new(&shared, caller, &headers, rid, &t)?;
+    let action = get("action").unwrap_or_else(|| "update".into());
+    ctx.audit_denied(
+        &format!("alerts.{action}"),
+        &format!("alerts/{name}"),
+        "a permission no profile holds: alerts are read-only security data",
+    )
+    .await;
+    Err(ApiError::method_not_allowed(
+        "alerts are security data and read-only: they cannot be updated, dismissed or deleted; they leave only through retention",
+    ))
+}

@@ -1,0 +1,189 @@
+//! The audit log: list a tenant's records (oldest first, filtered) and verify its hash
+//! chain.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::State;
+use http::HeaderMap;
+use serde::Deserialize;
+use serde_json::Value;
+use steward::model::{AuditCaller, AuditDetails, AuditRecord};
+use steward::permissions::Permission;
+use steward::wire::{ChainHead, List, VerifyReport};
+
+use super::CallerExt;
+use super::ctx::TenantCtx;
+use super::extract::{P, Q, Rid};
+use super::paging;
+use crate::error::ApiError;
+use crate::state::Shared;
+use crate::store;
+
+/// The name of this list in cursors.
+const LIST: &str = "audit";
+
+/// `?since=&action=&actor=&limit=&cursor=`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditQuery {
+    /// Only records at or after this time (RFC 3339).
+    pub since: Option<String>,
+    /// Only this operation (`contacts.write`), or operations under a prefix (`contacts.`).
+    pub action: Option<String>,
+    /// Only records by this user name.
+    pub actor: Option<String>,
+    /// Page size.
+    pub limit: Option<usize>,
+    /// Where to resume.
+    pub cursor: Option<String>,
+}
+
+/// The API shape of a stored audit record.
+pub fn record_json(r: &store::AuditRecord) -> AuditRecord {
+    AuditRecord {
+        seq: r.seq,
+        at: jiff::Timestamp::from_microsecond(r.at_micros).unwrap_or(jiff::Timestamp::UNIX_EPOCH),
+        caller: AuditCaller {
+            uid: r.caller.uid,
+            user: r.caller.user.clone(),
+            profile: r.caller.profile.clone(),
+        },
+        operation_name: r.operation.clone(),
+        status: match r.status {
+            store::AuditStatus::Succeeded => steward::model::AuditStatus::Succeeded,
+            store::AuditStatus::Failed => steward::model::AuditStatus::Failed,
+            store::AuditStatus::Denied => steward::model::AuditStatus::Denied,
+        },
+        correlation_id: r.correlation_id.clone(),
+        resource_id: r.resource_id.clone(),
+        fields: r.fields.clone(),
+        subjects: r.subject_hmacs.clone(),
+        details: AuditDetails {
+            counts: r.counts.clone(),
+            reason: r.reason.clone(),
+        },
+        prev_hash: r.prev_hash.clone(),
+        hash: r.hash.clone(),
+    }
+}
+
+/// The filter of an audit listing.
+pub struct AuditFilter {
+    since: Option<i64>,
+    action: Option<String>,
+    actor: Option<String>,
+}
+
+impl AuditFilter {
+    /// Parses the query's filters.
+    pub fn new(q: &AuditQuery) -> Result<AuditFilter, ApiError> {
+        let since = q
+            .since
+            .as_deref()
+            .map(|s| {
+                s.parse::<jiff::Timestamp>()
+                    .map(|t| t.as_microsecond())
+                    .map_err(|e| {
+                        ApiError::invalid(format!("since must be an RFC 3339 time: {e}"))
+                            .with_target("since")
+                    })
+            })
+            .transpose()?;
+        Ok(AuditFilter {
+            since,
+            action: q.action.clone(),
+            actor: q.actor.clone(),
+        })
+    }
+
+    /// Whether a record passes.
+    pub fn accepts(&self, r: &store::AuditRecord) -> bool {
+        self.since.is_none_or(|s| r.at_micros >= s)
+            && self.action.as_ref().is_none_or(|a| {
+                r.operation == *a || (a.ends_with('.') && r.operation.starts_with(a.as_str()))
+            })
+            && self.actor.as_ref().is_none_or(|u| r.caller.user == *u)
+    }
+}
+
+/// `GET /v1/tenants/{t}/audit`.
+pub async fn list(
+    State(shared): State<Arc<Shared>>,
+    caller: CallerExt,
+    Rid(rid): Rid,
+    headers: HeaderMap,
+    P(t): P<String>,
+    Q(q): Q<AuditQuery>,
+) -> Result<Json<List<Value>>, ApiError> {
+    let ctx = TenantCtx::new(&shared, caller, &headers, rid, &t)?;
+    ctx.require(Permission::AuditRead, LIST).await?;
+    let limit = paging::limit(q.limit)?;
+    let after = match &q.cursor {
+        Some(c) => paging::decode(ctx.tenant.as_str(), LIST, c)?
+            .parse::<u64>()
+            .map_err(|_| {
+                ApiError::invalid("the cursor is not one this list gave out").with_target("cursor")
+            })?,
+        None => 0,
+    };
+    let filter = AuditFilter::new(&q)?;
+    let page = ctx
+        .read(move |r| Ok(r.audit(after, limit, |rec| filter.accepts(rec))?))
+        .await?;
+    let value = page
+        .items
+        .iter()
+        .map(|r| serde_json::to_value(record_json(r)).map_err(|e| ApiError::internal(&e)))
+        .collect::<Result<Vec<_>, _>>()?;
+    let next = page
+        .next
+        .map(|seq| paging::encode(ctx.tenant.as_str(), LIST, &seq.to_string()));
+    let mut query = Vec::new();
+    for (k, v) in [
+        ("since", &q.since),
+        ("action", &q.action),
+        ("actor", &q.actor),
+    ] {
+        if let Some(v) = v {
+            query.push((k, v.clone()));
+        }
+    }
+    Ok(Json(paging::page(
+        value,
+        &format!("{}/audit", ctx.base()),
+        &query,
+        limit,
+        next,
+    )))
+}
+
+/// `GET /v1/tenants/{t}/audit/verify`.
+pub async fn verify(
+    State(shared): State<Arc<Shared>>,
+    caller: CallerExt,
+    Rid(rid): Rid,
+    headers: HeaderMap,
+    P(t): P<String>,
+) -> Result<Json<VerifyReport>, ApiError> {
+    let ctx = TenantCtx::new(&shared, caller, &headers, rid, &t)?;
+    ctx.require(Permission::AuditRead, "audit/verify").await?;
+    let r = ctx.read(|r| Ok(r.audit_verify()?)).await?;
+    let head = r.head.clone().map_or(
+        ChainHead {
+            seq: 0,
+            hash: store::GENESIS_HASH.to_owned(),
+        },
+        |h| ChainHead {
+            seq: h.seq,
+            hash: h.hash,
+        },
+    );
+    Ok(Json(VerifyReport {
+        ok: r.ok,
+        records: r.records,
+        head,
+        anchor: r.anchor.map(|a| a.hash),
+        first_bad_seq: if r.ok { None } else { r.first_bad_seq },
+    }))
+}

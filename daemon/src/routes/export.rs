@@ -1,0 +1,410 @@
+//! Exports: a whole kind of one tenant, streamed as JSON, NDJSON or CSV.
+//!
+//! Memory stays flat in the size of the data: a blocking producer reads one page at a
+//! time (each in its own short read transaction), encodes it, and hands the bytes to
+//! the response through a small bounded channel, so a slow reader slows the producer
+//! rather than filling memory. When the stream ends the export is audited with its
+//! record count (`Failed` with the partial count if the reader went away).
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, header};
+use serde::Deserialize;
+use serde_json::Value;
+use steward::permissions::Permission;
+use tokio::sync::mpsc;
+
+use super::CallerExt;
+use super::audit::record_json;
+use super::ctx::TenantCtx;
+use super::extract::{P, Q, Rid};
+use super::resource::doc_json;
+use crate::error::ApiError;
+use crate::state::Shared;
+use crate::store::{AuditEntry, AuditStatus, Kind, TenantReader, TimeCursor, WriteError};
+
+/// Records read per page while exporting.
+const PAGE: usize = 500;
+/// Encoded pages waiting for the client, at most.
+const IN_FLIGHT: usize = 4;
+
+/// What can be exported.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExportKind {
+    /// Security contacts.
+    Contacts,
+    /// JIT policies.
+    JitPolicies,
+    /// JIT requests.
+    JitRequests,
+    /// Alerts, newest first.
+    Alerts,
+    /// The audit log, oldest first.
+    Audit,
+}
+
+impl ExportKind {
+    fn parse(s: &str) -> Result<ExportKind, ApiError> {
+        Ok(match s {
+            "contacts" => ExportKind::Contacts,
+            "jit-policies" => ExportKind::JitPolicies,
+            "jit-requests" => ExportKind::JitRequests,
+            "alerts" => ExportKind::Alerts,
+            "audit" => ExportKind::Audit,
+            _ => {
+                return Err(ApiError::not_found(format!(
+                    "cannot export `{s}`: kinds are contacts, jit-policies, jit-requests, alerts, audit"
+                )));
+            }
+        })
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            ExportKind::Contacts => "contacts",
+            ExportKind::JitPolicies => "jit-policies",
+            ExportKind::JitRequests => "jit-requests",
+            ExportKind::Alerts => "alerts",
+            ExportKind::Audit => "audit",
+        }
+    }
+
+    /// The permission an export of this kind needs.
+    pub fn permission(self) -> Permission {
+        match self {
+            ExportKind::Contacts => Permission::ContactsExport,
+            ExportKind::JitPolicies | ExportKind::JitRequests => Permission::JitExport,
+            ExportKind::Alerts => Permission::AlertsExport,
+            ExportKind::Audit => Permission::AuditExport,
+        }
+    }
+
+    /// CSV columns: header and JSON pointer into the record.
+    fn columns(self) -> &'static [(&'static str, &'static str)] {
+        match self {
+            ExportKind::Contacts => &[
+                ("name", "/name"),
+                ("emails", "/properties/emails"),
+                ("phone", "/properties/phone"),
+                ("isEnabled", "/properties/isEnabled"),
+                (
+                    "notificationsByRole.state",
+                    "/properties/notificationsByRole/state",
+                ),
+                (
+                    "notificationsByRole.roles",
+                    "/properties/notificationsByRole/roles",
+                ),
+                ("notificationsSources", "/properties/notificationsSources"),
+                ("etag", "/etag"),
+            ],
+            ExportKind::JitPolicies => &[
+                ("name", "/name"),
+                ("kind", "/kind"),
+                ("location", "/location"),
+                ("virtualMachines", "/properties/virtualMachines"),
+                ("etag", "/etag"),
+            ],
+            ExportKind::JitRequests => &[
+                ("id", "/id"),
+                ("policyName", "/policyName"),
+                ("requestor", "/requestor"),
+                ("startTimeUtc", "/startTimeUtc"),
+                ("justification", "/justification"),
+                ("virtualMachines", "/virtualMachines"),
+            ],
+            ExportKind::Alerts => &[
+                ("name", "/name"),
+                ("timeGeneratedUtc", "/properties/timeGeneratedUtc"),
+                ("severity", "/properties/severity"),
+                ("status", "/properties/status"),
+                ("alertDisplayName", "/properties/alertDisplayName"),
+                ("alertType", "/properties/alertType"),
+                ("compromisedEntity", "/properties/compromisedEntity"),
+                ("productName", "/properties/productName"),
+                ("vendorName", "/properties/vendorName"),
+                ("description", "/properties/description"),
+            ],
+            ExportKind::Audit => &[
+                ("seq", "/seq"),
+                ("at", "/at"),
+                ("user", "/caller/user"),
+                ("uid", "/caller/uid"),
+                ("profile", "/caller/profile"),
+                ("operationName", "/operationName"),
+                ("status", "/status"),
+                ("resourceId", "/resourceId"),
+                ("fields", "/fields"),
+                ("correlationId", "/correlationId"),
+                ("hash", "/hash"),
+            ],
+        }
+    }
+}
+
+/// The encoding of an export.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ExportFormat {
+    /// One JSON array.
+    Json,
+    /// One JSON object per line.
+    Ndjson,
+    /// A header row, then one row per record.
+    Csv,
+}
+
+impl ExportFormat {
+    fn content_type(self) -> &'static str {
+        match self {
+            ExportFormat::Json => "application/json",
+            ExportFormat::Ndjson => "application/x-ndjson",
+            ExportFormat::Csv => "text/csv; charset=utf-8",
+        }
+    }
+
+    fn extension(self) -> &'static str {
+        match self {
+            ExportFormat::Json => "json",
+            ExportFormat::Ndjson => "ndjson",
+            ExportFormat::Csv => "csv",
+        }
+    }
+}
+
+/// `?format=`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExportQuery {
+    /// json (default), ndjson or csv.
+    pub format: Option<ExportFormat>,
+}
+
+/// `GET /v1/tenants/{t}/export/{kind}?format=json|ndjson|csv`.
+pub async fn export(
+    State(shared): State<Arc<Shared>>,
+    caller: CallerExt,
+    Rid(rid): Rid,
+    headers: HeaderMap,
+    P((t, kind)): P<(String, String)>,
+    Q(q): Q<ExportQuery>,
+) -> Result<Response, ApiError> {
+    let ctx = TenantCtx::new(&shared, caller, &headers, rid, &t)?;
+    let kind = ExportKind::parse(&kind)?;
+    ctx.require(kind.permission(), &format!("export/{}", kind.name()))
+        .await?;
+    Ok(stream(&ctx, kind, q.format.unwrap_or(ExportFormat::Json)))
+}
+
+/// Starts the producer and answers with the streaming body.
+pub fn stream(ctx: &TenantCtx, kind: ExportKind, format: ExportFormat) -> Response {
+    let (tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(IN_FLIGHT);
+    let reader = ctx.reader();
+    let writer = ctx.shared.store.writer();
+    let tenant = ctx.tenant.to_string();
+    let entry = ctx
+        .entry(&format!("{}.export", kind.name()), AuditStatus::Succeeded)
+        .resource(format!("export/{}", kind.name()))
+        .field(format!("format={}", format.extension()));
+    tokio::task::spawn_blocking(move || {
+        let outcome = produce(&reader, kind, format, &tx);
+        let (records, status, reason) = match outcome {
+            Ok(n) => (n, AuditStatus::Succeeded, None),
+            Err((n, why)) => {
+                let _ = tx.blocking_send(Err(std::io::Error::other(why.clone())));
+                (n, AuditStatus::Failed, Some(why))
+            }
+        };
+        let mut entry = AuditEntry { status, ..entry }.count("records", records);
+        if let Some(r) = reason {
+            entry = entry.reason(r);
+        }
+        let result: Result<(), WriteError> = writer.write_blocking(&tenant, move |txn| {
+            txn.audit(entry);
+            Ok(())
+        });
+        if let Err(e) = result {
+            tracing::error!(error = %e, "could not audit an export");
+        }
+    });
+    let filename = format!(
+        "attachment; filename=\"{}.{}\"",
+        kind.name(),
+        format.extension()
+    );
+    let body = Body::from_stream(tokio_stream::wrappers::ReceiverStream::new(rx));
+    let mut resp = body.into_response();
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(format.content_type()),
+    );
+    if let Ok(v) = HeaderValue::from_str(&filename) {
+        resp.headers_mut().insert(header::CONTENT_DISPOSITION, v);
+    }
+    resp
+}
+
+/// Where a paged read is.
+enum Position {
+    Name(Option<String>),
+    Time(Option<TimeCursor>),
+    Seq(u64),
+}
+
+/// Reads every record page by page, encodes and sends it. Returns the record count, or
+/// the count so far and why it stopped.
+fn produce(
+    reader: &TenantReader,
+    kind: ExportKind,
+    format: ExportFormat,
+    tx: &mpsc::Sender<Result<Bytes, std::io::Error>>,
+) -> Result<u64, (u64, String)> {
+    let mut n: u64 = 0;
+    let send = |bytes: Vec<u8>, n: u64| -> Result<(), (u64, String)> {
+        tx.blocking_send(Ok(Bytes::from(bytes)))
+            .map_err(|_| (n, "the client went away".to_owned()))
+    };
+    match format {
+        ExportFormat::Json => send(b"[".to_vec(), n)?,
+        ExportFormat::Csv => {
+            let mut w = csv::Writer::from_writer(Vec::new());
+            w.write_record(kind.columns().iter().map(|(h, _)| *h))
+                .map_err(|e| (n, e.to_string()))?;
+            send(w.into_inner().map_err(|e| (n, e.to_string()))?, n)?;
+        }
+        ExportFormat::Ndjson => {}
+    }
+    let mut pos = match kind {
+        ExportKind::Alerts => Position::Time(None),
+        ExportKind::Audit => Position::Seq(0),
+        _ => Position::Name(None),
+    };
+    loop {
+        let (records, more) = page(reader, kind, &mut pos).map_err(|e| (n, e))?;
+        let mut buf = Vec::new();
+        let mut csv_w = (format == ExportFormat::Csv).then(|| csv::Writer::from_writer(Vec::new()));
+        for r in &records {
+            match format {
+                ExportFormat::Json => {
+                    if n > 0 {
+                        buf.push(b',');
+                    }
+                    serde_json::to_writer(&mut buf, r).map_err(|e| (n, e.to_string()))?;
+                }
+                ExportFormat::Ndjson => {
+                    serde_json::to_writer(&mut buf, r).map_err(|e| (n, e.to_string()))?;
+                    buf.push(b'\n');
+                }
+                ExportFormat::Csv => {
+                    if let Some(w) = csv_w.as_mut() {
+                        w.write_record(kind.columns().iter().map(|(_, p)| cell(r.pointer(p))))
+                            .map_err(|e| (n, e.to_string()))?;
+                    }
+                }
+            }
+            n += 1;
+        }
+        if let Some(w) = csv_w {
+            buf = w.into_inner().map_err(|e| (n, e.to_string()))?;
+        }
+        if !buf.is_empty() {
+            send(buf, n)?;
+        }
+        if !more {
+            break;
+        }
+    }
+    if format == ExportFormat::Json {
+        send(b"]\n".to_vec(), n)?;
+    }
+    Ok(n)
+}
+
+/// One page of records as JSON, and whether more follow; advances `pos`.
+fn page(
+    reader: &TenantReader,
+    kind: ExportKind,
+    pos: &mut Position,
+) -> Result<(Vec<Value>, bool), String> {
+    let docs_json = |docs: &[crate::store::Doc]| -> Result<Vec<Value>, String> {
+        docs.iter()
+            .map(|d| doc_json(d).map_err(|e| e.detail.message))
+            .collect()
+    };
+    match pos {
+        Position::Name(after) => {
+            let k = match kind {
+                ExportKind::Contacts => Kind::Contact,
+                ExportKind::JitPolicies => Kind::JitPolicy,
+                _ => Kind::JitRequest,
+            };
+            let p = reader
+                .list(k, after.as_deref(), PAGE)
+                .map_err(|e| e.to_string())?;
+            let values = docs_json(&p.items)?;
+            let more = p.next.is_some();
+            *after = p.next;
+            Ok((values, more))
+        }
+        Position::Time(before) => {
+            let p = reader
+                .list_by_time(Kind::Alert, before.as_ref(), PAGE, |_| true)
+                .map_err(|e| e.to_string())?;
+            let values = docs_json(&p.items)?;
+            let more = p.next.is_some();
+            *before = p.next;
+            Ok((values, more))
+        }
+        Position::Seq(after) => {
+            let p = reader
+                .audit(*after, PAGE, |_| true)
+                .map_err(|e| e.to_string())?;
+            let values = p
+                .items
+                .iter()
+                .map(|r| serde_json::to_value(record_json(r)).map_err(|e| e.to_string()))
+                .collect::<Result<Vec<_>, _>>()?;
+            let more = p.next.is_some();
+            if let Some(s) = p.next {
+                *after = s;
+            }
+            Ok((values, more))
+        }
+    }
+}
+
+/// A CSV cell: strings as they are, arrays of strings joined with `;`, other values as
+/// compact JSON, absent values empty.
+fn cell(v: Option<&Value>) -> String {
+    match v {
+        None | Some(Value::Null) => String::new(),
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Array(a)) if a.iter().all(Value::is_string) => a
+            .iter()
+            .filter_map(Value::as_str)
+            .collect::<Vec<_>>()
+            .join(";"),
+        Some(other) => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cells() {
+        assert_eq!(cell(None), "");
+        assert_eq!(cell(Some(&Value::from("a"))), "a");
+        assert_eq!(
+            cell(Some(&serde_json::json!(["Owner", "Contributor"]))),
+            "Owner;Contributor"
+        );
+        assert_eq!(cell(Some(&serde_json::json!(true))), "true");
+        assert_eq!(cell(Some(&serde_json::json!([{"a": 1}]))), "[{\"a\":1}]");
+    }
+}
