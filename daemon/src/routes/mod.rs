@@ -5,6 +5,7 @@ mod body;
 mod contacts;
 mod ctx;
 mod extract;
+mod jit;
 mod paging;
 mod resource;
 mod system;
@@ -13,7 +14,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::FromRequestParts;
-use axum::routing::get;
+use axum::routing::{get, post};
 use http::HeaderMap;
 use http::request::Parts;
 use steward::wire::ROLE_HEADER;
@@ -36,6 +37,24 @@ pub fn router(shared: Arc<Shared>) -> Router {
             get(contacts::get)
                 .put(contacts::put)
                 .delete(contacts::delete),
+        )
+        .route("/v1/tenants/{t}/jit-policies", get(jit::list_policies))
+        .route(
+            "/v1/tenants/{t}/jit-policies/{name}",
+            get(jit::get_policy)
+                .put(jit::put_policy)
+                .delete(jit::delete_policy),
+        )
+        .route(
+            "/v1/tenants/{t}/jit-policies/{name}/initiate",
+            post(jit::initiate),
+        )
+        .route("/v1/tenants/{t}/jit-requests", get(jit::list_requests))
+        .route("/v1/tenants/{t}/jit-requests/{id}", get(jit::get_request))
+        .route("/v1/tenants/{t}/jit-requests/{id}/revoke", post(jit::revoke))
+        .route(
+            "/subscriptions/{t}/resourceGroups/{rg}/providers/Microsoft.Security/locations/{loc}/jitNetworkAccessPolicies/{name}",
+            get(jit::azure_get_policy),
         )
         .fallback(|| async { ApiError::not_found("no such route") })
         .method_not_allowed_fallback(|| async {
