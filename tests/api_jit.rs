@@ -26,7 +26,10 @@ async fn policy_put_get_list_delete_with_etags() {
     assert_eq!(s, StatusCode::CREATED, "{v}");
     let etag = etag.unwrap();
     assert_eq!(v["etag"], etag.as_str());
-    assert_eq!(v["type"], "Microsoft.Security/locations/jitNetworkAccessPolicies");
+    assert_eq!(
+        v["type"],
+        "Microsoft.Security/locations/jitNetworkAccessPolicies"
+    );
     assert_eq!(
         v["id"],
         "/subscriptions/contoso/resourceGroups/rg1/providers/Microsoft.Security/locations/local/jitNetworkAccessPolicies/default"
@@ -83,7 +86,9 @@ async fn validation_names_the_field() {
     let c = d.client();
     let mut bad = policy("PT3H");
     bad["properties"]["virtualMachines"][0]["ports"][0]["number"] = json!(70000);
-    let (s, v, _) = c.put(&format!("{}/jit-policies/bad", base()), &bad, None).await;
+    let (s, v, _) = c
+        .put(&format!("{}/jit-policies/bad", base()), &bad, None)
+        .await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
     assert!(
         v.to_string()
@@ -91,7 +96,11 @@ async fn validation_names_the_field() {
         "{v}"
     );
     let (s, v, _) = c
-        .put(&format!("{}/jit-policies/bad", base()), &policy("P3D"), None)
+        .put(
+            &format!("{}/jit-policies/bad", base()),
+            &policy("P3D"),
+            None,
+        )
         .await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
     assert!(
@@ -113,21 +122,35 @@ async fn initiate_rules_and_the_request_listing() {
     c.put(&pol, &policy("PT3H"), None).await;
     let init = format!("{pol}/initiate");
 
-    let (s, v, _) = c.post(&init, &initiate(22, in_secs(5.0 * 3600.0), "198.51.100.9")).await;
+    let (s, v, _) = c
+        .post(&init, &initiate(22, in_secs(5.0 * 3600.0), "198.51.100.9"))
+        .await;
     assert_eq!(s, StatusCode::BAD_REQUEST, "past the port maximum: {v}");
     assert!(v.to_string().contains("endTimeUtc"), "{v}");
-    let (s, v, _) = c.post(&init, &initiate(22, in_secs(3600.0), "192.0.2.1")).await;
+    let (s, v, _) = c
+        .post(&init, &initiate(22, in_secs(3600.0), "192.0.2.1"))
+        .await;
     assert_eq!(s, StatusCode::BAD_REQUEST, "outside the prefix: {v}");
     assert!(v.to_string().contains("allowedSourceAddressPrefix"), "{v}");
-    let (s, v, _) = c.post(&init, &initiate(23, in_secs(3600.0), "198.51.100.9")).await;
+    let (s, v, _) = c
+        .post(&init, &initiate(23, in_secs(3600.0), "198.51.100.9"))
+        .await;
     assert_eq!(s, StatusCode::BAD_REQUEST, "unknown port: {v}");
-    assert!(v.to_string().contains("virtualMachines[0].ports[0].number"), "{v}");
+    assert!(
+        v.to_string().contains("virtualMachines[0].ports[0].number"),
+        "{v}"
+    );
     let (s, _, _) = c
-        .post(&format!("{}/jit-policies/nope/initiate", base()), &initiate(22, in_secs(60.0), "198.51.100.9"))
+        .post(
+            &format!("{}/jit-policies/nope/initiate", base()),
+            &initiate(22, in_secs(60.0), "198.51.100.9"),
+        )
         .await;
     assert_eq!(s, StatusCode::NOT_FOUND);
 
-    let (s, req, _) = c.post(&init, &initiate(22, in_secs(3600.0), "198.51.100.9")).await;
+    let (s, req, _) = c
+        .post(&init, &initiate(22, in_secs(3600.0), "198.51.100.9"))
+        .await;
     assert_eq!(s, StatusCode::ACCEPTED, "{req}");
     let id = req["id"].as_str().unwrap().to_owned();
     assert_eq!(req["policyName"], "default");
@@ -143,7 +166,13 @@ async fn initiate_rules_and_the_request_listing() {
     assert_eq!(p["properties"]["requests"][0]["id"], id.as_str());
 
     // Stored with its End and Purge entries, and audited with the people as HMACs only.
-    let doc = d.shared.store.tenant(T).get(Kind::JitRequest, &id).unwrap().unwrap();
+    let doc = d
+        .shared
+        .store
+        .tenant(T)
+        .get(Kind::JitRequest, &id)
+        .unwrap()
+        .unwrap();
     assert!(doc.schedule.iter().any(|s| s.action == ScheduleAction::End));
     assert!(doc.expires_at().unwrap() > jiff::Timestamp::now().as_second() + 29 * 86400);
     let rec = d
@@ -165,8 +194,12 @@ async fn a_newer_request_ends_the_older_and_revoke_ends_early() {
     let pol = format!("{}/jit-policies/default", base());
     c.put(&pol, &policy("PT3H"), None).await;
     let init = format!("{pol}/initiate");
-    let (_, first, _) = c.post(&init, &initiate(22, in_secs(3600.0), "198.51.100.9")).await;
-    let (s, second, _) = c.post(&init, &initiate(22, in_secs(1800.0), "198.51.100.10")).await;
+    let (_, first, _) = c
+        .post(&init, &initiate(22, in_secs(3600.0), "198.51.100.9"))
+        .await;
+    let (s, second, _) = c
+        .post(&init, &initiate(22, in_secs(1800.0), "198.51.100.10"))
+        .await;
     assert_eq!(s, StatusCode::ACCEPTED);
     let first_id = first["id"].as_str().unwrap();
     let second_id = second["id"].as_str().unwrap();
@@ -175,7 +208,10 @@ async fn a_newer_request_ends_the_older_and_revoke_ends_early() {
     assert_eq!(reasons(&older), ["NewerRequestInitiated"]);
     assert_eq!(older["virtualMachines"][0]["ports"][0]["status"], "Revoked");
     let (_, newer, _) = c.get(&format!("{}/jit-requests/{second_id}", base())).await;
-    assert_eq!(newer["virtualMachines"][0]["ports"][0]["status"], "Initiated");
+    assert_eq!(
+        newer["virtualMachines"][0]["ports"][0]["status"],
+        "Initiated"
+    );
     assert!(d.audit().iter().any(|r| r.operation == "jit.revoke"
         && r.resource_id == format!("jit-requests/{first_id}")
         && r.reason.as_deref() == Some("NewerRequestInitiated")));
@@ -184,12 +220,21 @@ async fn a_newer_request_ends_the_older_and_revoke_ends_early() {
     let (s, revoked, _) = c.post(&rv, &json!({})).await;
     assert_eq!(s, StatusCode::OK, "{revoked}");
     assert_eq!(reasons(&revoked), ["UserRequested"]);
-    assert_eq!(revoked["virtualMachines"][0]["ports"][0]["status"], "Revoked");
+    assert_eq!(
+        revoked["virtualMachines"][0]["ports"][0]["status"],
+        "Revoked"
+    );
     let (s, _, _) = c.post(&rv, &json!({})).await;
     assert_eq!(s, StatusCode::CONFLICT, "nothing left to revoke");
 
     // Early end: no End entry left, purge counted from now.
-    let doc = d.shared.store.tenant(T).get(Kind::JitRequest, second_id).unwrap().unwrap();
+    let doc = d
+        .shared
+        .store
+        .tenant(T)
+        .get(Kind::JitRequest, second_id)
+        .unwrap()
+        .unwrap();
     assert!(!doc.schedule.iter().any(|s| s.action == ScheduleAction::End));
     let purge = doc.expires_at().unwrap();
     let expect = jiff::Timestamp::now().as_second() + 30 * 86400;
@@ -206,7 +251,10 @@ async fn a_reader_may_look_but_not_change() {
     let pol = format!("{}/jit-policies/default", base());
     admin.put(&pol, &policy("PT3H"), None).await;
     let (_, req, _) = admin
-        .post(&format!("{pol}/initiate"), &initiate(22, in_secs(3600.0), "198.51.100.9"))
+        .post(
+            &format!("{pol}/initiate"),
+            &initiate(22, in_secs(3600.0), "198.51.100.9"),
+        )
         .await;
     let id = req["id"].as_str().unwrap();
 
@@ -217,7 +265,10 @@ async fn a_reader_may_look_but_not_change() {
     assert_eq!(s, StatusCode::FORBIDDEN);
     assert!(v.to_string().contains("jit.write"), "{v}");
     let (s, v, _) = reader
-        .post(&format!("{pol}/initiate"), &initiate(22, in_secs(3600.0), "198.51.100.9"))
+        .post(
+            &format!("{pol}/initiate"),
+            &initiate(22, in_secs(3600.0), "198.51.100.9"),
+        )
         .await;
     assert_eq!(s, StatusCode::FORBIDDEN);
     assert!(v.to_string().contains("jit.request"), "{v}");
@@ -227,7 +278,10 @@ async fn a_reader_may_look_but_not_change() {
     assert_eq!(s, StatusCode::FORBIDDEN);
     assert!(v.to_string().contains("jit.request"), "{v}");
     assert_eq!(reader.get(&pol).await.0, StatusCode::OK);
-    assert_eq!(reader.get(&format!("{}/jit-requests", base())).await.0, StatusCode::OK);
+    assert_eq!(
+        reader.get(&format!("{}/jit-requests", base())).await.0,
+        StatusCode::OK
+    );
 
     let denied = d
         .audit()
@@ -236,7 +290,10 @@ async fn a_reader_may_look_but_not_change() {
         .count();
     assert_eq!(denied, 4);
     let (_, still, _) = admin.get(&format!("{}/jit-requests/{id}", base())).await;
-    assert_eq!(still["virtualMachines"][0]["ports"][0]["status"], "Initiated");
+    assert_eq!(
+        still["virtualMachines"][0]["ports"][0]["status"],
+        "Initiated"
+    );
     d.stop().await;
 }
 
@@ -245,8 +302,12 @@ async fn the_products_policy_path_answers_with_export_permission() {
     let dir = tempfile::tempdir().unwrap();
     let d = TestDaemon::start(dir.path(), "").await;
     let c = d.client();
-    c.put(&format!("{}/jit-policies/default", base()), &policy("PT3H"), None)
-        .await;
+    c.put(
+        &format!("{}/jit-policies/default", base()),
+        &policy("PT3H"),
+        None,
+    )
+    .await;
     let az = "/subscriptions/contoso/resourceGroups/rg1/providers/Microsoft.Security/locations/local/jitNetworkAccessPolicies/default?api-version=2020-01-01";
     let (s, v, _) = c.get(az).await;
     assert_eq!(s, StatusCode::OK, "{v}");
@@ -257,8 +318,11 @@ async fn the_products_policy_path_answers_with_export_permission() {
     assert!(v.to_string().contains("jit.export"), "{v}");
     let other_rg = az.replace("/rg1/", "/rg2/");
     assert_eq!(c.get(&other_rg).await.0, StatusCode::NOT_FOUND);
-    assert!(d.audit().iter().any(|r| r.operation == "jit.export"
-        && r.counts.get("records") == Some(&1)));
+    assert!(
+        d.audit()
+            .iter()
+            .any(|r| r.operation == "jit.export" && r.counts.get("records") == Some(&1))
+    );
     let _: Value = v;
     d.stop().await;
 }

@@ -22,7 +22,8 @@ use steward_daemon::store::{AuditRecord, StoreError};
 /// The tenant every test works in.
 pub const T: &str = "contoso";
 /// The VM of the standard policy.
-pub const VM: &str = "/subscriptions/contoso/resourceGroups/rg1/providers/Microsoft.Compute/virtualMachines/vm1";
+pub const VM: &str =
+    "/subscriptions/contoso/resourceGroups/rg1/providers/Microsoft.Compute/virtualMachines/vm1";
 
 /// The OS user running the tests.
 pub fn me() -> String {
@@ -124,7 +125,12 @@ impl TestDaemon {
 
     /// The tenant's audit records.
     pub fn audit(&self) -> Vec<AuditRecord> {
-        self.shared.store.tenant(T).audit(0, 100_000, |_| true).unwrap().items
+        self.shared
+            .store
+            .tenant(T)
+            .audit(0, 100_000, |_| true)
+            .unwrap()
+            .items
     }
 
     /// Stops the daemon and waits until it has finished serving.
@@ -154,7 +160,12 @@ impl Api {
     }
 
     /// PUT a JSON body, with `If-Match` when given.
-    pub async fn put(&self, path: &str, body: &Value, if_match: Option<&str>) -> (StatusCode, Value, Option<String>) {
+    pub async fn put(
+        &self,
+        path: &str,
+        body: &Value,
+        if_match: Option<&str>,
+    ) -> (StatusCode, Value, Option<String>) {
         decode(self.0.put_json(path, body, if_match).await.unwrap())
     }
 
@@ -164,7 +175,11 @@ impl Api {
     }
 
     /// DELETE, with `If-Match` when given.
-    pub async fn delete(&self, path: &str, if_match: Option<&str>) -> (StatusCode, Value, Option<String>) {
+    pub async fn delete(
+        &self,
+        path: &str,
+        if_match: Option<&str>,
+    ) -> (StatusCode, Value, Option<String>) {
         decode(self.0.delete(path, if_match).await.unwrap())
     }
 }

@@ -27,6 +27,10 @@ use crate::store::{
 const BATCH: usize = 256;
 /// Longest the timer sleeps without looking again (clock changes, missed wake-ups).
 const MAX_SLEEP: Duration = Duration::from_secs(60);
+/// Shortest wait between passes.
+const MIN_WAIT: Duration = Duration::from_millis(50);
+/// Wait before retrying after a failed pass.
+const RETRY: Duration = Duration::from_secs(1);
 
 /// Unix seconds of `t`, rounded up to the next whole second.
 pub fn ceil_secs(t: Timestamp) -> i64 {
@@ -258,16 +262,27 @@ fn until(at_secs: Option<i64>) -> Duration {
 pub async fn run(shared: Arc<Shared>) {
     let mut changes = shared.store.writer().subscribe();
     loop {
-        if let Err(e) = expire_pass(&shared).await {
-            tracing::error!(error = %e, "JIT expiry pass failed");
-        }
+        let failed = match expire_pass(&shared).await {
+            Ok(_) => false,
+            Err(e) => {
+                tracing::error!(error = %e, "JIT expiry pass failed");
+                true
+            }
+        };
         let sh = Arc::clone(&shared);
         let next = tokio::task::spawn_blocking(move || sh.store.next_due(ScheduleAction::End))
             .await
             .ok()
             .and_then(Result::ok)
             .flatten();
-        let sleep = tokio::time::sleep(until(next));
+        // After a failure, wait a little rather than retry a past-due entry at once; and
+        // never spin, even on an entry a pass could not clear.
+        let wait = if failed {
+            until(next).max(RETRY)
+        } else {
+            until(next).max(MIN_WAIT)
+        };
+        let sleep = tokio::time::sleep(wait);
         tokio::pin!(sleep);
         loop {
             tokio::select! {
