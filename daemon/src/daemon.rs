@@ -49,6 +49,7 @@ impl Daemon {
         })?;
         let store = crate::store::Store::open(&dir, crate::store::StoreOptions::default())?;
         let shared = Arc::new(Shared::new(config, store, CancellationToken::new()));
+        crate::timers::expire_overdue_at_start(&shared)?;
         Ok(Daemon {
             shared,
             config_path,
@@ -81,7 +82,10 @@ impl Daemon {
             stop.cancelled().await;
             token.cancel();
         });
+        let timers = crate::timers::start(&shared);
         crate::server::serve(listener, Arc::clone(&shared), shutdown).await;
+        shared.shutdown.cancel();
+        futures::future::join_all(timers).await;
         drop(tx);
         Ok(())
     }

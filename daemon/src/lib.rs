@@ -19,6 +19,7 @@
 //! | [`socket`] | the listening socket: created safely, or from systemd |
 //! | [`reload`] | watching and reloading the config file |
 //! | [`logging`] | daily-rotated log files and stderr |
+//! | [`timers`] | retention sweep, JIT expiry (also at startup), the `jit.on_change` hook |
 
 pub mod access;
 pub mod daemon;
@@ -32,5 +33,6 @@ pub mod server;
 pub mod socket;
 pub mod state;
 pub mod store;
+pub mod timers;
 
 pub use daemon::run;

@@ -9,6 +9,7 @@ mod contacts;
 mod ctx;
 mod export;
 mod extract;
+mod jit;
 mod paging;
 mod resource;
 mod system;
@@ -71,6 +72,24 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route(
             "/subscriptions/{t}/resourceGroups/{rg}/providers/Microsoft.Security/locations/{loc}/alerts/{name}/{action}",
             post(alerts::read_only),
+        )
+        .route("/v1/tenants/{t}/jit-policies", get(jit::list_policies))
+        .route(
+            "/v1/tenants/{t}/jit-policies/{name}",
+            get(jit::get_policy)
+                .put(jit::put_policy)
+                .delete(jit::delete_policy),
+        )
+        .route(
+            "/v1/tenants/{t}/jit-policies/{name}/initiate",
+            post(jit::initiate),
+        )
+        .route("/v1/tenants/{t}/jit-requests", get(jit::list_requests))
+        .route("/v1/tenants/{t}/jit-requests/{id}", get(jit::get_request))
+        .route("/v1/tenants/{t}/jit-requests/{id}/revoke", post(jit::revoke))
+        .route(
+            "/subscriptions/{t}/resourceGroups/{rg}/providers/Microsoft.Security/locations/{loc}/jitNetworkAccessPolicies/{name}",
+            get(jit::azure_get_policy),
         )
         .fallback(|| async { ApiError::not_found("no such route") })
         .method_not_allowed_fallback(|| async {

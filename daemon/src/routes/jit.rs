@@ -1,0 +1,481 @@
+//! JIT network access: policies (list, get, create or replace, delete), initiating a
+//! request under a policy, and requests (list, get, revoke); plus the product's own path
+//! for reading one policy (`/subscriptions/{t}/resourceGroups/{rg}/providers/
+//! Microsoft.Security/locations/{loc}/jitNetworkAccessPolicies/{name}`).
+//!
+//! A policy is stored without its requests; `properties.requests` is filled when it is
+//! served, from the tenant's request records. A request is its own record (key: its id, a
+//! UUIDv7, so name order is creation order) scheduled by
+//! [`crate::timers::jit_expiry::request_input`]: the expiry timer closes it at its end
+//! and retention removes it `[retention] jit_requests` later. Every change is audited with
+//! field names and the people it concerns as subjects (HMACs), and the `jit.on_change`
+//! hook runs after each open and close, off the request path.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use http::{HeaderMap, StatusCode};
+use jiff::Timestamp;
+use serde_json::Value;
+use steward::model::{InitiateRequest, JitPolicy, JitPolicyInput, RevokeReason};
+use steward::permissions::Permission;
+use steward::wire::List;
+
+use super::CallerExt;
+use super::body;
+use super::contacts::ListQuery;
+use super::ctx::TenantCtx;
+use super::extract::{P, Q, Rid};
+use super::paging;
+use super::resource::{doc_json, etag_header, resource_name};
+use crate::error::ApiError;
+use crate::state::Shared;
+use crate::store::{AuditStatus, Doc, Kind, TenantReader, TenantTxn};
+use crate::timers::hook::{self, HookEvent};
+use crate::timers::jit_expiry::{parse_request, request_input, request_subjects};
+
+/// Cursor list name of policies.
+const POLICIES: &str = "jit-policies";
+/// Cursor list name of requests.
+const REQUESTS: &str = "jit-requests";
+/// Records read per page when scanning every request of a tenant.
+const SCAN: usize = 500;
+
+fn now_of(txn: &TenantTxn<'_>) -> Timestamp {
+    Timestamp::from_microsecond(txn.now_micros()).unwrap_or_else(|_| Timestamp::now())
+}
+
+/// Every request of the tenant as served, by policy name (one scan of the requests).
+fn requests_by_policy(r: &TenantReader) -> Result<BTreeMap<String, Vec<Value>>, ApiError> {
+    let mut out: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+    let mut after: Option<String> = None;
+    loop {
+        let page = r.list(Kind::JitRequest, after.as_deref(), SCAN)?;
+        for doc in &page.items {
+            let v = doc.body().map_err(|e| ApiError::internal(&e))?;
+            let policy = v
+                .get("policyName")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned();
+            out.entry(policy).or_default().push(v);
+        }
+        match page.next {
+            Some(n) => after = Some(n),
+            None => return Ok(out),
+        }
+    }
+}
+
+/// A policy as served: its record with `properties.requests` filled.
+fn policy_json(doc: &Doc, requests: Vec<Value>) -> Result<Value, ApiError> {
+    let mut v = doc_json(doc)?;
+    if let Some(p) = v.get_mut("properties").and_then(Value::as_object_mut) {
+        p.insert("requests".into(), Value::Array(requests));
+    }
+    Ok(v)
+}
+
+/// `GET /v1/tenants/{t}/jit-policies`.
+pub async fn list_policies(
+    State(shared): State<Arc<Shared>>,
+    caller: CallerExt,
+    Rid(rid): Rid,
+    headers: HeaderMap,
+    P(t): P<String>,
+    Q(q): Q<ListQuery>,
+) -> Result<Json<List<Value>>, ApiError> {
+    let ctx = TenantCtx::new(&shared, caller, &headers, rid, &t)?;
+    ctx.require(Permission::JitRead, POLICIES).await?;
+    let limit = paging::limit(q.limit)?;
+    let after = match &q.cursor {
+        Some(c) => Some(paging::decode(ctx.tenant.as_str(), POLICIES, c)?),
+        None => None,
+    };
+    let (page, mut requests) = ctx
+        .read(move |r| {
+            let page = r.list(Kind::JitPolicy, after.as_deref(), limit)?;
+            Ok((page, requests_by_policy(r)?))
+        })
+        .await?;
+    let value = page
+        .items
+        .iter()
+        .map(|d| policy_json(d, requests.remove(&d.name).unwrap_or_default()))
+        .collect::<Result<Vec<_>, _>>()?;
+    let next = page
+        .next
+        .map(|n| paging::encode(ctx.tenant.as_str(), POLICIES, &n));
+    let path = format!("{}/jit-policies", ctx.base());
+    Ok(Json(paging::page(value, &path, &[], limit, next)))
+}
+
+/// Reads one policy with its requests, or 404.
+async fn read_policy(ctx: &TenantCtx, name: String) -> Result<(Doc, Value), ApiError> {
+    let name = resource_name(&name)?;
+    let (doc, mut requests) = ctx
+        .read(move |r| {
+            let doc = r
+                .get(Kind::JitPolicy, name.as_str())?
+                .ok_or_else(|| ApiError::not_found("no such JIT policy"))?;
+            Ok((doc, requests_by_policy(r)?))
+        })
+        .await?;
+    let v = policy_json(&doc, requests.remove(&doc.name).unwrap_or_default())?;
+    Ok((doc, v))
+}
+
+/// `GET /v1/tenants/{t}/jit-policies/{name}`.
+pub async fn get_policy(
+    State(shared): State<Arc<Shared>>,
+    caller: CallerExt,
+    Rid(rid): Rid,
+    headers: HeaderMap,
+    P((t, name)): P<(String, String)>,
+) -> Result<Response, ApiError> {
+    let ctx = TenantCtx::new(&shared, caller, &headers, rid, &t)?;
+    ctx.require(Permission::JitRead, &format!("jit-policies/{name}"))
+        .await?;
+    let (doc, v) = read_policy(&ctx, name).await?;
+    Ok((etag_header(&doc.etag), Json(v)).into_response())
+}
+
+/// `GET /subscriptions/{t}/resourceGroups/{rg}/providers/Microsoft.Security/locations/
+/// {loc}/jitNetworkAccessPolicies/{name}`: the product's documented way of exporting a JIT
+/// policy, so it needs `jit.export` like `…/export/jit-policies` (DESIGN: the export calls
+/// answer at their own paths "with the same permissions") and is audited as an export.
+/// The resource group and location must be the policy's (case-insensitive), as in its `id`.
+pub async fn azure_get_policy(
+    State(shared): State<Arc<Shared>>,
+    caller: CallerExt,
+    Rid(rid): Rid,
+    headers: HeaderMap,
+    P((t, rg, loc, name)): P<(String, String, String, String)>,
+    Q(_q): Q<ListQuery>,
+) -> Result<Response, ApiError> {
+    let ctx = TenantCtx::new(&shared, caller, &headers, rid, &t)?;
+    let resource = format!("jit-policies/{name}");
+    ctx.require(Permission::JitExport, &resource).await?;
+    let (doc, v) = read_policy(&ctx, name).await?;
+    let policy: JitPolicy =
+        serde_json::from_str(&doc.body_json).map_err(|e| ApiError::internal(&e))?;
+    let rg_ok = policy
+        .resource_group()
+        .is_some_and(|g| g.eq_ignore_ascii_case(&rg));
+    if !rg_ok || !policy.location.eq_ignore_ascii_case(&loc) {
+        return Err(ApiError::not_found("no such JIT policy"));
+    }
+    let entry = ctx
+        .entry("jit.export", AuditStatus::Succeeded)
+        .resource(&resource)
+        .count("records", 1);
+    ctx.write(move |txn| {
+        txn.audit(entry);
+        Ok(())
+    })
+    .await?;
+    Ok((etag_header(&doc.etag), Json(v)).into_response())
+}
+
+/// `PUT /v1/tenants/{t}/jit-policies/{name}`: 201 when created, 200 when replaced.
+pub async fn put_policy(
+    State(shared): State<Arc<Shared>>,
+    caller: CallerExt,
+    Rid(rid): Rid,
+    headers: HeaderMap,
+    P((t, name)): P<(String, String)>,
+    raw: Body,
+) -> Result<Response, ApiError> {
+    let ctx = TenantCtx::new(&shared, caller, &headers, rid, &t)?;
+    let resource = format!("jit-policies/{name}");
+    ctx.require(Permission::JitWrite, &resource).await?;
+    let name = resource_name(&name)?;
+    let if_match = body::if_match(&headers)?;
+    let value = body::object(&shared, &headers, raw).await?;
+    let input = JitPolicyInput::parse(&value)?;
+    let policy = JitPolicy::new(&ctx.tenant, &name, input, None);
+    let body_json = serde_json::to_string(&policy).map_err(|e| ApiError::internal(&e))?;
+    let entry = ctx
+        .entry("jit.write", AuditStatus::Succeeded)
+        .resource(&resource)
+        .field("kind")
+        .field("location")
+        .field("properties.virtualMachines");
+    let failed = ctx
+        .entry("jit.write", AuditStatus::Failed)
+        .resource(&resource)
+        .reason("If-Match did not match");
+    let (doc, created) = ctx
+        .write(move |txn| {
+            txn.audit_on_failure(failed);
+            let existed = txn.get(Kind::JitPolicy, name.as_str())?;
+            if let (Some(want), Some(cur)) = (if_match.as_deref(), existed.as_ref())
+                && want != "*"
+                && want != cur.etag
+            {
+                return Err(ApiError::precondition_failed(Some(&cur.etag)));
+            }
+            let doc = txn.put(
+                Kind::JitPolicy,
+                name.as_str(),
+                crate::store::DocInput::new(body_json),
+                if_match.as_deref(),
+            )?;
+            txn.audit(entry);
+            Ok((doc, existed.is_none()))
+        })
+        .await?;
+    let (_, v) = read_policy(&ctx, doc.name.clone()).await?;
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, etag_header(&doc.etag), Json(v)).into_response())
+}
+
+/// `DELETE /v1/tenants/{t}/jit-policies/{name}`. Its requests stay (listable until
+/// retention removes them) and open ports close at their own end.
+pub async fn delete_policy(
+    State(shared): State<Arc<Shared>>,
+    caller: CallerExt,
+    Rid(rid): Rid,
+    headers: HeaderMap,
+    P((t, name)): P<(String, String)>,
+) -> Result<Response, ApiError> {
+    let ctx = TenantCtx::new(&shared, caller, &headers, rid, &t)?;
+    let resource = format!("jit-policies/{name}");
+    ctx.require(Permission::JitWrite, &resource).await?;
+    let name = resource_name(&name)?;
+    let if_match = body::if_match(&headers)?;
+    let entry = ctx
+        .entry("jit.delete", AuditStatus::Succeeded)
+        .resource(&resource);
+    let failed = ctx
+        .entry("jit.delete", AuditStatus::Failed)
+        .resource(&resource)
+        .reason("If-Match did not match");
+    let doc = ctx
+        .write(move |txn| {
+            let doc = txn.delete(Kind::JitPolicy, name.as_str(), if_match.as_deref());
+            let doc = match doc {
+                Ok(d) => d,
+                Err(e @ crate::store::WriteError::PreconditionFailed { .. }) => {
+                    txn.audit_on_failure(failed);
+                    return Err(e.into());
+                }
+                Err(e) => return Err(e.into()),
+            };
+            txn.audit(entry);
+            Ok(doc)
+        })
+        .await?;
+    Ok((StatusCode::OK, Json(doc_json(&doc)?)).into_response())
+}
+
+/// `POST /v1/tenants/{t}/jit-policies/{name}/initiate`: 202 with the new request. The
+/// requestor is the caller's OS user. In the same write job, every open port of an older
+/// request that the new one opens again closes with `NewerRequestInitiated`.
+pub async fn initiate(
+    State(shared): State<Arc<Shared>>,
+    caller: CallerExt,
+    Rid(rid): Rid,
+    headers: HeaderMap,
+    P((t, name)): P<(String, String)>,
+    raw: Body,
+) -> Result<Response, ApiError> {
+    let ctx = TenantCtx::new(&shared, caller, &headers, rid, &t)?;
+    ctx.require(
+        Permission::JitRequest,
+        &format!("jit-policies/{name}/initiate"),
+    )
+    .await?;
+    let name = resource_name(&name)?;
+    let value = body::object(&shared, &headers, raw).await?;
+    let asked = InitiateRequest::parse(&value)?;
+    let requestor = ctx.caller.user.clone();
+    let id = uuid::Uuid::now_v7().to_string();
+    let retention = shared.config().retention.jit_requests.0;
+    let tenant = ctx.tenant.to_string();
+    let opened = ctx.entry("jit.initiate", AuditStatus::Succeeded);
+    let superseded = ctx.entry("jit.revoke", AuditStatus::Succeeded);
+    let (doc, hooks) = ctx
+        .write(move |txn| {
+            let pdoc = txn
+                .get(Kind::JitPolicy, name.as_str())?
+                .ok_or_else(|| ApiError::not_found("no such JIT policy"))?;
+            let policy: JitPolicy =
+                serde_json::from_str(&pdoc.body_json).map_err(|e| ApiError::internal(&e))?;
+            let now = now_of(txn);
+            let req = policy.initiate(&asked, &requestor, now, id.clone())?;
+            let mut hooks = Vec::new();
+            let mut after: Option<String> = None;
+            loop {
+                let page = txn.list(Kind::JitRequest, after.as_deref(), SCAN)?;
+                for old_doc in &page.items {
+                    let mut old = parse_request(old_doc)?;
+                    if !old.is_active() {
+                        continue;
+                    }
+                    let before = old.clone();
+                    if old.supersede_by(&req, now) == 0 {
+                        continue;
+                    }
+                    txn.put(
+                        Kind::JitRequest,
+                        &old_doc.name,
+                        request_input(&old, retention)?,
+                        None,
+                    )?;
+                    let mut e = superseded
+                        .clone()
+                        .resource(format!("jit-requests/{}", old_doc.name))
+                        .field("virtualMachines[].ports[].status")
+                        .reason(RevokeReason::NewerRequestInitiated.as_str());
+                    for k in request_subjects(&old) {
+                        e = e.subject(k);
+                    }
+                    txn.audit(e);
+                    txn.emit(Kind::JitRequest, &old_doc.name, "revoked");
+                    hooks.push(HookEvent::closed(&tenant, &before, &old));
+                }
+                match page.next {
+                    Some(n) => after = Some(n),
+                    None => break,
+                }
+            }
+            let doc = txn.put(Kind::JitRequest, &id, request_input(&req, retention)?, None)?;
+            let mut e = opened
+                .resource(format!("jit-requests/{id}"))
+                .field("virtualMachines")
+                .field("startTimeUtc")
+                .field("requestor");
+            if req.justification.is_some() {
+                e = e.field("justification");
+            }
+            for k in request_subjects(&req) {
+                e = e.subject(k);
+            }
+            txn.audit(e);
+            hooks.push(HookEvent::opened(&tenant, &req));
+            Ok((doc, hooks))
+        })
+        .await?;
+    hook::spawn(Arc::clone(&shared), hooks);
+    Ok((StatusCode::ACCEPTED, Json(doc_json(&doc)?)).into_response())
+}
+
+/// `GET /v1/tenants/{t}/jit-requests`: oldest first (ids are time-ordered).
+pub async fn list_requests(
+    State(shared): State<Arc<Shared>>,
+    caller: CallerExt,
+    Rid(rid): Rid,
+    headers: HeaderMap,
+    P(t): P<String>,
+    Q(q): Q<ListQuery>,
+) -> Result<Json<List<Value>>, ApiError> {
+    let ctx = TenantCtx::new(&shared, caller, &headers, rid, &t)?;
+    ctx.require(Permission::JitRead, REQUESTS).await?;
+    let limit = paging::limit(q.limit)?;
+    let after = match &q.cursor {
+        Some(c) => Some(paging::decode(ctx.tenant.as_str(), REQUESTS, c)?),
+        None => None,
+    };
+    let page = ctx
+        .read(move |r| Ok(r.list(Kind::JitRequest, after.as_deref(), limit)?))
+        .await?;
+    let value = page
+        .items
+        .iter()
+        .map(doc_json)
+        .collect::<Result<Vec<_>, _>>()?;
+    let next = page
+        .next
+        .map(|n| paging::encode(ctx.tenant.as_str(), REQUESTS, &n));
+    let path = format!("{}/jit-requests", ctx.base());
+    Ok(Json(paging::page(value, &path, &[], limit, next)))
+}
+
+/// `GET /v1/tenants/{t}/jit-requests/{id}`.
+pub async fn get_request(
+    State(shared): State<Arc<Shared>>,
+    caller: CallerExt,
+    Rid(rid): Rid,
+    headers: HeaderMap,
+    P((t, id)): P<(String, String)>,
+) -> Result<Response, ApiError> {
+    let ctx = TenantCtx::new(&shared, caller, &headers, rid, &t)?;
+    ctx.require(Permission::JitRead, &format!("jit-requests/{id}"))
+        .await?;
+    let id = resource_name(&id)?;
+    let doc = ctx
+        .read(move |r| Ok(r.get(Kind::JitRequest, id.as_str())?))
+        .await?
+        .ok_or_else(|| ApiError::not_found("no such JIT request"))?;
+    Ok((etag_header(&doc.etag), Json(doc_json(&doc)?)).into_response())
+}
+
+/// `POST /v1/tenants/{t}/jit-requests/{id}/revoke`: closes every open port
+/// (`UserRequested`, ending now) and reschedules its purge; 409 when none is open.
+pub async fn revoke(
+    State(shared): State<Arc<Shared>>,
+    caller: CallerExt,
+    Rid(rid): Rid,
+    headers: HeaderMap,
+    P((t, id)): P<(String, String)>,
+) -> Result<Response, ApiError> {
+    let ctx = TenantCtx::new(&shared, caller, &headers, rid, &t)?;
+    let resource = format!("jit-requests/{id}");
+    ctx.require(Permission::JitRequest, &format!("{resource}/revoke"))
+        .await?;
+    let id = resource_name(&id)?;
+    let if_match = body::if_match(&headers)?;
+    let retention = shared.config().retention.jit_requests.0;
+    let tenant = ctx.tenant.to_string();
+    let entry = ctx
+        .entry("jit.revoke", AuditStatus::Succeeded)
+        .resource(&resource)
+        .field("virtualMachines[].ports[].status")
+        .reason(RevokeReason::UserRequested.as_str());
+    let failed = ctx
+        .entry("jit.revoke", AuditStatus::Failed)
+        .resource(&resource);
+    let (doc, hook) = ctx
+        .write(move |txn| {
+            let cur = txn
+                .get(Kind::JitRequest, id.as_str())?
+                .ok_or_else(|| ApiError::not_found("no such JIT request"))?;
+            if let Some(want) = if_match.as_deref()
+                && want != "*"
+                && want != cur.etag
+            {
+                txn.audit_on_failure(failed.reason("If-Match did not match"));
+                return Err(ApiError::precondition_failed(Some(&cur.etag)));
+            }
+            let mut req = parse_request(&cur)?;
+            let before = req.clone();
+            if req.revoke_all(RevokeReason::UserRequested, now_of(txn)) == 0 {
+                return Err(ApiError::conflict("the request has no open port to revoke"));
+            }
+            let doc = txn.put(
+                Kind::JitRequest,
+                id.as_str(),
+                request_input(&req, retention)?,
+                None,
+            )?;
+            let mut entry = entry;
+            for k in request_subjects(&req) {
+                entry = entry.subject(k);
+            }
+            txn.audit(entry);
+            txn.emit(Kind::JitRequest, id.as_str(), "revoked");
+            Ok((doc, HookEvent::closed(&tenant, &before, &req)))
+        })
+        .await?;
+    hook::spawn(Arc::clone(&shared), vec![hook]);
+    Ok((etag_header(&doc.etag), Json(doc_json(&doc)?)).into_response())
+}

@@ -1,0 +1,300 @@
+//! JIT expiry: a request's open ports become `Revoked`/`Expired` at their `endTimeUtc`, to
+//! the second, and a request that fell due while the daemon was down is expired at startup
+//! before the socket opens.
+//!
+//! How a request is kept also lives here ([`request_input`]), because the routes (initiate,
+//! revoke, superseded) and this timer must schedule a request alike: an `End` entry at the
+//! earliest end among its open ports (rounded *up* to the second, so the timer never wakes
+//! before the port is really due) and a `Purge` entry at its end + `[retention]
+//! jit_requests`. Not here: the HTTP side (`routes/jit.rs`) and the hook (`hook.rs`).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use jiff::Timestamp;
+use steward::model::JitRequest;
+use tokio::sync::broadcast::error::RecvError;
+
+use super::hook::{self, HookEvent};
+use crate::state::Shared;
+use crate::store::{
+    self, AuditEntry, AuditStatus, Doc, DocInput, Kind, ScheduleAction, StoreError, TenantTxn,
+    WriteError,
+};
+
+/// Requests expired per write job (one job per tenant per batch).
+const BATCH: usize = 256;
+/// Longest the timer sleeps without looking again (clock changes, missed wake-ups).
+const MAX_SLEEP: Duration = Duration::from_secs(60);
+/// Shortest wait between passes.
+const MIN_WAIT: Duration = Duration::from_millis(50);
+/// Wait before retrying after a failed pass.
+const RETRY: Duration = Duration::from_secs(1);
+
+/// Unix seconds of `t`, rounded up to the next whole second.
+pub fn ceil_secs(t: Timestamp) -> i64 {
+    let s = t.as_second();
+    if t.subsec_nanosecond() > 0 { s + 1 } else { s }
+}
+
+/// The stored form of `req`: its JSON, the people it names (requestor, single source
+/// addresses) for the subject index, an `End` entry while a port is open and a `Purge`
+/// entry `retention` after it ends.
+pub fn request_input(req: &JitRequest, retention: Duration) -> Result<DocInput, WriteError> {
+    let body = serde_json::to_string(req)
+        .map_err(|e| WriteError::Invalid(format!("JIT request does not serialise: {e}")))?;
+    let mut input = DocInput::new(body);
+    for k in req.subject_keys() {
+        if let Ok(sk) = store::SubjectKey::parse(&k.index_key()) {
+            input = input.subject(sk, k.field.clone());
+        }
+    }
+    if let Some(next) = req.next_expiry() {
+        input = input.schedule(ScheduleAction::End, ceil_secs(next));
+    }
+    let keep = i64::try_from(retention.as_secs()).unwrap_or(i64::MAX);
+    let purge = ceil_secs(req.end_time()).saturating_add(keep);
+    Ok(input.schedule(ScheduleAction::Purge, purge))
+}
+
+/// The store subject keys of a request (for audit entries).
+pub fn request_subjects(req: &JitRequest) -> Vec<store::SubjectKey> {
+    req.subject_keys()
+        .iter()
+        .filter_map(|k| store::SubjectKey::parse(&k.index_key()).ok())
+        .collect()
+}
+
+/// Parses a stored request document.
+pub fn parse_request(doc: &Doc) -> Result<JitRequest, WriteError> {
+    serde_json::from_str(&doc.body_json).map_err(|e| {
+        WriteError::Invalid(format!(
+            "stored JIT request {:?} is unreadable: {e}",
+            doc.name
+        ))
+    })
+}
+
+/// Expires, in one write job for `tenant`, the due ports of the requests `names` at the
+/// group's clock. Returns the hook events of the requests whose ports closed.
+fn expire_job(
+    txn: &mut TenantTxn<'_>,
+    names: &[String],
+    retention: Duration,
+) -> Result<Vec<HookEvent>, WriteError> {
+    let now = Timestamp::from_microsecond(txn.now_micros()).unwrap_or_else(|_| Timestamp::now());
+    let now_secs = now.as_second();
+    let mut hooks = Vec::new();
+    for name in names {
+        let Some(doc) = txn.get(Kind::JitRequest, name)? else {
+            continue;
+        };
+        let still_due = doc
+            .schedule
+            .iter()
+            .any(|s| s.action == ScheduleAction::End && s.at_secs <= now_secs);
+        if !still_due {
+            continue;
+        }
+        let resource = format!("jit-requests/{name}");
+        let entry = AuditEntry::new(
+            store::Caller::system(),
+            "jit.expire",
+            AuditStatus::Succeeded,
+        )
+        .resource(&resource);
+        let mut req = match parse_request(&doc) {
+            Ok(r) => r,
+            Err(e) => {
+                // Drop the End entry so an unreadable record cannot keep the timer busy.
+                tracing::error!(tenant = txn.tenant(), request = %name, error = %e, "cannot expire JIT request");
+                let mut input = DocInput::new(doc.body_json.clone());
+                input.subjects = doc.subjects.clone();
+                input.schedule = doc
+                    .schedule
+                    .iter()
+                    .copied()
+                    .filter(|s| s.action != ScheduleAction::End)
+                    .collect();
+                txn.put(Kind::JitRequest, name, input, None)?;
+                txn.audit(
+                    AuditEntry::new(store::Caller::system(), "jit.expire", AuditStatus::Failed)
+                        .resource(&resource)
+                        .reason("the stored request is unreadable"),
+                );
+                continue;
+            }
+        };
+        let before = req.clone();
+        let closed = req.expire_due(now);
+        txn.put(
+            Kind::JitRequest,
+            name,
+            request_input(&req, retention)?,
+            None,
+        )?;
+        let mut entry = entry
+            .count("ports", closed as u64)
+            .field("virtualMachines[].ports[].status");
+        for k in request_subjects(&req) {
+            entry = entry.subject(k);
+        }
+        txn.audit(entry);
+        if closed > 0 {
+            txn.emit(Kind::JitRequest, name, "expired");
+            hooks.push(HookEvent::closed(txn.tenant(), &before, &req));
+        }
+    }
+    Ok(hooks)
+}
+
+fn group_due(due: Vec<store::Due>) -> BTreeMap<String, Vec<String>> {
+    let mut by_tenant: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for d in due.into_iter().filter(|d| d.kind == Kind::JitRequest) {
+        by_tenant.entry(d.tenant).or_default().push(d.name);
+    }
+    by_tenant
+}
+
+/// Expires everything due now, synchronously: the startup pass, run from `Daemon::open`
+/// before the socket exists. It runs on a thread of its own, so it may be called from
+/// inside or outside an async runtime. Hooks of what it closed are started if a runtime is
+/// available (they run once the daemon serves); otherwise they are logged as skipped.
+pub fn expire_overdue_at_start(shared: &Arc<Shared>) -> Result<usize, StoreError> {
+    let retention = shared.config().retention.jit_requests.0;
+    let store = &shared.store;
+    let writer = store.writer();
+    let result = std::thread::scope(|s| {
+        s.spawn(|| -> Result<Vec<HookEvent>, WriteError> {
+            let mut hooks = Vec::new();
+            loop {
+                let now = Timestamp::now().as_second();
+                let due = store.due(ScheduleAction::End, now, BATCH)?;
+                let more = due.len() >= BATCH;
+                for (tenant, names) in group_due(due) {
+                    let h = writer.write_blocking(&tenant, move |txn: &mut TenantTxn<'_>| {
+                        expire_job(txn, &names, retention)
+                    })?;
+                    hooks.extend(h);
+                }
+                if !more {
+                    return Ok(hooks);
+                }
+            }
+        })
+        .join()
+    });
+    let hooks = match result {
+        Ok(Ok(h)) => h,
+        Ok(Err(WriteError::Store(e))) => return Err(e),
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "startup JIT expiry pass failed; the timer will retry");
+            Vec::new()
+        }
+        Err(_) => {
+            tracing::error!("startup JIT expiry pass panicked; the timer will retry");
+            Vec::new()
+        }
+    };
+    let n = hooks.len();
+    if n > 0 {
+        tracing::info!(
+            requests = n,
+            "expired JIT requests that fell due while stopped"
+        );
+        if tokio::runtime::Handle::try_current().is_ok() {
+            hook::spawn(Arc::clone(shared), hooks);
+        } else {
+            tracing::warn!(
+                requests = n,
+                "no async runtime at startup: jit.on_change not run for them"
+            );
+        }
+    }
+    Ok(n)
+}
+
+/// One asynchronous pass: expires everything due at `now`, one job per tenant per batch,
+/// and runs the hooks of what closed.
+async fn expire_pass(shared: &Arc<Shared>) -> Result<usize, WriteError> {
+    let retention = shared.config().retention.jit_requests.0;
+    let writer = shared.store.writer();
+    let mut total = 0;
+    loop {
+        let now = Timestamp::now().as_second();
+        let sh = Arc::clone(shared);
+        let due =
+            tokio::task::spawn_blocking(move || sh.store.due(ScheduleAction::End, now, BATCH))
+                .await
+                .map_err(|_| WriteError::Panicked)??;
+        let more = due.len() >= BATCH;
+        for (tenant, names) in group_due(due) {
+            let hooks = writer
+                .write(&tenant, move |txn: &mut TenantTxn<'_>| {
+                    expire_job(txn, &names, retention)
+                })
+                .await?;
+            total += hooks.len();
+            hook::spawn(Arc::clone(shared), hooks);
+        }
+        if !more {
+            return Ok(total);
+        }
+    }
+}
+
+/// How long to sleep until `at_secs` (Unix seconds), at most [`MAX_SLEEP`].
+fn until(at_secs: Option<i64>) -> Duration {
+    let Some(at) = at_secs else { return MAX_SLEEP };
+    let now = Timestamp::now();
+    let Ok(target) = Timestamp::from_second(at) else {
+        return MAX_SLEEP;
+    };
+    Duration::try_from(now.duration_until(target))
+        .unwrap_or(Duration::ZERO)
+        .min(MAX_SLEEP)
+}
+
+/// The JIT expiry task: sleeps until the earliest `End` entry, expires what is due, and
+/// wakes early when a request is written (a new request may end sooner). Stops on
+/// `shared.shutdown`.
+pub async fn run(shared: Arc<Shared>) {
+    let mut changes = shared.store.writer().subscribe();
+    loop {
+        let failed = match expire_pass(&shared).await {
+            Ok(_) => false,
+            Err(e) => {
+                tracing::error!(error = %e, "JIT expiry pass failed");
+                true
+            }
+        };
+        let sh = Arc::clone(&shared);
+        let next = tokio::task::spawn_blocking(move || sh.store.next_due(ScheduleAction::End))
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .flatten();
+        // After a failure, wait a little rather than retry a past-due entry at once; and
+        // never spin, even on an entry a pass could not clear.
+        let wait = if failed {
+            until(next).max(RETRY)
+        } else {
+            until(next).max(MIN_WAIT)
+        };
+        let sleep = tokio::time::sleep(wait);
+        tokio::pin!(sleep);
+        loop {
+            tokio::select! {
+                () = shared.shutdown.cancelled() => return,
+                () = &mut sleep => break,
+                ev = changes.recv() => match ev {
+                    Ok(ev) if ev.kind == Kind::JitRequest && ev.action == "created" => break,
+                    Ok(_) => {}
+                    Err(RecvError::Lagged(_)) => break,
+                    Err(RecvError::Closed) => return,
+                },
+            }
+        }
+    }
+}

@@ -1,0 +1,328 @@
+//! The JIT API over a real socket against a daemon started in-process: policies with
+//! etags, validation by field path, initiate rules, supersede, revoke, permissions and the
+//! product's own policy path.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod util;
+
+use http::StatusCode;
+use serde_json::{Value, json};
+use steward_daemon::store::{AuditStatus, Kind, ScheduleAction};
+use util::{T, TestDaemon, in_secs, initiate, policy, reasons};
+
+fn base() -> String {
+    format!("/v1/tenants/{T}")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn policy_put_get_list_delete_with_etags() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = TestDaemon::start(dir.path(), "").await;
+    let c = d.client();
+    let p = format!("{}/jit-policies/default", base());
+
+    let (s, v, etag) = c.put(&p, &policy("PT3H"), None).await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let etag = etag.unwrap();
+    assert_eq!(v["etag"], etag.as_str());
+    assert_eq!(
+        v["type"],
+        "Microsoft.Security/locations/jitNetworkAccessPolicies"
+    );
+    assert_eq!(
+        v["id"],
+        "/subscriptions/contoso/resourceGroups/rg1/providers/Microsoft.Security/locations/local/jitNetworkAccessPolicies/default"
+    );
+
+    let (s, v, e2) = c.get(&p).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(e2.as_deref(), Some(etag.as_str()));
+    assert_eq!(v["properties"]["requests"], json!([]));
+
+    let (s, _, _) = c.put(&p, &policy("PT2H"), Some("stale")).await;
+    assert_eq!(s, StatusCode::PRECONDITION_FAILED);
+    let (s, v, etag2) = c.put(&p, &policy("PT2H"), Some(&etag)).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let etag2 = etag2.unwrap();
+    assert_ne!(etag2, etag);
+    assert_eq!(
+        v["properties"]["virtualMachines"][0]["ports"][0]["maxRequestAccessDuration"],
+        "PT2H"
+    );
+
+    let (s, v, _) = c.get(&format!("{}/jit-policies", base())).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(v["value"].as_array().unwrap().len(), 1);
+    assert_eq!(v["value"][0]["name"], "default");
+
+    let (s, _, _) = c.delete(&p, Some(&etag)).await;
+    assert_eq!(s, StatusCode::PRECONDITION_FAILED);
+    let (s, _, _) = c.delete(&p, Some(&etag2)).await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, _, _) = c.get(&p).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+
+    let ops: Vec<(String, AuditStatus)> = d
+        .audit()
+        .into_iter()
+        .map(|r| (r.operation, r.status))
+        .collect();
+    for want in [
+        ("jit.write".to_owned(), AuditStatus::Succeeded),
+        ("jit.write".to_owned(), AuditStatus::Failed),
+        ("jit.delete".to_owned(), AuditStatus::Failed),
+        ("jit.delete".to_owned(), AuditStatus::Succeeded),
+    ] {
+        assert!(ops.contains(&want), "{want:?} not audited: {ops:?}");
+    }
+    d.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn validation_names_the_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = TestDaemon::start(dir.path(), "").await;
+    let c = d.client();
+    let mut bad = policy("PT3H");
+    bad["properties"]["virtualMachines"][0]["ports"][0]["number"] = json!(70000);
+    let (s, v, _) = c
+        .put(&format!("{}/jit-policies/bad", base()), &bad, None)
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert!(
+        v.to_string()
+            .contains("properties.virtualMachines[0].ports[0].number"),
+        "{v}"
+    );
+    let (s, v, _) = c
+        .put(
+            &format!("{}/jit-policies/bad", base()),
+            &policy("P3D"),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert!(
+        v.to_string()
+            .contains("properties.virtualMachines[0].ports[0].maxRequestAccessDuration"),
+        "{v}"
+    );
+    let (s, _, _) = c.get(&format!("{}/jit-policies/bad", base())).await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "a refused policy is not stored");
+    d.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn initiate_rules_and_the_request_listing() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = TestDaemon::start(dir.path(), "").await;
+    let c = d.client();
+    let pol = format!("{}/jit-policies/default", base());
+    c.put(&pol, &policy("PT3H"), None).await;
+    let init = format!("{pol}/initiate");
+
+    let (s, v, _) = c
+        .post(&init, &initiate(22, in_secs(5.0 * 3600.0), "198.51.100.9"))
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "past the port maximum: {v}");
+    assert!(v.to_string().contains("endTimeUtc"), "{v}");
+    let (s, v, _) = c
+        .post(&init, &initiate(22, in_secs(3600.0), "192.0.2.1"))
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "outside the prefix: {v}");
+    assert!(v.to_string().contains("allowedSourceAddressPrefix"), "{v}");
+    let (s, v, _) = c
+        .post(&init, &initiate(23, in_secs(3600.0), "198.51.100.9"))
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "unknown port: {v}");
+    assert!(
+        v.to_string().contains("virtualMachines[0].ports[0].number"),
+        "{v}"
+    );
+    let (s, _, _) = c
+        .post(
+            &format!("{}/jit-policies/nope/initiate", base()),
+            &initiate(22, in_secs(60.0), "198.51.100.9"),
+        )
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+
+    let (s, req, _) = c
+        .post(&init, &initiate(22, in_secs(3600.0), "198.51.100.9"))
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{req}");
+    let id = req["id"].as_str().unwrap().to_owned();
+    assert_eq!(req["policyName"], "default");
+    assert_eq!(req["requestor"], util::me());
+    assert_eq!(req["virtualMachines"][0]["ports"][0]["status"], "Initiated");
+
+    let (s, one, _) = c.get(&format!("{}/jit-requests/{id}", base())).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(one["id"], id.as_str());
+    let (_, list, _) = c.get(&format!("{}/jit-requests", base())).await;
+    assert_eq!(list["value"].as_array().unwrap().len(), 1);
+    let (_, p, _) = c.get(&pol).await;
+    assert_eq!(p["properties"]["requests"][0]["id"], id.as_str());
+
+    // Stored with its End and Purge entries, and audited with the people as HMACs only.
+    let doc = d
+        .shared
+        .store
+        .tenant(T)
+        .get(Kind::JitRequest, &id)
+        .unwrap()
+        .unwrap();
+    assert!(doc.schedule.iter().any(|s| s.action == ScheduleAction::End));
+    assert!(doc.expires_at().unwrap() > jiff::Timestamp::now().as_second() + 29 * 86400);
+    let rec = d
+        .audit()
+        .into_iter()
+        .find(|r| r.operation == "jit.initiate")
+        .unwrap();
+    assert_eq!(rec.resource_id, format!("jit-requests/{id}"));
+    assert!(!rec.subject_hmacs.is_empty());
+    assert!(!format!("{rec:?}").contains("198.51.100.9"));
+    d.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_newer_request_ends_the_older_and_revoke_ends_early() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = TestDaemon::start(dir.path(), "").await;
+    let c = d.client();
+    let pol = format!("{}/jit-policies/default", base());
+    c.put(&pol, &policy("PT3H"), None).await;
+    let init = format!("{pol}/initiate");
+    let (_, first, _) = c
+        .post(&init, &initiate(22, in_secs(3600.0), "198.51.100.9"))
+        .await;
+    let (s, second, _) = c
+        .post(&init, &initiate(22, in_secs(1800.0), "198.51.100.10"))
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED);
+    let first_id = first["id"].as_str().unwrap();
+    let second_id = second["id"].as_str().unwrap();
+
+    let (_, older, _) = c.get(&format!("{}/jit-requests/{first_id}", base())).await;
+    assert_eq!(reasons(&older), ["NewerRequestInitiated"]);
+    assert_eq!(older["virtualMachines"][0]["ports"][0]["status"], "Revoked");
+    let (_, newer, _) = c.get(&format!("{}/jit-requests/{second_id}", base())).await;
+    assert_eq!(
+        newer["virtualMachines"][0]["ports"][0]["status"],
+        "Initiated"
+    );
+    assert!(d.audit().iter().any(|r| r.operation == "jit.revoke"
+        && r.resource_id == format!("jit-requests/{first_id}")
+        && r.reason.as_deref() == Some("NewerRequestInitiated")));
+
+    let rv = format!("{}/jit-requests/{second_id}/revoke", base());
+    let (s, revoked, _) = c.post(&rv, &json!({})).await;
+    assert_eq!(s, StatusCode::OK, "{revoked}");
+    assert_eq!(reasons(&revoked), ["UserRequested"]);
+    assert_eq!(
+        revoked["virtualMachines"][0]["ports"][0]["status"],
+        "Revoked"
+    );
+    let (s, _, _) = c.post(&rv, &json!({})).await;
+    assert_eq!(s, StatusCode::CONFLICT, "nothing left to revoke");
+
+    // Early end: no End entry left, purge counted from now.
+    let doc = d
+        .shared
+        .store
+        .tenant(T)
+        .get(Kind::JitRequest, second_id)
+        .unwrap()
+        .unwrap();
+    assert!(!doc.schedule.iter().any(|s| s.action == ScheduleAction::End));
+    let purge = doc.expires_at().unwrap();
+    let expect = jiff::Timestamp::now().as_second() + 30 * 86400;
+    assert!((purge - expect).abs() <= 2, "purge {purge} vs {expect}");
+    d.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reader_may_look_but_not_change() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = TestDaemon::start(dir.path(), "").await;
+    let admin = d.client();
+    let reader = d.client_as("reader");
+    let pol = format!("{}/jit-policies/default", base());
+    admin.put(&pol, &policy("PT3H"), None).await;
+    let (_, req, _) = admin
+        .post(
+            &format!("{pol}/initiate"),
+            &initiate(22, in_secs(3600.0), "198.51.100.9"),
+        )
+        .await;
+    let id = req["id"].as_str().unwrap();
+
+    let (s, v, _) = reader.put(&pol, &policy("PT1H"), None).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    assert!(v.to_string().contains("jit.write"), "{v}");
+    let (s, v, _) = reader.delete(&pol, None).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    assert!(v.to_string().contains("jit.write"), "{v}");
+    let (s, v, _) = reader
+        .post(
+            &format!("{pol}/initiate"),
+            &initiate(22, in_secs(3600.0), "198.51.100.9"),
+        )
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    assert!(v.to_string().contains("jit.request"), "{v}");
+    let (s, v, _) = reader
+        .post(&format!("{}/jit-requests/{id}/revoke", base()), &json!({}))
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    assert!(v.to_string().contains("jit.request"), "{v}");
+    assert_eq!(reader.get(&pol).await.0, StatusCode::OK);
+    assert_eq!(
+        reader.get(&format!("{}/jit-requests", base())).await.0,
+        StatusCode::OK
+    );
+
+    let denied = d
+        .audit()
+        .into_iter()
+        .filter(|r| r.status == AuditStatus::Denied)
+        .count();
+    assert_eq!(denied, 4);
+    let (_, still, _) = admin.get(&format!("{}/jit-requests/{id}", base())).await;
+    assert_eq!(
+        still["virtualMachines"][0]["ports"][0]["status"],
+        "Initiated"
+    );
+    d.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_products_policy_path_answers_with_export_permission() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = TestDaemon::start(dir.path(), "").await;
+    let c = d.client();
+    c.put(
+        &format!("{}/jit-policies/default", base()),
+        &policy("PT3H"),
+        None,
+    )
+    .await;
+    let az = "/subscriptions/contoso/resourceGroups/rg1/providers/Microsoft.Security/locations/local/jitNetworkAccessPolicies/default?api-version=2020-01-01";
+    let (s, v, _) = c.get(az).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["name"], "default");
+    assert!(v["properties"]["requests"].is_array());
+    let (s, v, _) = d.client_as("owner").get(az).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    assert!(v.to_string().contains("jit.export"), "{v}");
+    let other_rg = az.replace("/rg1/", "/rg2/");
+    assert_eq!(c.get(&other_rg).await.0, StatusCode::NOT_FOUND);
+    assert!(
+        d.audit()
+            .iter()
+            .any(|r| r.operation == "jit.export" && r.counts.get("records") == Some(&1))
+    );
+    let _: Value = v;
+    d.stop().await;
+}
