@@ -11,7 +11,7 @@ use futures::StreamExt;
 use http::{HeaderMap, header};
 use serde::Deserialize;
 use steward::permissions::Permission;
-use steward::wire::{GrantInfo, Health, List, TenantInfo, WhoAmI};
+use steward::wire::{Event, GrantInfo, Health, List, TenantInfo, WhoAmI};
 use tokio_stream::wrappers::BroadcastStream;
 use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
 
@@ -19,6 +19,7 @@ use super::{CallerExt, acting_role};
 use crate::access;
 use crate::error::ApiError;
 use crate::state::Shared;
+use crate::store::{ChangeEvent, Kind};
 
 /// `GET /v1/health`.
 pub async fn health(State(shared): State<Arc<Shared>>) -> Json<Health> {
@@ -97,6 +98,31 @@ fn read_permission(kind: &str) -> Permission {
     }
 }
 
+/// The wire form of a committed change.
+fn wire_event(c: &ChangeEvent) -> Event {
+    Event {
+        seq: c.seq,
+        at: jiff::Timestamp::from_microsecond(c.at_micros)
+            .unwrap_or(jiff::Timestamp::UNIX_EPOCH)
+            .to_string(),
+        tenant: c.tenant.clone(),
+        kind: kind_name(c.kind).to_owned(),
+        name: c.name.clone(),
+        action: c.action.clone(),
+    }
+}
+
+/// The API's name for a kind of record (the path segment of its routes).
+pub fn kind_name(k: Kind) -> &'static str {
+    match k {
+        Kind::Contact => "contacts",
+        Kind::JitPolicy => "jit-policies",
+        Kind::JitRequest => "jit-requests",
+        Kind::Alert => "alerts",
+        Kind::Dsr => "dsr",
+    }
+}
+
 /// `?tenant=` of `/v1/events`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -117,7 +143,7 @@ pub async fn events(
     if let Some(t) = &q.tenant {
         super::tenant_access(&shared, &caller, t, acting.as_deref())?;
     }
-    let rx = shared.subscribe();
+    let rx = shared.store.writer().subscribe();
     let stop = shared.shutdown.clone();
     let stream = BroadcastStream::new(rx)
         .take_until(async move { stop.cancelled().await })
@@ -128,7 +154,8 @@ pub async fn events(
             let acting = acting.clone();
             async move {
                 let line = match item {
-                    Ok(ev) => {
+                    Ok(change) => {
+                        let ev = wire_event(&change);
                         if only.as_ref().is_some_and(|t| *t != ev.tenant) {
                             return None;
                         }
