@@ -87,8 +87,9 @@ pub struct Due {
     pub name: String,
 }
 
-/// The open store. Dropping it stops the writer (after its current group) and releases the
-/// file lock once every [`TenantReader`] is gone.
+/// The open store. Dropping it stops the writer (after its current group) and joins its
+/// thread, so in async code drop it inside `spawn_blocking`; the file lock is released once
+/// every [`TenantReader`] is gone too ([`Writer`] handles do not hold the file).
 #[derive(Debug)]
 pub struct Store {
     /// The database, shared with readers and the writer thread.

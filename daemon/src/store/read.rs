@@ -156,7 +156,7 @@ where
     };
     let mut items = Vec::new();
     let mut more = false;
-    for item in t_range_rev(index, lower, upper)? {
+    for item in index.range((lower, upper))?.rev() {
         let (key, _) = item?;
         let (_, _, _, name) = key.value();
         let Some(doc) = get_doc(records, tenant, kind, name)? else {
@@ -180,17 +180,6 @@ where
         None
     };
     Ok(Page { items, next })
-}
-
-fn t_range_rev<'t, I>(
-    index: &'t I,
-    lower: Bound<(&str, u8, i64, &str)>,
-    upper: Bound<(&str, u8, i64, &str)>,
-) -> Result<std::iter::Rev<redb::Range<'t, (&'static str, u8, i64, &'static str), ()>>, StoreError>
-where
-    I: ReadableTable<(&'static str, u8, i64, &'static str), ()>,
-{
-    Ok(index.range((lower, upper))?.rev())
 }
 
 pub(crate) fn subjects_of<S>(

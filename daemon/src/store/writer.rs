@@ -11,8 +11,8 @@
 
 use std::collections::BTreeMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
 
 use redb::{Database, Durability};
 use tokio::sync::{broadcast, mpsc, oneshot};
@@ -115,8 +115,9 @@ struct Job {
 /// State shared by every [`Writer`] handle and the thread.
 #[derive(Debug)]
 struct Shared {
-    /// For [`Writer::purge_expired`]'s read of the schedule.
-    db: Arc<Database>,
+    /// For [`Writer::purge_expired`]'s read of the schedule. Weak, so writer handles held
+    /// by tasks do not keep the file (and its lock) open after the store is closed.
+    db: Weak<Database>,
     commits: AtomicU64,
     jobs_committed: AtomicU64,
     jobs_failed: AtomicU64,
@@ -149,7 +150,7 @@ impl Writer {
         let (tx, rx) = mpsc::channel(queue.max(1));
         let (events, _) = broadcast::channel(event_capacity.max(1));
         let shared = Arc::new(Shared {
-            db: db.clone(),
+            db: Arc::downgrade(&db),
             commits: AtomicU64::new(0),
             jobs_committed: AtomicU64::new(0),
             jobs_failed: AtomicU64::new(0),
@@ -224,7 +225,11 @@ impl Writer {
         now_secs: i64,
         batch: usize,
     ) -> Result<PurgeReport, WriteError> {
-        let db = self.shared.db.clone();
+        let db = self
+            .shared
+            .db
+            .upgrade()
+            .ok_or(WriteError::Store(StoreError::WriterStopped))?;
         let due = tokio::task::spawn_blocking(move || {
             due_entries(&db, ScheduleAction::Purge, now_secs, batch)
         })
