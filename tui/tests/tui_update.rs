@@ -215,15 +215,15 @@ fn delete_asks_first_with_focus_on_cancel() {
     update(&mut s, Action::Key(key_of('d')));
     update(&mut s, Action::Key(code(KeyCode::Right)));
     let fx = update(&mut s, Action::Key(code(KeyCode::Enter)));
-    match fx.as_slice() {
+    match cmds(&fx).as_slice() {
         [
-            Effect::Send(Cmd::Write {
+            Cmd::Write {
                 method,
                 path,
                 etag,
                 op,
                 ..
-            }),
+            },
         ] => {
             assert_eq!(method, http::Method::DELETE);
             assert_eq!(path, "/v1/tenants/contoso/contacts/default");
@@ -276,11 +276,11 @@ fn a_412_shows_the_newer_version_instead_of_overwriting() {
     update(&mut s, Action::Key(key_of('e')));
     assert!(matches!(s.modal, Some(Modal::ContactForm(_))));
     let fx = update(&mut s, Action::Key(code(KeyCode::Enter)));
-    let (op, etag) = match fx.as_slice() {
+    let (op, etag) = match cmds(&fx).as_slice() {
         [
-            Effect::Send(Cmd::Write {
+            Cmd::Write {
                 op, etag, method, ..
-            }),
+            },
         ] => {
             assert_eq!(method, http::Method::PUT);
             (op.clone(), etag.clone())
@@ -295,8 +295,8 @@ fn a_412_shows_the_newer_version_instead_of_overwriting() {
             result: Err(failure(412, None)),
         }),
     );
-    let purpose = match fx.as_slice() {
-        [Effect::Send(Cmd::Record { purpose, path })] => {
+    let purpose = match cmds(&fx).as_slice() {
+        [Cmd::Record { purpose, path }] => {
             assert_eq!(path, "/v1/tenants/contoso/contacts/default");
             purpose.clone()
         }
@@ -334,7 +334,7 @@ fn a_400_lands_at_the_field_it_names() {
     );
     update(&mut s, Action::Key(key_of('e')));
     let fx = update(&mut s, Action::Key(code(KeyCode::Enter)));
-    let Some(Effect::Send(Cmd::Write { op, .. })) = fx.into_iter().next() else {
+    let Some(Cmd::Write { op, .. }) = cmds(&fx).into_iter().next() else {
         panic!("no PUT");
     };
     update(
@@ -387,8 +387,8 @@ fn the_tenant_command_switches_and_marks_a_reader_read_only() {
     let mut s = loaded("contoso", None, Tab::Alerts, vec![alert(1)], None);
     assert!(s.session.permissions().can_write());
     let fx = typing(&mut s, ":tenant fabrikam\n");
-    assert!(fx.iter().any(|e| matches!(e,
-        Effect::Send(Cmd::SetSession { tenant: Some(t), role: None }) if t == "fabrikam")));
+    assert!(cmds(&fx).iter().any(|c| matches!(c,
+        Cmd::SetSession { tenant: Some(t), role: None } if t == "fabrikam")));
     let (_, _, link, _) = pages_cmd(&fx);
     assert!(link.starts_with("/v1/tenants/fabrikam/alerts?"), "{link}");
     assert!(!s.session.permissions().can_write());

@@ -279,6 +279,42 @@ fn draw_footer(f: &mut Frame, area: Rect, s: &State) {
     f.render_widget(Paragraph::new(Line::from(spans)), area);
 }
 
+/// The commands listed one per line in help, before the moving keys.
+const HELP_ACTIONS: [Command; 18] = [
+    Command::Help,
+    Command::Quit,
+    Command::Open,
+    Command::Back,
+    Command::Filter,
+    Command::CommandLine,
+    Command::New,
+    Command::Edit,
+    Command::Delete,
+    Command::Initiate,
+    Command::Revoke,
+    Command::Export,
+    Command::Copy,
+    Command::Refresh,
+    Command::Sort,
+    Command::Freeze,
+    Command::Tenant,
+    Command::Profile,
+];
+
+/// The moving keys, listed three to a line in help.
+const HELP_MOVES: [Command; 10] = [
+    Command::Up,
+    Command::Down,
+    Command::Top,
+    Command::Bottom,
+    Command::HalfPageUp,
+    Command::HalfPageDown,
+    Command::PageUp,
+    Command::PageDown,
+    Command::NextTab,
+    Command::PrevTab,
+];
+
 fn popup(area: Rect, w: u16, h: u16) -> Rect {
     let w = w.min(area.width);
     let h = h.min(area.height);
@@ -303,15 +339,17 @@ fn draw_modal(f: &mut Frame, body: Rect, s: &State, m: &Modal) {
                 ),
                 t.dim(),
             )];
-            for cmd in Command::ALL {
+            for cmd in HELP_ACTIONS {
                 let keys = s.keymap.keys_of(cmd);
                 let needs = required(cmd);
                 let lacks = !needs.is_empty() && !needs.iter().any(|p| perms.contains(*p));
                 let mut spans = vec![
-                    Span::styled(format!(" {keys:<14}"), t.key()),
-                    Span::raw(format!("{:<34}", cmd.describe())),
+                    Span::styled(format!(" {keys:<10}"), t.key()),
+                    Span::raw(format!("{:<29}", cmd.describe())),
                 ];
-                if lacks {
+                if let Some(DisabledReason::Needs(p)) = disabled(s, cmd) {
+                    spans.push(Span::styled(format!("needs {p}"), t.error()));
+                } else if lacks {
                     let names: Vec<&str> = needs.iter().map(|p| p.as_str()).collect();
                     spans.push(Span::styled(
                         format!("needs {}", names.join(" or ")),
@@ -319,6 +357,18 @@ fn draw_modal(f: &mut Frame, body: Rect, s: &State, m: &Modal) {
                     ));
                 } else if let Some(DisabledReason::NotHere(_)) = disabled(s, cmd) {
                     spans.push(Span::styled("not on this tab", t.dim()));
+                }
+                lines.push(Line::from(spans));
+            }
+            lines.push(Line::styled(" Moving:", t.column_header()));
+            for pair in HELP_MOVES.chunks(3) {
+                let mut spans = Vec::new();
+                for cmd in pair {
+                    spans.push(Span::styled(
+                        format!(" {}", s.keymap.keys_of(*cmd)),
+                        t.key(),
+                    ));
+                    spans.push(Span::raw(format!(" {} ", cmd.describe())));
                 }
                 lines.push(Line::from(spans));
             }
@@ -619,5 +669,20 @@ fn draw_modal(f: &mut Frame, body: Rect, s: &State, m: &Modal) {
             );
         }
         Modal::CommandLine(_) | Modal::Filter(_) => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn help_lists_every_command() {
+        for cmd in Command::ALL {
+            assert!(
+                HELP_ACTIONS.contains(&cmd) || HELP_MOVES.contains(&cmd),
+                "{cmd:?} is missing from help"
+            );
+        }
     }
 }

@@ -176,9 +176,9 @@ const REQUEST_COLUMNS: &[Column] = &[
     c("Ends", 0, &["/virtualMachines/0/ports/0/endTimeUtc"]),
 ];
 const ALERT_COLUMNS: &[Column] = &[
-    c("Severity", 9, &["/properties/severity"]),
+    c("Severity", 13, &["/properties/severity"]),
     c("Status", 9, &["/properties/status"]),
-    c("Generated", 21, &["/properties/timeGeneratedUtc"]),
+    c("Generated", 20, &["/properties/timeGeneratedUtc"]),
     c("Alert", 0, &["/properties/alertDisplayName", "/name"]),
 ];
 const AUDIT_COLUMNS: &[Column] = &[

@@ -138,7 +138,7 @@ async fn event_loop(
         for effect in update(state, action) {
             match effect {
                 Effect::Send(cmd) => {
-                    let _ = cmd_tx.send(cmd);
+                    let _ = cmd_tx.send(*cmd);
                 }
                 Effect::Terminal(bytes) => {
                     let mut out = std::io::stdout();

@@ -39,7 +39,7 @@ pub enum Action {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Effect {
     /// Send a request to the backend task.
-    Send(Cmd),
+    Send(Box<Cmd>),
     /// Write these bytes to the terminal (OSC 52 copy).
     Terminal(String),
     /// Leave the TUI (exit code 0).
@@ -142,6 +142,11 @@ fn tick(s: &mut State) {
             s.dirty = true;
         }
     }
+}
+
+/// An effect sending `cmd` to the backend.
+fn send(cmd: Cmd) -> Effect {
+    Effect::Send(Box::new(cmd))
 }
 
 // ---------------------------------------------------------------- commands
@@ -451,7 +456,7 @@ fn fetch(
     let generation = s.gen_next();
     s.list.loading = Some(generation);
     s.list.pending = Some(target);
-    vec![Effect::Send(Cmd::Pages {
+    vec![send(Cmd::Pages {
         generation,
         start_index,
         link,
@@ -705,7 +710,7 @@ fn set_profile(s: &mut State, p: &str) -> Vec<Effect> {
 
 /// After the tenant or profile changed: tell the backend, pick a readable tab, reload.
 fn enter_session(s: &mut State) -> Vec<Effect> {
-    let mut fx = vec![Effect::Send(Cmd::SetSession {
+    let mut fx = vec![send(Cmd::SetSession {
         tenant: s.session.tenant.clone(),
         role: s.session.role.clone(),
     })];
@@ -731,7 +736,7 @@ fn start_export(s: &mut State, tab: Tab, format: &str, file: String) -> Vec<Effe
         bytes: 0,
         total: None,
     });
-    vec![Effect::Send(Cmd::Export {
+    vec![send(Cmd::Export {
         path: format!(
             "{}/export/{}?format={format}",
             tenant_path(s),
@@ -830,7 +835,7 @@ fn modal_key(s: &mut State, k: KeyEvent) -> Vec<Effect> {
         },
         Modal::CommandLine(mut input) => match k.code {
             KeyCode::Esc => {}
-            KeyCode::Enter => return run_command_line(s, &input.value().to_owned()),
+            KeyCode::Enter => return run_command_line(s, input.value()),
             _ => {
                 edit_input(&mut input, &k);
                 s.modal = Some(Modal::CommandLine(input));
@@ -947,7 +952,7 @@ fn modal_key(s: &mut State, k: KeyEvent) -> Vec<Effect> {
                         f.errors.clear();
                         let policy = f.policy.clone();
                         s.modal = Some(Modal::Initiate(f));
-                        return vec![Effect::Send(Cmd::Write {
+                        return vec![send(Cmd::Write {
                             op: Op::Initiate {
                                 policy: policy.clone(),
                             },
@@ -995,7 +1000,7 @@ fn modal_key(s: &mut State, k: KeyEvent) -> Vec<Effect> {
 }
 
 fn save(s: &mut State, tab: Tab, name: String, body: Value, etag: Option<String>) -> Vec<Effect> {
-    vec![Effect::Send(Cmd::Write {
+    vec![send(Cmd::Write {
         op: Op::Save {
             tab,
             name: name.clone(),
@@ -1011,7 +1016,7 @@ fn save(s: &mut State, tab: Tab, name: String, body: Value, etag: Option<String>
 /// The confirmed half of a destructive action: only now does it become a request.
 fn confirmed(s: &mut State, intent: Intent) -> Vec<Effect> {
     match intent {
-        Intent::Delete { tab, id, etag } => vec![Effect::Send(Cmd::Write {
+        Intent::Delete { tab, id, etag } => vec![send(Cmd::Write {
             op: Op::Delete {
                 tab,
                 name: id.clone(),
@@ -1021,7 +1026,7 @@ fn confirmed(s: &mut State, intent: Intent) -> Vec<Effect> {
             body: None,
             etag,
         })],
-        Intent::Revoke { id } => vec![Effect::Send(Cmd::Write {
+        Intent::Revoke { id } => vec![send(Cmd::Write {
             op: Op::Revoke { id: id.clone() },
             method: http::Method::POST,
             path: format!("{}/jit-requests/{id}/revoke", tenant_path(s)),
@@ -1135,7 +1140,7 @@ fn net(s: &mut State, m: Msg) -> Vec<Effect> {
             let was = std::mem::replace(&mut s.conn, c.clone());
             if c == Conn::Connected && was != Conn::Connected {
                 if !s.session.loaded {
-                    return vec![Effect::Send(Cmd::LoadSession)];
+                    return vec![send(Cmd::LoadSession)];
                 }
                 return refresh(s);
             }
@@ -1150,7 +1155,7 @@ fn net(s: &mut State, m: Msg) -> Vec<Effect> {
                 return Vec::new();
             }
             if e.kind == "config" {
-                return vec![Effect::Send(Cmd::LoadSession)];
+                return vec![send(Cmd::LoadSession)];
             }
             if s.frozen || e.kind != s.tab.segment() {
                 s.dirty = false;
@@ -1280,7 +1285,7 @@ fn written(s: &mut State, op: Op, result: Result<(), Failure>) -> Vec<Effect> {
                         true,
                     );
                     let path = format!("{}/{}/{name}", tenant_path(s), tab.segment());
-                    return vec![Effect::Send(Cmd::Record {
+                    return vec![send(Cmd::Record {
                         purpose: RecordPurpose::Conflict {
                             title: format!("{}/{name}", tab.segment()),
                             mine: body,

@@ -82,17 +82,28 @@ pub fn contact(name: &str, etag: &str) -> Value {
     })
 }
 
+/// The backend commands among effects.
+pub fn cmds(fx: &[Effect]) -> Vec<Cmd> {
+    fx.iter()
+        .filter_map(|e| match e {
+            Effect::Send(c) => Some((**c).clone()),
+            _ => None,
+        })
+        .collect()
+}
+
 /// The one `Cmd::Pages` among effects.
 pub fn pages_cmd(fx: &[Effect]) -> (u64, usize, String, bool) {
-    fx.iter()
-        .find_map(|e| match e {
-            Effect::Send(Cmd::Pages {
+    cmds(fx)
+        .into_iter()
+        .find_map(|c| match c {
+            Cmd::Pages {
                 generation,
                 start_index,
                 link,
                 to_end,
                 ..
-            }) => Some((*generation, *start_index, link.clone(), *to_end)),
+            } => Some((generation, start_index, link, to_end)),
             _ => None,
         })
         .unwrap_or_else(|| panic!("no page fetch in {fx:?}"))
