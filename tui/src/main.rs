@@ -6,7 +6,7 @@
 //! | module | what it holds |
 //! | --- | --- |
 //! | [`cli`] | the subcommands for scripts (`steward alerts list -o json`): clap definitions, printing, exports, exit codes |
-//! | (TUI, not built yet) | the ratatui terminal UI opened by a bare `steward` |
+//! | `steward_tui::tui` (the crate's library) | the ratatui terminal UI opened by a bare `steward` |
 //! | (demo, not built yet) | `steward demo`: a private daemon with demo data, then the TUI |
 //!
 //! Exit codes (a contract with scripts): 0 ok, 1 error, 2 usage, 3 forbidden,
@@ -31,10 +31,23 @@ fn main() -> ExitCode {
 }
 
 /// Opens the terminal UI on the daemon `global` points at.
-// Placeholder until the TUI lands: replace the body with the TUI's entry point.
-fn run_tui(_global: &GlobalArgs) -> ExitCode {
-    eprintln!("steward: the terminal UI is not built yet; use a subcommand (steward --help)");
-    ExitCode::FAILURE
+fn run_tui(global: &GlobalArgs) -> ExitCode {
+    let opts = steward_tui::tui::TuiOptions {
+        socket: global
+            .socket
+            .clone()
+            .unwrap_or_else(steward::client::default_socket_path),
+        tenant: Some(global.tenant.clone()),
+        role: global.role.clone().filter(|r| !r.is_empty()),
+        keys: None,
+    };
+    match steward_tui::tui::run(opts) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("steward: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 /// Starts a private daemon with demo data and opens the terminal UI on it.

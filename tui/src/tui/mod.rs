@@ -1,0 +1,152 @@
+//! The terminal UI opened by a bare `steward`.
+//!
+//! Shaped after gitui and bottom: one [`state::State`]; input becomes an
+//! [`update::Action`]; [`update::update`] decides and returns [`update::Effect`]s;
+//! [`draw::draw`] is a pure function of the state; the [`backend`] task owns the socket
+//! client and answers with [`msg::Msg`]s over a channel, so the UI never waits on the
+//! network. The screen is drawn only when an update changed something.
+//!
+//! | module | what it holds |
+//! | --- | --- |
+//! | [`state`] | the state: session, connection, the window of records, the open modal |
+//! | [`update`] | every decision, permission gating ([`update::DisabledReason`]) |
+//! | [`msg`] | the UI ↔ backend protocol ([`msg::Cmd`], [`msg::Msg`]) |
+//! | [`keymap`] | keys as data, defaults and TOML overrides |
+//! | [`kinds`] | the tabs: paths, permissions, columns |
+//! | [`form`] | contact form, JIT policy JSON editor, JIT initiate form |
+//! | [`draw`], [`widgets`], [`theme`] | drawing |
+//! | [`export`] | export file names and record counts, OSC 52 copy |
+//! | [`backend`], [`net`] | the backend task and its HTTP-over-Unix-socket client |
+//!
+//! Not here: the subcommands (`cli`), and starting a daemon (`demo`).
+
+pub mod backend;
+pub mod draw;
+pub mod export;
+pub mod form;
+pub mod keymap;
+pub mod kinds;
+pub mod msg;
+pub mod net;
+pub mod state;
+pub mod theme;
+pub mod update;
+pub mod widgets;
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use futures::StreamExt;
+use ratatui::DefaultTerminal;
+use ratatui::crossterm::event::{Event, EventStream};
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
+
+use keymap::Keymap;
+use msg::{Cmd, Msg};
+use state::State;
+use update::{Action, Effect, update};
+
+/// What the TUI needs from the command line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TuiOptions {
+    /// The daemon's socket.
+    pub socket: PathBuf,
+    /// The tenant to open (`--tenant`, `$STEWARD_TENANT`); the first granted one if `None`.
+    pub tenant: Option<String>,
+    /// The profile to act under (`--as`); everything held if `None`.
+    pub role: Option<String>,
+    /// The keys file; `None` looks at `$STEWARD_KEYS`, then
+    /// `$XDG_CONFIG_HOME/steward/keys.toml`.
+    pub keys: Option<PathBuf>,
+}
+
+/// Runs the TUI on a runtime of its own until the operator quits (or SIGTERM/SIGHUP).
+/// Call [`run_async`] instead from inside a tokio runtime (`steward demo`).
+pub fn run(opts: TuiOptions) -> anyhow::Result<()> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    rt.block_on(run_async(opts))
+}
+
+/// Runs the TUI on the current tokio runtime until the operator quits.
+pub async fn run_async(opts: TuiOptions) -> anyhow::Result<()> {
+    // Errors that need no terminal come first, so they print plainly.
+    let keys = opts.keys.clone().or_else(Keymap::default_path);
+    let keymap = Keymap::load(keys.as_deref())?;
+    let mut state = State::new(keymap, opts.tenant.clone(), opts.role.clone());
+    state.theme = theme::Theme::from_env();
+    state.in_tmux = std::env::var_os("TMUX").is_some_and(|v| !v.is_empty());
+    let mut sigterm = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
+    let mut sighup = signal(SignalKind::hangup()).context("cannot watch SIGHUP")?;
+
+    let (msg_tx, mut msg_rx) = unbounded_channel();
+    let cmd_tx = backend::spawn(opts.socket.clone(), opts.role.clone(), msg_tx);
+    let _ = cmd_tx.send(Cmd::LoadSession);
+
+    // ratatui::init enters raw mode and the alternate screen and installs a panic hook
+    // that restores the terminal; mouse capture stays off so operators can select text.
+    let mut terminal = ratatui::init();
+    let result = event_loop(
+        &mut terminal,
+        &mut state,
+        &cmd_tx,
+        &mut msg_rx,
+        &mut sigterm,
+        &mut sighup,
+    )
+    .await;
+    ratatui::restore();
+    result
+}
+
+async fn event_loop(
+    terminal: &mut DefaultTerminal,
+    state: &mut State,
+    cmd_tx: &UnboundedSender<Cmd>,
+    msg_rx: &mut UnboundedReceiver<Msg>,
+    sigterm: &mut tokio::signal::unix::Signal,
+    sighup: &mut tokio::signal::unix::Signal,
+) -> anyhow::Result<()> {
+    let mut events = EventStream::new();
+    let mut tick = tokio::time::interval(Duration::from_millis(250));
+    let size = terminal.size()?;
+    update(state, Action::Resize(size.width, size.height));
+    loop {
+        if state.dirty {
+            terminal.draw(|f| draw::draw(f, state))?;
+            state.dirty = false;
+        }
+        let action = tokio::select! {
+            ev = events.next() => match ev {
+                Some(Ok(Event::Key(k))) => Action::Key(k),
+                Some(Ok(Event::Resize(w, h))) => Action::Resize(w, h),
+                Some(Ok(_)) => continue,
+                Some(Err(e)) => return Err(e).context("reading the terminal"),
+                None => return Ok(()),
+            },
+            Some(m) = msg_rx.recv() => Action::Net(m),
+            _ = tick.tick() => Action::Tick,
+            _ = sigterm.recv() => return Ok(()),
+            _ = sighup.recv() => return Ok(()),
+        };
+        for effect in update(state, action) {
+            match effect {
+                Effect::Send(cmd) => {
+                    let _ = cmd_tx.send(*cmd);
+                }
+                Effect::Terminal(bytes) => {
+                    let mut out = std::io::stdout();
+                    out.write_all(bytes.as_bytes())?;
+                    out.flush()?;
+                }
+                Effect::Quit => return Ok(()),
+            }
+        }
+    }
+}

@@ -1,0 +1,205 @@
+//! Shared fixtures of the TUI tests: tenants as `/v1/tenants` answers them, alerts and
+//! contacts as the daemon lists them, and a state driven through `update` to a loaded
+//! tab — the same path the running TUI takes, without a terminal or a socket.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use serde_json::{Value, json};
+use steward::permissions::{Permission, PermissionSet, Profiles};
+use steward::wire::TenantInfo;
+use steward_tui::tui::keymap::Keymap;
+use steward_tui::tui::kinds::Tab;
+use steward_tui::tui::msg::{Cmd, Msg};
+use steward_tui::tui::state::{Conn, State};
+use steward_tui::tui::update::{Action, Effect, update};
+
+/// contoso as tenant-admin, fabrikam as reader (as the contract checks configure them).
+pub fn tenants() -> Vec<TenantInfo> {
+    let p = Profiles::builtin();
+    vec![
+        TenantInfo {
+            id: "contoso".into(),
+            display_name: "Contoso Ltd".into(),
+            profiles: vec!["tenant-admin".into()],
+            permissions: p.get("tenant-admin").unwrap(),
+            actable_profiles: vec![
+                "reader".into(),
+                "contributor".into(),
+                "owner".into(),
+                "account-admin".into(),
+                "tenant-admin".into(),
+            ],
+        },
+        TenantInfo {
+            id: "fabrikam".into(),
+            display_name: "Fabrikam Inc".into(),
+            profiles: vec!["reader".into()],
+            permissions: p.get("reader").unwrap(),
+            actable_profiles: vec!["reader".into()],
+        },
+    ]
+}
+
+/// The reader's permissions (for assertions).
+pub fn reader() -> PermissionSet {
+    Profiles::builtin().get("reader").unwrap()
+}
+
+/// Alert number `i` as the daemon lists it.
+pub fn alert(i: usize) -> Value {
+    let sev = match i % 4 {
+        0 => "High",
+        1 => "Medium",
+        2 => "Low",
+        _ => "Informational",
+    };
+    json!({
+        "id": format!("/subscriptions/contoso/providers/Microsoft.Security/alerts/a-{i:03}"),
+        "name": format!("a-{i:03}"),
+        "type": "Microsoft.Security/Locations/alerts",
+        "properties": {
+            "alertDisplayName": format!("Alert number {i:03}"),
+            "severity": sev,
+            "status": "Active",
+            "timeGeneratedUtc": "2026-11-20T10:00:00Z"
+        }
+    })
+}
+
+/// A contact as the daemon lists it.
+pub fn contact(name: &str, etag: &str) -> Value {
+    json!({
+        "id": format!("/subscriptions/contoso/providers/Microsoft.Security/securityContacts/{name}"),
+        "name": name,
+        "type": "Microsoft.Security/securityContacts",
+        "etag": etag,
+        "properties": {
+            "emails": "alice@contoso.com;bob@contoso.com",
+            "phone": "(214)275-4038",
+            "isEnabled": true,
+            "notificationsByRole": {"state": "On", "roles": ["Owner"]},
+            "notificationsSources": [{"sourceType": "Alert", "minimalSeverity": "High"}]
+        }
+    })
+}
+
+/// The backend commands among effects.
+pub fn cmds(fx: &[Effect]) -> Vec<Cmd> {
+    fx.iter()
+        .filter_map(|e| match e {
+            Effect::Send(c) => Some((**c).clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The one `Cmd::Pages` among effects.
+pub fn pages_cmd(fx: &[Effect]) -> (u64, usize, String, bool) {
+    cmds(fx)
+        .into_iter()
+        .find_map(|c| match c {
+            Cmd::Pages {
+                generation,
+                start_index,
+                link,
+                to_end,
+                ..
+            } => Some((generation, start_index, link, to_end)),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("no page fetch in {fx:?}"))
+}
+
+/// Answers the page fetch among `fx` with one page.
+pub fn answer(s: &mut State, fx: &[Effect], page: Vec<Value>, next: Option<&str>) -> Vec<Effect> {
+    let (generation, start_index, link, _) = pages_cmd(fx);
+    update(
+        s,
+        Action::Net(Msg::Pages {
+            generation,
+            start_index,
+            links: vec![link],
+            pages: vec![page],
+            next: next.map(str::to_owned),
+        }),
+    )
+}
+
+/// A state in `tenant` (acting under `role`), session loaded, on `tab`, with the first
+/// page answered by `page` (and `next` as its nextLink).
+pub fn loaded(
+    tenant: &str,
+    role: Option<&str>,
+    tab: Tab,
+    page: Vec<Value>,
+    next: Option<&str>,
+) -> State {
+    let mut s = State::new(
+        Keymap::default(),
+        Some(tenant.into()),
+        role.map(str::to_owned),
+    );
+    s.theme.color = false;
+    s.page_size = 100;
+    update(&mut s, Action::Resize(80, 24));
+    update(&mut s, Action::Net(Msg::Conn(Conn::Connected)));
+    let fx = update(
+        &mut s,
+        Action::Net(Msg::Session(Ok(("alice".into(), tenants())))),
+    );
+    let fx = if s.tab == tab {
+        fx
+    } else {
+        answer(&mut s, &fx, Vec::new(), None);
+        steward_tui::tui::update::command(&mut s, steward_tui::tui::keymap::Command::CommandLine);
+        for c in format!("{}\n", tab.segment()).chars() {
+            let fx = update(&mut s, Action::Key(key_of(c)));
+            if c == '\n' {
+                return finish(s, fx, page, next);
+            }
+        }
+        unreachable!()
+    };
+    finish(s, fx, page, next)
+}
+
+fn finish(mut s: State, fx: Vec<Effect>, page: Vec<Value>, next: Option<&str>) -> State {
+    answer(&mut s, &fx, page, next);
+    s.toast = None;
+    s
+}
+
+/// A key event for a character (`\n` is Enter, `\x1b` is Esc).
+pub fn key_of(c: char) -> ratatui::crossterm::event::KeyEvent {
+    use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+    let code = match c {
+        '\n' => KeyCode::Enter,
+        '\x1b' => KeyCode::Esc,
+        '\t' => KeyCode::Tab,
+        c => KeyCode::Char(c),
+    };
+    let mods = if c.is_ascii_uppercase() {
+        KeyModifiers::SHIFT
+    } else {
+        KeyModifiers::NONE
+    };
+    KeyEvent::new(code, mods)
+}
+
+/// A special key.
+pub fn code(code: ratatui::crossterm::event::KeyCode) -> ratatui::crossterm::event::KeyEvent {
+    ratatui::crossterm::event::KeyEvent::new(code, ratatui::crossterm::event::KeyModifiers::NONE)
+}
+
+/// Types `text` (one key per character) and returns the effects of every key.
+pub fn typing(s: &mut State, text: &str) -> Vec<Effect> {
+    let mut all = Vec::new();
+    for c in text.chars() {
+        all.extend(update(s, Action::Key(key_of(c))));
+    }
+    all
+}
+
+/// Whether the acting permissions hold `p`.
+pub fn can(s: &State, p: Permission) -> bool {
+    s.session.permissions().contains(p)
+}
