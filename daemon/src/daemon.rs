@@ -112,5 +112,30 @@ pub async fn run(
 /// Work that follows a new configuration: spool directories for new tenants.
 pub(crate) async fn on_config_applied(_shared: &Arc<Shared>) {}
 
-/// Audits a reload's outcome in every tenant of the configuration in force.
-pub(crate) async fn audit_reload(_shared: &Arc<Shared>, _refused: Option<&str>) {}
+/// Audits a reload's outcome in every tenant of the configuration in force. A refusal's
+/// reason stays in the daemon's log: a config error may quote the file (user names).
+pub(crate) async fn audit_reload(shared: &Arc<Shared>, refused: Option<&str>) {
+    use crate::store::{AuditEntry, AuditStatus, Caller, WriteError};
+    let status = if refused.is_some() {
+        AuditStatus::Failed
+    } else {
+        AuditStatus::Succeeded
+    };
+    let writer = shared.store.writer();
+    for t in &shared.config().tenants {
+        let mut entry =
+            AuditEntry::new(Caller::system(), "config.reload", status).resource("config");
+        if refused.is_some() {
+            entry = entry.reason("the new file was refused and the previous configuration stays in force; the daemon's log has the error");
+        }
+        let r: Result<(), WriteError> = writer
+            .write(t.id.as_str(), move |txn| {
+                txn.audit(entry);
+                Ok(())
+            })
+            .await;
+        if let Err(e) = r {
+            tracing::error!(tenant = %t.id, error = %e, "could not audit a config reload");
+        }
+    }
+}

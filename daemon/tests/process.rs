@@ -1,0 +1,267 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+//! The `stewardd` process as an operator runs it: flags, config checking, the socket it
+//! creates, one daemon per data dir, reloads, logs, and a clean stop on SIGTERM.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+use steward::client::Client;
+
+const BIN: &str = env!("CARGO_BIN_EXE_stewardd");
+
+fn me() -> String {
+    nix::unistd::User::from_uid(nix::unistd::getuid())
+        .unwrap()
+        .unwrap()
+        .name
+}
+
+fn config(dir: &Path, role: &str) -> String {
+    let d = dir.display();
+    format!(
+        r#"
+[daemon]
+socket = "{d}/run/steward.sock"
+data_dir = "{d}/data"
+log_dir = "{d}/logs"
+
+[[tenant]]
+id = "contoso"
+name = "Contoso"
+
+[[grant]]
+user = "{me}"
+tenant = "contoso"
+role = "{role}"
+"#,
+        me = me()
+    )
+}
+
+struct Daemon {
+    child: Child,
+    socket: PathBuf,
+}
+
+impl Daemon {
+    fn start(dir: &Path, cfg: &Path) -> Daemon {
+        let child = Command::new(BIN)
+            .arg("--config")
+            .arg(cfg)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let socket = dir.join("run/steward.sock");
+        let mut d = Daemon { child, socket };
+        d.wait_ready();
+        d
+    }
+
+    fn wait_ready(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                panic!("stewardd exited at start: {status}");
+            }
+            if std::os::unix::net::UnixStream::connect(&self.socket).is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("stewardd did not listen within 15 s");
+    }
+
+    fn signal(&self, s: Signal) {
+        kill(Pid::from_raw(self.child.id() as i32), s).unwrap();
+    }
+
+    fn wait_exit(&mut self) -> std::process::ExitStatus {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                return s;
+            }
+            assert!(Instant::now() < deadline, "stewardd did not exit");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+fn put_contact(socket: &Path) -> http::StatusCode {
+    rt().block_on(async {
+        Client::new(socket)
+            .put_json(
+                "/v1/tenants/contoso/contacts/default",
+                &serde_json::json!({"properties": {"emails": "a@contoso.com"}}),
+                None,
+            )
+            .await
+            .unwrap()
+            .status
+    })
+}
+
+#[test]
+fn help_and_version() {
+    let out = Command::new(BIN).arg("--help").output().unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("check-config"));
+    let out = Command::new(BIN).arg("--version").output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains(env!("CARGO_PKG_VERSION")));
+}
+
+#[test]
+fn check_config_accepts_the_example_and_names_a_typo() {
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/steward.toml");
+    let out = Command::new(BIN)
+        .arg("check-config")
+        .arg(&example)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "[daemon]\nsockett = \"/x\"\n").unwrap();
+    let out = Command::new(BIN)
+        .arg("check-config")
+        .arg(&bad)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("sockett"));
+}
+
+#[test]
+fn the_socket_is_private_and_a_second_daemon_refuses_the_same_data_dir() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("steward.toml");
+    std::fs::write(&cfg, config(dir.path(), "owner")).unwrap();
+    let d = Daemon::start(dir.path(), &cfg);
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&d.socket), 0o600);
+    assert_eq!(mode(&dir.path().join("run")), 0o750);
+
+    let out = Command::new(BIN)
+        .arg("--config")
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("another stewardd"), "{err}");
+    // The refused daemon left the live one's socket alone.
+    assert_eq!(put_contact(&d.socket), http::StatusCode::CREATED);
+}
+
+#[test]
+fn a_stale_socket_is_replaced() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("run")).unwrap();
+    // A socket file nobody listens on, as a killed daemon leaves it.
+    drop(std::os::unix::net::UnixListener::bind(dir.path().join("run/steward.sock")).unwrap());
+    let cfg = dir.path().join("steward.toml");
+    std::fs::write(&cfg, config(dir.path(), "owner")).unwrap();
+    let d = Daemon::start(dir.path(), &cfg);
+    assert_eq!(put_contact(&d.socket), http::StatusCode::CREATED);
+}
+
+#[test]
+fn sighup_reloads_a_valid_file_and_keeps_the_old_one_over_an_invalid_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("steward.toml");
+    std::fs::write(&cfg, config(dir.path(), "reader")).unwrap();
+    let d = Daemon::start(dir.path(), &cfg);
+    assert_eq!(put_contact(&d.socket), http::StatusCode::FORBIDDEN);
+
+    // Written in place (the watcher may also see it); SIGHUP asks explicitly.
+    std::fs::write(&cfg, config(dir.path(), "owner")).unwrap();
+    d.signal(Signal::SIGHUP);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while put_contact(&d.socket) != http::StatusCode::OK
+        && put_contact(&d.socket) != http::StatusCode::CREATED
+    {
+        assert!(Instant::now() < deadline, "the reload did not apply");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    std::fs::write(
+        &cfg,
+        "[[tenant]]\nid = \"contoso\"\nname = \"C\"\ncolour = 1\n",
+    )
+    .unwrap();
+    d.signal(Signal::SIGHUP);
+    std::thread::sleep(Duration::from_millis(700));
+    assert_eq!(
+        put_contact(&d.socket),
+        http::StatusCode::OK,
+        "the old config stays in force"
+    );
+
+    let audit: serde_json::Value = rt().block_on(async {
+        Client::new(&d.socket)
+            .get_json("/v1/tenants/contoso/audit?action=config.reload")
+            .await
+            .unwrap()
+    });
+    let statuses: Vec<&str> = audit["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["status"].as_str().unwrap())
+        .collect();
+    assert!(
+        statuses.contains(&"Succeeded") && statuses.contains(&"Failed"),
+        "{audit}"
+    );
+}
+
+#[test]
+fn sigterm_stops_cleanly_and_logs_every_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("steward.toml");
+    std::fs::write(&cfg, config(dir.path(), "owner")).unwrap();
+    let mut d = Daemon::start(dir.path(), &cfg);
+    assert_eq!(put_contact(&d.socket), http::StatusCode::CREATED);
+    d.signal(Signal::SIGTERM);
+    let status = d.wait_exit();
+    assert!(status.success(), "{status}");
+    assert!(
+        !d.socket.exists(),
+        "the daemon removes its socket on a clean stop"
+    );
+    let logs: Vec<_> = std::fs::read_dir(dir.path().join("logs"))
+        .unwrap()
+        .collect();
+    assert_eq!(logs.len(), 1);
+    let text = std::fs::read_to_string(logs[0].as_ref().unwrap().path()).unwrap();
+    let line = text
+        .lines()
+        .find(|l| l.contains("/v1/tenants/contoso/contacts/default"))
+        .expect("a request line");
+    for field in ["request_id=", "uid=", "method=PUT", "status=201", "us="] {
+        assert!(line.contains(field), "{field} missing in {line}");
+    }
+}
