@@ -265,3 +265,83 @@ fn sigterm_stops_cleanly_and_logs_every_request() {
         assert!(line.contains(field), "{field} missing in {line}");
     }
 }
+
+#[test]
+fn sd_notify_reports_ready_reloading_and_stopping() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("steward.toml");
+    std::fs::write(&cfg, config(dir.path(), "owner")).unwrap();
+    let notify_path = dir.path().join("notify.sock");
+    let notify = std::os::unix::net::UnixDatagram::bind(&notify_path).unwrap();
+    notify
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let child = Command::new(BIN)
+        .arg("--config")
+        .arg(&cfg)
+        .env("NOTIFY_SOCKET", &notify_path)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut d = Daemon {
+        child,
+        socket: dir.path().join("run/steward.sock"),
+    };
+    let mut recv = || {
+        let mut buf = [0u8; 256];
+        let n = notify.recv(&mut buf).expect("a notification within 10 s");
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    };
+    assert!(recv().contains("READY=1"));
+    // READY is sent only once the socket listens.
+    assert!(std::os::unix::net::UnixStream::connect(&d.socket).is_ok());
+    d.signal(Signal::SIGHUP);
+    assert!(recv().contains("RELOADING=1"));
+    assert!(recv().contains("READY=1"));
+    d.signal(Signal::SIGTERM);
+    assert!(recv().contains("STOPPING=1"));
+    assert!(d.wait_exit().success());
+}
+
+#[test]
+fn socket_activation_serves_the_socket_it_is_given() {
+    let Ok(activate) = which("systemd-socket-activate") else {
+        eprintln!(
+            "SKIPPED: systemd-socket-activate is not installed (.ci/install-deps installs it)"
+        );
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("steward.toml");
+    std::fs::write(&cfg, config(dir.path(), "owner")).unwrap();
+    let activated = dir.path().join("activated.sock");
+    let child = Command::new(activate)
+        .arg("-l")
+        .arg(&activated)
+        .arg(BIN)
+        .arg("--config")
+        .arg(&cfg)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut d = Daemon {
+        child,
+        socket: activated.clone(),
+    };
+    d.wait_ready();
+    assert_eq!(put_contact(&activated), http::StatusCode::CREATED);
+    // The daemon did not create a socket of its own.
+    assert!(!dir.path().join("run/steward.sock").exists());
+}
+
+/// The full path of a program on `$PATH`.
+fn which(name: &str) -> Result<PathBuf, ()> {
+    std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
+        .ok_or(())
+}
