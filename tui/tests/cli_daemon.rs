@@ -328,7 +328,7 @@ fn exports_of_ten_thousand_records_parse_back_in_every_format() {
             "json" => serde_json::from_str::<Vec<Value>>(&text).unwrap().len(),
             "ndjson" => text
                 .lines()
-                .map(|l| serde_json::from_str::<Value>(l).unwrap())
+                .filter(|l| serde_json::from_str::<Value>(l).unwrap().is_object())
                 .count(),
             _ => csv::Reader::from_reader(text.as_bytes())
                 .records()
