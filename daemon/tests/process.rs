@@ -288,7 +288,7 @@ fn sd_notify_reports_ready_reloading_and_stopping() {
         child,
         socket: dir.path().join("run/steward.sock"),
     };
-    let mut recv = || {
+    let recv = || {
         let mut buf = [0u8; 256];
         let n = notify.recv(&mut buf).expect("a notification within 10 s");
         String::from_utf8_lossy(&buf[..n]).into_owned()

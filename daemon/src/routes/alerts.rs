@@ -2,11 +2,8 @@
 //! security data: no profile updates or deletes one, so every update, delete or state
 //! action answers 405 and is audited as denied.
 
-use std::sync::Arc;
-
 use axum::Json;
 use axum::body::Body;
-use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, StatusCode};
 use serde::Deserialize;
@@ -14,15 +11,13 @@ use serde_json::Value;
 use steward::permissions::Permission;
 use steward::wire::List;
 
-use super::CallerExt;
 use super::body::{self, Accept, Format};
 use super::ctx::TenantCtx;
-use super::extract::{P, Q, Rid};
+use super::extract::{P, Q};
 use super::paging;
 use super::resource::{doc_json, etag_header, resource_name};
 use crate::error::ApiError;
 use crate::ingest;
-use crate::state::Shared;
 use crate::store::{AuditStatus, Doc, Kind, TimeCursor};
 
 /// The name of this list in cursors.
@@ -188,15 +183,7 @@ pub async fn list_page(
 }
 
 /// `GET /v1/tenants/{t}/alerts`.
-pub async fn list(
-    State(shared): State<Arc<Shared>>,
-    caller: CallerExt,
-    Rid(rid): Rid,
-    headers: HeaderMap,
-    P(t): P<String>,
-    Q(q): Q<AlertQuery>,
-) -> Result<Json<List<Value>>, ApiError> {
-    let ctx = TenantCtx::new(&shared, caller, &headers, rid, &t)?;
+pub async fn list(ctx: TenantCtx, Q(q): Q<AlertQuery>) -> Result<Json<List<Value>>, ApiError> {
     let path = format!("{}/alerts", ctx.base());
     Ok(Json(
         list_page(&ctx, Permission::AlertsRead, q, &path).await?,
@@ -204,14 +191,7 @@ pub async fn list(
 }
 
 /// `GET /v1/tenants/{t}/alerts/{name}`.
-pub async fn get(
-    State(shared): State<Arc<Shared>>,
-    caller: CallerExt,
-    Rid(rid): Rid,
-    headers: HeaderMap,
-    P((t, name)): P<(String, String)>,
-) -> Result<Response, ApiError> {
-    let ctx = TenantCtx::new(&shared, caller, &headers, rid, &t)?;
+pub async fn get(ctx: TenantCtx, P((_, name)): P<(String, String)>) -> Result<Response, ApiError> {
     ctx.require(Permission::AlertsRead, &format!("alerts/{name}"))
         .await?;
     let name = resource_name(&name)?;
@@ -224,17 +204,9 @@ pub async fn get(
 
 /// `POST /v1/tenants/{t}/alerts`: one alert, an array, or NDJSON. All or nothing: any
 /// invalid item makes it a 400 listing every bad item, and nothing is stored.
-pub async fn ingest(
-    State(shared): State<Arc<Shared>>,
-    caller: CallerExt,
-    Rid(rid): Rid,
-    headers: HeaderMap,
-    P(t): P<String>,
-    raw: Body,
-) -> Result<Response, ApiError> {
-    let ctx = TenantCtx::new(&shared, caller, &headers, rid, &t)?;
+pub async fn ingest(ctx: TenantCtx, headers: HeaderMap, raw: Body) -> Result<Response, ApiError> {
     ctx.require(Permission::AlertsIngest, LIST).await?;
-    let cfg = shared.config();
+    let cfg = ctx.shared.config();
     let (format, bytes) = body::read(
         &headers,
         raw,
@@ -271,16 +243,11 @@ pub async fn ingest(
 
 /// Any update, delete or state action on an alert: 405, audited as denied.
 pub async fn read_only(
-    State(shared): State<Arc<Shared>>,
-    caller: CallerExt,
-    Rid(rid): Rid,
-    headers: HeaderMap,
+    ctx: TenantCtx,
     P(params): P<Vec<(String, String)>>,
 ) -> Result<Response, ApiError> {
     let get = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
-    let t = get("t").unwrap_or_default();
     let name = get("name").unwrap_or_default();
-    let ctx = TenantCtx::new(&shared, caller, &headers, rid, &t)?;
     let action = get("action").unwrap_or_else(|| "update".into());
     ctx.audit_denied(
         &format!("alerts.{action}"),

@@ -1,23 +1,17 @@
 //! The audit log: list a tenant's records (oldest first, filtered) and verify its hash
 //! chain.
 
-use std::sync::Arc;
-
 use axum::Json;
-use axum::extract::State;
-use http::HeaderMap;
 use serde::Deserialize;
 use serde_json::Value;
 use steward::model::{AuditCaller, AuditDetails, AuditRecord};
 use steward::permissions::Permission;
 use steward::wire::{ChainHead, List, VerifyReport};
 
-use super::CallerExt;
 use super::ctx::TenantCtx;
-use super::extract::{P, Q, Rid};
+use super::extract::Q;
 use super::paging;
 use crate::error::ApiError;
-use crate::state::Shared;
 use crate::store;
 
 /// The name of this list in cursors.
@@ -108,15 +102,7 @@ impl AuditFilter {
 }
 
 /// `GET /v1/tenants/{t}/audit`.
-pub async fn list(
-    State(shared): State<Arc<Shared>>,
-    caller: CallerExt,
-    Rid(rid): Rid,
-    headers: HeaderMap,
-    P(t): P<String>,
-    Q(q): Q<AuditQuery>,
-) -> Result<Json<List<Value>>, ApiError> {
-    let ctx = TenantCtx::new(&shared, caller, &headers, rid, &t)?;
+pub async fn list(ctx: TenantCtx, Q(q): Q<AuditQuery>) -> Result<Json<List<Value>>, ApiError> {
     ctx.require(Permission::AuditRead, LIST).await?;
     let limit = paging::limit(q.limit)?;
     let after = match &q.cursor {
@@ -159,14 +145,7 @@ pub async fn list(
 }
 
 /// `GET /v1/tenants/{t}/audit/verify`.
-pub async fn verify(
-    State(shared): State<Arc<Shared>>,
-    caller: CallerExt,
-    Rid(rid): Rid,
-    headers: HeaderMap,
-    P(t): P<String>,
-) -> Result<Json<VerifyReport>, ApiError> {
-    let ctx = TenantCtx::new(&shared, caller, &headers, rid, &t)?;
+pub async fn verify(ctx: TenantCtx) -> Result<Json<VerifyReport>, ApiError> {
     ctx.require(Permission::AuditRead, "audit/verify").await?;
     let r = ctx.read(|r| Ok(r.audit_verify()?)).await?;
     let head = r.head.clone().map_or(

@@ -4,33 +4,19 @@
 //! the matching `/export/{kind}` call. The alert state actions of the public API
 //! (dismiss, resolve, …) answer 405 here as everywhere: alerts are read-only.
 
-use std::sync::Arc;
-
 use axum::Json;
-use axum::extract::State;
-use http::HeaderMap;
 use serde_json::Value;
 use steward::permissions::Permission;
 use steward::wire::List;
 
-use super::CallerExt;
 use super::alerts::{self, AlertQuery};
 use super::contacts::{self, ListQuery};
 use super::ctx::TenantCtx;
-use super::extract::{P, Q, Rid};
+use super::extract::Q;
 use crate::error::ApiError;
-use crate::state::Shared;
 
 /// `GET /subscriptions/{t}/providers/Microsoft.Security/securityContacts`.
-pub async fn contacts(
-    State(shared): State<Arc<Shared>>,
-    caller: CallerExt,
-    Rid(rid): Rid,
-    headers: HeaderMap,
-    P(t): P<String>,
-    Q(q): Q<ListQuery>,
-) -> Result<Json<List<Value>>, ApiError> {
-    let ctx = TenantCtx::new(&shared, caller, &headers, rid, &t)?;
+pub async fn contacts(ctx: TenantCtx, Q(q): Q<ListQuery>) -> Result<Json<List<Value>>, ApiError> {
     let path = format!(
         "/subscriptions/{}/providers/Microsoft.Security/securityContacts",
         ctx.tenant
@@ -41,15 +27,7 @@ pub async fn contacts(
 }
 
 /// `GET /subscriptions/{t}/providers/Microsoft.Security/alerts`.
-pub async fn alerts(
-    State(shared): State<Arc<Shared>>,
-    caller: CallerExt,
-    Rid(rid): Rid,
-    headers: HeaderMap,
-    P(t): P<String>,
-    Q(q): Q<AlertQuery>,
-) -> Result<Json<List<Value>>, ApiError> {
-    let ctx = TenantCtx::new(&shared, caller, &headers, rid, &t)?;
+pub async fn alerts(ctx: TenantCtx, Q(q): Q<AlertQuery>) -> Result<Json<List<Value>>, ApiError> {
     let path = format!(
         "/subscriptions/{}/providers/Microsoft.Security/alerts",
         ctx.tenant

@@ -1,11 +1,8 @@
 //! Security contacts: list, get, create or replace (the 2023-12-01-preview shape, and
 //! the 2020-01-01-preview one), delete.
 
-use std::sync::Arc;
-
 use axum::Json;
 use axum::body::Body;
-use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, StatusCode};
 use serde::Deserialize;
@@ -14,14 +11,12 @@ use steward::model::{ContactInput, SecurityContact};
 use steward::permissions::Permission;
 use steward::wire::List;
 
-use super::CallerExt;
 use super::body;
 use super::ctx::{TenantCtx, store_key};
-use super::extract::{P, Q, Rid};
+use super::extract::{P, Q};
 use super::paging;
 use super::resource::{doc_json, etag_header, resource_name};
 use crate::error::ApiError;
-use crate::state::Shared;
 use crate::store::{AuditStatus, DocInput, Kind};
 
 /// `?limit=&cursor=` (other parameters, such as the Azure paths' `api-version`, are ignored).
@@ -64,15 +59,7 @@ pub async fn list_page(
 }
 
 /// `GET /v1/tenants/{t}/contacts`.
-pub async fn list(
-    State(shared): State<Arc<Shared>>,
-    caller: CallerExt,
-    Rid(rid): Rid,
-    headers: HeaderMap,
-    P(t): P<String>,
-    Q(q): Q<ListQuery>,
-) -> Result<Json<List<Value>>, ApiError> {
-    let ctx = TenantCtx::new(&shared, caller, &headers, rid, &t)?;
+pub async fn list(ctx: TenantCtx, Q(q): Q<ListQuery>) -> Result<Json<List<Value>>, ApiError> {
     let path = format!("{}/contacts", ctx.base());
     Ok(Json(
         list_page(&ctx, Permission::ContactsRead, q, &path).await?,
@@ -80,14 +67,7 @@ pub async fn list(
 }
 
 /// `GET /v1/tenants/{t}/contacts/{name}`.
-pub async fn get(
-    State(shared): State<Arc<Shared>>,
-    caller: CallerExt,
-    Rid(rid): Rid,
-    headers: HeaderMap,
-    P((t, name)): P<(String, String)>,
-) -> Result<Response, ApiError> {
-    let ctx = TenantCtx::new(&shared, caller, &headers, rid, &t)?;
+pub async fn get(ctx: TenantCtx, P((_, name)): P<(String, String)>) -> Result<Response, ApiError> {
     ctx.require(Permission::ContactsRead, &format!("contacts/{name}"))
         .await?;
     let name = resource_name(&name)?;
@@ -100,19 +80,16 @@ pub async fn get(
 
 /// `PUT /v1/tenants/{t}/contacts/{name}`: 201 when created, 200 when replaced.
 pub async fn put(
-    State(shared): State<Arc<Shared>>,
-    caller: CallerExt,
-    Rid(rid): Rid,
+    ctx: TenantCtx,
     headers: HeaderMap,
-    P((t, name)): P<(String, String)>,
+    P((_, name)): P<(String, String)>,
     raw: Body,
 ) -> Result<Response, ApiError> {
-    let ctx = TenantCtx::new(&shared, caller, &headers, rid, &t)?;
     let resource = format!("contacts/{name}");
     ctx.require(Permission::ContactsWrite, &resource).await?;
     let name = resource_name(&name)?;
     let if_match = body::if_match(&headers)?;
-    let value = body::object(&shared, &headers, raw).await?;
+    let value = body::object(&ctx.shared, &headers, raw).await?;
     let props = ContactInput::parse(&value)?;
     let contact = SecurityContact::new(&ctx.tenant, &name, props, None);
     let keys = contact.properties.subject_keys();
@@ -159,13 +136,10 @@ pub async fn put(
 
 /// `DELETE /v1/tenants/{t}/contacts/{name}`.
 pub async fn delete(
-    State(shared): State<Arc<Shared>>,
-    caller: CallerExt,
-    Rid(rid): Rid,
+    ctx: TenantCtx,
     headers: HeaderMap,
-    P((t, name)): P<(String, String)>,
+    P((_, name)): P<(String, String)>,
 ) -> Result<Response, ApiError> {
-    let ctx = TenantCtx::new(&shared, caller, &headers, rid, &t)?;
     let resource = format!("contacts/{name}");
     ctx.require(Permission::ContactsWrite, &resource).await?;
     let name = resource_name(&name)?;

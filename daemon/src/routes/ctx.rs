@@ -2,13 +2,17 @@
 //! what it may do there, and the helpers that read from and write to the store under
 //! that tenant only, with the audit record of each change.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
+use axum::extract::FromRequestParts;
 use http::HeaderMap;
+use http::request::Parts;
 use steward::model::SubjectKey;
 use steward::names::TenantId;
 use steward::permissions::Permission;
 
+use super::extract::{P, Rid};
 use super::{CallerExt, acting_role, tenant_access};
 use crate::access::Access;
 use crate::error::ApiError;
@@ -29,6 +33,25 @@ pub struct TenantCtx {
     pub access: Access,
     /// The request id, recorded as the audit record's correlation id.
     pub request_id: RequestId,
+}
+
+impl FromRequestParts<Arc<Shared>> for TenantCtx {
+    type Rejection = ApiError;
+
+    /// The tenant named by the path's `{t}`, for the connection's caller, acting under
+    /// the `X-Steward-Role` profile if one is asked for.
+    async fn from_request_parts(
+        parts: &mut Parts,
+        shared: &Arc<Shared>,
+    ) -> Result<Self, Self::Rejection> {
+        let caller = CallerExt::from_request_parts(parts, shared).await?;
+        let Rid(rid) = Rid::from_request_parts(parts, shared).await?;
+        let P(params) = P::<HashMap<String, String>>::from_request_parts(parts, shared).await?;
+        let tenant = params
+            .get("t")
+            .ok_or_else(|| ApiError::internal(&"a tenant route without {t}"))?;
+        TenantCtx::new(shared, caller, &parts.headers, rid, tenant)
+    }
 }
 
 impl TenantCtx {

@@ -6,25 +6,20 @@
 //! rather than filling memory. When the stream ends the export is audited with its
 //! record count (`Failed` with the partial count if the reader went away).
 
-use std::sync::Arc;
-
 use axum::body::Body;
-use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use http::{HeaderMap, HeaderValue, header};
+use http::{HeaderValue, header};
 use serde::Deserialize;
 use serde_json::Value;
 use steward::permissions::Permission;
 use tokio::sync::mpsc;
 
-use super::CallerExt;
 use super::audit::record_json;
 use super::ctx::TenantCtx;
-use super::extract::{P, Q, Rid};
+use super::extract::{P, Q};
 use super::resource::doc_json;
 use crate::error::ApiError;
-use crate::state::Shared;
 use crate::store::{AuditEntry, AuditStatus, Kind, TenantReader, TimeCursor, WriteError};
 
 /// Records read per page while exporting.
@@ -186,14 +181,10 @@ pub struct ExportQuery {
 
 /// `GET /v1/tenants/{t}/export/{kind}?format=json|ndjson|csv`.
 pub async fn export(
-    State(shared): State<Arc<Shared>>,
-    caller: CallerExt,
-    Rid(rid): Rid,
-    headers: HeaderMap,
-    P((t, kind)): P<(String, String)>,
+    ctx: TenantCtx,
+    P((_, kind)): P<(String, String)>,
     Q(q): Q<ExportQuery>,
 ) -> Result<Response, ApiError> {
-    let ctx = TenantCtx::new(&shared, caller, &headers, rid, &t)?;
     let kind = ExportKind::parse(&kind)?;
     ctx.require(kind.permission(), &format!("export/{}", kind.name()))
         .await?;

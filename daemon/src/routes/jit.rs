@@ -16,7 +16,6 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::body::Body;
-use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, StatusCode};
 use jiff::Timestamp;
@@ -25,15 +24,13 @@ use steward::model::{InitiateRequest, JitPolicy, JitPolicyInput, RevokeReason};
 use steward::permissions::Permission;
 use steward::wire::List;
 
-use super::CallerExt;
 use super::body;
 use super::contacts::ListQuery;
 use super::ctx::TenantCtx;
-use super::extract::{P, Q, Rid};
+use super::extract::{P, Q};
 use super::paging;
 use super::resource::{doc_json, etag_header, resource_name};
 use crate::error::ApiError;
-use crate::state::Shared;
 use crate::store::{AuditStatus, Doc, Kind, TenantReader, TenantTxn};
 use crate::timers::hook::{self, HookEvent};
 use crate::timers::jit_expiry::{parse_request, request_input, request_subjects};
@@ -82,14 +79,9 @@ fn policy_json(doc: &Doc, requests: Vec<Value>) -> Result<Value, ApiError> {
 
 /// `GET /v1/tenants/{t}/jit-policies`.
 pub async fn list_policies(
-    State(shared): State<Arc<Shared>>,
-    caller: CallerExt,
-    Rid(rid): Rid,
-    headers: HeaderMap,
-    P(t): P<String>,
+    ctx: TenantCtx,
     Q(q): Q<ListQuery>,
 ) -> Result<Json<List<Value>>, ApiError> {
-    let ctx = TenantCtx::new(&shared, caller, &headers, rid, &t)?;
     ctx.require(Permission::JitRead, POLICIES).await?;
     let limit = paging::limit(q.limit)?;
     let after = match &q.cursor {
@@ -131,13 +123,9 @@ async fn read_policy(ctx: &TenantCtx, name: String) -> Result<(Doc, Value), ApiE
 
 /// `GET /v1/tenants/{t}/jit-policies/{name}`.
 pub async fn get_policy(
-    State(shared): State<Arc<Shared>>,
-    caller: CallerExt,
-    Rid(rid): Rid,
-    headers: HeaderMap,
-    P((t, name)): P<(String, String)>,
+    ctx: TenantCtx,
+    P((_, name)): P<(String, String)>,
 ) -> Result<Response, ApiError> {
-    let ctx = TenantCtx::new(&shared, caller, &headers, rid, &t)?;
     ctx.require(Permission::JitRead, &format!("jit-policies/{name}"))
         .await?;
     let (doc, v) = read_policy(&ctx, name).await?;
@@ -150,14 +138,9 @@ pub async fn get_policy(
 /// answer at their own paths "with the same permissions") and is audited as an export.
 /// The resource group and location must be the policy's (case-insensitive), as in its `id`.
 pub async fn azure_get_policy(
-    State(shared): State<Arc<Shared>>,
-    caller: CallerExt,
-    Rid(rid): Rid,
-    headers: HeaderMap,
-    P((t, rg, loc, name)): P<(String, String, String, String)>,
-    Q(_q): Q<ListQuery>,
+    ctx: TenantCtx,
+    P((_, rg, loc, name)): P<(String, String, String, String)>,
 ) -> Result<Response, ApiError> {
-    let ctx = TenantCtx::new(&shared, caller, &headers, rid, &t)?;
     let resource = format!("jit-policies/{name}");
     ctx.require(Permission::JitExport, &resource).await?;
     let (doc, v) = read_policy(&ctx, name).await?;
@@ -183,19 +166,16 @@ pub async fn azure_get_policy(
 
 /// `PUT /v1/tenants/{t}/jit-policies/{name}`: 201 when created, 200 when replaced.
 pub async fn put_policy(
-    State(shared): State<Arc<Shared>>,
-    caller: CallerExt,
-    Rid(rid): Rid,
+    ctx: TenantCtx,
     headers: HeaderMap,
-    P((t, name)): P<(String, String)>,
+    P((_, name)): P<(String, String)>,
     raw: Body,
 ) -> Result<Response, ApiError> {
-    let ctx = TenantCtx::new(&shared, caller, &headers, rid, &t)?;
     let resource = format!("jit-policies/{name}");
     ctx.require(Permission::JitWrite, &resource).await?;
     let name = resource_name(&name)?;
     let if_match = body::if_match(&headers)?;
-    let value = body::object(&shared, &headers, raw).await?;
+    let value = body::object(&ctx.shared, &headers, raw).await?;
     let input = JitPolicyInput::parse(&value)?;
     let policy = JitPolicy::new(&ctx.tenant, &name, input, None);
     let body_json = serde_json::to_string(&policy).map_err(|e| ApiError::internal(&e))?;
@@ -241,13 +221,10 @@ pub async fn put_policy(
 /// `DELETE /v1/tenants/{t}/jit-policies/{name}`. Its requests stay (listable until
 /// retention removes them) and open ports close at their own end.
 pub async fn delete_policy(
-    State(shared): State<Arc<Shared>>,
-    caller: CallerExt,
-    Rid(rid): Rid,
+    ctx: TenantCtx,
     headers: HeaderMap,
-    P((t, name)): P<(String, String)>,
+    P((_, name)): P<(String, String)>,
 ) -> Result<Response, ApiError> {
-    let ctx = TenantCtx::new(&shared, caller, &headers, rid, &t)?;
     let resource = format!("jit-policies/{name}");
     ctx.require(Permission::JitWrite, &resource).await?;
     let name = resource_name(&name)?;
@@ -281,25 +258,22 @@ pub async fn delete_policy(
 /// requestor is the caller's OS user. In the same write job, every open port of an older
 /// request that the new one opens again closes with `NewerRequestInitiated`.
 pub async fn initiate(
-    State(shared): State<Arc<Shared>>,
-    caller: CallerExt,
-    Rid(rid): Rid,
+    ctx: TenantCtx,
     headers: HeaderMap,
-    P((t, name)): P<(String, String)>,
+    P((_, name)): P<(String, String)>,
     raw: Body,
 ) -> Result<Response, ApiError> {
-    let ctx = TenantCtx::new(&shared, caller, &headers, rid, &t)?;
     ctx.require(
         Permission::JitRequest,
         &format!("jit-policies/{name}/initiate"),
     )
     .await?;
     let name = resource_name(&name)?;
-    let value = body::object(&shared, &headers, raw).await?;
+    let value = body::object(&ctx.shared, &headers, raw).await?;
     let asked = InitiateRequest::parse(&value)?;
     let requestor = ctx.caller.user.clone();
     let id = uuid::Uuid::now_v7().to_string();
-    let retention = shared.config().retention.jit_requests.0;
+    let retention = ctx.shared.config().retention.jit_requests.0;
     let tenant = ctx.tenant.to_string();
     let opened = ctx.entry("jit.initiate", AuditStatus::Succeeded);
     let superseded = ctx.entry("jit.revoke", AuditStatus::Succeeded);
@@ -365,20 +339,15 @@ pub async fn initiate(
             Ok((doc, hooks))
         })
         .await?;
-    hook::spawn(Arc::clone(&shared), hooks);
+    hook::spawn(Arc::clone(&ctx.shared), hooks);
     Ok((StatusCode::ACCEPTED, Json(doc_json(&doc)?)).into_response())
 }
 
 /// `GET /v1/tenants/{t}/jit-requests`: oldest first (ids are time-ordered).
 pub async fn list_requests(
-    State(shared): State<Arc<Shared>>,
-    caller: CallerExt,
-    Rid(rid): Rid,
-    headers: HeaderMap,
-    P(t): P<String>,
+    ctx: TenantCtx,
     Q(q): Q<ListQuery>,
 ) -> Result<Json<List<Value>>, ApiError> {
-    let ctx = TenantCtx::new(&shared, caller, &headers, rid, &t)?;
     ctx.require(Permission::JitRead, REQUESTS).await?;
     let limit = paging::limit(q.limit)?;
     let after = match &q.cursor {
@@ -402,13 +371,9 @@ pub async fn list_requests(
 
 /// `GET /v1/tenants/{t}/jit-requests/{id}`.
 pub async fn get_request(
-    State(shared): State<Arc<Shared>>,
-    caller: CallerExt,
-    Rid(rid): Rid,
-    headers: HeaderMap,
-    P((t, id)): P<(String, String)>,
+    ctx: TenantCtx,
+    P((_, id)): P<(String, String)>,
 ) -> Result<Response, ApiError> {
-    let ctx = TenantCtx::new(&shared, caller, &headers, rid, &t)?;
     ctx.require(Permission::JitRead, &format!("jit-requests/{id}"))
         .await?;
     let id = resource_name(&id)?;
@@ -422,19 +387,16 @@ pub async fn get_request(
 /// `POST /v1/tenants/{t}/jit-requests/{id}/revoke`: closes every open port
 /// (`UserRequested`, ending now) and reschedules its purge; 409 when none is open.
 pub async fn revoke(
-    State(shared): State<Arc<Shared>>,
-    caller: CallerExt,
-    Rid(rid): Rid,
+    ctx: TenantCtx,
     headers: HeaderMap,
-    P((t, id)): P<(String, String)>,
+    P((_, id)): P<(String, String)>,
 ) -> Result<Response, ApiError> {
-    let ctx = TenantCtx::new(&shared, caller, &headers, rid, &t)?;
     let resource = format!("jit-requests/{id}");
     ctx.require(Permission::JitRequest, &format!("{resource}/revoke"))
         .await?;
     let id = resource_name(&id)?;
     let if_match = body::if_match(&headers)?;
-    let retention = shared.config().retention.jit_requests.0;
+    let retention = ctx.shared.config().retention.jit_requests.0;
     let tenant = ctx.tenant.to_string();
     let entry = ctx
         .entry("jit.revoke", AuditStatus::Succeeded)
@@ -476,6 +438,6 @@ pub async fn revoke(
             Ok((doc, HookEvent::closed(&tenant, &before, &req)))
         })
         .await?;
-    hook::spawn(Arc::clone(&shared), vec![hook]);
+    hook::spawn(Arc::clone(&ctx.shared), vec![hook]);
     Ok((etag_header(&doc.etag), Json(doc_json(&doc)?)).into_response())
 }
