@@ -339,7 +339,10 @@ pub fn parse_statuses(mut b: &[u8]) -> Vec<u16> {
         } else {
             0
         };
-        out.push(status);
+        // 100 Continue and other interim answers are not the response.
+        if status >= 200 {
+            out.push(status);
+        }
         b = &body[consumed..];
     }
     out
