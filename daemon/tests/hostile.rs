@@ -779,9 +779,8 @@ fn cases() -> Vec<Case> {
     let dups: Vec<(&str, String, &str)> = vec![
         (
             "contact properties twice",
-            format!(
-                "{{\"properties\":{{\"emails\":\"good@x.com\"}},\"properties\":{{\"emails\":\"evil@x.com\"}}}}"
-            ),
+            r#"{"properties":{"emails":"good@x.com"},"properties":{"emails":"evil@x.com"}}"#
+                .to_owned(),
             "PUT contact",
         ),
         (

@@ -399,7 +399,8 @@ fn data_dir_owned_by_another_user_or_unwritable_gives_a_clear_error() {
         std::fs::create_dir(dir.path().join(sub)).unwrap();
         nix::unistd::chown(&dir.path().join(sub), Some(nobody), Some(nogroup)).unwrap();
     }
-    let cases: Vec<(&str, Box<dyn Fn(&Path)>)> = vec![
+    type Make = Box<dyn Fn(&Path)>;
+    let cases: Vec<(&str, Make)> = vec![
         (
             "owned by root, mode 0700",
             Box::new(|p: &Path| {
