@@ -105,7 +105,9 @@ fn run(args: Args) -> anyhow::Result<()> {
         let group = config.daemon.socket_group.clone();
         // The store first: a second daemon on the same data dir stops here, before it
         // could touch the first one's socket.
-        let daemon = Daemon::open(config, path)?;
+        let data_dir = config.daemon.data_dir.clone();
+        let daemon = Daemon::open(config, path)
+            .with_context(|| format!("cannot open the store in {}", data_dir.display()))?;
         let (std_listener, owned) = match steward_daemon::socket::activated()? {
             Some(l) => (l, false),
             None => (steward_daemon::socket::bind(&socket_path, group.as_deref())?, true),

@@ -24,7 +24,7 @@ pub struct IngestSummary {
 
 /// Parses a JSON body: one alert or an array of alerts. Errors carry `[i].` prefixes.
 pub fn parse_json(bytes: &[u8], now: jiff::Timestamp) -> Result<Vec<ValidAlert>, ValidationErrors> {
-    let v: Value = serde_json::from_slice(bytes)
+    let v: Value = crate::routes::json_value(bytes)
         .map_err(|e| ValidationErrors::one("body", format!("not valid JSON: {e}")))?;
     if !(v.is_object() || v.is_array()) {
         return Err(ValidationErrors::one(
@@ -48,7 +48,7 @@ pub fn parse_ndjson(
         if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
-        let parsed = serde_json::from_slice::<Value>(line)
+        let parsed = crate::routes::json_value(line)
             .map_err(|e| ValidationErrors::one("", format!("not valid JSON: {e}")))
             .and_then(|v| AlertInput::parse(&v, now));
         match parsed {

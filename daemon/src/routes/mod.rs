@@ -28,6 +28,7 @@ use crate::error::ApiError;
 use crate::identity::Caller;
 use crate::state::Shared;
 
+pub use body::json_value;
 pub use ctx::store_key;
 
 /// Every route of the API.

@@ -97,6 +97,7 @@ impl Conn {
         });
         let over_cap = slot.is_none();
         let request_timeout = limits.request_timeout.0;
+        let max_header = limits.max_header.bytes();
         let svc = {
             let activity = Arc::clone(&activity);
             let router = self.router.clone();
@@ -108,7 +109,8 @@ impl Conn {
                 let router = router.clone();
                 let caller = Arc::clone(&caller);
                 async move {
-                    let resp = handle(router, caller, req, over_cap, request_timeout).await;
+                    let resp =
+                        handle(router, caller, req, over_cap, request_timeout, max_header).await;
                     drop(guard);
                     Ok::<_, Infallible>(resp)
                 }
@@ -149,6 +151,14 @@ impl Conn {
     }
 }
 
+/// The size of a request's head as sent: request line and header lines.
+fn head_len<B>(req: &Request<B>) -> usize {
+    let line = req.method().as_str().len() + req.uri().to_string().len() + 12;
+    req.headers().iter().fold(line, |n, (k, v)| {
+        n.saturating_add(k.as_str().len() + v.len() + 4)
+    })
+}
+
 /// Answers one request: caps, timeout, routing, and the log line.
 async fn handle(
     router: Router,
@@ -156,6 +166,7 @@ async fn handle(
     mut req: Request<Incoming>,
     over_cap: bool,
     timeout: Duration,
+    max_header: usize,
 ) -> Response<Body> {
     let id = RequestId(NEXT_REQUEST.fetch_add(1, Ordering::Relaxed));
     let started = Instant::now();
@@ -163,6 +174,15 @@ async fn handle(
     let path = req.uri().path().to_owned();
     let resp = if over_cap {
         ApiError::too_many_connections().into_response()
+    } else if head_len(&req) > max_header {
+        // hyper's buffer limit only stops a head still incomplete when the buffer fills,
+        // so a head that arrives in one large read can pass it: measure it here.
+        ApiError::new(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "RequestHeaderFieldsTooLarge",
+            format!("the request head is larger than the limit of {max_header} bytes"),
+        )
+        .into_response()
     } else {
         req.extensions_mut().insert(Arc::clone(&caller));
         req.extensions_mut().insert(id);

@@ -1,0 +1,471 @@
+//! Storage faults against the real `stewardd` process:
+//!
+//! - a full disk: the data directory on a small tmpfs the test mounts (skipped with a
+//!   printed reason where the machine forbids mounting) — writes answer 507 and change
+//!   nothing, reads and the audit chain stay good, and writes work again once space is
+//!   freed, across a restart too;
+//! - a truncated or corrupted `steward.redb`: a clear start-up error (or, for damage redb
+//!   can live with, a daemon that serves), never a panic;
+//! - a data directory owned by another user or unwritable (the daemon run as `nobody`
+//!   through `setpriv`, since root bypasses file permissions): a clear error naming it.
+//!
+//! `cargo test -p steward-daemon --test storage_faults -- --nocapture` prints the figures.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use common::{Stewardd, contact, get, list_all, run_to_exit, verify_all};
+use http::StatusCode;
+use rand::{Rng, SeedableRng};
+use serde_json::json;
+
+/// An alert of about `kb` KiB (alerts are kept whole, so padding is stored).
+fn big_alert(name: &str, kb: usize) -> serde_json::Value {
+    json!({"name": name, "properties": {"severity": "Low", "timeGeneratedUtc": "2026-06-01T00:00:00Z",
+        "description": "x".repeat(kb * 1024)}})
+}
+
+/// Mounts a tmpfs of `size` on `at`; `Err` says why not.
+fn mount_tmpfs(at: &Path, size: &str) -> Result<(), String> {
+    std::fs::create_dir_all(at).map_err(|e| e.to_string())?;
+    let out = Command::new("mount")
+        .args([
+            "-t",
+            "tmpfs",
+            "-o",
+            &format!("size={size},mode=0755"),
+            "tmpfs",
+        ])
+        .arg(at)
+        .output()
+        .map_err(|e| format!("cannot run mount: {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).trim().to_owned())
+    }
+}
+
+/// Unmounts on drop (lazily, so a still-open file never leaves the mount behind).
+struct Mount(std::path::PathBuf);
+
+impl Drop for Mount {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+/// Fills a small tmpfs under a daemon until a write answers 507. Returns the daemon, the
+/// mount guard, the mount point, the acknowledged alert names and the write count.
+async fn fill_up() -> Option<(Stewardd, Mount, std::path::PathBuf, Vec<String>, usize)> {
+    let dir = tempfile::Builder::new()
+        .prefix("steward-full-")
+        .tempdir()
+        .unwrap();
+    let mnt = dir.path().join("small");
+    if let Err(why) = mount_tmpfs(&mnt, "6m") {
+        println!("skipped: cannot mount a small tmpfs here ({why})");
+        return None;
+    }
+    let mount = Mount(mnt.clone());
+    let data = mnt.join("data");
+    let mut d = Stewardd::with_data_dir(dir, &data, "", "");
+    d.start();
+    let c = d.client();
+    // A filler file to free later.
+    std::fs::write(mnt.join("filler"), vec![0u8; 1024 * 1024]).unwrap();
+    let mut acked = Vec::new();
+    for i in 0..400 {
+        let name = format!("big-{i}");
+        let r = c
+            .post_json("/v1/tenants/contoso/alerts", &big_alert(&name, 64))
+            .await
+            .unwrap();
+        match r.status.as_u16() {
+            200 | 201 => acked.push(name),
+            507 => {
+                let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+                assert_eq!(v["error"]["code"], "StorageFull", "{v}");
+                return Some((d, mount, mnt, acked, i));
+            }
+            s => panic!(
+                "write {i} answered {s}: {}",
+                String::from_utf8_lossy(&r.body)
+            ),
+        }
+    }
+    panic!("the disk never filled up");
+}
+
+/// The daemon survives a full disk, refuses writes, loses nothing acknowledged, and
+/// writes again once space is freed and it is restarted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn full_disk_answers_507_and_loses_nothing() {
+    let Some((mut d, _mount, mnt, mut acked, full_at)) = fill_up().await else {
+        return;
+    };
+    let c = d.client();
+    // More writes while full: none succeeds (see the ignored test below for the codes).
+    let mut refused = 1;
+    let mut codes = Vec::new();
+    for i in 0..5 {
+        let r = c
+            .post_json(
+                "/v1/tenants/contoso/alerts",
+                &big_alert(&format!("refused-{i}"), 64),
+            )
+            .await
+            .unwrap();
+        assert!(!r.status.is_success(), "a write succeeded on a full disk");
+        codes.push(r.status.as_u16());
+        refused += 1;
+    }
+    assert!(
+        d.alive(),
+        "the daemon died on a full disk: {}",
+        d.stderr_text()
+    );
+    let (st, _) = get(&c, "/v1/health").await;
+    assert_eq!(st, StatusCode::OK);
+    // Free space and restart: everything acknowledged is there, chains verify, writes work.
+    std::fs::remove_file(mnt.join("filler")).unwrap();
+    d.stop();
+    d.start();
+    let c = d.client();
+    verify_all(&c).await;
+    let r = c
+        .post_json("/v1/tenants/contoso/alerts", &big_alert("after-free", 64))
+        .await
+        .unwrap();
+    assert!(
+        r.status.is_success(),
+        "{} {}",
+        r.status,
+        String::from_utf8_lossy(&r.body)
+    );
+    acked.push("after-free".into());
+    let names: Vec<String> = list_all(&c, "/v1/tenants/contoso/alerts")
+        .await
+        .iter()
+        .map(|v| v["name"].as_str().unwrap().to_owned())
+        .collect();
+    for n in &acked {
+        assert!(names.contains(n), "{n} was acknowledged but is gone");
+    }
+    assert_eq!(names.len(), acked.len(), "a refused write was stored");
+    verify_all(&c).await;
+    println!(
+        "full disk: 6 MiB tmpfs, full after {full_at} writes of 64 KiB, then {refused} writes refused \
+         (codes after the first 507: {codes:?}); after freeing 1 MiB and a restart: {} alerts intact, \
+         chains verify, writes work",
+        acked.len()
+    );
+    d.stop();
+}
+
+/// DESIGN.md: 507 while full, and writes work again once space is freed — without a
+/// restart. Known to fail: after the first ENOSPC redb refuses every later transaction
+/// ("Previous I/O error occurred. Please close and re-open the database"), so the daemon
+/// answers 500 until it is restarted. See RELIABILITY.md, "Open findings".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "known bug: redb PreviousIo after ENOSPC wedges writes until restart (RELIABILITY.md)"]
+async fn full_disk_recovers_without_restart() {
+    let Some((d, _mount, mnt, _acked, _)) = fill_up().await else {
+        return;
+    };
+    let c = d.client();
+    let r = c
+        .post_json("/v1/tenants/contoso/alerts", &big_alert("while-full", 64))
+        .await
+        .unwrap();
+    assert_eq!(r.status.as_u16(), 507, "{}", d.stderr_text());
+    std::fs::remove_file(mnt.join("filler")).unwrap();
+    let r = c
+        .put_json(
+            "/v1/tenants/contoso/contacts/default",
+            &contact("after"),
+            None,
+        )
+        .await
+        .unwrap();
+    assert!(r.status.is_success(), "{}", d.stderr_text());
+}
+
+/// A daemon with some data, stopped; returns it and its database file's bytes.
+async fn seeded() -> (Stewardd, Vec<u8>) {
+    let mut d = Stewardd::new("", "");
+    d.start();
+    let c = d.client();
+    for i in 0..30 {
+        let r = c
+            .put_json(
+                &format!("/v1/tenants/contoso/contacts/c{i}"),
+                &contact(&format!("c{i}")),
+                None,
+            )
+            .await
+            .unwrap();
+        assert!(r.status.is_success());
+        let r = c
+            .post_json(
+                "/v1/tenants/fabrikam/alerts",
+                &big_alert(&format!("a{i}"), 2),
+            )
+            .await
+            .unwrap();
+        assert!(r.status.is_success());
+    }
+    d.stop();
+    let bytes = std::fs::read(d.dir.path().join("data/steward.redb")).unwrap();
+    (d, bytes)
+}
+
+/// Starts the daemon on damaged bytes: it must exit with a clear error, or serve (its
+/// reads answering without a panic) — never panic. Returns whether it refused to start.
+async fn start_on(d: &mut Stewardd, what: &str, bytes: &[u8]) -> bool {
+    let db = d.dir.path().join("data/steward.redb");
+    std::fs::write(&db, bytes).unwrap();
+    let _ = std::fs::remove_file(&d.stderr);
+    let mut child = Command::new(common::STEWARDD)
+        .arg("--config")
+        .arg(&d.config)
+        .env("RUST_LOG", "warn")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&d.stderr).unwrap())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            let err = d.stderr_text();
+            // redb itself may panic on a damaged file; Store::open catches that and turns
+            // it into the error checked below. A panic anywhere else is a bug.
+            let ours = err
+                .lines()
+                .filter(|l| l.contains("panicked at") && !l.contains("/redb-"))
+                .count();
+            assert_eq!(ours, 0, "{what}: stewardd panicked:\n{err}");
+            assert!(
+                st.code().is_some_and(|c| c != 0),
+                "{what}: {st} on a damaged file:\n{err}"
+            );
+            assert!(
+                err.contains("stewardd: error") && err.contains("steward.redb")
+                    || err.contains("cannot open the store"),
+                "{what}: unclear start-up error:\n{err}"
+            );
+            return true;
+        }
+        if common::health(&d.socket) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what}: neither started nor failed in 120 s"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // It accepted the file: it must serve without a panic.
+    d.child = Some(child);
+    let c = d.client();
+    for t in common::TENANTS {
+        for p in ["audit/verify", "contacts", "alerts", "audit"] {
+            let r = c.get(&format!("/v1/tenants/{t}/{p}")).await.unwrap();
+            assert!(r.status.as_u16() != 502, "{what}");
+        }
+    }
+    assert!(
+        d.alive(),
+        "{what}: the daemon died serving a damaged file: {}",
+        d.stderr_text()
+    );
+    d.stop();
+    // Known (RELIABILITY.md, open findings): damage redb does not check at open can make
+    // a read panic inside redb; the request answers 500 and the daemon stays up.
+    let err = d.stderr_text();
+    let ours = err
+        .lines()
+        .filter(|l| l.contains("panicked at") && !l.contains("/redb-"))
+        .count();
+    assert_eq!(ours, 0, "{what}: a panic outside redb:\n{err}");
+    if err.contains("panicked at") {
+        println!("note: {what}: a read panicked inside redb (answered 500, daemon stayed up)");
+    }
+    false
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn truncated_or_corrupted_database_gives_a_clear_error() {
+    let (mut d, good) = seeded().await;
+    let len = good.len();
+    let mut refused = 0;
+    let mut cases = 0;
+    let fixed: Vec<(String, Vec<u8>)> = vec![
+        ("truncated to 1 byte".into(), good[..1].to_vec()),
+        ("truncated to 100 bytes".into(), good[..100].to_vec()),
+        ("truncated to 4 KiB".into(), good[..4096].to_vec()),
+        ("truncated to half".into(), good[..len / 2].to_vec()),
+        ("truncated by one page".into(), good[..len - 4096].to_vec()),
+        (
+            "header zeroed".into(),
+            [vec![0u8; 512], good[512..].to_vec()].concat(),
+        ),
+        (
+            "magic garbled".into(),
+            [b"NOTREDB!".to_vec(), good[8..].to_vec()].concat(),
+        ),
+        ("all zeros".into(), vec![0u8; len]),
+        ("all 0xff".into(), vec![0xffu8; len]),
+        (
+            "a text file".into(),
+            b"this is not a database\n".repeat(1000),
+        ),
+    ];
+    let mut accepted = Vec::new();
+    for (what, bytes) in &fixed {
+        cases += 1;
+        if start_on(&mut d, what, bytes).await {
+            refused += 1;
+        } else {
+            println!("note: stewardd accepted a file {what}");
+            accepted.push(what.clone());
+        }
+    }
+    for what in [
+        "truncated to 1 byte",
+        "header zeroed",
+        "magic garbled",
+        "a text file",
+    ] {
+        assert!(
+            !accepted.iter().any(|a| a == what),
+            "{what}: started anyway"
+        );
+    }
+    // Random damage: bytes flipped across the file.
+    let seed: u64 = rand::random();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let trials = std::env::var("STEWARD_CORRUPT_TRIALS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(12);
+    for t in 0..trials {
+        let mut bytes = good.clone();
+        let flips = rng.random_range(1..64);
+        for _ in 0..flips {
+            let at = rng.random_range(0..len);
+            bytes[at] ^= rng.random_range(1..=255u8);
+        }
+        cases += 1;
+        if start_on(
+            &mut d,
+            &format!("{flips} random bytes flipped (seed {seed}, trial {t})"),
+            &bytes,
+        )
+        .await
+        {
+            refused += 1;
+        }
+    }
+    println!(
+        "corrupted database: {cases} damaged files (seed {seed}), {refused} refused at start with a clear error, the rest served without a panic"
+    );
+}
+
+/// Runs stewardd as `nobody` on a data dir it may not use: a clear error, no panic.
+#[test]
+fn data_dir_owned_by_another_user_or_unwritable_gives_a_clear_error() {
+    if !nix::unistd::getuid().is_root()
+        || Command::new("setpriv").arg("--version").output().is_err()
+    {
+        println!("skipped: needs root and setpriv to run stewardd as another user");
+        return;
+    }
+    let dir = tempfile::Builder::new()
+        .prefix("steward-perm-")
+        .tempdir()
+        .unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o711)).unwrap();
+    let nobody = nix::unistd::Uid::from_raw(65534);
+    let nogroup = nix::unistd::Gid::from_raw(65534);
+    for sub in ["logs", "run"] {
+        std::fs::create_dir(dir.path().join(sub)).unwrap();
+        nix::unistd::chown(&dir.path().join(sub), Some(nobody), Some(nogroup)).unwrap();
+    }
+    type Make = Box<dyn Fn(&Path)>;
+    let cases: Vec<(&str, Make)> = vec![
+        (
+            "owned by root, mode 0700",
+            Box::new(|p: &Path| {
+                std::fs::create_dir(p).unwrap();
+                std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o700)).unwrap();
+            }),
+        ),
+        (
+            "owned by root, mode 0755 (unwritable)",
+            Box::new(|p: &Path| {
+                std::fs::create_dir(p).unwrap();
+                std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755)).unwrap();
+            }),
+        ),
+        (
+            "ours, but steward.redb owned by root 0600",
+            Box::new(|p: &Path| {
+                std::fs::create_dir(p).unwrap();
+                std::fs::write(p.join("steward.redb"), b"").unwrap();
+                std::fs::set_permissions(
+                    p.join("steward.redb"),
+                    std::fs::Permissions::from_mode(0o600),
+                )
+                .unwrap();
+                nix::unistd::chown(
+                    p,
+                    Some(nix::unistd::Uid::from_raw(65534)),
+                    Some(nix::unistd::Gid::from_raw(65534)),
+                )
+                .unwrap();
+            }),
+        ),
+        (
+            "parent unwritable, data dir missing",
+            Box::new(|p: &Path| {
+                std::fs::create_dir(p.parent().unwrap()).unwrap();
+                std::fs::set_permissions(
+                    p.parent().unwrap(),
+                    std::fs::Permissions::from_mode(0o755),
+                )
+                .unwrap();
+            }),
+        ),
+    ];
+    for (i, (what, make)) in cases.iter().enumerate() {
+        let data = if what.starts_with("parent") {
+            dir.path().join(format!("p{i}/data"))
+        } else {
+            dir.path().join(format!("data{i}"))
+        };
+        make(&data);
+        let cfg = dir.path().join(format!("c{i}.toml"));
+        std::fs::write(&cfg, common::config_text(dir.path(), &data, "", "")).unwrap();
+        std::fs::set_permissions(&cfg, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let (code, err) = run_to_exit(&cfg, true, Duration::from_secs(10));
+        assert!(!err.contains("panicked"), "{what}: panicked:\n{err}");
+        assert!(
+            code.is_some_and(|c| c != 0),
+            "{what}: stewardd did not fail ({code:?}):\n{err}"
+        );
+        assert!(
+            err.contains(&data.display().to_string())
+                && err.to_lowercase().contains("permission denied"),
+            "{what}: the error does not name the data dir and the reason:\n{err}"
+        );
+        println!("{what}: {}", err.lines().next().unwrap_or(""));
+    }
+}
