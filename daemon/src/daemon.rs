@@ -83,6 +83,14 @@ impl Daemon {
             token.cancel();
         });
         let timers = crate::timers::start(&shared);
+        let _spool = match crate::ingest::spool::start(&shared) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                tracing::error!(error = %e, "the spool is not watched");
+                None
+            }
+        };
+        crate::dsr::resume_all(&shared).await;
         crate::server::serve(listener, Arc::clone(&shared), shutdown).await;
         shared.shutdown.cancel();
         futures::future::join_all(timers).await;
@@ -110,7 +118,11 @@ pub async fn run(
 }
 
 /// Work that follows a new configuration: spool directories for new tenants.
-pub(crate) async fn on_config_applied(_shared: &Arc<Shared>) {}
+pub(crate) async fn on_config_applied(shared: &Arc<Shared>) {
+    if let Err(e) = crate::ingest::spool::ensure_dirs(&shared.config()) {
+        tracing::error!(error = %e, "cannot create spool directories");
+    }
+}
 
 /// Audits a reload's outcome in every tenant of the configuration in force.
 pub(crate) async fn audit_reload(_shared: &Arc<Shared>, _refused: Option<&str>) {}
