@@ -47,6 +47,9 @@ impl Daemon {
             dir: dir.clone(),
             source,
         })?;
+        if let Err(e) = crate::ingest::spool::ensure_dirs(&config) {
+            tracing::error!(error = %e, "cannot create spool directories");
+        }
         let store = crate::store::Store::open(&dir, crate::store::StoreOptions::default())?;
         let shared = Arc::new(Shared::new(config, store, CancellationToken::new()));
         crate::timers::expire_overdue_at_start(&shared)?;
