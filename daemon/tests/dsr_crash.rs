@@ -59,8 +59,10 @@ role = "ingest"
     path
 }
 
+/// Starts `stewardd`; the caller kills or stops the child and waits for it.
+#[allow(clippy::zombie_processes)]
 async fn start(config: &Path, socket: &Path) -> (Child, Client) {
-    let child = Command::new(env!("CARGO_BIN_EXE_stewardd"))
+    let mut child = Command::new(env!("CARGO_BIN_EXE_stewardd"))
         .arg("--config")
         .arg(config)
         .stdout(Stdio::null())
@@ -75,7 +77,11 @@ async fn start(config: &Path, socket: &Path) -> (Child, Client) {
         {
             return (child, client);
         }
-        assert!(Instant::now() < deadline, "stewardd did not start");
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("stewardd did not start");
+        }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
