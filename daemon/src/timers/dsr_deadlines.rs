@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use jiff::Timestamp;
+use tokio::sync::broadcast::error::RecvError;
 
 use crate::dsr::{self, DsrDoc};
 use crate::state::Shared;
@@ -103,9 +104,11 @@ pub async fn pass(shared: &Arc<Shared>) -> Result<usize, WriteError> {
     }
 }
 
-/// The deadline task: sleeps until the earliest `Deadline` entry (at most a minute, so a
-/// newly opened or extended request is seen), raises what is due, until `shared.shutdown`.
+/// The deadline task: sleeps until the earliest `Deadline` entry (at most a minute), and
+/// wakes early when a request is opened or changed; raises what is due, until
+/// `shared.shutdown`.
 pub async fn run(shared: Arc<Shared>) {
+    let mut changes = shared.store.writer().subscribe();
     loop {
         let failed = match pass(&shared).await {
             Ok(n) => {
@@ -136,9 +139,21 @@ pub async fn run(shared: Arc<Shared>) {
         } else {
             wait.max(MIN_WAIT)
         };
-        tokio::select! {
-            () = shared.shutdown.cancelled() => return,
-            () = tokio::time::sleep(wait) => {}
+        let sleep = tokio::time::sleep(wait);
+        tokio::pin!(sleep);
+        loop {
+            tokio::select! {
+                () = shared.shutdown.cancelled() => return,
+                () = &mut sleep => break,
+                ev = changes.recv() => match ev {
+                    // A request opened or changed may be due sooner than the next entry.
+                    Ok(ev) if ev.kind == Kind::Dsr
+                        && (ev.action == "created" || ev.action == "updated") => break,
+                    Ok(_) => {}
+                    Err(RecvError::Lagged(_)) => break,
+                    Err(RecvError::Closed) => return,
+                },
+            }
         }
     }
 }
