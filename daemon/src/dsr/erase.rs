@@ -110,7 +110,7 @@ fn erase_contact(
         outcome: ReportOutcome::Erased,
         reason: Some(if left {
             format!(
-                "the subject's {} removed; the contact's other details remain",
+                "the subject's identifier removed from {}; the contact's other addresses remain",
                 fields.join(" and ")
             )
         } else {
