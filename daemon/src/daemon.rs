@@ -47,6 +47,9 @@ impl Daemon {
             dir: dir.clone(),
             source,
         })?;
+        if let Err(e) = crate::ingest::spool::ensure_dirs(&config) {
+            tracing::error!(error = %e, "cannot create spool directories");
+        }
         let store = crate::store::Store::open(&dir, crate::store::StoreOptions::default())?;
         let shared = Arc::new(Shared::new(config, store, CancellationToken::new()));
         crate::timers::expire_overdue_at_start(&shared)?;
@@ -83,6 +86,14 @@ impl Daemon {
             token.cancel();
         });
         let timers = crate::timers::start(&shared);
+        let _spool = match crate::ingest::spool::start(&shared) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                tracing::error!(error = %e, "the spool is not watched");
+                None
+            }
+        };
+        crate::dsr::resume_all(&shared).await;
         crate::server::serve(listener, Arc::clone(&shared), shutdown).await;
         shared.shutdown.cancel();
         futures::future::join_all(timers).await;
@@ -110,7 +121,11 @@ pub async fn run(
 }
 
 /// Work that follows a new configuration: spool directories for new tenants.
-pub(crate) async fn on_config_applied(_shared: &Arc<Shared>) {}
+pub(crate) async fn on_config_applied(shared: &Arc<Shared>) {
+    if let Err(e) = crate::ingest::spool::ensure_dirs(&shared.config()) {
+        tracing::error!(error = %e, "cannot create spool directories");
+    }
+}
 
 /// Audits a reload's outcome in every tenant of the configuration in force. A refusal's
 /// reason stays in the daemon's log: a config error may quote the file (user names).

@@ -13,6 +13,7 @@
 //! | [`server`] | the accept loop: connection caps, head limits and timeouts, draining |
 //! | [`routes`] | the API's routes, one module per resource |
 //! | [`ingest`] | alert ingestion shared by the API and the spool: parsing and storing |
+//! | [`dsr`] | carrying out data-subject requests: export bundles, erasure, resumable steps |
 //! | [`error`] | the API's error type and its JSON rendering |
 //! | [`state`] | the state shared by connections and timers |
 //! | [`daemon`] | starting a daemon on a listener of one's own ([`run`]) |
@@ -23,6 +24,7 @@
 
 pub mod access;
 pub mod daemon;
+pub mod dsr;
 pub mod error;
 pub mod identity;
 pub mod ingest;

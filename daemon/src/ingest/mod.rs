@@ -3,6 +3,8 @@
 //! alerts or every error with its item and field; storing appends them in one write job
 //! — idempotent on the alert's name — with one audit record carrying the counts.
 
+pub mod spool;
+
 use std::collections::BTreeSet;
 
 use serde::Serialize;

@@ -7,11 +7,13 @@ mod azure;
 mod body;
 mod contacts;
 mod ctx;
+mod dsr;
 mod export;
 mod extract;
 mod jit;
 mod paging;
 mod resource;
+mod subjects;
 mod system;
 
 use std::sync::Arc;
@@ -58,6 +60,13 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/v1/tenants/{t}/audit", get(audit::list))
         .route("/v1/tenants/{t}/audit/verify", get(audit::verify))
         .route("/v1/tenants/{t}/export/{kind}", get(export::export))
+        .route("/v1/tenants/{t}/subjects", get(subjects::search))
+        .route("/v1/tenants/{t}/dsr", get(dsr::list).post(dsr::open))
+        .route("/v1/tenants/{t}/dsr/{id}", get(dsr::get))
+        .route("/v1/tenants/{t}/dsr/{id}/confirm", post(dsr::confirm))
+        .route("/v1/tenants/{t}/dsr/{id}/reject", post(dsr::reject))
+        .route("/v1/tenants/{t}/dsr/{id}/extend", post(dsr::extend))
+        .route("/v1/tenants/{t}/dsr/{id}/bundle", get(dsr::bundle))
         .route(
             "/subscriptions/{t}/providers/Microsoft.Security/securityContacts",
             get(azure::contacts),

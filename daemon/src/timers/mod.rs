@@ -8,11 +8,9 @@
 //! | [`retention`] | the sweep: expired records and old audit records, in bounded batches |
 //! | [`jit_expiry`] | JIT ports closed at `endTimeUtc` to the second; how a request is stored and scheduled |
 //! | [`hook`] | the `[jit] on_change` command, run off the request path |
-//!
-//! Data-subject-request deadlines are not here yet: their `Deadline` schedule entries
-//! (`ScheduleAction::Deadline`) are for a third task beside these two, built with the DSR
-//! routes (same shape as [`jit_expiry::run`]: sleep until `Store::next_due(Deadline)`).
+//! | [`dsr_deadlines`] | data-subject requests past their deadline: an `overdue` event and audit record |
 
+pub mod dsr_deadlines;
 pub mod hook;
 pub mod jit_expiry;
 pub mod retention;
@@ -30,5 +28,6 @@ pub fn start(shared: &Arc<Shared>) -> Vec<JoinHandle<()>> {
     vec![
         tokio::spawn(retention::run(Arc::clone(shared))),
         tokio::spawn(jit_expiry::run(Arc::clone(shared))),
+        tokio::spawn(dsr_deadlines::run(Arc::clone(shared))),
     ]
 }

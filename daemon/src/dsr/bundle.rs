@@ -1,0 +1,174 @@
+//! Export: the bundle of every record of the request's tenant that names the subject
+//! (found through the subject index) and every audit record that concerns it (found by
+//! the HMAC of each identifier), written as JSON to `data_dir/dsr/<tenant>/<id>.json`,
+//! mode 0600, through a temp file renamed into place. Only the request's tenant is read:
+//! the reader handle cannot reach another tenant's keys.
+//!
+//! Not here: who may fetch the bundle (`routes/dsr.rs`), the request's states (`super`).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use jiff::Timestamp;
+use serde_json::{Value, json};
+use steward::model::DsrStatus;
+
+use super::{DsrDoc, complete, load};
+use crate::state::Shared;
+use crate::store::{Kind, SubjectKey, TenantReader, TenantTxn, WriteError};
+
+/// The bundle file of request `id` of `tenant`.
+pub fn path(data_dir: &Path, tenant: &str, id: &str) -> PathBuf {
+    data_dir.join("dsr").join(tenant).join(format!("{id}.json"))
+}
+
+/// Every record (not requests themselves) holding any of `keys`, with the fields that
+/// hold them, in `(kind, name)` order.
+pub fn hits(
+    keys: &[SubjectKey],
+    lookup: impl Fn(&SubjectKey) -> Result<Vec<crate::store::SubjectHit>, WriteError>,
+) -> Result<BTreeMap<(Kind, String), BTreeSet<String>>, WriteError> {
+    let mut out: BTreeMap<(Kind, String), BTreeSet<String>> = BTreeMap::new();
+    for k in keys {
+        for h in lookup(k)? {
+            if h.kind == Kind::Dsr {
+                continue;
+            }
+            out.entry((h.kind, h.name)).or_default().insert(h.field);
+        }
+    }
+    Ok(out)
+}
+
+/// Builds the bundle of `d` from `reader`: `(bundle, records, audit records)`.
+pub fn build(reader: &TenantReader, d: &DsrDoc) -> Result<(Value, u64, u64), WriteError> {
+    let keys = d.subject_keys();
+    let found = hits(&keys, |k| Ok(reader.subjects(k)?))?;
+    let mut records = Vec::new();
+    for ((kind, name), fields) in &found {
+        let Some(doc) = reader.get(*kind, name)? else {
+            continue;
+        };
+        let body: Value = doc
+            .body()
+            .map_err(|e| WriteError::Invalid(format!("stored {kind} {name:?} unreadable: {e}")))?;
+        records.push(json!({
+            "kind": kind.as_str(),
+            "id": name,
+            "fields": fields,
+            "record": body,
+        }));
+    }
+    let mut audit = BTreeMap::new();
+    for k in &keys {
+        for r in reader.audit_for_subject(k)? {
+            audit.insert(r.seq, r);
+        }
+    }
+    let audit: Vec<Value> = audit
+        .into_values()
+        .map(|r| {
+            json!({
+                "seq": r.seq,
+                "at": Timestamp::from_microsecond(r.at_micros).ok(),
+                "caller": {"uid": r.caller.uid, "user": r.caller.user, "profile": r.caller.profile},
+                "operationName": r.operation,
+                "status": format!("{:?}", r.status),
+                "correlationId": r.correlation_id,
+                "resourceId": r.resource_id,
+                "fields": r.fields,
+                "counts": r.counts,
+            })
+        })
+        .collect();
+    let (n_records, n_audit) = (records.len() as u64, audit.len() as u64);
+    let bundle = json!({
+        "tenant": reader.tenant(),
+        "request": {
+            "id": d.request.id,
+            "type": "export",
+            "receivedAt": d.request.received_at,
+        },
+        "subject": d.request.subject,
+        "generatedAt": Timestamp::now(),
+        "records": records,
+        "audit": audit,
+        "note": "audit records name people only by a keyed HMAC of their identifiers; these are the records whose HMACs match this subject",
+    });
+    Ok((bundle, n_records, n_audit))
+}
+
+/// Writes `bundle` to `path` with mode 0600 (the directory 0700), through a temp file
+/// that is synced and renamed into place, so a reader never sees half a bundle.
+pub fn write(path: &Path, bundle: &Value) -> std::io::Result<()> {
+    let dir = path
+        .parent()
+        .ok_or_else(|| std::io::Error::other("bundle path has no directory"))?;
+    std::fs::create_dir_all(dir)?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+    let tmp = path.with_extension("json.tmp");
+    {
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)?;
+        f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+        serde_json::to_writer_pretty(&mut f, bundle)?;
+        f.write_all(b"\n")?;
+        f.sync_all()?;
+    }
+    std::fs::rename(&tmp, path)?;
+    std::fs::File::open(dir)?.sync_all()
+}
+
+/// Export steps after `start`: build and write the bundle, then complete the request.
+pub async fn run(shared: &Arc<Shared>, tenant: &str, id: &str) -> Result<(), WriteError> {
+    let reader = shared.store.tenant(tenant);
+    let file = path(&shared.config().daemon.data_dir, tenant, id);
+    let i = id.to_string();
+    let (records, audit) =
+        tokio::task::spawn_blocking(move || -> Result<(u64, u64), WriteError> {
+            let doc = reader
+                .get(Kind::Dsr, &i)?
+                .ok_or_else(|| WriteError::NotFound {
+                    kind: Kind::Dsr,
+                    name: i.clone(),
+                })?;
+            let d = DsrDoc::parse(&doc)?;
+            let (bundle, records, audit) = build(&reader, &d)?;
+            write(&file, &bundle).map_err(|e| {
+                WriteError::Store(crate::store::StoreError::Io(std::io::Error::other(
+                    format!("cannot write the bundle: {e}"),
+                )))
+            })?;
+            Ok((records, audit))
+        })
+        .await
+        .map_err(|_| WriteError::Panicked)??;
+    let retention = shared.config().retention.dsr.0;
+    let i = id.to_string();
+    shared
+        .store
+        .writer()
+        .write(tenant, move |txn: &mut TenantTxn<'_>| {
+            let mut d = load(txn, &i)?;
+            if d.request.status != DsrStatus::InProgress {
+                return Ok(());
+            }
+            let x = d.exec();
+            x.bundle_records = Some(records);
+            x.bundle_audit_records = Some(audit);
+            complete(
+                txn,
+                &mut d,
+                &[("records", records), ("audit", audit)],
+                retention,
+            )
+        })
+        .await
+}

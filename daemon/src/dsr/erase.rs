@@ -1,0 +1,282 @@
+//! Erase: remove what may be erased and report, record by record, what was erased and what
+//! is kept, why, and until when.
+//!
+//! | record | outcome |
+//! | --- | --- |
+//! | contact | the subject's address (and phone) removed; deleted when no address and no phone is left → `erased` |
+//! | alert | `retained`: security data (GDPR art. 17(3)(b) and (e)); read-only; leaves at `timeGeneratedUtc` + `[retention] alerts` |
+//! | JIT request | `retained`: the record of who opened network access to which VM and from where — security data like alerts, and it names only an OS account and a source address; leaves at its end + `[retention] jit_requests` |
+//! | audit log | `retained`: holds the subject only as keyed HMACs, never in clear; append-only; leaves after `[retention] audit` |
+//!
+//! We keep the JIT requestor rather than erasing it: rewriting who had access would break
+//! the security record the JIT feature exists to keep, and the record leaves on its own
+//! 30 days after access ended.
+//!
+//! Each step is one write job: it takes the next [`super::STEP`] records from the subject
+//! index that have no report line yet, changes them, appends their report lines and
+//! commits all of it with the request's progress (see `super` on resumability).
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use jiff::Timestamp;
+use steward::model::{ContactProperties, DsrStatus, ReportEntry, ReportOutcome, SecurityContact};
+use steward::names::{ResourceName, TenantId};
+
+use super::bundle::hits;
+use super::{DsrDoc, STEP, complete, load, save, system};
+use crate::routes::store_key;
+use crate::state::Shared;
+use crate::store::{AuditStatus, Doc, DocInput, Kind, TenantTxn, WriteError};
+
+/// Why alerts are kept.
+pub const ALERT_REASON: &str = "security alert: security data kept under GDPR art. 17(3)(b) and (e) (legal obligation, establishment and defence of legal claims); alerts are read-only and leave only through retention";
+/// Why JIT requests are kept.
+pub const JIT_REASON: &str = "JIT access request: the security record of who opened network access to which VM, from where and when; names only an OS account and a source address, and leaves with retention after the access ended";
+/// Why the audit log is kept.
+pub const AUDIT_REASON: &str = "audit log: names the subject only by a keyed HMAC of the identifier, never in clear; append-only hash chain, leaves with retention";
+
+/// The retention periods that give retained records their `leavesAt`.
+#[derive(Debug, Clone, Copy)]
+struct Retention {
+    dsr: Duration,
+}
+
+fn micros_ts(secs: i64) -> Option<Timestamp> {
+    Timestamp::from_second(secs).ok()
+}
+
+/// Erases the subject from one contact: `(erased?, new body or deletion)`.
+fn erase_contact(
+    txn: &mut TenantTxn<'_>,
+    doc: &Doc,
+    d: &DsrDoc,
+) -> Result<ReportEntry, WriteError> {
+    let contact: SecurityContact = serde_json::from_str(&doc.body_json).map_err(|e| {
+        WriteError::Invalid(format!("stored contact {:?} unreadable: {e}", doc.name))
+    })?;
+    let subject = &d.request.subject;
+    let mut props: ContactProperties = contact.properties.clone();
+    let mut fields = Vec::new();
+    if let Some(email) = &subject.email
+        && props.has_email(email)
+    {
+        match props.without_email(email) {
+            Some(p) => props = p,
+            None => props.emails = None,
+        }
+        fields.push("properties.emails");
+    }
+    if let (Some(phone), Some(digits)) = (&subject.phone, props.phone_digits())
+        && *phone == digits
+    {
+        props.phone = None;
+        fields.push("properties.phone");
+    }
+    let entry = d
+        .entry(system("dsr.erase", AuditStatus::Succeeded))
+        .resource(format!("contacts/{}", doc.name));
+    let mut entry = fields.iter().fold(entry, |e, f| e.field(*f));
+    let left = props
+        .emails
+        .as_deref()
+        .is_some_and(|e| !e.trim().is_empty())
+        || props.phone.is_some();
+    if left {
+        let tenant =
+            TenantId::parse(txn.tenant()).map_err(|e| WriteError::Invalid(e.to_string()))?;
+        let name =
+            ResourceName::parse(&doc.name).map_err(|e| WriteError::Invalid(e.to_string()))?;
+        let contact = SecurityContact::new(&tenant, &name, props, None);
+        let mut input = DocInput::new(
+            serde_json::to_string(&contact).map_err(|e| WriteError::Invalid(e.to_string()))?,
+        );
+        for k in contact.properties.subject_keys() {
+            if let Some(sk) = store_key(&k) {
+                input = input.subject(sk, k.field.clone());
+            }
+        }
+        txn.put(Kind::Contact, &doc.name, input, None)?;
+        entry = entry.reason("the subject's identifiers removed from the contact");
+    } else {
+        txn.delete(Kind::Contact, &doc.name, None)?;
+        entry = entry.reason("contact deleted: no address left");
+    }
+    txn.audit(entry);
+    Ok(ReportEntry {
+        kind: Kind::Contact.as_str().to_string(),
+        id: doc.name.clone(),
+        outcome: ReportOutcome::Erased,
+        reason: Some(if left {
+            format!(
+                "the subject's identifier removed from {}; the contact's other addresses remain",
+                fields.join(" and ")
+            )
+        } else {
+            "contact deleted: no address was left".to_string()
+        }),
+        leaves_at: None,
+    })
+}
+
+fn retained(doc: &Doc, reason: &str) -> ReportEntry {
+    ReportEntry {
+        kind: doc.kind.as_str().to_string(),
+        id: doc.name.clone(),
+        outcome: ReportOutcome::Retained,
+        reason: Some(reason.to_string()),
+        leaves_at: doc.expires_at().and_then(micros_ts),
+    }
+}
+
+/// What a step did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Step {
+    /// Handled this many records; more may follow.
+    Did(usize),
+    /// Nothing left to handle.
+    Done,
+    /// The request is no longer in progress (completed by another runner).
+    Stopped,
+}
+
+/// Job: handles the next `STEP` records that have no report line yet.
+fn step(txn: &mut TenantTxn<'_>, id: &str, r: Retention) -> Result<Step, WriteError> {
+    let mut d = load(txn, id)?;
+    if d.request.status != DsrStatus::InProgress {
+        return Ok(Step::Stopped);
+    }
+    let reported: HashSet<(String, String)> = d
+        .request
+        .report
+        .iter()
+        .map(|e| (e.kind.clone(), e.id.clone()))
+        .collect();
+    let keys = d.subject_keys();
+    let found = hits(&keys, |k| txn.subjects(k))?;
+    let next: Vec<(Kind, String)> = found
+        .into_keys()
+        .filter(|(k, n)| !reported.contains(&(k.as_str().to_string(), n.clone())))
+        .take(STEP)
+        .collect();
+    if next.is_empty() {
+        return Ok(Step::Done);
+    }
+    let (mut erased, mut kept) = (0u64, 0u64);
+    for (kind, name) in &next {
+        let Some(doc) = txn.get(*kind, name)? else {
+            continue;
+        };
+        let line = match kind {
+            Kind::Contact => erase_contact(txn, &doc, &d)?,
+            Kind::Alert => retained(&doc, ALERT_REASON),
+            Kind::JitRequest => retained(&doc, JIT_REASON),
+            _ => retained(
+                &doc,
+                "not covered by erasure: this kind of record is kept until it is deleted or leaves with retention",
+            ),
+        };
+        match line.outcome {
+            ReportOutcome::Erased => erased += 1,
+            ReportOutcome::Retained => kept += 1,
+        }
+        d.request.report.push(line);
+    }
+    d.exec().steps += 1;
+    save(txn, &d, r.dsr)?;
+    txn.audit(
+        d.entry(system("dsr.execute", AuditStatus::Succeeded))
+            .field("report")
+            .count("erased", erased)
+            .count("retained", kept),
+    );
+    Ok(Step::Did(next.len()))
+}
+
+/// Job: the audit line, then `completed`.
+fn finish(
+    txn: &mut TenantTxn<'_>,
+    id: &str,
+    audit_records: u64,
+    audit_keep: Duration,
+    r: Retention,
+) -> Result<(), WriteError> {
+    let mut d = load(txn, id)?;
+    if d.request.status != DsrStatus::InProgress {
+        return Ok(());
+    }
+    let now = Timestamp::from_microsecond(txn.now_micros()).unwrap_or_else(|_| Timestamp::now());
+    let keep = jiff::SignedDuration::try_from(audit_keep).unwrap_or(jiff::SignedDuration::MAX);
+    d.request.report.push(ReportEntry {
+        kind: "audit".to_string(),
+        id: format!("{audit_records} audit records"),
+        outcome: ReportOutcome::Retained,
+        reason: Some(AUDIT_REASON.to_string()),
+        leaves_at: now.checked_add(keep).ok(),
+    });
+    let erased = d
+        .request
+        .report
+        .iter()
+        .filter(|e| e.outcome == ReportOutcome::Erased)
+        .count() as u64;
+    let kept = d.request.report.len() as u64 - erased;
+    complete(
+        txn,
+        &mut d,
+        &[("erased", erased), ("retained", kept)],
+        r.dsr,
+    )
+}
+
+/// Erase steps after `start`: steps until nothing is left, then the audit line and
+/// completion.
+pub async fn run(shared: &Arc<Shared>, tenant: &str, id: &str) -> Result<(), WriteError> {
+    let writer = shared.store.writer();
+    let cfg = shared.config();
+    let r = Retention {
+        dsr: cfg.retention.dsr.0,
+    };
+    loop {
+        if shared.shutdown.is_cancelled() {
+            // Resumed at the next start.
+            return Ok(());
+        }
+        let i = id.to_string();
+        match writer
+            .write(tenant, move |txn: &mut TenantTxn<'_>| step(txn, &i, r))
+            .await?
+        {
+            Step::Did(_) => {}
+            Step::Done => break,
+            Step::Stopped => return Ok(()),
+        }
+    }
+    // How many audit records name the subject (by HMAC), for the report's audit line.
+    let reader = shared.store.tenant(tenant);
+    let i = id.to_string();
+    let audit_records = tokio::task::spawn_blocking(move || -> Result<u64, WriteError> {
+        let doc = reader
+            .get(Kind::Dsr, &i)?
+            .ok_or_else(|| WriteError::NotFound {
+                kind: Kind::Dsr,
+                name: i.clone(),
+            })?;
+        let d = DsrDoc::parse(&doc)?;
+        let mut seqs = HashSet::new();
+        for k in d.subject_keys() {
+            seqs.extend(reader.audit_for_subject(&k)?.into_iter().map(|a| a.seq));
+        }
+        Ok(seqs.len() as u64)
+    })
+    .await
+    .map_err(|_| WriteError::Panicked)??;
+    let audit_keep = cfg.retention.audit.0;
+    let i = id.to_string();
+    writer
+        .write(tenant, move |txn: &mut TenantTxn<'_>| {
+            finish(txn, &i, audit_records, audit_keep, r)
+        })
+        .await
+}

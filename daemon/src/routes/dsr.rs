@@ -1,0 +1,331 @@
+//! Data-subject requests: open, list, get, confirm (which starts execution in the
+//! background), reject, extend once, and fetch an export's bundle. Everything needs
+//! `dsr.manage`; every step is audited with the subject only as HMACs — free text such as
+//! a rejection reason is kept in the request, never in the audit log, since it may name
+//! the person. Execution itself is [`crate::dsr`].
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use http::{HeaderMap, StatusCode, header};
+use jiff::Timestamp;
+use serde_json::Value;
+use steward::model::{DataSubjectRequest, DsrError, DsrInput, DsrStatus, DsrType};
+use steward::permissions::Permission;
+use steward::wire::List;
+
+use super::CallerExt;
+use super::body;
+use super::contacts::ListQuery;
+use super::ctx::TenantCtx;
+use super::extract::{P, Q, Rid};
+use super::paging;
+use super::resource::{etag_header, resource_name};
+use crate::dsr::{self, DsrDoc};
+use crate::error::ApiError;
+use crate::state::Shared;
+use crate::store::{AuditStatus, Doc, Kind, TenantTxn};
+
+/// Cursor list name.
+const LIST: &str = "dsr";
+
+/// The request as served: the stored request with `etag` and `overdue`.
+fn served(doc: &Doc) -> Result<Value, ApiError> {
+    let d = DsrDoc::parse(doc).map_err(|e| ApiError::internal(&e))?;
+    let mut v = serde_json::to_value(&d).map_err(|e| ApiError::internal(&e))?;
+    if let Some(o) = v.as_object_mut() {
+        o.insert("etag".into(), Value::String(doc.etag.clone()));
+        o.insert(
+            "overdue".into(),
+            Value::Bool(d.request.is_overdue(Timestamp::now())),
+        );
+    }
+    Ok(v)
+}
+
+fn model_error(e: DsrError) -> ApiError {
+    match e {
+        DsrError::SamePerson => ApiError::new(
+            StatusCode::FORBIDDEN,
+            steward::wire::codes::FORBIDDEN,
+            "[dsr] require_second_person is on: the request must be confirmed by someone other than who opened it",
+        ),
+        DsrError::MissingReason => ApiError::invalid("a reason is required").with_target("reason"),
+        other => ApiError::conflict(other.to_string()),
+    }
+}
+
+/// `POST /v1/tenants/{t}/dsr`: opens a request `pending_confirmation` (201).
+pub async fn open(
+    State(shared): State<Arc<Shared>>,
+    caller: CallerExt,
+    Rid(rid): Rid,
+    headers: HeaderMap,
+    P(t): P<String>,
+    raw: Body,
+) -> Result<Response, ApiError> {
+    let ctx = TenantCtx::new(&shared, caller, &headers, rid, &t)?;
+    ctx.require(Permission::DsrManage, LIST).await?;
+    let value = body::object(&shared, &headers, raw).await?;
+    let input = DsrInput::parse(&value)?;
+    let id = uuid::Uuid::now_v7().to_string();
+    let by = ctx.caller.user.clone();
+    let retention = shared.config().retention.dsr.0;
+    let entry = ctx.entry("dsr.open", AuditStatus::Succeeded);
+    let doc = ctx
+        .write(move |txn: &mut TenantTxn<'_>| {
+            let now =
+                Timestamp::from_microsecond(txn.now_micros()).unwrap_or_else(|_| Timestamp::now());
+            let d = DsrDoc::new(DataSubjectRequest::new(&id, input, by, now));
+            let doc = txn.put(Kind::Dsr, &id, d.input(retention)?, None)?;
+            let kind = match d.request.kind {
+                DsrType::Export => "export",
+                DsrType::Erase => "erase",
+            };
+            let mut e = d.entry(entry).field("type").reason(format!("type {kind}"));
+            for k in d.request.subject.keys() {
+                e = e.field(k.field);
+            }
+            txn.audit(e);
+            Ok(doc)
+        })
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        etag_header(&doc.etag),
+        Json(served(&doc)?),
+    )
+        .into_response())
+}
+
+/// `GET /v1/tenants/{t}/dsr`: requests oldest first (ids are UUIDv7).
+pub async fn list(
+    State(shared): State<Arc<Shared>>,
+    caller: CallerExt,
+    Rid(rid): Rid,
+    headers: HeaderMap,
+    P(t): P<String>,
+    Q(q): Q<ListQuery>,
+) -> Result<Json<List<Value>>, ApiError> {
+    let ctx = TenantCtx::new(&shared, caller, &headers, rid, &t)?;
+    ctx.require(Permission::DsrManage, LIST).await?;
+    let limit = paging::limit(q.limit)?;
+    let after = match &q.cursor {
+        Some(c) => Some(paging::decode(ctx.tenant.as_str(), LIST, c)?),
+        None => None,
+    };
+    let page = ctx
+        .read(move |r| Ok(r.list(Kind::Dsr, after.as_deref(), limit)?))
+        .await?;
+    let value = page
+        .items
+        .iter()
+        .map(served)
+        .collect::<Result<Vec<_>, _>>()?;
+    let next = page
+        .next
+        .map(|n| paging::encode(ctx.tenant.as_str(), LIST, &n));
+    let path = format!("{}/dsr", ctx.base());
+    Ok(Json(paging::page(value, &path, &[], limit, next)))
+}
+
+/// `GET /v1/tenants/{t}/dsr/{id}`.
+pub async fn get(
+    State(shared): State<Arc<Shared>>,
+    caller: CallerExt,
+    Rid(rid): Rid,
+    headers: HeaderMap,
+    P((t, id)): P<(String, String)>,
+) -> Result<Response, ApiError> {
+    let ctx = TenantCtx::new(&shared, caller, &headers, rid, &t)?;
+    ctx.require(Permission::DsrManage, &format!("dsr/{id}"))
+        .await?;
+    let id = resource_name(&id)?;
+    let doc = ctx
+        .read(move |r| Ok(r.get(Kind::Dsr, id.as_str())?))
+        .await?
+        .ok_or_else(|| ApiError::not_found("no such data-subject request"))?;
+    Ok((etag_header(&doc.etag), Json(served(&doc)?)).into_response())
+}
+
+/// What a state change does to a request inside its job.
+type Change = Box<dyn FnOnce(&mut DsrDoc) -> Result<(), DsrError> + Send>;
+
+/// Applies `change` to request `id` in one job, audited as `operation` (also when it is
+/// refused), and answers the request.
+async fn change(
+    ctx: &TenantCtx,
+    id: &str,
+    operation: &'static str,
+    fields: &'static [&'static str],
+    change: Change,
+) -> Result<Doc, ApiError> {
+    let id = resource_name(id)?;
+    let retention = ctx.shared.config().retention.dsr.0;
+    let ok = ctx.entry(operation, AuditStatus::Succeeded);
+    let failed = ctx.entry(operation, AuditStatus::Failed);
+    ctx.write(move |txn: &mut TenantTxn<'_>| {
+        let doc = txn
+            .get(Kind::Dsr, id.as_str())?
+            .ok_or_else(|| ApiError::not_found("no such data-subject request"))?;
+        let mut d = DsrDoc::parse(&doc).map_err(|e| ApiError::internal(&e))?;
+        if let Err(e) = change(&mut d) {
+            txn.audit_on_failure(d.entry(failed).reason(e.to_string()));
+            return Err(model_error(e));
+        }
+        let doc = txn.put(Kind::Dsr, id.as_str(), d.input(retention)?, None)?;
+        let e = fields.iter().fold(d.entry(ok), |e, f| e.field(*f));
+        txn.audit(e);
+        Ok(doc)
+    })
+    .await
+}
+
+/// `POST /v1/tenants/{t}/dsr/{id}/confirm`: confirms and starts execution (202).
+pub async fn confirm(
+    State(shared): State<Arc<Shared>>,
+    caller: CallerExt,
+    Rid(rid): Rid,
+    headers: HeaderMap,
+    P((t, id)): P<(String, String)>,
+) -> Result<Response, ApiError> {
+    let ctx = TenantCtx::new(&shared, caller, &headers, rid, &t)?;
+    ctx.require(Permission::DsrManage, &format!("dsr/{id}/confirm"))
+        .await?;
+    let by = ctx.caller.user.clone();
+    let second = shared.config().dsr.require_second_person;
+    let doc = change(
+        &ctx,
+        &id,
+        "dsr.confirm",
+        &["status", "confirmedBy"],
+        Box::new(move |d| d.request.confirm(&by, second)),
+    )
+    .await?;
+    dsr::spawn(&shared, ctx.tenant.as_str(), &doc.name);
+    Ok((
+        StatusCode::ACCEPTED,
+        etag_header(&doc.etag),
+        Json(served(&doc)?),
+    )
+        .into_response())
+}
+
+/// A reason from a body `{"reason": "…"}`.
+fn reason_of(v: &Value) -> Result<String, ApiError> {
+    match v.get("reason") {
+        Some(Value::String(s)) if !s.trim().is_empty() && s.len() <= 1024 => {
+            Ok(s.trim().to_owned())
+        }
+        Some(Value::String(s)) if s.len() > 1024 => {
+            Err(ApiError::invalid("at most 1024 bytes").with_target("reason"))
+        }
+        _ => Err(ApiError::invalid("a non-empty reason is required").with_target("reason")),
+    }
+}
+
+/// `POST /v1/tenants/{t}/dsr/{id}/reject` `{"reason": "…"}`.
+pub async fn reject(
+    State(shared): State<Arc<Shared>>,
+    caller: CallerExt,
+    Rid(rid): Rid,
+    headers: HeaderMap,
+    P((t, id)): P<(String, String)>,
+    raw: Body,
+) -> Result<Response, ApiError> {
+    let ctx = TenantCtx::new(&shared, caller, &headers, rid, &t)?;
+    ctx.require(Permission::DsrManage, &format!("dsr/{id}/reject"))
+        .await?;
+    let reason = reason_of(&body::object(&shared, &headers, raw).await?)?;
+    let doc = change(
+        &ctx,
+        &id,
+        "dsr.reject",
+        &["status", "rejectReason"],
+        Box::new(move |d| d.request.reject(&reason)),
+    )
+    .await?;
+    Ok((etag_header(&doc.etag), Json(served(&doc)?)).into_response())
+}
+
+/// `POST /v1/tenants/{t}/dsr/{id}/extend` `{"reason": "…"}`: once, by two months.
+pub async fn extend(
+    State(shared): State<Arc<Shared>>,
+    caller: CallerExt,
+    Rid(rid): Rid,
+    headers: HeaderMap,
+    P((t, id)): P<(String, String)>,
+    raw: Body,
+) -> Result<Response, ApiError> {
+    let ctx = TenantCtx::new(&shared, caller, &headers, rid, &t)?;
+    ctx.require(Permission::DsrManage, &format!("dsr/{id}/extend"))
+        .await?;
+    let reason = reason_of(&body::object(&shared, &headers, raw).await?)?;
+    let doc = change(
+        &ctx,
+        &id,
+        "dsr.extend",
+        &["extendedDueAt", "extensionReason"],
+        Box::new(move |d| {
+            if d.request.status.is_final() {
+                return Err(DsrError::BadTransition {
+                    from: d.request.status.as_str(),
+                    to: "extended",
+                });
+            }
+            d.request.extend(&reason)
+        }),
+    )
+    .await?;
+    Ok((etag_header(&doc.etag), Json(served(&doc)?)).into_response())
+}
+
+/// `GET /v1/tenants/{t}/dsr/{id}/bundle`: an export's bundle once it has completed (404
+/// for an erase request, 409 before completion). Audited as `dsr.bundle`.
+pub async fn bundle(
+    State(shared): State<Arc<Shared>>,
+    caller: CallerExt,
+    Rid(rid): Rid,
+    headers: HeaderMap,
+    P((t, id)): P<(String, String)>,
+) -> Result<Response, ApiError> {
+    let ctx = TenantCtx::new(&shared, caller, &headers, rid, &t)?;
+    ctx.require(Permission::DsrManage, &format!("dsr/{id}/bundle"))
+        .await?;
+    let id = resource_name(&id)?;
+    let i = id.clone();
+    let doc = ctx
+        .read(move |r| Ok(r.get(Kind::Dsr, i.as_str())?))
+        .await?
+        .ok_or_else(|| ApiError::not_found("no such data-subject request"))?;
+    let d = DsrDoc::parse(&doc).map_err(|e| ApiError::internal(&e))?;
+    if d.request.kind != DsrType::Export {
+        return Err(ApiError::not_found(
+            "an erase request has no bundle: its report is in the request",
+        ));
+    }
+    if d.request.status != DsrStatus::Completed {
+        return Err(ApiError::conflict(format!(
+            "the export is {}: the bundle is ready once it is completed",
+            d.request.status.as_str()
+        )));
+    }
+    let file = dsr::bundle::path(
+        &shared.config().daemon.data_dir,
+        ctx.tenant.as_str(),
+        id.as_str(),
+    );
+    let bytes = tokio::fs::read(&file)
+        .await
+        .map_err(|e| ApiError::internal(&format!("cannot read the bundle: {e}")))?;
+    let entry = d.entry(ctx.entry("dsr.bundle", AuditStatus::Succeeded));
+    ctx.write(move |txn: &mut TenantTxn<'_>| {
+        txn.audit(entry);
+        Ok(())
+    })
+    .await?;
+    Ok(([(header::CONTENT_TYPE, "application/json")], bytes).into_response())
+}

@@ -1,0 +1,141 @@
+//! `GET /v1/tenants/{t}/subjects?email=|phone=|ip=|user=|host=`: which records of the tenant
+//! name a person, answered from the subject index (so it costs what it finds), with the
+//! kind, id and field of each hit and the identifier kind that matched. The query is
+//! normalised exactly as the index is ([`SubjectKey::normalise`]). Needs `dsr.manage`;
+//! every search is audited as `subjects.search` with the identifiers only as HMACs.
+//! Data-subject requests themselves are not indexed (see [`crate::dsr`]).
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::State;
+use http::HeaderMap;
+use serde::{Deserialize, Serialize};
+use steward::model::{SubjectKey, SubjectKind};
+use steward::permissions::Permission;
+use steward::wire::List;
+
+use super::CallerExt;
+use super::ctx::{TenantCtx, store_key};
+use super::extract::{P, Q, Rid};
+use crate::error::ApiError;
+use crate::state::Shared;
+use crate::store::{AuditStatus, Kind, TenantTxn};
+
+/// The identifiers searched for (at least one).
+#[derive(Debug, Default, Deserialize)]
+pub struct SubjectQuery {
+    /// An email address or UPN.
+    pub email: Option<String>,
+    /// A phone number (matched by its digits).
+    pub phone: Option<String>,
+    /// An IP address.
+    pub ip: Option<String>,
+    /// An account name.
+    pub user: Option<String>,
+    /// A host name.
+    pub host: Option<String>,
+}
+
+/// One record naming the person.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Hit {
+    /// The record's collection: `contacts`, `alerts`, `jit-requests`, `jit-policies`.
+    pub kind: &'static str,
+    /// The record's name or id.
+    pub id: String,
+    /// The field path that holds the identifier.
+    pub field: String,
+    /// The identifier kind that matched: `email`, `phone`, `ip`, `user`, `host`.
+    pub matched: &'static str,
+}
+
+/// The API collection name of a kind.
+pub fn collection(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Contact => "contacts",
+        Kind::JitPolicy => "jit-policies",
+        Kind::JitRequest => "jit-requests",
+        Kind::Alert => "alerts",
+        Kind::Dsr => "dsr",
+    }
+}
+
+/// Parses the query into model keys, or 400 naming each bad parameter.
+fn keys(q: &SubjectQuery) -> Result<Vec<SubjectKey>, ApiError> {
+    let mut out = Vec::new();
+    for (kind, v) in [
+        (SubjectKind::Email, &q.email),
+        (SubjectKind::Phone, &q.phone),
+        (SubjectKind::Ip, &q.ip),
+        (SubjectKind::User, &q.user),
+        (SubjectKind::Host, &q.host),
+    ] {
+        let Some(raw) = v else { continue };
+        let key = SubjectKey::new(kind, raw, kind.as_str()).ok_or_else(|| {
+            ApiError::invalid(format!("not a valid {}", kind.as_str())).with_target(kind.as_str())
+        })?;
+        out.push(key);
+    }
+    if out.is_empty() {
+        return Err(
+            ApiError::invalid("name at least one of email, phone, ip, user, host")
+                .with_target("query"),
+        );
+    }
+    Ok(out)
+}
+
+/// `GET /v1/tenants/{t}/subjects`.
+pub async fn search(
+    State(shared): State<Arc<Shared>>,
+    caller: CallerExt,
+    Rid(rid): Rid,
+    headers: HeaderMap,
+    P(t): P<String>,
+    Q(q): Q<SubjectQuery>,
+) -> Result<Json<List<Hit>>, ApiError> {
+    let ctx = TenantCtx::new(&shared, caller, &headers, rid, &t)?;
+    ctx.require(Permission::DsrManage, "subjects").await?;
+    let keys = keys(&q)?;
+    let pairs: Vec<(SubjectKind, crate::store::SubjectKey)> = keys
+        .iter()
+        .filter_map(|k| store_key(k).map(|sk| (k.kind, sk)))
+        .collect();
+    let lookup = pairs.clone();
+    let hits = ctx
+        .read(move |r| {
+            let mut out = Vec::new();
+            for (kind, sk) in &lookup {
+                for h in r.subjects(sk)? {
+                    if h.kind == Kind::Dsr {
+                        continue;
+                    }
+                    out.push(Hit {
+                        kind: collection(h.kind),
+                        id: h.name,
+                        field: h.field,
+                        matched: kind.as_str(),
+                    });
+                }
+            }
+            Ok(out)
+        })
+        .await?;
+    let mut entry = ctx
+        .entry("subjects.search", AuditStatus::Succeeded)
+        .resource("subjects")
+        .count("hits", hits.len() as u64);
+    for (kind, sk) in pairs {
+        entry = entry.field(kind.as_str()).subject(sk);
+    }
+    ctx.write(move |txn: &mut TenantTxn<'_>| {
+        txn.audit(entry);
+        Ok(())
+    })
+    .await?;
+    Ok(Json(List {
+        value: hits,
+        next_link: None,
+    }))
+}

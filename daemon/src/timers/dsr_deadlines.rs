@@ -1,0 +1,159 @@
+//! Data-subject-request deadlines: a request is due one calendar month after receipt (two
+//! more when extended once); when its `Deadline` schedule entry passes while it is still
+//! open, this timer raises an `overdue` change event and audits `dsr.overdue` (subject as
+//! HMACs), once per deadline in force. The entry itself is written by the request's record
+//! ([`crate::dsr::DsrDoc::input`]): present while the request is open and not yet reported
+//! overdue for that deadline. Not here: showing overdue requests (the routes add
+//! `overdue`; clients colour them).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use jiff::Timestamp;
+use tokio::sync::broadcast::error::RecvError;
+
+use crate::dsr::{self, DsrDoc};
+use crate::state::Shared;
+use crate::store::{self, AuditEntry, AuditStatus, Kind, ScheduleAction, TenantTxn, WriteError};
+
+/// Requests looked at per write job.
+const BATCH: usize = 256;
+/// Longest the timer sleeps without looking again.
+const MAX_SLEEP: Duration = Duration::from_secs(60);
+/// Shortest wait between passes.
+const MIN_WAIT: Duration = Duration::from_millis(50);
+
+/// Job: raises the overdue event of each request in `names` whose deadline has passed.
+/// Returns how many were raised.
+fn raise(
+    txn: &mut TenantTxn<'_>,
+    names: &[String],
+    retention: Duration,
+) -> Result<usize, WriteError> {
+    let now = Timestamp::from_microsecond(txn.now_micros()).unwrap_or_else(|_| Timestamp::now());
+    let mut n = 0;
+    for name in names {
+        let Some(doc) = txn.get(Kind::Dsr, name)? else {
+            continue;
+        };
+        let mut d = DsrDoc::parse(&doc)?;
+        let deadline = d.request.deadline();
+        if deadline > now && !d.request.status.is_final() {
+            continue; // rescheduled (extended) since the entry was read
+        }
+        let overdue = !d.request.status.is_final();
+        if overdue {
+            d.overdue_raised_for = Some(deadline);
+        }
+        // Re-storing drops the passed entry (and keeps the others).
+        dsr::save(txn, &d, retention)?;
+        if overdue {
+            txn.audit(
+                d.entry(AuditEntry::new(
+                    store::Caller::system(),
+                    "dsr.overdue",
+                    AuditStatus::Succeeded,
+                ))
+                .field("dueAt")
+                .reason(format!("open past its deadline {deadline}")),
+            );
+            txn.emit(Kind::Dsr, name, "overdue");
+            n += 1;
+        } else {
+            txn.audit(
+                d.entry(AuditEntry::new(
+                    store::Caller::system(),
+                    "dsr.deadline",
+                    AuditStatus::Succeeded,
+                ))
+                .reason("deadline entry of a finished request cleared"),
+            );
+        }
+    }
+    Ok(n)
+}
+
+/// One pass: everything due now, one job per tenant per batch.
+pub async fn pass(shared: &Arc<Shared>) -> Result<usize, WriteError> {
+    let retention = shared.config().retention.dsr.0;
+    let writer = shared.store.writer();
+    let mut total = 0;
+    loop {
+        let now = Timestamp::now().as_second();
+        let sh = Arc::clone(shared);
+        let due =
+            tokio::task::spawn_blocking(move || sh.store.due(ScheduleAction::Deadline, now, BATCH))
+                .await
+                .map_err(|_| WriteError::Panicked)??;
+        let more = due.len() >= BATCH;
+        let mut by_tenant: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for d in due.into_iter().filter(|d| d.kind == Kind::Dsr) {
+            by_tenant.entry(d.tenant).or_default().push(d.name);
+        }
+        for (tenant, names) in by_tenant {
+            total += writer
+                .write(&tenant, move |txn: &mut TenantTxn<'_>| {
+                    raise(txn, &names, retention)
+                })
+                .await?;
+        }
+        if !more {
+            return Ok(total);
+        }
+    }
+}
+
+/// The deadline task: sleeps until the earliest `Deadline` entry (at most a minute), and
+/// wakes early when a request is opened or changed; raises what is due, until
+/// `shared.shutdown`.
+pub async fn run(shared: Arc<Shared>) {
+    let mut changes = shared.store.writer().subscribe();
+    loop {
+        let failed = match pass(&shared).await {
+            Ok(n) => {
+                if n > 0 {
+                    tracing::warn!(requests = n, "data-subject requests overdue");
+                }
+                false
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "DSR deadline pass failed");
+                true
+            }
+        };
+        let sh = Arc::clone(&shared);
+        let next = tokio::task::spawn_blocking(move || sh.store.next_due(ScheduleAction::Deadline))
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .flatten();
+        let wait = match next.and_then(|at| Timestamp::from_second(at).ok()) {
+            Some(at) => Duration::try_from(Timestamp::now().duration_until(at))
+                .unwrap_or(Duration::ZERO)
+                .min(MAX_SLEEP),
+            None => MAX_SLEEP,
+        };
+        let wait = if failed {
+            wait.max(Duration::from_secs(1))
+        } else {
+            wait.max(MIN_WAIT)
+        };
+        let sleep = tokio::time::sleep(wait);
+        tokio::pin!(sleep);
+        loop {
+            tokio::select! {
+                () = shared.shutdown.cancelled() => return,
+                () = &mut sleep => break,
+                ev = changes.recv() => match ev {
+                    // A request opened or changed may be due sooner than the next entry.
+                    Ok(ev) if ev.kind == Kind::Dsr
+                        && (ev.action == "created" || ev.action == "updated") => break,
+                    Ok(_) => {}
+                    Err(RecvError::Lagged(_)) => break,
+                    Err(RecvError::Closed) => return,
+                },
+            }
+        }
+    }
+}
