@@ -57,7 +57,7 @@ impl FromRequestParts<Arc<Shared>> for TenantCtx {
 impl TenantCtx {
     /// Resolves the caller's access to `tenant` (400 for a malformed id, 404 when it is
     /// missing or not granted, 403 for an acting profile above what is held).
-    pub fn new(
+    fn new(
         shared: &Arc<Shared>,
         CallerExt(caller): CallerExt,
         headers: &HeaderMap,

@@ -4,11 +4,8 @@
 //! a rejection reason is kept in the request, never in the audit log, since it may name
 //! the person. Execution itself is [`crate::dsr`].
 
-use std::sync::Arc;
-
 use axum::Json;
 use axum::body::Body;
-use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, StatusCode, header};
 use jiff::Timestamp;
@@ -17,16 +14,14 @@ use steward::model::{DataSubjectRequest, DsrError, DsrInput, DsrStatus, DsrType}
 use steward::permissions::Permission;
 use steward::wire::List;
 
-use super::CallerExt;
 use super::body;
 use super::contacts::ListQuery;
 use super::ctx::TenantCtx;
-use super::extract::{P, Q, Rid};
+use super::extract::{P, Q};
 use super::paging;
 use super::resource::{etag_header, resource_name};
 use crate::dsr::{self, DsrDoc};
 use crate::error::ApiError;
-use crate::state::Shared;
 use crate::store::{AuditStatus, Doc, Kind, TenantTxn};
 
 /// Cursor list name.
@@ -59,21 +54,13 @@ fn model_error(e: DsrError) -> ApiError {
 }
 
 /// `POST /v1/tenants/{t}/dsr`: opens a request `pending_confirmation` (201).
-pub async fn open(
-    State(shared): State<Arc<Shared>>,
-    caller: CallerExt,
-    Rid(rid): Rid,
-    headers: HeaderMap,
-    P(t): P<String>,
-    raw: Body,
-) -> Result<Response, ApiError> {
-    let ctx = TenantCtx::new(&shared, caller, &headers, rid, &t)?;
+pub async fn open(ctx: TenantCtx, headers: HeaderMap, raw: Body) -> Result<Response, ApiError> {
     ctx.require(Permission::DsrManage, LIST).await?;
-    let value = body::object(&shared, &headers, raw).await?;
+    let value = body::object(&ctx.shared, &headers, raw).await?;
     let input = DsrInput::parse(&value)?;
     let id = uuid::Uuid::now_v7().to_string();
     let by = ctx.caller.user.clone();
-    let retention = shared.config().retention.dsr.0;
+    let retention = ctx.shared.config().retention.dsr.0;
     let entry = ctx.entry("dsr.open", AuditStatus::Succeeded);
     let doc = ctx
         .write(move |txn: &mut TenantTxn<'_>| {
@@ -102,15 +89,7 @@ pub async fn open(
 }
 
 /// `GET /v1/tenants/{t}/dsr`: requests oldest first (ids are UUIDv7).
-pub async fn list(
-    State(shared): State<Arc<Shared>>,
-    caller: CallerExt,
-    Rid(rid): Rid,
-    headers: HeaderMap,
-    P(t): P<String>,
-    Q(q): Q<ListQuery>,
-) -> Result<Json<List<Value>>, ApiError> {
-    let ctx = TenantCtx::new(&shared, caller, &headers, rid, &t)?;
+pub async fn list(ctx: TenantCtx, Q(q): Q<ListQuery>) -> Result<Json<List<Value>>, ApiError> {
     ctx.require(Permission::DsrManage, LIST).await?;
     let limit = paging::limit(q.limit)?;
     let after = match &q.cursor {
@@ -133,14 +112,7 @@ pub async fn list(
 }
 
 /// `GET /v1/tenants/{t}/dsr/{id}`.
-pub async fn get(
-    State(shared): State<Arc<Shared>>,
-    caller: CallerExt,
-    Rid(rid): Rid,
-    headers: HeaderMap,
-    P((t, id)): P<(String, String)>,
-) -> Result<Response, ApiError> {
-    let ctx = TenantCtx::new(&shared, caller, &headers, rid, &t)?;
+pub async fn get(ctx: TenantCtx, P((_, id)): P<(String, String)>) -> Result<Response, ApiError> {
     ctx.require(Permission::DsrManage, &format!("dsr/{id}"))
         .await?;
     let id = resource_name(&id)?;
@@ -186,17 +158,13 @@ async fn change(
 
 /// `POST /v1/tenants/{t}/dsr/{id}/confirm`: confirms and starts execution (202).
 pub async fn confirm(
-    State(shared): State<Arc<Shared>>,
-    caller: CallerExt,
-    Rid(rid): Rid,
-    headers: HeaderMap,
-    P((t, id)): P<(String, String)>,
+    ctx: TenantCtx,
+    P((_, id)): P<(String, String)>,
 ) -> Result<Response, ApiError> {
-    let ctx = TenantCtx::new(&shared, caller, &headers, rid, &t)?;
     ctx.require(Permission::DsrManage, &format!("dsr/{id}/confirm"))
         .await?;
     let by = ctx.caller.user.clone();
-    let second = shared.config().dsr.require_second_person;
+    let second = ctx.shared.config().dsr.require_second_person;
     let doc = change(
         &ctx,
         &id,
@@ -205,7 +173,7 @@ pub async fn confirm(
         Box::new(move |d| d.request.confirm(&by, second)),
     )
     .await?;
-    dsr::spawn(&shared, ctx.tenant.as_str(), &doc.name);
+    dsr::spawn(&ctx.shared, ctx.tenant.as_str(), &doc.name);
     Ok((
         StatusCode::ACCEPTED,
         etag_header(&doc.etag),
@@ -229,17 +197,14 @@ fn reason_of(v: &Value) -> Result<String, ApiError> {
 
 /// `POST /v1/tenants/{t}/dsr/{id}/reject` `{"reason": "…"}`.
 pub async fn reject(
-    State(shared): State<Arc<Shared>>,
-    caller: CallerExt,
-    Rid(rid): Rid,
+    ctx: TenantCtx,
     headers: HeaderMap,
-    P((t, id)): P<(String, String)>,
+    P((_, id)): P<(String, String)>,
     raw: Body,
 ) -> Result<Response, ApiError> {
-    let ctx = TenantCtx::new(&shared, caller, &headers, rid, &t)?;
     ctx.require(Permission::DsrManage, &format!("dsr/{id}/reject"))
         .await?;
-    let reason = reason_of(&body::object(&shared, &headers, raw).await?)?;
+    let reason = reason_of(&body::object(&ctx.shared, &headers, raw).await?)?;
     let doc = change(
         &ctx,
         &id,
@@ -253,17 +218,14 @@ pub async fn reject(
 
 /// `POST /v1/tenants/{t}/dsr/{id}/extend` `{"reason": "…"}`: once, by two months.
 pub async fn extend(
-    State(shared): State<Arc<Shared>>,
-    caller: CallerExt,
-    Rid(rid): Rid,
+    ctx: TenantCtx,
     headers: HeaderMap,
-    P((t, id)): P<(String, String)>,
+    P((_, id)): P<(String, String)>,
     raw: Body,
 ) -> Result<Response, ApiError> {
-    let ctx = TenantCtx::new(&shared, caller, &headers, rid, &t)?;
     ctx.require(Permission::DsrManage, &format!("dsr/{id}/extend"))
         .await?;
-    let reason = reason_of(&body::object(&shared, &headers, raw).await?)?;
+    let reason = reason_of(&body::object(&ctx.shared, &headers, raw).await?)?;
     let doc = change(
         &ctx,
         &id,
@@ -285,14 +247,7 @@ pub async fn extend(
 
 /// `GET /v1/tenants/{t}/dsr/{id}/bundle`: an export's bundle once it has completed (404
 /// for an erase request, 409 before completion). Audited as `dsr.bundle`.
-pub async fn bundle(
-    State(shared): State<Arc<Shared>>,
-    caller: CallerExt,
-    Rid(rid): Rid,
-    headers: HeaderMap,
-    P((t, id)): P<(String, String)>,
-) -> Result<Response, ApiError> {
-    let ctx = TenantCtx::new(&shared, caller, &headers, rid, &t)?;
+pub async fn bundle(ctx: TenantCtx, P((_, id)): P<(String, String)>) -> Result<Response, ApiError> {
     ctx.require(Permission::DsrManage, &format!("dsr/{id}/bundle"))
         .await?;
     let id = resource_name(&id)?;
@@ -314,7 +269,7 @@ pub async fn bundle(
         )));
     }
     let file = dsr::bundle::path(
-        &shared.config().daemon.data_dir,
+        &ctx.shared.config().daemon.data_dir,
         ctx.tenant.as_str(),
         id.as_str(),
     );

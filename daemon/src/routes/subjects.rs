@@ -5,21 +5,15 @@
 //! every search is audited as `subjects.search` with the identifiers only as HMACs.
 //! Data-subject requests themselves are not indexed (see [`crate::dsr`]).
 
-use std::sync::Arc;
-
 use axum::Json;
-use axum::extract::State;
-use http::HeaderMap;
 use serde::{Deserialize, Serialize};
 use steward::model::{SubjectKey, SubjectKind};
 use steward::permissions::Permission;
 use steward::wire::List;
 
-use super::CallerExt;
 use super::ctx::{TenantCtx, store_key};
-use super::extract::{P, Q, Rid};
+use super::extract::Q;
 use crate::error::ApiError;
-use crate::state::Shared;
 use crate::store::{AuditStatus, Kind, TenantTxn};
 
 /// The identifiers searched for (at least one).
@@ -87,15 +81,7 @@ fn keys(q: &SubjectQuery) -> Result<Vec<SubjectKey>, ApiError> {
 }
 
 /// `GET /v1/tenants/{t}/subjects`.
-pub async fn search(
-    State(shared): State<Arc<Shared>>,
-    caller: CallerExt,
-    Rid(rid): Rid,
-    headers: HeaderMap,
-    P(t): P<String>,
-    Q(q): Q<SubjectQuery>,
-) -> Result<Json<List<Hit>>, ApiError> {
-    let ctx = TenantCtx::new(&shared, caller, &headers, rid, &t)?;
+pub async fn search(ctx: TenantCtx, Q(q): Q<SubjectQuery>) -> Result<Json<List<Hit>>, ApiError> {
     ctx.require(Permission::DsrManage, "subjects").await?;
     let keys = keys(&q)?;
     let pairs: Vec<(SubjectKind, crate::store::SubjectKey)> = keys
