@@ -109,7 +109,16 @@ fn first_frame_shows_every_tab_before_the_daemon_answers() {
     update(&mut s, Action::Resize(80, 24));
     let out = screen(&s, 80, 24);
     assert!(out.contains("contoso"), "{out}");
-    for tab in ["Contacts", "JIT policies", "JIT requests", "Alerts", "Audit"] {
-        assert!(out.contains(tab), "no `{tab}` tab in the first frame:\n{out}");
+    for tab in [
+        "Contacts",
+        "JIT policies",
+        "JIT requests",
+        "Alerts",
+        "Audit",
+    ] {
+        assert!(
+            out.contains(tab),
+            "no `{tab}` tab in the first frame:\n{out}"
+        );
     }
 }

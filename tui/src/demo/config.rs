@@ -108,9 +108,11 @@ mod tests {
             .collect();
         assert_eq!(fabrikam, ["reader"]);
         let seeding = steward::config::Config::parse(&text(&paths, 1000, Phase::Seeding)).unwrap();
-        assert!(seeding
-            .grants
-            .iter()
-            .any(|g| g.tenant == "fabrikam" && g.role == "ingest"));
+        assert!(
+            seeding
+                .grants
+                .iter()
+                .any(|g| g.tenant == "fabrikam" && g.role == "ingest")
+        );
     }
 }

@@ -16,6 +16,7 @@
 pub mod config;
 pub mod seed;
 
+use std::io::Write;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -24,6 +25,7 @@ use anyhow::Context;
 use steward::client::Client;
 use steward_daemon::daemon::{Daemon, StartError};
 use steward_daemon::store::StoreError;
+use tokio::signal::unix::{SignalKind, signal};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -47,28 +49,51 @@ pub fn run(keep: bool) -> anyhow::Result<()> {
     rt.shutdown_timeout(Duration::from_secs(2));
     if keep {
         let path = dir.keep();
-        eprintln!("steward demo: data kept in {}", path.display());
+        // Not eprintln!: a terminal that went away must not turn into a panic here.
+        let _ = writeln!(
+            std::io::stderr(),
+            "steward demo: data kept in {}",
+            path.display()
+        );
     } else {
-        dir.close()
-            .context("cannot remove the demo's temp dir")?;
+        dir.close().context("cannot remove the demo's temp dir")?;
     }
     result
 }
 
 /// The demo inside the runtime: seed, serve, TUI, stop.
 async fn run_in(dir: &Path) -> anyhow::Result<()> {
-    eprintln!("starting demo… (a private daemon in {})", dir.display());
+    let _ = writeln!(
+        std::io::stderr(),
+        "starting demo… (a private daemon in {})",
+        dir.display()
+    );
+    // Keys typed while the data is seeded wait, unechoed, for the TUI instead of landing
+    // in a cooked terminal line; the TUI's own restore (or this guard) undoes it.
+    let _raw = RawMode::enable();
     let uid = std::fs::metadata(dir)
         .context("cannot read the demo dir")?
         .uid();
     let paths = config::Paths::new(dir);
     std::fs::create_dir_all(&paths.run).context("cannot create the demo's socket dir")?;
 
+    // A hang-up or kill while seeding (the terminal closed) still cleans up: the
+    // signals are watched from here on, and the TUI watches its own once it runs.
+    let mut hup = signal(SignalKind::hangup()).context("cannot watch SIGHUP")?;
+    let mut term = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
+    let mut int = signal(SignalKind::interrupt()).context("cannot watch SIGINT")?;
+
     // Seeding: the current user may also ingest alerts in every tenant.
     let seeding = start(&paths, &config::text(&paths, uid, config::Phase::Seeding)).await?;
-    let seeded = seed::seed_all(&Client::new(&paths.socket)).await;
+    let client = Client::new(&paths.socket);
+    let seeded = tokio::select! {
+        r = seed::seed_all(&client) => r.context("cannot seed the demo data"),
+        _ = hup.recv() => Err(anyhow::anyhow!("interrupted (SIGHUP) while seeding")),
+        _ = term.recv() => Err(anyhow::anyhow!("interrupted (SIGTERM) while seeding")),
+        _ = int.recv() => Err(anyhow::anyhow!("interrupted while seeding")),
+    };
     seeding.stop().await?;
-    seeded.context("cannot seed the demo data")?;
+    seeded?;
 
     let daemon = start(&paths, &config::text(&paths, uid, config::Phase::Demo)).await?;
     let opts = steward_tui::tui::TuiOptions {
@@ -123,4 +148,23 @@ async fn start(paths: &config::Paths, config_text: &str) -> anyhow::Result<Runni
     let shutdown = CancellationToken::new();
     let handle = tokio::spawn(daemon.serve(listener, shutdown.clone()));
     Ok(Running { shutdown, handle })
+}
+
+/// Raw terminal mode from the start of the demo, so early keys reach the TUI.
+struct RawMode;
+
+impl RawMode {
+    fn enable() -> RawMode {
+        if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+            let _ = ratatui::crossterm::terminal::enable_raw_mode();
+        }
+        RawMode
+    }
+}
+
+impl Drop for RawMode {
+    fn drop(&mut self) {
+        // A no-op when the TUI has already restored the terminal.
+        let _ = ratatui::crossterm::terminal::disable_raw_mode();
+    }
 }

@@ -17,10 +17,10 @@ use serde_json::{Value, json};
 use steward::client::Client;
 
 /// Alerts per ingest request.
-pub const BATCH: usize = 750;
+pub const BATCH: usize = 1000;
 
 /// Alerts seeded per tenant.
-pub const ALERTS: [(&str, usize); 3] = [("contoso", 3000), ("fabrikam", 1200), ("northwind", 800)];
+pub const ALERTS: [(&str, usize); 3] = [("contoso", 2000), ("fabrikam", 800), ("northwind", 500)];
 
 /// Seeds every tenant.
 pub async fn seed_all(c: &Client) -> anyhow::Result<()> {
@@ -135,12 +135,15 @@ async fn contacts(c: &Client, t: &str) -> anyhow::Result<()> {
     )
     .await?;
     let r = c.delete(&format!("{base}/legacy"), None).await?;
-    r.error_for_status().context("deleting the legacy contact")?;
+    r.error_for_status()
+        .context("deleting the legacy contact")?;
     Ok(())
 }
 
 fn vm(t: &str, rg: &str, name: &str) -> String {
-    format!("/subscriptions/{t}/resourceGroups/{rg}/providers/Microsoft.Compute/virtualMachines/{name}")
+    format!(
+        "/subscriptions/{t}/resourceGroups/{rg}/providers/Microsoft.Compute/virtualMachines/{name}"
+    )
 }
 
 fn port(number: u16, prefix: &str, max: &str) -> Value {
@@ -198,13 +201,25 @@ async fn jit(c: &Client, t: &str) -> anyhow::Result<()> {
     post(
         c,
         &init("web-tier"),
-        &initiate(&web1, 22, in_secs(2 * 3600), "198.51.100.17", "patching openssl (CHG-20417)"),
+        &initiate(
+            &web1,
+            22,
+            in_secs(2 * 3600),
+            "198.51.100.17",
+            "patching openssl (CHG-20417)",
+        ),
     )
     .await?;
     post(
         c,
         &init("mgmt"),
-        &initiate(&jump, 3389, in_secs(6 * 3600), "192.0.2.44", "quarterly access review"),
+        &initiate(
+            &jump,
+            3389,
+            in_secs(6 * 3600),
+            "192.0.2.44",
+            "quarterly access review",
+        ),
     )
     .await?;
     // Superseded by a newer request on the same port.
@@ -217,14 +232,26 @@ async fn jit(c: &Client, t: &str) -> anyhow::Result<()> {
     post(
         c,
         &init("data-tier"),
-        &initiate(&sql, 1433, in_secs(5400), "10.20.4.9", "index rebuild, second attempt"),
+        &initiate(
+            &sql,
+            1433,
+            in_secs(5400),
+            "10.20.4.9",
+            "index rebuild, second attempt",
+        ),
     )
     .await?;
     // Revoked by its requester.
     let r = post(
         c,
         &init("web-tier"),
-        &initiate(&web2, 22, in_secs(3 * 3600), "198.51.100.80", "incident INC-5521 triage"),
+        &initiate(
+            &web2,
+            22,
+            in_secs(3 * 3600),
+            "198.51.100.80",
+            "incident INC-5521 triage",
+        ),
     )
     .await?;
     let Some(id) = r["id"].as_str() else {
@@ -481,7 +508,9 @@ mod tests {
     fn alerts_are_valid_and_cover_every_severity_and_status() {
         let mut rng = StdRng::seed_from_u64(1);
         let now = Timestamp::now();
-        let alerts: Vec<Value> = (0..2000).map(|i| alert("contoso", i, &mut rng, now)).collect();
+        let alerts: Vec<Value> = (0..2000)
+            .map(|i| alert("contoso", i, &mut rng, now))
+            .collect();
         let received = Timestamp::now();
         for a in &alerts {
             steward::model::alert::AlertInput::parse(a, received).unwrap();
