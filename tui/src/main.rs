@@ -7,12 +7,13 @@
 //! | --- | --- |
 //! | [`cli`] | the subcommands for scripts (`steward alerts list -o json`): clap definitions, printing, exports, exit codes |
 //! | `steward_tui::tui` (the crate's library) | the ratatui terminal UI opened by a bare `steward` |
-//! | (demo, not built yet) | `steward demo`: a private daemon with demo data, then the TUI |
+//! | [`demo`] | `steward demo`: a private daemon with demo data, then the TUI |
 //!
 //! Exit codes (a contract with scripts): 0 ok, 1 error, 2 usage, 3 forbidden,
 //! 4 not found, 5 conflict, 6 daemon unreachable.
 
 mod cli;
+mod demo;
 
 use std::process::ExitCode;
 
@@ -51,8 +52,13 @@ fn run_tui(global: &GlobalArgs) -> ExitCode {
 }
 
 /// Starts a private daemon with demo data and opens the terminal UI on it.
-// Placeholder until the demo lands: replace the body with the demo's entry point.
 fn run_demo(_global: &GlobalArgs, _args: &DemoArgs) -> ExitCode {
-    eprintln!("steward: demo is not built yet");
-    ExitCode::FAILURE
+    // `--keep` (leave the temp dir) is read here once DemoArgs has it.
+    match demo::run(false) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("steward demo: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
 }

@@ -99,3 +99,26 @@ fn too_small_says_the_size_needed() {
     assert!(out.contains("60×15"));
     insta::assert_snapshot!("too_small", out);
 }
+
+/// The first frame, before any answer from the daemon, already shows the tenant asked
+/// for and the whole tab bar (a check once saw the tenant but not yet the tabs).
+#[test]
+fn first_frame_shows_every_tab_before_the_daemon_answers() {
+    let keymap = steward_tui::tui::keymap::Keymap::default();
+    let mut s = State::new(keymap, Some("contoso".into()), None);
+    update(&mut s, Action::Resize(80, 24));
+    let out = screen(&s, 80, 24);
+    assert!(out.contains("contoso"), "{out}");
+    for tab in [
+        "Contacts",
+        "JIT policies",
+        "JIT requests",
+        "Alerts",
+        "Audit",
+    ] {
+        assert!(
+            out.contains(tab),
+            "no `{tab}` tab in the first frame:\n{out}"
+        );
+    }
+}

@@ -438,3 +438,22 @@ fn a_conflicting_keys_file_is_an_error_naming_both_actions() {
     let msg = err.to_string();
     assert!(msg.contains("export") && msg.contains("copy"), "{msg}");
 }
+
+/// `:alerts` typed before the daemon answered (a check types it as soon as the tenant
+/// shows) is kept: the session opens on the alerts tab instead of refusing it.
+#[test]
+fn a_tab_chosen_before_the_session_loads_is_opened_with_it() {
+    let mut s =
+        steward_tui::tui::state::State::new(Keymap::default(), Some("contoso".into()), None);
+    update(&mut s, Action::Resize(80, 24));
+    typing(&mut s, ":alerts\n");
+    assert_eq!(s.tab, Tab::Alerts);
+    assert!(s.toast.is_none(), "refused: {:?}", s.toast);
+    let fx = update(
+        &mut s,
+        Action::Net(Msg::Session(Ok(("alice".into(), tenants())))),
+    );
+    assert_eq!(s.tab, Tab::Alerts);
+    let (_, _, link, _) = pages_cmd(&fx);
+    assert!(link.contains("/alerts"), "{link}");
+}

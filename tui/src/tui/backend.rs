@@ -10,9 +10,8 @@ use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use bytes::Bytes;
-use http::{Method, StatusCode, header};
 use serde_json::Value;
+use steward::client::{Body, Client, ClientError, Method, StatusCode, header, if_match_header};
 use steward::wire::{ErrorBody, ErrorDetail, Event, List, TenantInfo, WhoAmI};
 use tokio::io::AsyncWriteExt;
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
@@ -20,7 +19,6 @@ use tokio::task::JoinHandle;
 
 use super::export::count_records;
 use super::msg::{Cmd, Failure, Msg, RecordPurpose};
-use super::net::{Client, NetError};
 use super::state::Conn;
 
 /// Starts the backend on the current tokio runtime; returns where to send commands.
@@ -89,7 +87,7 @@ fn failure(status: StatusCode, body: &[u8]) -> Failure {
     }
 }
 
-fn net_failure(e: NetError) -> Failure {
+fn net_failure(e: ClientError) -> Failure {
     Failure::transport(e.to_string())
 }
 
@@ -107,7 +105,7 @@ fn as_path(link: &str) -> String {
 
 async fn get_json<T: serde::de::DeserializeOwned>(c: &Client, path: &str) -> Result<T, Failure> {
     let r = c
-        .request(Method::GET, path, None, None)
+        .request(Method::GET, path, None, &[])
         .await
         .map_err(net_failure)?;
     if !r.status.is_success() {
@@ -185,8 +183,9 @@ async fn handle(c: &Client, cmd: Cmd, out: &UnboundedSender<Msg>) -> Option<Msg>
             body,
             etag,
         } => {
-            let body = body.map(|b| Bytes::from(serde_json::to_vec(&b).unwrap_or_default()));
-            let result = match c.request(method, &path, body, etag.as_deref()).await {
+            let body = body.map(|b| Body::json_bytes(serde_json::to_vec(&b).unwrap_or_default()));
+            let headers = if_match_header(etag.as_deref());
+            let result = match c.request(method, &path, body, &headers).await {
                 Ok(r) if r.status.is_success() => Ok(()),
                 Ok(r) => Err(failure(r.status, &r.body)),
                 Err(e) => Err(net_failure(e)),
@@ -212,17 +211,16 @@ async fn export(
     format: &str,
     out: &UnboundedSender<Msg>,
 ) -> Result<u64, Failure> {
-    let s = c
-        .request_streaming(Method::GET, path, None, None)
+    let mut body = c
+        .request_streaming(Method::GET, path, None, &[])
         .await
         .map_err(net_failure)?;
-    if !s.status.is_success() {
-        let status = s.status;
-        let body = s.inner.collect().await.map_err(net_failure)?;
-        return Err(failure(status, &body));
+    if !body.status.is_success() {
+        let r = body.collect().await.map_err(net_failure)?;
+        return Err(failure(r.status, &r.body));
     }
-    let total = s
-        .headers_snapshot
+    let total = body
+        .headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse().ok());
@@ -235,7 +233,6 @@ async fn export(
         .open(file)
         .await
         .map_err(io)?;
-    let mut body = s.inner;
     let mut bytes = 0u64;
     let mut last = tokio::time::Instant::now();
     while let Some(chunk) = body.next_chunk().await.map_err(net_failure)? {
@@ -267,31 +264,24 @@ async fn follow_events(c: Client, tenant: Option<String>, out: UnboundedSender<M
     let mut backoff = 1u64;
     let mut ever = false;
     loop {
-        match c.request_streaming(Method::GET, &path, None, None).await {
-            Ok(s) if s.status.is_success() => {
+        match c.get_lines(&path).await {
+            Ok(mut lines) => {
                 ever = true;
                 backoff = 1;
                 if out.send(Msg::Conn(Conn::Connected)).is_err() {
                     return;
                 }
-                let mut body = s.inner;
-                let mut buf: Vec<u8> = Vec::new();
-                while let Ok(Some(chunk)) = body.next_chunk().await {
-                    buf.extend_from_slice(&chunk);
-                    while let Some(pos) = buf.iter().position(|b| *b == b'\n') {
-                        let line: Vec<u8> = buf.drain(..=pos).collect();
-                        if let Ok(e) = serde_json::from_slice::<Event>(&line)
-                            && out.send(Msg::Event(e)).is_err()
-                        {
-                            return;
-                        }
+                while let Ok(Some(line)) = lines.next_line().await {
+                    if let Ok(e) = serde_json::from_slice::<Event>(&line)
+                        && out.send(Msg::Event(e)).is_err()
+                    {
+                        return;
                     }
                 }
             }
-            Ok(s) => {
+            Err(ClientError::Api(_)) => {
                 // The daemon answers but has no stream for us: connected, without live
                 // updates; look again later.
-                let _ = s.inner.collect().await;
                 if out.send(Msg::Conn(Conn::Connected)).is_err() {
                     return;
                 }

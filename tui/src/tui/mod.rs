@@ -16,7 +16,7 @@
 //! | [`form`] | contact form, JIT policy JSON editor, JIT initiate form |
 //! | [`draw`], [`widgets`], [`theme`] | drawing |
 //! | [`export`] | export file names and record counts, OSC 52 copy |
-//! | [`backend`], [`net`] | the backend task and its HTTP-over-Unix-socket client |
+//! | [`backend`] | the backend task: requests through `steward::client`, the events stream |
 //!
 //! Not here: the subcommands (`cli`), and starting a daemon (`demo`).
 
@@ -27,7 +27,6 @@ pub mod form;
 pub mod keymap;
 pub mod kinds;
 pub mod msg;
-pub mod net;
 pub mod state;
 pub mod theme;
 pub mod update;

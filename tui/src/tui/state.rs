@@ -399,7 +399,14 @@ impl State {
     }
 
     /// The tabs the acting profile may read, in order.
+    ///
+    /// Before the session has loaded every tab is shown, so the very first frame
+    /// already has the whole tab bar (the operator sees where things are while the
+    /// daemon answers); tabs the profile cannot read drop out once it is known.
     pub fn tabs(&self) -> Vec<Tab> {
+        if !self.session.loaded {
+            return Tab::ALL.to_vec();
+        }
         let perms = self.session.permissions();
         Tab::ALL
             .into_iter()

@@ -481,6 +481,13 @@ fn reset_list(s: &mut State) -> Vec<Effect> {
 }
 
 fn switch_tab(s: &mut State, tab: Tab) -> Vec<Effect> {
+    if !s.session.loaded {
+        // Keys typed before the daemon answered (`:alerts` right at start) pick the tab
+        // the session opens on; `enter_session` falls back if the profile cannot read it.
+        s.tab = tab;
+        s.dirty = true;
+        return Vec::new();
+    }
     if !s.session.can(tab.read_permission()) {
         s.toast(
             format!(
