@@ -52,9 +52,8 @@ fn run_tui(global: &GlobalArgs) -> ExitCode {
 }
 
 /// Starts a private daemon with demo data and opens the terminal UI on it.
-fn run_demo(_global: &GlobalArgs, _args: &DemoArgs) -> ExitCode {
-    // `--keep` (leave the temp dir) is read here once DemoArgs has it.
-    match demo::run(false) {
+fn run_demo(_global: &GlobalArgs, args: &DemoArgs) -> ExitCode {
+    match demo::run(args.keep) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("steward demo: {e:#}");

@@ -436,7 +436,11 @@ pub struct CompletionsArgs {
 
 /// `demo`: options of the demo (its daemon and data come with the demo itself).
 #[derive(Debug, Clone, Args)]
-pub struct DemoArgs {}
+pub struct DemoArgs {
+    /// Keep the demo's temp dir (data and socket) after quitting, and print where it is.
+    #[arg(long)]
+    pub keep: bool,
+}
 
 /// A path, possibly empty (an exported but empty environment variable).
 fn parse_path(raw: &str) -> Result<PathBuf, String> {
