@@ -8,11 +8,17 @@
 //! Not here: micro-benchmarks of store internals (they would not see the socket, the
 //! runtime or the fsyncs that users wait for).
 
+#[path = "load/client.rs"]
 mod client;
+#[path = "load/daemon.rs"]
 mod daemon;
+#[path = "load/data.rs"]
 mod data;
+#[path = "load/floors.rs"]
 mod floors;
+#[path = "load/sqlite.rs"]
 mod sqlite;
+#[path = "load/table.rs"]
 mod table;
 
 use std::path::{Path, PathBuf};
