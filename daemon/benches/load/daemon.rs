@@ -77,7 +77,10 @@ impl Daemon {
     /// Starts `stewardd` on `dir` and waits until it answers.
     pub async fn start(dir: &Path, s: Settings) -> Result<Daemon> {
         std::fs::create_dir_all(dir.join("run"))?;
-        let cfg = dir.join("steward.toml");
+        // The config gets a directory of its own: the daemon watches the config's
+        // directory, and the SQLite baseline and the fsync floor write into `dir`.
+        std::fs::create_dir_all(dir.join("etc"))?;
+        let cfg = dir.join("etc/steward.toml");
         std::fs::write(&cfg, config(dir, s)?)?;
         let socket = dir.join("run/steward.sock");
         let started = Instant::now();
