@@ -20,7 +20,7 @@ use super::ctx::TenantCtx;
 use super::extract::{P, Q};
 use super::resource::doc_json;
 use crate::error::ApiError;
-use crate::store::{AuditEntry, AuditStatus, Kind, TenantReader, TimeCursor, WriteError};
+use crate::store::{AuditEntry, AuditStatus, Doc, Kind, TenantReader, TimeCursor, WriteError};
 
 /// Records read per page while exporting.
 const PAGE: usize = 500;
@@ -284,15 +284,16 @@ fn produce(
                     if n > 0 {
                         buf.push(b',');
                     }
-                    serde_json::to_writer(&mut buf, r).map_err(|e| (n, e.to_string()))?;
+                    r.write_json(&mut buf).map_err(|e| (n, e))?;
                 }
                 ExportFormat::Ndjson => {
-                    serde_json::to_writer(&mut buf, r).map_err(|e| (n, e.to_string()))?;
+                    r.write_json(&mut buf).map_err(|e| (n, e))?;
                     buf.push(b'\n');
                 }
                 ExportFormat::Csv => {
                     if let Some(w) = csv_w.as_mut() {
-                        w.write_record(kind.columns().iter().map(|(_, p)| cell(r.pointer(p))))
+                        let v = r.value().map_err(|e| (n, e))?;
+                        w.write_record(kind.columns().iter().map(|(_, p)| cell(v.pointer(p))))
                             .map_err(|e| (n, e.to_string()))?;
                     }
                 }
@@ -315,16 +316,62 @@ fn produce(
     Ok(n)
 }
 
-/// One page of records as JSON, and whether more follow; advances `pos`.
+/// One exported record: a stored document, or an audit record already in its API shape.
+enum Rec {
+    Doc(Doc),
+    Value(Value),
+}
+
+impl Rec {
+    /// The record as the API shows it.
+    fn value(&self) -> Result<std::borrow::Cow<'_, Value>, String> {
+        match self {
+            Rec::Doc(d) => doc_json(d)
+                .map(std::borrow::Cow::Owned)
+                .map_err(|e| e.detail.message),
+            Rec::Value(v) => Ok(std::borrow::Cow::Borrowed(v)),
+        }
+    }
+
+    /// Appends the record's JSON to `buf`. A document is written from its stored text with
+    /// `etag` appended, as [`doc_json`] would give it: parsing every body into a `Value`
+    /// and writing it back was most of an export's time (docs/PERFORMANCE.md). The body
+    /// is still scanned (without allocating) to check that it has no `etag` of its own;
+    /// one that has takes the slow path.
+    fn write_json(&self, buf: &mut Vec<u8>) -> Result<(), String> {
+        #[derive(Deserialize)]
+        struct Top {
+            #[serde(default, deserialize_with = "present")]
+            etag: bool,
+        }
+        fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+            serde::de::IgnoredAny::deserialize(d).map(|_| true)
+        }
+        if let Rec::Doc(d) = self
+            && let Ok(Top { etag: false }) = serde_json::from_str::<Top>(&d.body_json)
+            && let Some(head) = d.body_json.trim_end().strip_suffix('}')
+        {
+            buf.extend_from_slice(head.as_bytes());
+            if !head.trim_end().ends_with('{') {
+                buf.push(b',');
+            }
+            buf.extend_from_slice(b"\"etag\":");
+            serde_json::to_writer(&mut *buf, &d.etag).map_err(|e| e.to_string())?;
+            buf.push(b'}');
+            return Ok(());
+        }
+        serde_json::to_writer(buf, self.value()?.as_ref()).map_err(|e| e.to_string())
+    }
+}
+
+/// One page of records, and whether more follow; advances `pos`.
 fn page(
     reader: &TenantReader,
     kind: ExportKind,
     pos: &mut Position,
-) -> Result<(Vec<Value>, bool), String> {
-    let docs_json = |docs: &[crate::store::Doc]| -> Result<Vec<Value>, String> {
-        docs.iter()
-            .map(|d| doc_json(d).map_err(|e| e.detail.message))
-            .collect()
+) -> Result<(Vec<Rec>, bool), String> {
+    let docs_json = |docs: Vec<Doc>| -> Result<Vec<Rec>, String> {
+        Ok(docs.into_iter().map(Rec::Doc).collect())
     };
     match pos {
         Position::Name(after) => {
@@ -336,8 +383,8 @@ fn page(
             let p = reader
                 .list(k, after.as_deref(), PAGE)
                 .map_err(|e| e.to_string())?;
-            let values = docs_json(&p.items)?;
             let more = p.next.is_some();
+            let values = docs_json(p.items)?;
             *after = p.next;
             Ok((values, more))
         }
@@ -345,8 +392,8 @@ fn page(
             let p = reader
                 .list_by_time(Kind::Alert, before.as_ref(), PAGE, |_| true)
                 .map_err(|e| e.to_string())?;
-            let values = docs_json(&p.items)?;
             let more = p.next.is_some();
+            let values = docs_json(p.items)?;
             *before = p.next;
             Ok((values, more))
         }
@@ -357,7 +404,11 @@ fn page(
             let values = p
                 .items
                 .iter()
-                .map(|r| serde_json::to_value(record_json(r)).map_err(|e| e.to_string()))
+                .map(|r| {
+                    serde_json::to_value(record_json(r))
+                        .map(Rec::Value)
+                        .map_err(|e| e.to_string())
+                })
                 .collect::<Result<Vec<_>, _>>()?;
             let more = p.next.is_some();
             if let Some(s) = p.next {
@@ -386,6 +437,36 @@ fn cell(v: Option<&Value>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn doc(body: &str) -> Doc {
+        Doc {
+            kind: Kind::Alert,
+            name: "a".into(),
+            etag: "0190-e\"t".into(),
+            created_at_micros: 0,
+            updated_at_micros: 0,
+            body_json: body.to_owned(),
+            subjects: Vec::new(),
+            schedule: Vec::new(),
+            time: None,
+        }
+    }
+
+    #[test]
+    fn written_records_equal_their_api_shape() {
+        for body in [
+            r#"{"name":"a1","properties":{"severity":"High","n":1.5,"s":"é\"\\"}}"#,
+            r#"{}"#,
+            r#"{"name":"a2","etag":"theirs","properties":{}}"#,
+            r#"{"name":"a3","etag":null}"#,
+        ] {
+            let d = doc(body);
+            let mut buf = Vec::new();
+            Rec::Doc(d.clone()).write_json(&mut buf).unwrap();
+            let want = serde_json::to_string(&doc_json(&d).unwrap()).unwrap();
+            assert_eq!(String::from_utf8(buf).unwrap(), want, "{body}");
+        }
+    }
 
     #[test]
     fn cells() {
