@@ -170,11 +170,10 @@ async fn full_disk_answers_507_and_loses_nothing() {
 }
 
 /// DESIGN.md: 507 while full, and writes work again once space is freed — without a
-/// restart. Known to fail: after the first ENOSPC redb refuses every later transaction
-/// ("Previous I/O error occurred. Please close and re-open the database"), so the daemon
-/// answers 500 until it is restarted. See RELIABILITY.md, "Open findings".
+/// restart. After the first ENOSPC redb refuses every later transaction of that instance
+/// ("Previous I/O error occurred. Please close and re-open the database"); the store reopens
+/// it (`store/slot.rs`), so later writes answer 507 while full and succeed once there is space.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "known bug: redb PreviousIo after ENOSPC wedges writes until restart (RELIABILITY.md)"]
 async fn full_disk_recovers_without_restart() {
     let Some((d, _mount, mnt, _acked, _)) = fill_up().await else {
         return;
