@@ -173,3 +173,46 @@ impl DbSlot {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reopen_waits_for_readers_and_replaces_the_instance() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.redb");
+        let slot = DbSlot::new(open_database(&path).unwrap(), &path);
+        let first = slot.get().unwrap();
+        let first_at = Arc::as_ptr(&first);
+        // A reader still holds the instance: the reopen gives up and puts it back.
+        let holder = slot.get().unwrap();
+        assert!(slot.reopen(Some(first)).is_err());
+        assert!(std::ptr::eq(Arc::as_ptr(&slot.get().unwrap()), first_at));
+        drop(holder);
+        // Nobody holds it: a new instance of the same file (the lock was released).
+        let old = slot.get().unwrap();
+        let new = slot.reopen(Some(old)).unwrap();
+        assert!(!std::ptr::eq(Arc::as_ptr(&new), first_at));
+        // A stale reopen request (for an instance already replaced) changes nothing.
+        let again = slot.reopen(None).unwrap();
+        assert!(Arc::ptr_eq(&again, &new));
+    }
+
+    #[test]
+    fn previous_io_after_a_full_disk_is_storage_full() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.redb");
+        let slot = DbSlot::new(open_database(&path).unwrap(), &path);
+        let prev = || StoreError::from(redb::Error::PreviousIo);
+        assert!(slot.classify(prev()).is_previous_io());
+        assert!(matches!(
+            slot.classify(StoreError::StorageFull),
+            StoreError::StorageFull
+        ));
+        assert!(matches!(slot.classify(prev()), StoreError::StorageFull));
+        let db = slot.get().unwrap();
+        slot.reopen(Some(db)).unwrap();
+        assert!(slot.classify(prev()).is_previous_io());
+    }
+}
