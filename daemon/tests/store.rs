@@ -1112,3 +1112,82 @@ async fn change_events_follow_the_commit() {
         .await
         .unwrap();
 }
+
+// ---------------------------------------------------------------- full disk
+
+/// Unmounts a tmpfs on drop (lazily, so a still-open file never leaves it behind).
+struct Tmpfs(std::path::PathBuf);
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+    }
+}
+
+/// After ENOSPC redb latches its instance ("Previous I/O error"); the store must reopen it:
+/// later writes are `StorageFull` (not a generic database error) while full, readers — even
+/// handles taken before the failure — keep working, and writes succeed again once space is
+/// freed, with nothing acknowledged lost and nothing refused stored.
+#[test]
+fn full_disk_is_storage_full_and_writes_resume_once_space_is_freed() {
+    let dir = tempfile::tempdir().unwrap();
+    let mnt = dir.path().join("small");
+    std::fs::create_dir(&mnt).unwrap();
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=4m,mode=0755", "tmpfs"])
+        .arg(&mnt)
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !mounted {
+        println!("skipped: cannot mount a small tmpfs here");
+        return;
+    }
+    let _mount = Tmpfs(mnt.clone());
+    let store = open(&mnt.join("data"));
+    let w = store.writer();
+    let reader = store.tenant("t");
+    std::fs::write(mnt.join("filler"), vec![0u8; 1024 * 1024]).unwrap();
+    let body = format!(r#"{{"pad":"{}"}}"#, "x".repeat(64 * 1024));
+    let mut acked = BTreeSet::new();
+    let mut refused = 0;
+    for i in 0..200 {
+        let name = format!("d{i}");
+        match put(&w, "t", Kind::Contact, &name, DocInput::new(body.clone())) {
+            Ok(_) => {
+                assert_eq!(refused, 0, "a write succeeded on a full disk");
+                acked.insert(name);
+            }
+            Err(WriteError::Store(StoreError::StorageFull)) => {
+                refused += 1;
+                // Reads keep answering, through a handle taken before the failure too.
+                assert_eq!(all_docs(&store, "t", Kind::Contact).len(), acked.len());
+                assert!(reader.get(Kind::Contact, "d0").unwrap().is_some());
+                if refused == 4 {
+                    break;
+                }
+            }
+            Err(e) => panic!("write {i} on a full disk: {e:?}"),
+        }
+    }
+    assert_eq!(refused, 4, "the disk never filled up");
+    assert!(reader.audit_verify().unwrap().ok);
+    std::fs::remove_file(mnt.join("filler")).unwrap();
+    put(&w, "t", Kind::Contact, "after", DocInput::new(body.clone())).unwrap();
+    acked.insert("after".into());
+    let names: BTreeSet<String> = all_docs(&store, "t", Kind::Contact)
+        .into_iter()
+        .map(|d| d.name)
+        .collect();
+    assert_eq!(
+        names, acked,
+        "lost an acknowledged write or kept a refused one"
+    );
+    let report = reader.audit_verify().unwrap();
+    assert!(report.ok);
+    assert_eq!(report.records, acked.len() as u64);
+    drop(reader);
+    drop(store);
+}

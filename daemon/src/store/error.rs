@@ -66,6 +66,21 @@ impl StoreError {
         }
     }
 
+    /// redb's "Previous I/O error occurred": the instance is latched by an earlier I/O error.
+    pub(crate) fn is_previous_io(&self) -> bool {
+        matches!(self, StoreError::Database(e) if matches!(**e, redb::Error::PreviousIo))
+    }
+
+    /// An I/O failure inside redb (a full disk included): redb latches the instance after
+    /// it, so it must be closed and opened again (see `slot.rs`).
+    pub(crate) fn breaks_instance(&self) -> bool {
+        match self {
+            StoreError::StorageFull => true,
+            StoreError::Database(e) => matches!(**e, redb::Error::PreviousIo | redb::Error::Io(_)),
+            _ => false,
+        }
+    }
+
     /// A copy for each job of a group that failed together (`io::Error` is not `Clone`).
     pub(crate) fn duplicate(&self) -> StoreError {
         match self {

@@ -10,6 +10,7 @@
 //! | `read` | [`TenantReader`]: tenant-scoped reads in short read transactions |
 //! | `txn` | [`TenantTxn`]: a write job's tenant-scoped view; staging and applying changes |
 //! | `writer` | [`Writer`]: the one thread that owns write transactions (group commit) |
+//! | `slot` | the replaceable open `Database`, reopened after an I/O error (full disk) |
 //!
 //! Invariants: data is reached only through a handle bound to one tenant
 //! ([`Store::tenant`], [`Writer::write`]); every change commits with its audit record in the
@@ -24,6 +25,7 @@ mod audit;
 mod doc;
 mod error;
 mod read;
+mod slot;
 mod txn;
 mod writer;
 
@@ -47,14 +49,10 @@ pub use txn::TenantTxn;
 pub use writer::{ChangeEvent, PurgeReport, Writer, WriterStats};
 
 use audit::HmacKey;
+use slot::DbSlot;
 
 /// The database file's name inside the data directory.
 pub const DB_FILE: &str = "steward.redb";
-/// redb's page cache. Its default (1 GiB) let the daemon's RSS grow with the store (290
-/// MiB after ingesting 100k alerts); the kernel's page cache already keeps the file's hot
-/// pages, so a small cache keeps the daemon's memory flat at the cost of a `pread` on a
-/// miss (docs/PERFORMANCE.md).
-const CACHE_BYTES: usize = 32 * 1024 * 1024;
 
 /// Tuning of the store.
 #[derive(Debug, Clone)]
@@ -97,8 +95,8 @@ pub struct Due {
 /// every [`TenantReader`] is gone too ([`Writer`] handles do not hold the file).
 #[derive(Debug)]
 pub struct Store {
-    /// The database, shared with readers and the writer thread.
-    db: Arc<Database>,
+    /// The database, shared with readers and the writer thread, reopened after I/O errors.
+    db: Arc<DbSlot>,
     /// The database file.
     path: PathBuf,
     /// The installation's HMAC key (from the meta table).
@@ -109,26 +107,6 @@ pub struct Store {
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
-fn open_error(path: &Path, e: redb::DatabaseError) -> StoreError {
-    match e {
-        redb::DatabaseError::DatabaseAlreadyOpen => StoreError::AlreadyOpen {
-            path: path.to_path_buf(),
-        },
-        redb::DatabaseError::Storage(redb::StorageError::Io(io))
-            if matches!(
-                io.kind(),
-                std::io::ErrorKind::UnexpectedEof | std::io::ErrorKind::InvalidData
-            ) =>
-        {
-            StoreError::Corrupted(format!("{}: {io}", path.display()))
-        }
-        other => match StoreError::from(other) {
-            StoreError::Corrupted(m) => StoreError::Corrupted(format!("{}: {m}", path.display())),
-            e => e,
-        },
-    }
-}
-
 impl Store {
     /// Opens (or creates) `data_dir/steward.redb`: creates every table, checks the schema
     /// version, loads or generates the installation's HMAC key, and starts the writer.
@@ -137,17 +115,9 @@ impl Store {
     pub fn open(data_dir: &Path, options: StoreOptions) -> Result<Store, StoreError> {
         std::fs::create_dir_all(data_dir)?;
         let path = data_dir.join(DB_FILE);
-        // redb may panic on some damaged files; a panic must not take the daemon down.
-        let created = std::panic::catch_unwind(|| {
-            Database::builder()
-                .set_cache_size(CACHE_BYTES)
-                .create(&path)
-        })
-        .map_err(|_| {
-            StoreError::Corrupted(format!("{}: redb could not read the file", path.display()))
-        })?;
-        let db = Arc::new(created.map_err(|e| open_error(&path, e))?);
+        let db = slot::open_database(&path)?;
         let key = init(&db)?;
+        let db = Arc::new(DbSlot::new(db, &path));
         let (writer, thread) = Writer::start(
             db.clone(),
             key.clone(),
@@ -187,20 +157,22 @@ impl Store {
         now_secs: i64,
         limit: usize,
     ) -> Result<Vec<Due>, StoreError> {
-        due_entries(&self.db, action, now_secs, limit)
+        self.db.read(|db| due_entries(db, action, now_secs, limit))
     }
 
     /// The earliest time anything of `action` is scheduled, if any (for the JIT timer to
     /// sleep until the next end, to the second).
     pub fn next_due(&self, action: ScheduleAction) -> Result<Option<i64>, StoreError> {
-        let rtx = self.db.begin_read()?;
-        let t = rtx.open_table(tables::SCHEDULE)?;
-        let a = action.as_u8();
-        let mut range = t.range((a, i64::MIN, 0u8, "", "")..(a + 1, i64::MIN, 0u8, "", ""))?;
-        match range.next() {
-            Some(item) => Ok(Some(item?.0.value().1)),
-            None => Ok(None),
-        }
+        self.db.read(|db| {
+            let rtx = db.begin_read()?;
+            let t = rtx.open_table(tables::SCHEDULE)?;
+            let a = action.as_u8();
+            let mut range = t.range((a, i64::MIN, 0u8, "", "")..(a + 1, i64::MIN, 0u8, "", ""))?;
+            match range.next() {
+                Some(item) => Ok(Some(item?.0.value().1)),
+                None => Ok(None),
+            }
+        })
     }
 
     /// Stops the writer and closes the database (same as dropping the store).

@@ -16,6 +16,7 @@ use super::audit::{self, AuditRecord, HmacKey, VerifyReport};
 use super::codec;
 use super::doc::{Doc, Kind, StoredDoc, SubjectKey};
 use super::error::StoreError;
+use super::slot::DbSlot;
 use super::tables;
 
 /// One page of a listing and where the next one starts.
@@ -217,8 +218,9 @@ pub(crate) fn decode_audit(
 /// transaction, so a handle never pins old data.
 #[derive(Clone, Debug)]
 pub struct TenantReader {
-    /// The database, shared with the store and the writer.
-    db: Arc<Database>,
+    /// The database, shared with the store and the writer (each call takes the open
+    /// instance for one read transaction, so a reopen after an I/O error can close it).
+    db: Arc<DbSlot>,
     /// The only tenant this handle can see; the first element of every key it builds.
     tenant: String,
     /// For [`TenantReader::hmac`] and subject lookups in the audit log.
@@ -226,7 +228,7 @@ pub struct TenantReader {
 }
 
 impl TenantReader {
-    pub(crate) fn new(db: Arc<Database>, tenant: &str, key: HmacKey) -> TenantReader {
+    pub(crate) fn new(db: Arc<DbSlot>, tenant: &str, key: HmacKey) -> TenantReader {
         TenantReader {
             db,
             tenant: tenant.to_string(),
@@ -241,8 +243,10 @@ impl TenantReader {
 
     /// One record, if it exists in this tenant.
     pub fn get(&self, kind: Kind, name: &str) -> Result<Option<Doc>, StoreError> {
-        let rtx = self.db.begin_read()?;
-        get_doc(&rtx.open_table(tables::RECORDS)?, &self.tenant, kind, name)
+        self.db.read(|db| {
+            let rtx = db.begin_read()?;
+            get_doc(&rtx.open_table(tables::RECORDS)?, &self.tenant, kind, name)
+        })
     }
 
     /// Records of `kind` in name order, starting after the cursor `after`
@@ -253,14 +257,16 @@ impl TenantReader {
         after: Option<&str>,
         limit: usize,
     ) -> Result<Page<Doc, String>, StoreError> {
-        let rtx = self.db.begin_read()?;
-        list_docs(
-            &rtx.open_table(tables::RECORDS)?,
-            &self.tenant,
-            kind,
-            after,
-            limit,
-        )
+        self.db.read(|db| {
+            let rtx = db.begin_read()?;
+            list_docs(
+                &rtx.open_table(tables::RECORDS)?,
+                &self.tenant,
+                kind,
+                after,
+                limit,
+            )
+        })
     }
 
     /// Records of `kind` that have a sort time, newest first, strictly before `before`,
@@ -270,18 +276,30 @@ impl TenantReader {
         kind: Kind,
         before: Option<&TimeCursor>,
         limit: usize,
-        filter: impl FnMut(&Doc) -> bool,
+        mut filter: impl FnMut(&Doc) -> bool,
     ) -> Result<Page<Doc, TimeCursor>, StoreError> {
-        let rtx = self.db.begin_read()?;
-        let index = rtx.open_table(tables::TIME_INDEX)?;
-        let records = rtx.open_table(tables::RECORDS)?;
-        list_by_time(&index, &records, &self.tenant, kind, before, limit, filter)
+        self.db.read(|db| {
+            let rtx = db.begin_read()?;
+            let index = rtx.open_table(tables::TIME_INDEX)?;
+            let records = rtx.open_table(tables::RECORDS)?;
+            list_by_time(
+                &index,
+                &records,
+                &self.tenant,
+                kind,
+                before,
+                limit,
+                &mut filter,
+            )
+        })
     }
 
     /// Every record of this tenant that holds `key`, and the field that holds it.
     pub fn subjects(&self, key: &SubjectKey) -> Result<Vec<SubjectHit>, StoreError> {
-        let rtx = self.db.begin_read()?;
-        subjects_of(&rtx.open_table(tables::SUBJECTS)?, &self.tenant, key)
+        self.db.read(|db| {
+            let rtx = db.begin_read()?;
+            subjects_of(&rtx.open_table(tables::SUBJECTS)?, &self.tenant, key)
+        })
     }
 
     /// Audit records in sequence order after `after_seq` (0 for the start), keeping those
@@ -293,7 +311,18 @@ impl TenantReader {
         mut filter: impl FnMut(&AuditRecord) -> bool,
     ) -> Result<Page<AuditRecord, u64>, StoreError> {
         let limit = limit.max(1);
-        let rtx = self.db.begin_read()?;
+        self.db
+            .read(|db| self.audit_page(db, after_seq, limit, &mut filter))
+    }
+
+    fn audit_page(
+        &self,
+        db: &Database,
+        after_seq: u64,
+        limit: usize,
+        mut filter: impl FnMut(&AuditRecord) -> bool,
+    ) -> Result<Page<AuditRecord, u64>, StoreError> {
+        let rtx = db.begin_read()?;
         let t = rtx.open_table(tables::AUDIT)?;
         let tenant = self.tenant.as_str();
         let mut items = Vec::new();
@@ -322,27 +351,33 @@ impl TenantReader {
     /// Audit records that concern `key` (found by its HMAC), in sequence order.
     pub fn audit_for_subject(&self, key: &SubjectKey) -> Result<Vec<AuditRecord>, StoreError> {
         let mac = self.key.subject(key);
-        let rtx = self.db.begin_read()?;
-        let index = rtx.open_table(tables::AUDIT_SUBJECTS)?;
-        let audit = rtx.open_table(tables::AUDIT)?;
-        let tenant = self.tenant.as_str();
-        let mut out = Vec::new();
-        for item in index.range((tenant, mac.as_str(), 0u64)..=(tenant, mac.as_str(), u64::MAX))? {
-            let (k, _) = item?;
-            let seq = k.value().2;
-            if let Some(v) = audit.get((tenant, seq))? {
-                out.push(decode_audit(tenant, seq, v.value())?);
+        self.db.read(|db| {
+            let rtx = db.begin_read()?;
+            let index = rtx.open_table(tables::AUDIT_SUBJECTS)?;
+            let audit = rtx.open_table(tables::AUDIT)?;
+            let tenant = self.tenant.as_str();
+            let mut out = Vec::new();
+            for item in
+                index.range((tenant, mac.as_str(), 0u64)..=(tenant, mac.as_str(), u64::MAX))?
+            {
+                let (k, _) = item?;
+                let seq = k.value().2;
+                if let Some(v) = audit.get((tenant, seq))? {
+                    out.push(decode_audit(tenant, seq, v.value())?);
+                }
             }
-        }
-        Ok(out)
+            Ok(out)
+        })
     }
 
     /// Checks this tenant's hash chain from its anchor to its head.
     pub fn audit_verify(&self) -> Result<VerifyReport, StoreError> {
-        let rtx = self.db.begin_read()?;
-        let a = rtx.open_table(tables::AUDIT)?;
-        let h = rtx.open_table(tables::AUDIT_HEAD)?;
-        audit::verify(&a, &h, &self.tenant)
+        self.db.read(|db| {
+            let rtx = db.begin_read()?;
+            let a = rtx.open_table(tables::AUDIT)?;
+            let h = rtx.open_table(tables::AUDIT_HEAD)?;
+            audit::verify(&a, &h, &self.tenant)
+        })
     }
 
     /// The HMAC by which audit records name `key` (hex).

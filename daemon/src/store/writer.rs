@@ -7,6 +7,9 @@
 //! changes with its audit records, commits once, and only then answers every job (group
 //! commit). A job that fails changed nothing and fails alone; a commit failure fails the whole
 //! group with the same error (e.g. [`StoreError::StorageFull`] → HTTP 507). No savepoints.
+//! After a group fails on an I/O error (a full disk), redb refuses every later transaction of
+//! that instance, so the thread reopens the database (`slot.rs`) before the next group; if
+//! the reopen cannot happen yet (the disk is still full), the next group tries again.
 //! Change events go out on a broadcast channel after the commit. Not here: reads (`read.rs`).
 
 use std::collections::BTreeMap;
@@ -20,6 +23,7 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 use super::audit::{AuditEntry, AuditStatus, Caller, HmacKey};
 use super::doc::{Kind, ScheduleAction};
 use super::error::{StoreError, WriteError};
+use super::slot::DbSlot;
 use super::txn::{self, TenantTxn};
 use super::{Due, due_entries};
 
@@ -117,7 +121,7 @@ struct Job {
 struct Shared {
     /// For [`Writer::purge_expired`]'s read of the schedule. Weak, so writer handles held
     /// by tasks do not keep the file (and its lock) open after the store is closed.
-    db: Weak<Database>,
+    db: Weak<DbSlot>,
     commits: AtomicU64,
     jobs_committed: AtomicU64,
     jobs_failed: AtomicU64,
@@ -141,7 +145,7 @@ fn stopped<E: From<WriteError>>() -> E {
 impl Writer {
     /// Starts the writer thread; returns its handle and join handle.
     pub(crate) fn start(
-        db: Arc<Database>,
+        db: Arc<DbSlot>,
         key: HmacKey,
         max_group: usize,
         queue: usize,
@@ -231,7 +235,7 @@ impl Writer {
             .upgrade()
             .ok_or(WriteError::Store(StoreError::WriterStopped))?;
         let due = tokio::task::spawn_blocking(move || {
-            due_entries(&db, ScheduleAction::Purge, now_secs, batch)
+            db.read(|db| due_entries(db, ScheduleAction::Purge, now_secs, batch))
         })
         .await
         .map_err(|_| WriteError::Panicked)??;
@@ -355,7 +359,7 @@ fn purge_job(
 }
 
 fn writer_loop(
-    db: Arc<Database>,
+    slot: Arc<DbSlot>,
     key: HmacKey,
     mut rx: mpsc::Receiver<Msg>,
     shared: Arc<Shared>,
@@ -374,7 +378,17 @@ fn writer_loop(
             }
         }
         if !group.is_empty() {
-            run_group(&db, &key, &shared, group);
+            match slot.get() {
+                Ok(db) => {
+                    if run_group(&db, &slot, &key, &shared, group) {
+                        // The instance is latched by the I/O error: replace it now, so that
+                        // the next group works as soon as there is space again. If it cannot
+                        // be replaced yet, the next group's `get` or failure tries again.
+                        let _ = slot.reopen(Some(db));
+                    }
+                }
+                Err(e) => fail_all(&shared, &mut group.into_iter().map(|j| j.f), &e),
+            }
         }
         if shared.stopping.load(Ordering::SeqCst) {
             break;
@@ -394,14 +408,29 @@ struct Ran {
     events: Vec<txn::JobEvent>,
 }
 
-fn run_group(db: &Database, key: &HmacKey, shared: &Shared, group: Vec<Job>) {
+/// Runs and commits one group; `true` when it failed on an I/O error that leaves the
+/// database instance unusable (so the caller reopens it).
+fn run_group(
+    db: &Database,
+    slot: &DbSlot,
+    key: &HmacKey,
+    shared: &Shared,
+    group: Vec<Job>,
+) -> bool {
     let now = jiff::Timestamp::now().as_microsecond();
+    // Every job of the group gets the storage error; a latched instance's `PreviousIo`
+    // after a full disk is still "storage full" (507) for the caller.
+    let fail = |jobs: &mut dyn Iterator<Item = Box<dyn JobFn>>, e: StoreError| {
+        let broken = e.breaks_instance();
+        fail_all(shared, jobs, &slot.classify(e));
+        broken
+    };
     let mut wtx = match db.begin_write() {
         Ok(w) => w,
-        Err(e) => return fail_all(shared, group.into_iter().map(|j| j.f), &StoreError::from(e)),
+        Err(e) => return fail(&mut group.into_iter().map(|j| j.f), StoreError::from(e)),
     };
     if let Err(e) = wtx.set_durability(Durability::Immediate) {
-        return fail_all(shared, group.into_iter().map(|j| j.f), &StoreError::from(e));
+        return fail(&mut group.into_iter().map(|j| j.f), StoreError::from(e));
     }
     let mut ran: Vec<Ran> = Vec::with_capacity(group.len());
     let mut rest = group.into_iter();
@@ -430,12 +459,12 @@ fn run_group(db: &Database, key: &HmacKey, shared: &Shared, group: Vec<Job>) {
         if let Err(e) = applied {
             // The transaction may hold part of this job: abandon the whole group.
             drop(wtx);
-            let all = ran
+            let mut all = ran
                 .into_iter()
                 .map(|r| r.job)
                 .chain(std::iter::once(f))
                 .chain(rest.map(|j| j.f));
-            return fail_all(shared, all, &e);
+            return fail(&mut all, e);
         }
         let events = if closure_ok && refusal.is_none() {
             parts.events
@@ -474,13 +503,14 @@ fn run_group(db: &Database, key: &HmacKey, shared: &Shared, group: Vec<Job>) {
                 }
                 r.job.answer(r.refusal.map_or(Ok(()), Err));
             }
+            false
         }
-        Err(e) => fail_all(shared, ran.into_iter().map(|r| r.job), &StoreError::from(e)),
+        Err(e) => fail(&mut ran.into_iter().map(|r| r.job), StoreError::from(e)),
     }
 }
 
 /// Answers every job with (a copy of) the group's storage error.
-fn fail_all(shared: &Shared, jobs: impl Iterator<Item = Box<dyn JobFn>>, e: &StoreError) {
+fn fail_all(shared: &Shared, jobs: &mut dyn Iterator<Item = Box<dyn JobFn>>, e: &StoreError) {
     for job in jobs {
         shared.jobs_failed.fetch_add(1, Ordering::SeqCst);
         job.answer(Err(WriteError::Store(e.duplicate())));
