@@ -345,3 +345,56 @@ fn which(name: &str) -> Result<PathBuf, ()> {
         .find(|p| p.is_file())
         .ok_or(())
 }
+
+#[test]
+fn sigterm_lets_an_export_in_flight_finish() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("steward.toml");
+    std::fs::write(
+        &cfg,
+        config(dir.path(), "tenant-admin")
+            + &format!(
+                "\n[[grant]]\nuser = \"{}\"\ntenant = \"contoso\"\nrole = \"ingest\"\n",
+                me()
+            ),
+    )
+    .unwrap();
+    let mut d = Daemon::start(dir.path(), &cfg);
+    const N: usize = 20_000;
+    let alerts: Vec<serde_json::Value> = (0..N)
+        .map(|i| serde_json::json!({"name": format!("a{i}"), "properties": {"severity": "Low", "timeGeneratedUtc": "2026-01-01T00:00:00Z"}}))
+        .collect();
+    let pid = d.child.id() as i32;
+    let count = rt().block_on(async {
+        let c = Client::new(&d.socket);
+        for chunk in alerts.chunks(5000) {
+            let r = c
+                .post_json("/v1/tenants/contoso/alerts", &chunk)
+                .await
+                .unwrap();
+            assert!(r.status.is_success());
+        }
+        let mut s = c
+            .request_streaming(
+                http::Method::GET,
+                "/v1/tenants/contoso/export/alerts?format=ndjson",
+                None,
+                &[],
+            )
+            .await
+            .unwrap();
+        let mut bytes = s.next_chunk().await.unwrap().unwrap().to_vec();
+        // The export is under way: ask the daemon to stop, then read the rest slowly.
+        kill(Pid::from_raw(pid), Signal::SIGTERM).unwrap();
+        while let Some(chunk) = s.next_chunk().await.unwrap() {
+            bytes.extend_from_slice(&chunk);
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        bytes
+            .split(|b| *b == b'\n')
+            .filter(|l| !l.is_empty())
+            .count()
+    });
+    assert_eq!(count, N, "the export in flight was cut short");
+    assert!(d.wait_exit().success());
+}
