@@ -196,11 +196,13 @@ const DSR_COLUMNS: &[Column] = &[
     c("Due", 0, &["/dueAt"]),
 ];
 
-/// The text a column shows for a record (empty when the field is absent).
+/// The text a column shows for a record (empty when the field is absent). Times are
+/// shown to the second in UTC (`2026-11-21 05:18:48`): the API's 7 fractional digits
+/// would crowd out the column.
 pub fn cell(v: &Value, col: &Column) -> String {
     for p in col.pointers {
         match v.pointer(p) {
-            Some(Value::String(s)) => return s.clone(),
+            Some(Value::String(s)) => return short_time(s).unwrap_or_else(|| s.clone()),
             Some(Value::Null) | None => continue,
             Some(other) => return other.to_string(),
         }
@@ -208,9 +210,32 @@ pub fn cell(v: &Value, col: &Column) -> String {
     String::new()
 }
 
+/// An RFC 3339 time as `YYYY-MM-DD HH:MM:SS` (UTC), or `None` when `s` is not one.
+fn short_time(s: &str) -> Option<String> {
+    if s.len() < 20 || s.as_bytes().get(4) != Some(&b'-') {
+        return None;
+    }
+    let t: jiff::Timestamp = s.parse().ok()?;
+    Some(t.strftime("%Y-%m-%d %H:%M:%S").to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn times_are_shown_to_the_second() {
+        assert_eq!(
+            short_time("2026-11-21T05:18:48.6859684Z").as_deref(),
+            Some("2026-11-21 05:18:48")
+        );
+        assert_eq!(
+            short_time("2026-11-21T07:18:48+02:00").as_deref(),
+            Some("2026-11-21 05:18:48")
+        );
+        assert_eq!(short_time("default"), None);
+        assert_eq!(short_time("2026-not-a-time-at-all"), None);
+    }
 
     #[test]
     fn cells_fall_back_along_their_pointers() {

@@ -388,7 +388,10 @@ impl State {
             toast: None,
             frozen: false,
             spinner: 0,
-            theme: Theme { color: true },
+            theme: Theme {
+                color: true,
+                light: false,
+            },
             page_size: 100,
             view_rows: 15,
             next_gen: 1,

@@ -1,30 +1,51 @@
-//! Colours: a 16-colour theme drawn on the terminal's own background, and a mono theme
-//! for `NO_COLOR` in which every meaning survives through modifiers (the selection is
-//! reversed and carries a `>` marker in both).
+//! Colours: 16-colour themes drawn on the terminal's own background — `dark` (the
+//! default) and `light` (for light terminal backgrounds, chosen with
+//! `STEWARD_THEME=light`) — and a `mono` theme (`NO_COLOR`, or `STEWARD_THEME=mono`) in
+//! which every meaning survives through modifiers (the selection is reversed and carries
+//! a `>` marker in all of them).
 
 use ratatui::style::{Color, Modifier, Style};
 
 /// The styles the drawing uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Theme {
-    /// Colours allowed (`NO_COLOR` unset).
+    /// Colours allowed (`NO_COLOR` unset and the theme is not `mono`).
     pub color: bool,
+    /// Colours chosen for a light terminal background.
+    pub light: bool,
 }
 
 impl Theme {
-    /// The theme for this environment: mono when `NO_COLOR` is set to anything.
+    /// The theme for this environment: mono when `NO_COLOR` is set to anything or
+    /// `STEWARD_THEME=mono`; light with `STEWARD_THEME=light`; dark otherwise.
     pub fn from_env() -> Theme {
+        let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+        Theme::named(std::env::var("STEWARD_THEME").ok().as_deref(), no_color)
+    }
+
+    /// The theme called `name` (`dark`, `light`, `mono`; anything else is dark), mono
+    /// regardless when `no_color`.
+    pub fn named(name: Option<&str>, no_color: bool) -> Theme {
+        let name = name.unwrap_or("dark");
         Theme {
-            color: std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
+            color: !no_color && name != "mono",
+            light: name == "light",
         }
     }
 
+    /// A foreground colour, swapped for one readable on a light background when the
+    /// theme is light (yellow and cyan wash out on white).
     fn fg(self, c: Color) -> Style {
-        if self.color {
-            Style::new().fg(c)
-        } else {
-            Style::new()
+        if !self.color {
+            return Style::new();
         }
+        let c = match (self.light, c) {
+            (true, Color::Yellow) => Color::Magenta,
+            (true, Color::Cyan) => Color::Blue,
+            (true, Color::DarkGray) => Color::Gray,
+            (_, c) => c,
+        };
+        Style::new().fg(c)
     }
 
     /// The selected row.
@@ -56,7 +77,7 @@ impl Theme {
     /// Less important text.
     pub fn dim(self) -> Style {
         if self.color {
-            Style::new().fg(Color::DarkGray)
+            self.fg(Color::DarkGray)
         } else {
             Style::new().add_modifier(Modifier::DIM)
         }
@@ -84,6 +105,52 @@ impl Theme {
             "medium" => self.fg(Color::Yellow),
             "low" => self.fg(Color::Cyan),
             _ => self.dim(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn themes_by_name() {
+        assert_eq!(
+            Theme::named(None, false),
+            Theme {
+                color: true,
+                light: false
+            }
+        );
+        assert_eq!(
+            Theme::named(Some("light"), false),
+            Theme {
+                color: true,
+                light: true
+            }
+        );
+        assert!(!Theme::named(Some("mono"), false).color);
+        assert!(!Theme::named(Some("light"), true).color, "NO_COLOR wins");
+    }
+
+    #[test]
+    fn light_swaps_colours_that_wash_out_on_white() {
+        let dark = Theme::named(None, false);
+        let light = Theme::named(Some("light"), false);
+        assert_eq!(dark.severity("medium").fg, Some(Color::Yellow));
+        assert_eq!(light.severity("medium").fg, Some(Color::Magenta));
+        assert_eq!(light.key().fg, Some(Color::Blue));
+        assert_eq!(Theme::named(Some("mono"), false).severity("high").fg, None);
+    }
+
+    #[test]
+    fn selection_is_visible_in_every_theme() {
+        for t in [
+            Theme::named(None, false),
+            Theme::named(Some("light"), false),
+            Theme::named(None, true),
+        ] {
+            assert!(t.selected().add_modifier.contains(Modifier::REVERSED));
         }
     }
 }
