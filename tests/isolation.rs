@@ -239,8 +239,11 @@ enum Op {
     AzurePolicy,
     Initiate,
     ListRequests,
-    GetRequest,
-    RevokeMissing,
+    /// Get the seeded JIT request of tenant `.0` (another tenant's id must be 404).
+    GetRequest(usize),
+    /// Revoke the seeded JIT request of tenant `.0` through another tenant's path (or a
+    /// request that does not exist, when `.0` is the step's own tenant): 404.
+    RevokeForeign(usize),
     ListAlerts,
     GetAlert,
     Ingest(u8),
@@ -255,6 +258,8 @@ enum Op {
     /// (0 email, 1 user, 2 host).
     Subjects(usize, u8),
     DsrList,
+    /// Get the seeded data-subject request of tenant `.0` (another tenant's id: 404).
+    DsrGet(usize),
     DsrOpen,
     Events,
 }
@@ -315,8 +320,8 @@ fn op() -> impl Strategy<Value = Op> {
         Just(Op::AzurePolicy),
         Just(Op::Initiate),
         Just(Op::ListRequests),
-        Just(Op::GetRequest),
-        Just(Op::RevokeMissing),
+        (0..TENANTS.len()).prop_map(Op::GetRequest),
+        (0..TENANTS.len()).prop_map(Op::RevokeForeign),
         Just(Op::ListAlerts),
         Just(Op::GetAlert),
         (0u8..8).prop_map(Op::Ingest),
@@ -328,6 +333,7 @@ fn op() -> impl Strategy<Value = Op> {
         Just(Op::AzureAlerts),
         (0..TENANTS.len(), 0u8..3).prop_map(|(t, k)| Op::Subjects(t, k)),
         Just(Op::DsrList),
+        (0..TENANTS.len()).prop_map(Op::DsrGet),
         Just(Op::DsrOpen),
         Just(Op::Events),
     ]
@@ -413,14 +419,16 @@ fn dsr(t: &str) -> Value {
     json!({"type": "export", "subject": {"email": format!("alice@{t}.example")}})
 }
 
-/// What seeding leaves for each tenant: the JIT request's id.
+/// What seeding leaves for each tenant: the ids of its JIT request and its DSR.
 struct Seeded {
     requests: Vec<String>,
+    dsrs: Vec<String>,
 }
 
 async fn seed(d: &TestDaemon) -> Seeded {
     let c = d.client();
     let mut requests = Vec::new();
+    let mut dsrs = Vec::new();
     for t in TENANTS {
         let b = format!("/v1/tenants/{t}");
         let (s, v, _) = c
@@ -449,8 +457,9 @@ async fn seed(d: &TestDaemon) -> Seeded {
         assert_eq!(s, StatusCode::CREATED, "{v}");
         let (s, v, _) = c.post(&format!("{b}/dsr"), &dsr(t)).await;
         assert_eq!(s, StatusCode::CREATED, "{v}");
+        dsrs.push(v["id"].as_str().unwrap().to_owned());
     }
-    Seeded { requests }
+    Seeded { requests, dsrs }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -620,26 +629,33 @@ impl Ctx<'_> {
                 Some("jit.read"),
                 Success,
             ),
-            Op::GetRequest => {
-                let id = self
-                    .seeded
-                    .requests
-                    .get(step.tenant)
-                    .map_or("none", String::as_str);
+            Op::GetRequest(of) => (
+                M::GET,
+                format!("{b}/jit-requests/{}", self.seeded.requests[*of]),
+                None,
+                Some("jit.read"),
+                if *of == step.tenant { Success } else { Missing },
+            ),
+            Op::RevokeForeign(of) => {
+                let id = if *of == step.tenant {
+                    "no-such-request"
+                } else {
+                    self.seeded.requests[*of].as_str()
+                };
                 (
-                    M::GET,
-                    format!("{b}/jit-requests/{id}"),
-                    None,
-                    Some("jit.read"),
-                    Success,
+                    M::POST,
+                    format!("{b}/jit-requests/{id}/revoke"),
+                    Some(json!({})),
+                    Some("jit.request"),
+                    Missing,
                 )
             }
-            Op::RevokeMissing => (
-                M::POST,
-                format!("{b}/jit-requests/no-such-request/revoke"),
-                Some(json!({})),
-                Some("jit.request"),
-                Missing,
+            Op::DsrGet(of) => (
+                M::GET,
+                format!("{b}/dsr/{}", self.seeded.dsrs[*of]),
+                None,
+                Some("dsr.manage"),
+                if *of == step.tenant { Success } else { Missing },
             ),
             Op::ListAlerts => (
                 M::GET,
@@ -843,13 +859,13 @@ impl Ctx<'_> {
                 | Op::GetPolicy
                 | Op::AzurePolicy
                 | Op::ListRequests
-                | Op::GetRequest
                 | Op::ListAlerts
                 | Op::GetAlert
                 | Op::AzureContacts
                 | Op::AzureAlerts
                 | Op::DsrList
-        ) || matches!(step.op, Op::Export(k, _) if k < 4);
+        ) || matches!(step.op, Op::Export(k, _) if k < 4)
+            || matches!(step.op, Op::GetRequest(of) | Op::DsrGet(of) if of == step.tenant);
         if must_show && !text.contains(own) {
             return Err(fail(format!(
                 "an allowed read shows none of {own}'s data: {what}"
