@@ -957,15 +957,37 @@ async fn run_case(ctx: &Ctx<'_>, case: &Case) -> Result<(), TestCaseError> {
         }
     }
 
-    // Drain the stream until it has been quiet for a moment.
-    let mut seen: Vec<Value> = Vec::new();
-    while let Ok(line) = tokio::time::timeout(Duration::from_millis(250), events.next_line()).await
-    {
-        let Some(line) = line.unwrap() else { break };
-        let v: Value = serde_json::from_slice(&line).unwrap();
-        seen.push(v);
-    }
+    // Drain the stream until it has been quiet for a moment, waiting longer (up to 5 s)
+    // while a change the subscriber may see has not been announced yet.
     let acting = case.events_acting.as_deref();
+    let visible: Vec<(usize, &'static str)> = raised
+        .iter()
+        .copied()
+        .filter(|(t, kind)| {
+            case.setup
+                .gate(*t, acting, Some(read_permission(kind)))
+                .is_none()
+        })
+        .collect();
+    let announced = |seen: &[Value], (t, kind): (usize, &str)| {
+        seen.iter()
+            .any(|e| e["tenant"] == TENANTS[t] && e["kind"] == kind)
+    };
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut seen: Vec<Value> = Vec::new();
+    loop {
+        let missing = visible.iter().any(|v| !announced(&seen, *v));
+        let wait = if missing && Instant::now() < deadline {
+            deadline - Instant::now()
+        } else {
+            Duration::from_millis(250)
+        };
+        let Ok(line) = tokio::time::timeout(wait, events.next_line()).await else {
+            break;
+        };
+        let Some(line) = line.unwrap() else { break };
+        seen.push(serde_json::from_slice(&line).unwrap());
+    }
     ctx.count("events received", seen.len());
     for ev in &seen {
         if ev.get("lagged").is_some() {
@@ -993,20 +1015,11 @@ async fn run_case(ctx: &Ctx<'_>, case: &Case) -> Result<(), TestCaseError> {
         }
     }
     // And the stream is not simply silent: each visible change was announced.
-    for (t, kind) in raised {
-        let visible = case
-            .setup
-            .gate(t, acting, Some(read_permission(kind)))
-            .is_none();
-        let announced = seen
-            .iter()
-            .any(|e| e["tenant"] == TENANTS[t] && e["kind"] == kind);
-        if visible && !announced {
-            return Err(fail(format!(
-                "a {kind} change in {} was not announced to a subscriber acting as {acting:?}",
-                TENANTS[t]
-            )));
-        }
+    if let Some((t, kind)) = visible.into_iter().find(|v| !announced(&seen, *v)) {
+        return Err(fail(format!(
+            "a {kind} change in {} was not announced to a subscriber acting as {acting:?}",
+            TENANTS[t]
+        )));
     }
     Ok(())
 }
