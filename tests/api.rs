@@ -221,13 +221,11 @@ async fn forbidden_names_the_permission_and_is_audited_as_denied() {
         .shared
         .store
         .tenant("fabrikam")
-        .audit(0, 100, |r| {
-            r.status == steward_daemon::store::AuditStatus::Denied
-        })
+        .audit(0, 100, |r| r.status == steward::model::AuditStatus::Denied)
         .unwrap()
         .items;
     assert_eq!(denied.len(), 1);
-    assert_eq!(denied[0].operation, "contacts.write");
+    assert_eq!(denied[0].operation_name, "contacts.write");
     d.stop().await;
 }
 
@@ -334,7 +332,7 @@ async fn alerts_ingest_is_idempotent_filtered_paged_and_read_only() {
     let denied = d
         .audit()
         .into_iter()
-        .filter(|r| r.status == steward_daemon::store::AuditStatus::Denied)
+        .filter(|r| r.status == steward::model::AuditStatus::Denied)
         .count();
     assert_eq!(denied, 4);
     assert_eq!(api.get(&format!("{base}/a-01")).await.0, StatusCode::OK);
@@ -437,9 +435,9 @@ async fn exports_stream_every_record_in_each_format_under_their_permission() {
     let rec = d
         .audit()
         .into_iter()
-        .rfind(|r| r.operation == "alerts.export")
+        .rfind(|r| r.operation_name == "alerts.export")
         .unwrap();
-    assert_eq!(rec.counts.get("records"), Some(&1200));
+    assert_eq!(rec.details.counts.get("records"), Some(&1200));
     // Owners may not export alerts; readers may export contacts.
     let (s, e, _) = d.client_as("owner").get(&export("json")).await;
     assert_eq!(s, StatusCode::FORBIDDEN);

@@ -14,9 +14,9 @@ use std::time::Duration;
 
 use http::StatusCode;
 use serde_json::{Value, json};
-use steward::model::{DataSubjectRequest, DsrInput};
+use steward::model::{AuditStatus, DataSubjectRequest, DsrInput};
 use steward_daemon::dsr::DsrDoc;
-use steward_daemon::store::{AuditStatus, Kind, TenantTxn, WriteError};
+use steward_daemon::store::{Kind, TenantTxn, WriteError};
 use util::{T, TestDaemon, in_secs, initiate, me, policy, poll};
 
 const CAROL: &str = "carol@contoso.com";
@@ -197,9 +197,13 @@ async fn subject_search_answers_from_the_index_normalised() {
     assert_eq!(v["error"]["target"], "email");
     let (s, _, _) = c.get(&format!("{}/subjects", base())).await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
-    assert!(d.audit().iter().any(|r| r.operation == "subjects.search"
-        && r.subject_hmacs.len() == 1
-        && r.counts["hits"] == 3));
+    assert!(
+        d.audit()
+            .iter()
+            .any(|r| r.operation_name == "subjects.search"
+                && r.subjects.len() == 1
+                && r.details.counts["hits"] == 3)
+    );
     assert_no_address_in_audit(&d, T, CAROL);
     d.stop().await;
 }
@@ -264,7 +268,7 @@ async fn an_export_bundle_holds_exactly_the_records_naming_the_subject() {
     let file = dir.path().join(format!("data/dsr/{T}/{id}.json"));
     let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600);
-    let ops: Vec<String> = d.audit().into_iter().map(|r| r.operation).collect();
+    let ops: Vec<String> = d.audit().into_iter().map(|r| r.operation_name).collect();
     for want in [
         "dsr.open",
         "dsr.confirm",
@@ -368,13 +372,13 @@ async fn erase_removes_what_it_may_and_reports_what_it_keeps() {
     let recs = d.audit();
     let erases: Vec<&str> = recs
         .iter()
-        .filter(|r| r.operation == "dsr.erase")
+        .filter(|r| r.operation_name == "dsr.erase")
         .map(|r| r.resource_id.as_str())
         .collect();
     assert_eq!(erases, ["contacts/default", "contacts/solo"]);
     assert!(
         recs.iter()
-            .all(|r| !r.subject_hmacs.is_empty() || !r.operation.starts_with("dsr."))
+            .all(|r| !r.subjects.is_empty() || !r.operation_name.starts_with("dsr."))
     );
     assert_no_address_in_audit(&d, T, CAROL);
     d.stop().await;
@@ -396,7 +400,7 @@ async fn with_require_second_person_the_requester_cannot_confirm() {
     assert!(
         d.audit()
             .iter()
-            .any(|r| r.operation == "dsr.confirm" && r.status == AuditStatus::Failed)
+            .any(|r| r.operation_name == "dsr.confirm" && r.status == AuditStatus::Failed)
     );
     d.stop().await;
 }
@@ -456,7 +460,7 @@ async fn a_request_past_its_deadline_raises_an_overdue_event() {
         .write(T, move |txn: &mut TenantTxn<'_>| {
             txn.put(Kind::Dsr, "late-1", doc.input(retention)?, None)?;
             txn.audit(doc.entry(steward_daemon::store::AuditEntry::new(
-                steward_daemon::store::Caller::system(),
+                steward_daemon::store::system_caller(),
                 "dsr.open",
                 AuditStatus::Succeeded,
             )));
@@ -476,7 +480,7 @@ async fn a_request_past_its_deadline_raises_an_overdue_event() {
     let n = d
         .audit()
         .iter()
-        .filter(|r| r.operation == "dsr.overdue")
+        .filter(|r| r.operation_name == "dsr.overdue")
         .count();
     assert_eq!(n, 1);
     // Raised once: the entry is gone until the deadline changes.
@@ -484,7 +488,7 @@ async fn a_request_past_its_deadline_raises_an_overdue_event() {
     assert_eq!(
         d.audit()
             .iter()
-            .filter(|r| r.operation == "dsr.overdue")
+            .filter(|r| r.operation_name == "dsr.overdue")
             .count(),
         1
     );

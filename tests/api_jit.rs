@@ -8,7 +8,8 @@ mod util;
 
 use http::StatusCode;
 use serde_json::{Value, json};
-use steward_daemon::store::{AuditStatus, Kind, ScheduleAction};
+use steward::model::AuditStatus;
+use steward_daemon::store::{Kind, ScheduleAction};
 use util::{T, TestDaemon, in_secs, initiate, policy, reasons};
 
 fn base() -> String {
@@ -66,7 +67,7 @@ async fn policy_put_get_list_delete_with_etags() {
     let ops: Vec<(String, AuditStatus)> = d
         .audit()
         .into_iter()
-        .map(|r| (r.operation, r.status))
+        .map(|r| (r.operation_name, r.status))
         .collect();
     for want in [
         ("jit.write".to_owned(), AuditStatus::Succeeded),
@@ -178,10 +179,10 @@ async fn initiate_rules_and_the_request_listing() {
     let rec = d
         .audit()
         .into_iter()
-        .find(|r| r.operation == "jit.initiate")
+        .find(|r| r.operation_name == "jit.initiate")
         .unwrap();
     assert_eq!(rec.resource_id, format!("jit-requests/{id}"));
-    assert!(!rec.subject_hmacs.is_empty());
+    assert!(!rec.subjects.is_empty());
     assert!(!format!("{rec:?}").contains("198.51.100.9"));
     d.stop().await;
 }
@@ -212,9 +213,9 @@ async fn a_newer_request_ends_the_older_and_revoke_ends_early() {
         newer["virtualMachines"][0]["ports"][0]["status"],
         "Initiated"
     );
-    assert!(d.audit().iter().any(|r| r.operation == "jit.revoke"
+    assert!(d.audit().iter().any(|r| r.operation_name == "jit.revoke"
         && r.resource_id == format!("jit-requests/{first_id}")
-        && r.reason.as_deref() == Some("NewerRequestInitiated")));
+        && r.details.reason.as_deref() == Some("NewerRequestInitiated")));
 
     let rv = format!("{}/jit-requests/{second_id}/revoke", base());
     let (s, revoked, _) = c.post(&rv, &json!({})).await;
@@ -319,9 +320,9 @@ async fn the_products_policy_path_answers_with_export_permission() {
     let other_rg = az.replace("/rg1/", "/rg2/");
     assert_eq!(c.get(&other_rg).await.0, StatusCode::NOT_FOUND);
     assert!(
-        d.audit()
-            .iter()
-            .any(|r| r.operation == "jit.export" && r.counts.get("records") == Some(&1))
+        d.audit().iter().any(
+            |r| r.operation_name == "jit.export" && r.details.counts.get("records") == Some(&1)
+        )
     );
     let _: Value = v;
     d.stop().await;

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use http::StatusCode;
 use serde_json::{Value, json};
-use steward_daemon::store::AuditStatus;
+use steward::model::AuditStatus;
 use util::{T, TestDaemon, poll};
 
 /// The ingest profile beside tenant-admin.
@@ -69,8 +69,8 @@ async fn a_duplicate_alert_is_not_stored_twice() {
     let ingests: Vec<_> = d
         .audit()
         .into_iter()
-        .filter(|r| r.operation == "alerts.ingest")
-        .map(|r| (r.counts["ingested"], r.counts["duplicates"]))
+        .filter(|r| r.operation_name == "alerts.ingest")
+        .map(|r| (r.details.counts["ingested"], r.details.counts["duplicates"]))
         .collect();
     assert_eq!(ingests, [(2, 1), (0, 1)]);
     d.stop().await;
@@ -121,8 +121,8 @@ async fn a_good_spool_file_is_ingested_and_moved_to_done() {
     let ingests: Vec<_> = d
         .audit()
         .into_iter()
-        .filter(|r| r.operation == "alerts.ingest")
-        .map(|r| (r.resource_id, r.caller.profile, r.counts))
+        .filter(|r| r.operation_name == "alerts.ingest")
+        .map(|r| (r.resource_id, r.caller.profile, r.details.counts))
         .collect();
     assert_eq!(ingests.len(), 2, "{ingests:?}");
     assert!(ingests.iter().all(|(_, p, _)| p == "system"));
@@ -170,7 +170,7 @@ async fn a_spool_file_with_one_bad_line_is_rejected_whole() {
     let failed: Vec<_> = d
         .audit()
         .into_iter()
-        .filter(|r| r.operation == "alerts.ingest")
+        .filter(|r| r.operation_name == "alerts.ingest")
         .map(|r| (r.status, r.resource_id))
         .collect();
     assert_eq!(failed.len(), 2, "{failed:?}");

@@ -11,9 +11,8 @@ use std::time::{Duration, Instant};
 
 use http::StatusCode;
 use serde_json::{Value, json};
-use steward_daemon::store::{
-    AuditEntry, AuditStatus, Caller, DocInput, Kind, TenantTxn, WriteError,
-};
+use steward::model::AuditStatus;
+use steward_daemon::store::{AuditEntry, DocInput, Kind, TenantTxn, WriteError, system_caller};
 use util::{T, TestDaemon, in_secs, initiate, policy, poll, reasons};
 
 async fn with_policy(d: &TestDaemon) {
@@ -78,10 +77,10 @@ async fn a_port_expires_within_a_second_and_a_half_of_its_end() {
     let rec = d
         .audit()
         .into_iter()
-        .find(|r| r.operation == "jit.expire")
+        .find(|r| r.operation_name == "jit.expire")
         .expect("expiry not audited");
     assert_eq!(rec.caller.profile, "system");
-    assert_eq!(rec.counts.get("ports"), Some(&1));
+    assert_eq!(rec.details.counts.get("ports"), Some(&1));
     d.stop().await;
 }
 
@@ -182,7 +181,7 @@ async fn the_hook_runs_with_the_request_in_its_environment() {
         second.lines().any(|l| l == "STEWARD_REASON=UserRequested"),
         "{second}"
     );
-    assert!(!d.audit().iter().any(|r| r.operation == "jit.hook"));
+    assert!(!d.audit().iter().any(|r| r.operation_name == "jit.hook"));
     d.stop().await;
 }
 
@@ -195,12 +194,14 @@ async fn a_failing_hook_is_audited_and_changes_nothing_else() {
     with_policy(&d).await;
     let id = open(&d, 22, in_secs(600.0)).await;
     let rec = poll(Duration::from_secs(5), || async {
-        d.audit().into_iter().find(|r| r.operation == "jit.hook")
+        d.audit()
+            .into_iter()
+            .find(|r| r.operation_name == "jit.hook")
     })
     .await
     .expect("the failing hook was not audited");
     assert_eq!(rec.status, AuditStatus::Failed);
-    assert_eq!(rec.reason.as_deref(), Some("exit code 3"));
+    assert_eq!(rec.details.reason.as_deref(), Some("exit code 3"));
     assert_eq!(rec.resource_id, format!("jit-requests/{id}"));
     let (_, v) = request(&d, &id).await;
     assert_eq!(v["virtualMachines"][0]["ports"][0]["status"], "Initiated");
@@ -231,7 +232,7 @@ async fn the_sweep_removes_what_expired_and_audits_the_counts() {
                 None,
             )?;
             txn.audit(AuditEntry::new(
-                Caller::system(),
+                system_caller(),
                 "alerts.ingest",
                 AuditStatus::Succeeded,
             ));
@@ -259,9 +260,14 @@ async fn the_sweep_removes_what_expired_and_audits_the_counts() {
     let purges: Vec<_> = d
         .audit()
         .into_iter()
-        .filter(|r| r.operation == "retention.purge")
+        .filter(|r| r.operation_name == "retention.purge")
         .collect();
-    let count = |k: &str| purges.iter().filter_map(|r| r.counts.get(k)).sum::<u64>();
+    let count = |k: &str| {
+        purges
+            .iter()
+            .filter_map(|r| r.details.counts.get(k))
+            .sum::<u64>()
+    };
     assert_eq!(count("jit-request"), 1, "{purges:?}");
     assert_eq!(count("alert"), 1, "{purges:?}");
     assert!(d.shared.store.tenant(T).audit_verify().unwrap().ok);
@@ -278,12 +284,14 @@ async fn the_sweep_purges_old_audit_records_and_the_chain_still_verifies() {
     .await;
     with_policy(&d).await;
     let rec = poll(Duration::from_secs(5), || async {
-        d.audit().into_iter().find(|r| r.operation == "audit.purge")
+        d.audit()
+            .into_iter()
+            .find(|r| r.operation_name == "audit.purge")
     })
     .await
     .expect("old audit records were not purged");
-    assert!(rec.counts.get("records").copied().unwrap_or(0) >= 1);
-    assert!(!d.audit().iter().any(|r| r.operation == "jit.write"));
+    assert!(rec.details.counts.get("records").copied().unwrap_or(0) >= 1);
+    assert!(!d.audit().iter().any(|r| r.operation_name == "jit.write"));
     assert!(d.shared.store.tenant(T).audit_verify().unwrap().ok);
     d.stop().await;
 }

@@ -130,7 +130,8 @@ pub(crate) async fn on_config_applied(shared: &Arc<Shared>) {
 /// Audits a reload's outcome in every tenant of the configuration in force. A refusal's
 /// reason stays in the daemon's log: a config error may quote the file (user names).
 pub(crate) async fn audit_reload(shared: &Arc<Shared>, refused: Option<&str>) {
-    use crate::store::{AuditEntry, AuditStatus, Caller, WriteError};
+    use crate::store::{AuditEntry, WriteError, system_caller};
+    use steward::model::AuditStatus;
     let status = if refused.is_some() {
         AuditStatus::Failed
     } else {
@@ -139,7 +140,7 @@ pub(crate) async fn audit_reload(shared: &Arc<Shared>, refused: Option<&str>) {
     let writer = shared.store.writer();
     for t in &shared.config().tenants {
         let mut entry =
-            AuditEntry::new(Caller::system(), "config.reload", status).resource("config");
+            AuditEntry::new(system_caller(), "config.reload", status).resource("config");
         if refused.is_some() {
             entry = entry.reason("the new file was refused and the previous configuration stays in force; the daemon's log has the error");
         }

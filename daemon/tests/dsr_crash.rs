@@ -226,14 +226,14 @@ async fn an_erase_killed_midway_completes_after_restart_without_doing_anything_t
     let store = Store::open(&dir.path().join("data"), StoreOptions::default()).unwrap();
     let audit = store.tenant(T).audit(0, 1_000_000, |_| true).unwrap().items;
     let mut erased: BTreeMap<String, usize> = BTreeMap::new();
-    for r in audit.iter().filter(|r| r.operation == "dsr.erase") {
+    for r in audit.iter().filter(|r| r.operation_name == "dsr.erase") {
         *erased.entry(r.resource_id.clone()).or_default() += 1;
     }
     assert_eq!(erased.len(), CONTACTS);
     assert!(erased.values().all(|n| *n == 1), "a contact erased twice");
     assert!(
-        audit.iter().any(|r| r.operation == "dsr.execute"
-            && r.reason.as_deref() == Some("resumed after an interruption")),
+        audit.iter().any(|r| r.operation_name == "dsr.execute"
+            && r.details.reason.as_deref() == Some("resumed after an interruption")),
         "the resume is not audited"
     );
     assert!(audit.iter().all(|r| !format!("{r:?}").contains(CAROL)));

@@ -7,19 +7,35 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use redb::{ReadableDatabase, ReadableTable};
+use steward::model::{AuditCaller, AuditStatus, SubjectKey, SubjectKind};
 use steward_daemon::store::{
-    AuditEntry, AuditStatus, Caller, CodecError, DocInput, Kind, ScheduleAction, Store, StoreError,
-    StoreOptions, SubjectKey, TenantTxn, TimeCursor, WriteError, Writer, tables,
+    AuditEntry, CodecError, DocInput, Kind, ScheduleAction, Store, StoreError, StoreOptions,
+    TenantTxn, TimeCursor, WriteError, Writer, tables,
 };
 
 // ---------------------------------------------------------------- helpers
 
-fn caller() -> Caller {
-    Caller {
+fn caller() -> AuditCaller {
+    AuditCaller {
         uid: 1000,
         user: "operator".into(),
         profile: "owner".into(),
     }
+}
+
+/// A subject key of `kind` held at `field`.
+fn key(kind: SubjectKind, raw: &str, field: &str) -> SubjectKey {
+    SubjectKey::new(kind, raw, field).unwrap()
+}
+
+/// An email key as a contact holds it.
+fn email(raw: &str) -> SubjectKey {
+    key(SubjectKind::Email, raw, "properties.emails")
+}
+
+/// A phone key as a contact holds it.
+fn phone(raw: &str) -> SubjectKey {
+    key(SubjectKind::Phone, raw, "properties.phone")
 }
 
 fn entry(op: &str) -> AuditEntry {
@@ -105,12 +121,12 @@ fn tenant_handles_never_reach_another_tenants_records() {
             prop_assume!(a != b);
             let kind = Kind::ALL[kind_ix];
             let marker = uuid::Uuid::new_v4().simple().to_string();
-            let email = SubjectKey::email(&format!("{marker}@contoso.com")).unwrap();
+            let email = email(&format!("{marker}@contoso.com"));
             // Tenant A writes its records (with subjects, a time and a schedule) and audits them.
             let mut a_docs = Vec::new();
             for n in &names {
                 let input = DocInput::new(format!(r#"{{"marker":"{marker}"}}"#))
-                    .subject(email.clone(), "properties.emails")
+                    .subject(&email)
                     .time(1_000)
                     .expires_at(now_secs() + 3600);
                 let key = email.clone();
@@ -118,7 +134,7 @@ fn tenant_handles_never_reach_another_tenants_records() {
                 let doc = w
                     .write_blocking(&a, move |txn| {
                         let d = txn.put(kind, &n2, input, None)?;
-                        txn.audit(entry("a.put").subject(key));
+                        txn.audit(entry("a.put").subject(&key));
                         Ok::<_, WriteError>(d)
                     })
                     .unwrap();
@@ -152,12 +168,7 @@ fn tenant_handles_never_reach_another_tenants_records() {
             prop_assert!(rb.audit_for_subject(&email).unwrap().is_empty());
             let mac = rb.hmac(&email);
             let b_audit = rb.audit(0, 100_000, |_| true).unwrap();
-            prop_assert!(
-                b_audit
-                    .items
-                    .iter()
-                    .all(|r| !r.subject_hmacs.contains(&mac))
-            );
+            prop_assert!(b_audit.items.iter().all(|r| !r.subjects.contains(&mac)));
             // Writes through B cannot see, delete or overwrite A's records.
             let (names2, key) = (names.clone(), email.clone());
             let seen = w
@@ -375,8 +386,8 @@ fn purging_oldest_audit_records_keeps_the_chain_verifiable_from_the_anchor() {
     audited_changes(&w, "contoso", 6);
     let r = store.tenant("contoso");
     let recs = r.audit(0, 100, |_| true).unwrap().items;
-    let cut = recs[3].at_micros; // records 1..=3 are older
-    assert!(recs[2].at_micros < cut);
+    let cut = recs[3].at.as_microsecond(); // records 1..=3 are older
+    assert!(recs[2].at.as_microsecond() < cut);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -394,8 +405,8 @@ fn purging_oldest_audit_records_keeps_the_chain_verifiable_from_the_anchor() {
     assert_eq!(report.head.as_ref().unwrap().seq, 7);
     let left = r.audit(0, 100, |_| true).unwrap().items;
     assert_eq!(left.first().unwrap().seq, 4);
-    assert_eq!(left.last().unwrap().operation, "audit.purge");
-    assert_eq!(left.last().unwrap().counts.get("records"), Some(&3));
+    assert_eq!(left.last().unwrap().operation_name, "audit.purge");
+    assert_eq!(left.last().unwrap().details.counts.get("records"), Some(&3));
     // Purging everything still leaves a verifiable (empty-but-anchored) chain.
     let n = rt
         .block_on(w.purge_audit("contoso", i64::MAX, 100))
@@ -515,7 +526,7 @@ fn second_open_and_damaged_files_are_errors_not_panics() {
     store.close();
     // Closed: it opens again, with the same data and HMAC key.
     let store = open(dir.path());
-    let k = SubjectKey::email("alice@contoso.com").unwrap();
+    let k = email("alice@contoso.com");
     let mac = store.tenant("contoso").hmac(&k);
     store.close();
     let store = open(dir.path());
@@ -724,13 +735,9 @@ fn personal_needles() -> [&'static [u8]; 4] {
 
 #[test]
 fn audit_log_never_holds_an_email_or_phone_in_clear() {
-    let email = SubjectKey::email(EMAIL).unwrap();
-    let phone = SubjectKey::phone("+1 (214) 275-4038").unwrap();
-    assert_eq!(
-        phone,
-        SubjectKey::phone(PHONE).unwrap(),
-        "phones match by digits"
-    );
+    let email = email(EMAIL);
+    let phone = phone("+1 (214) 275-4038");
+    assert_eq!(phone, self::phone(PHONE), "phones match by digits");
 
     // Phase 1: only audit records ever concern Alice (denied attempts, a refused change):
     // the whole file must not contain her address or number.
@@ -742,8 +749,8 @@ fn audit_log_never_holds_an_email_or_phone_in_clear() {
         w.write_blocking("contoso", move |txn| {
             txn.audit(
                 AuditEntry::new(caller(), "dsr.manage", status)
-                    .subject(e)
-                    .subject(p)
+                    .subject(&e)
+                    .subject(&p)
                     .field("properties.emails")
                     .field("properties.phone"),
             );
@@ -754,12 +761,7 @@ fn audit_log_never_holds_an_email_or_phone_in_clear() {
     let body = format!(r#"{{"properties":{{"emails":"{EMAIL}","phone":"{PHONE}"}}}}"#);
     let (b, e) = (body.clone(), email.clone());
     let refused = w.write_blocking("contoso", move |txn| {
-        txn.put(
-            Kind::Contact,
-            "default",
-            DocInput::new(b).subject(e, "properties.emails"),
-            None,
-        )?;
+        txn.put(Kind::Contact, "default", DocInput::new(b).subject(&e), None)?;
         Err::<(), _>(WriteError::Invalid("refused".into()))
     });
     assert!(refused.is_err());
@@ -782,9 +784,7 @@ fn audit_log_never_holds_an_email_or_phone_in_clear() {
     let store = open(dir.path());
     let w = store.writer();
     for name in ["default", "backup"] {
-        let input = DocInput::new(body.clone())
-            .subject(email.clone(), "properties.emails")
-            .subject(phone.clone(), "properties.phone");
+        let input = DocInput::new(body.clone()).subject(&email).subject(&phone);
         let (e, p) = (email.clone(), phone.clone());
         w.write_blocking("contoso", move |txn| {
             txn.put(Kind::Contact, name, input, None)?;
@@ -793,8 +793,8 @@ fn audit_log_never_holds_an_email_or_phone_in_clear() {
                     .resource(format!("contacts/{name}"))
                     .field("properties.emails")
                     .field("properties.phone")
-                    .subject(e)
-                    .subject(p),
+                    .subject(&e)
+                    .subject(&p),
             );
             Ok::<_, WriteError>(())
         })
@@ -802,7 +802,7 @@ fn audit_log_never_holds_an_email_or_phone_in_clear() {
     }
     w.write_blocking("contoso", |txn| {
         txn.delete(Kind::Contact, "backup", None)?;
-        txn.audit(entry("contacts.delete").subject(SubjectKey::email(EMAIL).unwrap()));
+        txn.audit(entry("contacts.delete").subject(&self::email(EMAIL)));
         Ok::<_, WriteError>(())
     })
     .unwrap();
@@ -860,51 +860,41 @@ fn subject_index_finds_documents_by_each_key_and_forgets_them() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(dir.path());
     let w = store.writer();
-    let alice = SubjectKey::email("Alice@Contoso.com").unwrap();
-    let phone = SubjectKey::phone("(214)275-4038").unwrap();
-    let ip = SubjectKey::parse("ip:10.0.0.1").unwrap();
-    let bob = SubjectKey::email("bob@contoso.com").unwrap();
-    let input = DocInput::new("{}")
-        .subject(alice.clone(), "properties.emails")
-        .subject(phone.clone(), "properties.phone");
+    let alice = email("Alice@Contoso.com");
+    let phone = phone("(214)275-4038");
+    let ip = key(SubjectKind::Ip, "10.0.0.1", "requestor.ip");
+    let bob = email("bob@contoso.com");
+    let input = DocInput::new("{}").subject(&alice).subject(&phone);
     put(&w, "contoso", Kind::Contact, "default", input).unwrap();
     put(
         &w,
         "contoso",
         Kind::JitRequest,
         "r1",
-        DocInput::new("{}").subject(ip.clone(), "requestor.ip"),
+        DocInput::new("{}").subject(&ip),
     )
     .unwrap();
     let r = store.tenant("contoso");
-    let hits = r
-        .subjects(&SubjectKey::parse("email:alice@contoso.COM").unwrap())
-        .unwrap();
+    let hits = r.subjects(&email("alice@contoso.COM")).unwrap();
     assert_eq!(hits.len(), 1);
     assert_eq!(
         (hits[0].kind, hits[0].name.as_str(), hits[0].field.as_str()),
         (Kind::Contact, "default", "properties.emails")
     );
     assert_eq!(
-        r.subjects(&SubjectKey::phone("214.275.4038").unwrap())
-            .unwrap()[0]
-            .field,
+        r.subjects(&self::phone("214.275.4038")).unwrap()[0].field,
         "properties.phone"
     );
     assert_eq!(r.subjects(&ip).unwrap()[0].kind, Kind::JitRequest);
     // A key that is a prefix of another finds nothing extra.
-    assert!(
-        r.subjects(&SubjectKey::email("alice@contoso.co").unwrap())
-            .unwrap()
-            .is_empty()
-    );
+    assert!(r.subjects(&email("alice@contoso.co")).unwrap().is_empty());
     // Overwrite: the old keys are forgotten, the new one found.
     put(
         &w,
         "contoso",
         Kind::Contact,
         "default",
-        DocInput::new("{}").subject(bob.clone(), "properties.emails"),
+        DocInput::new("{}").subject(&bob),
     )
     .unwrap();
     assert!(r.subjects(&alice).unwrap().is_empty());
@@ -928,7 +918,7 @@ async fn schedule_index_yields_due_records_and_purge_removes_them_with_their_ind
     let w = store.writer();
     let mut events = w.subscribe();
     let now = now_secs();
-    let alice = SubjectKey::email("alice@contoso.com").unwrap();
+    let alice = key(SubjectKind::Email, "alice@contoso.com", "entities.upn");
     let docs = [
         ("contoso", Kind::Alert, "old-alert", Some(now - 10), Some(5)),
         (
@@ -942,7 +932,7 @@ async fn schedule_index_yields_due_records_and_purge_removes_them_with_their_ind
         ("fabrikam", Kind::Contact, "kept", None, None),
     ];
     for (t, kind, name, exp, time) in docs {
-        let mut input = DocInput::new("{}").subject(alice.clone(), "entities.upn");
+        let mut input = DocInput::new("{}").subject(&alice);
         if let Some(e) = exp {
             input = input.expires_at(e);
         }
@@ -1034,11 +1024,11 @@ async fn schedule_index_yields_due_records_and_purge_removes_them_with_their_ind
     );
     // One retention.purge record per tenant per batch, with counts.
     let purge_recs = c
-        .audit(0, 100, |r| r.operation == "retention.purge")
+        .audit(0, 100, |r| r.operation_name == "retention.purge")
         .unwrap()
         .items;
     assert_eq!(purge_recs.len(), 1);
-    assert_eq!(purge_recs[0].counts.get("alert"), Some(&1));
+    assert_eq!(purge_recs[0].details.counts.get("alert"), Some(&1));
     assert!(c.audit_verify().unwrap().ok && f.audit_verify().unwrap().ok);
     let mut purged = Vec::new();
     while let Ok(ev) = events.try_recv() {

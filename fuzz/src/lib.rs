@@ -11,12 +11,11 @@ use serde_json::Value;
 use steward::model::jit::parse_access_duration;
 use steward::model::subject::{check_email, phone_digits};
 use steward::model::{
-    AlertInput, ContactInput, DataSubjectRequest, DsrInput, InitiateRequest, JitPolicy,
-    JitPolicyInput, JitRequest, Protocol, SecurityContact, SourcePrefix, SubjectKey, SubjectKind,
-    ValidAlert,
+    AlertInput, AuditRecord, ContactInput, DataSubjectRequest, DsrInput, InitiateRequest,
+    JitPolicy, JitPolicyInput, JitRequest, Protocol, SecurityContact, SourcePrefix, SubjectKey,
+    SubjectKind, ValidAlert,
 };
 use steward::names::{ResourceName, TenantId};
-use steward_daemon::store::AuditRecord;
 use steward_daemon::store::codec;
 
 /// A fixed policy the fuzzed initiate bodies are checked against.

@@ -15,9 +15,10 @@ use http::StatusCode;
 use serde_json::Value;
 use steward::client::Client;
 use steward::config::Config;
+use steward::model::AuditRecord;
 use steward_daemon::daemon::{Daemon, StartError};
 use steward_daemon::state::Shared;
-use steward_daemon::store::{AuditRecord, StoreError};
+use steward_daemon::store::StoreError;
 
 /// The tenant every test works in.
 pub const T: &str = "contoso";

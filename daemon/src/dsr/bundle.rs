@@ -14,11 +14,11 @@ use std::sync::Arc;
 
 use jiff::Timestamp;
 use serde_json::{Value, json};
-use steward::model::DsrStatus;
+use steward::model::{DsrStatus, SubjectKey};
 
 use super::{DsrDoc, complete, load};
 use crate::state::Shared;
-use crate::store::{Kind, SubjectKey, TenantReader, TenantTxn, WriteError};
+use crate::store::{Kind, TenantReader, TenantTxn, WriteError};
 
 /// The bundle file of request `id` of `tenant`.
 pub fn path(data_dir: &Path, tenant: &str, id: &str) -> PathBuf {
@@ -73,14 +73,14 @@ pub fn build(reader: &TenantReader, d: &DsrDoc) -> Result<(Value, u64, u64), Wri
         .map(|r| {
             json!({
                 "seq": r.seq,
-                "at": Timestamp::from_microsecond(r.at_micros).ok(),
+                "at": r.at,
                 "caller": {"uid": r.caller.uid, "user": r.caller.user, "profile": r.caller.profile},
-                "operationName": r.operation,
-                "status": format!("{:?}", r.status),
+                "operationName": r.operation_name,
+                "status": r.status.as_str(),
                 "correlationId": r.correlation_id,
                 "resourceId": r.resource_id,
                 "fields": r.fields,
-                "counts": r.counts,
+                "counts": r.details.counts,
             })
         })
         .collect();

@@ -21,14 +21,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use jiff::Timestamp;
-use steward::model::{ContactProperties, DsrStatus, ReportEntry, ReportOutcome, SecurityContact};
+use steward::model::{
+    AuditStatus, ContactProperties, DsrStatus, ReportEntry, ReportOutcome, SecurityContact,
+};
 use steward::names::{ResourceName, TenantId};
 
 use super::bundle::hits;
 use super::{DsrDoc, STEP, complete, load, save, system};
-use crate::routes::store_key;
 use crate::state::Shared;
-use crate::store::{AuditStatus, Doc, DocInput, Kind, TenantTxn, WriteError};
+use crate::store::{Doc, DocInput, Kind, TenantTxn, WriteError};
 
 /// Why alerts are kept.
 pub const ALERT_REASON: &str = "security alert: security data kept under GDPR art. 17(3)(b) and (e) (legal obligation, establishment and defence of legal claims); alerts are read-only and leave only through retention";
@@ -92,10 +93,8 @@ fn erase_contact(
         let mut input = DocInput::new(
             serde_json::to_string(&contact).map_err(|e| WriteError::Invalid(e.to_string()))?,
         );
-        for k in contact.properties.subject_keys() {
-            if let Some(sk) = store_key(&k) {
-                input = input.subject(sk, k.field.clone());
-            }
+        for k in &contact.properties.subject_keys() {
+            input = input.subject(k);
         }
         txn.put(Kind::Contact, &doc.name, input, None)?;
         entry = entry.reason("the subject's identifiers removed from the contact");

@@ -44,13 +44,10 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
-use steward::model::{DataSubjectRequest, DsrStatus, DsrType};
+use steward::model::{AuditStatus, DataSubjectRequest, DsrStatus, DsrType, SubjectKey};
 
-use crate::routes::store_key;
 use crate::state::Shared;
-use crate::store::{
-    self, AuditEntry, AuditStatus, DocInput, Kind, ScheduleAction, TenantTxn, WriteError,
-};
+use crate::store::{self, AuditEntry, DocInput, Kind, ScheduleAction, TenantTxn, WriteError};
 
 /// How many times a failed execution is retried by its task before waiting for a restart.
 const ATTEMPTS: u32 = 3;
@@ -132,20 +129,15 @@ impl DsrDoc {
         Ok(input.expires_at(self.request.received_at.as_second().saturating_add(keep)))
     }
 
-    /// The subject's identifiers as store keys (for the index and audit HMACs).
-    pub fn subject_keys(&self) -> Vec<store::SubjectKey> {
-        self.request
-            .subject
-            .keys()
-            .iter()
-            .filter_map(store_key)
-            .collect()
+    /// The subject's identifiers (for the index and audit HMACs).
+    pub fn subject_keys(&self) -> Vec<SubjectKey> {
+        self.request.subject.keys()
     }
 
     /// An audit entry about this request, naming the subject only as HMACs.
     pub fn entry(&self, entry: AuditEntry) -> AuditEntry {
         let mut e = entry.resource(format!("dsr/{}", self.request.id));
-        for k in self.subject_keys() {
+        for k in &self.subject_keys() {
             e = e.subject(k);
         }
         e
@@ -178,7 +170,7 @@ fn now_of(txn: &TenantTxn<'_>) -> Timestamp {
 }
 
 fn system(op: &str, status: AuditStatus) -> AuditEntry {
-    AuditEntry::new(store::Caller::system(), op, status)
+    AuditEntry::new(store::system_caller(), op, status)
 }
 
 /// What `start` found.

@@ -5,14 +5,13 @@
 
 pub mod spool;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 use serde_json::Value;
 use steward::model::{AlertInput, FieldError, ValidAlert, ValidationErrors};
 use steward::names::TenantId;
 
-use crate::routes::store_key;
 use crate::store::{AuditEntry, DocInput, Kind, TenantTxn, WriteError};
 
 /// What one ingest did.
@@ -84,7 +83,8 @@ pub fn store_alerts(
 ) -> Result<IngestSummary, WriteError> {
     let mut summary = IngestSummary::default();
     let mut seen = BTreeSet::new();
-    let mut subjects = BTreeSet::new();
+    // One per person (`kind:value`), whichever field named them first.
+    let mut subjects = BTreeMap::new();
     let keep_secs = i64::try_from(retention.as_secs()).unwrap_or(i64::MAX);
     for alert in alerts {
         let name = alert.name().to_string();
@@ -100,10 +100,8 @@ pub fn store_alerts(
         .time(t.as_microsecond())
         .expires_at(t.as_second().saturating_add(keep_secs));
         for k in alert.subject_keys() {
-            if let Some(sk) = store_key(&k) {
-                subjects.insert(sk.clone());
-                input = input.subject(sk, k.field.clone());
-            }
+            input = input.subject(&k);
+            subjects.entry(k.index_key()).or_insert(k);
         }
         txn.put(Kind::Alert, &name, input, None)?;
         txn.emit(Kind::Alert, &name, "ingested");
@@ -112,7 +110,7 @@ pub fn store_alerts(
     let mut entry = entry
         .count("ingested", summary.ingested)
         .count("duplicates", summary.duplicates);
-    for s in subjects {
+    for s in subjects.values() {
         entry = entry.subject(s);
     }
     txn.audit(entry);

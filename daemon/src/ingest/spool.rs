@@ -20,13 +20,13 @@ use std::time::Duration;
 use notify::RecursiveMode;
 use notify_debouncer_full::{DebounceEventResult, new_debouncer};
 use steward::config::Config;
-use steward::model::ValidationErrors;
+use steward::model::{AuditStatus, ValidationErrors};
 use steward::names::TenantId;
 use tokio::sync::mpsc;
 
 use super::{parse_json, parse_ndjson, store_alerts};
 use crate::state::Shared;
-use crate::store::{self, AuditEntry, AuditStatus, TenantTxn, WriteError};
+use crate::store::{self, AuditEntry, TenantTxn, WriteError};
 
 /// How long the tree must be quiet before files are looked at.
 const DEBOUNCE: Duration = Duration::from_millis(100);
@@ -197,7 +197,7 @@ fn free_name(dir: &Path, name: &str) -> PathBuf {
 }
 
 fn entry(file: &str, status: AuditStatus) -> AuditEntry {
-    AuditEntry::new(store::Caller::system(), "alerts.ingest", status)
+    AuditEntry::new(store::system_caller(), "alerts.ingest", status)
         .resource(format!("spool/{file}"))
 }
 

@@ -11,6 +11,8 @@ use serde_json::Value;
 use steward::permissions::Permission;
 use steward::wire::List;
 
+use steward::model::AuditStatus;
+
 use super::body::{self, Accept, Format};
 use super::ctx::TenantCtx;
 use super::extract::{P, Q};
@@ -18,7 +20,7 @@ use super::paging;
 use super::resource::{doc_json, etag_header, resource_name};
 use crate::error::ApiError;
 use crate::ingest;
-use crate::store::{AuditStatus, Doc, Kind, TimeCursor};
+use crate::store::{Doc, Kind, TimeCursor};
 
 /// The name of this list in cursors.
 const LIST: &str = "alerts";

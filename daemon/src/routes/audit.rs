@@ -4,7 +4,7 @@
 use axum::Json;
 use serde::Deserialize;
 use serde_json::Value;
-use steward::model::{AuditCaller, AuditDetails, AuditRecord};
+use steward::model::AuditRecord;
 use steward::permissions::Permission;
 use steward::wire::{ChainHead, List, VerifyReport};
 
@@ -31,35 +31,6 @@ pub struct AuditQuery {
     pub limit: Option<usize>,
     /// Where to resume.
     pub cursor: Option<String>,
-}
-
-/// The API shape of a stored audit record.
-pub fn record_json(r: &store::AuditRecord) -> AuditRecord {
-    AuditRecord {
-        seq: r.seq,
-        at: jiff::Timestamp::from_microsecond(r.at_micros).unwrap_or(jiff::Timestamp::UNIX_EPOCH),
-        caller: AuditCaller {
-            uid: r.caller.uid,
-            user: r.caller.user.clone(),
-            profile: r.caller.profile.clone(),
-        },
-        operation_name: r.operation.clone(),
-        status: match r.status {
-            store::AuditStatus::Succeeded => steward::model::AuditStatus::Succeeded,
-            store::AuditStatus::Failed => steward::model::AuditStatus::Failed,
-            store::AuditStatus::Denied => steward::model::AuditStatus::Denied,
-        },
-        correlation_id: r.correlation_id.clone(),
-        resource_id: r.resource_id.clone(),
-        fields: r.fields.clone(),
-        subjects: r.subject_hmacs.clone(),
-        details: AuditDetails {
-            counts: r.counts.clone(),
-            reason: r.reason.clone(),
-        },
-        prev_hash: r.prev_hash.clone(),
-        hash: r.hash.clone(),
-    }
 }
 
 /// The filter of an audit listing.
@@ -92,10 +63,11 @@ impl AuditFilter {
     }
 
     /// Whether a record passes.
-    pub fn accepts(&self, r: &store::AuditRecord) -> bool {
-        self.since.is_none_or(|s| r.at_micros >= s)
+    pub fn accepts(&self, r: &AuditRecord) -> bool {
+        self.since.is_none_or(|s| r.at.as_microsecond() >= s)
             && self.action.as_ref().is_none_or(|a| {
-                r.operation == *a || (a.ends_with('.') && r.operation.starts_with(a.as_str()))
+                r.operation_name == *a
+                    || (a.ends_with('.') && r.operation_name.starts_with(a.as_str()))
             })
             && self.actor.as_ref().is_none_or(|u| r.caller.user == *u)
     }
@@ -120,7 +92,7 @@ pub async fn list(ctx: TenantCtx, Q(q): Q<AuditQuery>) -> Result<Json<List<Value
     let value = page
         .items
         .iter()
-        .map(|r| serde_json::to_value(record_json(r)).map_err(|e| ApiError::internal(&e)))
+        .map(|r| serde_json::to_value(r).map_err(|e| ApiError::internal(&e)))
         .collect::<Result<Vec<_>, _>>()?;
     let next = page
         .next

@@ -7,17 +7,17 @@ use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, StatusCode};
 use serde::Deserialize;
 use serde_json::Value;
-use steward::model::{ContactInput, SecurityContact};
+use steward::model::{AuditStatus, ContactInput, SecurityContact};
 use steward::permissions::Permission;
 use steward::wire::List;
 
 use super::body;
-use super::ctx::{TenantCtx, store_key};
+use super::ctx::TenantCtx;
 use super::extract::{P, Q};
 use super::paging;
 use super::resource::{doc_json, etag_header, resource_name};
 use crate::error::ApiError;
-use crate::store::{AuditStatus, DocInput, Kind};
+use crate::store::{DocInput, Kind};
 
 /// `?limit=&cursor=` (other parameters, such as the Azure paths' `api-version`, are ignored).
 #[derive(Debug, Default, Deserialize)]
@@ -102,10 +102,8 @@ pub async fn put(
         entry = entry.field(f);
     }
     for k in &keys {
-        if let Some(sk) = store_key(k) {
-            input = input.subject(sk.clone(), k.field.clone());
-            entry = entry.subject(sk);
-        }
+        input = input.subject(k);
+        entry = entry.subject(k);
     }
     let failed = ctx
         .entry("contacts.write", AuditStatus::Failed)
@@ -152,7 +150,7 @@ pub async fn delete(
             let doc = txn.delete(Kind::Contact, name.as_str(), if_match.as_deref())?;
             let mut entry = entry;
             for s in &doc.subjects {
-                entry = entry.subject(s.key.clone());
+                entry = entry.subject(s);
             }
             txn.audit(entry);
             Ok(doc)

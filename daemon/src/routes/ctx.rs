@@ -8,7 +8,7 @@ use std::sync::Arc;
 use axum::extract::FromRequestParts;
 use http::HeaderMap;
 use http::request::Parts;
-use steward::model::SubjectKey;
+use steward::model::{AuditCaller, AuditStatus};
 use steward::names::TenantId;
 use steward::permissions::Permission;
 
@@ -19,7 +19,7 @@ use crate::error::ApiError;
 use crate::identity::Caller;
 use crate::server::RequestId;
 use crate::state::Shared;
-use crate::store::{self, AuditEntry, AuditStatus, TenantReader, TenantTxn, WriteError};
+use crate::store::{self, AuditEntry, TenantReader, TenantTxn, WriteError};
 
 /// A request's standing in one tenant.
 pub struct TenantCtx {
@@ -78,8 +78,8 @@ impl TenantCtx {
     }
 
     /// The caller as audit records name it.
-    pub fn audit_caller(&self) -> store::Caller {
-        store::Caller {
+    pub fn audit_caller(&self) -> AuditCaller {
+        AuditCaller {
             uid: self.caller.uid,
             user: self.caller.user.clone(),
             profile: self.access.profile.clone(),
@@ -161,11 +161,6 @@ impl TenantCtx {
     pub fn base(&self) -> String {
         format!("/v1/tenants/{}", self.tenant)
     }
-}
-
-/// The store's form of a model subject key.
-pub fn store_key(k: &SubjectKey) -> Option<store::SubjectKey> {
-    store::SubjectKey::parse(&k.index_key()).ok()
 }
 
 impl From<WriteError> for ApiError {

@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, StatusCode, header};
 use jiff::Timestamp;
 use serde_json::Value;
-use steward::model::{DataSubjectRequest, DsrError, DsrInput, DsrStatus, DsrType};
+use steward::model::{AuditStatus, DataSubjectRequest, DsrError, DsrInput, DsrStatus, DsrType};
 use steward::permissions::Permission;
 use steward::wire::List;
 
@@ -22,7 +22,7 @@ use super::paging;
 use super::resource::{etag_header, resource_name};
 use crate::dsr::{self, DsrDoc};
 use crate::error::ApiError;
-use crate::store::{AuditStatus, Doc, Kind, TenantTxn};
+use crate::store::{Doc, Kind, TenantTxn};
 
 /// Cursor list name.
 const LIST: &str = "dsr";

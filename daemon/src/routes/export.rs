@@ -15,12 +15,13 @@ use serde_json::Value;
 use steward::permissions::Permission;
 use tokio::sync::mpsc;
 
-use super::audit::record_json;
+use steward::model::AuditStatus;
+
 use super::ctx::TenantCtx;
 use super::extract::{P, Q};
 use super::resource::doc_json;
 use crate::error::ApiError;
-use crate::store::{AuditEntry, AuditStatus, Doc, Kind, TenantReader, TimeCursor, WriteError};
+use crate::store::{AuditEntry, Doc, Kind, TenantReader, TimeCursor, WriteError};
 
 /// Records read per page while exporting.
 const PAGE: usize = 500;
@@ -405,7 +406,7 @@ fn page(
                 .items
                 .iter()
                 .map(|r| {
-                    serde_json::to_value(record_json(r))
+                    serde_json::to_value(r)
                         .map(Rec::Value)
                         .map_err(|e| e.to_string())
                 })

@@ -20,7 +20,7 @@ use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, StatusCode};
 use jiff::Timestamp;
 use serde_json::Value;
-use steward::model::{InitiateRequest, JitPolicy, JitPolicyInput, RevokeReason};
+use steward::model::{AuditStatus, InitiateRequest, JitPolicy, JitPolicyInput, RevokeReason};
 use steward::permissions::Permission;
 use steward::wire::List;
 
@@ -31,9 +31,9 @@ use super::extract::{P, Q};
 use super::paging;
 use super::resource::{doc_json, etag_header, resource_name};
 use crate::error::ApiError;
-use crate::store::{AuditStatus, Doc, Kind, TenantReader, TenantTxn};
+use crate::store::{Doc, Kind, TenantReader, TenantTxn};
 use crate::timers::hook::{self, HookEvent};
-use crate::timers::jit_expiry::{parse_request, request_input, request_subjects};
+use crate::timers::jit_expiry::{parse_request, request_input};
 
 /// Cursor list name of policies.
 const POLICIES: &str = "jit-policies";
@@ -310,7 +310,7 @@ pub async fn initiate(
                         .resource(format!("jit-requests/{}", old_doc.name))
                         .field("virtualMachines[].ports[].status")
                         .reason(RevokeReason::NewerRequestInitiated.as_str());
-                    for k in request_subjects(&old) {
+                    for k in &old.subject_keys() {
                         e = e.subject(k);
                     }
                     txn.audit(e);
@@ -331,7 +331,7 @@ pub async fn initiate(
             if req.justification.is_some() {
                 e = e.field("justification");
             }
-            for k in request_subjects(&req) {
+            for k in &req.subject_keys() {
                 e = e.subject(k);
             }
             txn.audit(e);
@@ -430,7 +430,7 @@ pub async fn revoke(
                 None,
             )?;
             let mut entry = entry;
-            for k in request_subjects(&req) {
+            for k in &req.subject_keys() {
                 entry = entry.subject(k);
             }
             txn.audit(entry);

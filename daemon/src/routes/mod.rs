@@ -31,7 +31,6 @@ use crate::identity::Caller;
 use crate::state::Shared;
 
 pub use body::json_value;
-pub use ctx::store_key;
 
 /// Every route of the API.
 pub fn router(shared: Arc<Shared>) -> Router {

@@ -7,14 +7,14 @@
 
 use axum::Json;
 use serde::{Deserialize, Serialize};
-use steward::model::{SubjectKey, SubjectKind};
+use steward::model::{AuditStatus, SubjectKey, SubjectKind};
 use steward::permissions::Permission;
 use steward::wire::List;
 
-use super::ctx::{TenantCtx, store_key};
+use super::ctx::TenantCtx;
 use super::extract::Q;
 use crate::error::ApiError;
-use crate::store::{AuditStatus, Kind, TenantTxn};
+use crate::store::{Kind, TenantTxn};
 
 /// The identifiers searched for (at least one).
 #[derive(Debug, Default, Deserialize)]
@@ -84,16 +84,12 @@ fn keys(q: &SubjectQuery) -> Result<Vec<SubjectKey>, ApiError> {
 pub async fn search(ctx: TenantCtx, Q(q): Q<SubjectQuery>) -> Result<Json<List<Hit>>, ApiError> {
     ctx.require(Permission::DsrManage, "subjects").await?;
     let keys = keys(&q)?;
-    let pairs: Vec<(SubjectKind, crate::store::SubjectKey)> = keys
-        .iter()
-        .filter_map(|k| store_key(k).map(|sk| (k.kind, sk)))
-        .collect();
-    let lookup = pairs.clone();
+    let lookup = keys.clone();
     let hits = ctx
         .read(move |r| {
             let mut out = Vec::new();
-            for (kind, sk) in &lookup {
-                for h in r.subjects(sk)? {
+            for key in &lookup {
+                for h in r.subjects(key)? {
                     if h.kind == Kind::Dsr {
                         continue;
                     }
@@ -101,7 +97,7 @@ pub async fn search(ctx: TenantCtx, Q(q): Q<SubjectQuery>) -> Result<Json<List<H
                         kind: collection(h.kind),
                         id: h.name,
                         field: h.field,
-                        matched: kind.as_str(),
+                        matched: key.kind.as_str(),
                     });
                 }
             }
@@ -112,8 +108,8 @@ pub async fn search(ctx: TenantCtx, Q(q): Q<SubjectQuery>) -> Result<Json<List<H
         .entry("subjects.search", AuditStatus::Succeeded)
         .resource("subjects")
         .count("hits", hits.len() as u64);
-    for (kind, sk) in pairs {
-        entry = entry.field(kind.as_str()).subject(sk);
+    for key in &keys {
+        entry = entry.field(key.kind.as_str()).subject(key);
     }
     ctx.write(move |txn: &mut TenantTxn<'_>| {
         txn.audit(entry);

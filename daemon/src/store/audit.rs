@@ -1,55 +1,31 @@
-//! The audit log: what a job records ([`AuditEntry`]), what is stored ([`AuditRecord`]), the
-//! per-tenant SHA-256 hash chain, its verification, and the installation's HMAC key.
+//! The audit log: what a job records ([`AuditEntry`]), the per-tenant SHA-256 hash chain over
+//! the stored records (the library's [`AuditRecord`]), its verification, and the
+//! installation's HMAC key.
 //!
 //! Audit records name fields, never personal values: the people an action concerns are given
 //! as [`SubjectKey`]s and stored only as HMAC-SHA256 under the installation key, so the log can
 //! answer "what touched alice@contoso.com" without holding the address. (Free-text fields —
 //! `reason`, `resource_id` — are the caller's responsibility.) Appending lives in `txn.rs`.
 
-use std::collections::BTreeMap;
-
 use hmac::{KeyInit, Mac};
 use redb::ReadableTable;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use steward::model::{AuditCaller, AuditDetails, AuditRecord, AuditStatus, SubjectKey};
 
 use super::codec::{self, CodecError};
-use super::doc::SubjectKey;
 use super::error::StoreError;
 
 /// The `prev_hash` of a tenant's first record.
 pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
-/// The outcome the record states (Activity Log's `status`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum AuditStatus {
-    /// The operation happened.
-    Succeeded,
-    /// The operation was attempted and failed (validation, etag, storage).
-    Failed,
-    /// The caller lacked the permission.
-    Denied,
-}
-
-/// Who acted: the OS user of the socket peer and the profile it acted under.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Caller {
-    /// Peer uid from `SO_PEERCRED`.
-    pub uid: u32,
-    /// User name from the password database.
-    pub user: String,
-    /// The role profile the caller acted under.
-    pub profile: String,
-}
-
-impl Caller {
-    /// The daemon itself (timers, retention).
-    pub fn system() -> Caller {
-        Caller {
-            uid: nix::unistd::geteuid().as_raw(),
-            user: "stewardd".to_string(),
-            profile: "system".to_string(),
-        }
+/// The daemon itself as an audit caller (timers, retention, config reloads): its own
+/// effective uid, user `stewardd`, profile `system`.
+pub fn system_caller() -> AuditCaller {
+    AuditCaller {
+        uid: nix::unistd::geteuid().as_raw(),
+        user: "stewardd".to_string(),
+        profile: "system".to_string(),
     }
 }
 
@@ -57,9 +33,9 @@ impl Caller {
 #[derive(Debug, Clone, PartialEq)]
 pub struct AuditEntry {
     /// Who.
-    pub caller: Caller,
+    pub caller: AuditCaller,
     /// Operation name, e.g. `contacts.write`, `retention.purge`.
-    pub operation: String,
+    pub operation_name: String,
     /// Outcome.
     pub status: AuditStatus,
     /// The request id the API answered with.
@@ -70,25 +46,27 @@ pub struct AuditEntry {
     pub fields: Vec<String>,
     /// People concerned; stored only as HMACs.
     pub subjects: Vec<SubjectKey>,
-    /// Counts (records exported, purged per kind, ...).
-    pub counts: BTreeMap<String, u64>,
-    /// Why (a rejection reason, a denial's missing permission). No personal values.
-    pub reason: Option<String>,
+    /// Counts (records exported, purged per kind, ...) and why (a rejection reason, a
+    /// denial's missing permission). No personal values.
+    pub details: AuditDetails,
 }
 
 impl AuditEntry {
     /// An entry with no resource, fields, subjects or counts.
-    pub fn new(caller: Caller, operation: impl Into<String>, status: AuditStatus) -> AuditEntry {
+    pub fn new(
+        caller: AuditCaller,
+        operation: impl Into<String>,
+        status: AuditStatus,
+    ) -> AuditEntry {
         AuditEntry {
             caller,
-            operation: operation.into(),
+            operation_name: operation.into(),
             status,
             correlation_id: String::new(),
             resource_id: String::new(),
             fields: Vec::new(),
             subjects: Vec::new(),
-            counts: BTreeMap::new(),
-            reason: None,
+            details: AuditDetails::default(),
         }
     }
 
@@ -111,69 +89,36 @@ impl AuditEntry {
     }
 
     /// Adds a person concerned.
-    pub fn subject(mut self, k: SubjectKey) -> AuditEntry {
-        self.subjects.push(k);
+    pub fn subject(mut self, k: &SubjectKey) -> AuditEntry {
+        self.subjects.push(k.clone());
         self
     }
 
     /// Adds `n` to a count.
     pub fn count(mut self, name: impl Into<String>, n: u64) -> AuditEntry {
-        *self.counts.entry(name.into()).or_default() += n;
+        *self.details.counts.entry(name.into()).or_default() += n;
         self
     }
 
     /// Sets the reason.
     pub fn reason(mut self, r: impl Into<String>) -> AuditEntry {
-        self.reason = Some(r.into());
+        self.details.reason = Some(r.into());
         self
     }
 }
 
-/// One stored audit record, a link of its tenant's hash chain.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct AuditRecord {
-    /// Position in the tenant's chain, from 1.
-    pub seq: u64,
-    /// When it was committed, Unix microseconds.
-    pub at_micros: i64,
-    /// Who.
-    pub caller: Caller,
-    /// Operation name.
-    pub operation: String,
-    /// Outcome.
-    pub status: AuditStatus,
-    /// Request id.
-    pub correlation_id: String,
-    /// Resource acted on.
-    pub resource_id: String,
-    /// Field names.
-    pub fields: Vec<String>,
-    /// HMAC-SHA256 (hex) of each subject key concerned.
-    pub subject_hmacs: Vec<String>,
-    /// Counts.
-    pub counts: BTreeMap<String, u64>,
-    /// Reason.
-    pub reason: Option<String>,
-    /// Hash of the previous record (or of the anchor; [`GENESIS_HASH`] for the first).
-    pub prev_hash: String,
-    /// SHA-256 (hex) over the tenant and this record encoded with `hash` empty.
-    pub hash: String,
-}
-
-impl AuditRecord {
-    /// The hash this record should carry: SHA-256 over a domain tag, the tenant, and the
-    /// record's encoding with `hash` set empty (which includes `seq` and `prev_hash`).
-    pub(crate) fn compute_hash(&self, tenant: &str) -> Result<String, CodecError> {
-        let mut unhashed = self.clone();
-        unhashed.hash = String::new();
-        let bytes = codec::encode(&unhashed)?;
-        let mut h = Sha256::new();
-        h.update(b"steward.audit.v1\0");
-        h.update(tenant.as_bytes());
-        h.update(b"\0");
-        h.update(&bytes);
-        Ok(hex(&h.finalize()))
-    }
+/// The hash a stored record should carry: SHA-256 over a domain tag, the tenant, and the
+/// record's encoding with `hash` set empty (which includes `seq` and `prev_hash`).
+pub(crate) fn compute_hash(rec: &AuditRecord, tenant: &str) -> Result<String, CodecError> {
+    let mut unhashed = rec.clone();
+    unhashed.hash = String::new();
+    let bytes = codec::encode(&unhashed)?;
+    let mut h = Sha256::new();
+    h.update(b"steward.audit.v1\0");
+    h.update(tenant.as_bytes());
+    h.update(b"\0");
+    h.update(&bytes);
+    Ok(hex(&h.finalize()))
 }
 
 /// A point of the chain: a sequence number and the hash of the record there.
@@ -238,7 +183,7 @@ where
             Ok(rec)
                 if rec.seq == seq
                     && rec.prev_hash == prev
-                    && rec.compute_hash(tenant).is_ok_and(|h| h == rec.hash) =>
+                    && compute_hash(&rec, tenant).is_ok_and(|h| h == rec.hash) =>
             {
                 prev = rec.hash;
                 true
@@ -303,7 +248,7 @@ impl HmacKey {
 
     /// The HMAC naming a subject in audit records.
     pub(crate) fn subject(&self, key: &SubjectKey) -> String {
-        self.mac_hex(key.as_str().as_bytes())
+        self.mac_hex(key.index_key().as_bytes())
     }
 }
 

@@ -1,5 +1,6 @@
 //! Stored documents: what a record holds ([`Doc`]), what a write supplies ([`DocInput`]),
-//! subject keys for the data-subject index and schedule entries for the timers.
+//! and schedule entries for the timers. The people a record names are the library's
+//! [`SubjectKey`]s, indexed under [`SubjectKey::index_key`].
 //!
 //! The store is deliberately generic: it does not know contacts, JIT or alerts (the shared
 //! library's model does). The resource body stays **JSON text** inside a postcard envelope
@@ -8,6 +9,7 @@
 //! (etag, timestamps, subjects, schedule) is postcard behind the format byte like every value.
 
 use serde::{Deserialize, Serialize};
+use steward::model::SubjectKey;
 
 /// The kinds of record the store holds. The byte is on disk: never renumber.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -63,121 +65,6 @@ impl std::fmt::Display for Kind {
     }
 }
 
-/// The kinds of identifier the subject index knows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum SubjectKind {
-    /// An email address or UPN.
-    Email,
-    /// A phone number, matched by its digits.
-    Phone,
-    /// An IP address or prefix.
-    Ip,
-    /// An account name.
-    User,
-    /// A host name.
-    Host,
-}
-
-impl SubjectKind {
-    /// The key prefix without the colon.
-    pub fn prefix(self) -> &'static str {
-        match self {
-            SubjectKind::Email => "email",
-            SubjectKind::Phone => "phone",
-            SubjectKind::Ip => "ip",
-            SubjectKind::User => "user",
-            SubjectKind::Host => "host",
-        }
-    }
-
-    fn from_prefix(p: &str) -> Option<SubjectKind> {
-        [
-            SubjectKind::Email,
-            SubjectKind::Phone,
-            SubjectKind::Ip,
-            SubjectKind::User,
-            SubjectKind::Host,
-        ]
-        .into_iter()
-        .find(|k| k.prefix() == p)
-    }
-}
-
-/// A subject key was not `kind:value` with a known kind and a non-empty value.
-#[derive(Debug, thiserror::Error)]
-#[error("invalid subject key {0:?}: expected email:, phone:, ip:, user: or host: and a value")]
-pub struct InvalidSubjectKey(pub String);
-
-/// A normalised identifier of a person, `kind:value`: lower-cased, trimmed, and for phones
-/// reduced to digits, so `+1 (214) 275-4038` and `12142754038` are the same key.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct SubjectKey(String);
-
-impl SubjectKey {
-    /// Builds the key for `value` of `kind`.
-    pub fn new(kind: SubjectKind, value: &str) -> Result<SubjectKey, InvalidSubjectKey> {
-        let v: String = match kind {
-            SubjectKind::Phone => value.chars().filter(char::is_ascii_digit).collect(),
-            _ => value.trim().to_lowercase(),
-        };
-        if v.is_empty() || v.contains('\0') {
-            return Err(InvalidSubjectKey(format!("{}:{value}", kind.prefix())));
-        }
-        Ok(SubjectKey(format!("{}:{v}", kind.prefix())))
-    }
-
-    /// Parses `kind:value` (the value is normalised as by [`SubjectKey::new`]).
-    pub fn parse(s: &str) -> Result<SubjectKey, InvalidSubjectKey> {
-        let (p, v) = s
-            .split_once(':')
-            .ok_or_else(|| InvalidSubjectKey(s.to_string()))?;
-        let kind = SubjectKind::from_prefix(&p.trim().to_lowercase())
-            .ok_or_else(|| InvalidSubjectKey(s.to_string()))?;
-        SubjectKey::new(kind, v)
-    }
-
-    /// Shorthand for an email key.
-    pub fn email(v: &str) -> Result<SubjectKey, InvalidSubjectKey> {
-        SubjectKey::new(SubjectKind::Email, v)
-    }
-
-    /// Shorthand for a phone key.
-    pub fn phone(v: &str) -> Result<SubjectKey, InvalidSubjectKey> {
-        SubjectKey::new(SubjectKind::Phone, v)
-    }
-
-    /// The key as stored, e.g. `email:alice@contoso.com`.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::fmt::Display for SubjectKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-/// One identifier a document holds, and the field path where it holds it.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub struct SubjectEntry {
-    /// The normalised identifier.
-    pub key: SubjectKey,
-    /// Where in the body, e.g. `properties.emails`.
-    pub field: String,
-}
-
-impl SubjectEntry {
-    /// An entry for `key` found at `field`.
-    pub fn new(key: SubjectKey, field: impl Into<String>) -> SubjectEntry {
-        SubjectEntry {
-            key,
-            field: field.into(),
-        }
-    }
-}
-
 /// What a timer does with a record when its time comes. The byte is on disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[repr(u8)]
@@ -223,8 +110,8 @@ pub struct Scheduled {
 pub struct DocInput {
     /// The resource as JSON text, kept as given.
     pub body_json: String,
-    /// Identifiers of people the body holds, for the subject index.
-    pub subjects: Vec<SubjectEntry>,
+    /// Identifiers of people the body holds (each with its field), for the subject index.
+    pub subjects: Vec<SubjectKey>,
     /// Timer entries (retention, JIT end, deadline); replaced wholesale on every put.
     pub schedule: Vec<Scheduled>,
     /// Sort time in Unix microseconds (an alert's `timeGeneratedUtc`) for the time index.
@@ -240,9 +127,10 @@ impl DocInput {
         }
     }
 
-    /// Adds a subject entry.
-    pub fn subject(mut self, key: SubjectKey, field: impl Into<String>) -> DocInput {
-        self.subjects.push(SubjectEntry::new(key, field));
+    /// Adds a person the body names: indexed under [`SubjectKey::index_key`] at
+    /// [`SubjectKey::field`].
+    pub fn subject(mut self, key: &SubjectKey) -> DocInput {
+        self.subjects.push(key.clone());
         self
     }
 
@@ -275,7 +163,7 @@ pub(crate) struct StoredDoc {
     pub created_at_micros: i64,
     pub updated_at_micros: i64,
     pub body_json: String,
-    pub subjects: Vec<SubjectEntry>,
+    pub subjects: Vec<SubjectKey>,
     pub schedule: Vec<Scheduled>,
     pub time: Option<i64>,
 }
@@ -295,8 +183,8 @@ pub struct Doc {
     pub updated_at_micros: i64,
     /// The resource as JSON text.
     pub body_json: String,
-    /// Identifiers of people it holds.
-    pub subjects: Vec<SubjectEntry>,
+    /// Identifiers of people it holds, each with the field holding it.
+    pub subjects: Vec<SubjectKey>,
     /// Its timer entries.
     pub schedule: Vec<Scheduled>,
     /// Its sort time, if any.

@@ -5,8 +5,8 @@
 //! | --- | --- |
 //! | [`tables`] | every table definition: the on-disk layout in one screen |
 //! | [`codec`] | the format-version byte + postcard encoding of every value |
-//! | `doc` | [`Doc`], [`DocInput`], [`Kind`], subject keys, schedule entries |
-//! | `audit` | audit entries and records, the hash chain and its verification |
+//! | `doc` | [`Doc`], [`DocInput`], [`Kind`], schedule entries |
+//! | `audit` | audit entries, the hash chain over the stored records and its verification |
 //! | `read` | [`TenantReader`]: tenant-scoped reads in short read transactions |
 //! | `txn` | [`TenantTxn`]: a write job's tenant-scoped view; staging and applying changes |
 //! | `writer` | [`Writer`]: the one thread that owns write transactions (group commit) |
@@ -35,14 +35,9 @@ use std::sync::Arc;
 use rand::TryRngCore;
 use redb::{Database, Durability, ReadableDatabase, ReadableTable};
 
-pub use audit::{
-    AuditEntry, AuditRecord, AuditStatus, Caller, ChainPoint, GENESIS_HASH, VerifyReport,
-};
+pub use audit::{AuditEntry, ChainPoint, GENESIS_HASH, VerifyReport, system_caller};
 pub use codec::CodecError;
-pub use doc::{
-    Doc, DocInput, InvalidSubjectKey, Kind, ScheduleAction, Scheduled, SubjectEntry, SubjectKey,
-    SubjectKind,
-};
+pub use doc::{Doc, DocInput, Kind, ScheduleAction, Scheduled};
 pub use error::{StoreError, WriteError};
 pub use read::{Page, SubjectHit, TenantReader, TimeCursor};
 pub use txn::TenantTxn;

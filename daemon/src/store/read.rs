@@ -11,10 +11,11 @@ use std::ops::Bound;
 use std::sync::Arc;
 
 use redb::{Database, ReadableDatabase, ReadableTable};
+use steward::model::{AuditRecord, SubjectKey};
 
-use super::audit::{self, AuditRecord, HmacKey, VerifyReport};
+use super::audit::{self, HmacKey, VerifyReport};
 use super::codec;
-use super::doc::{Doc, Kind, StoredDoc, SubjectKey};
+use super::doc::{Doc, Kind, StoredDoc};
 use super::error::StoreError;
 use super::slot::DbSlot;
 use super::tables;
@@ -191,7 +192,8 @@ pub(crate) fn subjects_of<S>(
 where
     S: ReadableTable<(&'static str, &'static str, u8, &'static str, &'static str), ()>,
 {
-    let end = succ(key.as_str());
+    let key = key.index_key();
+    let end = succ(&key);
     let mut hits = Vec::new();
     for item in s.range((tenant, key.as_str(), 0u8, "", "")..(tenant, end.as_str(), 0u8, "", ""))? {
         let (k, _) = item?;

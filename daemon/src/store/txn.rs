@@ -21,10 +21,11 @@
 use std::collections::{BTreeSet, HashMap};
 
 use redb::{ReadableTable, WriteTransaction};
+use steward::model::{AuditRecord, SubjectKey};
 
-use super::audit::{self, AuditEntry, AuditHead, AuditRecord, ChainPoint, GENESIS_HASH, HmacKey};
+use super::audit::{self, AuditEntry, AuditHead, ChainPoint, GENESIS_HASH, HmacKey};
 use super::codec;
-use super::doc::{Doc, DocInput, Kind, StoredDoc, SubjectKey};
+use super::doc::{Doc, DocInput, Kind, StoredDoc};
 use super::error::{StoreError, WriteError};
 use super::read::{self, Page, SubjectHit, TimeCursor};
 use super::tables;
@@ -333,7 +334,7 @@ impl<'a> TenantTxn<'a> {
             let (k, v) = item?;
             let seq = k.value().1;
             let rec = read::decode_audit(tenant, seq, v.value())?;
-            if rec.at_micros >= before_micros {
+            if rec.at.as_microsecond() >= before_micros {
                 break;
             }
             first.get_or_insert(seq);
@@ -392,7 +393,13 @@ pub(crate) fn apply(
                     }
                     for s in &doc.subjects {
                         subjects.insert(
-                            (tenant, s.key.as_str(), k, name.as_str(), s.field.as_str()),
+                            (
+                                tenant,
+                                s.index_key().as_str(),
+                                k,
+                                name.as_str(),
+                                s.field.as_str(),
+                            ),
                             (),
                         )?;
                     }
@@ -421,7 +428,7 @@ pub(crate) fn apply(
                         let removed = audit_t.remove((tenant, seq))?.map(|g| g.value().to_vec());
                         // An undecodable record's index entries stay; lookups skip missing seqs.
                         if let Some(Ok(rec)) = removed.map(|b| codec::decode::<AuditRecord>(&b)) {
-                            for h in &rec.subject_hmacs {
+                            for h in &rec.subjects {
                                 audit_subjects.remove((tenant, h.as_str(), seq))?;
                             }
                         }
@@ -435,6 +442,13 @@ pub(crate) fn apply(
                 }
             }
         }
+        // The group's clock is the system clock, always within jiff's range; a clock outside
+        // it is an OS fault, not something to record as 1970.
+        let at = jiff::Timestamp::from_microsecond(now_micros).map_err(|e| {
+            StoreError::Io(std::io::Error::other(format!(
+                "the clock is out of range: {e}"
+            )))
+        })?;
         for entry in entries {
             let head = audit::read_head(&heads, tenant)?;
             let (seq, prev_hash, anchor) = match head {
@@ -450,25 +464,23 @@ pub(crate) fn apply(
             }
             let mut rec = AuditRecord {
                 seq,
-                at_micros: now_micros,
+                at,
                 caller: entry.caller.clone(),
-                operation: entry.operation.clone(),
+                operation_name: entry.operation_name.clone(),
                 status: entry.status,
                 correlation_id: entry.correlation_id.clone(),
                 resource_id: entry.resource_id.clone(),
                 fields: entry.fields.clone(),
-                subject_hmacs: hmacs,
-                counts: entry.counts.clone(),
-                reason: entry.reason.clone(),
+                subjects: hmacs,
+                details: entry.details.clone(),
                 prev_hash,
                 hash: String::new(),
             };
-            rec.hash = rec
-                .compute_hash(tenant)
+            rec.hash = audit::compute_hash(&rec, tenant)
                 .map_err(|e| StoreError::codec("audit record", e))?;
             let bytes = codec::encode(&rec).map_err(|e| StoreError::codec("audit record", e))?;
             audit_t.insert((tenant, seq), bytes.as_slice())?;
-            for h in &rec.subject_hmacs {
+            for h in &rec.subjects {
                 audit_subjects.insert((tenant, h.as_str(), seq), ())?;
             }
             let head = AuditHead {
@@ -505,7 +517,7 @@ fn unindex(
         time.remove((tenant, k, t, name))?;
     }
     for s in &old.subjects {
-        subjects.remove((tenant, s.key.as_str(), k, name, s.field.as_str()))?;
+        subjects.remove((tenant, s.index_key().as_str(), k, name, s.field.as_str()))?;
     }
     for s in &old.schedule {
         schedule.remove((s.action.as_u8(), s.at_secs, k, tenant, name))?;

@@ -18,9 +18,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 
 use redb::{Database, Durability};
+use steward::model::AuditStatus;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
-use super::audit::{AuditEntry, AuditStatus, Caller, HmacKey};
+use super::audit::{AuditEntry, HmacKey, system_caller};
 use super::doc::{Kind, ScheduleAction};
 use super::error::{StoreError, WriteError};
 use super::slot::DbSlot;
@@ -281,7 +282,7 @@ impl Writer {
             let n = txn.purge_audit_before(before_micros, batch)?;
             if n > 0 {
                 txn.audit(
-                    AuditEntry::new(Caller::system(), "audit.purge", AuditStatus::Succeeded)
+                    AuditEntry::new(system_caller(), "audit.purge", AuditStatus::Succeeded)
                         .count("records", n),
                 );
             }
@@ -348,8 +349,7 @@ fn purge_job(
         }
     }
     if !counts.is_empty() {
-        let mut entry =
-            AuditEntry::new(Caller::system(), "retention.purge", AuditStatus::Succeeded);
+        let mut entry = AuditEntry::new(system_caller(), "retention.purge", AuditStatus::Succeeded);
         for (k, n) in &counts {
             entry = entry.count(k.as_str(), *n);
         }

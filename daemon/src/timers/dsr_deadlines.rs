@@ -13,9 +13,11 @@ use std::time::Duration;
 use jiff::Timestamp;
 use tokio::sync::broadcast::error::RecvError;
 
+use steward::model::AuditStatus;
+
 use crate::dsr::{self, DsrDoc};
 use crate::state::Shared;
-use crate::store::{self, AuditEntry, AuditStatus, Kind, ScheduleAction, TenantTxn, WriteError};
+use crate::store::{self, AuditEntry, Kind, ScheduleAction, TenantTxn, WriteError};
 
 /// Requests looked at per write job.
 const BATCH: usize = 256;
@@ -51,7 +53,7 @@ fn raise(
         if overdue {
             txn.audit(
                 d.entry(AuditEntry::new(
-                    store::Caller::system(),
+                    store::system_caller(),
                     "dsr.overdue",
                     AuditStatus::Succeeded,
                 ))
@@ -63,7 +65,7 @@ fn raise(
         } else {
             txn.audit(
                 d.entry(AuditEntry::new(
-                    store::Caller::system(),
+                    store::system_caller(),
                     "dsr.deadline",
                     AuditStatus::Succeeded,
                 ))

@@ -26,10 +26,10 @@ use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
 
-use steward::model::{JitRequest, JitRequestPort};
+use steward::model::{AuditStatus, JitRequest, JitRequestPort};
 
 use crate::state::Shared;
-use crate::store::{self, AuditEntry, AuditStatus, TenantTxn, WriteError};
+use crate::store::{self, AuditEntry, TenantTxn, WriteError};
 
 /// How long a hook may run before it is killed.
 pub const HOOK_TIMEOUT: Duration = Duration::from_secs(30);
@@ -230,7 +230,7 @@ pub fn spawn(shared: Arc<Shared>, events: Vec<HookEvent>) {
                 reason = %failure,
                 "jit.on_change failed"
             );
-            let entry = AuditEntry::new(store::Caller::system(), "jit.hook", AuditStatus::Failed)
+            let entry = AuditEntry::new(store::system_caller(), "jit.hook", AuditStatus::Failed)
                 .resource(format!("jit-requests/{}", ev.request))
                 .reason(failure.to_string());
             let written: Result<(), WriteError> = shared

@@ -13,14 +13,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use jiff::Timestamp;
-use steward::model::JitRequest;
+use steward::model::{AuditStatus, JitRequest};
 use tokio::sync::broadcast::error::RecvError;
 
 use super::hook::{self, HookEvent};
 use crate::state::Shared;
 use crate::store::{
-    self, AuditEntry, AuditStatus, Doc, DocInput, Kind, ScheduleAction, StoreError, TenantTxn,
-    WriteError,
+    self, AuditEntry, Doc, DocInput, Kind, ScheduleAction, StoreError, TenantTxn, WriteError,
 };
 
 /// Requests expired per write job (one job per tenant per batch).
@@ -45,10 +44,8 @@ pub fn request_input(req: &JitRequest, retention: Duration) -> Result<DocInput, 
     let body = serde_json::to_string(req)
         .map_err(|e| WriteError::Invalid(format!("JIT request does not serialise: {e}")))?;
     let mut input = DocInput::new(body);
-    for k in req.subject_keys() {
-        if let Ok(sk) = store::SubjectKey::parse(&k.index_key()) {
-            input = input.subject(sk, k.field.clone());
-        }
+    for k in &req.subject_keys() {
+        input = input.subject(k);
     }
     if let Some(next) = req.next_expiry() {
         input = input.schedule(ScheduleAction::End, ceil_secs(next));
@@ -56,14 +53,6 @@ pub fn request_input(req: &JitRequest, retention: Duration) -> Result<DocInput, 
     let keep = i64::try_from(retention.as_secs()).unwrap_or(i64::MAX);
     let purge = ceil_secs(req.end_time()).saturating_add(keep);
     Ok(input.schedule(ScheduleAction::Purge, purge))
-}
-
-/// The store subject keys of a request (for audit entries).
-pub fn request_subjects(req: &JitRequest) -> Vec<store::SubjectKey> {
-    req.subject_keys()
-        .iter()
-        .filter_map(|k| store::SubjectKey::parse(&k.index_key()).ok())
-        .collect()
 }
 
 /// Parses a stored request document.
@@ -98,12 +87,8 @@ fn expire_job(
             continue;
         }
         let resource = format!("jit-requests/{name}");
-        let entry = AuditEntry::new(
-            store::Caller::system(),
-            "jit.expire",
-            AuditStatus::Succeeded,
-        )
-        .resource(&resource);
+        let entry = AuditEntry::new(store::system_caller(), "jit.expire", AuditStatus::Succeeded)
+            .resource(&resource);
         let mut req = match parse_request(&doc) {
             Ok(r) => r,
             Err(e) => {
@@ -119,7 +104,7 @@ fn expire_job(
                     .collect();
                 txn.put(Kind::JitRequest, name, input, None)?;
                 txn.audit(
-                    AuditEntry::new(store::Caller::system(), "jit.expire", AuditStatus::Failed)
+                    AuditEntry::new(store::system_caller(), "jit.expire", AuditStatus::Failed)
                         .resource(&resource)
                         .reason("the stored request is unreadable"),
                 );
@@ -137,7 +122,7 @@ fn expire_job(
         let mut entry = entry
             .count("ports", closed as u64)
             .field("virtualMachines[].ports[].status");
-        for k in request_subjects(&req) {
+        for k in &req.subject_keys() {
             entry = entry.subject(k);
         }
         txn.audit(entry);
