@@ -119,9 +119,15 @@ pub fn remove(path: &Path) {
 mod tests {
     use super::*;
     use std::os::unix::fs::FileTypeExt;
+    use std::sync::Mutex;
+
+    /// `bind` sets the process-wide umask around `bind(2)`; tests that bind at the same
+    /// time would see each other's umask, so they take turns.
+    static UMASK: Mutex<()> = Mutex::new(());
 
     #[test]
     fn private_socket_is_0600_in_a_0750_dir() {
+        let _turn = UMASK.lock().unwrap_or_else(|e| e.into_inner());
         let t = tempfile::tempdir().unwrap();
         let p = t.path().join("run/steward.sock");
         let _l = bind(&p, None).unwrap();
@@ -134,6 +140,7 @@ mod tests {
 
     #[test]
     fn a_live_socket_is_not_replaced_but_a_stale_one_is() {
+        let _turn = UMASK.lock().unwrap_or_else(|e| e.into_inner());
         let t = tempfile::tempdir().unwrap();
         let p = t.path().join("s.sock");
         let live = bind(&p, None).unwrap();
@@ -145,6 +152,7 @@ mod tests {
 
     #[test]
     fn group_socket_is_0660() {
+        let _turn = UMASK.lock().unwrap_or_else(|e| e.into_inner());
         let t = tempfile::tempdir().unwrap();
         let p = t.path().join("g.sock");
         let primary = Group::from_gid(nix::unistd::getgid())
