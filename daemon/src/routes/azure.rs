@@ -10,9 +10,10 @@ use steward::permissions::Permission;
 use steward::wire::List;
 
 use super::alerts::{self, AlertQuery};
-use super::contacts::{self, ListQuery};
+use super::contacts;
 use super::ctx::TenantCtx;
 use super::extract::Q;
+use super::resource::ListQuery;
 use crate::error::ApiError;
 
 /// `GET /subscriptions/{t}/providers/Microsoft.Security/securityContacts`.

@@ -5,7 +5,6 @@ use axum::Json;
 use axum::body::Body;
 use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, StatusCode};
-use serde::Deserialize;
 use serde_json::Value;
 use steward::model::{AuditStatus, ContactInput, SecurityContact};
 use steward::permissions::Permission;
@@ -14,19 +13,9 @@ use steward::wire::List;
 use super::body;
 use super::ctx::TenantCtx;
 use super::extract::{P, Q};
-use super::paging;
-use super::resource::{doc_json, etag_header, resource_name};
+use super::resource::{ListQuery, doc_json, etag_header, name_page, resource_name};
 use crate::error::ApiError;
 use crate::store::{DocInput, Kind};
-
-/// `?limit=&cursor=` (other parameters, such as the Azure paths' `api-version`, are ignored).
-#[derive(Debug, Default, Deserialize)]
-pub struct ListQuery {
-    /// Page size.
-    pub limit: Option<usize>,
-    /// Where to resume.
-    pub cursor: Option<String>,
-}
 
 /// The name of this list in cursors.
 const LIST: &str = "contacts";
@@ -38,24 +27,7 @@ pub async fn list_page(
     q: ListQuery,
     path: &str,
 ) -> Result<List<Value>, ApiError> {
-    ctx.require(needed, LIST).await?;
-    let limit = paging::limit(q.limit)?;
-    let after = match &q.cursor {
-        Some(c) => Some(paging::decode(ctx.tenant.as_str(), LIST, c)?),
-        None => None,
-    };
-    let page = ctx
-        .read(move |r| Ok(r.list(Kind::Contact, after.as_deref(), limit)?))
-        .await?;
-    let value = page
-        .items
-        .iter()
-        .map(doc_json)
-        .collect::<Result<Vec<_>, _>>()?;
-    let next = page
-        .next
-        .map(|n| paging::encode(ctx.tenant.as_str(), LIST, &n));
-    Ok(paging::page(value, path, &[], limit, next))
+    name_page(ctx, needed, Kind::Contact, LIST, &q, path, doc_json).await
 }
 
 /// `GET /v1/tenants/{t}/contacts`.

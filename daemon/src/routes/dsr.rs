@@ -15,10 +15,9 @@ use steward::permissions::Permission;
 use steward::wire::List;
 
 use super::body;
-use super::contacts::ListQuery;
 use super::ctx::TenantCtx;
 use super::extract::{P, Q};
-use super::paging;
+use super::resource::{ListQuery, name_page};
 use super::resource::{etag_header, resource_name};
 use crate::dsr::{self, DsrDoc};
 use crate::error::ApiError;
@@ -90,25 +89,18 @@ pub async fn open(ctx: TenantCtx, headers: HeaderMap, raw: Body) -> Result<Respo
 
 /// `GET /v1/tenants/{t}/dsr`: requests oldest first (ids are UUIDv7).
 pub async fn list(ctx: TenantCtx, Q(q): Q<ListQuery>) -> Result<Json<List<Value>>, ApiError> {
-    ctx.require(Permission::DsrManage, LIST).await?;
-    let limit = paging::limit(q.limit)?;
-    let after = match &q.cursor {
-        Some(c) => Some(paging::decode(ctx.tenant.as_str(), LIST, c)?),
-        None => None,
-    };
-    let page = ctx
-        .read(move |r| Ok(r.list(Kind::Dsr, after.as_deref(), limit)?))
-        .await?;
-    let value = page
-        .items
-        .iter()
-        .map(served)
-        .collect::<Result<Vec<_>, _>>()?;
-    let next = page
-        .next
-        .map(|n| paging::encode(ctx.tenant.as_str(), LIST, &n));
     let path = format!("{}/dsr", ctx.base());
-    Ok(Json(paging::page(value, &path, &[], limit, next)))
+    let page = name_page(
+        &ctx,
+        Permission::DsrManage,
+        Kind::Dsr,
+        LIST,
+        &q,
+        &path,
+        served,
+    )
+    .await?;
+    Ok(Json(page))
 }
 
 /// `GET /v1/tenants/{t}/dsr/{id}`.

@@ -25,10 +25,9 @@ use steward::permissions::Permission;
 use steward::wire::List;
 
 use super::body;
-use super::contacts::ListQuery;
 use super::ctx::TenantCtx;
 use super::extract::{P, Q};
-use super::paging;
+use super::resource::{ListQuery, name_page};
 use super::resource::{doc_json, etag_header, resource_name};
 use crate::error::ApiError;
 use crate::store::{Doc, Kind, TenantReader, TenantTxn};
@@ -82,28 +81,21 @@ pub async fn list_policies(
     ctx: TenantCtx,
     Q(q): Q<ListQuery>,
 ) -> Result<Json<List<Value>>, ApiError> {
+    // Checked before the requests are read (name_page checks it again, at no cost).
     ctx.require(Permission::JitRead, POLICIES).await?;
-    let limit = paging::limit(q.limit)?;
-    let after = match &q.cursor {
-        Some(c) => Some(paging::decode(ctx.tenant.as_str(), POLICIES, c)?),
-        None => None,
-    };
-    let (page, mut requests) = ctx
-        .read(move |r| {
-            let page = r.list(Kind::JitPolicy, after.as_deref(), limit)?;
-            Ok((page, requests_by_policy(r)?))
-        })
-        .await?;
-    let value = page
-        .items
-        .iter()
-        .map(|d| policy_json(d, requests.remove(&d.name).unwrap_or_default()))
-        .collect::<Result<Vec<_>, _>>()?;
-    let next = page
-        .next
-        .map(|n| paging::encode(ctx.tenant.as_str(), POLICIES, &n));
+    let mut requests = ctx.read(requests_by_policy).await?;
     let path = format!("{}/jit-policies", ctx.base());
-    Ok(Json(paging::page(value, &path, &[], limit, next)))
+    let page = name_page(
+        &ctx,
+        Permission::JitRead,
+        Kind::JitPolicy,
+        POLICIES,
+        &q,
+        &path,
+        |d| policy_json(d, requests.remove(&d.name).unwrap_or_default()),
+    )
+    .await?;
+    Ok(Json(page))
 }
 
 /// Reads one policy with its requests, or 404.
@@ -348,25 +340,18 @@ pub async fn list_requests(
     ctx: TenantCtx,
     Q(q): Q<ListQuery>,
 ) -> Result<Json<List<Value>>, ApiError> {
-    ctx.require(Permission::JitRead, REQUESTS).await?;
-    let limit = paging::limit(q.limit)?;
-    let after = match &q.cursor {
-        Some(c) => Some(paging::decode(ctx.tenant.as_str(), REQUESTS, c)?),
-        None => None,
-    };
-    let page = ctx
-        .read(move |r| Ok(r.list(Kind::JitRequest, after.as_deref(), limit)?))
-        .await?;
-    let value = page
-        .items
-        .iter()
-        .map(doc_json)
-        .collect::<Result<Vec<_>, _>>()?;
-    let next = page
-        .next
-        .map(|n| paging::encode(ctx.tenant.as_str(), REQUESTS, &n));
     let path = format!("{}/jit-requests", ctx.base());
-    Ok(Json(paging::page(value, &path, &[], limit, next)))
+    let page = name_page(
+        &ctx,
+        Permission::JitRead,
+        Kind::JitRequest,
+        REQUESTS,
+        &q,
+        &path,
+        doc_json,
+    )
+    .await?;
+    Ok(Json(page))
 }
 
 /// `GET /v1/tenants/{t}/jit-requests/{id}`.
