@@ -153,7 +153,11 @@ impl Conn {
 
 /// The size of a request's head as sent: request line and header lines.
 fn head_len<B>(req: &Request<B>) -> usize {
-    let line = req.method().as_str().len() + req.uri().to_string().len() + 12;
+    // Origin-form targets (all a Unix-socket client sends) are the path and query; an
+    // absolute-form target's scheme and authority are a few bytes more at most.
+    let target = req.uri().path_and_query().map_or(1, |p| p.as_str().len())
+        + req.uri().authority().map_or(0, |a| a.as_str().len() + 8);
+    let line = req.method().as_str().len() + target + 12;
     req.headers().iter().fold(line, |n, (k, v)| {
         n.saturating_add(k.as_str().len() + v.len() + 4)
     })
