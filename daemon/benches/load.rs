@@ -3,7 +3,9 @@
 //! hold on a noisy machine (this disk's fsync rate swings tenfold between runs).
 //!
 //! `STEWARD_BENCH_SCALE=quick` (default, under 3 minutes) or `full` (1M alerts);
-//! `STEWARD_BENCH_WRITE=1` also writes the table to BENCHMARKS.md at the workspace root.
+//! `STEWARD_BENCH_WRITE=1` also writes the table to BENCHMARKS.md at the workspace root;
+//! `STEWARD_BENCH_ONLY=phase,…` runs some phases (see [`measure_all`]) and
+//! `STEWARD_BENCH_KEEP=1` keeps the data directory, for profiling.
 //! The TUI row needs the `steward` binary beside `stewardd` (`cargo build --release`).
 //! Not here: micro-benchmarks of store internals (they would not see the socket, the
 //! runtime or the fsyncs that users wait for).
@@ -103,11 +105,19 @@ fn run() -> Result<()> {
         scale.alerts,
         tmp.path().display()
     );
+    let write = std::env::var("STEWARD_BENCH_WRITE").is_ok_and(|v| !v.is_empty() && v != "0");
+    anyhow::ensure!(
+        !(write && std::env::var_os("STEWARD_BENCH_ONLY").is_some()),
+        "STEWARD_BENCH_WRITE writes the whole table: unset STEWARD_BENCH_ONLY"
+    );
     let table = rt.block_on(measure_all(&scale, tmp.path()))?;
     let elapsed = started.elapsed();
     let report = report(&scale, &table, elapsed);
     println!("{report}");
-    if std::env::var("STEWARD_BENCH_WRITE").is_ok_and(|v| !v.is_empty() && v != "0") {
+    if std::env::var_os("STEWARD_BENCH_KEEP").is_some() {
+        eprintln!("kept {}", tmp.keep().display());
+    }
+    if write {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../BENCHMARKS.md");
         std::fs::write(&path, report).with_context(|| format!("write {}", path.display()))?;
         eprintln!("wrote {}", path.display());
@@ -116,7 +126,15 @@ fn run() -> Result<()> {
 }
 
 /// Every measurement, in an order where each leaves the store as the next needs it.
+/// `STEWARD_BENCH_ONLY=pages,export` runs only the named phases (read, writes, ingest,
+/// pages, subjects, export, startup, tui, purge), for profiling one of them; the ingest
+/// runs whenever a later phase needs the alerts.
 async fn measure_all(scale: &Scale, dir: &Path) -> Result<Table> {
+    let only = std::env::var("STEWARD_BENCH_ONLY").ok();
+    let runs = |phase: &str| {
+        only.as_deref()
+            .is_none_or(|o| o.split(',').any(|p| p.trim() == phase))
+    };
     let mut t = Table::default();
     let quiet = Settings {
         sweep_interval: "3650d",
@@ -132,30 +150,51 @@ async fn measure_all(scale: &Scale, dir: &Path) -> Result<Table> {
         .await?;
     anyhow::ensure!(s.is_success(), "PUT contact: {s}");
 
-    eprintln!("read round trip");
-    read_round_trip(scale, dir, &d, &mut t).await?;
-    eprintln!("durable writes");
-    durable_writes(scale, dir, &d, &mut t).await?;
-    eprintln!("alert ingest");
-    let now = Timestamp::now();
-    ingest(scale, dir, &d, now, &mut t).await?;
-    eprintln!("pages");
-    pages(scale, &d, now, &mut t).await?;
-    eprintln!("subject lookup");
-    subject_lookup(scale, &d, &mut t).await?;
-    eprintln!("export");
-    export(scale, &d, &mut t).await?;
+    if runs("read") {
+        eprintln!("read round trip");
+        read_round_trip(scale, dir, &d, &mut t).await?;
+    }
+    if runs("writes") {
+        eprintln!("durable writes");
+        durable_writes(scale, dir, &d, &mut t).await?;
+    }
+    let later = ["pages", "subjects", "export", "startup", "tui", "purge"];
+    if runs("ingest") || later.iter().any(|p| runs(p)) {
+        eprintln!("alert ingest");
+        let now = Timestamp::now();
+        ingest(scale, dir, &d, now, &mut t).await?;
+        if runs("pages") {
+            eprintln!("pages");
+            pages(scale, &d, now, &mut t).await?;
+        }
+    }
+    if runs("subjects") {
+        eprintln!("subject lookup");
+        subject_lookup(scale, &d, &mut t).await?;
+    }
+    if runs("export") {
+        eprintln!("export");
+        export(scale, &d, &mut t).await?;
+    }
     d.stop()?;
 
-    eprintln!("restart with {} alerts", scale.alerts);
-    let d = Daemon::start(dir, quiet).await?;
-    startup_and_idle(scale, &d, &mut t).await?;
-    eprintln!("TUI");
-    tui_rss(scale, &d, &mut t).await?;
-    d.stop()?;
+    if runs("startup") || runs("tui") {
+        eprintln!("restart with {} alerts", scale.alerts);
+        let d = Daemon::start(dir, quiet).await?;
+        if runs("startup") {
+            startup_and_idle(scale, &d, &mut t).await?;
+        }
+        if runs("tui") {
+            eprintln!("TUI");
+            tui_rss(scale, &d, &mut t).await?;
+        }
+        d.stop()?;
+    }
 
-    eprintln!("retention purge");
-    purge(dir, &mut t).await?;
+    if runs("purge") {
+        eprintln!("retention purge");
+        purge(dir, &mut t).await?;
+    }
     Ok(t)
 }
 
