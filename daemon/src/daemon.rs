@@ -50,7 +50,11 @@ impl Daemon {
         if let Err(e) = crate::ingest::spool::ensure_dirs(&config) {
             tracing::error!(error = %e, "cannot create spool directories");
         }
-        let store = crate::store::Store::open(&dir, crate::store::StoreOptions::default())?;
+        let options = crate::store::StoreOptions {
+            verify_on_start: config.daemon.verify_on_start,
+            ..Default::default()
+        };
+        let store = crate::store::Store::open(&dir, options)?;
         let shared = Arc::new(Shared::new(config, store, CancellationToken::new()));
         crate::timers::expire_overdue_at_start(&shared)?;
         Ok(Daemon {

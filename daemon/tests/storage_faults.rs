@@ -282,9 +282,34 @@ async fn seeded() -> (Stewardd, Vec<u8>) {
     (d, bytes)
 }
 
+/// What a store holds as the API shows it: every tenant's contacts, alerts, audit log and
+/// chain report, as (path, status, body).
+async fn snapshot(c: &steward::client::Client) -> Vec<(String, u16, String)> {
+    let mut out = Vec::new();
+    for t in common::TENANTS {
+        for p in ["audit/verify", "contacts", "alerts", "audit"] {
+            let path = format!("/v1/tenants/{t}/{p}?limit=1000");
+            let r = c.get(&path).await.unwrap();
+            out.push((
+                path,
+                r.status.as_u16(),
+                String::from_utf8_lossy(&r.body).into_owned(),
+            ));
+        }
+    }
+    out
+}
+
 /// Starts the daemon on damaged bytes: it must exit with a clear error, or serve (its
 /// reads answering without a panic) — never panic. Returns whether it refused to start.
-async fn start_on(d: &mut Stewardd, what: &str, bytes: &[u8]) -> bool {
+/// With `strict` (the daemon runs with `verify_on_start`), a daemon that starts must
+/// serve exactly `strict`: the damage was in space no record uses, and no read panics.
+async fn start_on(
+    d: &mut Stewardd,
+    what: &str,
+    bytes: &[u8],
+    strict: Option<&[(String, u16, String)]>,
+) -> bool {
     let db = d.dir.path().join("data/steward.redb");
     std::fs::write(&db, bytes).unwrap();
     let _ = std::fs::remove_file(&d.stderr);
@@ -331,6 +356,17 @@ async fn start_on(d: &mut Stewardd, what: &str, bytes: &[u8]) -> bool {
     // It accepted the file: it must serve without a panic.
     d.child = Some(child);
     let c = d.client();
+    if let Some(expected) = strict {
+        let served = snapshot(&c).await;
+        d.stop();
+        assert!(
+            served.as_slice() == expected,
+            "{what}: verified at start, but serves something else than was stored"
+        );
+        let err = d.stderr_text();
+        assert!(!err.contains("panicked at"), "{what}: a panic:\n{err}");
+        return false;
+    }
     for t in common::TENANTS {
         for p in ["audit/verify", "contacts", "alerts", "audit"] {
             let r = c.get(&format!("/v1/tenants/{t}/{p}")).await.unwrap();
@@ -387,7 +423,7 @@ async fn truncated_or_corrupted_database_gives_a_clear_error() {
     let mut accepted = Vec::new();
     for (what, bytes) in &fixed {
         cases += 1;
-        if start_on(&mut d, what, bytes).await {
+        if start_on(&mut d, what, bytes, None).await {
             refused += 1;
         } else {
             println!("note: stewardd accepted a file {what}");
@@ -424,6 +460,7 @@ async fn truncated_or_corrupted_database_gives_a_clear_error() {
             &mut d,
             &format!("{flips} random bytes flipped (seed {seed}, trial {t})"),
             &bytes,
+            None,
         )
         .await
         {
@@ -432,6 +469,114 @@ async fn truncated_or_corrupted_database_gives_a_clear_error() {
     }
     println!(
         "corrupted database: {cases} damaged files (seed {seed}), {refused} refused at start with a clear error, the rest served without a panic"
+    );
+}
+
+/// With `[daemon] verify_on_start`, damage anywhere in the file is a start-up error: a
+/// daemon that starts serves exactly what was stored (the damage hit only free space).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_verify_on_start_damage_is_a_start_up_error() {
+    let (mut d, good) = seeded().await;
+    let lazy = std::fs::read_to_string(&d.config).unwrap();
+    let verifying = lazy.replacen("[daemon]\n", "[daemon]\nverify_on_start = true\n", 1);
+    d.start();
+    let expected = snapshot(&d.client()).await;
+    d.stop();
+    assert!(
+        expected.iter().all(|(_, st, _)| *st == 200),
+        "the seeded store does not serve: {expected:?}"
+    );
+    let len = good.len();
+    let seed: u64 = rand::random();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let trials = std::env::var("STEWARD_CORRUPT_TRIALS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(12);
+    let (mut cases, mut refused, mut refused_lazily) = (0, 0, 0);
+    let mut damaged: Vec<(String, Vec<u8>)> = vec![
+        ("truncated by one page".into(), good[..len - 4096].to_vec()),
+        ("truncated to half".into(), good[..len / 2].to_vec()),
+    ];
+    for t in 0..trials {
+        let mut bytes = good.clone();
+        let flips = rng.random_range(1..64);
+        for _ in 0..flips {
+            let at = rng.random_range(0..len);
+            bytes[at] ^= rng.random_range(1..=255u8);
+        }
+        damaged.push((
+            format!("{flips} random bytes flipped (seed {seed}, trial {t})"),
+            bytes,
+        ));
+    }
+    // One byte in every used page of the records, in turn, is the case a lazy check
+    // misses: flip a byte in the middle of each 4 KiB page from the second on.
+    for page in (1..len / 4096).step_by((len / 4096 / 8).max(1)) {
+        let mut bytes = good.clone();
+        bytes[page * 4096 + 2048] ^= 0x5a;
+        damaged.push((format!("one byte flipped in page {page}"), bytes));
+    }
+    for (what, bytes) in &damaged {
+        cases += 1;
+        std::fs::write(&d.config, &lazy).unwrap();
+        if start_on(&mut d, what, bytes, None).await {
+            refused_lazily += 1;
+        }
+        std::fs::write(&d.config, &verifying).unwrap();
+        if start_on(&mut d, what, bytes, Some(&expected)).await {
+            refused += 1;
+        }
+    }
+    println!(
+        "verify_on_start: {cases} damaged files (seed {seed}): {refused} refused at start with a clear error (without the check: {refused_lazily}); the rest (damage in free space) served exactly what was stored"
+    );
+    assert!(
+        refused > refused_lazily,
+        "the check at start found no damage that an ordinary start misses"
+    );
+}
+
+/// `stewardd verify-store`: sound on a good file, a clear error on damage or while the
+/// daemon holds the file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_store_command_reports_sound_damaged_and_busy_files() {
+    let (mut d, good) = seeded().await;
+    let run = |d: &Stewardd| {
+        let out = Command::new(common::STEWARDD)
+            .arg("--config")
+            .arg(&d.config)
+            .arg("verify-store")
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned()
+                + &String::from_utf8_lossy(&out.stderr),
+        )
+    };
+    let (code, text) = run(&d);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(
+        text.contains("store sound") && text.contains("audit records in 2 tenant chains"),
+        "{text}"
+    );
+    d.start();
+    let (code, text) = run(&d);
+    assert_eq!(code, Some(1), "{text}");
+    assert!(text.contains("already holds the data directory"), "{text}");
+    d.stop();
+    // Damage in every eighth page: some of it lands in used pages.
+    let mut bytes = good.clone();
+    for page in (1..good.len() / 4096).step_by(8) {
+        bytes[page * 4096 + 2048] ^= 0x5a;
+    }
+    std::fs::write(d.dir.path().join("data/steward.redb"), &bytes).unwrap();
+    let (code, text) = run(&d);
+    assert_eq!(code, Some(1), "{text}");
+    assert!(
+        text.contains("steward.redb") && !text.contains("store sound"),
+        "{text}"
     );
 }
 

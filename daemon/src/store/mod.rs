@@ -11,6 +11,7 @@
 //! | `txn` | [`TenantTxn`]: a write job's tenant-scoped view; staging and applying changes |
 //! | `writer` | [`Writer`]: the one thread that owns write transactions (group commit) |
 //! | `slot` | the replaceable open `Database`, reopened after an I/O error (full disk) |
+//! | `check` | the full check of a file: page checksums and every audit chain |
 //!
 //! Invariants: data is reached only through a handle bound to one tenant
 //! ([`Store::tenant`], [`Writer::write`]); every change commits with its audit record in the
@@ -22,6 +23,7 @@ pub mod codec;
 pub mod tables;
 
 mod audit;
+mod check;
 mod doc;
 mod error;
 mod read;
@@ -36,6 +38,7 @@ use rand::TryRngCore;
 use redb::{Database, Durability, ReadableDatabase, ReadableTable};
 
 pub use audit::{AuditEntry, ChainPoint, GENESIS_HASH, VerifyReport, system_caller};
+pub use check::CheckReport;
 pub use codec::CodecError;
 pub use doc::{Doc, DocInput, Kind, ScheduleAction, Scheduled};
 pub use error::{StoreError, WriteError};
@@ -58,6 +61,8 @@ pub struct StoreOptions {
     pub queue_capacity: usize,
     /// Change events buffered per subscriber before a slow one lags.
     pub event_capacity: usize,
+    /// Check every page and audit chain before opening for use (see [`Store::verify`]).
+    pub verify_on_start: bool,
 }
 
 impl Default for StoreOptions {
@@ -66,6 +71,7 @@ impl Default for StoreOptions {
             max_group: 256,
             queue_capacity: 4096,
             event_capacity: 1024,
+            verify_on_start: false,
         }
     }
 }
@@ -110,7 +116,11 @@ impl Store {
     pub fn open(data_dir: &Path, options: StoreOptions) -> Result<Store, StoreError> {
         std::fs::create_dir_all(data_dir)?;
         let path = data_dir.join(DB_FILE);
-        let db = slot::open_database(&path)?;
+        let mut db = slot::open_database(&path)?;
+        if options.verify_on_start {
+            let report = check::check(&mut db, &path)?;
+            log_check(&path, &report);
+        }
         let key = init(&db)?;
         let db = Arc::new(DbSlot::new(db, &path));
         let (writer, thread) = Writer::start(
@@ -127,6 +137,21 @@ impl Store {
             writer,
             thread: Some(thread),
         })
+    }
+
+    /// Checks an existing `data_dir/steward.redb` without starting anything: every page's
+    /// checksum and every tenant's audit chain. The daemon must not be running on it
+    /// ([`StoreError::AlreadyOpen`]); a missing file is an error, not created.
+    pub fn verify(data_dir: &Path) -> Result<CheckReport, StoreError> {
+        let path = data_dir.join(DB_FILE);
+        if !path.exists() {
+            return Err(StoreError::Io(std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                format!("{}: no such file", path.display()),
+            )));
+        }
+        let mut db = slot::open_database(&path)?;
+        check::check(&mut db, &path)
     }
 
     /// The database file.
@@ -211,6 +236,17 @@ pub(crate) fn due_entries(
         });
     }
     Ok(out)
+}
+
+fn log_check(path: &Path, r: &CheckReport) {
+    tracing::info!(
+        file = %path.display(),
+        bytes = r.file_bytes,
+        tenants = r.tenants,
+        audit_records = r.audit_records,
+        took_ms = r.took.as_millis() as u64,
+        "store verified"
+    );
 }
 
 /// Creates every table, checks the schema version and loads or generates the HMAC key.
