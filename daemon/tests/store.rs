@@ -911,6 +911,86 @@ fn subject_index_finds_documents_by_each_key_and_forgets_them() {
     assert_eq!(r.subjects(&ip).unwrap().len(), 1);
 }
 
+/// Several changes to one name in one job: each sees the one before, and the index holds
+/// exactly the last one's keys (a put after a put unindexes the first; a put after a
+/// delete is new). `put_new` refuses a taken name, also one taken earlier in the job.
+#[test]
+fn changes_to_one_name_within_a_job_index_only_the_last() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let w = store.writer();
+    let (a, b, c, d) = (
+        email("a@contoso.com"),
+        email("b@contoso.com"),
+        email("c@contoso.com"),
+        email("d@contoso.com"),
+    );
+    put(
+        &w,
+        "contoso",
+        Kind::Contact,
+        "x",
+        DocInput::new("{}").subject(&a),
+    )
+    .unwrap();
+    let e = email("e@contoso.com");
+    let (a2, b2, c2, d2, e2) = (a.clone(), b.clone(), c.clone(), d.clone(), e.clone());
+    let stored = w
+        .write_blocking("contoso", move |txn| {
+            txn.put(
+                Kind::Contact,
+                "x",
+                DocInput::new("{\"v\":1}").subject(&b2),
+                None,
+            )?;
+            assert_eq!(txn.get(Kind::Contact, "x")?.unwrap().body_json, "{\"v\":1}");
+            txn.delete(Kind::Contact, "x", None)?;
+            assert!(!txn.exists(Kind::Contact, "x")?);
+            assert!(txn.put_new(Kind::Contact, "x", DocInput::new("{\"v\":2}").subject(&c2))?);
+            assert!(!txn.put_new(Kind::Contact, "x", DocInput::new("{}").subject(&a2))?);
+            assert!(txn.put_new(Kind::Contact, "y", DocInput::new("{}").subject(&d2))?);
+            assert!(!txn.put_new(Kind::Contact, "y", DocInput::new("{}"))?);
+            txn.put(Kind::Contact, "y", DocInput::new("{}").subject(&e2), None)?;
+            txn.audit(entry("test.put"));
+            Ok::<_, WriteError>(txn.get(Kind::Contact, "x")?.unwrap())
+        })
+        .unwrap();
+    let r = store.tenant("contoso");
+    assert_eq!(stored.body_json, "{\"v\":2}");
+    assert_eq!(
+        r.get(Kind::Contact, "x").unwrap().unwrap().body_json,
+        "{\"v\":2}"
+    );
+    assert!(
+        r.subjects(&a).unwrap().is_empty(),
+        "a put-over record's key stayed"
+    );
+    assert!(
+        r.subjects(&b).unwrap().is_empty(),
+        "a deleted record's key stayed"
+    );
+    assert_eq!(r.subjects(&c).unwrap().len(), 1);
+    assert!(
+        r.subjects(&d).unwrap().is_empty(),
+        "a put-over record's key stayed"
+    );
+    assert_eq!(r.subjects(&e).unwrap().len(), 1);
+    assert_eq!(all_docs(&store, "contoso", Kind::Contact).len(), 2);
+    // put_new of a name stored by an earlier job.
+    let again = w
+        .write_blocking("contoso", |txn| {
+            let stored = txn.put_new(Kind::Contact, "x", DocInput::new("{}"))?;
+            txn.audit(entry("test.put"));
+            Ok::<_, WriteError>(stored)
+        })
+        .unwrap();
+    assert!(!again);
+    assert_eq!(
+        r.get(Kind::Contact, "x").unwrap().unwrap().body_json,
+        "{\"v\":2}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn schedule_index_yields_due_records_and_purge_removes_them_with_their_indexes() {
     let dir = tempfile::tempdir().unwrap();

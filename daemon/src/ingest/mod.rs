@@ -5,7 +5,7 @@
 
 pub mod spool;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use serde::Serialize;
 use serde_json::Value;
@@ -82,16 +82,10 @@ pub fn store_alerts(
     entry: AuditEntry,
 ) -> Result<IngestSummary, WriteError> {
     let mut summary = IngestSummary::default();
-    let mut seen = BTreeSet::new();
     // One per person (`kind:value`), whichever field named them first.
     let mut subjects = BTreeMap::new();
     let keep_secs = i64::try_from(retention.as_secs()).unwrap_or(i64::MAX);
     for alert in alerts {
-        let name = alert.name().to_string();
-        if !seen.insert(name.clone()) || txn.get(Kind::Alert, &name)?.is_some() {
-            summary.duplicates += 1;
-            continue;
-        }
         let t = alert.time_generated();
         let mut input = DocInput::new(
             serde_json::to_string(&alert.json_for_tenant(tenant))
@@ -99,12 +93,19 @@ pub fn store_alerts(
         )
         .time(t.as_microsecond())
         .expires_at(t.as_second().saturating_add(keep_secs));
-        for k in alert.subject_keys() {
-            input = input.subject(&k);
+        let keys = alert.subject_keys();
+        for k in &keys {
+            input = input.subject(k);
+        }
+        // Stored or already there (earlier, or earlier in this batch): idempotent.
+        if !txn.put_new(Kind::Alert, alert.name().as_str(), input)? {
+            summary.duplicates += 1;
+            continue;
+        }
+        for k in keys {
             subjects.entry(k.index_key()).or_insert(k);
         }
-        txn.put(Kind::Alert, &name, input, None)?;
-        txn.emit(Kind::Alert, &name, "ingested");
+        txn.emit(Kind::Alert, alert.name().as_str(), "ingested");
         summary.ingested += 1;
     }
     let mut entry = entry

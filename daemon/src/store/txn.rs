@@ -37,6 +37,9 @@ pub(crate) enum Staged {
         kind: Kind,
         name: String,
         doc: StoredDoc,
+        /// Nothing is stored under this name when the put applies (so `apply` need not
+        /// look for an old record to unindex).
+        new: bool,
     },
     Delete {
         kind: Kind,
@@ -76,14 +79,17 @@ pub struct TenantTxn<'a> {
     now_micros: i64,
     /// Changes to apply if the job succeeds, in order.
     staged: Vec<Staged>,
-    /// This job's staged records by `(kind, name)`, so `get` sees them (`None`: deleted).
-    overlay: HashMap<(Kind, String), Option<Doc>>,
+    /// This job's staged records by `(kind, name)`, so `get` sees them: the index of the
+    /// latest [`Staged::Put`] in `staged`, or `None` if deleted.
+    overlay: HashMap<(Kind, String), Option<usize>>,
     /// Audit entries to append if the job succeeds.
     audit: Vec<AuditEntry>,
     /// Audit entries to append if the job fails.
     failure_audit: Vec<AuditEntry>,
     /// Events to send after commit if the job succeeds.
     events: Vec<JobEvent>,
+    /// Index of each record's event in `events`.
+    event_of: HashMap<(Kind, String), usize>,
 }
 
 fn check_if_match(
@@ -134,6 +140,7 @@ impl<'a> TenantTxn<'a> {
             audit: Vec::new(),
             failure_audit: Vec::new(),
             events: Vec::new(),
+            event_of: HashMap::new(),
         }
     }
 
@@ -159,10 +166,25 @@ impl<'a> TenantTxn<'a> {
     /// One record as this job sees it.
     pub fn get(&self, kind: Kind, name: &str) -> Result<Option<Doc>, WriteError> {
         if let Some(staged) = self.overlay.get(&(kind, name.to_string())) {
-            return Ok(staged.clone());
+            return Ok(staged.and_then(|i| match &self.staged[i] {
+                Staged::Put {
+                    kind, name, doc, ..
+                } => Some(Doc::from_stored(*kind, name, doc.clone())),
+                _ => None,
+            }));
         }
         let t = self.wtx.open_table(tables::RECORDS)?;
         Ok(read::get_doc(&t, self.tenant, kind, name)?)
+    }
+
+    /// Whether a record exists as this job sees it (cheaper than [`TenantTxn::get`]: the
+    /// stored record is not decoded).
+    pub fn exists(&self, kind: Kind, name: &str) -> Result<bool, WriteError> {
+        if let Some(staged) = self.overlay.get(&(kind, name.to_string())) {
+            return Ok(staged.is_some());
+        }
+        let t = self.wtx.open_table(tables::RECORDS)?;
+        Ok(t.get((self.tenant, kind.as_u8(), name))?.is_some())
     }
 
     /// Records of `kind` in name order after `after` (without this job's staged changes).
@@ -221,34 +243,64 @@ impl<'a> TenantTxn<'a> {
         check_name(name)?;
         let current = self.get(kind, name)?;
         check_if_match(kind, name, current.as_ref(), if_match)?;
+        let created = current.as_ref().map(|c| c.created_at_micros);
+        let stored = self.stage_put(kind, name, input, created);
+        Ok(Doc::from_stored(kind, name, stored))
+    }
+
+    /// Stores a record only if none is stored under `name` (ingest is idempotent on the
+    /// name): `true` if it was staged, `false` if the name was taken. Staged.
+    pub fn put_new(&mut self, kind: Kind, name: &str, input: DocInput) -> Result<bool, WriteError> {
+        check_name(name)?;
+        if self.exists(kind, name)? {
+            return Ok(false);
+        }
+        self.stage_put(kind, name, input, None);
+        Ok(true)
+    }
+
+    /// Stages a put (`created`: the current record's creation time, `None` if there is
+    /// none) and returns a copy of what will be stored.
+    fn stage_put(
+        &mut self,
+        kind: Kind,
+        name: &str,
+        input: DocInput,
+        created: Option<i64>,
+    ) -> StoredDoc {
         let subjects: BTreeSet<_> = input.subjects.into_iter().collect();
         let schedule: BTreeSet<_> = input.schedule.into_iter().collect();
         let stored = StoredDoc {
             etag: uuid::Uuid::now_v7().simple().to_string(),
-            created_at_micros: current
-                .as_ref()
-                .map_or(self.now_micros, |c| c.created_at_micros),
+            created_at_micros: created.unwrap_or(self.now_micros),
             updated_at_micros: self.now_micros,
             body_json: input.body_json,
             subjects: subjects.into_iter().collect(),
             schedule: schedule.into_iter().collect(),
             time: input.time,
         };
-        let doc = Doc::from_stored(kind, name, stored.clone());
+        // Nothing stored when it applies: neither now nor by an earlier change of this job
+        // (a staged delete applies first, so a put after it is new too).
+        let new = match self.overlay.get(&(kind, name.to_string())) {
+            Some(staged) => staged.is_none(),
+            None => created.is_none(),
+        };
+        let copy = stored.clone();
+        self.overlay
+            .insert((kind, name.to_string()), Some(self.staged.len()));
         self.staged.push(Staged::Put {
             kind,
             name: name.to_string(),
             doc: stored,
+            new,
         });
-        self.overlay
-            .insert((kind, name.to_string()), Some(doc.clone()));
-        let action = if current.is_some() {
+        let action = if created.is_some() {
             "updated"
         } else {
             "created"
         };
         self.set_event(kind, name, action);
-        Ok(doc)
+        copy
     }
 
     /// Deletes a record, returning what it was; `if_match` as for [`TenantTxn::put`].
@@ -294,17 +346,17 @@ impl<'a> TenantTxn<'a> {
     }
 
     fn set_event(&mut self, kind: Kind, name: &str, action: &str) {
-        match self
-            .events
-            .iter_mut()
-            .find(|e| e.kind == kind && e.name == name)
-        {
-            Some(e) => e.action = action.to_string(),
-            None => self.events.push(JobEvent {
-                kind,
-                name: name.to_string(),
-                action: action.to_string(),
-            }),
+        match self.event_of.get(&(kind, name.to_string())) {
+            Some(&i) => self.events[i].action = action.to_string(),
+            None => {
+                self.event_of
+                    .insert((kind, name.to_string()), self.events.len());
+                self.events.push(JobEvent {
+                    kind,
+                    name: name.to_string(),
+                    action: action.to_string(),
+                });
+            }
         }
     }
 
@@ -371,9 +423,18 @@ pub(crate) fn apply(
         let mut audit_subjects = wtx.open_table(tables::AUDIT_SUBJECTS)?;
         for op in staged {
             match op {
-                Staged::Put { kind, name, doc } => {
+                Staged::Put {
+                    kind,
+                    name,
+                    doc,
+                    new,
+                } => {
                     let k = kind.as_u8();
-                    let old = read::get_stored(&records, tenant, *kind, name)?;
+                    let old = if *new {
+                        None
+                    } else {
+                        read::get_stored(&records, tenant, *kind, name)?
+                    };
                     if let Some(old) = old {
                         unindex(
                             &mut time,
@@ -455,13 +516,14 @@ pub(crate) fn apply(
                 Some(h) => (h.head.seq + 1, h.head.hash, h.anchor),
                 None => (1, GENESIS_HASH.to_string(), None),
             };
-            let mut hmacs: Vec<String> = Vec::new();
-            for s in &entry.subjects {
-                let h = key.subject(s);
-                if !hmacs.contains(&h) {
-                    hmacs.push(h);
-                }
-            }
+            // In the order given, each once (an ingest names thousands of people).
+            let mut seen = std::collections::HashSet::new();
+            let hmacs: Vec<String> = entry
+                .subjects
+                .iter()
+                .map(|s| key.subject(s))
+                .filter(|h| seen.insert(h.clone()))
+                .collect();
             let mut rec = AuditRecord {
                 seq,
                 at,
