@@ -348,11 +348,19 @@ async fn ingest(
     let sql_dir = dir.to_path_buf();
     let theirs =
         tokio::task::spawn_blocking(move || sqlite::ingest(&sql_dir, total, BATCH, now)).await??;
+    let floor_dir = dir.to_path_buf();
+    let engine =
+        tokio::task::spawn_blocking(move || floors::redb_ingest(&floor_dir, total, BATCH, now))
+            .await??;
     let ratio = ours / theirs;
     t.push(Row {
         what: format!("Alert ingest, {total} alerts in batches of {BATCH}, 1 client"),
         steward: rate(ours, "alerts"),
-        baseline: format!("SQLite {}", rate(theirs, "alerts")),
+        baseline: format!(
+            "SQLite {}; redb alone, same tables {}",
+            rate(theirs, "alerts"),
+            rate(engine, "alerts")
+        ),
         ratio: format!("{ratio:.2}×"),
         target: "≥ 2× SQLite".into(),
         met: Some(ratio >= 2.0),

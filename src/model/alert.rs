@@ -166,9 +166,10 @@ impl ValidAlert {
 
     /// The alert as served by `tenant`: the source's object with `id` and `type` set to
     /// ours (`/subscriptions/{tenant}/providers/Microsoft.Security/locations/local/alerts/{name}`,
-    /// [`ALERT_TYPE`]); everything else as sent.
-    pub fn json_for_tenant(&self, tenant: &TenantId) -> Map<String, Value> {
-        let mut m = self.json.clone();
+    /// [`ALERT_TYPE`]); everything else as sent. Consumes the alert (an ingest batch
+    /// would otherwise copy every alert's whole object).
+    pub fn into_json_for_tenant(self, tenant: &TenantId) -> Map<String, Value> {
+        let mut m = self.json;
         m.insert(
             "id".to_owned(),
             Value::String(format!(
@@ -367,7 +368,7 @@ mod tests {
             now(),
         )
         .unwrap();
-        let m = a.json_for_tenant(&TenantId::parse("contoso").unwrap());
+        let m = a.into_json_for_tenant(&TenantId::parse("contoso").unwrap());
         assert_eq!(
             m["id"],
             "/subscriptions/contoso/providers/Microsoft.Security/locations/local/alerts/a1"

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 use serde_json::Value;
-use steward::model::{AlertInput, FieldError, ValidAlert, ValidationErrors};
+use steward::model::{AlertInput, FieldError, SubjectKey, ValidAlert, ValidationErrors};
 use steward::names::TenantId;
 
 use crate::store::{AuditEntry, DocInput, Kind, TenantTxn, WriteError};
@@ -71,41 +71,67 @@ pub fn parse_ndjson(
     }
 }
 
-/// Stores `alerts` in this job: new names are stored (with their time, subjects and
-/// retention), known names are counted as duplicates. `entry` is completed with the
-/// counts and the people concerned and recorded.
+/// An alert ready to store: its name, its document and the people it names. Built on a
+/// blocking thread with the parse ([`prepare`]), so the writer thread, which every write
+/// of every tenant waits for, does only the storing.
+#[derive(Debug)]
+pub struct PreparedAlert {
+    name: String,
+    input: DocInput,
+    subjects: Vec<SubjectKey>,
+}
+
+/// Turns validated alerts into documents for `tenant`: the stored JSON (tagged with the
+/// tenant), the time index, the subject keys and the retention deadline.
+pub fn prepare(
+    alerts: Vec<ValidAlert>,
+    tenant: &TenantId,
+    retention: std::time::Duration,
+) -> Vec<PreparedAlert> {
+    let keep_secs = i64::try_from(retention.as_secs()).unwrap_or(i64::MAX);
+    alerts
+        .into_iter()
+        .map(|alert| {
+            let t = alert.time_generated();
+            let subjects = alert.subject_keys();
+            let name = alert.name().as_str().to_string();
+            let body = Value::Object(alert.into_json_for_tenant(tenant)).to_string();
+            let mut input = DocInput::new(body)
+                .time(t.as_microsecond())
+                .expires_at(t.as_second().saturating_add(keep_secs));
+            for k in &subjects {
+                input = input.subject(k);
+            }
+            PreparedAlert {
+                name,
+                input,
+                subjects,
+            }
+        })
+        .collect()
+}
+
+/// Stores `alerts` in this job: new names are stored, known names (stored before or
+/// earlier in the batch) are counted as duplicates. `entry` is completed with the counts
+/// and the people concerned and recorded.
 pub fn store_alerts(
     txn: &mut TenantTxn<'_>,
-    tenant: &TenantId,
-    alerts: Vec<ValidAlert>,
-    retention: std::time::Duration,
+    alerts: Vec<PreparedAlert>,
     entry: AuditEntry,
 ) -> Result<IngestSummary, WriteError> {
     let mut summary = IngestSummary::default();
     // One per person (`kind:value`), whichever field named them first.
     let mut subjects = BTreeMap::new();
-    let keep_secs = i64::try_from(retention.as_secs()).unwrap_or(i64::MAX);
     for alert in alerts {
-        let t = alert.time_generated();
-        let mut input = DocInput::new(
-            serde_json::to_string(&alert.json_for_tenant(tenant))
-                .map_err(|e| WriteError::Invalid(e.to_string()))?,
-        )
-        .time(t.as_microsecond())
-        .expires_at(t.as_second().saturating_add(keep_secs));
-        let keys = alert.subject_keys();
-        for k in &keys {
-            input = input.subject(k);
-        }
-        // Stored or already there (earlier, or earlier in this batch): idempotent.
-        if !txn.put_new(Kind::Alert, alert.name().as_str(), input)? {
+        // Stored or already there: ingest is idempotent on the name.
+        if !txn.put_new(Kind::Alert, &alert.name, alert.input)? {
             summary.duplicates += 1;
             continue;
         }
-        for k in keys {
+        for k in alert.subjects {
             subjects.entry(k.index_key()).or_insert(k);
         }
-        txn.emit(Kind::Alert, alert.name().as_str(), "ingested");
+        txn.emit(Kind::Alert, &alert.name, "ingested");
         summary.ingested += 1;
     }
     let mut entry = entry

@@ -24,7 +24,7 @@ use steward::model::{AuditStatus, ValidationErrors};
 use steward::names::TenantId;
 use tokio::sync::mpsc;
 
-use super::{parse_json, parse_ndjson, store_alerts};
+use super::{parse_json, parse_ndjson, prepare, store_alerts};
 use crate::state::Shared;
 use crate::store::{self, AuditEntry, TenantTxn, WriteError};
 
@@ -214,6 +214,9 @@ async fn ingest_file(
     let limit = cfg.limits.max_ingest_body.bytes();
     let ndjson = name.ends_with(".ndjson");
     let p = path.clone();
+    let tenant_id = TenantId::parse(tenant).map_err(|e| WriteError::Invalid(e.to_string()))?;
+    let retention = cfg.retention.alerts.0;
+    let for_tenant = tenant_id.clone();
     let parsed =
         tokio::task::spawn_blocking(move || -> std::io::Result<Result<_, ValidationErrors>> {
             let len = std::fs::metadata(&p)?.len();
@@ -225,11 +228,12 @@ async fn ingest_file(
             }
             let bytes = std::fs::read(&p)?;
             let now = jiff::Timestamp::now();
-            Ok(if ndjson {
+            let alerts = if ndjson {
                 parse_ndjson(&bytes, now)
             } else {
                 parse_json(&bytes, now)
-            })
+            };
+            Ok(alerts.map(|a| prepare(a, &for_tenant, retention)))
         })
         .await
         .map_err(|_| WriteError::Panicked)?;
@@ -239,17 +243,15 @@ async fn ingest_file(
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
         Err(e) => return Err(WriteError::Store(e.into())),
     };
-    let tenant_id = TenantId::parse(tenant).map_err(|e| WriteError::Invalid(e.to_string()))?;
     let file = name.to_string();
     match parsed {
         Ok(alerts) => {
-            let retention = cfg.retention.alerts.0;
             let e = entry(name, AuditStatus::Succeeded);
             let summary = shared
                 .store
                 .writer()
                 .write(tenant, move |txn: &mut TenantTxn<'_>| {
-                    store_alerts(txn, &tenant_id, alerts, retention, e)
+                    store_alerts(txn, alerts, e)
                 })
                 .await?;
             let to = free_name(&dir.join(DONE), name);

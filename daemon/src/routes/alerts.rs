@@ -263,23 +263,22 @@ pub async fn ingest(ctx: TenantCtx, headers: HeaderMap, raw: Body) -> Result<Res
     )
     .await?;
     let now = jiff::Timestamp::now();
-    let alerts = tokio::task::spawn_blocking(move || match format {
-        Format::Json => ingest::parse_json(&bytes, now),
-        Format::Ndjson => ingest::parse_ndjson(&bytes, now),
+    let tenant = ctx.tenant.clone();
+    let retention = cfg.retention.alerts.0;
+    let alerts = tokio::task::spawn_blocking(move || {
+        let alerts = match format {
+            Format::Json => ingest::parse_json(&bytes, now),
+            Format::Ndjson => ingest::parse_ndjson(&bytes, now),
+        };
+        alerts.map(|a| ingest::prepare(a, &tenant, retention))
     })
     .await
     .map_err(|e| ApiError::internal(&e))??;
     let entry = ctx
         .entry("alerts.ingest", AuditStatus::Succeeded)
         .resource(LIST);
-    let tenant = ctx.tenant.clone();
-    let retention = cfg.retention.alerts.0;
     let summary = ctx
-        .write(move |txn| {
-            Ok(ingest::store_alerts(
-                txn, &tenant, alerts, retention, entry,
-            )?)
-        })
+        .write(move |txn| Ok(ingest::store_alerts(txn, alerts, entry)?))
         .await?;
     let status = if summary.ingested > 0 {
         StatusCode::CREATED
