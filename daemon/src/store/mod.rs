@@ -121,7 +121,16 @@ impl Store {
             let report = check::check(&mut db, &path)?;
             log_check(&path, &report);
         }
-        let key = init(&db)?;
+        // redb may panic on a damaged page instead of returning an error (a `&str` key that
+        // is not UTF-8); at start that is a damaged file, not a crash.
+        let key = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| init(&db))).map_err(
+            |_| {
+                StoreError::Corrupted(format!(
+                    "{}: the meta table could not be read",
+                    path.display()
+                ))
+            },
+        )??;
         let db = Arc::new(DbSlot::new(db, &path));
         let (writer, thread) = Writer::start(
             db.clone(),
