@@ -6,7 +6,6 @@
 //! overdue for that deadline. Not here: showing overdue requests (the routes add
 //! `overdue`; clients colour them).
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,8 +20,6 @@ use crate::store::{self, AuditEntry, Kind, ScheduleAction, TenantTxn, WriteError
 
 /// Requests looked at per write job.
 const BATCH: usize = 256;
-/// Longest the timer sleeps without looking again.
-const MAX_SLEEP: Duration = Duration::from_secs(60);
 /// Shortest wait between passes.
 const MIN_WAIT: Duration = Duration::from_millis(50);
 
@@ -82,18 +79,9 @@ pub async fn pass(shared: &Arc<Shared>) -> Result<usize, WriteError> {
     let writer = shared.store.writer();
     let mut total = 0;
     loop {
-        let now = Timestamp::now().as_second();
-        let sh = Arc::clone(shared);
-        let due =
-            tokio::task::spawn_blocking(move || sh.store.due(ScheduleAction::Deadline, now, BATCH))
-                .await
-                .map_err(|_| WriteError::Panicked)??;
-        let more = due.len() >= BATCH;
-        let mut by_tenant: BTreeMap<String, Vec<String>> = BTreeMap::new();
-        for d in due.into_iter().filter(|d| d.kind == Kind::Dsr) {
-            by_tenant.entry(d.tenant).or_default().push(d.name);
-        }
-        for (tenant, names) in by_tenant {
+        let (due, more) =
+            super::due_now(shared, ScheduleAction::Deadline, Kind::Dsr, BATCH).await?;
+        for (tenant, names) in due {
             total += writer
                 .write(&tenant, move |txn: &mut TenantTxn<'_>| {
                     raise(txn, &names, retention)
@@ -130,12 +118,7 @@ pub async fn run(shared: Arc<Shared>) {
             .ok()
             .and_then(Result::ok)
             .flatten();
-        let wait = match next.and_then(|at| Timestamp::from_second(at).ok()) {
-            Some(at) => Duration::try_from(Timestamp::now().duration_until(at))
-                .unwrap_or(Duration::ZERO)
-                .min(MAX_SLEEP),
-            None => MAX_SLEEP,
-        };
+        let wait = super::until(next);
         let wait = if failed {
             wait.max(Duration::from_secs(1))
         } else {

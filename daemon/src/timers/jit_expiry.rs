@@ -8,7 +8,6 @@
 //! before the port is really due) and a `Purge` entry at its end + `[retention]
 //! jit_requests`. Not here: the HTTP side (`routes/jit.rs`) and the hook (`hook.rs`).
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -24,8 +23,6 @@ use crate::store::{
 
 /// Requests expired per write job (one job per tenant per batch).
 const BATCH: usize = 256;
-/// Longest the timer sleeps without looking again (clock changes, missed wake-ups).
-const MAX_SLEEP: Duration = Duration::from_secs(60);
 /// Shortest wait between passes.
 const MIN_WAIT: Duration = Duration::from_millis(50);
 /// Wait before retrying after a failed pass.
@@ -134,14 +131,6 @@ fn expire_job(
     Ok(hooks)
 }
 
-fn group_due(due: Vec<store::Due>) -> BTreeMap<String, Vec<String>> {
-    let mut by_tenant: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for d in due.into_iter().filter(|d| d.kind == Kind::JitRequest) {
-        by_tenant.entry(d.tenant).or_default().push(d.name);
-    }
-    by_tenant
-}
-
 /// Expires everything due now, synchronously: the startup pass, run from `Daemon::open`
 /// before the socket exists. It runs on a thread of its own, so it may be called from
 /// inside or outside an async runtime. Hooks of what it closed are started if a runtime is
@@ -157,7 +146,7 @@ pub fn expire_overdue_at_start(shared: &Arc<Shared>) -> Result<usize, StoreError
                 let now = Timestamp::now().as_second();
                 let due = store.due(ScheduleAction::End, now, BATCH)?;
                 let more = due.len() >= BATCH;
-                for (tenant, names) in group_due(due) {
+                for (tenant, names) in super::by_tenant(due, Kind::JitRequest) {
                     let h = writer.write_blocking(&tenant, move |txn: &mut TenantTxn<'_>| {
                         expire_job(txn, &names, retention)
                     })?;
@@ -207,14 +196,9 @@ async fn expire_pass(shared: &Arc<Shared>) -> Result<usize, WriteError> {
     let writer = shared.store.writer();
     let mut total = 0;
     loop {
-        let now = Timestamp::now().as_second();
-        let sh = Arc::clone(shared);
-        let due =
-            tokio::task::spawn_blocking(move || sh.store.due(ScheduleAction::End, now, BATCH))
-                .await
-                .map_err(|_| WriteError::Panicked)??;
-        let more = due.len() >= BATCH;
-        for (tenant, names) in group_due(due) {
+        let (due, more) =
+            super::due_now(shared, ScheduleAction::End, Kind::JitRequest, BATCH).await?;
+        for (tenant, names) in due {
             let hooks = writer
                 .write(&tenant, move |txn: &mut TenantTxn<'_>| {
                     expire_job(txn, &names, retention)
@@ -227,18 +211,6 @@ async fn expire_pass(shared: &Arc<Shared>) -> Result<usize, WriteError> {
             return Ok(total);
         }
     }
-}
-
-/// How long to sleep until `at_secs` (Unix seconds), at most [`MAX_SLEEP`].
-fn until(at_secs: Option<i64>) -> Duration {
-    let Some(at) = at_secs else { return MAX_SLEEP };
-    let now = Timestamp::now();
-    let Ok(target) = Timestamp::from_second(at) else {
-        return MAX_SLEEP;
-    };
-    Duration::try_from(now.duration_until(target))
-        .unwrap_or(Duration::ZERO)
-        .min(MAX_SLEEP)
 }
 
 /// The JIT expiry task: sleeps until the earliest `End` entry, expires what is due, and
@@ -263,9 +235,9 @@ pub async fn run(shared: Arc<Shared>) {
         // After a failure, wait a little rather than retry a past-due entry at once; and
         // never spin, even on an entry a pass could not clear.
         let wait = if failed {
-            until(next).max(RETRY)
+            super::until(next).max(RETRY)
         } else {
-            until(next).max(MIN_WAIT)
+            super::until(next).max(MIN_WAIT)
         };
         let sleep = tokio::time::sleep(wait);
         tokio::pin!(sleep);

@@ -15,13 +15,57 @@ pub mod hook;
 pub mod jit_expiry;
 pub mod retention;
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Duration;
 
+use jiff::Timestamp;
 use tokio::task::JoinHandle;
 
 pub use jit_expiry::expire_overdue_at_start;
 
 use crate::state::Shared;
+use crate::store::{Due, Kind, ScheduleAction, WriteError};
+
+/// Longest a timer sleeps without looking again (clock changes, missed wake-ups).
+const MAX_SLEEP: Duration = Duration::from_secs(60);
+
+/// Names of `kind` among `due`, by tenant (each tenant's are handled in one write job).
+fn by_tenant(due: Vec<Due>, kind: Kind) -> BTreeMap<String, Vec<String>> {
+    let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for d in due.into_iter().filter(|d| d.kind == kind) {
+        out.entry(d.tenant).or_default().push(d.name);
+    }
+    out
+}
+
+/// One batch of `action` entries of `kind` due now (at most `limit`, read off the async
+/// threads), by tenant, and whether more may be due.
+async fn due_now(
+    shared: &Arc<Shared>,
+    action: ScheduleAction,
+    kind: Kind,
+    limit: usize,
+) -> Result<(BTreeMap<String, Vec<String>>, bool), WriteError> {
+    let now = Timestamp::now().as_second();
+    let sh = Arc::clone(shared);
+    let due = tokio::task::spawn_blocking(move || sh.store.due(action, now, limit))
+        .await
+        .map_err(|_| WriteError::Panicked)??;
+    let more = due.len() >= limit;
+    Ok((by_tenant(due, kind), more))
+}
+
+/// How long to sleep until `at_secs` (Unix seconds; `None`: nothing scheduled), at most
+/// [`MAX_SLEEP`].
+fn until(at_secs: Option<i64>) -> Duration {
+    let Some(target) = at_secs.and_then(|at| Timestamp::from_second(at).ok()) else {
+        return MAX_SLEEP;
+    };
+    Duration::try_from(Timestamp::now().duration_until(target))
+        .unwrap_or(Duration::ZERO)
+        .min(MAX_SLEEP)
+}
 
 /// Starts every timer task; each stops when `shared.shutdown` is cancelled.
 pub fn start(shared: &Arc<Shared>) -> Vec<JoinHandle<()>> {
