@@ -282,6 +282,39 @@ async fn an_export_bundle_holds_exactly_the_records_naming_the_subject() {
     d.stop().await;
 }
 
+/// A bundle is a copy of a person's data: when retention removes its request, the sweep
+/// removes the bundle file too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bundle_leaves_with_its_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = TestDaemon::start(
+        dir.path(),
+        &extra("[retention]\ndsr = \"3s\"\nsweep_interval = \"500ms\"\n"),
+    )
+    .await;
+    seed(&d).await;
+    let id = open(&d, &json!({"type": "export", "subject": {"email": CAROL}})).await;
+    let (s, v, _) = d
+        .client()
+        .post(&format!("{}/dsr/{id}/confirm", base()), &json!({}))
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{v}");
+    completed(&d, &id).await;
+    let file = d.dir.join(format!("data/dsr/{T}/{id}.json"));
+    assert!(file.exists(), "no bundle at {}", file.display());
+    let gone = poll(Duration::from_secs(20), || async {
+        let (s, _, _) = d.client().get(&format!("{}/dsr/{id}", base())).await;
+        (s == StatusCode::NOT_FOUND && !file.exists()).then_some(())
+    })
+    .await;
+    assert!(
+        gone.is_some(),
+        "request purged: {}, bundle still there: {}",
+        d.client().get(&format!("{}/dsr/{id}", base())).await.0 == StatusCode::NOT_FOUND,
+        file.exists()
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn erase_removes_what_it_may_and_reports_what_it_keeps() {
     let dir = tempfile::tempdir().unwrap();

@@ -4,6 +4,9 @@
 //! mode 0600, through a temp file renamed into place. Only the request's tenant is read:
 //! the reader handle cannot reach another tenant's keys.
 //!
+//! A bundle lives as long as its request: the retention sweep removes the bundles whose
+//! request is gone ([`remove_orphans`]), since a bundle is a copy of a person's data.
+//!
 //! Not here: who may fetch the bundle (`routes/dsr.rs`), the request's states (`super`).
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -23,6 +26,38 @@ use crate::store::{Kind, TenantReader, TenantTxn, WriteError};
 /// The bundle file of request `id` of `tenant`.
 pub fn path(data_dir: &Path, tenant: &str, id: &str) -> PathBuf {
     data_dir.join("dsr").join(tenant).join(format!("{id}.json"))
+}
+
+/// Deletes every bundle (and leftover temp file) under `data_dir/dsr/` whose request no
+/// longer exists (retention purged it, or it never committed). Returns how many files went.
+pub fn remove_orphans(shared: &Shared) -> Result<usize, WriteError> {
+    let root = shared.config().daemon.data_dir.join("dsr");
+    let tenants = match std::fs::read_dir(&root) {
+        Ok(d) => d,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(WriteError::Store(e.into())),
+    };
+    let mut removed = 0;
+    for tenant in tenants {
+        let tenant = tenant.map_err(|e| WriteError::Store(e.into()))?;
+        let Some(t) = tenant.file_name().to_str().map(str::to_owned) else {
+            continue;
+        };
+        let reader = shared.store.tenant(&t);
+        let files = std::fs::read_dir(tenant.path()).map_err(|e| WriteError::Store(e.into()))?;
+        for file in files {
+            let file = file.map_err(|e| WriteError::Store(e.into()))?;
+            let name = file.file_name();
+            let Some(id) = name.to_str().and_then(|n| n.split('.').next()) else {
+                continue;
+            };
+            if reader.get(Kind::Dsr, id)?.is_none() {
+                std::fs::remove_file(file.path()).map_err(|e| WriteError::Store(e.into()))?;
+                removed += 1;
+            }
+        }
+    }
+    Ok(removed)
 }
 
 /// Every record (not requests themselves) holding any of `keys`, with the fields that

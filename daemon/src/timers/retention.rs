@@ -5,7 +5,8 @@
 //!
 //! Each batch is one write job per tenant with one audit record holding the counts:
 //! `retention.purge` (per kind, written by [`crate::store::Writer::purge_expired`]) and
-//! `audit.purge` (records, by [`crate::store::Writer::purge_audit`]). Not here: deciding when
+//! `audit.purge` (records, by [`crate::store::Writer::purge_audit`]). After the records,
+//! the data-subject export bundles whose request is gone are deleted. Not here: deciding when
 //! a record expires (the routes that write it).
 
 use std::sync::Arc;
@@ -28,6 +29,8 @@ pub struct SweepReport {
     pub records: u64,
     /// Audit records purged (all tenants).
     pub audit: u64,
+    /// Data-subject export bundles removed with their requests.
+    pub bundles: u64,
 }
 
 /// One sweep at the current time: expired records, then old audit records of every tenant
@@ -44,6 +47,10 @@ pub async fn sweep(shared: &Arc<Shared>) -> Result<SweepReport, WriteError> {
             break;
         }
     }
+    let sh = Arc::clone(shared);
+    report.bundles = tokio::task::spawn_blocking(move || crate::dsr::bundle::remove_orphans(&sh))
+        .await
+        .map_err(|_| WriteError::Panicked)?? as u64;
     let cfg = shared.config();
     let keep = i64::try_from(cfg.retention.audit.0.as_micros()).unwrap_or(i64::MAX);
     let before = Timestamp::now().as_microsecond().saturating_sub(keep);
@@ -69,8 +76,13 @@ pub async fn run(shared: Arc<Shared>) {
             () = tokio::time::sleep(interval) => {}
         }
         match sweep(&shared).await {
-            Ok(r) if r.records + r.audit > 0 => {
-                tracing::info!(records = r.records, audit = r.audit, "retention sweep");
+            Ok(r) if r.records + r.audit + r.bundles > 0 => {
+                tracing::info!(
+                    records = r.records,
+                    audit = r.audit,
+                    bundles = r.bundles,
+                    "retention sweep"
+                );
             }
             Ok(_) => {}
             Err(e) => tracing::error!(error = %e, "retention sweep failed"),
