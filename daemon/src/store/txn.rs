@@ -244,8 +244,12 @@ impl<'a> TenantTxn<'a> {
         let current = self.get(kind, name)?;
         check_if_match(kind, name, current.as_ref(), if_match)?;
         let created = current.as_ref().map(|c| c.created_at_micros);
-        let stored = self.stage_put(kind, name, input, created);
-        Ok(Doc::from_stored(kind, name, stored))
+        self.stage_put(kind, name, input, created);
+        // The overlay now holds it.
+        self.get(kind, name)?.ok_or_else(|| WriteError::NotFound {
+            kind,
+            name: name.to_string(),
+        })
     }
 
     /// Stores a record only if none is stored under `name` (ingest is idempotent on the
@@ -260,14 +264,8 @@ impl<'a> TenantTxn<'a> {
     }
 
     /// Stages a put (`created`: the current record's creation time, `None` if there is
-    /// none) and returns a copy of what will be stored.
-    fn stage_put(
-        &mut self,
-        kind: Kind,
-        name: &str,
-        input: DocInput,
-        created: Option<i64>,
-    ) -> StoredDoc {
+    /// none).
+    fn stage_put(&mut self, kind: Kind, name: &str, input: DocInput, created: Option<i64>) {
         let subjects: BTreeSet<_> = input.subjects.into_iter().collect();
         let schedule: BTreeSet<_> = input.schedule.into_iter().collect();
         let stored = StoredDoc {
@@ -285,7 +283,12 @@ impl<'a> TenantTxn<'a> {
             Some(staged) => staged.is_none(),
             None => created.is_none(),
         };
-        let copy = stored.clone();
+        let action = if created.is_some() {
+            "updated"
+        } else {
+            "created"
+        };
+        self.set_event(kind, name, action);
         self.overlay
             .insert((kind, name.to_string()), Some(self.staged.len()));
         self.staged.push(Staged::Put {
@@ -294,13 +297,6 @@ impl<'a> TenantTxn<'a> {
             doc: stored,
             new,
         });
-        let action = if created.is_some() {
-            "updated"
-        } else {
-            "created"
-        };
-        self.set_event(kind, name, action);
-        copy
     }
 
     /// Deletes a record, returning what it was; `if_match` as for [`TenantTxn::put`].
