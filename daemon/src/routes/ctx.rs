@@ -132,16 +132,28 @@ impl TenantCtx {
         self.shared.store.tenant(self.tenant.as_str())
     }
 
-    /// Runs a read off the async threads (redb is synchronous).
+    /// Runs a read off the async threads (redb is synchronous). On the daemon's
+    /// multi-threaded runtime the read runs right here under `block_in_place`: the worker
+    /// first hands its other tasks to another thread, so no async thread is blocked, and
+    /// the request skips the two thread hand-offs of `spawn_blocking` (most of a small
+    /// read's round trip; docs/PERFORMANCE.md). A read that panics (redb on a damaged page)
+    /// answers 500 either way.
     pub async fn read<T, F>(&self, f: F) -> Result<T, ApiError>
     where
         T: Send + 'static,
         F: FnOnce(&TenantReader) -> Result<T, ApiError> + Send + 'static,
     {
         let reader = self.reader();
-        tokio::task::spawn_blocking(move || f(&reader))
-            .await
-            .map_err(|e| ApiError::internal(&e))?
+        let run = move || {
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&reader)))
+                .map_err(|_| ApiError::internal(&"a read panicked"))?
+        };
+        match tokio::runtime::Handle::current().runtime_flavor() {
+            tokio::runtime::RuntimeFlavor::MultiThread => tokio::task::block_in_place(run),
+            _ => tokio::task::spawn_blocking(run)
+                .await
+                .map_err(|e| ApiError::internal(&e))?,
+        }
     }
 
     /// Runs a write job under this tenant through the group-commit writer.
