@@ -19,9 +19,9 @@ use steward::model::AuditStatus;
 
 use super::ctx::TenantCtx;
 use super::extract::{P, Q};
-use super::resource::doc_json;
+use super::resource::{doc_json, write_doc_json};
 use crate::error::ApiError;
-use crate::store::{AuditEntry, Doc, Kind, TenantReader, TimeCursor, WriteError};
+use crate::store::{AuditEntry, Doc, Kind, TenantReader, WriteError};
 
 /// Records read per page while exporting.
 const PAGE: usize = 500;
@@ -37,7 +37,7 @@ pub enum ExportKind {
     JitPolicies,
     /// JIT requests.
     JitRequests,
-    /// Alerts, newest first.
+    /// Alerts, in name order (one sequential scan of the records; see docs/DECISIONS.md).
     Alerts,
     /// The audit log, oldest first.
     Audit,
@@ -243,7 +243,6 @@ pub fn stream(ctx: &TenantCtx, kind: ExportKind, format: ExportFormat) -> Respon
 /// Where a paged read is.
 enum Position {
     Name(Option<String>),
-    Time(Option<TimeCursor>),
     Seq(u64),
 }
 
@@ -271,7 +270,6 @@ fn produce(
         ExportFormat::Ndjson => {}
     }
     let mut pos = match kind {
-        ExportKind::Alerts => Position::Time(None),
         ExportKind::Audit => Position::Seq(0),
         _ => Position::Name(None),
     };
@@ -334,34 +332,12 @@ impl Rec {
         }
     }
 
-    /// Appends the record's JSON to `buf`. A document is written from its stored text with
-    /// `etag` appended, as [`doc_json`] would give it: parsing every body into a `Value`
-    /// and writing it back was most of an export's time (docs/PERFORMANCE.md). The body
-    /// is still scanned (without allocating) to check that it has no `etag` of its own;
-    /// one that has takes the slow path.
+    /// Appends the record's JSON to `buf` (a document through [`write_doc_json`]).
     fn write_json(&self, buf: &mut Vec<u8>) -> Result<(), String> {
-        #[derive(Deserialize)]
-        struct Top {
-            #[serde(default, deserialize_with = "present")]
-            etag: bool,
+        match self {
+            Rec::Doc(d) => write_doc_json(d, buf).map_err(|e| e.detail.message),
+            Rec::Value(v) => serde_json::to_writer(buf, v).map_err(|e| e.to_string()),
         }
-        fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
-            serde::de::IgnoredAny::deserialize(d).map(|_| true)
-        }
-        if let Rec::Doc(d) = self
-            && let Ok(Top { etag: false }) = serde_json::from_str::<Top>(&d.body_json)
-            && let Some(head) = d.body_json.trim_end().strip_suffix('}')
-        {
-            buf.extend_from_slice(head.as_bytes());
-            if !head.trim_end().ends_with('{') {
-                buf.push(b',');
-            }
-            buf.extend_from_slice(b"\"etag\":");
-            serde_json::to_writer(&mut *buf, &d.etag).map_err(|e| e.to_string())?;
-            buf.push(b'}');
-            return Ok(());
-        }
-        serde_json::to_writer(buf, self.value()?.as_ref()).map_err(|e| e.to_string())
     }
 }
 
@@ -379,6 +355,7 @@ fn page(
             let k = match kind {
                 ExportKind::Contacts => Kind::Contact,
                 ExportKind::JitPolicies => Kind::JitPolicy,
+                ExportKind::Alerts => Kind::Alert,
                 _ => Kind::JitRequest,
             };
             let p = reader
@@ -387,15 +364,6 @@ fn page(
             let more = p.next.is_some();
             let values = docs_json(p.items)?;
             *after = p.next;
-            Ok((values, more))
-        }
-        Position::Time(before) => {
-            let p = reader
-                .list_by_time(Kind::Alert, before.as_ref(), PAGE, |_| true)
-                .map_err(|e| e.to_string())?;
-            let more = p.next.is_some();
-            let values = docs_json(p.items)?;
-            *before = p.next;
             Ok((values, more))
         }
         Position::Seq(after) => {
@@ -438,36 +406,6 @@ fn cell(v: Option<&Value>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn doc(body: &str) -> Doc {
-        Doc {
-            kind: Kind::Alert,
-            name: "a".into(),
-            etag: "0190-e\"t".into(),
-            created_at_micros: 0,
-            updated_at_micros: 0,
-            body_json: body.to_owned(),
-            subjects: Vec::new(),
-            schedule: Vec::new(),
-            time: None,
-        }
-    }
-
-    #[test]
-    fn written_records_equal_their_api_shape() {
-        for body in [
-            r#"{"name":"a1","properties":{"severity":"High","n":1.5,"s":"é\"\\"}}"#,
-            r#"{}"#,
-            r#"{"name":"a2","etag":"theirs","properties":{}}"#,
-            r#"{"name":"a3","etag":null}"#,
-        ] {
-            let d = doc(body);
-            let mut buf = Vec::new();
-            Rec::Doc(d.clone()).write_json(&mut buf).unwrap();
-            let want = serde_json::to_string(&doc_json(&d).unwrap()).unwrap();
-            assert_eq!(String::from_utf8(buf).unwrap(), want, "{body}");
-        }
-    }
 
     #[test]
     fn cells() {

@@ -18,7 +18,7 @@ use super::codec;
 use super::doc::{Doc, Kind, StoredDoc};
 use super::error::StoreError;
 use super::slot::DbSlot;
-use super::tables;
+use super::tables::{self, Facets};
 
 /// One page of a listing and where the next one starts.
 #[derive(Debug, Clone, PartialEq)]
@@ -136,22 +136,28 @@ where
     Ok(Page { items, next })
 }
 
+/// Newest first within `(since ..= before)`: strictly before the cursor `before` (or from
+/// the newest), down to and including the sort time `since` (or the oldest). Both bound
+/// the scan itself, so a page costs what lies between them, not what is stored outside.
+#[allow(clippy::too_many_arguments)] // two tables, the tenant's range, and two filters
 pub(crate) fn list_by_time<I, T>(
     index: &I,
     records: &T,
     tenant: &str,
     kind: Kind,
     before: Option<&TimeCursor>,
+    since: Option<i64>,
     limit: usize,
+    mut facets: impl FnMut(Facets<'_>) -> bool,
     mut filter: impl FnMut(&Doc) -> bool,
 ) -> Result<Page<Doc, TimeCursor>, StoreError>
 where
-    I: ReadableTable<(&'static str, u8, i64, &'static str), ()>,
+    I: ReadableTable<(&'static str, u8, i64, &'static str), (&'static str, &'static str)>,
     T: ReadableTable<(&'static str, u8, &'static str), &'static [u8]>,
 {
     let limit = limit.max(1);
     let k = kind.as_u8();
-    let lower = Bound::Included((tenant, k, i64::MIN, ""));
+    let lower = Bound::Included((tenant, k, since.unwrap_or(i64::MIN), ""));
     let upper = match before {
         Some(c) => Bound::Excluded((tenant, k, c.time_micros, c.name.as_str())),
         None => Bound::Excluded((tenant, k + 1, i64::MIN, "")),
@@ -159,7 +165,11 @@ where
     let mut items = Vec::new();
     let mut more = false;
     for item in index.range((lower, upper))?.rev() {
-        let (key, _) = item?;
+        let (key, value) = item?;
+        let (severity, status) = value.value();
+        if !facets(Facets { severity, status }) {
+            continue;
+        }
         let (_, _, _, name) = key.value();
         let Some(doc) = get_doc(records, tenant, kind, name)? else {
             continue;
@@ -271,13 +281,18 @@ impl TenantReader {
         })
     }
 
-    /// Records of `kind` that have a sort time, newest first, strictly before `before`,
-    /// keeping those `filter` accepts (alerts: `?severity=&status=&since=&until=&q=`).
+    /// Records of `kind` that have a sort time, newest first, strictly before the cursor
+    /// `before` and at or after the sort time `since` (both bound the scan), keeping those
+    /// whose time-index [`Facets`] `facets` accepts (tested before the record is read) and
+    /// then those `filter` accepts (alerts: `?severity=&status=` test the facets, `?q=`
+    /// the record).
     pub fn list_by_time(
         &self,
         kind: Kind,
         before: Option<&TimeCursor>,
+        since: Option<i64>,
         limit: usize,
+        mut facets: impl FnMut(Facets<'_>) -> bool,
         mut filter: impl FnMut(&Doc) -> bool,
     ) -> Result<Page<Doc, TimeCursor>, StoreError> {
         self.db.read(|db| {
@@ -290,7 +305,9 @@ impl TenantReader {
                 &self.tenant,
                 kind,
                 before,
+                since,
                 limit,
+                &mut facets,
                 &mut filter,
             )
         })
