@@ -19,9 +19,9 @@ use steward::model::AuditStatus;
 
 use super::ctx::TenantCtx;
 use super::extract::{P, Q};
-use super::resource::{doc_json, write_doc_json};
+use super::resource::{resource_json, write_resource};
 use crate::error::ApiError;
-use crate::store::{AuditEntry, Doc, Kind, TenantReader, WriteError};
+use crate::store::{AuditEntry, Kind, TenantReader, WriteError};
 
 /// Records read per page while exporting.
 const PAGE: usize = 500;
@@ -315,9 +315,10 @@ fn produce(
     Ok(n)
 }
 
-/// One exported record: a stored document, or an audit record already in its API shape.
+/// One exported record: a stored document's text, or an audit record already in its API
+/// shape.
 enum Rec {
-    Doc(Doc),
+    Text { etag: String, body_json: String },
     Value(Value),
 }
 
@@ -325,17 +326,19 @@ impl Rec {
     /// The record as the API shows it.
     fn value(&self) -> Result<std::borrow::Cow<'_, Value>, String> {
         match self {
-            Rec::Doc(d) => doc_json(d)
+            Rec::Text { etag, body_json } => resource_json(body_json, etag)
                 .map(std::borrow::Cow::Owned)
                 .map_err(|e| e.detail.message),
             Rec::Value(v) => Ok(std::borrow::Cow::Borrowed(v)),
         }
     }
 
-    /// Appends the record's JSON to `buf` (a document through [`write_doc_json`]).
+    /// Appends the record's JSON to `buf` (a document through [`write_resource`]).
     fn write_json(&self, buf: &mut Vec<u8>) -> Result<(), String> {
         match self {
-            Rec::Doc(d) => write_doc_json(d, buf).map_err(|e| e.detail.message),
+            Rec::Text { etag, body_json } => {
+                write_resource(body_json, etag, buf).map_err(|e| e.detail.message)
+            }
             Rec::Value(v) => serde_json::to_writer(buf, v).map_err(|e| e.to_string()),
         }
     }
@@ -347,9 +350,6 @@ fn page(
     kind: ExportKind,
     pos: &mut Position,
 ) -> Result<(Vec<Rec>, bool), String> {
-    let docs_json = |docs: Vec<Doc>| -> Result<Vec<Rec>, String> {
-        Ok(docs.into_iter().map(Rec::Doc).collect())
-    };
     match pos {
         Position::Name(after) => {
             let k = match kind {
@@ -359,10 +359,17 @@ fn page(
                 _ => Kind::JitRequest,
             };
             let p = reader
-                .list(k, after.as_deref(), PAGE)
+                .list_text(k, after.as_deref(), PAGE)
                 .map_err(|e| e.to_string())?;
             let more = p.next.is_some();
-            let values = docs_json(p.items)?;
+            let values = p
+                .items
+                .into_iter()
+                .map(|d| Rec::Text {
+                    etag: d.etag,
+                    body_json: d.body_json,
+                })
+                .collect();
             *after = p.next;
             Ok((values, more))
         }

@@ -17,9 +17,14 @@ use crate::store::{Doc, Kind};
 
 /// The resource as served: the stored JSON with the current `etag`.
 pub fn doc_json(doc: &Doc) -> Result<Value, ApiError> {
-    let mut v: Value = serde_json::from_str(&doc.body_json).map_err(|e| ApiError::internal(&e))?;
+    resource_json(&doc.body_json, &doc.etag)
+}
+
+/// [`doc_json`] of a stored body and etag.
+pub fn resource_json(body_json: &str, etag: &str) -> Result<Value, ApiError> {
+    let mut v: Value = serde_json::from_str(body_json).map_err(|e| ApiError::internal(&e))?;
     if let Some(o) = v.as_object_mut() {
-        o.insert("etag".into(), Value::String(doc.etag.clone()));
+        o.insert("etag".into(), Value::String(etag.to_owned()));
     }
     Ok(v)
 }
@@ -33,6 +38,11 @@ pub fn doc_json(doc: &Doc) -> Result<Value, ApiError> {
 /// or holds a `\u` escape, so a body with neither is not scanned at all; one with either
 /// is scanned (without allocating) for a top-level `etag`.
 pub fn write_doc_json(doc: &Doc, buf: &mut Vec<u8>) -> Result<(), ApiError> {
+    write_resource(&doc.body_json, &doc.etag, buf)
+}
+
+/// [`write_doc_json`] of a stored body and etag.
+pub fn write_resource(body_json: &str, etag: &str, buf: &mut Vec<u8>) -> Result<(), ApiError> {
     #[derive(Deserialize)]
     struct Top {
         #[serde(default, deserialize_with = "present")]
@@ -41,13 +51,10 @@ pub fn write_doc_json(doc: &Doc, buf: &mut Vec<u8>) -> Result<(), ApiError> {
     fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
         serde::de::IgnoredAny::deserialize(d).map(|_| true)
     }
-    let body = doc.body_json.trim();
+    let body = body_json.trim();
     let may_hold_etag = body.contains("etag") || body.contains("\\u");
-    let own_etag = may_hold_etag
-        && !matches!(
-            serde_json::from_str::<Top>(body),
-            Ok(Top { etag: false })
-        );
+    let own_etag =
+        may_hold_etag && !matches!(serde_json::from_str::<Top>(body), Ok(Top { etag: false }));
     if !own_etag
         && body.starts_with('{')
         && let Some(head) = body.strip_suffix('}')
@@ -57,11 +64,11 @@ pub fn write_doc_json(doc: &Doc, buf: &mut Vec<u8>) -> Result<(), ApiError> {
             buf.push(b',');
         }
         buf.extend_from_slice(b"\"etag\":");
-        serde_json::to_writer(&mut *buf, &doc.etag).map_err(|e| ApiError::internal(&e))?;
+        serde_json::to_writer(&mut *buf, etag).map_err(|e| ApiError::internal(&e))?;
         buf.push(b'}');
         return Ok(());
     }
-    serde_json::to_writer(buf, &doc_json(doc)?).map_err(|e| ApiError::internal(&e))
+    serde_json::to_writer(buf, &resource_json(body_json, etag)?).map_err(|e| ApiError::internal(&e))
 }
 
 /// How a list serves each record: as a [`Value`] ([`doc_json`], for callers that change
