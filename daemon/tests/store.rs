@@ -151,7 +151,9 @@ fn tenant_handles_never_reach_another_tenants_records() {
                     .iter()
                     .all(|d| !d.body_json.contains(&marker))
             );
-            let by_time = rb.list_by_time(kind, None, 1000, |_| true).unwrap();
+            let by_time = rb
+                .list_by_time(kind, None, None, 1000, |_| true, |_| true)
+                .unwrap();
             prop_assert!(by_time.items.iter().all(|d| !d.body_json.contains(&marker)));
             // A cursor taken from A's names only positions inside B's own range.
             for n in &names {
@@ -161,7 +163,9 @@ fn tenant_handles_never_reach_another_tenants_records() {
                     time_micros: 1_000,
                     name: n.clone(),
                 };
-                let page = rb.list_by_time(kind, Some(&c), 1000, |_| true).unwrap();
+                let page = rb
+                    .list_by_time(kind, Some(&c), None, 1000, |_| true, |_| true)
+                    .unwrap();
                 prop_assert!(page.items.iter().all(|d| !d.body_json.contains(&marker)));
             }
             prop_assert!(rb.subjects(&email).unwrap().is_empty());
@@ -599,11 +603,20 @@ async fn sixty_four_concurrent_writers_are_acknowledged_and_group_committed() {
         let store = open(&path);
         let r = store.tenant("contoso");
         assert_eq!(all_docs(&store, "contoso", Kind::Alert).len(), 64);
-        let newest = r.list_by_time(Kind::Alert, None, 5, |_| true).unwrap();
+        let newest = r
+            .list_by_time(Kind::Alert, None, None, 5, |_| true, |_| true)
+            .unwrap();
         let names: Vec<_> = newest.items.iter().map(|d| d.name.as_str()).collect();
         assert_eq!(names, ["a63", "a62", "a61", "a60", "a59"]);
         let next = r
-            .list_by_time(Kind::Alert, newest.next.as_ref(), 2, |_| true)
+            .list_by_time(
+                Kind::Alert,
+                newest.next.as_ref(),
+                None,
+                2,
+                |_| true,
+                |_| true,
+            )
             .unwrap();
         assert_eq!(next.items[0].name, "a58");
         let report = r.audit_verify().unwrap();
@@ -1093,7 +1106,9 @@ async fn schedule_index_yields_due_records_and_purge_removes_them_with_their_ind
         1,
         "only kept remains indexed"
     );
-    let by_time = c.list_by_time(Kind::Alert, None, 10, |_| true).unwrap();
+    let by_time = c
+        .list_by_time(Kind::Alert, None, None, 10, |_| true, |_| true)
+        .unwrap();
     assert_eq!(
         by_time
             .items

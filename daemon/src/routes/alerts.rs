@@ -8,6 +8,7 @@ use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, StatusCode};
 use serde::Deserialize;
 use serde_json::Value;
+use serde_json::value::RawValue;
 use steward::permissions::Permission;
 use steward::wire::List;
 
@@ -17,9 +18,10 @@ use super::body::{self, Accept, Format};
 use super::ctx::TenantCtx;
 use super::extract::{P, Q};
 use super::paging;
-use super::resource::{doc_json, etag_header, resource_name};
+use super::resource::{Served, doc_json, etag_header, resource_name};
 use crate::error::ApiError;
 use crate::ingest;
+use crate::store::tables::Facets;
 use crate::store::{Doc, Kind, TimeCursor};
 
 /// The name of this list in cursors.
@@ -81,21 +83,25 @@ impl Filter {
         })
     }
 
-    fn needs_body(&self) -> bool {
-        self.severity.is_some() || self.status.is_some() || self.q.is_some()
+    /// `?severity=&status=`, tested on the time index's facets (no record read).
+    fn accepts_facets(&self, f: Facets<'_>) -> bool {
+        self.severity.as_deref().is_none_or(|s| f.severity == s)
+            && self.status.as_deref().is_none_or(|s| f.status == s)
     }
 
+    /// `?until=` (which also starts the scan, see [`list_page`]; `since` ends it) and
+    /// `?q=`, tested on the record.
     fn accepts(&self, doc: &Doc) -> bool {
         let t = doc.time.unwrap_or(i64::MIN);
         if self.since.is_some_and(|s| t < s) || self.until.is_some_and(|u| t > u) {
             return false;
         }
-        if !self.needs_body() {
+        let Some(q) = &self.q else {
             return true;
-        }
-        // Only the fields a filter reads are decoded: parsing each whole body into a
-        // `Value` was most of a filtered page's time (docs/PERFORMANCE.md). A body this
-        // shape does not fit takes the old path.
+        };
+        // Only the fields `q` reads are decoded: parsing each whole body into a `Value`
+        // was most of a filtered page's time (docs/PERFORMANCE.md). A body this shape
+        // does not fit takes the old path.
         let v = match serde_json::from_str::<FilterBody>(&doc.body_json) {
             Ok(b) => b.into_value(),
             Err(_) => match serde_json::from_str::<Value>(&doc.body_json) {
@@ -105,30 +111,17 @@ impl Filter {
         };
         let p = &v["properties"];
         let field = |k: &str| p[k].as_str().unwrap_or("").to_lowercase();
-        if self
-            .severity
-            .as_ref()
-            .is_some_and(|s| field("severity") != *s)
-        {
-            return false;
-        }
-        if self.status.as_ref().is_some_and(|s| field("status") != *s) {
-            return false;
-        }
-        if let Some(q) = &self.q {
-            let hay = [
-                "alertDisplayName",
-                "alertType",
-                "description",
-                "compromisedEntity",
-            ];
-            return doc.name.to_lowercase().contains(q) || hay.iter().any(|k| field(k).contains(q));
-        }
-        true
+        let hay = [
+            "alertDisplayName",
+            "alertType",
+            "description",
+            "compromisedEntity",
+        ];
+        doc.name.to_lowercase().contains(q) || hay.iter().any(|k| field(k).contains(q))
     }
 }
 
-/// The parts of a stored alert a [`Filter`] reads.
+/// The parts of a stored alert `?q=` reads.
 #[derive(Deserialize)]
 struct FilterBody {
     #[serde(default)]
@@ -138,8 +131,6 @@ struct FilterBody {
 #[derive(Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct FilterProps {
-    severity: Option<Value>,
-    status: Option<Value>,
     alert_display_name: Option<Value>,
     alert_type: Option<Value>,
     description: Option<Value>,
@@ -152,8 +143,6 @@ impl FilterBody {
         let p = self.properties;
         let mut m = serde_json::Map::new();
         for (k, v) in [
-            ("severity", p.severity),
-            ("status", p.status),
             ("alertDisplayName", p.alert_display_name),
             ("alertType", p.alert_type),
             ("description", p.description),
@@ -167,16 +156,18 @@ impl FilterBody {
     }
 }
 
-/// Lists alerts newest first: used by `GET …/alerts` and the Azure path.
-pub async fn list_page(
+/// Lists alerts newest first: used by `GET …/alerts` and the Azure path. Each alert is
+/// served as `T`: raw JSON text (`Box<RawValue>`, no parse) or a `Value`.
+pub async fn list_page<T: Served>(
     ctx: &TenantCtx,
     needed: Permission,
     q: AlertQuery,
     path: &str,
-) -> Result<List<Value>, ApiError> {
+) -> Result<List<T>, ApiError> {
     ctx.require(needed, LIST).await?;
     let limit = paging::limit(q.limit)?;
     let filter = Filter::new(&q)?;
+    // The scan starts at the cursor, else just after `until`, and ends at `since`.
     let before = match &q.cursor {
         Some(c) => {
             let p = paging::decode(ctx.tenant.as_str(), LIST, c)?;
@@ -192,21 +183,28 @@ pub async fn list_page(
                 name,
             })
         }
-        // `until` starts the scan just after it.
         None => filter.until.map(|u| TimeCursor {
             time_micros: u.saturating_add(1),
             name: String::new(),
         }),
     };
+    let since = filter.since;
     let page = ctx
         .read(move |r| {
-            Ok(r.list_by_time(Kind::Alert, before.as_ref(), limit, |d| filter.accepts(d))?)
+            Ok(r.list_by_time(
+                Kind::Alert,
+                before.as_ref(),
+                since,
+                limit,
+                |f| filter.accepts_facets(f),
+                |d| filter.accepts(d),
+            )?)
         })
         .await?;
     let value = page
         .items
         .iter()
-        .map(doc_json)
+        .map(T::served)
         .collect::<Result<Vec<_>, _>>()?;
     let next = page.next.map(|c| {
         paging::encode(
@@ -231,7 +229,10 @@ pub async fn list_page(
 }
 
 /// `GET /v1/tenants/{t}/alerts`.
-pub async fn list(ctx: TenantCtx, Q(q): Q<AlertQuery>) -> Result<Json<List<Value>>, ApiError> {
+pub async fn list(
+    ctx: TenantCtx,
+    Q(q): Q<AlertQuery>,
+) -> Result<Json<List<Box<RawValue>>>, ApiError> {
     let path = format!("{}/alerts", ctx.base());
     Ok(Json(
         list_page(&ctx, Permission::AlertsRead, q, &path).await?,

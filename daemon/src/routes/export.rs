@@ -19,9 +19,9 @@ use steward::model::AuditStatus;
 
 use super::ctx::TenantCtx;
 use super::extract::{P, Q};
-use super::resource::doc_json;
+use super::resource::{resource_json, write_resource};
 use crate::error::ApiError;
-use crate::store::{AuditEntry, Doc, Kind, TenantReader, TimeCursor, WriteError};
+use crate::store::{AuditEntry, Kind, TenantReader, WriteError};
 
 /// Records read per page while exporting.
 const PAGE: usize = 500;
@@ -37,7 +37,7 @@ pub enum ExportKind {
     JitPolicies,
     /// JIT requests.
     JitRequests,
-    /// Alerts, newest first.
+    /// Alerts, in name order (one sequential scan of the records; see docs/DECISIONS.md).
     Alerts,
     /// The audit log, oldest first.
     Audit,
@@ -243,7 +243,6 @@ pub fn stream(ctx: &TenantCtx, kind: ExportKind, format: ExportFormat) -> Respon
 /// Where a paged read is.
 enum Position {
     Name(Option<String>),
-    Time(Option<TimeCursor>),
     Seq(u64),
 }
 
@@ -271,7 +270,6 @@ fn produce(
         ExportFormat::Ndjson => {}
     }
     let mut pos = match kind {
-        ExportKind::Alerts => Position::Time(None),
         ExportKind::Audit => Position::Seq(0),
         _ => Position::Name(None),
     };
@@ -317,9 +315,10 @@ fn produce(
     Ok(n)
 }
 
-/// One exported record: a stored document, or an audit record already in its API shape.
+/// One exported record: a stored document's text, or an audit record already in its API
+/// shape.
 enum Rec {
-    Doc(Doc),
+    Text { etag: String, body_json: String },
     Value(Value),
 }
 
@@ -327,41 +326,21 @@ impl Rec {
     /// The record as the API shows it.
     fn value(&self) -> Result<std::borrow::Cow<'_, Value>, String> {
         match self {
-            Rec::Doc(d) => doc_json(d)
+            Rec::Text { etag, body_json } => resource_json(body_json, etag)
                 .map(std::borrow::Cow::Owned)
                 .map_err(|e| e.detail.message),
             Rec::Value(v) => Ok(std::borrow::Cow::Borrowed(v)),
         }
     }
 
-    /// Appends the record's JSON to `buf`. A document is written from its stored text with
-    /// `etag` appended, as [`doc_json`] would give it: parsing every body into a `Value`
-    /// and writing it back was most of an export's time (docs/PERFORMANCE.md). The body
-    /// is still scanned (without allocating) to check that it has no `etag` of its own;
-    /// one that has takes the slow path.
+    /// Appends the record's JSON to `buf` (a document through [`write_resource`]).
     fn write_json(&self, buf: &mut Vec<u8>) -> Result<(), String> {
-        #[derive(Deserialize)]
-        struct Top {
-            #[serde(default, deserialize_with = "present")]
-            etag: bool,
-        }
-        fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
-            serde::de::IgnoredAny::deserialize(d).map(|_| true)
-        }
-        if let Rec::Doc(d) = self
-            && let Ok(Top { etag: false }) = serde_json::from_str::<Top>(&d.body_json)
-            && let Some(head) = d.body_json.trim_end().strip_suffix('}')
-        {
-            buf.extend_from_slice(head.as_bytes());
-            if !head.trim_end().ends_with('{') {
-                buf.push(b',');
+        match self {
+            Rec::Text { etag, body_json } => {
+                write_resource(body_json, etag, buf).map_err(|e| e.detail.message)
             }
-            buf.extend_from_slice(b"\"etag\":");
-            serde_json::to_writer(&mut *buf, &d.etag).map_err(|e| e.to_string())?;
-            buf.push(b'}');
-            return Ok(());
+            Rec::Value(v) => serde_json::to_writer(buf, v).map_err(|e| e.to_string()),
         }
-        serde_json::to_writer(buf, self.value()?.as_ref()).map_err(|e| e.to_string())
     }
 }
 
@@ -371,31 +350,27 @@ fn page(
     kind: ExportKind,
     pos: &mut Position,
 ) -> Result<(Vec<Rec>, bool), String> {
-    let docs_json = |docs: Vec<Doc>| -> Result<Vec<Rec>, String> {
-        Ok(docs.into_iter().map(Rec::Doc).collect())
-    };
     match pos {
         Position::Name(after) => {
             let k = match kind {
                 ExportKind::Contacts => Kind::Contact,
                 ExportKind::JitPolicies => Kind::JitPolicy,
+                ExportKind::Alerts => Kind::Alert,
                 _ => Kind::JitRequest,
             };
             let p = reader
-                .list(k, after.as_deref(), PAGE)
+                .list_text(k, after.as_deref(), PAGE)
                 .map_err(|e| e.to_string())?;
             let more = p.next.is_some();
-            let values = docs_json(p.items)?;
+            let values = p
+                .items
+                .into_iter()
+                .map(|d| Rec::Text {
+                    etag: d.etag,
+                    body_json: d.body_json,
+                })
+                .collect();
             *after = p.next;
-            Ok((values, more))
-        }
-        Position::Time(before) => {
-            let p = reader
-                .list_by_time(Kind::Alert, before.as_ref(), PAGE, |_| true)
-                .map_err(|e| e.to_string())?;
-            let more = p.next.is_some();
-            let values = docs_json(p.items)?;
-            *before = p.next;
             Ok((values, more))
         }
         Position::Seq(after) => {
@@ -438,36 +413,6 @@ fn cell(v: Option<&Value>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn doc(body: &str) -> Doc {
-        Doc {
-            kind: Kind::Alert,
-            name: "a".into(),
-            etag: "0190-e\"t".into(),
-            created_at_micros: 0,
-            updated_at_micros: 0,
-            body_json: body.to_owned(),
-            subjects: Vec::new(),
-            schedule: Vec::new(),
-            time: None,
-        }
-    }
-
-    #[test]
-    fn written_records_equal_their_api_shape() {
-        for body in [
-            r#"{"name":"a1","properties":{"severity":"High","n":1.5,"s":"é\"\\"}}"#,
-            r#"{}"#,
-            r#"{"name":"a2","etag":"theirs","properties":{}}"#,
-            r#"{"name":"a3","etag":null}"#,
-        ] {
-            let d = doc(body);
-            let mut buf = Vec::new();
-            Rec::Doc(d.clone()).write_json(&mut buf).unwrap();
-            let want = serde_json::to_string(&doc_json(&d).unwrap()).unwrap();
-            assert_eq!(String::from_utf8(buf).unwrap(), want, "{body}");
-        }
-    }
 
     #[test]
     fn cells() {

@@ -8,7 +8,6 @@
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use steward::wire::List;
 
 use crate::error::ApiError;
@@ -65,13 +64,13 @@ pub fn limit(raw: Option<usize>) -> Result<usize, ApiError> {
 
 /// Builds a page: `nextLink` is `path?` + the filters in `query` (without any old
 /// cursor) + `limit` + the new cursor.
-pub fn page(
-    value: Vec<Value>,
+pub fn page<T>(
+    value: Vec<T>,
     path: &str,
     query: &[(&str, String)],
     limit: usize,
     next: Option<String>,
-) -> List<Value> {
+) -> List<T> {
     let next_link = next.map(|cursor| {
         let mut ser = form_urlencoded_pairs(query);
         ser.push(("limit".to_owned(), limit.to_string()));
@@ -106,7 +105,7 @@ mod tests {
 
     #[test]
     fn next_link_keeps_filters_and_replaces_the_cursor() {
-        let p = page(
+        let p = page::<()>(
             vec![],
             "/v1/tenants/t/alerts",
             &[

@@ -5,6 +5,7 @@ use http::HeaderValue;
 use http::header::ETAG;
 use serde::Deserialize;
 use serde_json::Value;
+use serde_json::value::RawValue;
 use steward::names::ResourceName;
 use steward::permissions::Permission;
 use steward::wire::List;
@@ -16,11 +17,80 @@ use crate::store::{Doc, Kind};
 
 /// The resource as served: the stored JSON with the current `etag`.
 pub fn doc_json(doc: &Doc) -> Result<Value, ApiError> {
-    let mut v: Value = serde_json::from_str(&doc.body_json).map_err(|e| ApiError::internal(&e))?;
+    resource_json(&doc.body_json, &doc.etag)
+}
+
+/// [`doc_json`] of a stored body and etag.
+pub fn resource_json(body_json: &str, etag: &str) -> Result<Value, ApiError> {
+    let mut v: Value = serde_json::from_str(body_json).map_err(|e| ApiError::internal(&e))?;
     if let Some(o) = v.as_object_mut() {
-        o.insert("etag".into(), Value::String(doc.etag.clone()));
+        o.insert("etag".into(), Value::String(etag.to_owned()));
     }
     Ok(v)
+}
+
+/// Appends the resource as served to `buf`: the same bytes as writing [`doc_json`]'s
+/// value, without building it. The stored text (an object, as serde_json wrote it) is
+/// copied with `,"etag":"…"}` spliced before its closing brace: parsing every body into a
+/// `Value` and writing it back was most of an export's and a list page's time
+/// (docs/PERFORMANCE.md). A body with an `etag` of its own (which would keep its place in
+/// the object) takes the `doc_json` path. A key that decodes to `etag` is spelled `etag`
+/// or holds a `\u` escape, so a body with neither is not scanned at all; one with either
+/// is scanned (without allocating) for a top-level `etag`.
+pub fn write_doc_json(doc: &Doc, buf: &mut Vec<u8>) -> Result<(), ApiError> {
+    write_resource(&doc.body_json, &doc.etag, buf)
+}
+
+/// [`write_doc_json`] of a stored body and etag.
+pub fn write_resource(body_json: &str, etag: &str, buf: &mut Vec<u8>) -> Result<(), ApiError> {
+    #[derive(Deserialize)]
+    struct Top {
+        #[serde(default, deserialize_with = "present")]
+        etag: bool,
+    }
+    fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+        serde::de::IgnoredAny::deserialize(d).map(|_| true)
+    }
+    let body = body_json.trim();
+    let may_hold_etag = body.contains("etag") || body.contains("\\u");
+    let own_etag =
+        may_hold_etag && !matches!(serde_json::from_str::<Top>(body), Ok(Top { etag: false }));
+    if !own_etag
+        && body.starts_with('{')
+        && let Some(head) = body.strip_suffix('}')
+    {
+        buf.extend_from_slice(head.as_bytes());
+        if !head.trim_end().ends_with('{') {
+            buf.push(b',');
+        }
+        buf.extend_from_slice(b"\"etag\":");
+        serde_json::to_writer(&mut *buf, etag).map_err(|e| ApiError::internal(&e))?;
+        buf.push(b'}');
+        return Ok(());
+    }
+    serde_json::to_writer(buf, &resource_json(body_json, etag)?).map_err(|e| ApiError::internal(&e))
+}
+
+/// How a list serves each record: as a [`Value`] ([`doc_json`], for callers that change
+/// it) or as raw JSON text ([`write_doc_json`]'s bytes, which no `Value` is built for).
+pub trait Served: Sized {
+    /// The record as the API shows it.
+    fn served(doc: &Doc) -> Result<Self, ApiError>;
+}
+
+impl Served for Value {
+    fn served(doc: &Doc) -> Result<Value, ApiError> {
+        doc_json(doc)
+    }
+}
+
+impl Served for Box<RawValue> {
+    fn served(doc: &Doc) -> Result<Box<RawValue>, ApiError> {
+        let mut buf = Vec::with_capacity(doc.body_json.len() + 48);
+        write_doc_json(doc, &mut buf)?;
+        let text = String::from_utf8(buf).map_err(|e| ApiError::internal(&e))?;
+        RawValue::from_string(text).map_err(|e| ApiError::internal(&e))
+    }
 }
 
 /// The `ETag` header (quoted) for an etag.
@@ -75,4 +145,47 @@ pub async fn name_page(
         .next
         .map(|n| paging::encode(ctx.tenant.as_str(), list, &n));
     Ok(paging::page(value, path, &[], limit, next))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn doc(body: &str) -> Doc {
+        Doc {
+            kind: Kind::Alert,
+            name: "a".into(),
+            etag: "0190-e\"t".into(),
+            created_at_micros: 0,
+            updated_at_micros: 0,
+            body_json: body.to_owned(),
+            subjects: Vec::new(),
+            schedule: Vec::new(),
+            time: None,
+        }
+    }
+
+    /// Stored bodies are serde_json's own output, so the bytes equal `doc_json`'s.
+    #[test]
+    fn written_records_equal_their_api_shape() {
+        for body in [
+            r#"{"name":"a1","properties":{"severity":"High","n":1.5,"s":"é\"\\"}}"#,
+            r#"{}"#,
+            r#"{"name":"a2","etag":"theirs","properties":{}}"#,
+            r#"{"name":"a3","etag":null}"#,
+            r#"{"name":"a4","e\u0074ag":"escaped","properties":{}}"#,
+            r#"{"name":"a5","properties":{"description":"the etag is not a key here","x":"\u0001"}}"#,
+            r#"{"name":"a6","properties":{"etag":"nested, not top-level"}}"#,
+            r#"[1,{"a":"}"}]"#,
+            r#""a string}""#,
+        ] {
+            let d = doc(body);
+            let want = serde_json::to_string(&doc_json(&d).unwrap()).unwrap();
+            let mut buf = Vec::new();
+            write_doc_json(&d, &mut buf).unwrap();
+            assert_eq!(String::from_utf8(buf).unwrap(), want, "{body}");
+            let raw = <Box<RawValue> as Served>::served(&d).unwrap();
+            assert_eq!(raw.get(), want, "{body}");
+        }
+    }
 }

@@ -18,7 +18,7 @@ use super::codec;
 use super::doc::{Doc, Kind, StoredDoc};
 use super::error::StoreError;
 use super::slot::DbSlot;
-use super::tables;
+use super::tables::{self, Facets};
 
 /// One page of a listing and where the next one starts.
 #[derive(Debug, Clone, PartialEq)]
@@ -136,22 +136,115 @@ where
     Ok(Page { items, next })
 }
 
+/// A stored record's name, etag and body, without the rest of its envelope: what an export
+/// writes. Decoding only these (see [`decode_text`]) skips the subject and schedule lists,
+/// which were a quarter of an export's time (docs/PERFORMANCE.md).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DocText {
+    /// Its name.
+    pub name: String,
+    /// Its current etag.
+    pub etag: String,
+    /// The resource as JSON text.
+    pub body_json: String,
+}
+
+/// The leading fields of [`StoredDoc`], in its order, borrowed from the stored bytes.
+/// postcard writes fields in order with no schema, so a prefix of the struct decodes the
+/// prefix of its bytes; `decode_text_matches_the_whole_envelope` keeps the two in step.
+#[derive(serde::Deserialize)]
+struct StoredHead<'a> {
+    etag: &'a str,
+    _created_at_micros: i64,
+    _updated_at_micros: i64,
+    body_json: &'a str,
+}
+
+/// Decodes the etag and body of a stored record (format version byte, then the envelope's
+/// leading fields); the same errors as [`codec::decode`] for a value too short for them.
+pub(crate) fn decode_text(
+    tenant: &str,
+    kind: Kind,
+    name: &str,
+    bytes: &[u8],
+) -> Result<DocText, StoreError> {
+    let what = || format!("{kind} {name:?} of tenant {tenant:?}");
+    let (&version, payload) = bytes
+        .split_first()
+        .ok_or_else(|| StoreError::codec(what(), codec::CodecError::Empty))?;
+    if version != codec::FORMAT_V1 {
+        return Err(StoreError::codec(
+            what(),
+            codec::CodecError::UnknownVersion { found: version },
+        ));
+    }
+    let (head, _rest) = postcard::take_from_bytes::<StoredHead<'_>>(payload)
+        .map_err(|e| StoreError::codec(what(), codec::CodecError::Malformed(e.to_string())))?;
+    Ok(DocText {
+        name: name.to_owned(),
+        etag: head.etag.to_owned(),
+        body_json: head.body_json.to_owned(),
+    })
+}
+
+/// Like [`list_docs`], but each record as [`DocText`].
+pub(crate) fn list_text<T>(
+    t: &T,
+    tenant: &str,
+    kind: Kind,
+    after: Option<&str>,
+    limit: usize,
+) -> Result<Page<DocText, String>, StoreError>
+where
+    T: ReadableTable<(&'static str, u8, &'static str), &'static [u8]>,
+{
+    let limit = limit.max(1);
+    let k = kind.as_u8();
+    let lower = match after {
+        Some(a) => Bound::Excluded((tenant, k, a)),
+        None => Bound::Included((tenant, k, "")),
+    };
+    let upper = Bound::Excluded((tenant, k + 1, ""));
+    let mut items = Vec::with_capacity(limit);
+    let mut more = false;
+    for item in t.range((lower, upper))? {
+        let (key, v) = item?;
+        if items.len() == limit {
+            more = true;
+            break;
+        }
+        items.push(decode_text(tenant, kind, key.value().2, v.value())?);
+    }
+    let next = if more {
+        items.last().map(|d: &DocText| d.name.clone())
+    } else {
+        None
+    };
+    Ok(Page { items, next })
+}
+
+/// Newest first within `(since ..= before)`: strictly before the cursor `before` (or from
+/// the newest), down to and including the sort time `since` (or the oldest). Both bound
+/// the scan itself, so a page costs what lies between them, not what is stored outside.
+#[allow(clippy::too_many_arguments)] // two tables, the tenant's range, and two filters
 pub(crate) fn list_by_time<I, T>(
     index: &I,
     records: &T,
     tenant: &str,
     kind: Kind,
     before: Option<&TimeCursor>,
+    since: Option<i64>,
     limit: usize,
+    mut facets: impl FnMut(Facets<'_>) -> bool,
     mut filter: impl FnMut(&Doc) -> bool,
 ) -> Result<Page<Doc, TimeCursor>, StoreError>
 where
-    I: ReadableTable<(&'static str, u8, i64, &'static str), ()>,
+    I: ReadableTable<(&'static str, u8, i64, &'static str), (&'static str, &'static str)>,
     T: ReadableTable<(&'static str, u8, &'static str), &'static [u8]>,
 {
     let limit = limit.max(1);
     let k = kind.as_u8();
-    let lower = Bound::Included((tenant, k, i64::MIN, ""));
+    let lower = Bound::Included((tenant, k, since.unwrap_or(i64::MIN), ""));
     let upper = match before {
         Some(c) => Bound::Excluded((tenant, k, c.time_micros, c.name.as_str())),
         None => Bound::Excluded((tenant, k + 1, i64::MIN, "")),
@@ -159,7 +252,11 @@ where
     let mut items = Vec::new();
     let mut more = false;
     for item in index.range((lower, upper))?.rev() {
-        let (key, _) = item?;
+        let (key, value) = item?;
+        let (severity, status) = value.value();
+        if !facets(Facets { severity, status }) {
+            continue;
+        }
         let (_, _, _, name) = key.value();
         let Some(doc) = get_doc(records, tenant, kind, name)? else {
             continue;
@@ -271,13 +368,38 @@ impl TenantReader {
         })
     }
 
-    /// Records of `kind` that have a sort time, newest first, strictly before `before`,
-    /// keeping those `filter` accepts (alerts: `?severity=&status=&since=&until=&q=`).
+    /// Records of `kind` in name order after `after`, as [`DocText`] (name, etag and body
+    /// only): what exports read.
+    pub fn list_text(
+        &self,
+        kind: Kind,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<DocText, String>, StoreError> {
+        self.db.read(|db| {
+            let rtx = db.begin_read()?;
+            list_text(
+                &rtx.open_table(tables::RECORDS)?,
+                &self.tenant,
+                kind,
+                after,
+                limit,
+            )
+        })
+    }
+
+    /// Records of `kind` that have a sort time, newest first, strictly before the cursor
+    /// `before` and at or after the sort time `since` (both bound the scan), keeping those
+    /// whose time-index [`Facets`] `facets` accepts (tested before the record is read) and
+    /// then those `filter` accepts (alerts: `?severity=&status=` test the facets, `?q=`
+    /// the record).
     pub fn list_by_time(
         &self,
         kind: Kind,
         before: Option<&TimeCursor>,
+        since: Option<i64>,
         limit: usize,
+        mut facets: impl FnMut(Facets<'_>) -> bool,
         mut filter: impl FnMut(&Doc) -> bool,
     ) -> Result<Page<Doc, TimeCursor>, StoreError> {
         self.db.read(|db| {
@@ -290,7 +412,9 @@ impl TenantReader {
                 &self.tenant,
                 kind,
                 before,
+                since,
                 limit,
+                &mut facets,
                 &mut filter,
             )
         })
@@ -385,5 +509,47 @@ impl TenantReader {
     /// The HMAC by which audit records name `key` (hex).
     pub fn hmac(&self, key: &SubjectKey) -> String {
         self.key.subject(key)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use steward::model::{SubjectKey, SubjectKind};
+
+    use crate::store::doc::{ScheduleAction, Scheduled};
+
+    #[test]
+    fn decode_text_matches_the_whole_envelope() {
+        let doc = StoredDoc {
+            etag: "0190abc".into(),
+            created_at_micros: -5,
+            updated_at_micros: i64::MAX,
+            body_json: r#"{"name":"a","properties":{"x":"é"}}"#.into(),
+            subjects: vec![SubjectKey::new(SubjectKind::Email, "a@b.example", "p.e").unwrap()],
+            schedule: vec![Scheduled {
+                at_secs: 9,
+                action: ScheduleAction::Purge,
+            }],
+            time: Some(3),
+        };
+        let bytes = codec::encode(&doc).unwrap();
+        let text = decode_text("t", Kind::Alert, "a", &bytes).unwrap();
+        let whole = decode_doc("t", Kind::Alert, "a", &bytes).unwrap();
+        assert_eq!(
+            (text.etag.as_str(), text.body_json.as_str()),
+            (whole.etag.as_str(), whole.body_json.as_str())
+        );
+        // The same errors as the whole decode: empty, unknown version, truncated.
+        assert!(decode_text("t", Kind::Alert, "a", &[]).is_err());
+        let mut other = bytes.clone();
+        other[0] = 9;
+        assert!(
+            decode_text("t", Kind::Alert, "a", &other)
+                .unwrap_err()
+                .to_string()
+                .contains("version 9")
+        );
+        assert!(decode_text("t", Kind::Alert, "a", &bytes[..12]).is_err());
     }
 }

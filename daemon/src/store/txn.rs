@@ -28,7 +28,7 @@ use super::codec;
 use super::doc::{Doc, DocInput, Kind, StoredDoc};
 use super::error::{StoreError, WriteError};
 use super::read::{self, Page, SubjectHit, TimeCursor};
-use super::tables;
+use super::tables::{self, Facets};
 
 /// A change staged by a job, applied by the writer once the job has succeeded.
 #[derive(Debug)]
@@ -198,12 +198,15 @@ impl<'a> TenantTxn<'a> {
         Ok(read::list_docs(&t, self.tenant, kind, after, limit)?)
     }
 
-    /// Records of `kind` newest first (without this job's staged changes).
+    /// Records of `kind` newest first (without this job's staged changes); the arguments
+    /// as for [`super::TenantReader::list_by_time`].
     pub fn list_by_time(
         &self,
         kind: Kind,
         before: Option<&TimeCursor>,
+        since: Option<i64>,
         limit: usize,
+        facets: impl FnMut(Facets<'_>) -> bool,
         filter: impl FnMut(&Doc) -> bool,
     ) -> Result<Page<Doc, TimeCursor>, WriteError> {
         let index = self.wtx.open_table(tables::TIME_INDEX)?;
@@ -214,7 +217,9 @@ impl<'a> TenantTxn<'a> {
             self.tenant,
             kind,
             before,
+            since,
             limit,
+            facets,
             filter,
         )?)
     }
@@ -446,7 +451,11 @@ pub(crate) fn apply(
                         .map_err(|e| StoreError::codec(format!("{kind} {name:?}"), e))?;
                     records.insert((tenant, k, name.as_str()), bytes.as_slice())?;
                     if let Some(t) = doc.time {
-                        time.insert((tenant, k, t, name.as_str()), ())?;
+                        let (severity, status) = tables::facets_of(&doc.body_json);
+                        time.insert(
+                            (tenant, k, t, name.as_str()),
+                            (severity.as_str(), status.as_str()),
+                        )?;
                     }
                     for s in &doc.subjects {
                         subjects.insert(
@@ -555,7 +564,8 @@ pub(crate) fn apply(
     Ok(())
 }
 
-type TimeTable<'t> = redb::Table<'t, (&'static str, u8, i64, &'static str), ()>;
+type TimeTable<'t> =
+    redb::Table<'t, (&'static str, u8, i64, &'static str), (&'static str, &'static str)>;
 type SubjectTable<'t> =
     redb::Table<'t, (&'static str, &'static str, u8, &'static str, &'static str), ()>;
 type ScheduleTable<'t> = redb::Table<'t, (u8, i64, u8, &'static str, &'static str), ()>;
