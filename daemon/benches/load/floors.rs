@@ -67,7 +67,8 @@ pub fn nanos(d: Duration) -> u64 {
 }
 
 /// The storage engine's own floor for the ingest: the same alerts written straight into
-/// redb, with the daemon's tables and key shapes (record, time index, three subject rows,
+/// redb, with the daemon's tables and key shapes (record, time index with its facets, three
+/// subject rows,
 /// retention schedule, one audit row per batch), one durable commit per batch — no HTTP,
 /// no JSON parsing, no validation. Alerts per second.
 pub fn redb_ingest(dir: &Path, total: u64, batch: u64, now: jiff::Timestamp) -> Result<f64> {
@@ -101,7 +102,8 @@ pub fn redb_ingest(dir: &Path, total: u64, batch: u64, now: jiff::Timestamp) -> 
                     continue;
                 }
                 records.insert((tenant, alert, name), a.json.as_bytes())?;
-                time.insert((tenant, alert, t, name), ())?;
+                let severity = a.severity.to_lowercase();
+                time.insert((tenant, alert, t, name), (severity.as_str(), "active"))?;
                 let host = format!("host:vm{}", k % 500);
                 for (key, field) in [
                     (format!("user:{}", a.user), "properties.entities[0].name"),
