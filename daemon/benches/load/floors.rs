@@ -67,10 +67,9 @@ pub fn nanos(d: Duration) -> u64 {
 }
 
 /// The storage engine's own floor for the ingest: the same alerts written straight into
-/// redb, with the daemon's tables and key shapes (record, time index with its facets, three
-/// subject rows,
-/// retention schedule, one audit row per batch), one durable commit per batch — no HTTP,
-/// no JSON parsing, no validation. Alerts per second.
+/// redb, with the daemon's tables and key shapes (record, time index with its facets,
+/// three subject rows, retention schedule, one audit row per batch), one durable commit per
+/// batch — no HTTP, no JSON parsing, no validation. Alerts per second.
 pub fn redb_ingest(dir: &Path, total: u64, batch: u64, now: jiff::Timestamp) -> Result<f64> {
     use redb::{Database, Durability, ReadableTable};
     use steward_daemon::store::{Kind, ScheduleAction, tables};
