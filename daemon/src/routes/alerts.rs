@@ -18,7 +18,7 @@ use super::body::{self, Accept, Format};
 use super::ctx::TenantCtx;
 use super::extract::{P, Q};
 use super::paging;
-use super::resource::{Served, doc_json, etag_header, resource_name};
+use super::resource::{doc_json, etag_header, raw_doc_json, resource_name};
 use crate::error::ApiError;
 use crate::ingest;
 use crate::store::tables::Facets;
@@ -157,13 +157,13 @@ impl FilterBody {
 }
 
 /// Lists alerts newest first: used by `GET …/alerts` and the Azure path. Each alert is
-/// served as `T`: raw JSON text (`Box<RawValue>`, no parse) or a `Value`.
-pub async fn list_page<T: Served>(
+/// served as its stored JSON text with the etag added ([`raw_doc_json`], no parse).
+pub async fn list_page(
     ctx: &TenantCtx,
     needed: Permission,
     q: AlertQuery,
     path: &str,
-) -> Result<List<T>, ApiError> {
+) -> Result<List<Box<RawValue>>, ApiError> {
     ctx.require(needed, LIST).await?;
     let limit = paging::limit(q.limit)?;
     let filter = Filter::new(&q)?;
@@ -204,7 +204,7 @@ pub async fn list_page<T: Served>(
     let value = page
         .items
         .iter()
-        .map(T::served)
+        .map(raw_doc_json)
         .collect::<Result<Vec<_>, _>>()?;
     let next = page.next.map(|c| {
         paging::encode(

@@ -6,6 +6,7 @@
 
 use axum::Json;
 use serde_json::Value;
+use serde_json::value::RawValue;
 use steward::permissions::Permission;
 use steward::wire::List;
 
@@ -28,7 +29,10 @@ pub async fn contacts(ctx: TenantCtx, Q(q): Q<ListQuery>) -> Result<Json<List<Va
 }
 
 /// `GET /subscriptions/{t}/providers/Microsoft.Security/alerts`.
-pub async fn alerts(ctx: TenantCtx, Q(q): Q<AlertQuery>) -> Result<Json<List<Value>>, ApiError> {
+pub async fn alerts(
+    ctx: TenantCtx,
+    Q(q): Q<AlertQuery>,
+) -> Result<Json<List<Box<RawValue>>>, ApiError> {
     let path = format!(
         "/subscriptions/{}/providers/Microsoft.Security/alerts",
         ctx.tenant

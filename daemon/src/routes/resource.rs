@@ -71,26 +71,13 @@ pub fn write_resource(body_json: &str, etag: &str, buf: &mut Vec<u8>) -> Result<
     serde_json::to_writer(buf, &resource_json(body_json, etag)?).map_err(|e| ApiError::internal(&e))
 }
 
-/// How a list serves each record: as a [`Value`] ([`doc_json`], for callers that change
-/// it) or as raw JSON text ([`write_doc_json`]'s bytes, which no `Value` is built for).
-pub trait Served: Sized {
-    /// The record as the API shows it.
-    fn served(doc: &Doc) -> Result<Self, ApiError>;
-}
-
-impl Served for Value {
-    fn served(doc: &Doc) -> Result<Value, ApiError> {
-        doc_json(doc)
-    }
-}
-
-impl Served for Box<RawValue> {
-    fn served(doc: &Doc) -> Result<Box<RawValue>, ApiError> {
-        let mut buf = Vec::with_capacity(doc.body_json.len() + 48);
-        write_doc_json(doc, &mut buf)?;
-        let text = String::from_utf8(buf).map_err(|e| ApiError::internal(&e))?;
-        RawValue::from_string(text).map_err(|e| ApiError::internal(&e))
-    }
+/// A record as a list serves it: [`write_doc_json`]'s bytes as raw JSON text, so no
+/// `Value` is built for it.
+pub fn raw_doc_json(doc: &Doc) -> Result<Box<RawValue>, ApiError> {
+    let mut buf = Vec::with_capacity(doc.body_json.len() + 48);
+    write_doc_json(doc, &mut buf)?;
+    let text = String::from_utf8(buf).map_err(|e| ApiError::internal(&e))?;
+    RawValue::from_string(text).map_err(|e| ApiError::internal(&e))
 }
 
 /// The `ETag` header (quoted) for an etag.
@@ -184,7 +171,7 @@ mod tests {
             let mut buf = Vec::new();
             write_doc_json(&d, &mut buf).unwrap();
             assert_eq!(String::from_utf8(buf).unwrap(), want, "{body}");
-            let raw = <Box<RawValue> as Served>::served(&d).unwrap();
+            let raw = raw_doc_json(&d).unwrap();
             assert_eq!(raw.get(), want, "{body}");
         }
     }

@@ -42,7 +42,7 @@ pub use check::CheckReport;
 pub use codec::CodecError;
 pub use doc::{Doc, DocInput, Kind, ScheduleAction, Scheduled};
 pub use error::{StoreError, WriteError};
-pub use read::{Page, SubjectHit, TenantReader, TimeCursor};
+pub use read::{DocText, Page, SubjectHit, TenantReader, TimeCursor};
 pub use txn::TenantTxn;
 pub use writer::{ChangeEvent, PurgeReport, Writer, WriterStats};
 
