@@ -42,11 +42,20 @@ fn body(severity: Option<serde_json::Value>, status: Option<&str>) -> String {
     serde_json::json!({ "properties": p }).to_string()
 }
 
+/// An alert's document as the ingest builds it: time, and the facets lower-cased from the
+/// body (`""` where absent or not a string).
+fn alert_input(body: String, time: i64) -> DocInput {
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let facet = |k: &str| v["properties"][k].as_str().unwrap_or("").to_lowercase();
+    let (severity, status) = (facet("severity"), facet("status"));
+    DocInput::new(body).time(time).facets(severity, status)
+}
+
 /// Stores `alerts` (name, time, body) in one audited job.
 fn put_alerts(w: &Writer, tenant: &str, alerts: Vec<(String, i64, String)>) {
     w.write_blocking(tenant, move |txn| {
         for (name, time, body) in alerts {
-            txn.put(Kind::Alert, &name, DocInput::new(body).time(time), None)?;
+            txn.put(Kind::Alert, &name, alert_input(body, time), None)?;
         }
         txn.audit(entry("alerts.ingest"));
         Ok::<_, WriteError>(())
@@ -243,9 +252,7 @@ async fn every_path_that_removes_or_rewrites_a_record_keeps_the_time_index_exact
             txn.put(
                 Kind::Alert,
                 name,
-                DocInput::new(body(Some("High".into()), Some("Active")))
-                    .time(1_000)
-                    .expires_at(exp),
+                alert_input(body(Some("High".into()), Some("Active")), 1_000).expires_at(exp),
                 None,
             )?;
         }
@@ -263,7 +270,7 @@ async fn every_path_that_removes_or_rewrites_a_record_keeps_the_time_index_exact
         txn.put(
             Kind::Alert,
             "rewritten",
-            DocInput::new(body(Some("Low".into()), None)).time(2_000),
+            alert_input(body(Some("Low".into()), None), 2_000),
             None,
         )?;
         txn.audit(entry("test.change"));

@@ -82,7 +82,8 @@ pub struct PreparedAlert {
 }
 
 /// Turns validated alerts into documents for `tenant`: the stored JSON (tagged with the
-/// tenant), the time index, the subject keys and the retention deadline.
+/// tenant), the time index with its severity and status facets, the subject keys and the
+/// retention deadline.
 pub fn prepare(
     alerts: Vec<ValidAlert>,
     tenant: &TenantId,
@@ -95,9 +96,13 @@ pub fn prepare(
             let t = alert.time_generated();
             let subjects = alert.subject_keys();
             let name = alert.name().as_str().to_string();
+            // Lower-cased as the list filters compare them.
+            let severity = alert.severity().unwrap_or("").to_lowercase();
+            let status = alert.status().unwrap_or("").to_lowercase();
             let body = Value::Object(alert.into_json_for_tenant(tenant)).to_string();
             let mut input = DocInput::new(body)
                 .time(t.as_microsecond())
+                .facets(severity, status)
                 .expires_at(t.as_second().saturating_add(keep_secs));
             for k in &subjects {
                 input = input.subject(k);

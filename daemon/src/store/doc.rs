@@ -116,6 +116,10 @@ pub struct DocInput {
     pub schedule: Vec<Scheduled>,
     /// Sort time in Unix microseconds (an alert's `timeGeneratedUtc`) for the time index.
     pub time: Option<i64>,
+    /// What the time index holds beside the entry, for filtering a list without reading
+    /// the record: `(severity, status)` as the caller wants them compared (the alert
+    /// routes lower-case them); empty when not given. See [`super::tables::Facets`].
+    pub facets: (String, String),
 }
 
 impl DocInput {
@@ -152,6 +156,12 @@ impl DocInput {
     /// Sets the sort time (Unix microseconds) for the time index.
     pub fn time(mut self, micros: i64) -> DocInput {
         self.time = Some(micros);
+        self
+    }
+
+    /// Sets the time index's facets (see [`DocInput::facets`]).
+    pub fn facets(mut self, severity: impl Into<String>, status: impl Into<String>) -> DocInput {
+        self.facets = (severity.into(), status.into());
         self
     }
 }

@@ -44,54 +44,17 @@ pub const RECORDS: TableDefinition<(&str, u8, &str), &[u8]> = TableDefinition::n
 pub const TIME_INDEX: TableDefinition<(&str, u8, i64, &str), (&str, &str)> =
     TableDefinition::new("time_index");
 
-/// What [`TIME_INDEX`] holds beside each key: `properties.severity` and
-/// `properties.status` of the record's body, lower-cased, `""` where absent or not a
-/// string (the same values the alert filters compare). Read without the record, so a
-/// `?severity=`/`?status=` page reads only the records it returns.
+/// What [`TIME_INDEX`] holds beside each key: the record's severity and status as the
+/// writer gave them ([`super::DocInput::facets`]; for alerts `properties.severity` and
+/// `properties.status`, lower-cased, `""` where absent or not a string: the values the
+/// alert filters compare). Read without the record, so a `?severity=`/`?status=` page
+/// reads only the records it returns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Facets<'a> {
     /// `properties.severity`, lower-cased.
     pub severity: &'a str,
     /// `properties.status`, lower-cased.
     pub status: &'a str,
-}
-
-/// The [`Facets`] of a body (JSON text) as owned strings, for [`TIME_INDEX`]'s value.
-/// Decodes only those two fields; a body of another shape (say `properties` not an
-/// object) takes a whole parse and gets `""` where the fields are not strings.
-pub(crate) fn facets_of(body_json: &str) -> (String, String) {
-    use serde::Deserialize;
-    use serde_json::Value;
-
-    #[derive(Deserialize)]
-    struct Top {
-        #[serde(default)]
-        properties: Props,
-    }
-    #[derive(Default, Deserialize)]
-    struct Props {
-        #[serde(default, deserialize_with = "lower")]
-        severity: String,
-        #[serde(default, deserialize_with = "lower")]
-        status: String,
-    }
-    fn lower<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
-        Ok(match Value::deserialize(d)? {
-            Value::String(s) => s.to_lowercase(),
-            _ => String::new(),
-        })
-    }
-    if let Ok(t) = serde_json::from_str::<Top>(body_json) {
-        return (t.properties.severity, t.properties.status);
-    }
-    let v: Value = serde_json::from_str(body_json).unwrap_or(Value::Null);
-    let field = |k: &str| {
-        v["properties"][k]
-            .as_str()
-            .map(str::to_lowercase)
-            .unwrap_or_default()
-    };
-    (field("severity"), field("status"))
 }
 
 /// Subject index (data-subject lookups): `(tenant, subject, kind, name, field)` → `()`.

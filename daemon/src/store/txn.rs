@@ -40,6 +40,8 @@ pub(crate) enum Staged {
         /// Nothing is stored under this name when the put applies (so `apply` need not
         /// look for an old record to unindex).
         new: bool,
+        /// The time index's value ([`DocInput::facets`]).
+        facets: (String, String),
     },
     Delete {
         kind: Kind,
@@ -273,6 +275,7 @@ impl<'a> TenantTxn<'a> {
     fn stage_put(&mut self, kind: Kind, name: &str, input: DocInput, created: Option<i64>) {
         let subjects: BTreeSet<_> = input.subjects.into_iter().collect();
         let schedule: BTreeSet<_> = input.schedule.into_iter().collect();
+        let input_facets = input.facets;
         let stored = StoredDoc {
             etag: uuid::Uuid::now_v7().simple().to_string(),
             created_at_micros: created.unwrap_or(self.now_micros),
@@ -301,6 +304,7 @@ impl<'a> TenantTxn<'a> {
             name: name.to_string(),
             doc: stored,
             new,
+            facets: input_facets,
         });
     }
 
@@ -429,6 +433,7 @@ pub(crate) fn apply(
                     name,
                     doc,
                     new,
+                    facets,
                 } => {
                     let k = kind.as_u8();
                     let old = if *new {
@@ -451,10 +456,9 @@ pub(crate) fn apply(
                         .map_err(|e| StoreError::codec(format!("{kind} {name:?}"), e))?;
                     records.insert((tenant, k, name.as_str()), bytes.as_slice())?;
                     if let Some(t) = doc.time {
-                        let (severity, status) = tables::facets_of(&doc.body_json);
                         time.insert(
                             (tenant, k, t, name.as_str()),
-                            (severity.as_str(), status.as_str()),
+                            (facets.0.as_str(), facets.1.as_str()),
                         )?;
                     }
                     for s in &doc.subjects {
