@@ -84,10 +84,13 @@ impl Daemon {
         std::fs::write(&cfg, config(dir, s)?)?;
         let socket = dir.join("run/steward.sock");
         let started = Instant::now();
+        // As config/stewardd.service runs it: two malloc arenas (docs/PERFORMANCE.md,
+        // "Export memory").
         let child = Command::new(env!("CARGO_BIN_EXE_stewardd"))
             .arg("--config")
             .arg(&cfg)
             .arg("--quiet")
+            .env("MALLOC_ARENA_MAX", "2")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
