@@ -4,7 +4,7 @@
 //! value from a new one; a value of a version this build does not know is a clear error
 //! naming that version, never a panic or a silent misread. Not here: what the values are.
 
-use serde::{Serialize, de::DeserializeOwned};
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
 /// The only format version written by this build.
 pub const FORMAT_V1: u8 = 1;
@@ -41,12 +41,7 @@ pub fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, CodecError> {
 /// Decodes a value written by [`encode`]; rejects unknown versions, truncation and
 /// trailing bytes.
 pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> {
-    let (&version, payload) = bytes.split_first().ok_or(CodecError::Empty)?;
-    if version != FORMAT_V1 {
-        return Err(CodecError::UnknownVersion { found: version });
-    }
-    let (value, rest) =
-        postcard::take_from_bytes(payload).map_err(|e| CodecError::Malformed(e.to_string()))?;
+    let (value, rest) = take(bytes)?;
     if !rest.is_empty() {
         return Err(CodecError::Malformed(format!(
             "{} trailing bytes after the value",
@@ -54,6 +49,24 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> {
         )));
     }
     Ok(value)
+}
+
+/// Decodes the leading fields of a value written by [`encode`] as `T`, borrowing from
+/// `bytes` and ignoring what follows them (postcard writes fields in order, so a struct
+/// of the first fields reads the start of a longer one); rejects unknown versions and
+/// truncation like [`decode`].
+pub fn decode_prefix<'a, T: Deserialize<'a>>(bytes: &'a [u8]) -> Result<T, CodecError> {
+    take(bytes).map(|(value, _rest)| value)
+}
+
+/// The version check and the postcard decode both decoders share: the value and the bytes
+/// after it.
+fn take<'a, T: Deserialize<'a>>(bytes: &'a [u8]) -> Result<(T, &'a [u8]), CodecError> {
+    let (&version, payload) = bytes.split_first().ok_or(CodecError::Empty)?;
+    if version != FORMAT_V1 {
+        return Err(CodecError::UnknownVersion { found: version });
+    }
+    postcard::take_from_bytes(payload).map_err(|e| CodecError::Malformed(e.to_string()))
 }
 
 #[cfg(test)]

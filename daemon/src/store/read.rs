@@ -106,6 +106,37 @@ pub(crate) fn list_docs<T>(
 where
     T: ReadableTable<(&'static str, u8, &'static str), &'static [u8]>,
 {
+    list_by_name(
+        t,
+        tenant,
+        kind,
+        after,
+        limit,
+        |d: &Doc| &d.name,
+        |name, bytes| {
+            Ok(Doc::from_stored(
+                kind,
+                name,
+                decode_doc(tenant, kind, name, bytes)?,
+            ))
+        },
+    )
+}
+
+/// Records of `kind` in name order after `after`, at most `limit`, each decoded by
+/// `decode(name, bytes)`; `name_of` gives the next page's start from the last one.
+fn list_by_name<T, D>(
+    t: &T,
+    tenant: &str,
+    kind: Kind,
+    after: Option<&str>,
+    limit: usize,
+    name_of: impl Fn(&D) -> &str,
+    mut decode: impl FnMut(&str, &[u8]) -> Result<D, StoreError>,
+) -> Result<Page<D, String>, StoreError>
+where
+    T: ReadableTable<(&'static str, u8, &'static str), &'static [u8]>,
+{
     let limit = limit.max(1);
     let k = kind.as_u8();
     let lower = match after {
@@ -113,7 +144,7 @@ where
         None => Bound::Included((tenant, k, "")),
     };
     let upper = Bound::Excluded((tenant, k + 1, ""));
-    let mut items = Vec::new();
+    let mut items = Vec::with_capacity(limit.min(1024));
     let mut more = false;
     for item in t.range((lower, upper))? {
         let (key, v) = item?;
@@ -121,15 +152,10 @@ where
             more = true;
             break;
         }
-        let name = key.value().2;
-        items.push(Doc::from_stored(
-            kind,
-            name,
-            decode_doc(tenant, kind, name, v.value())?,
-        ));
+        items.push(decode(key.value().2, v.value())?);
     }
     let next = if more {
-        items.last().map(|d: &Doc| d.name.clone())
+        items.last().map(|d| name_of(d).to_owned())
     } else {
         None
     };
@@ -168,18 +194,8 @@ pub(crate) fn decode_text(
     name: &str,
     bytes: &[u8],
 ) -> Result<DocText, StoreError> {
-    let what = || format!("{kind} {name:?} of tenant {tenant:?}");
-    let (&version, payload) = bytes
-        .split_first()
-        .ok_or_else(|| StoreError::codec(what(), codec::CodecError::Empty))?;
-    if version != codec::FORMAT_V1 {
-        return Err(StoreError::codec(
-            what(),
-            codec::CodecError::UnknownVersion { found: version },
-        ));
-    }
-    let (head, _rest) = postcard::take_from_bytes::<StoredHead<'_>>(payload)
-        .map_err(|e| StoreError::codec(what(), codec::CodecError::Malformed(e.to_string())))?;
+    let head: StoredHead<'_> = codec::decode_prefix(bytes)
+        .map_err(|e| StoreError::codec(format!("{kind} {name:?} of tenant {tenant:?}"), e))?;
     Ok(DocText {
         name: name.to_owned(),
         etag: head.etag.to_owned(),
@@ -198,29 +214,15 @@ pub(crate) fn list_text<T>(
 where
     T: ReadableTable<(&'static str, u8, &'static str), &'static [u8]>,
 {
-    let limit = limit.max(1);
-    let k = kind.as_u8();
-    let lower = match after {
-        Some(a) => Bound::Excluded((tenant, k, a)),
-        None => Bound::Included((tenant, k, "")),
-    };
-    let upper = Bound::Excluded((tenant, k + 1, ""));
-    let mut items = Vec::with_capacity(limit);
-    let mut more = false;
-    for item in t.range((lower, upper))? {
-        let (key, v) = item?;
-        if items.len() == limit {
-            more = true;
-            break;
-        }
-        items.push(decode_text(tenant, kind, key.value().2, v.value())?);
-    }
-    let next = if more {
-        items.last().map(|d: &DocText| d.name.clone())
-    } else {
-        None
-    };
-    Ok(Page { items, next })
+    list_by_name(
+        t,
+        tenant,
+        kind,
+        after,
+        limit,
+        |d: &DocText| &d.name,
+        |name, bytes| decode_text(tenant, kind, name, bytes),
+    )
 }
 
 /// Newest first within `(since ..= before)`: strictly before the cursor `before` (or from
