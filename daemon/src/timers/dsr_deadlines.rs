@@ -10,7 +10,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use jiff::Timestamp;
-use tokio::sync::broadcast::error::RecvError;
 
 use steward::model::AuditStatus;
 
@@ -20,8 +19,6 @@ use crate::store::{self, AuditEntry, Kind, ScheduleAction, TenantTxn, WriteError
 
 /// Requests looked at per write job.
 const BATCH: usize = 256;
-/// Shortest wait between passes.
-const MIN_WAIT: Duration = Duration::from_millis(50);
 
 /// Job: raises the overdue event of each request in `names` whose deadline has passed.
 /// Returns how many were raised.
@@ -112,33 +109,20 @@ pub async fn run(shared: Arc<Shared>) {
                 true
             }
         };
-        let sh = Arc::clone(&shared);
-        let next = tokio::task::spawn_blocking(move || sh.store.next_due(ScheduleAction::Deadline))
-            .await
-            .ok()
-            .and_then(Result::ok)
-            .flatten();
-        let wait = super::until(next);
-        let wait = if failed {
-            wait.max(Duration::from_secs(1))
-        } else {
-            wait.max(MIN_WAIT)
+        // A request opened or changed may be due sooner than the next entry.
+        let wakes = |ev: &store::ChangeEvent| {
+            ev.kind == Kind::Dsr && (ev.action == "created" || ev.action == "updated")
         };
-        let sleep = tokio::time::sleep(wait);
-        tokio::pin!(sleep);
-        loop {
-            tokio::select! {
-                () = shared.shutdown.cancelled() => return,
-                () = &mut sleep => break,
-                ev = changes.recv() => match ev {
-                    // A request opened or changed may be due sooner than the next entry.
-                    Ok(ev) if ev.kind == Kind::Dsr
-                        && (ev.action == "created" || ev.action == "updated") => break,
-                    Ok(_) => {}
-                    Err(RecvError::Lagged(_)) => break,
-                    Err(RecvError::Closed) => return,
-                },
-            }
+        if !super::wait_for_due(
+            &shared,
+            &mut changes,
+            ScheduleAction::Deadline,
+            failed,
+            wakes,
+        )
+        .await
+        {
+            return;
         }
     }
 }

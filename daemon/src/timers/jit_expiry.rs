@@ -13,20 +13,16 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 use steward::model::{AuditStatus, JitRequest};
-use tokio::sync::broadcast::error::RecvError;
 
 use super::hook::{self, HookEvent};
 use crate::state::Shared;
 use crate::store::{
-    self, AuditEntry, Doc, DocInput, Kind, ScheduleAction, StoreError, TenantTxn, WriteError,
+    self, AuditEntry, ChangeEvent, Doc, DocInput, Kind, ScheduleAction, StoreError, TenantTxn,
+    WriteError,
 };
 
 /// Requests expired per write job (one job per tenant per batch).
 const BATCH: usize = 256;
-/// Shortest wait between passes.
-const MIN_WAIT: Duration = Duration::from_millis(50);
-/// Wait before retrying after a failed pass.
-const RETRY: Duration = Duration::from_secs(1);
 
 /// Unix seconds of `t`, rounded up to the next whole second.
 pub fn ceil_secs(t: Timestamp) -> i64 {
@@ -226,32 +222,10 @@ pub async fn run(shared: Arc<Shared>) {
                 true
             }
         };
-        let sh = Arc::clone(&shared);
-        let next = tokio::task::spawn_blocking(move || sh.store.next_due(ScheduleAction::End))
-            .await
-            .ok()
-            .and_then(Result::ok)
-            .flatten();
-        // After a failure, wait a little rather than retry a past-due entry at once; and
-        // never spin, even on an entry a pass could not clear.
-        let wait = if failed {
-            super::until(next).max(RETRY)
-        } else {
-            super::until(next).max(MIN_WAIT)
-        };
-        let sleep = tokio::time::sleep(wait);
-        tokio::pin!(sleep);
-        loop {
-            tokio::select! {
-                () = shared.shutdown.cancelled() => return,
-                () = &mut sleep => break,
-                ev = changes.recv() => match ev {
-                    Ok(ev) if ev.kind == Kind::JitRequest && ev.action == "created" => break,
-                    Ok(_) => {}
-                    Err(RecvError::Lagged(_)) => break,
-                    Err(RecvError::Closed) => return,
-                },
-            }
+        // A new request may end sooner than the next entry.
+        let wakes = |ev: &ChangeEvent| ev.kind == Kind::JitRequest && ev.action == "created";
+        if !super::wait_for_due(&shared, &mut changes, ScheduleAction::End, failed, wakes).await {
+            return;
         }
     }
 }

@@ -20,15 +20,20 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use jiff::Timestamp;
+use tokio::sync::broadcast::{Receiver, error::RecvError};
 use tokio::task::JoinHandle;
 
 pub use jit_expiry::expire_overdue_at_start;
 
 use crate::state::Shared;
-use crate::store::{Due, Kind, ScheduleAction, WriteError};
+use crate::store::{ChangeEvent, Due, Kind, ScheduleAction, WriteError};
 
 /// Longest a timer sleeps without looking again (clock changes, missed wake-ups).
 const MAX_SLEEP: Duration = Duration::from_secs(60);
+/// Shortest wait between passes: never spin, even on an entry a pass could not clear.
+const MIN_WAIT: Duration = Duration::from_millis(50);
+/// Wait after a failed pass, rather than retry a past-due entry at once.
+const RETRY: Duration = Duration::from_secs(1);
 
 /// Names of `kind` among `due`, by tenant (each tenant's are handled in one write job).
 fn by_tenant(due: Vec<Due>, kind: Kind) -> BTreeMap<String, Vec<String>> {
@@ -54,6 +59,40 @@ async fn due_now(
         .map_err(|_| WriteError::Panicked)??;
     let more = due.len() >= limit;
     Ok((by_tenant(due, kind), more))
+}
+
+/// Waits for a timer's next pass: until the earliest `action` entry is due (at most
+/// [`MAX_SLEEP`]; at least [`RETRY`] after a failed pass, else [`MIN_WAIT`]), or until a
+/// change `wakes` accepts arrives (it may be due sooner), or events were missed. `false`
+/// when the daemon shuts down.
+async fn wait_for_due(
+    shared: &Arc<Shared>,
+    changes: &mut Receiver<ChangeEvent>,
+    action: ScheduleAction,
+    failed: bool,
+    wakes: impl Fn(&ChangeEvent) -> bool,
+) -> bool {
+    let sh = Arc::clone(shared);
+    let next = tokio::task::spawn_blocking(move || sh.store.next_due(action))
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .flatten();
+    let wait = until(next).max(if failed { RETRY } else { MIN_WAIT });
+    let sleep = tokio::time::sleep(wait);
+    tokio::pin!(sleep);
+    loop {
+        tokio::select! {
+            () = shared.shutdown.cancelled() => return false,
+            () = &mut sleep => return true,
+            ev = changes.recv() => match ev {
+                Ok(ev) if wakes(&ev) => return true,
+                Ok(_) => {}
+                Err(RecvError::Lagged(_)) => return true,
+                Err(RecvError::Closed) => return false,
+            },
+        }
+    }
 }
 
 /// How long to sleep until `at_secs` (Unix seconds; `None`: nothing scheduled), at most
