@@ -393,6 +393,32 @@ async fn start_on(
     false
 }
 
+/// `STEWARD_CORRUPT_TRIALS` (default 12) copies of `good`, each with 1–63 random bytes
+/// flipped, named with the seed that replays them; and the seed.
+fn randomly_damaged(good: &[u8]) -> (Vec<(String, Vec<u8>)>, u64) {
+    let seed: u64 = rand::random();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let trials = std::env::var("STEWARD_CORRUPT_TRIALS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(12);
+    let damaged = (0..trials)
+        .map(|t| {
+            let mut bytes = good.to_vec();
+            let flips = rng.random_range(1..64);
+            for _ in 0..flips {
+                let at = rng.random_range(0..good.len());
+                bytes[at] ^= rng.random_range(1..=255u8);
+            }
+            (
+                format!("{flips} random bytes flipped (seed {seed}, trial {t})"),
+                bytes,
+            )
+        })
+        .collect();
+    (damaged, seed)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn truncated_or_corrupted_database_gives_a_clear_error() {
     let (mut d, good) = seeded().await;
@@ -442,28 +468,10 @@ async fn truncated_or_corrupted_database_gives_a_clear_error() {
         );
     }
     // Random damage: bytes flipped across the file.
-    let seed: u64 = rand::random();
-    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-    let trials = std::env::var("STEWARD_CORRUPT_TRIALS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(12);
-    for t in 0..trials {
-        let mut bytes = good.clone();
-        let flips = rng.random_range(1..64);
-        for _ in 0..flips {
-            let at = rng.random_range(0..len);
-            bytes[at] ^= rng.random_range(1..=255u8);
-        }
+    let (damaged, seed) = randomly_damaged(&good);
+    for (what, bytes) in &damaged {
         cases += 1;
-        if start_on(
-            &mut d,
-            &format!("{flips} random bytes flipped (seed {seed}, trial {t})"),
-            &bytes,
-            None,
-        )
-        .await
-        {
+        if start_on(&mut d, what, bytes, None).await {
             refused += 1;
         }
     }
@@ -487,29 +495,13 @@ async fn with_verify_on_start_damage_is_a_start_up_error() {
         "the seeded store does not serve: {expected:?}"
     );
     let len = good.len();
-    let seed: u64 = rand::random();
-    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-    let trials = std::env::var("STEWARD_CORRUPT_TRIALS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(12);
     let (mut cases, mut refused, mut refused_lazily) = (0, 0, 0);
+    let (random, seed) = randomly_damaged(&good);
     let mut damaged: Vec<(String, Vec<u8>)> = vec![
         ("truncated by one page".into(), good[..len - 4096].to_vec()),
         ("truncated to half".into(), good[..len / 2].to_vec()),
     ];
-    for t in 0..trials {
-        let mut bytes = good.clone();
-        let flips = rng.random_range(1..64);
-        for _ in 0..flips {
-            let at = rng.random_range(0..len);
-            bytes[at] ^= rng.random_range(1..=255u8);
-        }
-        damaged.push((
-            format!("{flips} random bytes flipped (seed {seed}, trial {t})"),
-            bytes,
-        ));
-    }
+    damaged.extend(random);
     // One byte in every used page of the records, in turn, is the case a lazy check
     // misses: flip a byte in the middle of each 4 KiB page from the second on.
     for page in (1..len / 4096).step_by((len / 4096 / 8).max(1)) {
