@@ -11,12 +11,14 @@
 //! | [`config`] | the TOML configuration both programs read (types, parsing, the embedded default) |
 //! | [`wire`] | the API's wire types: list envelope, error body, change events, whoami, tenants, verify report |
 //! | [`client`] | the Unix-socket HTTP client used by `steward` (and by tests) |
+//! | [`csv_cell`] | CSV cells neutralised against spreadsheet formula injection, for every CSV writer |
 //!
 //! The contract these types implement is `DESIGN.md` (kept beside the project as
 //! `../shared/DESIGN.md`; decisions of our own are in `docs/DECISIONS.md`).
 
 pub mod client;
 pub mod config;
+pub mod csv_cell;
 pub mod model;
 pub mod names;
 pub mod permissions;

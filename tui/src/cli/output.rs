@@ -365,8 +365,17 @@ fn one_line(s: &str) -> String {
         .collect()
 }
 
+/// A CSV cell neutralised against spreadsheet formulas ([`steward::csv_cell`]).
+fn safe(cell: String) -> String {
+    match steward::csv_cell::neutralise(&cell) {
+        std::borrow::Cow::Borrowed(_) => cell,
+        std::borrow::Cow::Owned(quoted) => quoted,
+    }
+}
+
 /// CSV with a header row: the kind's columns, or for other answers the union of the
-/// records' top-level keys in first-seen order.
+/// records' top-level keys in first-seen order; every cell neutralised against
+/// spreadsheet formulas (`+1 555…` is written `'+1 555…`).
 pub fn write_csv(out: &mut dyn Write, kind: Kind, records: &[&Value]) -> Result<(), CliError> {
     let mut writer = csv::Writer::from_writer(out);
     let columns = kind.columns();
@@ -381,17 +390,17 @@ pub fn write_csv(out: &mut dyn Write, kind: Kind, records: &[&Value]) -> Result<
                 }
             }
         }
-        writer.write_record(&keys)?;
+        writer.write_record(keys.iter().map(|k| safe((*k).to_owned())))?;
         for record in records {
             writer.write_record(
                 keys.iter()
-                    .map(|k| record.get(*k).map(display).unwrap_or_default()),
+                    .map(|k| safe(record.get(*k).map(display).unwrap_or_default())),
             )?;
         }
     } else {
         writer.write_record(columns.iter().map(|c| c.header.to_lowercase()))?;
         for record in records {
-            writer.write_record(columns.iter().map(|c| (c.cell)(record)))?;
+            writer.write_record(columns.iter().map(|c| safe((c.cell)(record))))?;
         }
     }
     writer.flush()?;
@@ -500,6 +509,26 @@ mod tests {
             json!({"value": [{"name": "a,b", "properties": {"alertDisplayName": "say \"hi\""}}]});
         let csv = render(OutputFormat::Csv, Kind::Alerts, &body);
         assert_eq!(csv.lines().nth(1).unwrap(), ",,,\"a,b\",\"say \"\"hi\"\"\"");
+    }
+
+    #[test]
+    fn csv_cells_a_spreadsheet_would_evaluate_get_a_quote() {
+        let body = json!({"value": [{"name": "x", "properties": {
+            "emails": "=HYPERLINK(\"http://evil\")", "phone": "+1 555 867 5309"}}]});
+        let csv = render(OutputFormat::Csv, Kind::Contacts, &body);
+        let mut rows = csv::Reader::from_reader(csv.as_bytes());
+        let row = rows.records().next().unwrap().unwrap();
+        assert_eq!(&row[1], "'=HYPERLINK(\"http://evil\")");
+        assert_eq!(&row[2], "'+1 555 867 5309");
+        let csv = render(
+            OutputFormat::Csv,
+            Kind::Other,
+            &json!({"@k": "-1", "t": "\tx"}),
+        );
+        assert_eq!(csv, "'@k,t\n'-1,'\tx\n");
+        // JSON is untouched.
+        let json_out = render(OutputFormat::Json, Kind::Contacts, &body);
+        assert!(json_out.contains("\"+1 555 867 5309\""));
     }
 
     #[test]
