@@ -132,6 +132,12 @@ pub struct LimitsConfig {
     pub max_connections: usize,
     /// Connections served at once for one uid.
     pub max_connections_per_uid: usize,
+    /// Identical denied attempts (same uid, tenant, operation and resource) within this
+    /// window are audited as one record with their count.
+    pub denial_window: ConfigDuration,
+    /// Distinct denied-attempt records one uid may cause per window; past it, its further
+    /// denials in a tenant are counted in one record per tenant.
+    pub denials_per_uid: usize,
 }
 
 impl Default for LimitsConfig {
@@ -145,6 +151,8 @@ impl Default for LimitsConfig {
             idle_timeout: ConfigDuration(Duration::from_secs(60)),
             max_connections: 1024,
             max_connections_per_uid: 64,
+            denial_window: ConfigDuration(Duration::from_secs(60)),
+            denials_per_uid: 32,
         }
     }
 }

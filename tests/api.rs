@@ -440,9 +440,15 @@ async fn exports_stream_every_record_in_each_format_under_their_permission() {
     let rec = d
         .audit()
         .into_iter()
-        .rfind(|r| r.operation_name == "alerts.export")
+        .rfind(|r| r.operation_name == "alerts.export.end")
         .unwrap();
     assert_eq!(rec.details.counts.get("records"), Some(&1200));
+    // ... in a second record: the first committed before any byte was sent.
+    assert!(
+        d.audit()
+            .iter()
+            .any(|r| r.operation_name == "alerts.export" && r.correlation_id == rec.correlation_id)
+    );
     // Owners may not export alerts; readers may export contacts.
     let (s, e, _) = d.client_as("owner").get(&export("json")).await;
     assert_eq!(s, StatusCode::FORBIDDEN);

@@ -90,6 +90,7 @@ impl Daemon {
             token.cancel();
         });
         let timers = crate::timers::start(&shared);
+        let denials = crate::denials::start(&shared);
         let _spool = match crate::ingest::spool::start(&shared) {
             Ok(s) => Some(s),
             Err(e) => {
@@ -100,6 +101,8 @@ impl Daemon {
         crate::dsr::resume_all(&shared).await;
         crate::server::serve(listener, Arc::clone(&shared), shutdown).await;
         shared.shutdown.cancel();
+        let _ = denials.await;
+        shared.denials.flush(&shared, true).await;
         futures::future::join_all(timers).await;
         drop(tx);
         Ok(())

@@ -10,6 +10,7 @@
 //! | [`store`] | the redb store: tenant-scoped handles, postcard records behind a format byte, indexes, the audit hash chain, the group-commit writer |
 //! | [`identity`] | who is calling: peer credentials resolved to a user and groups |
 //! | [`access`] | what a caller may do in a tenant: grants resolved to permissions |
+//! | [`denials`] | denied attempts coalesced per uid, so a flood of them costs bounded disk |
 //! | [`server`] | the accept loop: connection caps, head limits and timeouts, draining |
 //! | [`routes`] | the API's routes, one module per resource |
 //! | [`ingest`] | alert ingestion shared by the API and the spool: parsing and storing |
@@ -24,6 +25,7 @@
 
 pub mod access;
 pub mod daemon;
+pub mod denials;
 pub mod dsr;
 pub mod error;
 pub mod identity;

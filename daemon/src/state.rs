@@ -17,6 +17,8 @@ pub struct Shared {
     pub store: Store,
     /// Cancelled when the daemon starts draining.
     pub shutdown: CancellationToken,
+    /// Denied attempts being coalesced, so a flood of them costs bounded disk.
+    pub denials: crate::denials::Denials,
 }
 
 impl Shared {
@@ -26,6 +28,7 @@ impl Shared {
             store,
             config: ArcSwap::from_pointee(config),
             shutdown,
+            denials: crate::denials::Denials::default(),
         }
     }
 

@@ -296,13 +296,22 @@ pub async fn read_only(
 ) -> Result<Response, ApiError> {
     let get = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
     let name = get("name").unwrap_or_default();
-    let action = get("action").unwrap_or_else(|| "update".into());
+    // The action is a path segment like the name: it goes into the resource id, where
+    // anything that is not a resource name is hashed; the operation names it only when it
+    // is one.
+    let (operation, resource) = match get("action") {
+        Some(a) if steward::names::ResourceName::parse(&a).is_ok() => {
+            (format!("alerts.{a}"), format!("alerts/{name}/{a}"))
+        }
+        Some(a) => ("alerts.action".to_owned(), format!("alerts/{name}/{a}")),
+        None => ("alerts.update".to_owned(), format!("alerts/{name}")),
+    };
     ctx.audit_denied(
-        &format!("alerts.{action}"),
-        &format!("alerts/{name}"),
+        &operation,
+        &resource,
         "a permission no profile holds: alerts are read-only security data",
     )
-    .await;
+    .await?;
     Err(ApiError::method_not_allowed(
         "alerts are security data and read-only: they cannot be updated, dismissed or deleted; they leave only through retention",
     ))

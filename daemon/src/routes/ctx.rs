@@ -93,38 +93,45 @@ impl TenantCtx {
     }
 
     /// Passes when the acting profile holds `needed`; otherwise audits the denied
-    /// attempt at `resource` and answers 403 naming the permission.
+    /// attempt at `resource` and answers 403 naming the permission — or 507 (500) when
+    /// the attempt could not be audited.
     pub async fn require(&self, needed: Permission, resource: &str) -> Result<(), ApiError> {
         if self.access.allows(needed) {
             return Ok(());
         }
-        self.audit_denied(needed.as_str(), resource, needed).await;
+        self.audit_denied(needed.as_str(), resource, needed).await?;
         Err(ApiError::forbidden(needed))
     }
 
-    /// Audits an attempt that no profile may make or that this one lacks.
+    /// Audits an attempt that no profile may make or that this one lacks, coalesced with
+    /// identical ones ([`crate::denials`]). `Err` (507 on a full disk, after the store's
+    /// space reserve) when it could not be audited: answer that, not the refusal.
     pub async fn audit_denied(
         &self,
         operation: &str,
         resource: &str,
         needed: impl std::fmt::Display,
-    ) {
+    ) -> Result<(), ApiError> {
         let entry = self
             .entry(operation, AuditStatus::Denied)
             .resource(resource)
             .reason(format!("needs {needed}"));
-        let result: Result<(), WriteError> = self
+        let recorded = self
             .shared
-            .store
-            .writer()
-            .write(self.tenant.as_str(), move |txn: &mut TenantTxn<'_>| {
-                txn.audit(entry);
-                Ok(())
-            })
+            .denials
+            .record(
+                &self.shared,
+                self.caller.uid,
+                self.tenant.as_str(),
+                entry,
+                operation,
+                resource,
+            )
             .await;
-        if let Err(e) = result {
-            tracing::error!(error = %e, "could not audit a denied attempt");
+        if let Err(e) = &recorded {
+            tracing::error!(error = %e.detail.message, operation, "could not audit a denied attempt: answering with the error instead");
         }
+        recorded
     }
 
     /// Reads under this tenant only.

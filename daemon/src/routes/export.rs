@@ -3,8 +3,12 @@
 //! Memory stays flat in the size of the data: a blocking producer reads one page at a
 //! time (each in its own short read transaction), encodes it, and hands the bytes to
 //! the response through a small bounded channel, so a slow reader slows the producer
-//! rather than filling memory. When the stream ends the export is audited with its
-//! record count (`Failed` with the partial count if the reader went away).
+//! rather than filling memory. CSV cells are neutralised against spreadsheet formulas
+//! ([`steward::csv_cell`]); JSON and NDJSON carry the values as stored.
+//!
+//! Nothing is served unaudited: the export's audit record commits before the first byte,
+//! and a second one gives its record count when the stream ends (`Failed` with the
+//! partial count if the reader went away); [`stream`] says how.
 
 use axum::body::Body;
 use axum::response::{IntoResponse, Response};
@@ -21,7 +25,7 @@ use super::ctx::TenantCtx;
 use super::extract::{P, Q};
 use super::resource::{resource_json, write_resource};
 use crate::error::ApiError;
-use crate::store::{AuditEntry, Kind, TenantReader, WriteError};
+use crate::store::{Kind, TenantReader, TenantTxn, WriteError};
 
 /// Records read per page while exporting.
 const PAGE: usize = 500;
@@ -189,29 +193,51 @@ pub async fn export(
     let kind = ExportKind::parse(&kind)?;
     ctx.require(kind.permission(), &format!("export/{}", kind.name()))
         .await?;
-    Ok(stream(&ctx, kind, q.format.unwrap_or(ExportFormat::Json)))
+    stream(&ctx, kind, q.format.unwrap_or(ExportFormat::Json)).await
 }
 
-/// Starts the producer and answers with the streaming body.
-pub fn stream(ctx: &TenantCtx, kind: ExportKind, format: ExportFormat) -> Response {
+/// Audits the export, then starts the producer and answers with the streaming body.
+///
+/// Nothing is served unaudited, and the count is honest although it is known only at the
+/// end, so an export writes two records with the same correlation id:
+/// `{kind}.export` commits BEFORE the first byte is sent (if it cannot — a full disk —
+/// the answer is 507 and no data goes out), and `{kind}.export.end` carries the record
+/// count and whether the stream completed. The last chunk is held back until the end
+/// record has committed; if it cannot commit, the body is cut off with an error instead,
+/// so a client never receives a complete export whose count went unrecorded.
+pub async fn stream(
+    ctx: &TenantCtx,
+    kind: ExportKind,
+    format: ExportFormat,
+) -> Result<Response, ApiError> {
+    let operation = format!("{}.export", kind.name());
+    let base = ctx
+        .entry(&operation, AuditStatus::Succeeded)
+        .resource(format!("export/{}", kind.name()))
+        .field(format!("format={}", format.extension()));
+    let started = base.clone().reason(format!(
+        "started: the records sent are counted in `{operation}.end` (same correlation id)"
+    ));
+    ctx.write(move |txn: &mut TenantTxn<'_>| {
+        txn.audit(started);
+        Ok(())
+    })
+    .await?;
     let (tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(IN_FLIGHT);
     let reader = ctx.reader();
     let writer = ctx.shared.store.writer();
     let tenant = ctx.tenant.to_string();
-    let entry = ctx
-        .entry(&format!("{}.export", kind.name()), AuditStatus::Succeeded)
-        .resource(format!("export/{}", kind.name()))
-        .field(format!("format={}", format.extension()));
+    let mut end = base;
+    end.operation_name = format!("{operation}.end");
     tokio::task::spawn_blocking(move || {
-        let outcome = produce(&reader, kind, format, &tx);
-        let (records, status, reason) = match outcome {
-            Ok(n) => (n, AuditStatus::Succeeded, None),
-            Err((n, why)) => {
-                let _ = tx.blocking_send(Err(std::io::Error::other(why.clone())));
-                (n, AuditStatus::Failed, Some(why))
-            }
+        let mut out = HoldBack { tx, held: None };
+        let outcome = produce(&reader, kind, format, &mut out);
+        let (records, status, reason) = match &outcome {
+            Ok(n) => (*n, AuditStatus::Succeeded, None),
+            Err((n, why)) => (*n, AuditStatus::Failed, Some(why.clone())),
         };
-        let mut entry = AuditEntry { status, ..entry }.count("records", records);
+        end.status = status;
+        let mut entry = end.count("records", records);
         if let Some(r) = reason {
             entry = entry.reason(r);
         }
@@ -219,8 +245,13 @@ pub fn stream(ctx: &TenantCtx, kind: ExportKind, format: ExportFormat) -> Respon
             txn.audit(entry);
             Ok(())
         });
-        if let Err(e) = result {
-            tracing::error!(error = %e, "could not audit an export");
+        match (outcome, result) {
+            (Ok(_), Ok(())) => out.finish(),
+            (Err((_, why)), _) => out.fail(why),
+            (Ok(_), Err(e)) => {
+                tracing::error!(error = %e, "could not audit the end of an export: cutting it off");
+                out.fail(format!("the export could not be audited: {e}"));
+            }
         }
     });
     let filename = format!(
@@ -237,7 +268,39 @@ pub fn stream(ctx: &TenantCtx, kind: ExportKind, format: ExportFormat) -> Respon
     if let Ok(v) = HeaderValue::from_str(&filename) {
         resp.headers_mut().insert(header::CONTENT_DISPOSITION, v);
     }
-    resp
+    Ok(resp)
+}
+
+/// The body's sender, one chunk behind: the last chunk goes out only with
+/// [`HoldBack::finish`], once the export's end record has committed.
+struct HoldBack {
+    /// To the response body.
+    tx: mpsc::Sender<Result<Bytes, std::io::Error>>,
+    /// The latest chunk, not sent yet.
+    held: Option<Bytes>,
+}
+
+impl HoldBack {
+    /// Sends the chunk held so far and holds `bytes`; `false` when the client went away.
+    fn push(&mut self, bytes: Vec<u8>) -> bool {
+        match self.held.replace(Bytes::from(bytes)) {
+            Some(prev) => self.tx.blocking_send(Ok(prev)).is_ok(),
+            None => !self.tx.is_closed(),
+        }
+    }
+
+    /// Sends the last chunk: the body is complete.
+    fn finish(self) {
+        if let Some(last) = self.held {
+            let _ = self.tx.blocking_send(Ok(last));
+        }
+    }
+
+    /// Ends the body with an error instead of its last chunk (the client sees a cut-off
+    /// transfer, not a complete file).
+    fn fail(self, why: String) {
+        let _ = self.tx.blocking_send(Err(std::io::Error::other(why)));
+    }
 }
 
 /// Where a paged read is.
@@ -252,12 +315,15 @@ fn produce(
     reader: &TenantReader,
     kind: ExportKind,
     format: ExportFormat,
-    tx: &mpsc::Sender<Result<Bytes, std::io::Error>>,
+    out: &mut HoldBack,
 ) -> Result<u64, (u64, String)> {
     let mut n: u64 = 0;
-    let send = |bytes: Vec<u8>, n: u64| -> Result<(), (u64, String)> {
-        tx.blocking_send(Ok(Bytes::from(bytes)))
-            .map_err(|_| (n, "the client went away".to_owned()))
+    let mut send = |bytes: Vec<u8>, n: u64| -> Result<(), (u64, String)> {
+        if out.push(bytes) {
+            Ok(())
+        } else {
+            Err((n, "the client went away".to_owned()))
+        }
     };
     match format {
         ExportFormat::Json => send(b"[".to_vec(), n)?,
@@ -396,8 +462,18 @@ fn page(
 }
 
 /// A CSV cell: strings as they are, arrays of strings joined with `;`, other values as
-/// compact JSON, absent values empty.
+/// compact JSON, absent values empty — then neutralised against spreadsheet formulas
+/// ([`steward::csv_cell`]: `+1 555…` becomes `'+1 555…`).
 fn cell(v: Option<&Value>) -> String {
+    let text = raw_cell(v);
+    match steward::csv_cell::neutralise(&text) {
+        std::borrow::Cow::Borrowed(_) => text,
+        std::borrow::Cow::Owned(safe) => safe,
+    }
+}
+
+/// The cell's text before neutralising.
+fn raw_cell(v: Option<&Value>) -> String {
     match v {
         None | Some(Value::Null) => String::new(),
         Some(Value::String(s)) => s.clone(),
@@ -424,5 +500,17 @@ mod tests {
         );
         assert_eq!(cell(Some(&serde_json::json!(true))), "true");
         assert_eq!(cell(Some(&serde_json::json!([{"a": 1}]))), "[{\"a\":1}]");
+    }
+
+    #[test]
+    fn cells_that_a_spreadsheet_would_evaluate_are_neutralised() {
+        assert_eq!(cell(Some(&Value::from("=1+2"))), "'=1+2");
+        assert_eq!(cell(Some(&Value::from("+1 555 0100"))), "'+1 555 0100");
+        assert_eq!(cell(Some(&serde_json::json!(-3))), "'-3");
+        assert_eq!(cell(Some(&serde_json::json!(["@x", "y"]))), "'@x;y");
+        assert_eq!(
+            cell(Some(&Value::from("alice@contoso.com"))),
+            "alice@contoso.com"
+        );
     }
 }

@@ -4,14 +4,23 @@
 //!
 //! Audit records name fields, never personal values: the people an action concerns are given
 //! as [`SubjectKey`]s and stored only as HMAC-SHA256 under the installation key, so the log can
-//! answer "what touched alice@contoso.com" without holding the address. (Free-text fields —
-//! `reason`, `resource_id` — are the caller's responsibility.) Appending lives in `txn.rs`.
+//! answer "what touched alice@contoso.com" without holding the address. The same holds for
+//! the resource id, whatever a caller passes ([`AuditEntry::resource`] is the one way in):
+//! each `/`-separated segment that passes the resource-name grammar is kept as it is, any
+//! other segment (`alice.pii@contoso.example`, `+1-555-867-5309`, a spool file
+//! `jane.doe@contoso.example.json`) is stored as `hmac:<hex>` under the installation key —
+//! and, when it reads as an email address or phone number, as that person's subject HMAC,
+//! also listed in the record's subjects, so a data-subject search finds the record. (The
+//! free-text `reason` is the caller's responsibility.) Appending lives in `txn.rs`.
 
 use hmac::{KeyInit, Mac};
 use redb::ReadableTable;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use steward::model::{AuditCaller, AuditDetails, AuditRecord, AuditStatus, SubjectKey};
+use steward::model::{
+    AuditCaller, AuditDetails, AuditRecord, AuditStatus, SubjectKey, SubjectKind,
+};
+use steward::names::ResourceName;
 
 use super::codec::{self, CodecError};
 use super::error::StoreError;
@@ -40,8 +49,9 @@ pub struct AuditEntry {
     pub status: AuditStatus,
     /// The request id the API answered with.
     pub correlation_id: String,
-    /// The resource acted on (`contacts/default`), or empty.
-    pub resource_id: String,
+    /// The resource acted on (`contacts/default`), or empty; segments that are not
+    /// resource names are only hashed when the record is stored (see [`ResourceId`]).
+    resource: ResourceId,
     /// Names of the fields changed or read, never their values.
     pub fields: Vec<String>,
     /// People concerned; stored only as HMACs.
@@ -63,17 +73,28 @@ impl AuditEntry {
             operation_name: operation.into(),
             status,
             correlation_id: String::new(),
-            resource_id: String::new(),
+            resource: ResourceId::default(),
             fields: Vec::new(),
             subjects: Vec::new(),
             details: AuditDetails::default(),
         }
     }
 
-    /// Sets the resource id.
-    pub fn resource(mut self, id: impl Into<String>) -> AuditEntry {
-        self.resource_id = id.into();
+    /// Sets the resource id, e.g. `contacts/default` or `dsr/{id}` with `{id}` straight from
+    /// a request path. A segment that is not a valid resource name is never stored in clear:
+    /// it becomes `hmac:<hex>` (see the module doc); one that reads as an email address or
+    /// phone number also names that person among the entry's subjects.
+    pub fn resource(mut self, id: impl AsRef<str>) -> AuditEntry {
+        let (resource, people) = ResourceId::parse(id.as_ref());
+        self.resource = resource;
+        self.subjects.extend(people);
         self
+    }
+
+    /// The resource id as it will be stored, with segments that are not resource names
+    /// replaced by their HMAC under `key`.
+    pub(crate) fn resource_id(&self, key: &HmacKey) -> String {
+        self.resource.render(key)
     }
 
     /// Sets the correlation id.
@@ -104,6 +125,83 @@ impl AuditEntry {
     pub fn reason(mut self, r: impl Into<String>) -> AuditEntry {
         self.details.reason = Some(r.into());
         self
+    }
+}
+
+/// A resource id split into segments, each either a valid resource name (kept in clear)
+/// or something else, which is only ever stored as an HMAC. The raw text of the latter
+/// lives in memory until the record is stored and is never shown by `Debug`.
+#[derive(Clone, Default, PartialEq)]
+pub(crate) struct ResourceId(Vec<Segment>);
+
+/// One `/`-separated segment of a resource id.
+#[derive(Clone, PartialEq)]
+enum Segment {
+    /// Passed the resource-name grammar `[A-Za-z0-9][A-Za-z0-9._-]{0,127}` (or is empty).
+    Name(String),
+    /// An email address or phone number: stored as that subject's HMAC.
+    Person(SubjectKey),
+    /// Anything else: stored as the HMAC of its text.
+    Other(String),
+}
+
+/// The prefix of a hashed segment; `:` is outside the name grammar, so a hashed segment
+/// can never be mistaken for a name.
+pub const HASHED_SEGMENT_PREFIX: &str = "hmac:";
+
+impl ResourceId {
+    /// Splits `raw` and classifies each segment; returns the people named by segments.
+    fn parse(raw: &str) -> (ResourceId, Vec<SubjectKey>) {
+        let mut people = Vec::new();
+        let segments = raw
+            .split('/')
+            .map(|seg| {
+                if seg.is_empty() || ResourceName::parse(seg).is_ok() {
+                    return Segment::Name(seg.to_owned());
+                }
+                let person = [SubjectKind::Email, SubjectKind::Phone]
+                    .into_iter()
+                    .find_map(|kind| SubjectKey::new(kind, seg, "resourceId"));
+                match person {
+                    Some(k) => {
+                        people.push(k.clone());
+                        Segment::Person(k)
+                    }
+                    None => Segment::Other(seg.to_owned()),
+                }
+            })
+            .collect();
+        (ResourceId(segments), people)
+    }
+
+    /// The stored text: names as they are, the rest as `hmac:<hex>`.
+    fn render(&self, key: &HmacKey) -> String {
+        let parts: Vec<String> = self
+            .0
+            .iter()
+            .map(|seg| match seg {
+                Segment::Name(n) => n.clone(),
+                Segment::Person(k) => format!("{HASHED_SEGMENT_PREFIX}{}", key.subject(k)),
+                Segment::Other(raw) => {
+                    format!("{HASHED_SEGMENT_PREFIX}{}", key.segment(raw))
+                }
+            })
+            .collect();
+        parts.join("/")
+    }
+}
+
+impl std::fmt::Debug for ResourceId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let parts: Vec<&str> = self
+            .0
+            .iter()
+            .map(|seg| match seg {
+                Segment::Name(n) => n.as_str(),
+                Segment::Person(_) | Segment::Other(_) => "<hashed>",
+            })
+            .collect();
+        write!(f, "{:?}", parts.join("/"))
     }
 }
 
@@ -249,6 +347,12 @@ impl HmacKey {
     /// The HMAC naming a subject in audit records.
     pub(crate) fn subject(&self, key: &SubjectKey) -> String {
         self.mac_hex(key.index_key().as_bytes())
+    }
+
+    /// The HMAC naming a resource-id segment that is not a name nor a person (domain
+    /// separated from subjects, whose index keys are `kind:value`).
+    pub(crate) fn segment(&self, raw: &str) -> String {
+        self.mac_hex(format!("segment:{raw}").as_bytes())
     }
 }
 

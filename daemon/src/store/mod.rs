@@ -11,6 +11,7 @@
 //! | `txn` | [`TenantTxn`]: a write job's tenant-scoped view; staging and applying changes |
 //! | `writer` | [`Writer`]: the one thread that owns write transactions (group commit) |
 //! | `slot` | the replaceable open `Database`, reopened after an I/O error (full disk) |
+//! | `reserve` | disk space kept back so refusals can be audited on a full disk |
 //! | `check` | the full check of a file: page checksums and every audit chain |
 //!
 //! Invariants: data is reached only through a handle bound to one tenant
@@ -27,6 +28,7 @@ mod check;
 mod doc;
 mod error;
 mod read;
+mod reserve;
 mod slot;
 mod txn;
 mod writer;
@@ -37,12 +39,15 @@ use std::sync::Arc;
 use rand::TryRngCore;
 use redb::{Database, Durability, ReadableDatabase, ReadableTable};
 
-pub use audit::{AuditEntry, ChainPoint, GENESIS_HASH, VerifyReport, system_caller};
+pub use audit::{
+    AuditEntry, ChainPoint, GENESIS_HASH, HASHED_SEGMENT_PREFIX, VerifyReport, system_caller,
+};
 pub use check::CheckReport;
 pub use codec::CodecError;
 pub use doc::{Doc, DocInput, Kind, ScheduleAction, Scheduled};
 pub use error::{StoreError, WriteError};
 pub use read::{DocText, Page, SubjectHit, TenantReader, TimeCursor};
+pub use reserve::{RESERVE_BYTES, RESERVE_FILE};
 pub use txn::TenantTxn;
 pub use writer::{ChangeEvent, PurgeReport, Writer, WriterStats};
 
@@ -135,6 +140,7 @@ impl Store {
         let (writer, thread) = Writer::start(
             db.clone(),
             key.clone(),
+            reserve::Reserve::open(data_dir),
             options.max_group,
             options.queue_capacity,
             options.event_capacity,

@@ -540,7 +540,7 @@ pub(crate) fn apply(
                 operation_name: entry.operation_name.clone(),
                 status: entry.status,
                 correlation_id: entry.correlation_id.clone(),
-                resource_id: entry.resource_id.clone(),
+                resource_id: entry.resource_id(key),
                 fields: entry.fields.clone(),
                 subjects: hmacs,
                 details: entry.details.clone(),

@@ -24,6 +24,7 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 use super::audit::{AuditEntry, HmacKey, system_caller};
 use super::doc::{Kind, ScheduleAction};
 use super::error::{StoreError, WriteError};
+use super::reserve::Reserve;
 use super::slot::DbSlot;
 use super::txn::{self, TenantTxn};
 use super::{Due, due_entries};
@@ -130,6 +131,8 @@ struct Shared {
     /// Set by [`Writer::stop`]; the thread exits after its current group.
     stopping: AtomicBool,
     events: broadcast::Sender<ChangeEvent>,
+    /// Disk space kept for refusals' audit records (`reserve.rs`).
+    reserve: Reserve,
 }
 
 /// Cloneable handle to the writer thread.
@@ -148,6 +151,7 @@ impl Writer {
     pub(crate) fn start(
         db: Arc<DbSlot>,
         key: HmacKey,
+        reserve: Reserve,
         max_group: usize,
         queue: usize,
         event_capacity: usize,
@@ -162,6 +166,7 @@ impl Writer {
             event_seq: AtomicU64::new(0),
             stopping: AtomicBool::new(false),
             events,
+            reserve,
         });
         let thread_shared = shared.clone();
         let handle = std::thread::Builder::new()
@@ -173,7 +178,41 @@ impl Writer {
     /// Runs `f` against a view of the writer's transaction bound to `tenant` and returns its
     /// result once the group it ran in has committed durably. See [`TenantTxn`] for what a
     /// job may do; `E` is the caller's error type (e.g. the API error) or [`WriteError`].
+    /// While the disk is full and the space reserve has gone to refusals, fails with
+    /// [`StoreError::StorageFull`] without running (see `reserve.rs`).
     pub async fn write<T, E, F>(&self, tenant: &str, f: F) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<WriteError> + Send + 'static,
+        F: FnOnce(&mut TenantTxn<'_>) -> Result<T, E> + Send + 'static,
+    {
+        self.shared
+            .reserve
+            .admit()
+            .map_err(|e| E::from(WriteError::Store(e)))?;
+        self.submit(tenant, f).await
+    }
+
+    /// Commits the audit record of a refusal (a denied attempt). On a full disk it may use
+    /// the space reserve: if the record fails with [`StoreError::StorageFull`], the reserve
+    /// is released and the record tried once more.
+    pub async fn write_refusal(&self, tenant: &str, entry: AuditEntry) -> Result<(), WriteError> {
+        let job = |e: AuditEntry| {
+            move |txn: &mut TenantTxn<'_>| {
+                txn.audit(e);
+                Ok::<(), WriteError>(())
+            }
+        };
+        match self.submit(tenant, job(entry.clone())).await {
+            Err(WriteError::Store(StoreError::StorageFull)) if self.shared.reserve.release() => {
+                self.submit(tenant, job(entry)).await
+            }
+            other => other,
+        }
+    }
+
+    /// Queues `f` and waits for its group's commit.
+    async fn submit<T, E, F>(&self, tenant: &str, f: F) -> Result<T, E>
     where
         T: Send + 'static,
         E: From<WriteError> + Send + 'static,
@@ -195,6 +234,10 @@ impl Writer {
         E: From<WriteError> + Send + 'static,
         F: FnOnce(&mut TenantTxn<'_>) -> Result<T, E> + Send + 'static,
     {
+        self.shared
+            .reserve
+            .admit()
+            .map_err(|e| E::from(WriteError::Store(e)))?;
         let (job, rx) = make_job(tenant, f)?;
         self.tx
             .blocking_send(Msg::Job(job))
