@@ -253,6 +253,120 @@ async fn full_disk_recovers_without_restart() {
     );
 }
 
+/// Fills what `fill_up` left: small writes, then lone audit records, until they are refused
+/// too (redb reuses the pages of refused transactions), then a file over the last free
+/// bytes of the mount.
+async fn fill_to_the_brim(c: &steward::client::Client, mnt: &Path) {
+    let mut refused_in_a_row = 0;
+    for i in 0..500 {
+        let r = c
+            .put_json(
+                &format!("/v1/tenants/contoso/contacts/brim-{i}"),
+                &contact("brim"),
+                None,
+            )
+            .await
+            .unwrap();
+        if r.status.as_u16() == 507 {
+            refused_in_a_row += 1;
+            if refused_in_a_row == 3 {
+                break;
+            }
+        } else {
+            refused_in_a_row = 0;
+        }
+    }
+    assert_eq!(refused_in_a_row, 3, "small writes never stopped fitting");
+    // The smallest write there is: an audit record alone (an export of an empty kind).
+    refused_in_a_row = 0;
+    for _ in 0..500 {
+        let r = c
+            .get("/v1/tenants/contoso/export/jit-policies")
+            .await
+            .unwrap();
+        if r.status.as_u16() == 507 {
+            refused_in_a_row += 1;
+            if refused_in_a_row == 3 {
+                break;
+            }
+        } else {
+            refused_in_a_row = 0;
+        }
+    }
+    assert_eq!(refused_in_a_row, 3, "audit records never stopped fitting");
+    let mut f = std::fs::File::create(mnt.join("brim")).unwrap();
+    let chunk = vec![1u8; 4096];
+    while std::io::Write::write_all(&mut f, &chunk).is_ok() {}
+    let _ = f.sync_all();
+}
+
+/// DESIGN.md: nothing is served unaudited. With the disk full, an export answers 507 and
+/// sends no record (its audit record must commit first); a denied attempt is still audited
+/// — from the space reserve — and answered 403, never 403 without its record. Once space
+/// returns, exports work again without a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn full_disk_export_is_507_and_denials_are_audited_from_the_reserve() {
+    let Some((d, _mount, mnt, _, _)) = fill_up().await else {
+        return;
+    };
+    let c = d.client();
+    fill_to_the_brim(&c, &mnt).await;
+    let before = verify_all(&c).await[0];
+    // An export: 507 before any data, and no record of it.
+    let r = c
+        .get("/v1/tenants/contoso/export/contacts?format=ndjson")
+        .await
+        .unwrap();
+    assert_eq!(r.status.as_u16(), 507, "{}", String::from_utf8_lossy(&r.body));
+    let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+    assert_eq!(v["error"]["code"], "StorageFull", "{v}");
+    assert!(!String::from_utf8_lossy(&r.body).contains("brim@example.com"));
+    // A denied attempt: audited from the reserve, then 403.
+    let reader = c.clone().with_role(Some("reader".to_owned()));
+    let r = reader
+        .get("/v1/tenants/contoso/export/alerts")
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status.as_u16(),
+        403,
+        "{} {}",
+        String::from_utf8_lossy(&r.body),
+        d.stderr_text()
+    );
+    let after = verify_all(&c).await[0];
+    assert_eq!(after, before + 1, "the denial was answered without its record");
+    let (_, page) = get(&c, "/v1/tenants/contoso/audit?limit=1000").await;
+    let last = page["value"].as_array().unwrap().last().cloned().unwrap();
+    assert_eq!(last["status"], "Denied", "{last}");
+    assert_eq!(last["operationName"], "alerts.export", "{last}");
+    assert!(
+        !mnt.join("data").join(steward_daemon::store::RESERVE_FILE).exists(),
+        "the reserve was not used"
+    );
+    // The reserve is for refusals only: another export is still refused.
+    let r = c
+        .get("/v1/tenants/contoso/export/contacts?format=ndjson")
+        .await
+        .unwrap();
+    assert_eq!(r.status.as_u16(), 507);
+    // Space returns: the reserve is re-created and exports are served (and audited).
+    std::fs::remove_file(mnt.join("brim")).unwrap();
+    std::fs::remove_file(mnt.join("filler")).unwrap();
+    let r = c
+        .get("/v1/tenants/contoso/export/contacts?format=ndjson")
+        .await
+        .unwrap();
+    assert_eq!(r.status.as_u16(), 200, "{}", d.stderr_text());
+    assert!(mnt.join("data").join(steward_daemon::store::RESERVE_FILE).exists());
+    verify_all(&c).await;
+    println!(
+        "full disk: export answered 507 with no data and no record; a denial was audited from \
+         the {} KiB reserve and answered 403; exports work once space returns",
+        steward_daemon::store::RESERVE_BYTES / 1024
+    );
+}
+
 /// A daemon with some data, stopped; returns it and its database file's bytes.
 async fn seeded() -> (Stewardd, Vec<u8>) {
     let mut d = Stewardd::new("", "");
