@@ -317,7 +317,12 @@ async fn full_disk_export_is_507_and_denials_are_audited_from_the_reserve() {
         .get("/v1/tenants/contoso/export/contacts?format=ndjson")
         .await
         .unwrap();
-    assert_eq!(r.status.as_u16(), 507, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(
+        r.status.as_u16(),
+        507,
+        "{}",
+        String::from_utf8_lossy(&r.body)
+    );
     let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
     assert_eq!(v["error"]["code"], "StorageFull", "{v}");
     assert!(!String::from_utf8_lossy(&r.body).contains("brim@example.com"));
@@ -335,13 +340,19 @@ async fn full_disk_export_is_507_and_denials_are_audited_from_the_reserve() {
         d.stderr_text()
     );
     let after = verify_all(&c).await[0];
-    assert_eq!(after, before + 1, "the denial was answered without its record");
+    assert_eq!(
+        after,
+        before + 1,
+        "the denial was answered without its record"
+    );
     let (_, page) = get(&c, "/v1/tenants/contoso/audit?limit=1000").await;
     let last = page["value"].as_array().unwrap().last().cloned().unwrap();
     assert_eq!(last["status"], "Denied", "{last}");
     assert_eq!(last["operationName"], "alerts.export", "{last}");
     assert!(
-        !mnt.join("data").join(steward_daemon::store::RESERVE_FILE).exists(),
+        !mnt.join("data")
+            .join(steward_daemon::store::RESERVE_FILE)
+            .exists(),
         "the reserve was not used"
     );
     // The reserve is for refusals only: another export is still refused.
@@ -358,7 +369,11 @@ async fn full_disk_export_is_507_and_denials_are_audited_from_the_reserve() {
         .await
         .unwrap();
     assert_eq!(r.status.as_u16(), 200, "{}", d.stderr_text());
-    assert!(mnt.join("data").join(steward_daemon::store::RESERVE_FILE).exists());
+    assert!(
+        mnt.join("data")
+            .join(steward_daemon::store::RESERVE_FILE)
+            .exists()
+    );
     verify_all(&c).await;
     println!(
         "full disk: export answered 507 with no data and no record; a denial was audited from \

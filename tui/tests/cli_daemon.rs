@@ -341,3 +341,64 @@ fn exports_of_ten_thousand_records_parse_back_in_every_format() {
     let o = d.run(&["export", "contacts", "--format", "csv"]);
     assert!(ok(&o).starts_with("name,"));
 }
+
+/// CSV from every writer is neutralised against spreadsheet formulas (`steward::csv_cell`):
+/// the CLI's `-o csv`, the CLI's export and the TUI's export (both save the daemon's CSV).
+/// A phone `+1 …` becomes `'+1 …` in CSV; JSON keeps it as stored.
+#[test]
+fn csv_from_the_cli_and_the_tui_neutralises_formula_cells() {
+    use steward_tui::tui::msg::{Cmd, Msg};
+    let d = Daemon::start();
+    let work = tempfile::tempdir().unwrap();
+    let c = r#"{"properties":{"emails":"alice@contoso.com","phone":"+1 555 867 5309"}}"#;
+    ok(&d.run_stdin(&["contacts", "put", "default"], c));
+    let want = "'+1 555 867 5309";
+    // The CLI's own CSV.
+    let listed = ok(&d.run(&["contacts", "list", "-o", "csv"]));
+    assert!(listed.contains(want), "{listed}");
+    // The CLI's export.
+    let out = work.path().join("c.csv");
+    ok(&d.run(&[
+        "export",
+        "contacts",
+        "--format",
+        "csv",
+        "--out",
+        out.to_str().unwrap(),
+    ]));
+    let exported = std::fs::read_to_string(&out).unwrap();
+    assert!(exported.contains(want), "{exported}");
+    // JSON is untouched.
+    let json = ok(&d.run(&["contacts", "list", "-o", "json"]));
+    assert!(json.contains("\"+1 555 867 5309\""), "{json}");
+    // The TUI's export, through its backend task.
+    let file = work.path().join("tui.csv");
+    let socket = d.socket.clone();
+    let f = file.clone();
+    d.rt.block_on(async move {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let cmds = steward_tui::tui::backend::spawn(socket, None, tx);
+        cmds.send(Cmd::Export {
+            path: "/v1/tenants/contoso/export/contacts?format=csv".into(),
+            file: f,
+            format: "csv".into(),
+        })
+        .unwrap();
+        let wait = async {
+            loop {
+                match rx.recv().await {
+                    Some(Msg::ExportDone { records, .. }) => return records,
+                    Some(Msg::ExportFailed(why)) => panic!("TUI export failed: {why:?}"),
+                    Some(_) => {}
+                    None => panic!("the backend stopped"),
+                }
+            }
+        };
+        let records = tokio::time::timeout(std::time::Duration::from_secs(30), wait)
+            .await
+            .unwrap();
+        assert_eq!(records, 1);
+    });
+    let saved = std::fs::read_to_string(&file).unwrap();
+    assert!(saved.contains(want), "{saved}");
+}
