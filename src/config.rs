@@ -390,6 +390,11 @@ impl Config {
                 "limits: connection caps must be at least 1".into(),
             ));
         }
+        if self.limits.denial_window.0 < Duration::from_secs(1) {
+            return Err(ConfigError::Invalid(
+                "limits.denial_window must be at least 1s (denials within it are coalesced)".into(),
+            ));
+        }
         if self.retention.sweep_interval.0 < Duration::from_millis(100) {
             return Err(ConfigError::Invalid(
                 "retention.sweep_interval must be at least 100ms".into(),
@@ -551,6 +556,17 @@ mod tests {
         }
         assert!("soon".parse::<ConfigDuration>().is_err());
         assert!("-5s".parse::<ConfigDuration>().is_err());
+    }
+
+    #[test]
+    fn denial_coalescing_keys_have_defaults_and_a_floor() {
+        let c = Config::parse(FULL).unwrap();
+        assert_eq!(c.limits.denial_window.0, Duration::from_secs(60));
+        assert_eq!(c.limits.denials_per_uid, 32);
+        let e = Config::parse("[limits]\ndenial_window = \"0s\"")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("denial_window"), "{e}");
     }
 
     #[test]

@@ -92,14 +92,6 @@ struct Due {
     attempts: u64,
 }
 
-/// What to do with one denial.
-enum Decision {
-    /// Counted in memory; answer 403 now.
-    Counted,
-    /// Write this record first; answer 403 once it commits.
-    Write(Due),
-}
-
 impl Denials {
     /// Records a denied attempt by `uid` in `tenant` and returns once it is audited: its
     /// own record committed, or counted under a key whose record has. Records of windows
@@ -116,7 +108,9 @@ impl Denials {
     ) -> Result<(), ApiError> {
         let limits = shared.config().limits.clone();
         let window = limits.denial_window.0;
-        let (closed, decision) = {
+        // What to do with this denial: `None`, counted in memory (answer 403 now); or
+        // write this record first (answer 403 once it commits).
+        let (closed, decision): (Vec<Due>, Option<Due>) = {
             let mut all = self.lock();
             let now = Instant::now();
             let mut closed = Vec::new();
@@ -160,7 +154,7 @@ impl Denials {
                             uncounted: 0,
                         },
                     );
-                    Decision::Write(Due {
+                    Some(Due {
                         uid,
                         key,
                         entry,
@@ -169,14 +163,14 @@ impl Denials {
                 }
                 Some(p) if p.committed || p.in_flight => {
                     p.uncounted += 1;
-                    Decision::Counted
+                    None
                 }
                 Some(p) => {
                     // An earlier write of this key failed: this one carries its count.
                     p.in_flight = true;
                     let attempts = p.uncounted + 1;
                     p.uncounted = 0;
-                    Decision::Write(Due {
+                    Some(Due {
                         uid,
                         key,
                         entry,
@@ -188,8 +182,8 @@ impl Denials {
         };
         self.write_all(shared, closed).await;
         match decision {
-            Decision::Counted => Ok(()),
-            Decision::Write(due) => {
+            None => Ok(()),
+            Some(due) => {
                 let (uid, key, attempts) = (due.uid, due.key.clone(), due.attempts);
                 let result = write(shared, due).await;
                 let mut all = self.lock();
@@ -262,11 +256,17 @@ fn summaries(uid: u32, w: Window) -> Vec<Due> {
     w.keys
         .into_iter()
         .filter(|(_, p)| p.uncounted > 0)
-        .map(|(key, p)| Due {
-            uid,
-            key,
-            entry: p.template,
-            attempts: p.uncounted,
+        .map(|(key, p)| {
+            let why = p.template.details.reason.clone().unwrap_or_default();
+            Due {
+                uid,
+                key,
+                entry: p.template.reason(format!(
+                    "{why}; repeats of the denial first recorded under this correlation id, \
+                     coalesced (the count is in `{ATTEMPTS}`)"
+                )),
+                attempts: p.uncounted,
+            }
         })
         .collect()
 }

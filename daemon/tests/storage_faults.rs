@@ -300,10 +300,10 @@ async fn fill_to_the_brim(c: &steward::client::Client, mnt: &Path) {
     let _ = f.sync_all();
 }
 
-/// DESIGN.md: nothing is served unaudited. With the disk full, an export answers 507 and
-/// sends no record (its audit record must commit first); a denied attempt is still audited
-/// — from the space reserve — and answered 403, never 403 without its record. Once space
-/// returns, exports work again without a restart.
+/// DESIGN.md: nothing is served unaudited. With the disk full, an export (and a subject
+/// search) answers 507 and sends no record (its audit record must commit first); a denied
+/// attempt is still audited — from the space reserve — and answered 403, never 403 without
+/// its record. Once space returns, exports work again without a restart.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn full_disk_export_is_507_and_denials_are_audited_from_the_reserve() {
     let Some((d, _mount, mnt, _, _)) = fill_up().await else {
@@ -355,12 +355,20 @@ async fn full_disk_export_is_507_and_denials_are_audited_from_the_reserve() {
             .exists(),
         "the reserve was not used"
     );
-    // The reserve is for refusals only: another export is still refused.
+    // The reserve is for refusals only: another export is still refused, and so is a
+    // subject search (an audited read too), with none of what it found.
     let r = c
         .get("/v1/tenants/contoso/export/contacts?format=ndjson")
         .await
         .unwrap();
     assert_eq!(r.status.as_u16(), 507);
+    let r = c
+        .get("/v1/tenants/contoso/subjects?email=brim@example.com")
+        .await
+        .unwrap();
+    assert_eq!(r.status.as_u16(), 507);
+    assert!(!String::from_utf8_lossy(&r.body).contains("brim-"));
+    assert_eq!(verify_all(&c).await[0], before + 1);
     // Space returns: the reserve is re-created and exports are served (and audited).
     std::fs::remove_file(mnt.join("brim")).unwrap();
     std::fs::remove_file(mnt.join("filler")).unwrap();
