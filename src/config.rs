@@ -73,6 +73,23 @@ pub struct Config {
     /// Built-in plus custom profiles, built when the file is validated.
     #[serde(skip, default = "Profiles::builtin")]
     profiles: Profiles,
+    /// The text this configuration was parsed from (none for the embedded default): a
+    /// reload whose file holds the same text changes nothing.
+    #[serde(skip)]
+    source: SourceText,
+}
+
+/// The text a configuration was parsed from; `Debug` shows only its length.
+#[derive(Clone, Default)]
+struct SourceText(Option<std::sync::Arc<str>>);
+
+impl fmt::Debug for SourceText {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.0 {
+            Some(t) => write!(f, "SourceText({} bytes)", t.len()),
+            None => f.write_str("SourceText(none)"),
+        }
+    }
 }
 
 /// `[daemon]`: paths and logging.
@@ -271,7 +288,14 @@ impl Config {
     pub fn parse(text: &str) -> Result<Config, ConfigError> {
         let mut cfg: Config = toml::from_str(text)?;
         cfg.validate()?;
+        cfg.source = SourceText(Some(text.into()));
         Ok(cfg)
+    }
+
+    /// The text this configuration was parsed from; `None` for one built in code (the
+    /// embedded default).
+    pub fn source_text(&self) -> Option<&str> {
+        self.source.0.as_deref()
     }
 
     /// Reads, parses and validates the file at `path`.
@@ -315,6 +339,7 @@ impl Config {
             }],
             custom_profiles: BTreeMap::new(),
             profiles: Profiles::builtin(),
+            source: SourceText::default(),
         };
         // The embedded default is valid by construction; validating keeps one path.
         if let Err(e) = cfg.validate() {
