@@ -155,6 +155,31 @@ fn check_config_accepts_the_example_and_names_a_typo() {
 }
 
 #[test]
+fn check_config_refuses_grants_that_match_nobody() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("grants.toml");
+    let base = config(dir.path(), "reader");
+    for (grant, want) in [
+        ("user = \"*\"", "grant #2: `user` matches nobody"),
+        ("group = \"*\"", "grant #2: `group` matches nobody"),
+        ("user = \"\"", "grant #2: `user` is empty"),
+        ("uid = 4294967295", "grant #2: `uid = 4294967295`"),
+        ("user = \"a\"\nuid = 1", "grant #2: give exactly one of"),
+    ] {
+        let text = format!("{base}\n[[grant]]\n{grant}\ntenant = \"contoso\"\nrole = \"reader\"\n");
+        std::fs::write(&file, text).unwrap();
+        let out = Command::new(BIN)
+            .arg("check-config")
+            .arg(&file)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{grant}: accepted");
+        assert!(err.contains(want), "{grant}: {err}");
+    }
+}
+
+#[test]
 fn the_socket_is_private_and_a_second_daemon_refuses_the_same_data_dir() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("steward.toml");
