@@ -96,7 +96,7 @@ enum Read {
     /// The same text as the configuration in force.
     Unchanged,
     /// New text, parsed and validated, or why it was refused.
-    Changed(Result<Config, String>),
+    Changed(Result<Box<Config>, String>),
 }
 
 /// Reads `path` again and puts it in force if it is valid. Returns the error that kept
@@ -108,7 +108,11 @@ pub async fn reload(shared: &Arc<Shared>, path: &Path) -> Result<(), String> {
     let current = shared.config();
     let read = tokio::task::spawn_blocking(move || match std::fs::read_to_string(&p) {
         Ok(text) if current.source_text() == Some(text.as_str()) => Read::Unchanged,
-        Ok(text) => Read::Changed(Config::parse(&text).map_err(|e| e.to_string())),
+        Ok(text) => Read::Changed(
+            Config::parse(&text)
+                .map(Box::new)
+                .map_err(|e| e.to_string()),
+        ),
         Err(source) => Read::Changed(Err(ConfigError::Read { path: p, source }.to_string())),
     })
     .await
@@ -123,7 +127,7 @@ pub async fn reload(shared: &Arc<Shared>, path: &Path) -> Result<(), String> {
     };
     let outcome = match loaded {
         Ok(cfg) => {
-            shared.set_config(cfg);
+            shared.set_config(*cfg);
             tracing::info!(path = %path.display(), "configuration reloaded");
             crate::daemon::on_config_applied(shared).await;
             Ok(())
