@@ -73,6 +73,23 @@ pub struct Config {
     /// Built-in plus custom profiles, built when the file is validated.
     #[serde(skip, default = "Profiles::builtin")]
     profiles: Profiles,
+    /// The text this configuration was parsed from (none for the embedded default): a
+    /// reload whose file holds the same text changes nothing.
+    #[serde(skip)]
+    source: SourceText,
+}
+
+/// The text a configuration was parsed from; `Debug` shows only its length.
+#[derive(Clone, Default)]
+struct SourceText(Option<std::sync::Arc<str>>);
+
+impl fmt::Debug for SourceText {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.0 {
+            Some(t) => write!(f, "SourceText({} bytes)", t.len()),
+            None => f.write_str("SourceText(none)"),
+        }
+    }
 }
 
 /// `[daemon]`: paths and logging.
@@ -279,7 +296,14 @@ impl Config {
     pub fn parse(text: &str) -> Result<Config, ConfigError> {
         let mut cfg: Config = toml::from_str(text)?;
         cfg.validate()?;
+        cfg.source = SourceText(Some(text.into()));
         Ok(cfg)
+    }
+
+    /// The text this configuration was parsed from; `None` for one built in code (the
+    /// embedded default).
+    pub fn source_text(&self) -> Option<&str> {
+        self.source.0.as_deref()
     }
 
     /// Reads, parses and validates the file at `path`.
@@ -323,6 +347,7 @@ impl Config {
             }],
             custom_profiles: BTreeMap::new(),
             profiles: Profiles::builtin(),
+            source: SourceText::default(),
         };
         // The embedded default is valid by construction; validating keeps one path.
         if let Err(e) = cfg.validate() {
@@ -367,10 +392,34 @@ impl Config {
         }
         for (i, g) in self.grants.iter().enumerate() {
             let n = i + 1;
-            if g.grantee().is_none() {
-                return Err(ConfigError::Invalid(format!(
-                    "grant #{n}: give exactly one of `user`, `uid` or `group`"
-                )));
+            match g.grantee() {
+                None => {
+                    let set: Vec<&str> = [
+                        ("`user`", g.user.is_some()),
+                        ("`uid`", g.uid.is_some()),
+                        ("`group`", g.group.is_some()),
+                    ]
+                    .into_iter()
+                    .filter_map(|(k, on)| on.then_some(k))
+                    .collect();
+                    let found = if set.is_empty() {
+                        "none is set".to_owned()
+                    } else {
+                        format!("{} are set", set.join(" and "))
+                    };
+                    return Err(ConfigError::Invalid(format!(
+                        "grant #{n}: give exactly one of `user`, `uid` or `group` ({found})"
+                    )));
+                }
+                Some(Grantee::User(name)) => check_grantee_name(n, "user", name)?,
+                Some(Grantee::Group(name)) => check_grantee_name(n, "group", name)?,
+                Some(Grantee::Uid(u32::MAX)) => {
+                    return Err(ConfigError::Invalid(format!(
+                        "grant #{n}: `uid = {}` is (uid_t)-1, which no user can have",
+                        u32::MAX
+                    )));
+                }
+                Some(Grantee::Uid(_)) => {}
             }
             if g.tenant != "*" && self.tenant(&g.tenant).is_none() {
                 return Err(ConfigError::Invalid(format!(
@@ -402,6 +451,30 @@ impl Config {
         }
         Ok(())
     }
+}
+
+/// Refuses a grant's `user` or `group` (`key`) that no account can have, so a grant that
+/// matches nobody is an error rather than a silent no-op: empty, `*` (there is no wildcard
+/// for who; only `tenant` takes `*`), a glob character, whitespace, a control character,
+/// `:` (the password and group files' separator) or a leading `-`.
+fn check_grantee_name(n: usize, key: &str, name: &str) -> Result<(), ConfigError> {
+    let why = if name.is_empty() {
+        "is empty"
+    } else if name == "*" {
+        "matches nobody: `*` is not a wildcard here (only `tenant` takes `*`); name one account, or use `group` for many users"
+    } else if name.contains(['*', '?']) {
+        "holds a wildcard, which is not supported: name one account, or use `group` for many users"
+    } else if name
+        .chars()
+        .any(|c| c.is_whitespace() || c.is_control() || c == ':')
+    {
+        "holds a space, a control character or `:`, which no account name can"
+    } else if name.starts_with('-') {
+        "starts with `-`, which no account name can"
+    } else {
+        return Ok(());
+    };
+    Err(ConfigError::Invalid(format!("grant #{n}: `{key}` {why}")))
 }
 
 /// `$VAR` when set and absolute, else `$HOME/fallback`, else `/tmp/steward-$UID`.
@@ -537,6 +610,60 @@ mod tests {
         }
         assert!(Config::parse(&format!("{base}[[tenant]]\nid = \"a\"\nname = \"B\"")).is_err());
         assert!(Config::parse("[[tenant]]\nid = \"Bad_Id\"\nname = \"x\"").is_err());
+    }
+
+    #[test]
+    fn grants_that_can_match_nobody_are_errors_naming_the_grant_and_the_key() {
+        let base = "[[tenant]]\nid = \"a\"\nname = \"A\"\n\
+                    [[grant]]\nuser = \"ok\"\ntenant = \"a\"\nrole = \"reader\"\n[[grant]]\n";
+        let rest = "tenant = \"a\"\nrole = \"reader\"\n";
+        let cases = [
+            ("user = \"*\"", "grant #2: `user` matches nobody"),
+            ("group = \"*\"", "grant #2: `group` matches nobody"),
+            ("user = \"\"", "grant #2: `user` is empty"),
+            ("group = \"\"", "grant #2: `group` is empty"),
+            ("group = \"sec*\"", "grant #2: `group` holds a wildcard"),
+            ("user = \"al ice\"", "grant #2: `user` holds a space"),
+            ("user = \"a:b\"", "grant #2: `user` holds a space"),
+            ("user = \"a\\nb\"", "grant #2: `user` holds a space"),
+            ("user = \"-x\"", "grant #2: `user` starts with `-`"),
+            (
+                "uid = 4294967295",
+                "grant #2: `uid = 4294967295` is (uid_t)-1",
+            ),
+            (
+                "",
+                "grant #2: give exactly one of `user`, `uid` or `group` (none is set)",
+            ),
+            (
+                "user = \"x\"\ngroup = \"g\"",
+                "grant #2: give exactly one of `user`, `uid` or `group` (`user` and `group` are set)",
+            ),
+        ];
+        for (who, want) in cases {
+            let e = Config::parse(&format!("{base}{who}\n{rest}"))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(want), "{who}: {e}");
+        }
+        for who in [
+            "user = \"alice.b@corp\"",
+            "group = \"sec-ops_1\"",
+            "uid = 0",
+            "uid = 65534",
+        ] {
+            assert!(
+                Config::parse(&format!("{base}{who}\n{rest}")).is_ok(),
+                "{who}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_parsed_config_keeps_its_text_and_the_embedded_default_has_none() {
+        let text = "[[tenant]]\nid = \"a\"\nname = \"A\"\n";
+        assert_eq!(Config::parse(text).unwrap().source_text(), Some(text));
+        assert_eq!(Config::embedded_default("alice").source_text(), None);
     }
 
     #[test]

@@ -9,7 +9,9 @@ mod util;
 use http::StatusCode;
 use serde_json::{Value, json};
 use steward::model::AuditStatus;
-use steward_daemon::store::{Kind, ScheduleAction};
+use steward_daemon::store::{
+    AuditEntry, DocInput, Kind, ScheduleAction, TenantTxn, WriteError, system_caller,
+};
 use util::{T, TestDaemon, in_secs, initiate, policy, reasons};
 
 fn base() -> String {
@@ -333,5 +335,162 @@ async fn the_products_policy_path_answers_with_export_permission() {
         )
     );
     let _: Value = v;
+    d.stop().await;
+}
+
+/// A hook script in `dir` appending each document it reads on stdin to `hook.out`.
+fn recording_hook(dir: &std::path::Path) -> (String, std::path::PathBuf) {
+    use std::os::unix::fs::PermissionsExt;
+    let out = dir.join("hook.out");
+    let script = dir.join("hook.sh");
+    std::fs::write(
+        &script,
+        format!("#!/bin/sh\n{{ cat; echo; }} >> '{}'\n", out.display()),
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    (
+        format!("[jit]\non_change = \"{}\"\n", script.display()),
+        out,
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_policy_cannot_name_another_tenants_vm_and_the_hook_never_sees_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let (hook, out) = recording_hook(dir.path());
+    // Tenant-admin in contoso, only reader in fabrikam.
+    let extra = format!(
+        "{hook}\n[[tenant]]\nid = \"fabrikam\"\nname = \"Fabrikam\"\n\n\
+         [[grant]]\nuser = \"{}\"\ntenant = \"fabrikam\"\nrole = \"reader\"\n",
+        util::me()
+    );
+    let d = TestDaemon::start(dir.path(), &extra).await;
+    let c = d.client();
+    let foreign = "/subscriptions/fabrikam/resourceGroups/rg1/providers/Microsoft.Compute/virtualMachines/vm1";
+    for id in [
+        foreign.to_owned(),
+        foreign.replace("fabrikam", "FABRIKAM"),
+        foreign.replace(
+            "/subscriptions/fabrikam",
+            "/subscriptions/contoso/../fabrikam",
+        ),
+    ] {
+        let mut body = policy("PT3H");
+        body["properties"]["virtualMachines"][0]["id"] = json!(id);
+        let (s, v, _) = c
+            .put(&format!("{}/jit-policies/steal", base()), &body, None)
+            .await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{id}: {v}");
+        assert_eq!(
+            v["error"]["target"], "properties.virtualMachines[0].id",
+            "{id}: {v}"
+        );
+    }
+    let (s, _, _) = c.get(&format!("{}/jit-policies/steal", base())).await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "a refused policy is not stored");
+
+    // A policy stored by an older version that did not check: initiate is refused too.
+    let mut legacy = policy("PT3H");
+    legacy["properties"]["virtualMachines"][0]["id"] = json!(foreign);
+    legacy["name"] = json!("legacy");
+    let text = legacy.to_string();
+    d.shared
+        .store
+        .writer()
+        .write(T, move |txn: &mut TenantTxn<'_>| {
+            txn.put(Kind::JitPolicy, "legacy", DocInput::new(text), None)?;
+            txn.audit(AuditEntry::new(
+                system_caller(),
+                "jit.write",
+                AuditStatus::Succeeded,
+            ));
+            Ok::<_, WriteError>(())
+        })
+        .await
+        .unwrap();
+    let mut asked = initiate(3389, in_secs(600.0), "198.51.100.9");
+    asked["virtualMachines"][0]["id"] = json!(foreign);
+    let (s, v, _) = c
+        .post(&format!("{}/jit-policies/legacy/initiate", base()), &asked)
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+    assert_eq!(v["error"]["target"], "virtualMachines[0].id", "{v}");
+    let (s, v, _) = c
+        .post(
+            &format!("{}/jit-policies/legacy/initiate", base()),
+            &initiate(3389, in_secs(600.0), "198.51.100.9"),
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+
+    // Nothing reached the hook, and fabrikam's log holds nothing of it.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert!(
+        !out.exists(),
+        "the hook ran: {:?}",
+        std::fs::read_to_string(&out)
+    );
+    let fabrikam = d
+        .shared
+        .store
+        .tenant("fabrikam")
+        .audit(0, 100_000, |_| true)
+        .unwrap()
+        .items;
+    assert!(
+        fabrikam
+            .iter()
+            .all(|r| !r.operation_name.starts_with("jit")),
+        "{fabrikam:?}"
+    );
+    d.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vm_ids_outside_the_arm_grammar_are_refused_by_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = TestDaemon::start(dir.path(), "").await;
+    let c = d.client();
+    let vm = |rg: &str, name: &str| {
+        format!(
+            "/subscriptions/contoso/resourceGroups/{rg}/providers/Microsoft.Compute/virtualMachines/{name}"
+        )
+    };
+    for id in [
+        vm(
+            "rg1",
+            "vm1,/subscriptions/fabrikam/resourceGroups/rg1/providers/Microsoft.Compute/virtualMachines/vm1",
+        ),
+        vm("rg1", "vm1,vm2"),
+        vm("rg1,rg2", "vm1"),
+        vm("rg1", "vm1\nSTEWARD_TENANT=fabrikam"),
+        vm("rg1\n", "vm1"),
+        vm("..", "vm1"),
+        vm("rg1", ".."),
+        vm("rg1", "vm 1"),
+        vm("rg1", "vm1") + "/",
+        vm("rg1", "vm1") + "/../../x",
+        "/subscriptions/contoso/resourceGroups/rg1".to_owned(),
+        "vm1".to_owned(),
+    ] {
+        let mut body = policy("PT3H");
+        body["properties"]["virtualMachines"][0]["id"] = json!(id);
+        let (s, v, _) = c
+            .put(&format!("{}/jit-policies/p", base()), &body, None)
+            .await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{id:?}: {v}");
+        assert_eq!(
+            v["error"]["target"], "properties.virtualMachines[0].id",
+            "{id:?}: {v}"
+        );
+        let mut asked = initiate(22, in_secs(600.0), "198.51.100.9");
+        asked["virtualMachines"][0]["id"] = json!(id);
+        let (s, v, _) = c
+            .post(&format!("{}/jit-policies/p/initiate", base()), &asked)
+            .await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{id:?}: {v}");
+        assert_eq!(v["error"]["target"], "virtualMachines[0].id", "{id:?}: {v}");
+    }
     d.stop().await;
 }

@@ -70,6 +70,13 @@ fn tenant() -> TenantId {
     TenantId::parse("contoso").unwrap()
 }
 
+/// The subscription of the Microsoft examples: their VMs are in this tenant.
+const EXAMPLE_SUB: &str = "20ff7fc3-e762-44dd-bd96-b71116dcdc23";
+
+fn example_tenant() -> TenantId {
+    TenantId::parse(EXAMPLE_SUB).unwrap()
+}
+
 // ---------------------------------------------------------------- contacts
 
 /// What a 2020-01-01-preview `properties` object becomes: `alertNotifications` with state On
@@ -280,16 +287,24 @@ fn jit_policy_examples_round_trip() {
         for body in bodies {
             // The PUT parser keeps every field it models with the value given; read-only
             // fields and client-sent `requests` (the daemon fills requests) are dropped.
-            let input = JitPolicyInput::parse(&body).unwrap_or_else(|e| panic!("{name}: {e}"));
-            assert_eq!(input.kind.as_deref(), body["kind"].as_str(), "{name}");
+            let input = JitPolicyInput::parse(&body, &example_tenant())
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_eq!(input.kind(), body["kind"].as_str(), "{name}");
             assert_eq!(
-                serde_json::to_value(&input.properties.virtual_machines).unwrap(),
+                serde_json::to_value(&input.properties().virtual_machines).unwrap(),
                 body["properties"]["virtualMachines"],
                 "{name}"
             );
-            assert!(input.properties.requests.is_empty());
+            assert!(input.properties().requests.is_empty());
+            // The same VMs are another tenant's for any other tenant.
+            let foreign = JitPolicyInput::parse(&body, &tenant()).unwrap_err();
             assert_eq!(
-                input.location,
+                foreign.paths(),
+                vec!["properties.virtualMachines[0].id"],
+                "{name}"
+            );
+            assert_eq!(
+                input.location(),
                 body.get("location")
                     .and_then(Value::as_str)
                     .unwrap_or("local")
@@ -315,7 +330,7 @@ fn jit_request_examples_round_trip_with_unknown_status() {
     let r: JitRequest = serde_json::from_value(body.clone()).unwrap();
     assert_eq!(r.virtual_machines[0].ports[0].status, "Initiating");
     assert_eq!(serde_json::to_value(&r).unwrap(), *body);
-    let init = InitiateRequest::parse(&ex["parameters"]["body"]).unwrap();
+    let init = InitiateRequest::parse(&ex["parameters"]["body"], &example_tenant()).unwrap();
     assert_eq!(init.virtual_machines[0].ports[0].number, 3389);
     assert_eq!(
         init.justification.as_deref(),
@@ -325,13 +340,8 @@ fn jit_request_examples_round_trip_with_unknown_status() {
 
 fn put_policy() -> JitPolicy {
     let ex = example("jit_put.json");
-    let input = JitPolicyInput::parse(&ex["parameters"]["body"]).unwrap();
-    JitPolicy::new(
-        &tenant(),
-        &ResourceName::parse("default").unwrap(),
-        input,
-        None,
-    )
+    let input = JitPolicyInput::parse(&ex["parameters"]["body"], &example_tenant()).unwrap();
+    JitPolicy::new(&ResourceName::parse("default").unwrap(), input, None)
 }
 
 #[test]
@@ -339,7 +349,9 @@ fn jit_new_policy_id_uses_first_vm_resource_group_and_local_location() {
     let p = put_policy();
     assert_eq!(
         p.id,
-        "/subscriptions/contoso/resourceGroups/myRg1/providers/Microsoft.Security/locations/local/jitNetworkAccessPolicies/default"
+        format!(
+            "/subscriptions/{EXAMPLE_SUB}/resourceGroups/myRg1/providers/Microsoft.Security/locations/local/jitNetworkAccessPolicies/default"
+        )
     );
     assert_eq!(
         p.resource_type,
@@ -354,7 +366,7 @@ fn jit_new_policy_id_uses_first_vm_resource_group_and_local_location() {
 #[test]
 fn jit_example_initiate_is_allowed_by_example_policy() {
     let ex = example("jit_initiate.json");
-    let init = InitiateRequest::parse(&ex["parameters"]["body"]).unwrap();
+    let init = InitiateRequest::parse(&ex["parameters"]["body"], &example_tenant()).unwrap();
     let now = ts("2018-07-12T08:53:03.3658798Z");
     let r = put_policy()
         .initiate(&init, "barbara@contoso.com", now, "req-1")
@@ -374,14 +386,14 @@ fn jit_example_initiate_is_allowed_by_example_policy() {
 #[test]
 fn jit_validation_reports_every_error_with_paths() {
     let body = json!({"properties": {"virtualMachines": [{
-    "id": "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/vm1",
+    "id": "/subscriptions/contoso/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/vm1",
     "ports": [
         {"number": 22, "protocol": "TCP", "allowedSourceAddressPrefix": "*", "maxRequestAccessDuration": "P3D"},
         {"number": 80, "protocol": "TCP", "allowedSourceAddressPrefix": "10.0.0.1",
          "allowedSourceAddressPrefixes": ["10.0.0.0/8"], "maxRequestAccessDuration": "PT1H"},
         {"number": 70000, "protocol": "UDP", "allowedSourceAddressPrefix": "*", "maxRequestAccessDuration": "PT1H"}
     ]}]}});
-    let e = JitPolicyInput::parse(&body).unwrap_err();
+    let e = JitPolicyInput::parse(&body, &tenant()).unwrap_err();
     assert_eq!(
         e.paths(),
         vec![
@@ -405,7 +417,7 @@ fn jit_validation_more_rules() {
         {"number": 22, "protocol": "*", "allowedSourceAddressPrefixes": ["300.1.1.1", "*"], "maxRequestAccessDuration": "PT5M"},
         {"number": 23, "protocol": "*", "allowedSourceAddressPrefixes": [], "maxRequestAccessDuration": "soon"}
     ]}]}});
-    let e = JitPolicyInput::parse(&body).unwrap_err();
+    let e = JitPolicyInput::parse(&body, &tenant()).unwrap_err();
     assert_eq!(
         e.paths(),
         vec![
@@ -422,34 +434,39 @@ fn jit_validation_more_rules() {
             "properties.virtualMachines[1].ports[2].maxRequestAccessDuration",
         ]
     );
-    let e = JitPolicyInput::parse(&json!({"properties": {"virtualMachines": []}})).unwrap_err();
+    let e = JitPolicyInput::parse(&json!({"properties": {"virtualMachines": []}}), &tenant())
+        .unwrap_err();
     assert_eq!(e.paths(), vec!["properties.virtualMachines"]);
     // P1D and PT5M are the inclusive bounds.
-    let ok = json!({"properties": {"virtualMachines": [{"id": "/subscriptions/s/resourceGroups/rg/x",
+    let ok = json!({"properties": {"virtualMachines": [{"id": "/subscriptions/contoso/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/x",
         "ports": [{"number": 0, "protocol": "tcp", "allowedSourceAddressPrefix": "2001:db8::/32", "maxRequestAccessDuration": "P1D"},
                   {"number": 65535, "protocol": "*", "allowedSourceAddressPrefixes": ["10.0.0.0/8", "192.168.1.7"], "maxRequestAccessDuration": "PT5M"}]}]}});
-    let p = JitPolicyInput::parse(&ok).unwrap();
-    assert_eq!(p.location, "local");
+    let p = JitPolicyInput::parse(&ok, &tenant()).unwrap();
+    assert_eq!(p.location(), "local");
     assert_eq!(
-        p.properties.virtual_machines[0].ports[0].protocol.as_str(),
+        p.properties().virtual_machines[0].ports[0]
+            .protocol
+            .as_str(),
         "TCP"
     );
 }
 
 const VM: &str =
-    "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/vm1";
+    "/subscriptions/contoso/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/vm1";
 
 fn policy(ports: Value) -> JitPolicy {
     let input = JitPolicyInput::parse(
         &json!({"properties": {"virtualMachines": [{"id": VM, "ports": ports}]}}),
+        &tenant(),
     )
     .unwrap();
-    JitPolicy::new(&tenant(), &ResourceName::parse("p1").unwrap(), input, None)
+    JitPolicy::new(&ResourceName::parse("p1").unwrap(), input, None)
 }
 
 fn initiate(ports: Value) -> InitiateRequest {
     InitiateRequest::parse(
         &json!({"virtualMachines": [{"id": VM, "ports": ports}], "justification": "deploy"}),
+        &tenant(),
     )
     .unwrap()
 }
@@ -537,8 +554,8 @@ fn initiate_rules() {
     let bad = InitiateRequest::parse(&json!({"virtualMachines": [
         {"id": VM, "ports": [{"number": 8080, "endTimeUtc": "2024-05-01T13:00:00Z"},
                              {"number": 22, "endTimeUtc": "2024-05-02T13:00:00Z", "allowedSourceAddressPrefix": "8.8.8.8"}]},
-        {"id": "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/vm9", "ports": [{"number": 22, "endTimeUtc": "2024-05-01T13:00:00Z"}]}
-    ]})).unwrap();
+        {"id": "/subscriptions/contoso/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/vm9", "ports": [{"number": 22, "endTimeUtc": "2024-05-01T13:00:00Z"}]}
+    ]}), &tenant()).unwrap();
     assert_eq!(
         p.initiate(&bad, "alice", now, "r").unwrap_err().paths(),
         vec![
@@ -551,9 +568,37 @@ fn initiate_rules() {
 }
 
 #[test]
+fn a_stored_policy_naming_another_tenants_vm_cannot_be_initiated() {
+    // As an older version stored it, before VM ids were checked against the tenant.
+    let foreign =
+        "/subscriptions/fabrikam/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/vm1";
+    let mut p = policy(json!([
+        {"number": 3389, "protocol": "*", "allowedSourceAddressPrefix": "*", "maxRequestAccessDuration": "PT1H"}
+    ]));
+    p.properties.virtual_machines[0].id = foreign.to_owned();
+    let body = json!({"virtualMachines": [{"id": foreign, "ports": [
+        {"number": 3389, "endTimeUtc": "2024-05-01T13:00:00Z", "allowedSourceAddressPrefix": "10.0.0.1"}]}]});
+    let e = InitiateRequest::parse(&body, &tenant()).unwrap_err();
+    assert_eq!(e.paths(), vec!["virtualMachines[0].id"]);
+    assert!(
+        e.to_string().contains("subscription must be `contoso`"),
+        "{e}"
+    );
+    // Its own tenant's VM of the same name is not in that policy.
+    let own = initiate(
+        json!([{"number": 3389, "endTimeUtc": "2024-05-01T13:00:00Z", "allowedSourceAddressPrefix": "10.0.0.1"}]),
+    );
+    let e = p.initiate(&own, "alice", ts(NOW), "r").unwrap_err();
+    assert_eq!(e.paths(), vec!["virtualMachines[0].id"]);
+}
+
+#[test]
 fn initiate_body_validation() {
-    let e = InitiateRequest::parse(&json!({"virtualMachines": [{"id": "", "ports": [
-        {"number": 70000, "endTimeUtc": "tomorrow", "allowedSourceAddressPrefix": "x"}, {}]}]}))
+    let e = InitiateRequest::parse(
+        &json!({"virtualMachines": [{"id": "", "ports": [
+        {"number": 70000, "endTimeUtc": "tomorrow", "allowedSourceAddressPrefix": "x"}, {}]}]}),
+        &tenant(),
+    )
     .unwrap_err();
     assert_eq!(
         e.paths(),
@@ -567,11 +612,15 @@ fn initiate_body_validation() {
         ]
     );
     assert_eq!(
-        InitiateRequest::parse(&json!({})).unwrap_err().paths(),
+        InitiateRequest::parse(&json!({}), &tenant())
+            .unwrap_err()
+            .paths(),
         vec!["virtualMachines"]
     );
     assert_eq!(
-        InitiateRequest::parse(&json!(null)).unwrap_err().paths(),
+        InitiateRequest::parse(&json!(null), &tenant())
+            .unwrap_err()
+            .paths(),
         vec![""]
     );
 }

@@ -1,6 +1,6 @@
 //! The timers against an in-process daemon: JIT ports expire at `endTimeUtc` (also across a
-//! restart, before the socket answers), the `jit.on_change` hook runs with the request in
-//! its environment (and a failing one is only audited), and the retention sweep removes
+//! restart, before the socket answers), the `jit.on_change` hook reads the change as one
+//! JSON document on stdin (a failing one is only audited, a stuck one is killed), and the retention sweep removes
 //! what expired and audits the counts.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -122,41 +122,81 @@ fn write_script(path: &std::path::Path, body: &str) {
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
 }
 
+/// The hook documents (one JSON line each) and environments of the runs recorded in
+/// `out` so far (a run still writing is left out).
+fn hook_runs(out: &std::path::Path) -> Vec<(Value, Vec<String>)> {
+    let text = std::fs::read_to_string(out).unwrap_or_default();
+    let mut runs: Vec<&str> = text.split("--\n").collect();
+    runs.pop();
+    runs.into_iter()
+        .map(|run| {
+            let mut lines = run.lines();
+            let doc = serde_json::from_str(lines.next().unwrap_or("")).unwrap_or(Value::Null);
+            (doc, lines.map(str::to_owned).collect())
+        })
+        .collect()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_hook_runs_with_the_request_in_its_environment() {
+async fn the_hook_reads_the_change_as_one_json_document_on_stdin() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("hook.out");
     let script = dir.path().join("hook.sh");
     write_script(
         &script,
         &format!(
-            "{{ env | grep '^STEWARD_' | sort; echo --; }} >> '{}'",
+            "{{ cat; echo; env | grep '^STEWARD_' | sort; echo --; }} >> '{}'",
             out.display()
         ),
     );
     let d = TestDaemon::start(dir.path(), &hook_config(&script)).await;
     with_policy(&d).await;
-    let id = open(&d, 22, in_secs(600.0)).await;
-    let read = || std::fs::read_to_string(&out).unwrap_or_default();
+    let end = in_secs(600.0);
+    let id = open(&d, 22, end).await;
     poll(Duration::from_secs(5), || async {
-        read().contains("--").then_some(())
+        (hook_runs(&out).len() == 1).then_some(())
     })
     .await
     .expect("the hook did not run on initiate");
-    let first = read();
-    for want in [
-        "STEWARD_TENANT=contoso".to_owned(),
-        "STEWARD_POLICY=p".to_owned(),
-        format!("STEWARD_REQUEST={id}"),
-        "STEWARD_PORTS=22".to_owned(),
-        "STEWARD_SOURCE=198.51.100.9".to_owned(),
-        "STEWARD_STATUS=Initiated".to_owned(),
-    ] {
-        assert!(
-            first.lines().any(|l| l == want),
-            "{want} missing from:\n{first}"
-        );
-    }
+    let (doc, env) = hook_runs(&out).remove(0);
+    let (_, req) = request(&d, &id).await;
+    assert_eq!(
+        doc,
+        json!({
+            "version": 1,
+            "action": "opened",
+            "tenant": "contoso",
+            "requestId": id,
+            "policyName": "p",
+            "status": "Initiated",
+            "reason": "UserRequested",
+            "startTimeUtc": req["startTimeUtc"],
+            "virtualMachines": [{
+                "id": util::VM,
+                "resourceGroup": "rg1",
+                "name": "vm1",
+                "ports": [{
+                    "number": 22,
+                    "sourceAddressPrefixes": ["198.51.100.9"],
+                    "endTimeUtc": req["virtualMachines"][0]["ports"][0]["endTimeUtc"],
+                    "status": "Initiated",
+                    "statusReason": "UserRequested"
+                }]
+            }]
+        })
+    );
+    // Scalars only in the environment: no comma-joined lists.
+    assert_eq!(
+        env,
+        vec![
+            "STEWARD_ACTION=opened".to_owned(),
+            "STEWARD_POLICY=p".to_owned(),
+            "STEWARD_REASON=UserRequested".to_owned(),
+            format!("STEWARD_REQUEST={id}"),
+            "STEWARD_STATUS=Initiated".to_owned(),
+            "STEWARD_TENANT=contoso".to_owned(),
+        ]
+    );
 
     let (s, _, _) = d
         .client()
@@ -167,22 +207,52 @@ async fn the_hook_runs_with_the_request_in_its_environment() {
         .await;
     assert_eq!(s, StatusCode::OK);
     poll(Duration::from_secs(5), || async {
-        (read().matches("--").count() == 2).then_some(())
+        (hook_runs(&out).len() == 2).then_some(())
     })
     .await
     .expect("the hook did not run on revoke");
-    let all = read();
-    let second = all.split("--").nth(1).unwrap();
+    let (doc, env) = hook_runs(&out).remove(1);
+    assert_eq!(doc["action"], "revoked");
+    assert_eq!(doc["status"], "Revoked");
+    assert_eq!(doc["reason"], "UserRequested");
+    assert_eq!(doc["virtualMachines"][0]["ports"][0]["number"], 22);
+    assert_eq!(doc["virtualMachines"][0]["ports"][0]["status"], "Revoked");
     assert!(
-        second.lines().any(|l| l == "STEWARD_STATUS=Revoked"),
-        "{second}"
-    );
-    assert!(
-        second.lines().any(|l| l == "STEWARD_REASON=UserRequested"),
-        "{second}"
+        env.contains(&"STEWARD_ACTION=revoked".to_owned()),
+        "{env:?}"
     );
     assert!(!d.audit().iter().any(|r| r.operation_name == "jit.hook"));
     d.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hook_that_never_reads_its_stdin_is_killed_at_the_timeout() {
+    use steward_daemon::timers::hook::{HookEvent, HookFailure, run_one};
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("hook.sh");
+    write_script(&script, "exec sleep 60");
+    // A document far larger than a pipe's buffer: a blocking write would never return.
+    let vms: Vec<Value> = (0..2000)
+        .map(|i| {
+            json!({"id": format!("{}-{i}", util::VM), "ports": [{"number": 22,
+                "allowedSourceAddressPrefix": "198.51.100.9", "endTimeUtc": "2030-01-01T00:00:00Z",
+                "status": "Initiated", "statusReason": "UserRequested"}]})
+        })
+        .collect();
+    let req: steward::model::JitRequest = serde_json::from_value(json!({
+        "id": "r1", "policyName": "p", "virtualMachines": vms,
+        "startTimeUtc": "2029-12-31T23:00:00Z", "requestor": "alice"
+    }))
+    .unwrap();
+    let ev = HookEvent::opened(T, &req);
+    assert!(serde_json::to_vec(&ev).unwrap().len() > 256 * 1024);
+    let ran = tokio::time::timeout(
+        Duration::from_secs(20),
+        run_one(&script, &ev, Duration::from_millis(500)),
+    )
+    .await
+    .expect("run_one did not return: the hook held the daemon");
+    assert_eq!(ran, Err(HookFailure::Timeout));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -3,14 +3,23 @@
 //! miss), changes are debounced, and SIGHUP asks for the same reload. A file that does
 //! not parse or validate is refused whole: the refusal is logged and audited and the
 //! configuration in force stays.
+//!
+//! Only a change of the file's content reloads. Events that cannot change it (open,
+//! read, close without writing, metadata) are ignored, and a reload whose text equals
+//! the text of the configuration in force ([`Config::source_text`]) is a no-op: logged,
+//! not audited, nothing swapped. Reading the file (`cat`, `stewardd check-config`, an
+//! editor, a backup job, the reload's own read) therefore never reloads it. SIGHUP on an
+//! unchanged file is the same no-op (it still reports RELOADING/READY to systemd, which
+//! waits for them).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use notify::RecursiveMode;
+use notify::event::{AccessKind, AccessMode, ModifyKind};
+use notify::{EventKind, RecursiveMode};
 use notify_debouncer_full::{DebounceEventResult, new_debouncer};
-use steward::config::Config;
+use steward::config::{Config, ConfigError};
 use tokio::sync::mpsc;
 
 use crate::state::Shared;
@@ -44,9 +53,9 @@ pub fn watch(path: &Path, tx: mpsc::Sender<()>) -> Result<Watch, WatchError> {
     let name = path.file_name().map(|n| n.to_owned());
     let mut debouncer = new_debouncer(DEBOUNCE, None, move |res: DebounceEventResult| {
         let Ok(events) = res else { return };
-        let touches = events
-            .iter()
-            .any(|e| e.paths.iter().any(|p| p.file_name() == name.as_deref()));
+        let touches = events.iter().any(|e| {
+            may_change_content(&e.kind) && e.paths.iter().any(|p| p.file_name() == name.as_deref())
+        });
         if touches {
             // A full channel already holds a pending reload.
             let _ = tx.try_send(());
@@ -67,18 +76,58 @@ pub fn watch(path: &Path, tx: mpsc::Sender<()>) -> Result<Watch, WatchError> {
     })
 }
 
+/// Whether an event of this kind can mean the file's content changed: a write, a
+/// create, a rename or a removal. Opening, reading, closing without writing and metadata
+/// changes (`touch`, `chmod`) cannot.
+fn may_change_content(kind: &EventKind) -> bool {
+    match kind {
+        EventKind::Access(AccessKind::Close(AccessMode::Write)) => true,
+        EventKind::Access(_) | EventKind::Modify(ModifyKind::Metadata(_)) => false,
+        EventKind::Create(_)
+        | EventKind::Modify(_)
+        | EventKind::Remove(_)
+        | EventKind::Any
+        | EventKind::Other => true,
+    }
+}
+
+/// What a read of the config file found.
+enum Read {
+    /// The same text as the configuration in force.
+    Unchanged,
+    /// New text, parsed and validated, or why it was refused.
+    Changed(Result<Box<Config>, String>),
+}
+
 /// Reads `path` again and puts it in force if it is valid. Returns the error that kept
-/// the old configuration in force, if any. Both outcomes are logged and audited.
+/// the old configuration in force, if any. Both outcomes are logged and audited; a file
+/// whose text is that of the configuration in force changes nothing and is not audited.
 pub async fn reload(shared: &Arc<Shared>, path: &Path) -> Result<(), String> {
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Reloading]);
     let p = path.to_owned();
-    let loaded = tokio::task::spawn_blocking(move || Config::load(&p))
-        .await
-        .map_err(|e| e.to_string())
-        .and_then(|r| r.map_err(|e| e.to_string()));
+    let current = shared.config();
+    let read = tokio::task::spawn_blocking(move || match std::fs::read_to_string(&p) {
+        Ok(text) if current.source_text() == Some(text.as_str()) => Read::Unchanged,
+        Ok(text) => Read::Changed(
+            Config::parse(&text)
+                .map(Box::new)
+                .map_err(|e| e.to_string()),
+        ),
+        Err(source) => Read::Changed(Err(ConfigError::Read { path: p, source }.to_string())),
+    })
+    .await
+    .unwrap_or_else(|e| Read::Changed(Err(e.to_string())));
+    let loaded = match read {
+        Read::Unchanged => {
+            tracing::info!(path = %path.display(), "configuration file unchanged; nothing to reload");
+            let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
+            return Ok(());
+        }
+        Read::Changed(loaded) => loaded,
+    };
     let outcome = match loaded {
         Ok(cfg) => {
-            shared.set_config(cfg);
+            shared.set_config(*cfg);
             tracing::info!(path = %path.display(), "configuration reloaded");
             crate::daemon::on_config_applied(shared).await;
             Ok(())

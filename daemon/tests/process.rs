@@ -155,6 +155,31 @@ fn check_config_accepts_the_example_and_names_a_typo() {
 }
 
 #[test]
+fn check_config_refuses_grants_that_match_nobody() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("grants.toml");
+    let base = config(dir.path(), "reader");
+    for (grant, want) in [
+        ("user = \"*\"", "grant #2: `user` matches nobody"),
+        ("group = \"*\"", "grant #2: `group` matches nobody"),
+        ("user = \"\"", "grant #2: `user` is empty"),
+        ("uid = 4294967295", "grant #2: `uid = 4294967295`"),
+        ("user = \"a\"\nuid = 1", "grant #2: give exactly one of"),
+    ] {
+        let text = format!("{base}\n[[grant]]\n{grant}\ntenant = \"contoso\"\nrole = \"reader\"\n");
+        std::fs::write(&file, text).unwrap();
+        let out = Command::new(BIN)
+            .arg("check-config")
+            .arg(&file)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{grant}: accepted");
+        assert!(err.contains(want), "{grant}: {err}");
+    }
+}
+
+#[test]
 fn the_socket_is_private_and_a_second_daemon_refuses_the_same_data_dir() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("steward.toml");
@@ -236,6 +261,96 @@ fn sighup_reloads_a_valid_file_and_keeps_the_old_one_over_an_invalid_one() {
         statuses.contains(&"Succeeded") && statuses.contains(&"Failed"),
         "{audit}"
     );
+}
+
+/// The `config.reload` audit records of contoso, oldest first.
+fn reload_records(socket: &Path) -> Vec<serde_json::Value> {
+    let audit: serde_json::Value = rt().block_on(async {
+        Client::new(socket)
+            .get_json("/v1/tenants/contoso/audit?action=config.reload&limit=1000")
+            .await
+            .unwrap()
+    });
+    audit["value"].as_array().unwrap().clone()
+}
+
+/// Everything the daemon wrote to its log files so far.
+fn log_text(dir: &Path) -> String {
+    let mut text = String::new();
+    for e in std::fs::read_dir(dir.join("logs")).unwrap() {
+        text.push_str(&std::fs::read_to_string(e.unwrap().path()).unwrap_or_default());
+    }
+    text
+}
+
+#[test]
+fn reading_the_config_file_never_reloads_it_and_a_change_reloads_once() {
+    use std::io::Read;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("steward.toml");
+    std::fs::write(&cfg, config(dir.path(), "reader")).unwrap();
+    let d = Daemon::start(dir.path(), &cfg);
+    std::thread::sleep(Duration::from_millis(500));
+
+    // What operators, tools and backup jobs do to a config file without changing it.
+    for _ in 0..20 {
+        let st = Command::new("cat")
+            .arg(&cfg)
+            .stdout(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(st.success());
+    }
+    let check = Command::new(BIN)
+        .arg("check-config")
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert!(check.status.success(), "{check:?}");
+    for _ in 0..5 {
+        // An editor opening the file: read it whole, keep it open a moment, close it.
+        let mut f = std::fs::File::open(&cfg).unwrap();
+        let mut text = String::new();
+        f.read_to_string(&mut text).unwrap();
+        std::thread::sleep(Duration::from_millis(50));
+        drop(f);
+        // And one opened for writing but closed without a write.
+        drop(std::fs::OpenOptions::new().append(true).open(&cfg).unwrap());
+    }
+    // Long past the watcher's 200 ms debounce: a reload loop would have run many rounds.
+    std::thread::sleep(Duration::from_secs(2));
+    let n = reload_records(&d.socket).len();
+    assert_eq!(
+        n, 0,
+        "reading the file must not reload it: {n} config.reload records"
+    );
+    assert!(
+        !log_text(dir.path()).contains("configuration reloaded"),
+        "{}",
+        log_text(dir.path())
+    );
+
+    // A real change, saved the way editors do (rename over the file): applied once.
+    let tmp = dir.path().join("steward.toml.tmp");
+    std::fs::write(&tmp, config(dir.path(), "owner")).unwrap();
+    std::fs::rename(&tmp, &cfg).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !put_contact(&d.socket).is_success() {
+        assert!(Instant::now() < deadline, "the change did not apply");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_secs(2));
+    let records = reload_records(&d.socket);
+    assert_eq!(records.len(), 1, "one change, one reload: {records:?}");
+    assert_eq!(records[0]["status"], "Succeeded");
+
+    // SIGHUP on the unchanged file: logged, nothing applied, nothing audited.
+    d.signal(Signal::SIGHUP);
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(reload_records(&d.socket).len(), 1);
+    let log = log_text(dir.path());
+    assert_eq!(log.matches("configuration reloaded").count(), 1, "{log}");
+    assert!(log.contains("configuration file unchanged"), "{log}");
 }
 
 #[test]

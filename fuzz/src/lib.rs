@@ -19,6 +19,11 @@ use steward::names::{ResourceName, TenantId};
 use steward_daemon::store::codec;
 
 /// A fixed policy the fuzzed initiate bodies are checked against.
+/// The tenant the fuzzed policies and initiates are parsed for (that of [`POLICY`]).
+fn fuzz_tenant() -> TenantId {
+    TenantId::parse("contoso").unwrap_or_else(|_| TenantId::default_tenant())
+}
+
 const POLICY: &str = r#"{"kind":"Basic","properties":{"virtualMachines":[{"id":"/subscriptions/contoso/resourceGroups/rg1/providers/Microsoft.Compute/virtualMachines/vm1","ports":[{"number":22,"protocol":"TCP","allowedSourceAddressPrefix":"10.0.0.0/8","maxRequestAccessDuration":"PT3H"},{"number":3389,"protocol":"*","allowedSourceAddressPrefixes":["192.0.2.1","2001:db8::/32"],"maxRequestAccessDuration":"PT5M"}]}]}"#;
 
 /// Request decoding and validation. The first byte picks the body's route; the rest is
@@ -52,13 +57,13 @@ pub fn request(data: &[u8]) {
                 let _ = ContactInput::parse(&v);
             }
             1 => {
-                if let Ok(p) = JitPolicyInput::parse(&v) {
+                if let Ok(p) = JitPolicyInput::parse(&v, &fuzz_tenant()) {
                     // What the daemon stores must serialise.
-                    let _ = serde_json::to_string(&p.properties);
+                    let _ = serde_json::to_string(p.properties());
                 }
             }
             2 => {
-                if let Ok(req) = InitiateRequest::parse(&v)
+                if let Ok(req) = InitiateRequest::parse(&v, &fuzz_tenant())
                     && let Ok(policy) = serde_json::from_str::<JitPolicy>(POLICY)
                 {
                     let _ = policy.initiate(&req, "fuzz", now, "req-1");
@@ -72,8 +77,8 @@ pub fn request(data: &[u8]) {
             }
             _ => {
                 let _ = ContactInput::parse(&v);
-                let _ = JitPolicyInput::parse(&v);
-                let _ = InitiateRequest::parse(&v);
+                let _ = JitPolicyInput::parse(&v, &fuzz_tenant());
+                let _ = InitiateRequest::parse(&v, &fuzz_tenant());
             }
         },
         Err(_) => {

@@ -215,22 +215,155 @@ pub fn parse_access_duration(s: &str) -> Result<SignedDuration, &'static str> {
         .map_err(|_| "must be an ISO 8601 duration in weeks, days, hours, minutes or seconds")
 }
 
-/// A validated policy PUT body.
+/// A virtual machine's ARM id inside one tenant (whose id is the subscription):
+/// `/subscriptions/{tenant}/resourceGroups/{group}/providers/Microsoft.Compute/virtualMachines/{name}`.
+///
+/// Built only by [`VmId::parse`], so a policy or an initiate holding one can only name
+/// machines of its own tenant. The grammar is ARM's, narrowed to ASCII:
+/// - the fixed segments (`subscriptions`, `resourceGroups`, `providers`,
+///   `Microsoft.Compute`, `virtualMachines`) and the subscription compare
+///   case-insensitively, as ARM does;
+/// - a resource group is 1–90 letters, digits, `_`, `-`, `.`, `(` or `)`, not ending in `.`
+///   (ARM also allows non-ASCII letters; steward does not);
+/// - a VM name is 1–64 letters, digits, `_`, `-` or `.`, starting with a letter or digit
+///   and not ending in `.` or `-`.
+///
+/// Anything else (a trailing `/`, an empty segment, `..`, `,`, a newline, a space) is
+/// refused. The id keeps the casing it was given.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VmId(String);
+
+/// Why a string is not a VM id of the tenant.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum VmIdError {
+    /// Not of the shape `/subscriptions/…/resourceGroups/…/providers/Microsoft.Compute/virtualMachines/…`.
+    #[error(
+        "must be a virtual machine id: /subscriptions/{tenant}/resourceGroups/GROUP/providers/Microsoft.Compute/virtualMachines/NAME"
+    )]
+    Shape {
+        /// The tenant the id must be in.
+        tenant: String,
+    },
+    /// The subscription is not the policy's tenant.
+    #[error("must name a virtual machine of this tenant: the subscription must be `{tenant}`")]
+    OtherTenant {
+        /// The tenant the id must be in.
+        tenant: String,
+    },
+    /// The resource group breaks ARM's grammar.
+    #[error(
+        "the resource group must be 1-90 letters, digits, '_', '-', '.', '(' or ')', not ending in '.'"
+    )]
+    ResourceGroup,
+    /// The VM name breaks ARM's grammar.
+    #[error(
+        "the virtual machine name must be 1-64 letters, digits, '_', '-' or '.', starting with a letter or digit and not ending in '.' or '-'"
+    )]
+    Name,
+}
+
+/// Whether `s` is an ARM resource group name (ASCII subset).
+fn is_resource_group(s: &str) -> bool {
+    (1..=90).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_-.()".contains(&b))
+        && !s.ends_with('.')
+}
+
+/// Whether `s` is an ARM virtual machine name.
+fn is_vm_name(s: &str) -> bool {
+    (1..=64).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b))
+        && s.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && !s.ends_with(['.', '-'])
+}
+
+impl VmId {
+    /// Parses `id` as the ARM id of a virtual machine in `tenant`.
+    pub fn parse(id: &str, tenant: &TenantId) -> Result<VmId, VmIdError> {
+        let shape = || VmIdError::Shape {
+            tenant: tenant.to_string(),
+        };
+        let segs: Vec<&str> = id.split('/').collect();
+        let ["", subs, sub, rgs, rg, providers, compute, vms, name] = segs.as_slice() else {
+            return Err(shape());
+        };
+        let fixed = [
+            (subs, "subscriptions"),
+            (rgs, "resourceGroups"),
+            (providers, "providers"),
+            (compute, "Microsoft.Compute"),
+            (vms, "virtualMachines"),
+        ];
+        if !fixed
+            .iter()
+            .all(|(got, want)| got.eq_ignore_ascii_case(want))
+        {
+            return Err(shape());
+        }
+        if !sub.eq_ignore_ascii_case(tenant.as_str()) {
+            return Err(VmIdError::OtherTenant {
+                tenant: tenant.to_string(),
+            });
+        }
+        if !is_resource_group(rg) {
+            return Err(VmIdError::ResourceGroup);
+        }
+        if !is_vm_name(name) {
+            return Err(VmIdError::Name);
+        }
+        Ok(VmId(id.to_owned()))
+    }
+
+    /// The id as given.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The id as given, owned.
+    pub fn into_string(self) -> String {
+        self.0
+    }
+
+    /// The resource group segment.
+    pub fn resource_group(&self) -> &str {
+        self.0.split('/').nth(4).unwrap_or_default()
+    }
+
+    /// The VM name segment.
+    pub fn name(&self) -> &str {
+        self.0.rsplit('/').next().unwrap_or_default()
+    }
+}
+
+impl std::fmt::Display for VmId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A validated policy PUT body for one tenant: every VM id is a [`VmId`] of that tenant.
+/// Only [`JitPolicyInput::parse`] builds one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JitPolicyInput {
+    /// The tenant the VM ids were checked against.
+    tenant: TenantId,
     /// `kind`, kept as given.
-    pub kind: Option<String>,
+    kind: Option<String>,
     /// `location`, or [`DEFAULT_LOCATION`].
-    pub location: String,
+    location: String,
     /// The properties, with `requests` empty and `provisioningState` unset.
-    pub properties: JitPolicyProperties,
+    properties: JitPolicyProperties,
 }
 
 impl JitPolicyInput {
     /// Parses and validates a policy PUT body, reporting every problem by path.
     ///
-    /// Rules: `properties.virtualMachines` has at least one VM; each VM `id` is a non-empty
-    /// ARM id naming a resource group (the policy's resource group is that of the first VM);
+    /// Rules: `properties.virtualMachines` has at least one VM; each VM `id` is the ARM id of
+    /// a virtual machine in `tenant` ([`VmId`]; the policy's resource group is that of the
+    /// first VM);
     /// each VM has at least one port; ports are 0–65535 and unique per VM; `protocol` is
     /// `TCP`, `UDP` or `*`; exactly one of `allowedSourceAddressPrefix` and
     /// `allowedSourceAddressPrefixes` (non-empty), each entry an IP, a CIDR prefix or `*`;
@@ -238,7 +371,7 @@ impl JitPolicyInput {
     /// `publicIpAddress` an IP when given; `location` a resource-name-like token. `id`,
     /// `name`, `type`, `etag`, `properties.requests`, `properties.provisioningState` and
     /// unknown fields are ignored.
-    pub fn parse(body: &Value) -> Result<Self, ValidationErrors> {
+    pub fn parse(body: &Value, tenant: &TenantId) -> Result<Self, ValidationErrors> {
         let (top, p) = resource_body(body)?;
         let mut c = Collector::new();
         let kind = c.opt_str(top, "kind", "", 128);
@@ -261,12 +394,13 @@ impl JitPolicyInput {
                 c.push(vms_path, "must list at least one virtual machine");
             }
             for (i, v) in vms.iter().enumerate() {
-                if let Some(vm) = parse_policy_vm(v, &index(vms_path, i), &mut c) {
+                if let Some(vm) = parse_policy_vm(v, &index(vms_path, i), tenant, &mut c) {
                     virtual_machines.push(vm);
                 }
             }
         }
         c.finish(JitPolicyInput {
+            tenant: tenant.clone(),
             kind,
             location,
             properties: JitPolicyProperties {
@@ -278,19 +412,49 @@ impl JitPolicyInput {
     }
 }
 
-fn parse_policy_vm(v: &Value, path: &str, c: &mut Collector) -> Option<JitVirtualMachine> {
-    let m = c.object(v, path)?;
-    let id = c.req_str(m, "id", path, MAX_ID);
-    if let Some(id) = &id {
-        if id.trim().is_empty() {
-            c.push(join(path, "id"), "must not be empty");
-        } else if resource_group_of(id).is_none() {
-            c.push(
-                join(path, "id"),
-                "must be a resource id naming a resource group (/subscriptions/…/resourceGroups/RG/…)",
-            );
+impl JitPolicyInput {
+    /// The tenant the VM ids were checked against.
+    pub fn tenant(&self) -> &TenantId {
+        &self.tenant
+    }
+
+    /// `kind`, kept as given.
+    pub fn kind(&self) -> Option<&str> {
+        self.kind.as_deref()
+    }
+
+    /// `location`, or [`DEFAULT_LOCATION`].
+    pub fn location(&self) -> &str {
+        &self.location
+    }
+
+    /// The properties, with `requests` empty and `provisioningState` unset.
+    pub fn properties(&self) -> &JitPolicyProperties {
+        &self.properties
+    }
+}
+
+/// Reads a VM `id` at `path` (a `…id` field) as a [`VmId`] of `tenant`.
+fn vm_id(c: &mut Collector, id: Option<String>, path: &str, tenant: &TenantId) -> Option<VmId> {
+    let id = id?;
+    match VmId::parse(&id, tenant) {
+        Ok(v) => Some(v),
+        Err(e) => {
+            c.push(join(path, "id"), e.to_string());
+            None
         }
     }
+}
+
+fn parse_policy_vm(
+    v: &Value,
+    path: &str,
+    tenant: &TenantId,
+    c: &mut Collector,
+) -> Option<JitVirtualMachine> {
+    let m = c.object(v, path)?;
+    let id = c.req_str(m, "id", path, MAX_ID);
+    let id = vm_id(c, id, path, tenant);
     let public_ip_address = c.opt_str(m, "publicIpAddress", path, 64);
     if let Some(ip) = &public_ip_address
         && ip.parse::<IpAddr>().is_err()
@@ -322,7 +486,7 @@ fn parse_policy_vm(v: &Value, path: &str, c: &mut Collector) -> Option<JitVirtua
         }
     }
     Some(JitVirtualMachine {
-        id: id?,
+        id: id?.into_string(),
         ports,
         public_ip_address,
     })
@@ -424,15 +588,11 @@ pub fn resource_group_of(id: &str) -> Option<&str> {
 }
 
 impl JitPolicy {
-    /// Builds the stored resource for `name` in `tenant` from a validated input, filling
-    /// `id`, `type` and `provisioningState: Succeeded`. `requests` starts empty: the daemon
-    /// lists the policy's requests into it when serving.
-    pub fn new(
-        tenant: &TenantId,
-        name: &ResourceName,
-        input: JitPolicyInput,
-        etag: Option<String>,
-    ) -> Self {
+    /// Builds the stored resource for `name` in the input's tenant from a validated input,
+    /// filling `id`, `type` and `provisioningState: Succeeded`. `requests` starts empty: the
+    /// daemon lists the policy's requests into it when serving.
+    pub fn new(name: &ResourceName, input: JitPolicyInput, etag: Option<String>) -> Self {
+        let tenant = input.tenant;
         let mut properties = input.properties;
         properties.provisioning_state = Some("Succeeded".to_owned());
         let mut policy = Self {
@@ -487,7 +647,10 @@ impl JitPolicy {
         let mut seen = HashSet::new();
         for (i, ivm) in req.virtual_machines.iter().enumerate() {
             let vm_path = index("virtualMachines", i);
-            let Some(pvm) = self.vm(&ivm.id) else {
+            // `ivm.id` is a VmId of the caller's tenant and ids compare case-insensitively,
+            // so a policy VM it matches is in that tenant too, even one stored by an older
+            // version that did not check.
+            let Some(pvm) = self.vm(ivm.id.as_str()) else {
                 c.push(
                     join(&vm_path, "id"),
                     "this virtual machine is not in the policy",
@@ -818,8 +981,8 @@ pub struct InitiateRequest {
 /// One VM of an initiate.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InitiateVm {
-    /// The VM's ARM id.
-    pub id: String,
+    /// The VM's ARM id, in the tenant the initiate was parsed for.
+    pub id: VmId,
     /// The ports asked for.
     pub ports: Vec<InitiatePort>,
 }
@@ -837,11 +1000,11 @@ pub struct InitiatePort {
 
 impl InitiateRequest {
     /// Parses and validates an initiate body (no `properties` wrapper, as in the API):
-    /// at least one VM with a non-empty `id` and at least one port, each with `number`
+    /// at least one VM whose `id` is a [`VmId`] of `tenant` and at least one port, each with `number`
     /// 0–65535, `endTimeUtc` RFC 3339, and an optional `allowedSourceAddressPrefix` (IP, CIDR
     /// or `*`); `justification` at most 1024 characters. Policy rules are checked later by
     /// [`JitPolicy::initiate`].
-    pub fn parse(body: &Value) -> Result<Self, ValidationErrors> {
+    pub fn parse(body: &Value, tenant: &TenantId) -> Result<Self, ValidationErrors> {
         let Value::Object(m) = body else {
             return Err(ValidationErrors::one("", "the body must be a JSON object"));
         };
@@ -858,9 +1021,7 @@ impl InitiateRequest {
                     continue;
                 };
                 let id = c.req_str(vm, "id", &path, MAX_ID);
-                if id.as_deref().is_some_and(|s| s.trim().is_empty()) {
-                    c.push(join(&path, "id"), "must not be empty");
-                }
+                let id = vm_id(&mut c, id, &path, tenant);
                 let mut ports = Vec::new();
                 let ports_path = join(&path, "ports");
                 if let Some(arr) = c.req_array(vm, "ports", &path) {
@@ -939,6 +1100,87 @@ mod tests {
         );
         assert_eq!(resource_group_of("/subscriptions/x/resourceGroups/"), None);
         assert_eq!(resource_group_of("vm1"), None);
+    }
+
+    #[test]
+    fn vm_ids_follow_the_arm_grammar_inside_their_tenant() {
+        let t = TenantId::parse("contoso").unwrap();
+        let vm = |rg: &str, name: &str| {
+            format!(
+                "/subscriptions/contoso/resourceGroups/{rg}/providers/Microsoft.Compute/virtualMachines/{name}"
+            )
+        };
+        let ok = VmId::parse(&vm("my_Rg(1).x", "Vm-1.a_"), &t).unwrap();
+        assert_eq!(ok.resource_group(), "my_Rg(1).x");
+        assert_eq!(ok.name(), "Vm-1.a_");
+        // Fixed segments and the subscription compare case-insensitively; the id keeps its case.
+        let upper = "/SUBSCRIPTIONS/Contoso/resourcegroups/rg/PROVIDERS/microsoft.compute/VirtualMachines/vm1";
+        assert_eq!(VmId::parse(upper, &t).unwrap().as_str(), upper);
+        let long_rg = "r".repeat(90);
+        let long_name = "n".repeat(64);
+        assert!(VmId::parse(&vm(&long_rg, &long_name), &t).is_ok());
+
+        let other = TenantId::parse("fabrikam").unwrap();
+        assert!(matches!(
+            VmId::parse(&vm("rg", "vm1"), &other),
+            Err(VmIdError::OtherTenant { .. })
+        ));
+        for bad in [
+            "",
+            "vm1",
+            "/subscriptions/contoso/resourceGroups/rg",
+            "/subscriptions/contoso/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/vm1/",
+            "/subscriptions/contoso/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/vm1/extensions/x",
+            "//subscriptions/contoso/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/vm1",
+            "subscriptions/contoso/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/vm1",
+            "/subscriptions/contoso/resourceGroups/rg/providers/Microsoft.Network/virtualMachines/vm1",
+            "/subscriptions/contoso/resourceGroups/rg/providers/Microsoft.Compute/disks/vm1",
+            "/tenants/contoso/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/vm1",
+        ] {
+            assert!(
+                matches!(VmId::parse(bad, &t), Err(VmIdError::Shape { .. })),
+                "{bad:?}"
+            );
+        }
+        for rg in [
+            "",
+            "..",
+            "a,b",
+            "rg\n",
+            "r g",
+            "rg.",
+            "r/g",
+            "r%2Fg",
+            "rg\u{e9}",
+            &"r".repeat(91),
+        ] {
+            assert!(VmId::parse(&vm(rg, "vm1"), &t).is_err(), "{rg:?}");
+        }
+        for name in [
+            "",
+            "..",
+            ".",
+            "vm1,vm2",
+            "vm1\n",
+            "vm 1",
+            "_vm",
+            "-vm",
+            "vm-",
+            "vm.",
+            "vm(1)",
+            "vm;1",
+            &"n".repeat(65),
+        ] {
+            assert!(VmId::parse(&vm("rg", name), &t).is_err(), "{name:?}");
+        }
+        assert!(matches!(
+            VmId::parse(&vm("a,b", "vm1"), &t),
+            Err(VmIdError::ResourceGroup)
+        ));
+        assert!(matches!(
+            VmId::parse(&vm("rg", "vm1\nvm2"), &t),
+            Err(VmIdError::Name)
+        ));
     }
 
     #[test]

@@ -26,7 +26,8 @@ pub use dsr::{
 };
 pub use jit::{
     InitiateRequest, JitPolicy, JitPolicyInput, JitPolicyProperties, JitPortRule, JitRequest,
-    JitRequestPort, JitRequestVm, JitVirtualMachine, Protocol, RevokeReason, SourcePrefix,
+    JitRequestPort, JitRequestVm, JitVirtualMachine, Protocol, RevokeReason, SourcePrefix, VmId,
+    VmIdError,
 };
 pub use subject::{SubjectKey, SubjectKind};
 pub use validate::{FieldError, ValidationErrors};

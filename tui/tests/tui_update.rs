@@ -175,6 +175,20 @@ fn a_reader_is_told_and_nothing_is_sent() {
 }
 
 #[test]
+fn a_new_policy_starts_with_a_vm_of_the_sessions_tenant() {
+    let mut s = loaded("contoso", None, Tab::JitPolicies, vec![], None);
+    update(&mut s, Action::Key(key_of('n')));
+    let Some(Modal::PolicyEditor(ed)) = &s.modal else {
+        panic!("no policy editor: {:?}", s.modal);
+    };
+    let text = ed.text.lines.join("\n");
+    assert!(
+        text.contains("\"/subscriptions/contoso/resourceGroups/rg1/providers/Microsoft.Compute/virtualMachines/vm1\""),
+        "{text}"
+    );
+}
+
+#[test]
 fn acting_as_reader_in_a_tenant_admin_tenant_gates_like_a_reader() {
     let mut s = loaded(
         "contoso",

@@ -168,8 +168,8 @@ pub async fn put_policy(
     let name = resource_name(&name)?;
     let if_match = body::if_match(&headers)?;
     let value = body::object(&ctx.shared, &headers, raw).await?;
-    let input = JitPolicyInput::parse(&value)?;
-    let policy = JitPolicy::new(&ctx.tenant, &name, input, None);
+    let input = JitPolicyInput::parse(&value, &ctx.tenant)?;
+    let policy = JitPolicy::new(&name, input, None);
     let body_json = serde_json::to_string(&policy).map_err(|e| ApiError::internal(&e))?;
     let entry = ctx
         .entry("jit.write", AuditStatus::Succeeded)
@@ -262,7 +262,7 @@ pub async fn initiate(
     .await?;
     let name = resource_name(&name)?;
     let value = body::object(&ctx.shared, &headers, raw).await?;
-    let asked = InitiateRequest::parse(&value)?;
+    let asked = InitiateRequest::parse(&value, &ctx.tenant)?;
     let requestor = ctx.caller.user.clone();
     let id = uuid::Uuid::now_v7().to_string();
     let retention = ctx.shared.config().retention.jit_requests.0;

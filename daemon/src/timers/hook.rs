@@ -2,16 +2,31 @@
 //! (expired, revoked, superseded), so a host can open and close real firewall rules.
 //!
 //! It runs off the request path (a task of its own; the response and the timers never wait
-//! for it), with the request in its environment:
+//! for it). The change arrives as **one JSON document on stdin** ([`HookEvent`]), closed
+//! after the document, for example:
+//!
+//! ```json
+//! {"version": 1, "action": "opened", "tenant": "contoso", "requestId": "0193…",
+//!  "policyName": "default", "status": "Initiated", "reason": "UserRequested",
+//!  "startTimeUtc": "2026-12-03T10:00:00Z",
+//!  "virtualMachines": [{"id": "/subscriptions/contoso/resourceGroups/rg1/providers/Microsoft.Compute/virtualMachines/vm1",
+//!    "resourceGroup": "rg1", "name": "vm1",
+//!    "ports": [{"number": 22, "sourceAddressPrefixes": ["198.51.100.9"],
+//!               "endTimeUtc": "2026-12-03T11:00:00Z", "status": "Initiated",
+//!               "statusReason": "UserRequested"}]}]}
+//! ```
+//!
+//! `action` is `opened`, `revoked`, `expired` or `superseded`; `virtualMachines` lists only
+//! the ports that changed. Every VM id of an opened request is in the tenant (the policy
+//! and the initiate were parsed as [`steward::model::VmId`]s of it). A few scalars are also
+//! in the environment, for scripts that need no parser:
 //!
 //! | variable | value |
 //! | --- | --- |
 //! | `STEWARD_TENANT` | tenant id |
 //! | `STEWARD_POLICY` | policy name |
 //! | `STEWARD_REQUEST` | request id |
-//! | `STEWARD_VMS` | VM ids the change concerns, comma-separated |
-//! | `STEWARD_PORTS` | port numbers that opened or closed, comma-separated |
-//! | `STEWARD_SOURCE` | source addresses / prefixes of those ports, comma-separated |
+//! | `STEWARD_ACTION` | `opened`, `revoked`, `expired` or `superseded` |
 //! | `STEWARD_STATUS` | `Initiated` or `Revoked` |
 //! | `STEWARD_REASON` | the ports' `statusReason`: `UserRequested` (also for an initiate, as the API shows it), `Expired`, `NewerRequestInitiated` |
 //!
@@ -19,14 +34,19 @@
 //! in order in one task, so a firewall never sees the open before the close. A command that
 //! cannot start, exits non-zero or outlives [`HOOK_TIMEOUT`] (it is then killed) is logged
 //! and audited as `jit.hook` `Failed` with the exit code as the reason; it changes nothing
-//! else. Not here: deciding when requests change (routes, `jit_expiry.rs`).
+//! else. The document is written from a task of its own and the whole run, write included,
+//! is bounded by the timeout, so a hook that never reads its stdin cannot hold the daemon.
+//! Not here: deciding when requests change (routes, `jit_expiry.rs`).
 
 use std::path::Path;
 use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
 
-use steward::model::{AuditStatus, JitRequest, JitRequestPort};
+use jiff::Timestamp;
+use serde::Serialize;
+use steward::model::{AuditStatus, JitRequest, JitRequestPort, RevokeReason};
+use tokio::io::AsyncWriteExt;
 
 use crate::state::Shared;
 use crate::store::{self, AuditEntry, TenantTxn, WriteError};
@@ -34,31 +54,87 @@ use crate::store::{self, AuditEntry, TenantTxn, WriteError};
 /// How long a hook may run before it is killed.
 pub const HOOK_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// One open or close of a request's ports, as the hook sees it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HookEvent {
-    /// Tenant id.
-    pub tenant: String,
-    /// Policy name.
-    pub policy: String,
-    /// Request id.
-    pub request: String,
-    /// VM ids concerned.
-    pub vms: Vec<String>,
-    /// Port numbers that changed.
-    pub ports: Vec<u16>,
-    /// Their sources.
-    pub sources: Vec<String>,
-    /// `Initiated` or `Revoked`.
-    pub status: String,
-    /// `statusReason` of those ports.
-    pub reason: String,
+/// The version of the stdin document's shape.
+pub const HOOK_DOC_VERSION: u32 = 1;
+
+/// What happened to the request's ports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HookAction {
+    /// A new request opened them.
+    Opened,
+    /// They were revoked (by a caller).
+    Revoked,
+    /// They reached their `endTimeUtc`.
+    Expired,
+    /// A newer request for the same VM port replaced them.
+    Superseded,
 }
 
-fn push_unique<T: PartialEq>(v: &mut Vec<T>, x: T) {
-    if !v.contains(&x) {
-        v.push(x);
+impl HookAction {
+    /// The lowercase name, as in the document.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HookAction::Opened => "opened",
+            HookAction::Revoked => "revoked",
+            HookAction::Expired => "expired",
+            HookAction::Superseded => "superseded",
+        }
     }
+}
+
+/// One open or close of a request's ports: the document the hook reads on stdin.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HookEvent {
+    /// [`HOOK_DOC_VERSION`], so a hook can refuse a shape it does not know.
+    pub version: u32,
+    /// What happened.
+    pub action: HookAction,
+    /// Tenant id.
+    pub tenant: String,
+    /// Request id.
+    pub request_id: String,
+    /// Policy name.
+    pub policy_name: String,
+    /// `Initiated` or `Revoked`.
+    pub status: String,
+    /// `statusReason` of the ports that changed.
+    pub reason: String,
+    /// When the request was made.
+    pub start_time_utc: Timestamp,
+    /// The VMs whose ports changed, each with those ports only.
+    pub virtual_machines: Vec<HookVm>,
+}
+
+/// One VM of a hook document.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HookVm {
+    /// The VM's ARM id.
+    pub id: String,
+    /// Its resource group (from the id).
+    pub resource_group: String,
+    /// Its name (the id's last segment).
+    pub name: String,
+    /// The ports that opened or closed.
+    pub ports: Vec<HookPort>,
+}
+
+/// One port of a hook document.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HookPort {
+    /// The port number.
+    pub number: u16,
+    /// The sources it is (or was) open for: IPs, CIDR prefixes or `*`.
+    pub source_address_prefixes: Vec<String>,
+    /// When it closes (or closed).
+    pub end_time_utc: Timestamp,
+    /// `Initiated` or `Revoked`.
+    pub status: String,
+    /// `UserRequested`, `Expired` or `NewerRequestInitiated`.
+    pub status_reason: String,
 }
 
 fn sources_of(p: &JitRequestPort) -> Vec<String> {
@@ -77,23 +153,38 @@ impl HookEvent {
         status: &str,
     ) -> HookEvent {
         let mut ev = HookEvent {
+            version: HOOK_DOC_VERSION,
+            action: HookAction::Opened,
             tenant: tenant.to_owned(),
-            policy: req.policy_name.clone().unwrap_or_default(),
-            request: req.id.clone(),
-            vms: Vec::new(),
-            ports: Vec::new(),
-            sources: Vec::new(),
+            request_id: req.id.clone(),
+            policy_name: req.policy_name.clone().unwrap_or_default(),
             status: status.to_owned(),
             reason: String::new(),
+            start_time_utc: req.start_time_utc,
+            virtual_machines: Vec::new(),
         };
         for (vm, p) in ports {
-            push_unique(&mut ev.vms, vm.to_owned());
-            push_unique(&mut ev.ports, p.number);
-            for s in sources_of(p) {
-                push_unique(&mut ev.sources, s);
-            }
             if ev.reason.is_empty() {
                 ev.reason = p.status_reason.clone();
+            }
+            let port = HookPort {
+                number: p.number,
+                source_address_prefixes: sources_of(p),
+                end_time_utc: p.end_time_utc,
+                status: p.status.clone(),
+                status_reason: p.status_reason.clone(),
+            };
+            match ev.virtual_machines.iter_mut().find(|v| v.id == vm) {
+                Some(v) => v.ports.push(port),
+                None => {
+                    let segs: Vec<&str> = vm.split('/').collect();
+                    ev.virtual_machines.push(HookVm {
+                        id: vm.to_owned(),
+                        resource_group: segs.get(4).copied().unwrap_or_default().to_owned(),
+                        name: segs.last().copied().unwrap_or_default().to_owned(),
+                        ports: vec![port],
+                    });
+                }
             }
         }
         ev
@@ -128,25 +219,25 @@ impl HookEvent {
                     .then_some((vm.id.as_str(), p))
             })
         });
-        HookEvent::from_ports(tenant, after, ports, steward::model::jit::STATUS_REVOKED)
+        let mut ev =
+            HookEvent::from_ports(tenant, after, ports, steward::model::jit::STATUS_REVOKED);
+        ev.action = if ev.reason == RevokeReason::Expired.as_str() {
+            HookAction::Expired
+        } else if ev.reason == RevokeReason::NewerRequestInitiated.as_str() {
+            HookAction::Superseded
+        } else {
+            HookAction::Revoked
+        };
+        ev
     }
 
-    fn env(&self) -> [(&'static str, String); 8] {
-        let join = |v: &[String]| v.join(",");
+    /// The scalar environment variables (no lists: those are in the document).
+    fn env(&self) -> [(&'static str, String); 6] {
         [
             ("STEWARD_TENANT", self.tenant.clone()),
-            ("STEWARD_POLICY", self.policy.clone()),
-            ("STEWARD_REQUEST", self.request.clone()),
-            ("STEWARD_VMS", join(&self.vms)),
-            (
-                "STEWARD_PORTS",
-                self.ports
-                    .iter()
-                    .map(u16::to_string)
-                    .collect::<Vec<_>>()
-                    .join(","),
-            ),
-            ("STEWARD_SOURCE", join(&self.sources)),
+            ("STEWARD_POLICY", self.policy_name.clone()),
+            ("STEWARD_REQUEST", self.request_id.clone()),
+            ("STEWARD_ACTION", self.action.as_str().to_owned()),
             ("STEWARD_STATUS", self.status.clone()),
             ("STEWARD_REASON", self.reason.clone()),
         ]
@@ -177,11 +268,18 @@ impl std::fmt::Display for HookFailure {
     }
 }
 
-/// Runs `cmd` once for `ev`, waiting at most `timeout`.
+/// Runs `cmd` once for `ev`, its document on stdin, waiting at most `timeout` in all.
 pub async fn run_one(cmd: &Path, ev: &HookEvent, timeout: Duration) -> Result<(), HookFailure> {
+    let doc = match serde_json::to_vec(ev) {
+        Ok(d) => d,
+        Err(e) => {
+            tracing::error!(error = %e, "jit.on_change: cannot encode the document");
+            return Err(HookFailure::Spawn);
+        }
+    };
     let mut child = tokio::process::Command::new(cmd)
         .envs(ev.env())
-        .stdin(Stdio::null())
+        .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .kill_on_drop(true)
@@ -190,7 +288,19 @@ pub async fn run_one(cmd: &Path, ev: &HookEvent, timeout: Duration) -> Result<()
             tracing::warn!(command = %cmd.display(), error = %e, "jit.on_change could not start");
             HookFailure::Spawn
         })?;
-    let status = match tokio::time::timeout(timeout, child.wait()).await {
+    // Written from its own task: a hook that never reads must not block the wait below.
+    // Dropping the handle at the end closes the pipe, so the hook sees end of input.
+    let writer = child.stdin.take().map(|mut stdin| {
+        tokio::spawn(async move {
+            let _ = stdin.write_all(&doc).await;
+            let _ = stdin.shutdown().await;
+        })
+    });
+    let waited = tokio::time::timeout(timeout, child.wait()).await;
+    if let Some(w) = writer {
+        w.abort();
+    }
+    let status = match waited {
         Ok(Ok(s)) => s,
         Ok(Err(_)) => return Err(HookFailure::Spawn),
         Err(_) => {
@@ -225,13 +335,13 @@ pub fn spawn(shared: Arc<Shared>, events: Vec<HookEvent>) {
             };
             tracing::warn!(
                 tenant = %ev.tenant,
-                request = %ev.request,
-                status = %ev.status,
+                request = %ev.request_id,
+                action = ev.action.as_str(),
                 reason = %failure,
                 "jit.on_change failed"
             );
             let entry = AuditEntry::new(store::system_caller(), "jit.hook", AuditStatus::Failed)
-                .resource(format!("jit-requests/{}", ev.request))
+                .resource(format!("jit-requests/{}", ev.request_id))
                 .reason(failure.to_string());
             let written: Result<(), WriteError> = shared
                 .store

@@ -295,7 +295,7 @@ pub fn command(s: &mut State, cmd: Command) -> Vec<Effect> {
                         name: Input::new("default".into()),
                         new: true,
                         etag: None,
-                        text: TextArea::new(POLICY_TEMPLATE),
+                        text: TextArea::new(&policy_template(s)),
                         on_name: true,
                         errors: Default::default(),
                         saving: false,
@@ -396,13 +396,19 @@ pub fn command(s: &mut State, cmd: Command) -> Vec<Effect> {
     }
 }
 
-/// A new policy's starting text.
+/// A new policy's starting text, its VM in the session's tenant (the daemon refuses VM ids
+/// of other subscriptions).
+fn policy_template(s: &State) -> String {
+    POLICY_TEMPLATE.replace("TENANT", s.session.tenant.as_deref().unwrap_or("TENANT"))
+}
+
+/// [`policy_template`] before the tenant is filled in.
 const POLICY_TEMPLATE: &str = r#"{
   "kind": "Basic",
   "properties": {
     "virtualMachines": [
       {
-        "id": "/subscriptions/TENANT/resourceGroups/RG/providers/Microsoft.Compute/virtualMachines/vm1",
+        "id": "/subscriptions/TENANT/resourceGroups/rg1/providers/Microsoft.Compute/virtualMachines/vm1",
         "ports": [
           {"number": 22, "protocol": "TCP", "allowedSourceAddressPrefix": "*", "maxRequestAccessDuration": "PT3H"}
         ]
