@@ -357,14 +357,14 @@ async fn scan(shared: &Arc<Shared>, tenant: &str, mem: &mut Memory) {
             Ok(Some(why)) => {
                 tracing::warn!(
                     tenant,
-                    file = shown(&file.key.1),
+                    file = %shown(&file.key.1),
                     why,
                     "spool file left where it is; skipped until it changes"
                 );
                 mem.stuck.insert(file.key.clone());
             }
             Err(e) => {
-                tracing::error!(tenant, file = shown(&file.key.1), error = %e, "spool file not ingested; retried later");
+                tracing::error!(tenant, file = %shown(&file.key.1), error = %e, "spool file not ingested; retried later");
             }
         }
     }
@@ -850,7 +850,7 @@ async fn take(
             }
             tracing::info!(
                 tenant,
-                file,
+                file = %file,
                 ingested = summary.ingested,
                 duplicates = summary.duplicates,
                 "spool file ingested"
@@ -894,7 +894,7 @@ async fn take(
                 .map_or(first, |f| f.message.clone());
             tracing::warn!(
                 tenant,
-                file,
+                file = %file,
                 errors = n,
                 error_file,
                 why,
