@@ -284,6 +284,17 @@ async fn rejected_replaced_by_a_symlink_to_the_store_cannot_reach_it() {
         until(Duration::from_secs(10), || !t.join("bad.json").exists()).await,
         "bad.json never dealt with"
     );
+    let raw = std::fs::read(&store).unwrap();
+    assert!(
+        !raw.windows(26).any(|w| w == b"nothing of it was ingested"),
+        "the .error was written into the store"
+    );
+    assert!(!store.parent().unwrap().join("bad.json").exists());
+    // Restart: the store opens, every tenant's data and chain are there.
+    assert!(rig.d.stop().unwrap().success(), "{}", rig.d.stderr_text());
+    rig.d.start();
+    check_seed(&rig.d).await;
+    verify_all(&rig.d.client()).await;
     // The file and its report are in a real rejected/ of the daemon's.
     assert!(
         is_real_dir(&t.join("rejected")),
@@ -297,17 +308,6 @@ async fn rejected_replaced_by_a_symlink_to_the_store_cannot_reach_it() {
         1,
         "impostor not moved aside"
     );
-    let raw = std::fs::read(&store).unwrap();
-    assert!(
-        !raw.windows(26).any(|w| w == b"nothing of it was ingested"),
-        "the .error was written into the store"
-    );
-    assert!(!store.parent().unwrap().join("bad.json").exists());
-    // Restart: the store opens, every tenant's data and chain are there.
-    assert!(rig.d.stop().unwrap().success(), "{}", rig.d.stderr_text());
-    rig.d.start();
-    check_seed(&rig.d).await;
-    verify_all(&rig.d.client()).await;
     assert!(rig.d.stop().unwrap().success());
 }
 
@@ -334,23 +334,31 @@ async fn done_pointing_at_another_tenant_moves_nothing_there() {
         "not ingested in contoso"
     );
     assert!(
-        until(Duration::from_secs(10), || t.join("done/x.json").is_file()).await,
-        "x.json not in contoso's own done/"
+        until(Duration::from_secs(10), || !t.join("x.json").exists()).await,
+        "x.json never moved"
     );
-    assert!(is_real_dir(&t.join("done")));
-    assert_eq!(names(&t, "done.displaced-").len(), 1);
     // Several rescans later, fabrikam holds nothing of it.
     tokio::time::sleep(Duration::from_secs(1)).await;
-    assert!(names(&rig.tenant("fabrikam"), "x.json").is_empty());
     assert_eq!(
         alert_status(&rig.d, "fabrikam", "inj-1").await,
-        StatusCode::NOT_FOUND
+        StatusCode::NOT_FOUND,
+        "contoso's source injected an alert into fabrikam"
     );
     let audit = list_all(&rig.d.client(), "/v1/tenants/fabrikam/audit").await;
     assert!(
         !audit.iter().any(|r| r["operationName"] == "alerts.ingest"),
         "fabrikam's audit shows an ingest: {audit:?}"
     );
+    assert!(names(&rig.tenant("fabrikam"), "x.json").is_empty());
+    let fab_done = rig.tenant("fabrikam").join("done");
+    assert!(names(&fab_done, "x.json").is_empty());
+    // It is in contoso's own, real done/; the symlink was moved aside.
+    assert!(
+        t.join("done/x.json").is_file(),
+        "x.json not in contoso's done/"
+    );
+    assert!(is_real_dir(&t.join("done")));
+    assert_eq!(names(&t, "done.displaced-").len(), 1);
     assert!(rig.d.stop().unwrap().success());
 }
 
@@ -462,8 +470,6 @@ async fn a_listed_file_swapped_for_a_fifo_or_dev_zero_blocks_nothing() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     assert!(raced.success(), "the racer failed");
-    let seen = names(&t.join("done"), "a.json").len() + names(&t.join("rejected"), "a.json").len();
-    assert!(seen > 0, "the daemon took nothing of the race: did it run?");
     peak = peak.max(rss_kib(pid));
     assert!(peak < 256 * 1024, "daemon grew to {peak} KiB");
     let f = rig.tenant("fabrikam").join("other.json");
@@ -492,6 +498,9 @@ async fn a_listed_file_swapped_for_a_fifo_or_dev_zero_blocks_nothing() {
         "SIGTERM did not end stewardd within 10 s: {}",
         rig.d.stderr_text()
     );
+    // The race did reach the daemon: it took some of what it saw.
+    let seen = names(&t.join("done"), "a.json").len() + names(&t.join("rejected"), "a.json").len();
+    assert!(seen > 0, "the daemon took nothing of the race: did it run?");
 }
 
 /// Where [`racer`] races.
@@ -549,25 +558,25 @@ async fn a_newline_in_a_file_name_forges_no_log_line() {
         Some(nix::unistd::Gid::from_raw(src.gid)),
     )
     .unwrap();
-    assert!(
-        until(Duration::from_secs(10), || t
-            .join("rejected")
-            .join(&name)
-            .exists())
-        .await,
-        "the file with a newline in its name was not moved aside"
-    );
+    let moved = until(Duration::from_secs(10), || {
+        t.join("rejected").join(&name).exists()
+    })
+    .await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let logs = rig.logs() + &rig.d.stderr_text();
+    assert!(
+        !logs.lines().any(|l| l.starts_with("2026-01-01T00:00:00")),
+        "a forged log line: {logs}"
+    );
+    assert!(
+        moved,
+        "the file with a newline in its name was not moved aside"
+    );
     assert!(logs.contains("spool file rejected"), "{logs}");
     assert_eq!(
         alert_status(&rig.d, "contoso", "nl-1").await,
         StatusCode::NOT_FOUND,
         "a file with a control character in its name was ingested"
-    );
-    assert!(
-        !logs.lines().any(|l| l.starts_with("2026-01-01T00:00:00")),
-        "a forged log line: {logs}"
     );
     assert!(
         logs.contains("x\\n2026-01-01"),
@@ -598,16 +607,10 @@ async fn an_unreadable_file_is_logged_once() {
         ));
     }
     let c = rig.tenant("contoso");
-    assert!(
-        until(Duration::from_secs(10), || c
-            .join("rejected/secret.json")
-            .exists())
-        .await,
-        "contoso's unreadable file not moved aside: {}",
-        rig.logs()
-    );
-    let report = std::fs::read_to_string(c.join("rejected/secret.json.error")).unwrap();
-    assert!(report.contains("Permission denied"), "{report}");
+    let moved = until(Duration::from_secs(10), || {
+        c.join("rejected/secret.json").exists()
+    })
+    .await;
     // Many rescans (200 ms) and events later.
     for i in 0..5 {
         for t in ["contoso", "fabrikam"] {
@@ -629,6 +632,9 @@ async fn an_unreadable_file_is_logged_once() {
     let about = |t: &str| lines.iter().filter(|l| l.contains(t)).count();
     assert_eq!(about("contoso"), 1, "{lines:#?}");
     assert_eq!(about("fabrikam"), 1, "{lines:#?}");
+    assert!(moved, "contoso's unreadable file not moved aside");
+    let report = std::fs::read_to_string(c.join("rejected/secret.json.error")).unwrap();
+    assert!(report.contains("Permission denied"), "{report}");
     assert!(rig.d.stop().unwrap().success());
 }
 
