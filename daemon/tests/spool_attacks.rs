@@ -508,8 +508,9 @@ const RACE_DIR: &str = "STEWARD_TEST_RACE_DIR";
 
 /// Not a test of its own: the source's side of
 /// `a_listed_file_swapped_for_a_fifo_or_dev_zero_blocks_nothing`, run in a child process
-/// as the source user. For 4 s it keeps replacing `a.json` in `$STEWARD_TEST_RACE_DIR` by
-/// a regular file holding an alert, a FIFO, and a symlink to `/dev/zero`, in turn.
+/// as the source user. It keeps replacing `a.json` in `$STEWARD_TEST_RACE_DIR` by
+/// a regular file holding an alert, a FIFO, and a symlink to `/dev/zero`, in turn; 12 s,
+/// so that a daemon without the `rescan_interval` knob (10 s) scans during the race too.
 #[test]
 #[ignore = "run by a_listed_file_swapped_for_a_fifo_or_dev_zero_blocks_nothing"]
 fn racer() {
@@ -518,7 +519,7 @@ fn racer() {
     };
     let a = dir.join("a.json");
     let body = alert("swap-1").to_string();
-    let end = Instant::now() + Duration::from_secs(4);
+    let end = Instant::now() + Duration::from_secs(12);
     let mut i = 0u64;
     while Instant::now() < end {
         i += 1;
