@@ -213,12 +213,24 @@ pub struct JitConfig {
 }
 
 /// `[ingest]`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct IngestConfig {
     /// The spool directory (one subdirectory per tenant). When unset, `data_dir/spool`:
     /// a default outside the data dir would need root to create.
     pub spool_dir: Option<PathBuf>,
+    /// How often every tenant's spool directory is scanned even without a watcher event
+    /// (a lost event, a file the watcher could not see). At least 100 ms.
+    pub rescan_interval: ConfigDuration,
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        IngestConfig {
+            spool_dir: None,
+            rescan_interval: ConfigDuration(Duration::from_secs(10)),
+        }
+    }
 }
 
 /// `[dsr]`.
@@ -332,6 +344,7 @@ impl Config {
             jit: JitConfig::default(),
             ingest: IngestConfig {
                 spool_dir: Some(data.join("spool")),
+                ..IngestConfig::default()
             },
             dsr: DsrConfig::default(),
             tenants: vec![TenantConfig {
@@ -447,6 +460,11 @@ impl Config {
         if self.retention.sweep_interval.0 < Duration::from_millis(100) {
             return Err(ConfigError::Invalid(
                 "retention.sweep_interval must be at least 100ms".into(),
+            ));
+        }
+        if self.ingest.rescan_interval.0 < Duration::from_millis(100) {
+            return Err(ConfigError::Invalid(
+                "ingest.rescan_interval must be at least 100ms".into(),
             ));
         }
         Ok(())
