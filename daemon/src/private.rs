@@ -60,7 +60,7 @@ impl Dir {
 pub enum PrivateError {
     /// Another user owns it: they could read, replace or remove what the daemon keeps there.
     #[error(
-        "{what} {} is owned by uid {owner}, not by the daemon's user (uid {me}): refusing to start; fix: `chown {me} {}` if it is really the daemon's, else configure another path",
+        "{what} {} is owned by uid {owner}, not by the daemon's user (uid {me}): refusing to start; fix: if it is the daemon's, `chown {me} {}`; if not, another user created it first: remove it or configure another path",
         path.display(), path.display()
     )]
     NotOwned {

@@ -25,16 +25,25 @@ impl OsUser {
     fn create(tag: &str) -> OsUser {
         let name = format!("stwfiles{tag}{}", std::process::id() % 1_000_000);
         let _ = Command::new("userdel").arg(&name).output();
-        let out = Command::new("useradd")
-            .args([
-                "--no-create-home",
-                "--user-group",
-                "--shell",
-                "/usr/sbin/nologin",
-            ])
-            .arg(&name)
-            .output()
-            .expect("useradd");
+        // Other tests add users at the same time: useradd fails while /etc/passwd is locked.
+        let mut tries = 0;
+        let out = loop {
+            let out = Command::new("useradd")
+                .args([
+                    "--no-create-home",
+                    "--user-group",
+                    "--shell",
+                    "/usr/sbin/nologin",
+                ])
+                .arg(&name)
+                .output()
+                .expect("useradd");
+            tries += 1;
+            if out.status.success() || tries == 50 {
+                break out;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        };
         assert!(
             out.status.success(),
             "useradd {name}: {}",
@@ -139,7 +148,7 @@ fn start_under_umask_022(cfg: &Path, socket: &Path) -> std::process::Child {
     child
 }
 
-fn stop(mut child: std::process::Child) -> String {
+fn stop(child: std::process::Child) -> String {
     let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap());
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
     let out = child.wait_with_output().unwrap();
@@ -344,4 +353,90 @@ fn a_squatted_runtime_dir_is_refused() {
         std::fs::read_dir(&theirs).unwrap().next().is_none(),
         "the daemon left something in the squatter's dir"
     );
+}
+
+/// Removes a directory tree on drop (for paths outside the test's temp dir).
+struct RemoveDir(PathBuf);
+
+impl Drop for RemoveDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[test]
+fn the_default_tmp_runtime_dir_squatted_by_another_user_is_refused() {
+    // The attack as it happens: a user with no `$XDG_RUNTIME_DIR` starts
+    // `stewardd` with the embedded default config, whose socket is
+    // `/tmp/steward-$UID/steward.sock`, after another user created that directory 0777.
+    let victim = OsUser::create("v");
+    let squatter = OsUser::create("q");
+    let squat = PathBuf::from(format!("/tmp/steward-{}", victim.uid));
+    let _ = std::fs::remove_dir_all(&squat);
+    let _rm = RemoveDir(squat.clone());
+    std::fs::create_dir(&squat).unwrap();
+    chmod(&squat, 0o777);
+    squatter.chown(&squat);
+    let t = tempfile::Builder::new()
+        .prefix("steward-files-")
+        .tempdir()
+        .unwrap();
+    chmod(t.path(), 0o711);
+    let home = t.path().join("home");
+    std::fs::create_dir(&home).unwrap();
+    chmod(&home, 0o700);
+    victim.chown(&home);
+    assert!(
+        !Path::new("/etc/steward/steward.toml").exists(),
+        "a system config would replace the embedded default"
+    );
+    let out = {
+        use std::os::unix::process::CommandExt;
+        let mut child = Command::new(STEWARDD)
+            .uid(victim.uid)
+            .gid(victim.gid)
+            .current_dir("/")
+            .env("HOME", &home)
+            .env("USER", &victim.name)
+            .env("RUST_LOG", "warn")
+            .env("RUST_BACKTRACE", "0")
+            .env_remove("XDG_RUNTIME_DIR")
+            .env_remove("XDG_DATA_HOME")
+            .env_remove("XDG_STATE_HOME")
+            .env_remove("STEWARD_CONFIG")
+            .env_remove("LISTEN_FDS")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while child.try_wait().unwrap().is_none() {
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        child.wait_with_output().unwrap()
+    };
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && out.status.code().is_some(),
+        "stewardd did not refuse the squatted dir ({:?}): {err}",
+        out.status
+    );
+    assert!(
+        err.contains(&squat.display().to_string()) && err.contains("chown"),
+        "the message does not name the squatted dir and the fix: {err}"
+    );
+    assert!(
+        std::fs::read_dir(&squat).unwrap().next().is_none(),
+        "stewardd put its socket into the squatted dir"
+    );
+    // The victim's own files were still created private.
+    let data = home.join(".local/share/steward");
+    assert_eq!(mode(&data), 0o700);
+    assert_eq!(mode(&data.join("steward.redb")), 0o600);
+    println!("{}", err.trim_end());
 }
