@@ -345,6 +345,15 @@ pub enum ClientError {
         #[source]
         source: std::io::Error,
     },
+    /// The socket is not the daemon its path promises (a squatted directory, a listener
+    /// run by another user): nothing was sent. The CLI treats it as unreachable (exit 6).
+    #[error("refusing to talk to the daemon at {}: {reason}", socket.display())]
+    Untrusted {
+        /// The socket path that was tried.
+        socket: PathBuf,
+        /// What is wrong with it.
+        reason: Untrusted,
+    },
     /// The HTTP exchange failed after connecting (the daemon closed the connection,
     /// sent something that is not HTTP/1.1, …).
     #[error("talking to the daemon failed: {0}")]
@@ -481,6 +490,11 @@ impl Client {
         &self,
         request: http::Request<Full<Bytes>>,
     ) -> Result<StreamResponse, ClientError> {
+        let untrusted = |reason| ClientError::Untrusted {
+            socket: self.socket.clone(),
+            reason,
+        };
+        let expect = trust::expected(&self.socket).map_err(untrusted)?;
         let stream =
             UnixStream::connect(&self.socket)
                 .await
@@ -488,6 +502,7 @@ impl Client {
                     socket: self.socket.clone(),
                     source,
                 })?;
+        trust::check_peer(&stream, expect).map_err(untrusted)?;
         let (mut sender, connection) =
             hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
         // The connection task drives the exchange until the response body is read to
@@ -567,6 +582,180 @@ impl Client {
         let headers = if_match_header(if_match);
         self.request(Method::DELETE, path_and_query, None, &headers)
             .await
+    }
+}
+
+/// Why a socket is not trusted to be the daemon its path promises (DESIGN.md "Threat
+/// model", the client). Each reads as one line after "refusing to talk to …: ".
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Untrusted {
+    /// The default per-user socket's directory is not a directory the caller owns.
+    #[error("its directory {} is owned by uid {owner}, not by you (uid {me}); another user may have created it first: remove it and start stewardd again", dir.display())]
+    DirNotYours {
+        /// The socket's directory.
+        dir: PathBuf,
+        /// Its owner.
+        owner: u32,
+        /// The caller's uid.
+        me: u32,
+    },
+    /// The default per-user socket's directory is a symbolic link (whoever owns the link
+    /// can point it elsewhere).
+    #[error("its directory {} is a symbolic link, not a directory: remove it and start stewardd again", dir.display())]
+    DirIsLink {
+        /// The socket's directory.
+        dir: PathBuf,
+    },
+    /// Users other than its owner can write the socket's directory, so they could have
+    /// replaced the socket.
+    #[error("its directory {} is writable by other users (mode {mode:04o}), so anyone could have replaced the socket: `chmod go-w {}`", dir.display(), dir.display())]
+    DirWritable {
+        /// The socket's directory.
+        dir: PathBuf,
+        /// Its permission bits.
+        mode: u32,
+    },
+    /// The process listening on the default per-user socket runs as another user.
+    #[error("the process listening on it runs as uid {peer}, neither you (uid {me}) nor root")]
+    PeerNotYou {
+        /// The listener's uid (`SO_PEERCRED`).
+        peer: u32,
+        /// The caller's uid.
+        me: u32,
+    },
+    /// The process listening on a configured socket does not own the socket's directory.
+    #[error("the process listening on it runs as uid {peer}, but its directory {} belongs to {}", dir.display(), owner.map_or("nobody (it did not exist a moment before)".to_owned(), |o| format!("uid {o}")))]
+    PeerNotOwner {
+        /// The listener's uid (`SO_PEERCRED`).
+        peer: u32,
+        /// The socket's directory.
+        dir: PathBuf,
+        /// The directory's owner, if it existed when checked.
+        owner: Option<u32>,
+    },
+    /// The directory or the peer's credentials could not be read.
+    #[error("cannot check {what}: {error}")]
+    Unverifiable {
+        /// What could not be checked.
+        what: String,
+        /// The error.
+        error: String,
+    },
+}
+
+/// The checks behind [`ClientError::Untrusted`]: before connecting, the socket's
+/// directory; after connecting and before sending a byte, the listener's uid.
+///
+/// Under the default per-user path ([`default_socket_path`]) the directory must be a
+/// real directory the caller owns that nobody else can write, and the listener must run
+/// as the caller or root. Under any other (configured) path the directory must be
+/// writable by its owner alone (group-writable is refused too: the socket's own mode and
+/// `socket_group` are what grant access, never the directory), and the listener must
+/// run as the directory's owner or as root (root: a daemon run as root, or systemd
+/// holding an activated socket). Root is trusted on the host anyway.
+mod trust {
+    use std::os::unix::fs::MetadataExt;
+    use std::path::{Path, PathBuf};
+
+    use tokio::net::UnixStream;
+
+    use super::{Untrusted, default_socket_path};
+
+    /// Who may be listening, decided from the socket's directory before connecting.
+    #[derive(Debug, Clone)]
+    pub(super) enum Expect {
+        /// The caller (or root): the default per-user path.
+        Caller(u32),
+        /// The owner of the socket's directory (or root): a configured path. `None` when
+        /// the directory did not exist (then only root: whoever creates it meanwhile
+        /// is not the daemon).
+        DirOwner {
+            /// The directory's owner.
+            owner: Option<u32>,
+            /// The directory, for the message.
+            dir: PathBuf,
+        },
+    }
+
+    /// Checks the socket's directory and says whose listener to accept.
+    pub(super) fn expected(socket: &Path) -> Result<Expect, Untrusted> {
+        let dir = match socket.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        let me = nix::unistd::geteuid().as_raw();
+        let default = socket == default_socket_path();
+        let absent = |dir: PathBuf| {
+            if default {
+                Expect::Caller(me)
+            } else {
+                Expect::DirOwner { owner: None, dir }
+            }
+        };
+        // No socket: connect will say so (ENOENT); should one appear meanwhile, only a
+        // listener of the expected user passes `check_peer`.
+        if let Err(e) = std::fs::symlink_metadata(socket)
+            && e.kind() == std::io::ErrorKind::NotFound
+        {
+            return Ok(absent(dir));
+        }
+        let meta = if default {
+            std::fs::symlink_metadata(&dir)
+        } else {
+            std::fs::metadata(&dir)
+        };
+        let meta = match meta {
+            Ok(m) => m,
+            // No directory, no socket: let connect report it as unreachable.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(absent(dir)),
+            Err(e) => {
+                return Err(Untrusted::Unverifiable {
+                    what: format!("its directory {}", dir.display()),
+                    error: e.to_string(),
+                });
+            }
+        };
+        if meta.file_type().is_symlink() {
+            return Err(Untrusted::DirIsLink { dir });
+        }
+        if default && meta.uid() != me {
+            return Err(Untrusted::DirNotYours {
+                dir,
+                owner: meta.uid(),
+                me,
+            });
+        }
+        let mode = meta.mode() & 0o7777;
+        if mode & 0o022 != 0 {
+            return Err(Untrusted::DirWritable { dir, mode });
+        }
+        Ok(if default {
+            Expect::Caller(me)
+        } else {
+            Expect::DirOwner {
+                owner: Some(meta.uid()),
+                dir,
+            }
+        })
+    }
+
+    /// Checks the listener's uid (`SO_PEERCRED`) against what the directory promised.
+    pub(super) fn check_peer(stream: &UnixStream, expect: Expect) -> Result<(), Untrusted> {
+        let peer = stream
+            .peer_cred()
+            .map_err(|e| Untrusted::Unverifiable {
+                what: "the listening process's credentials".into(),
+                error: e.to_string(),
+            })?
+            .uid();
+        match expect {
+            _ if peer == 0 => Ok(()),
+            Expect::Caller(me) if peer == me => Ok(()),
+            Expect::Caller(me) => Err(Untrusted::PeerNotYou { peer, me }),
+            Expect::DirOwner { owner, .. } if owner == Some(peer) => Ok(()),
+            Expect::DirOwner { owner, dir } => Err(Untrusted::PeerNotOwner { peer, dir, owner }),
+        }
     }
 }
 
@@ -676,6 +865,41 @@ mod tests {
             other => panic!("expected Unreachable, got {other:?}"),
         }
         assert!(err.to_string().contains("nope.sock"));
+    }
+
+    #[tokio::test]
+    async fn a_missing_socket_in_a_world_writable_dir_is_unreachable_not_untrusted() {
+        let socket = PathBuf::from(format!("/tmp/steward-none-{}.sock", std::process::id()));
+        let err = Client::new(&socket).get("/v1/health").await.unwrap_err();
+        assert!(
+            matches!(&err, ClientError::Unreachable { source, .. } if source.kind() == std::io::ErrorKind::NotFound),
+            "{err:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_socket_in_a_dir_others_can_write_gets_no_bytes() {
+        use std::os::unix::fs::PermissionsExt;
+        use tokio::io::AsyncReadExt;
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+        let socket = dir.path().join("s.sock");
+        let listener = tokio::net::UnixListener::bind(&socket).unwrap();
+        let err = Client::new(&socket).get("/v1/health").await.unwrap_err();
+        match &err {
+            ClientError::Untrusted {
+                reason: Untrusted::DirWritable { mode, .. },
+                ..
+            } => assert_eq!(*mode, 0o777),
+            other => panic!("expected Untrusted, got {other:?}"),
+        }
+        // Refused before connecting: nothing is waiting to be accepted.
+        let accepted = tokio::time::timeout(Duration::from_millis(100), listener.accept()).await;
+        if let Ok(Ok((mut s, _))) = accepted {
+            let mut buf = Vec::new();
+            let _ = s.read_to_end(&mut buf).await;
+            assert!(buf.is_empty(), "sent {buf:?}");
+        }
     }
 
     #[tokio::test]

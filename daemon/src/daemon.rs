@@ -14,14 +14,10 @@ use crate::state::Shared;
 /// Why a daemon could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
-    /// The data directory could not be created.
-    #[error("cannot create the data directory {dir}: {source}")]
-    DataDir {
-        /// The directory.
-        dir: PathBuf,
-        /// The error.
-        source: std::io::Error,
-    },
+    /// The data directory or the store file is missing its protections (another user
+    /// owns it or can write it, the store is readable by others, …) or cannot be created.
+    #[error(transparent)]
+    Private(#[from] crate::private::PrivateError),
     /// The store could not be opened (locked by another daemon, damaged, …).
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
@@ -43,10 +39,11 @@ impl Daemon {
     /// from, watched for changes while serving (none for an in-memory config).
     pub fn open(config: Config, config_path: Option<PathBuf>) -> Result<Daemon, StartError> {
         let dir = config.daemon.data_dir.clone();
-        std::fs::create_dir_all(&dir).map_err(|source| StartError::DataDir {
-            dir: dir.clone(),
-            source,
-        })?;
+        // Explicit modes and checks, not the process umask: `steward demo` and the tests
+        // run daemons in-process under whatever umask they have.
+        use crate::private::{Dir, own_dir, store_file};
+        own_dir(&dir, Dir::Data, None)?.log(Dir::Data, &dir);
+        store_file(&dir.join(crate::store::DB_FILE))?;
         if let Err(e) = crate::ingest::spool::ensure_dirs(&config) {
             tracing::error!(error = %e, "cannot create spool directories");
         }

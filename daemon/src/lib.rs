@@ -19,6 +19,7 @@
 //! | [`state`] | the state shared by connections and timers |
 //! | [`daemon`] | starting a daemon on a listener of one's own ([`run`]) |
 //! | [`socket`] | the listening socket: created safely, or from systemd |
+//! | [`private`] | the daemon's own files and their modes: data, store, logs, runtime dir |
 //! | [`reload`] | watching and reloading the config file |
 //! | [`logging`] | daily-rotated log files and stderr |
 //! | [`timers`] | retention sweep, JIT expiry (also at startup), the `jit.on_change` hook |
@@ -31,6 +32,7 @@ pub mod error;
 pub mod identity;
 pub mod ingest;
 pub mod logging;
+pub mod private;
 pub mod reload;
 pub mod routes;
 pub mod server;

@@ -44,6 +44,10 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // Before anything is created: the store, logs, bundles and spool files hold personal
+    // data, and the umask a shell hands us (022) would make new files world-readable.
+    // The daemon's own directories and store also get explicit modes (`private`).
+    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));
     let args = Args::parse();
     if let Some(Command::CheckConfig { file }) = &args.command {
         return match Config::load(file) {

@@ -1,14 +1,15 @@
 //! The listening socket: systemd socket activation, or a socket of our own created
 //! safely.
 //!
-//! Our own socket lives in a runtime directory created `0750`; its mode is fixed by the
-//! umask *before* `bind`, so there is no window in which it is more open than it should
-//! be (`0600` alone, `0660` with `socket_group`). A socket file already there is
+//! Our own socket lives in a runtime directory created `0750`, or an existing one the
+//! daemon's user owns and nobody else can write (else it refuses to bind, see
+//! [`crate::private`]: whoever can write the directory can swap the socket). Its mode is
+//! fixed by the umask *before* `bind`, so there is no window in which it is more open
+//! than it should be (`0600` alone, `0660` with `socket_group`). A socket file already there is
 //! replaced only after a connect to it fails: a live daemon's socket is never unlinked.
 //! (The store is opened first, so a second daemon on the same data dir stops before it
 //! gets here.)
 
-use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use nix::sys::stat::{Mode, umask};
@@ -33,6 +34,9 @@ pub enum SocketError {
         /// The error.
         source: std::io::Error,
     },
+    /// The runtime directory is not the daemon's own, or others can write it.
+    #[error(transparent)]
+    RuntimeDir(#[from] crate::private::PrivateError),
     /// `LISTEN_FDS` was set but did not hold a Unix socket.
     #[error("socket activation: {0}")]
     Activation(String),
@@ -71,20 +75,16 @@ pub fn bind(
                 .gid,
         ),
     };
-    if let Some(dir) = path.parent()
-        && !dir.exists()
-    {
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o750)
-            .create(dir)
-            .map_err(io("cannot create the runtime directory", dir))?;
-        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o750))
-            .map_err(io("cannot set the mode of", dir))?;
-        if let Some(gid) = gid {
-            chown(dir, None, Some(gid))
-                .map_err(|e| io("cannot chown", dir)(std::io::Error::from(e)))?;
-        }
+    // Whoever can write the directory can replace the socket with their own: it must be
+    // ours and writable by nobody else, whoever created it (`/tmp/steward-$UID` squatted).
+    if let Some(dir) = path.parent() {
+        use crate::private::{Dir, own_dir};
+        let dir = if dir.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            dir
+        };
+        own_dir(dir, Dir::Runtime, gid)?;
     }
     if path.exists() {
         match std::os::unix::net::UnixStream::connect(path) {
@@ -118,7 +118,7 @@ pub fn remove(path: &Path) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::os::unix::fs::FileTypeExt;
+    use std::os::unix::fs::{FileTypeExt, PermissionsExt};
     use std::sync::Mutex;
 
     /// `bind` sets the process-wide umask around `bind(2)`; tests that bind at the same

@@ -76,7 +76,9 @@ impl CliError {
     /// The exit code this failure maps to.
     pub fn exit(&self) -> Exit {
         match self {
-            Self::Client(ClientError::Unreachable { .. }) => Exit::Unreachable,
+            Self::Client(ClientError::Unreachable { .. } | ClientError::Untrusted { .. }) => {
+                Exit::Unreachable
+            }
             Self::Client(ClientError::Api(e)) => exit_for_status(e.status),
             Self::Client(_) | Self::Input { .. } | Self::Failed(_) | Self::Io(_) => Exit::Error,
             Self::Usage(_) => Exit::Usage,
@@ -138,6 +140,13 @@ mod tests {
             source: std::io::ErrorKind::NotFound.into(),
         });
         assert_eq!(unreachable.exit() as u8, 6);
+        let untrusted = CliError::Client(ClientError::Untrusted {
+            socket: "/tmp/steward-1000/steward.sock".into(),
+            reason: steward::client::Untrusted::DirIsLink {
+                dir: "/tmp/steward-1000".into(),
+            },
+        });
+        assert_eq!(untrusted.exit() as u8, 6);
         assert_eq!(CliError::Usage("x".into()).exit() as u8, 2);
         assert_eq!(CliError::Failed("x".into()).exit() as u8, 1);
         assert!(CliError::Io(std::io::ErrorKind::BrokenPipe.into()).is_broken_pipe());

@@ -16,8 +16,9 @@
 pub mod config;
 pub mod seed;
 
+use std::fs::Permissions;
 use std::io::Write;
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -75,7 +76,12 @@ async fn run_in(dir: &Path) -> anyhow::Result<()> {
         .context("cannot read the demo dir")?
         .uid();
     let paths = config::Paths::new(dir);
-    std::fs::create_dir_all(&paths.run).context("cannot create the demo's socket dir")?;
+    // 0700 whatever the umask: the client refuses a socket dir others can write.
+    std::fs::DirBuilder::new()
+        .mode(0o700)
+        .create(&paths.run)
+        .and_then(|()| std::fs::set_permissions(&paths.run, Permissions::from_mode(0o700)))
+        .context("cannot create the demo's socket dir")?;
 
     // A hang-up or kill while seeding (the terminal closed) still cleans up: the
     // signals are watched from here on, and the TUI watches its own once it runs.
