@@ -132,6 +132,9 @@ pub struct LimitsConfig {
     pub max_connections: usize,
     /// Connections served at once for one uid.
     pub max_connections_per_uid: usize,
+    /// How long a caller's group membership is trusted on an open connection or event
+    /// stream before it is looked up again (at most 30 s; a reload also refreshes it).
+    pub identity_refresh: ConfigDuration,
 }
 
 impl Default for LimitsConfig {
@@ -145,6 +148,7 @@ impl Default for LimitsConfig {
             idle_timeout: ConfigDuration(Duration::from_secs(60)),
             max_connections: 1024,
             max_connections_per_uid: 64,
+            identity_refresh: ConfigDuration(Duration::from_secs(30)),
         }
     }
 }
@@ -380,6 +384,12 @@ impl Config {
         if self.limits.max_connections == 0 || self.limits.max_connections_per_uid == 0 {
             return Err(ConfigError::Invalid(
                 "limits: connection caps must be at least 1".into(),
+            ));
+        }
+        let refresh = self.limits.identity_refresh.0;
+        if refresh < Duration::from_millis(100) || refresh > Duration::from_secs(30) {
+            return Err(ConfigError::Invalid(
+                "limits: identity_refresh must be between 100ms and 30s".into(),
             ));
         }
         if self.retention.sweep_interval.0 < Duration::from_millis(100) {
