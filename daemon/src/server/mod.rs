@@ -461,4 +461,59 @@ mod tests {
         drop(first);
         assert!(waiter.await.unwrap(), "the waiter took the freed place");
     }
+
+    /// A directory whose password lookups fail as under descriptor exhaustion. Making
+    /// NSS itself fail on demand is not practical in a test, so the failure is injected
+    /// through [`crate::identity::Directory`]; everything else (socket, HTTP, routes,
+    /// store) is the real daemon's.
+    #[derive(Debug)]
+    struct OutOfFds;
+
+    impl crate::identity::Directory for OutOfFds {
+        fn user(&self, _: u32) -> Result<Option<(String, u32)>, nix::errno::Errno> {
+            Err(nix::errno::Errno::EMFILE)
+        }
+        fn group_list(&self, _: &str, gid: u32) -> Result<Vec<u32>, nix::errno::Errno> {
+            Ok(vec![gid])
+        }
+        fn group_name(&self, _: u32) -> Result<Option<String>, nix::errno::Errno> {
+            Ok(None)
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_failed_identity_lookup_answers_503_naming_the_cause() {
+        use std::io::{Read, Write};
+        let dir = tempfile::tempdir().unwrap();
+        let me = crate::identity::Caller::daemon().unwrap().user;
+        let cfg = steward::config::Config::parse(&format!(
+            "[[tenant]]\nid = \"contoso\"\nname = \"C\"\n[[grant]]\nuser = \"{me}\"\ntenant = \"contoso\"\nrole = \"reader\"\n"
+        ))
+        .unwrap();
+        let store = crate::store::Store::open(dir.path(), crate::store::StoreOptions::default())
+            .unwrap();
+        let stop = CancellationToken::new();
+        let shared = Arc::new(
+            Shared::new(cfg, store, stop.clone()).with_directory(Arc::new(OutOfFds)),
+        );
+        let sock = dir.path().join("s.sock");
+        let listener = UnixListener::bind(&sock).unwrap();
+        let server = tokio::spawn(serve(listener, shared, stop.clone()));
+        let reply = tokio::task::spawn_blocking(move || {
+            let mut s = std::os::unix::net::UnixStream::connect(&sock).unwrap();
+            s.write_all(b"GET /v1/tenants/contoso/contacts HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                .unwrap();
+            let mut out = String::new();
+            s.read_to_string(&mut out).unwrap();
+            out
+        })
+        .await
+        .unwrap();
+        stop.cancel();
+        server.await.unwrap();
+        assert!(reply.starts_with("HTTP/1.1 503"), "{reply}");
+        assert!(reply.contains("IdentityUnavailable"), "{reply}");
+        assert!(reply.contains("EMFILE"), "the cause is named: {reply}");
+        assert!(reply.to_ascii_lowercase().contains("retry-after"), "{reply}");
+    }
 }
