@@ -83,6 +83,9 @@ pub enum IdentityError {
         /// The system's error.
         errno: Errno,
     },
+    /// The lookup took longer than the request may (an NSS backend that does not answer).
+    #[error("the user and group lookup did not answer within {0:?}")]
+    TimedOut(Duration),
     /// The lookup task itself failed (a panic in an NSS module, a shutting-down runtime).
     #[error("the identity lookup did not finish: {0}")]
     Task(String),

@@ -56,7 +56,13 @@ impl OsUser {
             .arg("--init-groups")
             .arg("--")
             .arg(std::env::current_exe().unwrap())
-            .args(["--exact", "helper", "--ignored", "--nocapture", "--test-threads=1"])
+            .args([
+                "--exact",
+                "helper",
+                "--ignored",
+                "--nocapture",
+                "--test-threads=1",
+            ])
             .env("STW_CONNS_HELPER", what);
         c
     }
@@ -64,8 +70,19 @@ impl OsUser {
 
 impl Drop for OsUser {
     fn drop(&mut self) {
-        let _ = Command::new("userdel").arg(&self.name).output();
+        let _ = Command::new("userdel").args(["-f", &self.name]).output();
         let _ = Command::new("groupdel").arg(&self.name).output();
+    }
+}
+
+/// A helper process, killed and reaped on drop (a failed assertion must not leave it
+/// holding its user, which `userdel` would then refuse to remove).
+struct Helper(Child);
+
+impl Drop for Helper {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
     }
 }
 
@@ -238,8 +255,7 @@ fn helper() {
         "flood" => {
             let n: usize = parts.next().unwrap().parse().unwrap();
             let (_, hard) =
-                nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
-                    .unwrap();
+                nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE).unwrap();
             nix::sys::resource::setrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE, hard, hard)
                 .unwrap();
             let mut conns = Vec::new();
@@ -293,7 +309,11 @@ fn helper() {
             while Instant::now() < deadline {
                 line.clear();
                 r.get_ref()
-                    .set_read_timeout(Some(deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(1))))
+                    .set_read_timeout(Some(
+                        deadline
+                            .saturating_duration_since(Instant::now())
+                            .max(Duration::from_millis(1)),
+                    ))
                     .unwrap();
                 match r.read_line(&mut line) {
                     Ok(0) | Err(_) => break,
@@ -334,15 +354,21 @@ async fn a_connection_flood_is_refused_at_once_and_granted_users_are_served() {
     );
     start_with_nofile(&mut d, NOFILE);
     let pid = d.child.as_ref().unwrap().id();
-    assert_eq!(nofile_of(pid), (NOFILE, NOFILE), "the test's own limit took");
-    let mut flood = attacker
-        .helper(&format!("flood:{}:{N}", d.socket.display()))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut out = BufReader::new(flood.stdout.take().unwrap());
+    assert_eq!(
+        nofile_of(pid),
+        (NOFILE, NOFILE),
+        "the test's own limit took"
+    );
+    let mut flood = Helper(
+        attacker
+            .helper(&format!("flood:{}:{N}", d.socket.display()))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let mut out = BufReader::new(flood.0.stdout.take().unwrap());
     let counts = read_until(&mut out, "refused=").expect("the flood helper ended early");
     let n = |k: &str| -> usize {
         counts
@@ -366,10 +392,14 @@ async fn a_connection_flood_is_refused_at_once_and_granted_users_are_served() {
          {held} held (the per-uid cap), {closed} closed unanswered; daemon fds {fds}; \
          {errors} accept-error log lines; granted user: {st}"
     );
-    drop(flood.stdin.take());
-    let _ = flood.wait();
+    drop(flood.0.stdin.take());
+    let _ = flood.0.wait();
     assert_eq!(held, 64, "exactly the per-uid cap is held: {counts}");
-    assert_eq!(refused, N - 64, "every connection past the cap got 429 at once");
+    assert_eq!(
+        refused,
+        N - 64,
+        "every connection past the cap got 429 at once"
+    );
     assert_eq!(closed, 0);
     assert!(fds < NOFILE as usize, "daemon fds {fds}");
     assert_eq!(errors, 0, "{}", d.stderr_text());
@@ -415,23 +445,29 @@ fn group_removal(by_timer: bool) {
     let mut d = daemon_for(limits, &grant, &bob.name);
     d.start();
     let socket = d.socket.display().to_string();
-    let mut events: Child = bob
-        .helper(&format!("events:{socket}"))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut keep: Child = bob
-        .helper(&format!("keepalive:{socket}"))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut keep_out = BufReader::new(keep.stdout.take().unwrap());
+    let mut events = Helper(
+        bob.helper(&format!("events:{socket}"))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let mut keep = Helper(
+        bob.helper(&format!("keepalive:{socket}"))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let mut keep_out = BufReader::new(keep.0.stdout.take().unwrap());
     let first = read_until(&mut keep_out, "first=");
-    assert_eq!(first.as_deref(), Some("first=201"), "bob creates while in the group");
-    let mut ev_out = BufReader::new(events.stdout.take().unwrap());
+    assert_eq!(
+        first.as_deref(),
+        Some("first=201"),
+        "bob creates while in the group"
+    );
+    let mut ev_out = BufReader::new(events.0.stdout.take().unwrap());
     let mut ev_lines = Vec::new();
     // Bob's stream sees his write.
     loop {
@@ -450,14 +486,15 @@ fn group_removal(by_timer: bool) {
     if by_timer {
         std::thread::sleep(Duration::from_millis(1200));
     } else {
-        let pid = nix::unistd::Pid::from_raw(i32::try_from(d.child.as_ref().unwrap().id()).unwrap());
+        let pid =
+            nix::unistd::Pid::from_raw(i32::try_from(d.child.as_ref().unwrap().id()).unwrap());
         nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGHUP).unwrap();
         std::thread::sleep(Duration::from_millis(800));
     }
     // The open connection's next write.
-    writeln!(keep.stdin.as_mut().unwrap()).unwrap();
+    writeln!(keep.0.stdin.as_mut().unwrap()).unwrap();
     let second = read_until(&mut keep_out, "second=").unwrap_or_default();
-    let _ = keep.wait();
+    let _ = keep.0.wait();
     // The stream's end.
     let mut ended = String::new();
     let mut raw_line = String::new();
@@ -472,18 +509,24 @@ fn group_removal(by_timer: bool) {
         raw_line.clear();
     }
     let took = removed.elapsed();
-    let _ = events.kill();
-    let _ = events.wait();
+    drop(events);
     println!(
         "after gpasswd -d ({}): keep-alive write -> {second}; stream {ended} in {took:?}, last line {:?}",
         if by_timer { "refresh 500ms" } else { "SIGHUP" },
         ev_lines.last()
     );
-    assert!(second.starts_with("second=404"), "the open connection still writes: {second}");
+    assert!(
+        second.starts_with("second=404"),
+        "the open connection still writes: {second}"
+    );
     assert_eq!(ended, "ended=true", "the stream did not end: {ev_lines:?}");
-    let last: Value = serde_json::from_str(ev_lines.last().unwrap().trim_start_matches("line=")).unwrap();
+    let last: Value =
+        serde_json::from_str(ev_lines.last().unwrap().trim_start_matches("line=")).unwrap();
     assert_eq!(last["closed"], "GrantRevoked", "{last}");
-    assert!(last["message"].as_str().unwrap().contains("contoso"), "{last}");
+    assert!(
+        last["message"].as_str().unwrap().contains("contoso"),
+        "{last}"
+    );
     assert!(took < Duration::from_secs(25), "took {took:?}");
     d.stop();
 }

@@ -118,7 +118,10 @@ impl Conn {
                 let last = asks_to_close(&req);
                 async move {
                     let refresh = shared.config().limits.identity_refresh.0;
-                    let caller = identity.current(refresh, shared.generation()).await;
+                    let lookup = identity.current(refresh, shared.generation());
+                    let caller = tokio::time::timeout(request_timeout, lookup)
+                        .await
+                        .unwrap_or(Err(IdentityError::TimedOut(request_timeout)));
                     let resp =
                         handle(router, identity, caller, req, request_timeout, max_header).await;
                     if last {

@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 
 use nix::sys::resource::{RLIM_INFINITY, Resource, getrlimit, setrlimit};
 use tokio::net::{UnixListener, UnixStream};
-use tokio::sync::Notify;
+use tokio::sync::{Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -44,6 +44,12 @@ const CLOSING_GRACE: Duration = Duration::from_millis(500);
 
 /// Accept errors and refused connections are logged at most once per this interval.
 const LOG_EVERY: Duration = Duration::from_secs(10);
+
+/// How long a refused connection that has not sent its request yet is given to send it.
+const REFUSAL_LINGER: Duration = Duration::from_millis(100);
+
+/// Refused connections lingering at once (each holds a descriptor).
+const LINGER_MAX: usize = 32;
 
 /// The pause after an accept error, so a persistent one cannot spin the loop.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(10);
@@ -310,18 +316,53 @@ fn refusal_bytes(e: &crate::error::ApiError) -> Vec<u8> {
     out
 }
 
-/// Answers `bytes` on `stream` and closes it, without waiting: what the client already
-/// sent is read off first (so the close is not a reset) and a full socket buffer just
-/// loses the answer.
-fn answer_and_close(stream: UnixStream, bytes: &[u8]) {
+/// Answers `bytes` on `stream` and closes it. What the client already sent is read off
+/// first, so the close is not a reset. A client that has not sent its request yet (it
+/// has just connected) is given up to [`REFUSAL_LINGER`] to send it, in a task, so that
+/// its write does not fail before it can read the answer; at most [`LINGER_MAX`]
+/// refusals linger at once, the others are answered and closed on the spot.
+fn refuse(stream: UnixStream, bytes: Arc<[u8]>, lingering: &Arc<Semaphore>) {
+    use std::io::Write;
+    // A std stream (still non-blocking) does plain syscalls: tokio's `try_*` would
+    // answer WouldBlock before the reactor has seen the new socket's readiness.
+    let Ok(mut s) = stream.into_std() else {
+        return;
+    };
+    if read_off(&mut s) {
+        let _ = s.write(&bytes);
+        return;
+    }
+    let Ok(permit) = Arc::clone(lingering).try_acquire_owned() else {
+        let _ = s.write(&bytes);
+        return;
+    };
+    let Ok(stream) = UnixStream::from_std(s) else {
+        return;
+    };
+    tokio::spawn(async move {
+        let _ = tokio::time::timeout(REFUSAL_LINGER, stream.readable()).await;
+        if let Ok(mut s) = stream.into_std() {
+            read_off(&mut s);
+            let _ = s.write(&bytes);
+        }
+        drop(permit);
+    });
+}
+
+/// Reads off (and drops) what the client has sent so far, without waiting; whether it
+/// sent anything or closed its side.
+fn read_off(s: &mut std::os::unix::net::UnixStream) -> bool {
+    use std::io::Read;
     let mut sink = [0u8; 4096];
+    let mut any = false;
     for _ in 0..16 {
-        match stream.try_read(&mut sink) {
-            Ok(n) if n > 0 => {}
-            _ => break,
+        match s.read(&mut sink) {
+            Ok(0) => return true,
+            Ok(_) => any = true,
+            Err(_) => break,
         }
     }
-    let _ = stream.try_write(bytes);
+    any
 }
 
 /// Whether an accept error means the descriptor table (the process's or the system's)
@@ -340,7 +381,8 @@ pub async fn serve(listener: UnixListener, shared: Arc<Shared>, shutdown: Cancel
     let tracker = TaskTracker::new();
     let counts = Arc::new(Counts::default());
     let router = crate::routes::router(Arc::clone(&shared));
-    let too_many = refusal_bytes(&crate::error::ApiError::too_many_connections());
+    let too_many: Arc<[u8]> = refusal_bytes(&crate::error::ApiError::too_many_connections()).into();
+    let lingering = Arc::new(Semaphore::new(LINGER_MAX));
     let no_fds = refusal_bytes(&crate::error::ApiError::new(
         http::StatusCode::SERVICE_UNAVAILABLE,
         "OutOfFileDescriptors",
@@ -369,8 +411,12 @@ pub async fn serve(listener: UnixListener, shared: Arc<Shared>, shutdown: Cancel
                 accept_errors.hit(&e);
                 if out_of_fds(&e) && reserve.take().is_some() {
                     use futures::FutureExt;
-                    if let Some(Ok((s, _))) = listener.accept().now_or_never() {
-                        answer_and_close(s, &no_fds);
+                    if let Some(Ok((s, _))) = listener.accept().now_or_never()
+                        && let Ok(mut s) = s.into_std()
+                    {
+                        use std::io::Write;
+                        read_off(&mut s);
+                        let _ = s.write(&no_fds);
                     }
                     reserve = std::fs::File::open("/dev/null").ok();
                 }
@@ -399,16 +445,17 @@ pub async fn serve(listener: UnixListener, shared: Arc<Shared>, shutdown: Cancel
             }
             Take::Refuse => {
                 refused.hit(&format_args!("uid {}", cred.uid()));
-                answer_and_close(stream, &too_many);
+                refuse(stream, Arc::clone(&too_many), &lingering);
             }
             Take::Wait(w) => {
                 // Rare: its uid's last connection is still closing. Wait off the loop.
                 let counts = Arc::clone(&counts);
-                let too_many = too_many.clone();
+                let too_many = Arc::clone(&too_many);
+                let lingering = Arc::clone(&lingering);
                 tracker.spawn(async move {
                     match counts.wait_take(w, total_cap, uid_cap).await {
                         Some(slot) => conn.run(stream, cred, slot).await,
-                        None => answer_and_close(stream, &too_many),
+                        None => refuse(stream, too_many, &lingering),
                     }
                 });
             }
@@ -490,12 +537,11 @@ mod tests {
             "[[tenant]]\nid = \"contoso\"\nname = \"C\"\n[[grant]]\nuser = \"{me}\"\ntenant = \"contoso\"\nrole = \"reader\"\n"
         ))
         .unwrap();
-        let store = crate::store::Store::open(dir.path(), crate::store::StoreOptions::default())
-            .unwrap();
+        let store =
+            crate::store::Store::open(dir.path(), crate::store::StoreOptions::default()).unwrap();
         let stop = CancellationToken::new();
-        let shared = Arc::new(
-            Shared::new(cfg, store, stop.clone()).with_directory(Arc::new(OutOfFds)),
-        );
+        let shared =
+            Arc::new(Shared::new(cfg, store, stop.clone()).with_directory(Arc::new(OutOfFds)));
         let sock = dir.path().join("s.sock");
         let listener = UnixListener::bind(&sock).unwrap();
         let server = tokio::spawn(serve(listener, shared, stop.clone()));
@@ -514,6 +560,9 @@ mod tests {
         assert!(reply.starts_with("HTTP/1.1 503"), "{reply}");
         assert!(reply.contains("IdentityUnavailable"), "{reply}");
         assert!(reply.contains("EMFILE"), "the cause is named: {reply}");
-        assert!(reply.to_ascii_lowercase().contains("retry-after"), "{reply}");
+        assert!(
+            reply.to_ascii_lowercase().contains("retry-after"),
+            "{reply}"
+        );
     }
 }
