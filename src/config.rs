@@ -155,6 +155,9 @@ pub struct LimitsConfig {
     /// Distinct denied-attempt records one uid may cause per window; past it, its further
     /// denials in a tenant are counted in one record per tenant.
     pub denials_per_uid: usize,
+    /// How long a caller's group membership is trusted on an open connection or event
+    /// stream before it is looked up again (at most 30 s; a reload also refreshes it).
+    pub identity_refresh: ConfigDuration,
 }
 
 impl Default for LimitsConfig {
@@ -170,6 +173,7 @@ impl Default for LimitsConfig {
             max_connections_per_uid: 64,
             denial_window: ConfigDuration(Duration::from_secs(60)),
             denials_per_uid: 32,
+            identity_refresh: ConfigDuration(Duration::from_secs(30)),
         }
     }
 }
@@ -455,6 +459,12 @@ impl Config {
         if self.limits.denial_window.0 < Duration::from_secs(1) {
             return Err(ConfigError::Invalid(
                 "limits.denial_window must be at least 1s (denials within it are coalesced)".into(),
+            ));
+        }
+        let refresh = self.limits.identity_refresh.0;
+        if refresh < Duration::from_millis(100) || refresh > Duration::from_secs(30) {
+            return Err(ConfigError::Invalid(
+                "limits: identity_refresh must be between 100ms and 30s".into(),
             ));
         }
         if self.retention.sweep_interval.0 < Duration::from_millis(100) {

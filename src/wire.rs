@@ -72,7 +72,8 @@ pub mod codes {
 /// One change event on `/v1/events`: one JSON line per committed change.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Event {
-    /// A daemon-wide sequence number, increasing.
+    /// A sequence number, increasing per tenant and kind of record since the daemon
+    /// started (so it reveals nothing of changes the subscriber may not read).
     pub seq: u64,
     /// When the change committed (RFC 3339).
     pub at: String,

@@ -117,7 +117,8 @@ fn load_config(arg: Option<PathBuf>) -> anyhow::Result<(Config, Option<PathBuf>)
             Ok((c, Some(abs)))
         }
         None => {
-            let me = steward_daemon::identity::Caller::daemon();
+            let me = steward_daemon::identity::Caller::daemon()
+                .context("cannot look up the daemon's own user for the embedded default")?;
             Ok((Config::embedded_default(&me.user), None))
         }
     }

@@ -5,14 +5,21 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 use steward::config::Config;
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
+use crate::identity::{Directory, SystemDirectory};
 use crate::store::Store;
 
 /// State shared by every connection and timer.
 pub struct Shared {
     /// The configuration in force; swapped whole on reload.
     config: ArcSwap<Config>,
+    /// Counts the configurations put in force; open connections and event streams
+    /// resolve their callers again when it moves (a reload re-reads group membership).
+    generation: watch::Sender<u64>,
+    /// Where callers' user and group names are looked up.
+    pub directory: Arc<dyn Directory>,
     /// The store: every tenant's records and audit chains.
     pub store: Store,
     /// Cancelled when the daemon starts draining.
@@ -22,14 +29,22 @@ pub struct Shared {
 }
 
 impl Shared {
-    /// State for a daemon running `config`.
+    /// State for a daemon running `config`, looking callers up in the system's databases.
     pub fn new(config: Config, store: Store, shutdown: CancellationToken) -> Self {
         Shared {
             store,
             config: ArcSwap::from_pointee(config),
+            generation: watch::Sender::new(0),
+            directory: Arc::new(SystemDirectory),
             shutdown,
             denials: crate::denials::Denials::default(),
         }
+    }
+
+    /// The same state looking callers up in `directory` (tests inject failing lookups).
+    pub fn with_directory(mut self, directory: Arc<dyn Directory>) -> Self {
+        self.directory = directory;
+        self
     }
 
     /// The configuration in force now.
@@ -37,8 +52,20 @@ impl Shared {
         self.config.load_full()
     }
 
-    /// Puts a new (validated) configuration in force.
+    /// Puts a new (validated) configuration in force, and marks every caller resolved
+    /// before it as stale.
     pub fn set_config(&self, config: Config) {
         self.config.store(Arc::new(config));
+        self.generation.send_modify(|g| *g = g.wrapping_add(1));
+    }
+
+    /// The generation of the configuration in force (see [`Shared::set_config`]).
+    pub fn generation(&self) -> u64 {
+        *self.generation.borrow()
+    }
+
+    /// Wakes when a new configuration is put in force.
+    pub fn watch_generation(&self) -> watch::Receiver<u64> {
+        self.generation.subscribe()
     }
 }

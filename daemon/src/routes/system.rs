@@ -3,21 +3,22 @@
 
 use std::sync::Arc;
 
+use axum::Extension;
 use axum::Json;
 use axum::body::Body;
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
-use futures::StreamExt;
 use http::{HeaderMap, header};
 use serde::Deserialize;
 use steward::permissions::Permission;
 use steward::wire::{Event, GrantInfo, Health, List, TenantInfo, WhoAmI};
-use tokio_stream::wrappers::BroadcastStream;
-use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
+use tokio::sync::{broadcast, watch};
+use tokio_util::sync::CancellationToken;
 
 use super::{CallerExt, acting_role};
 use crate::access;
 use crate::error::ApiError;
+use crate::identity::{Caller, Identity};
 use crate::state::Shared;
 use crate::store::{ChangeEvent, Kind};
 
@@ -132,10 +133,19 @@ pub struct EventsQuery {
 }
 
 /// `GET /v1/events[?tenant=t]`: an NDJSON stream of change events the caller may see,
-/// judged against the configuration in force when each event is sent.
+/// judged against the configuration in force and the caller's current groups when each
+/// event is sent.
+///
+/// The caller is resolved again whenever its resolution is stale (`[limits]
+/// identity_refresh`, at least every 30 s, and on every configuration put in force),
+/// also while no event comes. A stream whose grant is gone (the tenant of `?tenant=`, or
+/// any tenant it was following) ends with a last line `{"closed": "GrantRevoked",
+/// "message": …}`; one whose caller can no longer be looked up ends with
+/// `{"closed": "IdentityUnavailable", …}`.
 pub async fn events(
     State(shared): State<Arc<Shared>>,
     CallerExt(caller): CallerExt,
+    Extension(identity): Extension<Arc<Identity>>,
     headers: HeaderMap,
     Query(q): Query<EventsQuery>,
 ) -> Result<Response, ApiError> {
@@ -143,40 +153,164 @@ pub async fn events(
     if let Some(t) = &q.tenant {
         super::tenant_access(&shared, &caller, t, acting.as_deref())?;
     }
-    let rx = shared.store.writer().subscribe();
-    let stop = shared.shutdown.clone();
-    let stream = BroadcastStream::new(rx)
-        .take_until(async move { stop.cancelled().await })
-        .filter_map(move |item| {
-            let shared = Arc::clone(&shared);
-            let caller = Arc::clone(&caller);
-            let only = q.tenant.clone();
-            let acting = acting.clone();
-            async move {
-                let line = match item {
-                    Ok(change) => {
-                        let ev = wire_event(&change);
-                        if only.as_ref().is_some_and(|t| *t != ev.tenant) {
-                            return None;
-                        }
-                        let cfg = shared.config();
-                        let access =
-                            access::resolve(&cfg, &caller, &ev.tenant, acting.as_deref()).ok()?;
-                        if !access.allows(read_permission(&ev.kind)) {
-                            return None;
-                        }
-                        serde_json::to_string(&ev).ok()?
-                    }
-                    Err(BroadcastStreamRecvError::Lagged(n)) => {
-                        format!("{{\"lagged\":{n}}}")
-                    }
-                };
-                Some(Ok::<_, std::io::Error>(format!("{line}\n")))
-            }
-        });
+    let cfg = shared.config();
+    let following = match &q.tenant {
+        Some(t) => vec![t.clone()],
+        None => cfg
+            .tenants
+            .iter()
+            .map(|t| t.id.to_string())
+            .filter(|t| access::resolve(&cfg, &caller, t, acting.as_deref()).is_ok())
+            .collect(),
+    };
+    let refresh = cfg.limits.identity_refresh.0;
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + refresh, refresh);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let stream = EventStream {
+        rx: shared.store.writer().subscribe(),
+        generation: shared.watch_generation(),
+        stop: shared.shutdown.clone(),
+        shared,
+        identity,
+        only: q.tenant,
+        following,
+        acting,
+        tick,
+        ended: false,
+    };
+    let lines = futures::stream::unfold(stream, |mut s| async move {
+        let line = s.next_line().await?;
+        Some((Ok::<_, std::io::Error>(line), s))
+    });
     Ok((
         [(header::CONTENT_TYPE, "application/x-ndjson")],
-        Body::from_stream(stream),
+        Body::from_stream(lines),
     )
         .into_response())
+}
+
+/// The state of one `/v1/events` stream.
+struct EventStream {
+    /// Committed changes.
+    rx: broadcast::Receiver<ChangeEvent>,
+    /// Moves when a configuration is put in force.
+    generation: watch::Receiver<u64>,
+    /// Cancelled when the daemon drains.
+    stop: CancellationToken,
+    /// The daemon's state.
+    shared: Arc<Shared>,
+    /// The connection's caller.
+    identity: Arc<Identity>,
+    /// `?tenant=`.
+    only: Option<String>,
+    /// The tenants the stream follows: the stream ends when one is no longer granted.
+    following: Vec<String>,
+    /// The `X-Steward-Role` profile.
+    acting: Option<String>,
+    /// When the caller is looked up again.
+    tick: tokio::time::Interval,
+    /// The last line has been sent.
+    ended: bool,
+}
+
+impl EventStream {
+    /// The next line to send, or `None` when the stream is over.
+    async fn next_line(&mut self) -> Option<String> {
+        if self.ended {
+            return None;
+        }
+        loop {
+            tokio::select! {
+                () = self.stop.cancelled() => return None,
+                item = self.rx.recv() => match item {
+                    Ok(change) => {
+                        if let Some(line) = self.event_line(&change).await {
+                            return Some(line);
+                        }
+                    }
+                    Err(broadcast::error::RecvError::Lagged(n)) => {
+                        return Some(format!("{{\"lagged\":{n}}}\n"));
+                    }
+                    Err(broadcast::error::RecvError::Closed) => return None,
+                },
+                _ = self.tick.tick() => {
+                    if let Some(last) = self.recheck().await {
+                        return Some(last);
+                    }
+                }
+                changed = self.generation.changed() => {
+                    if changed.is_err() {
+                        return None;
+                    }
+                    if let Some(last) = self.recheck().await {
+                        return Some(last);
+                    }
+                }
+            }
+        }
+    }
+
+    /// The caller as of now, or the last line saying why it cannot be told.
+    async fn caller(&mut self) -> Result<Arc<Caller>, String> {
+        let refresh = self.shared.config().limits.identity_refresh.0;
+        match self
+            .identity
+            .current(refresh, self.shared.generation())
+            .await
+        {
+            Ok(c) => Ok(c),
+            Err(e) => {
+                self.ended = true;
+                Err(closing_line(
+                    "IdentityUnavailable",
+                    &format!("the daemon cannot tell who you are right now: {e}"),
+                ))
+            }
+        }
+    }
+
+    /// The line for `change`, if the caller may see it now.
+    async fn event_line(&mut self, change: &ChangeEvent) -> Option<String> {
+        let ev = wire_event(change);
+        if self.only.as_ref().is_some_and(|t| *t != ev.tenant) {
+            return None;
+        }
+        let caller = match self.caller().await {
+            Ok(c) => c,
+            Err(last) => return Some(last),
+        };
+        let cfg = self.shared.config();
+        let access = access::resolve(&cfg, &caller, &ev.tenant, self.acting.as_deref()).ok()?;
+        if !access.allows(read_permission(&ev.kind)) {
+            return None;
+        }
+        serde_json::to_string(&ev).ok().map(|l| format!("{l}\n"))
+    }
+
+    /// Looks the caller up again; the last line when a followed grant is gone.
+    async fn recheck(&mut self) -> Option<String> {
+        let caller = match self.caller().await {
+            Ok(c) => c,
+            Err(last) => return Some(last),
+        };
+        let cfg = self.shared.config();
+        let lost = self
+            .following
+            .iter()
+            .find(|t| access::resolve(&cfg, &caller, t, self.acting.as_deref()).is_err())?;
+        self.ended = true;
+        Some(closing_line(
+            "GrantRevoked",
+            &format!(
+                "{} no longer holds a grant in tenant {lost} (group membership or configuration changed)",
+                caller.user
+            ),
+        ))
+    }
+}
+
+/// The last line of a stream that ends for `code`.
+fn closing_line(code: &str, message: &str) -> String {
+    let v = serde_json::json!({"closed": code, "message": message});
+    format!("{v}\n")
 }

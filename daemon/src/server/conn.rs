@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use axum::Router;
 use axum::body::Body;
 use axum::response::IntoResponse;
-use http::{Request, Response, StatusCode};
+use http::{Request, Response, StatusCode, Version, header};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::UnixStream;
@@ -19,8 +19,11 @@ use tower::ServiceExt;
 
 use super::Slot;
 use crate::error::ApiError;
-use crate::identity::Caller;
+use crate::identity::{Caller, Identity, IdentityError};
 use crate::state::Shared;
+
+/// The error code of a 503 for a caller whose identity could not be looked up.
+const IDENTITY_UNAVAILABLE: &str = "IdentityUnavailable";
 
 /// hyper refuses a read buffer smaller than this.
 const MIN_HEAD_BUFFER: usize = 8192;
@@ -77,17 +80,19 @@ impl Drop for InFlight {
 }
 
 impl Conn {
-    /// Serves one connection to its end. Without a `slot` the caller is over a
-    /// connection cap: every request on the connection answers 429 and it closes.
-    pub async fn run(self, stream: UnixStream, cred: UCred, slot: Option<Slot>) {
+    /// Serves one connection, which holds `slot` under the connection caps, to its end.
+    /// The caller is resolved at its first request and again whenever that resolution
+    /// is stale (see [`Identity::current`]), so each request is judged on current group
+    /// membership; a failed lookup answers 503 naming the cause.
+    pub async fn run(self, stream: UnixStream, cred: UCred, slot: Slot) {
         let (uid, gid, pid) = (cred.uid(), cred.gid(), cred.pid());
-        // Password and group lookups may go to NSS (LDAP, sssd): keep them off the
-        // async threads.
-        let caller = match tokio::task::spawn_blocking(move || Caller::resolve(uid, gid, pid)).await
-        {
-            Ok(c) => Arc::new(c),
-            Err(_) => return,
-        };
+        let identity = Arc::new(Identity::new(
+            Arc::clone(&self.shared.directory),
+            uid,
+            gid,
+            pid,
+        ));
+        let slot = Arc::new(slot);
         let cfg = self.shared.config();
         let limits = &cfg.limits;
         let activity = Arc::new(Activity {
@@ -95,22 +100,35 @@ impl Conn {
             last_ms: AtomicU64::new(0),
             opened: Instant::now(),
         });
-        let over_cap = slot.is_none();
         let request_timeout = limits.request_timeout.0;
         let max_header = limits.max_header.bytes();
         let svc = {
             let activity = Arc::clone(&activity);
             let router = self.router.clone();
-            let caller = Arc::clone(&caller);
+            let shared = Arc::clone(&self.shared);
+            let slot = Arc::clone(&slot);
             hyper::service::service_fn(move |req: Request<Incoming>| {
                 activity.inflight.fetch_add(1, Ordering::Relaxed);
                 activity.touch();
                 let guard = InFlight(Arc::clone(&activity));
                 let router = router.clone();
-                let caller = Arc::clone(&caller);
+                let identity = Arc::clone(&identity);
+                let shared = Arc::clone(&shared);
+                let slot = Arc::clone(&slot);
+                let last = asks_to_close(&req);
                 async move {
+                    let refresh = shared.config().limits.identity_refresh.0;
+                    let lookup = identity.current(refresh, shared.generation());
+                    let caller = tokio::time::timeout(request_timeout, lookup)
+                        .await
+                        .unwrap_or(Err(IdentityError::TimedOut(request_timeout)));
                     let resp =
-                        handle(router, caller, req, over_cap, request_timeout, max_header).await;
+                        handle(router, identity, caller, req, request_timeout, max_header).await;
+                    if last {
+                        // Before the answer is written: a client that connects again
+                        // once it has read it finds this connection already closing.
+                        slot.mark_closing();
+                    }
                     drop(guard);
                     Ok::<_, Infallible>(resp)
                 }
@@ -120,8 +138,7 @@ impl Conn {
         builder
             .timer(TokioTimer::new())
             .header_read_timeout(limits.header_timeout.0)
-            .max_buf_size(limits.max_header.bytes().max(MIN_HEAD_BUFFER))
-            .keep_alive(!over_cap);
+            .max_buf_size(limits.max_header.bytes().max(MIN_HEAD_BUFFER));
         let conn = builder.serve_connection(TokioIo::new(stream), svc);
         let mut conn = std::pin::pin!(conn);
         let idle_limit = limits.idle_timeout.0;
@@ -163,12 +180,26 @@ fn head_len<B>(req: &Request<B>) -> usize {
     })
 }
 
-/// Answers one request: caps, timeout, routing, and the log line.
+/// Whether the request is its connection's last: it asks for `Connection: close`, or
+/// is HTTP/1.0 without `keep-alive`.
+fn asks_to_close<B>(req: &Request<B>) -> bool {
+    let has = |token: &str| {
+        req.headers()
+            .get_all(header::CONNECTION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .any(|t| t.trim().eq_ignore_ascii_case(token))
+    };
+    has("close") || (req.version() == Version::HTTP_10 && !has("keep-alive"))
+}
+
+/// Answers one request: identity, head size, timeout, routing, and the log line.
 async fn handle(
     router: Router,
-    caller: Arc<Caller>,
+    identity: Arc<Identity>,
+    caller: Result<Arc<Caller>, IdentityError>,
     mut req: Request<Incoming>,
-    over_cap: bool,
     timeout: Duration,
     max_header: usize,
 ) -> Response<Body> {
@@ -176,8 +207,18 @@ async fn handle(
     let started = Instant::now();
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
-    let resp = if over_cap {
-        ApiError::too_many_connections().into_response()
+    let resp = if let Err(e) = &caller {
+        // Never serve a caller whose name or groups could not be read as someone else.
+        tracing::error!(uid = identity.uid(), error = %e, "cannot resolve the caller");
+        let mut r = ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            IDENTITY_UNAVAILABLE,
+            format!("the daemon cannot tell who you are right now: {e}; retry shortly"),
+        )
+        .into_response();
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, http::HeaderValue::from_static("1"));
+        r
     } else if head_len(&req) > max_header {
         // hyper's buffer limit only stops a head still incomplete when the buffer fills,
         // so a head that arrives in one large read can pass it: measure it here.
@@ -188,7 +229,10 @@ async fn handle(
         )
         .into_response()
     } else {
-        req.extensions_mut().insert(Arc::clone(&caller));
+        if let Ok(caller) = &caller {
+            req.extensions_mut().insert(Arc::clone(caller));
+        }
+        req.extensions_mut().insert(Arc::clone(&identity));
         req.extensions_mut().insert(id);
         let fut = router.oneshot(req.map(Body::new));
         match tokio::time::timeout(timeout, fut).await {
@@ -205,7 +249,7 @@ async fn handle(
     tracing::info!(
         target: "stewardd::request",
         request_id = id.0,
-        uid = caller.uid,
+        uid = identity.uid(),
         %method,
         path,
         status = resp.status().as_u16(),

@@ -32,7 +32,8 @@ use super::{Due, due_entries};
 /// A change that committed, for the API's `/v1/events` stream.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChangeEvent {
-    /// Increasing number since the daemon started.
+    /// Increasing number since the daemon started, counted per tenant and kind of record:
+    /// the numbers a subscriber sees say nothing about changes it may not read.
     pub seq: u64,
     /// Commit time of the group, Unix microseconds.
     pub at_micros: i64,
@@ -127,7 +128,8 @@ struct Shared {
     commits: AtomicU64,
     jobs_committed: AtomicU64,
     jobs_failed: AtomicU64,
-    event_seq: AtomicU64,
+    /// The last event number of each tenant and kind (see [`ChangeEvent::seq`]).
+    event_seq: std::sync::Mutex<std::collections::HashMap<(String, Kind), u64>>,
     /// Set by [`Writer::stop`]; the thread exits after its current group.
     stopping: AtomicBool,
     events: broadcast::Sender<ChangeEvent>,
@@ -163,7 +165,7 @@ impl Writer {
             commits: AtomicU64::new(0),
             jobs_committed: AtomicU64::new(0),
             jobs_failed: AtomicU64::new(0),
-            event_seq: AtomicU64::new(0),
+            event_seq: std::sync::Mutex::default(),
             stopping: AtomicBool::new(false),
             events,
             reserve,
@@ -534,7 +536,11 @@ fn run_group(
                 };
                 counter.fetch_add(1, Ordering::SeqCst);
                 for ev in r.events {
-                    let seq = shared.event_seq.fetch_add(1, Ordering::SeqCst) + 1;
+                    let seq = shared.event_seq.lock().map_or(0, |mut last| {
+                        let n = last.entry((r.tenant.clone(), ev.kind)).or_insert(0);
+                        *n += 1;
+                        *n
+                    });
                     let _ = shared.events.send(ChangeEvent {
                         seq,
                         at_micros: now,
