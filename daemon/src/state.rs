@@ -17,12 +17,15 @@ pub struct Shared {
     pub store: Store,
     /// Cancelled when the daemon starts draining.
     pub shutdown: CancellationToken,
+    /// Ingest bytes held at once, all requests together (`limits.ingest_budget`, read at start).
+    pub ingest_budget: crate::ingest::Budget,
 }
 
 impl Shared {
     /// State for a daemon running `config`.
     pub fn new(config: Config, store: Store, shutdown: CancellationToken) -> Self {
         Shared {
+            ingest_budget: crate::ingest::Budget::new(config.limits.ingest_budget.bytes()),
             store,
             config: ArcSwap::from_pointee(config),
             shutdown,

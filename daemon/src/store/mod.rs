@@ -44,7 +44,7 @@ pub use doc::{Doc, DocInput, Kind, ScheduleAction, Scheduled};
 pub use error::{StoreError, WriteError};
 pub use read::{DocText, Page, SubjectHit, TenantReader, TimeCursor};
 pub use txn::TenantTxn;
-pub use writer::{ChangeEvent, PurgeReport, Writer, WriterStats};
+pub use writer::{ChangeEvent, Handoff, PurgeReport, Writer, WriterStats};
 
 use audit::HmacKey;
 use slot::DbSlot;
