@@ -456,6 +456,66 @@ mod tests {
     }
 
     #[test]
+    fn errors_are_capped_and_counted() {
+        let body = format!("[{}]", vec!["{}"; 1000].join(","));
+        let e = parse_json(body.as_bytes(), jiff::Timestamp::now()).unwrap_err();
+        // Two errors per item (name, properties): the first MAX_ERRORS, then one count.
+        assert_eq!(e.errors().len(), MAX_ERRORS + 1);
+        let last = e.errors().last().unwrap();
+        assert_eq!(last.path, "body");
+        assert!(
+            last.message.starts_with("1900 more errors"),
+            "{}",
+            last.message
+        );
+        let nd = vec!["{}"; 1000].join("\n");
+        let e = parse_ndjson(nd.as_bytes(), jiff::Timestamp::now()).unwrap_err();
+        assert_eq!(e.errors().len(), MAX_ERRORS + 1);
+    }
+
+    #[test]
+    fn a_batch_keeps_spans_and_cuts_bounded_chunks() {
+        let now = jiff::Timestamp::now();
+        let items: Vec<String> = (0..5000)
+            .map(|i| format!("{{\"name\":\"a{i}\",\"properties\":{{}}}}"))
+            .collect();
+        let body = Bytes::from(format!(" [ {} ] ", items.join(" , ")));
+        let b = Batch::json(body, now).unwrap();
+        assert_eq!(b.len(), 5000);
+        let chunks = b.chunks();
+        assert_eq!(chunks, vec![0..2048, 2048..4096, 4096..5000]);
+        let t = TenantId::parse("contoso").unwrap();
+        let p = b.prepare(4096..4098, &t, Duration::from_secs(60)).unwrap();
+        assert_eq!(p.len(), 2);
+        assert_eq!(p[0].name, "a4096");
+        assert_eq!(p[1].name, "a4097");
+        // NDJSON spans are lines; one object is one alert.
+        let nd = Bytes::from(items[..3].join("\n\n"));
+        let b = Batch::ndjson(nd, now).unwrap();
+        assert_eq!(b.len(), 3);
+        assert_eq!(
+            b.prepare(2..3, &t, Duration::from_secs(60)).unwrap()[0].name,
+            "a2"
+        );
+        let one = Batch::json(Bytes::from(items[7].clone()), now).unwrap();
+        assert_eq!(one.chunks(), vec![0..1]);
+        let none = Batch::json(Bytes::from_static(b"[]"), now).unwrap();
+        assert!(none.is_empty());
+        assert_eq!(none.chunks(), vec![0..0]);
+        // Big alerts: the byte bound cuts first.
+        let big: Vec<String> = (0..10)
+            .map(|i| {
+                format!(
+                    "{{\"name\":\"b{i}\",\"properties\":{{\"x\":\"{}\"}}}}",
+                    "y".repeat(200 << 10)
+                )
+            })
+            .collect();
+        let b = Batch::json(Bytes::from(format!("[{}]", big.join(","))), now).unwrap();
+        assert!(b.chunks().iter().all(|c| c.len() <= 3), "{:?}", b.chunks());
+    }
+
+    #[test]
     fn json_accepts_one_or_many() {
         let now = jiff::Timestamp::now();
         assert_eq!(
