@@ -137,11 +137,17 @@ pub struct LimitsConfig {
     pub max_body: ByteSize,
     /// Largest request body of an alert ingest.
     pub max_ingest_body: ByteSize,
+    /// Ingest bytes held at once, all requests together: an ingest reserves its body's
+    /// size before reading it, waits briefly when the budget is spent, then answers 503
+    /// with `Retry-After`, so concurrent ingests cannot exhaust memory. At least
+    /// `max_ingest_body`. Read at start.
+    pub ingest_budget: ByteSize,
     /// Largest request head (431 past it).
     pub max_header: ByteSize,
     /// How long a client may take to send its request head.
     pub header_timeout: ConfigDuration,
-    /// How long one request may take, body included.
+    /// How long a request may take to be read and handed to the store (408 past it). A
+    /// write already handed to the writer is answered with its commit's outcome.
     pub request_timeout: ConfigDuration,
     /// How long an idle keep-alive connection is kept.
     pub idle_timeout: ConfigDuration,
@@ -165,6 +171,7 @@ impl Default for LimitsConfig {
         LimitsConfig {
             max_body: ByteSize(1 << 20),
             max_ingest_body: ByteSize(16 << 20),
+            ingest_budget: ByteSize(64 << 20),
             max_header: ByteSize(64 << 10),
             header_timeout: ConfigDuration(Duration::from_secs(10)),
             request_timeout: ConfigDuration(Duration::from_secs(30)),
@@ -465,6 +472,11 @@ impl Config {
         if refresh < Duration::from_millis(100) || refresh > Duration::from_secs(30) {
             return Err(ConfigError::Invalid(
                 "limits: identity_refresh must be between 100ms and 30s".into(),
+            ));
+        }
+        if self.limits.ingest_budget.0 < self.limits.max_ingest_body.0 {
+            return Err(ConfigError::Invalid(
+                "limits.ingest_budget must be at least limits.max_ingest_body".into(),
             ));
         }
         if self.retention.sweep_interval.0 < Duration::from_millis(100) {

@@ -35,7 +35,7 @@ use jiff::Timestamp;
 use serde_json::Value;
 
 use client::Conn;
-use daemon::{Daemon, Settings, TENANT};
+use daemon::{Daemon, OTHER_TENANT, Settings, TENANT};
 use floors::nanos;
 use table::{Row, Table, mib, rate, time};
 
@@ -127,8 +127,8 @@ fn run() -> Result<()> {
 
 /// Every measurement, in an order where each leaves the store as the next needs it.
 /// `STEWARD_BENCH_ONLY=pages,export` runs only the named phases (read, writes, ingest,
-/// pages, subjects, export, startup, tui, purge), for profiling one of them; the ingest
-/// runs whenever a later phase needs the alerts.
+/// pages, subjects, export, startup, tui, purge, maxingest), for profiling one of them;
+/// the ingest runs whenever a later phase needs the alerts.
 async fn measure_all(scale: &Scale, dir: &Path) -> Result<Table> {
     let only = std::env::var("STEWARD_BENCH_ONLY").ok();
     let runs = |phase: &str| {
@@ -195,7 +195,105 @@ async fn measure_all(scale: &Scale, dir: &Path) -> Result<Table> {
         eprintln!("retention purge");
         purge(dir, &mut t).await?;
     }
+    if runs("maxingest") {
+        eprintln!("maximal ingests");
+        maximal_ingests(&dir.join("maximal"), quiet, &mut t).await?;
+    }
     Ok(t)
+}
+
+/// The largest ingest body the default config accepts (`limits.max_ingest_body`).
+const MAX_INGEST_BODY: usize = 16 << 20;
+
+/// A body of tiny alerts (`{"name":…,"properties":{}}`) filling [`MAX_INGEST_BODY`]:
+/// the most alerts one request can carry (~450k).
+fn maximal_body(prefix: &str) -> (Bytes, u64) {
+    let mut s = String::with_capacity(MAX_INGEST_BODY);
+    s.push('[');
+    let mut n = 0u64;
+    loop {
+        let a = format!("{{\"name\":\"{prefix}{n}\",\"properties\":{{}}}}");
+        if s.len() + a.len() + 2 > MAX_INGEST_BODY {
+            break;
+        }
+        if n > 0 {
+            s.push(',');
+        }
+        s.push_str(&a);
+        n += 1;
+    }
+    s.push(']');
+    (Bytes::from(s), n)
+}
+
+/// POSTs one ingest body on a connection of its own; fails unless it is stored.
+async fn ingest_one(socket: PathBuf, body: Bytes) -> Result<()> {
+    let mut c = Conn::open(&socket).await?;
+    let path = format!("/v1/tenants/{TENANT}/alerts");
+    let (s, b) = c.send(Method::POST, &path, Some(body)).await?;
+    anyhow::ensure!(
+        s.is_success(),
+        "maximal ingest: {s} {}",
+        String::from_utf8_lossy(&b)
+    );
+    Ok(())
+}
+
+/// 10. Maximal ingests (issue 13, item 1), on a daemon of their own: the daemon's peak
+///     RSS while three run at once, and another tenant's PUT latency while one runs.
+async fn maximal_ingests(dir: &Path, s: Settings, t: &mut Table) -> Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let d = Daemon::start(dir, s).await?;
+    let bodies: Vec<(Bytes, u64)> = (0..4).map(|i| maximal_body(&format!("m{i}-"))).collect();
+    let per = bodies[0].1;
+    d.reset_peak()?;
+    let before = d.rss()?;
+    let mut tasks = Vec::new();
+    for (body, _) in &bodies[..3] {
+        tasks.push(tokio::spawn(ingest_one(d.socket.clone(), body.clone())));
+    }
+    for task in tasks {
+        task.await??;
+    }
+    let peak = d.peak_rss()?;
+    let limit = 256u64 << 20;
+    t.push(Row {
+        what: format!("Daemon peak RSS, 3 concurrent maximal ingests (16 MiB, {per} alerts each)"),
+        steward: mib(peak),
+        baseline: format!("{} before", mib(before)),
+        ratio: String::new(),
+        target: "≤ 256 MiB".into(),
+        met: Some(peak <= limit),
+    });
+    // One more maximal ingest; meanwhile another tenant PUTs contacts one after another.
+    let big = tokio::spawn(ingest_one(d.socket.clone(), bodies[3].0.clone()));
+    let mut c = Conn::open(&d.socket).await?;
+    let contact = Bytes::from(data::contact());
+    let mut h = Histogram::<u64>::new(3)?;
+    let mut n = 0u64;
+    while !big.is_finished() {
+        let path = format!("/v1/tenants/{OTHER_TENANT}/contacts/during-{n}");
+        let start = Instant::now();
+        let (st, b) = c.send(Method::PUT, &path, Some(contact.clone())).await?;
+        anyhow::ensure!(
+            st.is_success(),
+            "PUT {path}: {st} {}",
+            String::from_utf8_lossy(&b)
+        );
+        h.record(nanos(start.elapsed()))?;
+        n += 1;
+    }
+    big.await??;
+    let p99 = p(&h, 0.99);
+    t.push(Row {
+        what: format!("Another tenant's PUT during one maximal ingest ({n} PUTs), p99"),
+        steward: time(p99),
+        baseline: format!("p50 {}, max {}", time(p(&h, 0.5)), time(h.max())),
+        ratio: String::new(),
+        target: "≤ 250 ms".into(),
+        met: Some(p99 <= 250_000_000),
+    });
+    d.stop()
 }
 
 fn contact_path(name: &str) -> String {

@@ -26,12 +26,15 @@ pub struct Shared {
     pub shutdown: CancellationToken,
     /// Denied attempts being coalesced, so a flood of them costs bounded disk.
     pub denials: crate::denials::Denials,
+    /// Ingest bytes held at once, all requests together (`limits.ingest_budget`, read at start).
+    pub ingest_budget: crate::ingest::Budget,
 }
 
 impl Shared {
     /// State for a daemon running `config`, looking callers up in the system's databases.
     pub fn new(config: Config, store: Store, shutdown: CancellationToken) -> Self {
         Shared {
+            ingest_budget: crate::ingest::Budget::new(config.limits.ingest_budget.bytes()),
             store,
             config: ArcSwap::from_pointee(config),
             generation: watch::Sender::new(0),

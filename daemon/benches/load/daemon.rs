@@ -12,6 +12,9 @@ use super::client::Conn;
 /// The tenant every measurement works in.
 pub const TENANT: &str = "bench";
 
+/// A second tenant, whose writes must not wait for the first one's big ingests.
+pub const OTHER_TENANT: &str = "other";
+
 /// How the daemon is configured for a phase.
 #[derive(Clone, Copy)]
 pub struct Settings {
@@ -67,6 +70,15 @@ role = "tenant-admin"
 user = "{me}"
 tenant = "{TENANT}"
 role = "ingest"
+
+[[tenant]]
+id = "{OTHER_TENANT}"
+name = "Another tenant"
+
+[[grant]]
+user = "{me}"
+tenant = "{OTHER_TENANT}"
+role = "tenant-admin"
 "#,
         sweep = s.sweep_interval,
         me = me()?

@@ -2,6 +2,8 @@
 //! security data: no profile updates or deletes one, so every update, delete or state
 //! action answers 405 and is audited as denied.
 
+use std::sync::Arc;
+
 use axum::Json;
 use axum::body::Body;
 use axum::response::{IntoResponse, Response};
@@ -17,6 +19,7 @@ use steward::model::AuditStatus;
 use super::body::{self, Accept, Format};
 use super::ctx::TenantCtx;
 use super::extract::{P, Q};
+use super::idempotency::{IdempotencyKey, Outcome};
 use super::paging;
 use super::resource::{doc_json, etag_header, raw_doc_json, resource_name};
 use crate::error::ApiError;
@@ -251,42 +254,111 @@ pub async fn get(ctx: TenantCtx, P((_, name)): P<(String, String)>) -> Result<Re
     Ok((etag_header(&doc.etag), Json(doc_json(&doc)?)).into_response())
 }
 
-/// `POST /v1/tenants/{t}/alerts`: one alert, an array, or NDJSON. All or nothing: any
-/// invalid item makes it a 400 listing every bad item, and nothing is stored.
+/// `POST /v1/tenants/{t}/alerts`: one alert, an array, or NDJSON. All or nothing at
+/// validation: any invalid item makes it a 400 listing the bad items (the first
+/// [`ingest::MAX_ERRORS`]), and nothing is stored. A valid batch is stored in bounded
+/// chunks, one write job each ([`ingest::Batch::chunks`]), so other writes are not held
+/// behind it; a storage failure partway answers the error with the earlier chunks stored,
+/// and a retry stores the rest (ingest is idempotent on the alert's name). The body's size
+/// is reserved from the daemon's ingest budget before it is read: 503 with `Retry-After`
+/// when the budget stays spent. Honours `Idempotency-Key` (checked with the first chunk,
+/// recorded with the last).
 pub async fn ingest(ctx: TenantCtx, headers: HeaderMap, raw: Body) -> Result<Response, ApiError> {
     ctx.require(Permission::AlertsIngest, LIST).await?;
     let cfg = ctx.shared.config();
-    let (format, bytes) = body::read(
-        &headers,
-        raw,
-        cfg.limits.max_ingest_body.bytes(),
-        Accept::JsonOrNdjson,
-    )
-    .await?;
+    let limit = cfg.limits.max_ingest_body.bytes();
+    let declared = body::declared_len(&headers)
+        .and_then(|n| usize::try_from(n).ok())
+        .unwrap_or(limit);
+    let Ok(_held) = ctx
+        .shared
+        .ingest_budget
+        .reserve(declared.min(limit), ingest::BUDGET_WAIT)
+        .await
+    else {
+        return Ok(busy());
+    };
+    let (format, bytes) = body::read(&headers, raw, limit, Accept::JsonOrNdjson).await?;
+    let operation = match format {
+        Format::Json => "alerts.ingest json",
+        Format::Ndjson => "alerts.ingest ndjson",
+    };
+    let key = IdempotencyKey::of(&ctx, &headers, operation, &bytes)?;
     let now = jiff::Timestamp::now();
-    let tenant = ctx.tenant.clone();
-    let retention = cfg.retention.alerts.0;
-    let alerts = tokio::task::spawn_blocking(move || {
-        let alerts = match format {
-            Format::Json => ingest::parse_json(&bytes, now),
-            Format::Ndjson => ingest::parse_ndjson(&bytes, now),
-        };
-        alerts.map(|a| ingest::prepare(a, &tenant, retention))
+    let batch = tokio::task::spawn_blocking(move || match format {
+        Format::Json => ingest::Batch::json(bytes, now),
+        Format::Ndjson => ingest::Batch::ndjson(bytes, now),
     })
     .await
     .map_err(|e| ApiError::internal(&e))??;
-    let entry = ctx
-        .entry("alerts.ingest", AuditStatus::Succeeded)
-        .resource(LIST);
-    let summary = ctx
-        .write(move |txn| Ok(ingest::store_alerts(txn, alerts, entry)?))
-        .await?;
-    let status = if summary.ingested > 0 {
+    let batch = Arc::new(batch);
+    let chunks = batch.chunks();
+    let parts = chunks.len() as u64;
+    let retention = cfg.retention.alerts.0;
+    let mut summary = ingest::IngestSummary::default();
+    for (i, range) in chunks.into_iter().enumerate() {
+        let (first, last) = (i == 0, i as u64 + 1 == parts);
+        let (b, tenant) = (Arc::clone(&batch), ctx.tenant.clone());
+        let alerts = tokio::task::spawn_blocking(move || b.prepare(range, &tenant, retention))
+            .await
+            .map_err(|e| ApiError::internal(&e))?
+            .map_err(|e| ApiError::internal(&format!("a validated alert no longer parses: {e}")))?;
+        let mut entry = ctx
+            .entry("alerts.ingest", AuditStatus::Succeeded)
+            .resource(LIST);
+        if parts > 1 {
+            entry = entry.count("part", i as u64 + 1).count("parts", parts);
+        }
+        let key = key.clone();
+        let so_far = summary.clone();
+        let step = ctx
+            .write(move |txn| {
+                if first
+                    && let Some(k) = &key
+                    && let Some(o) = k.recorded(txn)?
+                {
+                    return Ok(Err(o));
+                }
+                let stored = ingest::store_alerts(txn, alerts, entry)?;
+                if last && let Some(k) = &key {
+                    let mut total = so_far;
+                    total += stored.clone();
+                    k.record(txn, Outcome::json(status_of(&total), None, &total)?)?;
+                }
+                Ok(Ok(stored))
+            })
+            .await?;
+        match step {
+            Ok(stored) => summary += stored,
+            Err(replay) => return Ok(replay.into_response(true)),
+        }
+    }
+    Ok((status_of(&summary), Json(summary)).into_response())
+}
+
+/// 201 when something was stored, else 200.
+fn status_of(s: &ingest::IngestSummary) -> StatusCode {
+    if s.ingested > 0 {
         StatusCode::CREATED
     } else {
         StatusCode::OK
-    };
-    Ok((status, Json(summary)).into_response())
+    }
+}
+
+/// 503 with `Retry-After`: the daemon's ingest budget stayed spent.
+fn busy() -> Response {
+    (
+        [(http::header::RETRY_AFTER, "1")],
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "IngestBusy",
+            format!(
+                "other ingests hold the daemon's ingest budget (limits.ingest_budget) and no room came free within {:?}; retry later",
+                ingest::BUDGET_WAIT
+            ),
+        ),
+    )
+        .into_response()
 }
 
 /// Any update, delete or state action on an alert: 405, audited as denied.

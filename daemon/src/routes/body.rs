@@ -2,9 +2,9 @@
 //! body is refused without being held), and JSON decoding with errors that say where.
 
 use axum::body::Body;
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use http::{HeaderMap, header};
-use http_body_util::{BodyExt, Limited};
+use http_body_util::BodyExt;
 use serde::de::{DeserializeSeed, Deserializer, Error as _, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 
@@ -51,37 +51,41 @@ fn format_of(headers: &HeaderMap, accept: Accept) -> Result<Format, ApiError> {
     }
 }
 
+/// The body's size as its `Content-Length` declares it, if it does.
+pub fn declared_len(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+}
+
 /// Reads the whole body, refusing it past `limit` bytes (413) or with a content type
-/// `accept` does not allow (415).
+/// `accept` does not allow (415). The body is read into one buffer sized by its
+/// `Content-Length`, so it is held once, never a copy of its frames beside it.
 pub async fn read(
     headers: &HeaderMap,
-    body: Body,
+    mut body: Body,
     limit: usize,
     accept: Accept,
 ) -> Result<(Format, Bytes), ApiError> {
     let format = format_of(headers, accept)?;
-    if let Some(len) = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok())
-        && len > limit as u64
-    {
+    let declared = declared_len(headers);
+    if declared.is_some_and(|len| len > limit as u64) {
         return Err(ApiError::too_large(limit));
     }
-    let bytes = Limited::new(body, limit)
-        .collect()
-        .await
-        .map_err(|e| {
-            if e.downcast_ref::<http_body_util::LengthLimitError>()
-                .is_some()
-            {
-                ApiError::too_large(limit)
-            } else {
-                ApiError::invalid(format!("the body could not be read: {e}"))
+    let capacity = declared.map_or(0, |n| usize::try_from(n).unwrap_or(limit));
+    let mut buf = BytesMut::with_capacity(capacity);
+    while let Some(frame) = body.frame().await {
+        let frame =
+            frame.map_err(|e| ApiError::invalid(format!("the body could not be read: {e}")))?;
+        if let Ok(data) = frame.into_data() {
+            if buf.len().saturating_add(data.len()) > limit {
+                return Err(ApiError::too_large(limit));
             }
-        })?
-        .to_bytes();
-    Ok((format, bytes))
+            buf.extend_from_slice(&data);
+        }
+    }
+    Ok((format, buf.freeze()))
 }
 
 /// Parses JSON text, refusing an object that names a key twice (RFC 7493 I-JSON): which

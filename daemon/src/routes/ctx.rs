@@ -33,6 +33,8 @@ pub struct TenantCtx {
     pub access: Access,
     /// The request id, recorded as the audit record's correlation id.
     pub request_id: RequestId,
+    /// Marked when this request's first write is queued (see [`store::Handoff`]).
+    pub handoff: Option<Arc<store::Handoff>>,
 }
 
 impl FromRequestParts<Arc<Shared>> for TenantCtx {
@@ -50,7 +52,9 @@ impl FromRequestParts<Arc<Shared>> for TenantCtx {
         let tenant = params
             .get("t")
             .ok_or_else(|| ApiError::internal(&"a tenant route without {t}"))?;
-        TenantCtx::new(shared, caller, &parts.headers, rid, tenant)
+        let mut ctx = TenantCtx::new(shared, caller, &parts.headers, rid, tenant)?;
+        ctx.handoff = parts.extensions.get::<Arc<store::Handoff>>().cloned();
+        Ok(ctx)
     }
 }
 
@@ -74,6 +78,7 @@ impl TenantCtx {
             tenant,
             access,
             request_id,
+            handoff: None,
         })
     }
 
@@ -163,7 +168,8 @@ impl TenantCtx {
         }
     }
 
-    /// Runs a write job under this tenant through the group-commit writer.
+    /// Runs a write job under this tenant through the group-commit writer. Once queued,
+    /// the request waits for the commit whatever its timeout ([`store::Handoff`]).
     pub async fn write<T, F>(&self, f: F) -> Result<T, ApiError>
     where
         T: Send + 'static,
@@ -172,7 +178,7 @@ impl TenantCtx {
         self.shared
             .store
             .writer()
-            .write(self.tenant.as_str(), f)
+            .write_handing(self.tenant.as_str(), f, self.handoff.as_deref())
             .await
     }
 

@@ -17,6 +17,7 @@ use steward::wire::List;
 use super::body;
 use super::ctx::TenantCtx;
 use super::extract::{P, Q};
+use super::idempotency::{IdempotencyKey, Outcome};
 use super::resource::{ListQuery, name_page};
 use super::resource::{etag_header, resource_name};
 use crate::dsr::{self, DsrDoc};
@@ -57,12 +58,18 @@ pub async fn open(ctx: TenantCtx, headers: HeaderMap, raw: Body) -> Result<Respo
     ctx.require(Permission::DsrManage, LIST).await?;
     let value = body::object(&ctx.shared, &headers, raw).await?;
     let input = DsrInput::parse(&value)?;
+    let key = IdempotencyKey::of(&ctx, &headers, "dsr.open", value.to_string().as_bytes())?;
     let id = uuid::Uuid::now_v7().to_string();
     let by = ctx.caller.user.clone();
     let retention = ctx.shared.config().retention.dsr.0;
     let entry = ctx.entry("dsr.open", AuditStatus::Succeeded);
-    let doc = ctx
+    let (outcome, replayed) = ctx
         .write(move |txn: &mut TenantTxn<'_>| {
+            if let Some(k) = &key
+                && let Some(o) = k.recorded(txn)?
+            {
+                return Ok((o, true));
+            }
             let now =
                 Timestamp::from_microsecond(txn.now_micros()).unwrap_or_else(|_| Timestamp::now());
             let d = DsrDoc::new(DataSubjectRequest::new(&id, input, by, now));
@@ -76,15 +83,15 @@ pub async fn open(ctx: TenantCtx, headers: HeaderMap, raw: Body) -> Result<Respo
                 e = e.field(k.field);
             }
             txn.audit(e);
-            Ok(doc)
+            let outcome =
+                Outcome::json(StatusCode::CREATED, Some(doc.etag.clone()), &served(&doc)?)?;
+            if let Some(k) = &key {
+                k.record(txn, outcome.clone())?;
+            }
+            Ok((outcome, false))
         })
         .await?;
-    Ok((
-        StatusCode::CREATED,
-        etag_header(&doc.etag),
-        Json(served(&doc)?),
-    )
-        .into_response())
+    Ok(outcome.into_response(replayed))
 }
 
 /// `GET /v1/tenants/{t}/dsr`: requests oldest first (ids are UUIDv7).

@@ -27,6 +27,7 @@ use steward::wire::List;
 use super::body;
 use super::ctx::TenantCtx;
 use super::extract::{P, Q};
+use super::idempotency::{IdempotencyKey, Outcome};
 use super::resource::{ListQuery, name_page};
 use super::resource::{doc_json, etag_header, resource_name};
 use crate::error::ApiError;
@@ -263,14 +264,25 @@ pub async fn initiate(
     let name = resource_name(&name)?;
     let value = body::object(&ctx.shared, &headers, raw).await?;
     let asked = InitiateRequest::parse(&value, &ctx.tenant)?;
+    let key = IdempotencyKey::of(
+        &ctx,
+        &headers,
+        &format!("jit.initiate jit-policies/{name}"),
+        value.to_string().as_bytes(),
+    )?;
     let requestor = ctx.caller.user.clone();
     let id = uuid::Uuid::now_v7().to_string();
     let retention = ctx.shared.config().retention.jit_requests.0;
     let tenant = ctx.tenant.to_string();
     let opened = ctx.entry("jit.initiate", AuditStatus::Succeeded);
     let superseded = ctx.entry("jit.revoke", AuditStatus::Succeeded);
-    let (doc, hooks) = ctx
+    let (outcome, replayed, hooks) = ctx
         .write(move |txn| {
+            if let Some(k) = &key
+                && let Some(o) = k.recorded(txn)?
+            {
+                return Ok((o, true, Vec::new()));
+            }
             let pdoc = txn
                 .get(Kind::JitPolicy, name.as_str())?
                 .ok_or_else(|| ApiError::not_found("no such JIT policy"))?;
@@ -328,11 +340,15 @@ pub async fn initiate(
             }
             txn.audit(e);
             hooks.push(HookEvent::opened(&tenant, &req));
-            Ok((doc, hooks))
+            let outcome = Outcome::json(StatusCode::ACCEPTED, None, &doc_json(&doc)?)?;
+            if let Some(k) = &key {
+                k.record(txn, outcome.clone())?;
+            }
+            Ok((outcome, false, hooks))
         })
         .await?;
     hook::spawn(Arc::clone(&ctx.shared), hooks);
-    Ok((StatusCode::ACCEPTED, Json(doc_json(&doc)?)).into_response())
+    Ok(outcome.into_response(replayed))
 }
 
 /// `GET /v1/tenants/{t}/jit-requests`: oldest first (ids are time-ordered).

@@ -10,6 +10,7 @@ mod ctx;
 mod dsr;
 mod export;
 mod extract;
+pub mod idempotency;
 mod jit;
 mod paging;
 mod resource;

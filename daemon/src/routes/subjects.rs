@@ -52,6 +52,7 @@ pub fn collection(kind: Kind) -> &'static str {
         Kind::JitRequest => "jit-requests",
         Kind::Alert => "alerts",
         Kind::Dsr => "dsr",
+        Kind::IdempotencyKey => "idempotency-keys",
     }
 }
 

@@ -121,6 +121,7 @@ pub fn kind_name(k: Kind) -> &'static str {
         Kind::JitRequest => "jit-requests",
         Kind::Alert => "alerts",
         Kind::Dsr => "dsr",
+        Kind::IdempotencyKey => "idempotency-keys",
     }
 }
 

@@ -21,6 +21,7 @@ use super::Slot;
 use crate::error::ApiError;
 use crate::identity::{Caller, Identity, IdentityError};
 use crate::state::Shared;
+use crate::store::Handoff;
 
 /// The error code of a 503 for a caller whose identity could not be looked up.
 const IDENTITY_UNAVAILABLE: &str = "IdentityUnavailable";
@@ -234,8 +235,17 @@ async fn handle(
         }
         req.extensions_mut().insert(Arc::clone(&identity));
         req.extensions_mut().insert(id);
-        let fut = router.oneshot(req.map(Body::new));
-        match tokio::time::timeout(timeout, fut).await {
+        // The timeout bounds reading the request and waiting for a writer queue slot. Once
+        // a write is handed to the writer (`Handoff`), the answer is its commit's outcome:
+        // a 408 for a write that then commits would make a retrying client act twice.
+        let handoff = Arc::new(Handoff::default());
+        req.extensions_mut().insert(Arc::clone(&handoff));
+        let mut fut = std::pin::pin!(router.oneshot(req.map(Body::new)));
+        let answered = match tokio::time::timeout(timeout, fut.as_mut()).await {
+            Err(_) if handoff.handed() => Ok(fut.await),
+            other => other,
+        };
+        match answered {
             Ok(Ok(r)) => r,
             Ok(Err(never)) => match never {},
             Err(_) => ApiError::new(

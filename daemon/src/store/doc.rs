@@ -25,16 +25,21 @@ pub enum Kind {
     Alert = 4,
     /// A data-subject request.
     Dsr = 5,
+    /// The recorded outcome of a creating `POST` under an `Idempotency-Key`, named
+    /// `{uid}:{key}` (`routes/idempotency.rs`). Bookkeeping: no route lists it, no event
+    /// announces it, and retention removes it a day after it was recorded.
+    IdempotencyKey = 6,
 }
 
 impl Kind {
     /// Every kind, in on-disk order.
-    pub const ALL: [Kind; 5] = [
+    pub const ALL: [Kind; 6] = [
         Kind::Contact,
         Kind::JitPolicy,
         Kind::JitRequest,
         Kind::Alert,
         Kind::Dsr,
+        Kind::IdempotencyKey,
     ];
 
     /// The byte stored in keys.
@@ -55,6 +60,7 @@ impl Kind {
             Kind::JitRequest => "jit-request",
             Kind::Alert => "alert",
             Kind::Dsr => "dsr",
+            Kind::IdempotencyKey => "idempotency-key",
         }
     }
 }

@@ -49,7 +49,7 @@ pub use error::{StoreError, WriteError};
 pub use read::{DocText, Page, SubjectHit, TenantReader, TimeCursor};
 pub use reserve::{RESERVE_BYTES, RESERVE_FILE};
 pub use txn::TenantTxn;
-pub use writer::{ChangeEvent, PurgeReport, Writer, WriterStats};
+pub use writer::{ChangeEvent, Handoff, PurgeReport, Writer, WriterStats};
 
 use audit::HmacKey;
 use slot::DbSlot;

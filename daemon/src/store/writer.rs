@@ -137,6 +137,20 @@ struct Shared {
     reserve: Reserve,
 }
 
+/// Whether a request has handed a write to the writer. Set (never cleared) when the
+/// first job of the request is queued: from then on the request's answer is the commit's
+/// outcome, never a timeout (the request timeout in `server/conn.rs` bounds only reading
+/// the request and waiting for a queue slot). One per request.
+#[derive(Debug, Default)]
+pub struct Handoff(AtomicBool);
+
+impl Handoff {
+    /// Whether a write of this request is queued or done.
+    pub fn handed(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
 /// Cloneable handle to the writer thread.
 #[derive(Clone, Debug)]
 pub struct Writer {
@@ -188,11 +202,28 @@ impl Writer {
         E: From<WriteError> + Send + 'static,
         F: FnOnce(&mut TenantTxn<'_>) -> Result<T, E> + Send + 'static,
     {
+        self.write_handing(tenant, f, None).await
+    }
+
+    /// [`Writer::write`], marking `handoff` at the moment the job is queued (no await
+    /// between the two), so a caller that stops waiting before then knows nothing was
+    /// handed over, and one that stops after knows the job will run.
+    pub async fn write_handing<T, E, F>(
+        &self,
+        tenant: &str,
+        f: F,
+        handoff: Option<&Handoff>,
+    ) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<WriteError> + Send + 'static,
+        F: FnOnce(&mut TenantTxn<'_>) -> Result<T, E> + Send + 'static,
+    {
         self.shared
             .reserve
             .admit()
             .map_err(|e| E::from(WriteError::Store(e)))?;
-        self.submit(tenant, f).await
+        self.submit(tenant, f, handoff).await
     }
 
     /// Commits the audit record of a refusal (a denied attempt). On a full disk it may use
@@ -205,26 +236,27 @@ impl Writer {
                 Ok::<(), WriteError>(())
             }
         };
-        match self.submit(tenant, job(entry.clone())).await {
+        match self.submit(tenant, job(entry.clone()), None).await {
             Err(WriteError::Store(StoreError::StorageFull)) if self.shared.reserve.release() => {
-                self.submit(tenant, job(entry)).await
+                self.submit(tenant, job(entry), None).await
             }
             other => other,
         }
     }
 
-    /// Queues `f` and waits for its group's commit.
-    async fn submit<T, E, F>(&self, tenant: &str, f: F) -> Result<T, E>
+    /// Queues `f` (marking `handoff` as it is queued) and waits for its group's commit.
+    async fn submit<T, E, F>(&self, tenant: &str, f: F, handoff: Option<&Handoff>) -> Result<T, E>
     where
         T: Send + 'static,
         E: From<WriteError> + Send + 'static,
         F: FnOnce(&mut TenantTxn<'_>) -> Result<T, E> + Send + 'static,
     {
         let (job, rx) = make_job(tenant, f)?;
-        self.tx
-            .send(Msg::Job(job))
-            .await
-            .map_err(|_| stopped::<E>())?;
+        let slot = self.tx.reserve().await.map_err(|_| stopped::<E>())?;
+        if let Some(h) = handoff {
+            h.0.store(true, Ordering::SeqCst);
+        }
+        slot.send(Msg::Job(job));
         rx.await.map_err(|_| stopped::<E>())?
     }
 

@@ -7,7 +7,7 @@
 use std::io::{BufRead, IsTerminal, Write};
 
 use serde_json::{Value, json};
-use steward::client::{Client, ClientError, Method, Uri, if_match_header};
+use steward::client::{Client, ClientError, Method, Uri, idempotency_header, if_match_header};
 
 use super::args::{
     AlertListArgs, AlertsCommand, AuditCommand, AuditListArgs, Command, ContactsCommand,
@@ -114,9 +114,14 @@ impl Context {
         done: &str,
     ) -> Result<(), CliError> {
         let body = body.map(steward::client::Body::json).transpose()?;
+        let mut headers = if_match_header(if_match);
+        // One key per action: a creating POST is then never acted on twice.
+        if method == Method::POST {
+            headers.push(idempotency_header());
+        }
         let response = self
             .client
-            .request(method, path, body, &if_match_header(if_match))
+            .request(method, path, body, &headers)
             .await?
             .error_for_status()
             .map_err(ClientError::from)?;
@@ -442,9 +447,10 @@ async fn ingest(ctx: &Context, args: &IngestArgs) -> Result<(), CliError> {
     let path = ctx.tenant_path(&["alerts"]);
     let mut answers = Vec::new();
     for batch in input::batches(&alerts, INGEST_BATCH_ALERTS, INGEST_BATCH_BYTES) {
+        let body = steward::client::Body::json(batch)?;
         let response = ctx
             .client
-            .post_json(&path, batch)
+            .request(Method::POST, &path, Some(body), &[idempotency_header()])
             .await?
             .error_for_status()
             .map_err(ClientError::from)?;

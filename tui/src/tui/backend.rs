@@ -11,7 +11,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde_json::Value;
-use steward::client::{Body, Client, ClientError, Method, StatusCode, header, if_match_header};
+use steward::client::{
+    Body, Client, ClientError, Method, StatusCode, header, idempotency_header, if_match_header,
+};
 use steward::wire::{ErrorBody, ErrorDetail, Event, List, TenantInfo, WhoAmI};
 use tokio::io::AsyncWriteExt;
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
@@ -184,7 +186,11 @@ async fn handle(c: &Client, cmd: Cmd, out: &UnboundedSender<Msg>) -> Option<Msg>
             etag,
         } => {
             let body = body.map(|b| Body::json_bytes(serde_json::to_vec(&b).unwrap_or_default()));
-            let headers = if_match_header(etag.as_deref());
+            let mut headers = if_match_header(etag.as_deref());
+            // One key per action: a creating POST is then never acted on twice.
+            if method == http::Method::POST {
+                headers.push(idempotency_header());
+            }
             let result = match c.request(method, &path, body, &headers).await {
                 Ok(r) if r.status.is_success() => Ok(()),
                 Ok(r) => Err(failure(r.status, &r.body)),
