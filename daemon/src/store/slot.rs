@@ -58,6 +58,13 @@ pub(crate) fn open_database(path: &Path) -> Result<Database, StoreError> {
     created.map_err(|e| open_error(path, e))
 }
 
+/// The builder every instance of the store is opened with (the live file and a copy).
+pub(crate) fn builder() -> redb::Builder {
+    let mut b = Database::builder();
+    b.set_cache_size(CACHE_BYTES);
+    b
+}
+
 fn open_error(path: &Path, e: redb::DatabaseError) -> StoreError {
     match e {
         redb::DatabaseError::DatabaseAlreadyOpen => StoreError::AlreadyOpen {
@@ -179,6 +186,29 @@ impl DbSlot {
                 Err(self.classify(e))
             }
         }
+    }
+}
+
+impl DbSlot {
+    /// The database file.
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Replaces the open instance with the one `install` opens (after it put a new file in
+    /// place: `copy.rs`), holding off reopens meanwhile so none opens the file first.
+    /// Returns the old instance, which readers may still hold.
+    pub(crate) fn replace(
+        &self,
+        install: impl FnOnce() -> Result<Database, StoreError>,
+    ) -> Result<Option<Arc<Database>>, StoreError> {
+        let _guard = self
+            .reopen
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let db = install()?;
+        self.broke_full.store(false, Ordering::SeqCst);
+        Ok(self.db.swap(Some(Arc::new(db))))
     }
 }
 
