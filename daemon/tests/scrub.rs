@@ -213,13 +213,30 @@ async fn dsr(c: &Client, kind: &str, subject: Value) -> Value {
 /// Seeds contacts naming the subject (and others), edits them a few times so freed pages
 /// hold old versions, and writes an export bundle for the subject. Returns the export id.
 async fn seed(c: &Client) -> String {
-    put_contact(c, "default", &format!("{EMAIL_WRITTEN};dave@contoso.example"), Some(PHONE_WRITTEN)).await;
+    put_contact(
+        c,
+        "default",
+        &format!("{EMAIL_WRITTEN};dave@contoso.example"),
+        Some(PHONE_WRITTEN),
+    )
+    .await;
     put_contact(c, "solo", EMAIL_WRITTEN, None).await;
-    for i in 0..20 {
-        put_contact(c, &format!("other{i:02}"), &format!("x{i}@contoso.example"), None).await;
+    for i in 0..40 {
+        let emails = if i % 2 == 0 {
+            format!("{EMAIL_WRITTEN};n{i}@contoso.example")
+        } else {
+            format!("x{i}@contoso.example")
+        };
+        put_contact(c, &format!("other{i:02}"), &emails, None).await;
     }
-    for round in 0..5 {
-        put_contact(c, "solo", &format!("{EMAIL_WRITTEN};r{round}@contoso.example"), None).await;
+    for round in 0..10 {
+        put_contact(
+            c,
+            "solo",
+            &format!("{EMAIL_WRITTEN};r{round}@contoso.example"),
+            None,
+        )
+        .await;
     }
     let export = dsr(c, "export", json!({"email": EMAIL})).await;
     let id = export["id"].as_str().unwrap().to_owned();
@@ -228,7 +245,11 @@ async fn seed(c: &Client) -> String {
         .await
         .unwrap();
     assert_eq!(r.status.as_u16(), 200);
-    assert!(String::from_utf8_lossy(&r.body).to_lowercase().contains(EMAIL));
+    assert!(
+        String::from_utf8_lossy(&r.body)
+            .to_lowercase()
+            .contains(EMAIL)
+    );
     id
 }
 
@@ -267,7 +288,10 @@ async fn no_byte_of_an_erased_subject_remains_under_the_data_dir_after_the_scrub
     // Before the scrub (due half the window after completion), the identifiers are still
     // in the files: freed pages of the store, and nowhere else any more.
     let (before, per) = occurrences(&d.data());
-    assert!(before > 0, "nothing to find before the scrub: the test could not fail");
+    assert!(
+        before > 0,
+        "nothing to find before the scrub: the test could not fail"
+    );
     eprintln!("before the scrub: {before} occurrences in {per:?}");
 
     // The request itself keeps only kinds and HMACs.
@@ -278,9 +302,9 @@ async fn no_byte_of_an_erased_subject_remains_under_the_data_dir_after_the_scrub
     // The export's bundle named her: removed, and the export says by whom.
     let report = erase["report"].as_array().unwrap();
     assert!(
-        report
-            .iter()
-            .any(|e| e["kind"] == "bundle" && e["id"] == export_id.as_str() && e["outcome"] == "erased"),
+        report.iter().any(|e| e["kind"] == "bundle"
+            && e["id"] == export_id.as_str()
+            && e["outcome"] == "erased"),
         "{erase}"
     );
     let r = c
@@ -299,7 +323,11 @@ async fn no_byte_of_an_erased_subject_remains_under_the_data_dir_after_the_scrub
     assert_eq!(rec["resourceId"], "store");
     assert!(!rec.to_string().to_lowercase().contains(EMAIL));
     assert_none_left(&d.data(), "after the scrub, daemon running");
-    let (_, v) = get(&c, &format!("/v1/tenants/{T}/dsr/{}", erase["id"].as_str().unwrap())).await;
+    let (_, v) = get(
+        &c,
+        &format!("/v1/tenants/{T}/dsr/{}", erase["id"].as_str().unwrap()),
+    )
+    .await;
     assert!(v["execution"]["scrubbedAt"].is_string(), "{v}");
     common::verify_all(&c).await;
     // Nothing reappears when the daemon closes the file (and the logs are flushed).
@@ -315,9 +343,16 @@ async fn a_restart_between_the_erasure_and_its_scrub_still_scrubs() {
     seed(&c).await;
     let erase = dsr(&c, "erase", json!({"email": EMAIL, "phone": PHONE_DIGITS})).await;
     d.stop();
-    assert!(occurrences(&d.data()).0 > 0, "nothing to find before the scrub");
+    assert!(
+        occurrences(&d.data()).0 > 0,
+        "nothing to find before the scrub"
+    );
     // Past the due time while the daemon is down: the scrub is owed at the next start.
-    let due: jiff::Timestamp = erase["execution"]["scrubDueAt"].as_str().unwrap().parse().unwrap();
+    let due: jiff::Timestamp = erase["execution"]["scrubDueAt"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     while jiff::Timestamp::now() <= due {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
@@ -357,15 +392,27 @@ async fn a_subject_with_retained_alerts_remains_only_in_the_live_alerts() {
             .get(steward_daemon::store::Kind::Alert, &format!("al{i}"))
             .unwrap()
             .unwrap();
-        live += count(doc.body_json.to_ascii_lowercase().as_bytes(), EMAIL.as_bytes());
+        live += count(
+            doc.body_json.to_ascii_lowercase().as_bytes(),
+            EMAIL.as_bytes(),
+        );
         // Each key is in the record's envelope and in the subject index.
-        live += 2 * doc.subjects.iter().filter(|s| s.value.contains(EMAIL)).count();
+        live += 2 * doc
+            .subjects
+            .iter()
+            .filter(|s| s.value.contains(EMAIL))
+            .count();
     }
     drop(reader);
     drop(store);
     let (n, per) = occurrences(&d.data());
-    eprintln!("retained: {n} occurrences, {live} in live alert records and their index entries: {per:?}");
+    eprintln!(
+        "retained: {n} occurrences, {live} in live alert records and their index entries: {per:?}"
+    );
     assert!(live >= 9, "the alerts do not name her: {live}");
-    assert!(per.iter().all(|(f, _)| f.ends_with("steward.redb")), "{per:?}");
+    assert!(
+        per.iter().all(|(f, _)| f.ends_with("steward.redb")),
+        "{per:?}"
+    );
     assert_eq!(n, live, "copies beyond the live retained alerts: {per:?}");
 }

@@ -121,9 +121,11 @@ impl DsrSubject {
     /// Whether it shares at least one identifier (same kind and value) with `other`.
     pub fn shares_identifier(&self, other: &DsrSubject) -> bool {
         let theirs = other.keys();
-        self.keys()
-            .iter()
-            .any(|k| theirs.iter().any(|o| o.kind == k.kind && o.value == k.value))
+        self.keys().iter().any(|k| {
+            theirs
+                .iter()
+                .any(|o| o.kind == k.kind && o.value == k.value)
+        })
     }
 }
 
@@ -511,7 +513,11 @@ mod tests {
             ..DsrSubject::default()
         }));
         let mut r = DataSubjectRequest::new("r1", i, "alice", ts("2024-01-01T00:00:00Z"));
-        r.remove_subject(ts("2024-01-02T00:00:00Z"), "r1", vec!["ab".into(), "cd".into()]);
+        r.remove_subject(
+            ts("2024-01-02T00:00:00Z"),
+            "r1",
+            vec!["ab".into(), "cd".into()],
+        );
         assert!(r.subject.is_empty());
         let text = serde_json::to_string(&r).unwrap();
         assert!(!text.contains("carol"), "{text}");

@@ -108,10 +108,11 @@ pub fn naming(
         let by_record = || {
             serde_json::from_slice::<Value>(&bytes).is_ok_and(|v| {
                 v["records"].as_array().is_some_and(|rs| {
-                    rs.iter().any(|r| match (r["kind"].as_str(), r["id"].as_str()) {
-                        (Some(k), Some(i)) => records.contains(&(k.to_owned(), i.to_owned())),
-                        _ => false,
-                    })
+                    rs.iter()
+                        .any(|r| match (r["kind"].as_str(), r["id"].as_str()) {
+                            (Some(k), Some(i)) => records.contains(&(k.to_owned(), i.to_owned())),
+                            _ => false,
+                        })
                 })
             })
         };

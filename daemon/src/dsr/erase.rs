@@ -271,7 +271,13 @@ fn supersede(
                 line(&mut d, "dsr", &oid, ReportOutcome::Erased, REQUEST_REASON);
                 removed += 1;
             } else {
-                line(&mut d, "dsr", &oid, ReportOutcome::Retained, OPEN_REQUEST_REASON);
+                line(
+                    &mut d,
+                    "dsr",
+                    &oid,
+                    ReportOutcome::Retained,
+                    OPEN_REQUEST_REASON,
+                );
                 kept += 1;
             }
         }

@@ -264,7 +264,11 @@ pub async fn bundle(ctx: TenantCtx, P((_, id)): P<(String, String)>) -> Result<R
             d.request.status.as_str()
         )));
     }
-    if let Some(by) = d.execution.as_ref().and_then(|x| x.bundle_removed_by.as_ref()) {
+    if let Some(by) = d
+        .execution
+        .as_ref()
+        .and_then(|x| x.bundle_removed_by.as_ref())
+    {
         return Err(ApiError::new(
             StatusCode::GONE,
             steward::wire::codes::NOT_FOUND,

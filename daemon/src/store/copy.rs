@@ -37,8 +37,7 @@ use std::time::{Duration, Instant};
 
 use redb::{
     Database, Durability, Key, MultimapTableHandle, ReadTransaction, ReadableDatabase,
-    TableDefinition, TableHandle,
-    Value, WriteTransaction,
+    TableDefinition, TableHandle, Value, WriteTransaction,
 };
 
 use super::error::{StoreError, WriteError};
@@ -309,4 +308,250 @@ fn zero_when_released(old: Option<Arc<Database>>, file: File) -> std::io::Result
     }
     file.sync_all()?;
     Ok(len)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Read;
+
+    use redb::ReadableTable;
+    use steward::model::{AuditStatus, SubjectKey, SubjectKind};
+
+    use super::*;
+    use crate::store::{
+        AuditEntry, DocInput, Kind, ScheduleAction, Store, StoreOptions, TenantTxn, system_caller,
+    };
+
+    /// Every entry of one table, as raw key and value bytes.
+    type Rows = Vec<(Vec<u8>, Vec<u8>)>;
+
+    fn rows<K: Key + 'static, V: Value + 'static>(
+        rtx: &ReadTransaction,
+        def: TableDefinition<K, V>,
+    ) -> Rows {
+        let t = rtx.open_table(def).unwrap();
+        t.iter()
+            .unwrap()
+            .map(|i| {
+                let (k, v) = i.unwrap();
+                (
+                    K::as_bytes(&k.value()).as_ref().to_vec(),
+                    V::as_bytes(&v.value()).as_ref().to_vec(),
+                )
+            })
+            .collect()
+    }
+
+    /// Every table's rows, by name: what "the same records" means for a copy.
+    fn dump(db: &Database) -> Vec<(String, Rows)> {
+        let r = db.begin_read().unwrap();
+        vec![
+            ("records".into(), rows(&r, tables::RECORDS)),
+            ("time_index".into(), rows(&r, tables::TIME_INDEX)),
+            ("subjects".into(), rows(&r, tables::SUBJECTS)),
+            ("schedule".into(), rows(&r, tables::SCHEDULE)),
+            ("audit".into(), rows(&r, tables::AUDIT)),
+            ("audit_head".into(), rows(&r, tables::AUDIT_HEAD)),
+            ("audit_subjects".into(), rows(&r, tables::AUDIT_SUBJECTS)),
+            ("meta".into(), rows(&r, tables::META)),
+        ]
+    }
+
+    fn seed(store: &Store) {
+        for tenant in ["contoso", "fabrikam"] {
+            for i in 0..300 {
+                let key = SubjectKey::new(
+                    SubjectKind::Email,
+                    &format!("p{i}@{tenant}.example"),
+                    "properties.emails",
+                )
+                .unwrap();
+                store
+                    .writer()
+                    .write_blocking(tenant, move |txn: &mut TenantTxn<'_>| {
+                        let body = format!("{{\"n\":{i},\"pad\":\"{}\"}}", "x".repeat(200));
+                        txn.put(
+                            Kind::Contact,
+                            &format!("c{i:04}"),
+                            DocInput::new(body.clone()).subject(&key),
+                            None,
+                        )?;
+                        txn.put(
+                            Kind::Alert,
+                            &format!("a{i:04}"),
+                            DocInput::new(body)
+                                .time(1_700_000_000_000_000 + i64::from(i))
+                                .facets("high", "active")
+                                .expires_at(2_000_000_000 + i64::from(i))
+                                .schedule(ScheduleAction::Deadline, 1_900_000_000),
+                            None,
+                        )?;
+                        txn.audit(
+                            AuditEntry::new(system_caller(), "test.seed", AuditStatus::Succeeded)
+                                .subject(&key),
+                        );
+                        Ok::<_, WriteError>(())
+                    })
+                    .unwrap();
+            }
+            // Superseded versions and deletions leave freed pages behind.
+            for i in 0..100 {
+                store
+                    .writer()
+                    .write_blocking(tenant, move |txn: &mut TenantTxn<'_>| {
+                        txn.delete(Kind::Contact, &format!("c{i:04}"), None)?;
+                        txn.audit(AuditEntry::new(
+                            system_caller(),
+                            "test.delete",
+                            AuditStatus::Succeeded,
+                        ));
+                        Ok::<_, WriteError>(())
+                    })
+                    .unwrap();
+            }
+        }
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        // An anchor in one chain.
+        rt.block_on(store.writer().purge_audit("contoso", i64::MAX, 10))
+            .unwrap();
+    }
+
+    #[test]
+    fn copy_holds_every_record_and_verifies() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
+        seed(&store);
+        let before = dump(&store.db.get().unwrap());
+        assert!(
+            before.iter().all(|(_, r)| !r.is_empty()),
+            "every table is seeded"
+        );
+
+        // A copy of a snapshot, through the copier's one-line list.
+        let copy_path = dir.path().join("plain.redb");
+        let counts = {
+            let db = store.db.get().unwrap();
+            let rtx = db.begin_read().unwrap();
+            write_copy(&rtx, &copy_path, |_| Ok(())).unwrap()
+        };
+        assert_eq!(counts.tables.len(), before.len());
+        assert_eq!(
+            counts.entries,
+            before.iter().map(|(_, r)| r.len() as u64).sum::<u64>()
+        );
+        let mut copy = slot::open_database(&copy_path).unwrap();
+        assert_eq!(
+            dump(&copy),
+            before,
+            "the copy holds exactly the same records"
+        );
+        let report = super::super::check::check(&mut copy, &copy_path).unwrap();
+        assert_eq!(report.tenants, 2, "every audit chain verifies in the copy");
+        drop(copy);
+    }
+
+    #[test]
+    fn rewrite_swaps_in_the_copy_keeps_readers_and_zeroes_the_old_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
+        seed(&store);
+        let before = dump(&store.db.get().unwrap());
+        let reader = store.tenant("contoso");
+        let verified = reader.audit_verify().unwrap();
+        // A reader in the middle of a read of the old file when the rewrite happens.
+        let old = store.db.get().unwrap();
+        let old_rtx = old.begin_read().unwrap();
+        let mut old_file = File::open(store.path()).unwrap();
+
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let job = |txn: &mut TenantTxn<'_>| {
+            txn.audit(AuditEntry::new(
+                system_caller(),
+                "test.rewrite",
+                AuditStatus::Succeeded,
+            ));
+            Ok(())
+        };
+        let (report, retirement) = rt
+            .block_on(store.writer().rewrite(vec![("contoso".to_string(), job)]))
+            .unwrap();
+        assert_eq!(report.copied.tables.len(), before.len());
+        assert!(report.new_bytes <= report.old_bytes, "{report:?}");
+        assert!(!dir.path().join(COPY_FILE).exists());
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(store.path())
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777;
+        assert_eq!(mode, 0o600);
+
+        // The old reader still reads its snapshot.
+        let t = old_rtx.open_table(tables::RECORDS).unwrap();
+        assert!(
+            t.get(("contoso", Kind::Alert.as_u8(), "a0001"))
+                .unwrap()
+                .is_some()
+        );
+        drop(t);
+        drop(old_rtx);
+        // New reads see the new file: the same records plus the job's audit record.
+        let after = reader.audit_verify().unwrap();
+        assert!(after.ok);
+        assert_eq!(after.records, verified.records + 1);
+        let mut now = dump(&store.db.get().unwrap());
+        let mut then = before.clone();
+        for d in [&mut now, &mut then] {
+            d.retain(|(n, _)| !n.starts_with("audit"));
+        }
+        assert_eq!(now, then, "the records and meta (HMAC key) are the same");
+        // The old file is zeroed once its last reader lets go.
+        drop(old);
+        let zeroed = retirement.wait().unwrap();
+        assert_eq!(zeroed, report.old_bytes);
+        let mut bytes = Vec::new();
+        old_file.read_to_end(&mut bytes).unwrap();
+        assert_eq!(bytes.len() as u64, zeroed);
+        assert!(
+            bytes.iter().all(|b| *b == 0),
+            "the old file still holds data"
+        );
+        // Writes go on in the new file.
+        store
+            .writer()
+            .write_blocking("contoso", |txn: &mut TenantTxn<'_>| {
+                txn.audit(AuditEntry::new(
+                    system_caller(),
+                    "test.after",
+                    AuditStatus::Succeeded,
+                ));
+                Ok::<_, WriteError>(())
+            })
+            .unwrap();
+        drop(reader);
+        drop(store);
+        assert!(Store::verify(dir.path()).unwrap().audit_records > 0);
+    }
+
+    #[test]
+    fn a_table_missing_from_the_list_fails_the_copy() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = slot::open_database(&dir.path().join("a.redb")).unwrap();
+        let w = db.begin_write().unwrap();
+        w.open_table(TableDefinition::<&str, u64>::new("not_listed"))
+            .unwrap()
+            .insert("k", 1)
+            .unwrap();
+        w.commit().unwrap();
+        let rtx = db.begin_read().unwrap();
+        let err = write_copy(&rtx, &dir.path().join("b.redb"), |_| Ok(())).unwrap_err();
+        assert!(err.to_string().contains("not_listed"), "{err}");
+        assert!(!dir.path().join("b.redb").exists());
+    }
 }

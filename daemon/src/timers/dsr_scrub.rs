@@ -30,8 +30,7 @@ pub async fn run(shared: Arc<Shared>) {
             }
         };
         let wakes = |ev: &store::ChangeEvent| ev.kind == Kind::Dsr && ev.action == "completed";
-        if !super::wait_for_due(&shared, &mut changes, ScheduleAction::Scrub, failed, wakes).await
-        {
+        if !super::wait_for_due(&shared, &mut changes, ScheduleAction::Scrub, failed, wakes).await {
             return;
         }
     }
