@@ -618,3 +618,34 @@ fn rewrite_pause_for_100k_alerts() {
         report.new_bytes
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn erasures_within_one_window_share_one_scrub() {
+    let mut d = Daemon::new("8s");
+    d.start();
+    let c = d.client();
+    put_contact(&c, "a", "anna@contoso.example", None).await;
+    put_contact(&c, "b", "bert@contoso.example", None).await;
+    let first = dsr(&c, "erase", json!({"email": "anna@contoso.example"})).await;
+    let second = dsr(&c, "erase", json!({"email": "bert@contoso.example"})).await;
+    let rec = wait_for_scrub(&c, Duration::from_secs(60)).await;
+    assert_eq!(rec["details"]["counts"]["requests"], 2, "{rec}");
+    let mut at = Vec::new();
+    for r in [&first, &second] {
+        let (_, v) = get(
+            &c,
+            &format!("/v1/tenants/{T}/dsr/{}", r["id"].as_str().unwrap()),
+        )
+        .await;
+        at.push(v["execution"]["scrubbedAt"].clone());
+    }
+    assert!(at[0].is_string() && at[0] == at[1], "{at:?}");
+    let (_, v) = get(&c, &format!("/v1/tenants/{T}/audit?action=dsr.scrub")).await;
+    let n = v["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["operationName"] == "dsr.scrub")
+        .count();
+    assert_eq!(n, 1, "{v}");
+}

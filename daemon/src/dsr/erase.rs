@@ -258,7 +258,11 @@ fn supersede(
     for mut o in others {
         let oid = o.request.id.clone();
         let mut fields = Vec::new();
-        if bundles.contains(&oid) {
+        let marked = o
+            .execution
+            .as_ref()
+            .is_some_and(|x| x.bundle_removed_by.as_deref() == Some(id));
+        if bundles.contains(&oid) && !marked {
             o.exec().bundle_removed_by = Some(id.to_owned());
             fields.push("execution.bundleRemovedBy");
             line(&mut d, "bundle", &oid, ReportOutcome::Erased, BUNDLE_REASON);

@@ -247,18 +247,16 @@ pub(crate) fn rewrite(
         .custom_flags(libc::O_NOFOLLOW)
         .open(&path)
         .map_err(StoreError::from)?;
-    let retired = slot.replace(|| {
-        std::fs::rename(&dest, &path)?;
-        File::open(&dir)?.sync_all()?;
-        slot::open_database(&path)
-    });
-    let retired = match retired {
+    let retired = match slot.replace(|| Ok(std::fs::rename(&dest, &path)?)) {
         Ok(r) => r,
         Err(e) => {
             let _ = std::fs::remove_file(&dest);
             return Err(e.into());
         }
     };
+    if let Err(e) = File::open(&dir).and_then(|d| d.sync_all()) {
+        tracing::warn!(dir = %dir.display(), error = %e, "cannot sync the data directory after the rewrite");
+    }
     drop(old);
     let pause = started.elapsed();
     let new_bytes = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);

@@ -195,20 +195,31 @@ impl DbSlot {
         &self.path
     }
 
-    /// Replaces the open instance with the one `install` opens (after it put a new file in
-    /// place: `copy.rs`), holding off reopens meanwhile so none opens the file first.
-    /// Returns the old instance, which readers may still hold.
+    /// Replaces the open instance after `install` put a new file at the path (`copy.rs`:
+    /// a rename), holding off reopens meanwhile so none opens the old name first. Returns
+    /// the old instance, which readers may still hold. If `install` fails nothing changed;
+    /// once it succeeded the old instance is never served again: if the new file cannot be
+    /// opened now, the slot is left empty and the next use opens it.
     pub(crate) fn replace(
         &self,
-        install: impl FnOnce() -> Result<Database, StoreError>,
+        install: impl FnOnce() -> Result<(), StoreError>,
     ) -> Result<Option<Arc<Database>>, StoreError> {
         let _guard = self
             .reopen
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let db = install()?;
-        self.broke_full.store(false, Ordering::SeqCst);
-        Ok(self.db.swap(Some(Arc::new(db))))
+        install()?;
+        let old = self.db.swap(None);
+        match open_database(&self.path) {
+            Ok(db) => {
+                self.db.store(Some(Arc::new(db)));
+                self.broke_full.store(false, Ordering::SeqCst);
+            }
+            Err(e) => {
+                tracing::warn!(path = %self.path.display(), error = %e, "cannot open the rewritten database yet");
+            }
+        }
+        Ok(old)
     }
 }
 
