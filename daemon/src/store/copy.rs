@@ -284,7 +284,9 @@ fn zero_when_released(old: Option<Arc<Database>>, file: File) -> std::io::Result
         loop {
             match Arc::try_unwrap(db) {
                 // The last reference: closing writes redb's clean-shutdown header into the
-                // old file, which the zeros below then cover.
+                // old file, which the zeros below then cover. It may also trim free pages
+                // off the file's end: those return to the file system unzeroed (not
+                // reachable under the data dir; see the module doc on best effort).
                 Ok(d) => {
                     drop(d);
                     break;
@@ -512,7 +514,12 @@ mod tests {
         // The old file is zeroed once its last reader lets go.
         drop(old);
         let zeroed = retirement.wait().unwrap();
-        assert_eq!(zeroed, report.old_bytes);
+        // redb may trim free space off the end of the file when it closes it.
+        assert!(
+            zeroed > 0 && zeroed <= report.old_bytes,
+            "{zeroed} of {}",
+            report.old_bytes
+        );
         let mut bytes = Vec::new();
         old_file.read_to_end(&mut bytes).unwrap();
         assert_eq!(bytes.len() as u64, zeroed);
