@@ -245,11 +245,25 @@ impl Default for IngestConfig {
 }
 
 /// `[dsr]`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DsrConfig {
     /// Whether a data-subject request must be confirmed by another user than its requester.
     pub require_second_person: bool,
+    /// How soon after an erasure completes no byte of the erased identifiers may remain in
+    /// any file under the data dir: the store is rewritten into a fresh file (its freed
+    /// pages gone) within this time. Erasures completing within one window share one
+    /// rewrite.
+    pub scrub_within: ConfigDuration,
+}
+
+impl Default for DsrConfig {
+    fn default() -> Self {
+        DsrConfig {
+            require_second_person: false,
+            scrub_within: ConfigDuration(Duration::from_secs(15 * 60)),
+        }
+    }
 }
 
 /// One `[[tenant]]`.

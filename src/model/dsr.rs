@@ -112,6 +112,38 @@ impl DsrSubject {
     }
 }
 
+impl DsrSubject {
+    /// Whether it names nobody (after its identifiers were removed).
+    pub fn is_empty(&self) -> bool {
+        self.keys().is_empty()
+    }
+
+    /// Whether it shares at least one identifier (same kind and value) with `other`.
+    pub fn shares_identifier(&self, other: &DsrSubject) -> bool {
+        let theirs = other.keys();
+        self.keys().iter().any(|k| {
+            theirs
+                .iter()
+                .any(|o| o.kind == k.kind && o.value == k.value)
+        })
+    }
+}
+
+/// What is left of a request's subject once its identifiers were removed: which kinds it
+/// named and their keyed HMACs (as audit records name the person), never the values.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SubjectRemoved {
+    /// When the identifiers were removed.
+    pub at: Timestamp,
+    /// The erase request that removed them (the request's own id when it is that erasure).
+    pub by: String,
+    /// The kinds of identifier the request named (`email`, `phone`, …).
+    pub kinds: Vec<String>,
+    /// The installation-keyed HMAC of each identifier, as the audit log names the person.
+    pub hmacs: Vec<String>,
+}
+
 /// What happened to one record during an erase (or what an export found).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -174,6 +206,11 @@ pub struct DataSubjectRequest {
     /// Record-by-record outcome.
     #[serde(default)]
     pub report: Vec<ReportEntry>,
+    /// Set when the subject's identifiers were removed from this request (its own erasure
+    /// completed, or a later erasure of the same person superseded it); `subject` is then
+    /// empty.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject_removed: Option<SubjectRemoved>,
 }
 
 /// A validated `POST …/dsr` body.
@@ -302,7 +339,26 @@ impl DataSubjectRequest {
             confirmed_by: None,
             reject_reason: None,
             report: Vec::new(),
+            subject_removed: None,
         }
+    }
+
+    /// Replaces the subject's identifiers with what [`SubjectRemoved`] keeps: their kinds
+    /// and `hmacs` (computed by the caller, who holds the key). `by` is the erasure doing it.
+    pub fn remove_subject(&mut self, at: Timestamp, by: &str, hmacs: Vec<String>) {
+        let kinds = self
+            .subject
+            .keys()
+            .into_iter()
+            .map(|k| k.kind.as_str().to_owned())
+            .collect();
+        self.subject = DsrSubject::default();
+        self.subject_removed = Some(SubjectRemoved {
+            at,
+            by: by.to_owned(),
+            kinds,
+            hmacs,
+        });
     }
 
     /// The deadline in force: the extended one when there is one.
@@ -439,5 +495,36 @@ mod tests {
         r.transition(DsrStatus::Completed).unwrap();
         assert!(!r.is_overdue(ts("2030-01-01T00:00:00Z")));
         assert!(r.reject("late").is_err());
+    }
+
+    #[test]
+    fn removing_the_subject_keeps_kinds_and_hmacs_only() {
+        let i = DsrInput::parse(
+            &json!({"type": "erase", "subject": {"email": "Carol@Contoso.com", "phone": "+1 214 275 4038"}}),
+        )
+        .unwrap();
+        let other = DsrSubject {
+            email: Some("carol@contoso.com".into()),
+            ..DsrSubject::default()
+        };
+        assert!(i.subject.shares_identifier(&other));
+        assert!(!other.shares_identifier(&DsrSubject {
+            email: Some("dave@contoso.com".into()),
+            ..DsrSubject::default()
+        }));
+        let mut r = DataSubjectRequest::new("r1", i, "alice", ts("2024-01-01T00:00:00Z"));
+        r.remove_subject(
+            ts("2024-01-02T00:00:00Z"),
+            "r1",
+            vec!["ab".into(), "cd".into()],
+        );
+        assert!(r.subject.is_empty());
+        let text = serde_json::to_string(&r).unwrap();
+        assert!(!text.contains("carol"), "{text}");
+        assert!(!text.contains("2142754038"), "{text}");
+        let v: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(v["subject"], json!({}));
+        assert_eq!(v["subjectRemoved"]["kinds"], json!(["email", "phone"]));
+        assert_eq!(v["subjectRemoved"]["by"], "r1");
     }
 }

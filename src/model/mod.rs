@@ -22,7 +22,7 @@ pub use contact::{
 };
 pub use dsr::{
     DataSubjectRequest, DsrError, DsrInput, DsrStatus, DsrSubject, DsrType, ReportEntry,
-    ReportOutcome,
+    ReportOutcome, SubjectRemoved,
 };
 pub use jit::{
     InitiateRequest, JitPolicy, JitPolicyInput, JitPolicyProperties, JitPortRule, JitRequest,

@@ -5,19 +5,22 @@
 //! the reader handle cannot reach another tenant's keys.
 //!
 //! A bundle lives as long as its request: the retention sweep removes the bundles whose
-//! request is gone ([`remove_orphans`]), since a bundle is a copy of a person's data.
+//! request is gone ([`remove_orphans`]), since a bundle is a copy of a person's data. An
+//! erasure removes the bundles of other requests that name the erased person
+//! ([`naming`], [`discard`]): the erasure supersedes them, and the export's request says
+//! which erasure removed its bundle.
 //!
 //! Not here: who may fetch the bundle (`routes/dsr.rs`), the request's states (`super`).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{FileExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use jiff::Timestamp;
 use serde_json::{Value, json};
-use steward::model::{DsrStatus, SubjectKey};
+use steward::model::{DsrStatus, DsrSubject, SubjectKey};
 
 use super::{DsrDoc, complete, load};
 use crate::state::Shared;
@@ -58,6 +61,97 @@ pub fn remove_orphans(shared: &Shared) -> Result<usize, WriteError> {
         }
     }
     Ok(removed)
+}
+
+/// The bundle files of `tenant` (complete ones and leftover temp files) that name
+/// `subject`: their text, lower-cased, holds one of its identifiers (as normalised, which
+/// is how a bundle's own `subject` holds them), or they hold one of `records` (`(kind,
+/// id)`: the records the erasure reported, whose text may spell an identifier otherwise,
+/// e.g. a phone with separators). Returns `(request id, file)`, in name order.
+pub fn naming(
+    data_dir: &Path,
+    tenant: &str,
+    subject: &DsrSubject,
+    records: &HashSet<(String, String)>,
+) -> std::io::Result<Vec<(String, PathBuf)>> {
+    let dir = data_dir.join("dsr").join(tenant);
+    let entries = match std::fs::read_dir(&dir) {
+        Ok(d) => d,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
+    let needles: Vec<Vec<u8>> = subject
+        .keys()
+        .into_iter()
+        .map(|k| k.value.to_lowercase().into_bytes())
+        .filter(|n| !n.is_empty())
+        .collect();
+    let mut out = Vec::new();
+    for entry in entries {
+        let entry = entry?;
+        if !entry.file_type()?.is_file() {
+            continue;
+        }
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if !(name.ends_with(".json") || name.ends_with(".json.tmp")) {
+            continue;
+        }
+        let Some(id) = name.split('.').next() else {
+            continue;
+        };
+        let bytes = std::fs::read(entry.path())?;
+        let lower = bytes.to_ascii_lowercase();
+        let by_text = needles
+            .iter()
+            .any(|n| lower.windows(n.len()).any(|w| w == n.as_slice()));
+        let by_record = || {
+            serde_json::from_slice::<Value>(&bytes).is_ok_and(|v| {
+                v["records"].as_array().is_some_and(|rs| {
+                    rs.iter()
+                        .any(|r| match (r["kind"].as_str(), r["id"].as_str()) {
+                            (Some(k), Some(i)) => records.contains(&(k.to_owned(), i.to_owned())),
+                            _ => false,
+                        })
+                })
+            })
+        };
+        if by_text || by_record() {
+            out.push((id.to_owned(), entry.path()));
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// Removes a file holding personal data: overwrites its bytes with zeros and syncs them
+/// (so they do not linger readable in the file system's free space as easily), then
+/// unlinks it and syncs the directory. A file already gone is fine.
+pub fn discard(path: &Path) -> std::io::Result<()> {
+    let f = match std::fs::OpenOptions::new()
+        .write(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+    {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    let len = f.metadata()?.len();
+    let zeros = vec![0u8; 64 << 10];
+    let mut at = 0u64;
+    while at < len {
+        let n = usize::try_from((len - at).min(zeros.len() as u64)).unwrap_or(zeros.len());
+        f.write_all_at(&zeros[..n], at)?;
+        at += n as u64;
+    }
+    f.sync_all()?;
+    drop(f);
+    std::fs::remove_file(path)?;
+    if let Some(dir) = path.parent() {
+        std::fs::File::open(dir)?.sync_all()?;
+    }
+    Ok(())
 }
 
 /// Every record (not requests themselves) holding any of `keys`, with the fields that
@@ -203,6 +297,7 @@ pub async fn run(shared: &Arc<Shared>, tenant: &str, id: &str) -> Result<(), Wri
                 &mut d,
                 &[("records", records), ("audit", audit)],
                 retention,
+                None,
             )
         })
         .await

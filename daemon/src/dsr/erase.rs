@@ -7,6 +7,10 @@
 //! | alert | `retained`: security data (GDPR art. 17(3)(b) and (e)); read-only; leaves at `timeGeneratedUtc` + `[retention] alerts` |
 //! | JIT request | `retained`: the record of who opened network access to which VM and from where — security data like alerts, and it names only an OS account and a source address; leaves at its end + `[retention] jit_requests` |
 //! | audit log | `retained`: holds the subject only as keyed HMACs, never in clear; append-only; leaves after `[retention] audit` |
+//! | another request's export bundle naming the subject | `erased`: the file is zeroed and removed (this erasure supersedes it); the export says `bundleRemovedBy` |
+//! | another finished request naming the subject | `erased`: its identifiers replaced by their kinds and HMACs (`subjectRemoved`) |
+//! | another open request naming the subject | `retained`: it keeps the identifiers it must act on until it is answered |
+//! | this request | on completion its identifiers are replaced by their kinds and HMACs; the store is rewritten within `[dsr] scrub_within` (`super::scrub`) |
 //!
 //! We keep the JIT requestor rather than erasing it: rewriting who had access would break
 //! the security record the JIT feature exists to keep, and the record leaves on its own
@@ -14,9 +18,13 @@
 //!
 //! Each step is one write job: it takes the next [`super::STEP`] records from the subject
 //! index that have no report line yet, changes them, appends their report lines and
-//! commits all of it with the request's progress (see `super` on resumability).
+//! commits all of it with the request's progress (see `super` on resumability). After the
+//! records, one job handles the tenant's other requests naming the person ([`supersede`]),
+//! then their bundle files are removed; a crash between the two redoes both (the job adds
+//! only missing report lines, and a file already gone is fine).
 
 use std::collections::HashSet;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -26,8 +34,8 @@ use steward::model::{
 };
 use steward::names::{ResourceName, TenantId};
 
-use super::bundle::hits;
-use super::{DsrDoc, STEP, complete, load, save, system};
+use super::bundle::{self, hits};
+use super::{DsrDoc, STEP, complete, load, remove_subject, save, system};
 use crate::state::Shared;
 use crate::store::{Doc, DocInput, Kind, TenantTxn, WriteError};
 
@@ -38,10 +46,18 @@ pub const JIT_REASON: &str = "JIT access request: the security record of who ope
 /// Why the audit log is kept.
 pub const AUDIT_REASON: &str = "audit log: names the subject only by a keyed HMAC of the identifier, never in clear; append-only hash chain, leaves with retention";
 
-/// The retention periods that give retained records their `leavesAt`.
+/// Why another request's bundle is removed.
+pub const BUNDLE_REASON: &str = "export bundle of another request that holds the subject's data: zeroed and removed, this erasure supersedes it";
+/// Why another finished request's identifiers are replaced.
+pub const REQUEST_REASON: &str = "another finished data-subject request naming the subject: its identifiers replaced by their keyed HMACs";
+/// Why another open request keeps the identifiers.
+pub const OPEN_REQUEST_REASON: &str = "another data-subject request naming the subject is still open: it keeps the identifiers it must act on until it is answered";
+
+/// The retention periods that give retained records their `leavesAt`, and the scrub's.
 #[derive(Debug, Clone, Copy)]
 struct Retention {
     dsr: Duration,
+    scrub_within: Duration,
 }
 
 fn micros_ts(secs: i64) -> Option<Timestamp> {
@@ -193,6 +209,133 @@ fn step(txn: &mut TenantTxn<'_>, id: &str, r: Retention) -> Result<Step, WriteEr
     Ok(Step::Did(next.len()))
 }
 
+/// Job: the tenant's other requests naming the person. Those whose bundle is in
+/// `bundles` (found to name the subject; the files go after this job commits) are marked
+/// `bundleRemovedBy`; finished ones sharing an identifier keep only HMACs from now on; open
+/// ones are reported as kept. Each gets one report line, added once.
+fn supersede(
+    txn: &mut TenantTxn<'_>,
+    id: &str,
+    bundles: &[String],
+    r: Retention,
+) -> Result<(), WriteError> {
+    let mut d = load(txn, id)?;
+    if d.request.status != DsrStatus::InProgress {
+        return Ok(());
+    }
+    let reported: HashSet<(String, String)> = d
+        .request
+        .report
+        .iter()
+        .map(|e| (e.kind.clone(), e.id.clone()))
+        .collect();
+    let mut others = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let page = txn.list(Kind::Dsr, after.as_deref(), 500)?;
+        for doc in &page.items {
+            if doc.name != id {
+                others.push(DsrDoc::parse(doc)?);
+            }
+        }
+        match page.next {
+            Some(n) => after = Some(n),
+            None => break,
+        }
+    }
+    let line = |d: &mut DsrDoc, kind: &str, oid: &str, outcome, reason: &str| {
+        if !reported.contains(&(kind.to_owned(), oid.to_owned())) {
+            d.request.report.push(ReportEntry {
+                kind: kind.to_owned(),
+                id: oid.to_owned(),
+                outcome,
+                reason: Some(reason.to_owned()),
+                leaves_at: None,
+            });
+        }
+    };
+    let (mut removed, mut kept) = (0u64, 0u64);
+    for mut o in others {
+        let oid = o.request.id.clone();
+        let mut fields = Vec::new();
+        let marked = o
+            .execution
+            .as_ref()
+            .is_some_and(|x| x.bundle_removed_by.as_deref() == Some(id));
+        if bundles.contains(&oid) && !marked {
+            o.exec().bundle_removed_by = Some(id.to_owned());
+            fields.push("execution.bundleRemovedBy");
+            line(&mut d, "bundle", &oid, ReportOutcome::Erased, BUNDLE_REASON);
+            removed += 1;
+        }
+        if o.request.subject.shares_identifier(&d.request.subject) {
+            if o.request.status.is_final() {
+                remove_subject(txn, &mut o, id);
+                fields.push("subject");
+                line(&mut d, "dsr", &oid, ReportOutcome::Erased, REQUEST_REASON);
+                removed += 1;
+            } else {
+                line(
+                    &mut d,
+                    "dsr",
+                    &oid,
+                    ReportOutcome::Retained,
+                    OPEN_REQUEST_REASON,
+                );
+                kept += 1;
+            }
+        }
+        if !fields.is_empty() {
+            super::save(txn, &o, r.dsr)?;
+            let e = d
+                .entry(system("dsr.erase", AuditStatus::Succeeded))
+                .resource(format!("dsr/{oid}"));
+            txn.audit(fields.into_iter().fold(e, |e, f| e.field(f)));
+        }
+    }
+    d.exec().steps += 1;
+    save(txn, &d, r.dsr)?;
+    txn.audit(
+        d.entry(system("dsr.execute", AuditStatus::Succeeded))
+            .field("report")
+            .count("erased", removed)
+            .count("retained", kept),
+    );
+    Ok(())
+}
+
+/// The bundles of the tenant's other requests that name the subject of request `id`
+/// (read off the async threads).
+async fn bundles_naming(
+    shared: &Arc<Shared>,
+    tenant: &str,
+    id: &str,
+) -> Result<Vec<(String, PathBuf)>, WriteError> {
+    let reader = shared.store.tenant(tenant);
+    let data_dir = shared.config().daemon.data_dir.clone();
+    let (t, i) = (tenant.to_owned(), id.to_owned());
+    tokio::task::spawn_blocking(move || -> Result<_, WriteError> {
+        let doc = reader
+            .get(Kind::Dsr, &i)?
+            .ok_or_else(|| WriteError::NotFound {
+                kind: Kind::Dsr,
+                name: i.clone(),
+            })?;
+        let d = DsrDoc::parse(&doc)?;
+        let records: HashSet<(String, String)> = d
+            .request
+            .report
+            .iter()
+            .map(|e| (e.kind.clone(), e.id.clone()))
+            .collect();
+        let found = bundle::naming(&data_dir, &t, &d.request.subject, &records)
+            .map_err(|e| WriteError::Store(e.into()))?;
+        Ok(found.into_iter().filter(|(o, _)| *o != i).collect())
+    })
+    .await
+    .map_err(|_| WriteError::Panicked)?
+}
+
 /// Job: the audit line, then `completed`.
 fn finish(
     txn: &mut TenantTxn<'_>,
@@ -226,6 +369,7 @@ fn finish(
         &mut d,
         &[("erased", erased), ("retained", kept)],
         r.dsr,
+        Some(r.scrub_within),
     )
 }
 
@@ -236,6 +380,7 @@ pub async fn run(shared: &Arc<Shared>, tenant: &str, id: &str) -> Result<(), Wri
     let cfg = shared.config();
     let r = Retention {
         dsr: cfg.retention.dsr.0,
+        scrub_within: cfg.dsr.scrub_within.0,
     };
     loop {
         if shared.shutdown.is_cancelled() {
@@ -252,6 +397,23 @@ pub async fn run(shared: &Arc<Shared>, tenant: &str, id: &str) -> Result<(), Wri
             Step::Stopped => return Ok(()),
         }
     }
+    // The other requests naming the person, then their bundle files.
+    let bundles = bundles_naming(shared, tenant, id).await?;
+    let ids: Vec<String> = bundles.iter().map(|(o, _)| o.clone()).collect();
+    let i = id.to_string();
+    writer
+        .write(tenant, move |txn: &mut TenantTxn<'_>| {
+            supersede(txn, &i, &ids, r)
+        })
+        .await?;
+    tokio::task::spawn_blocking(move || {
+        bundles
+            .iter()
+            .try_for_each(|(_, file)| bundle::discard(file))
+    })
+    .await
+    .map_err(|_| WriteError::Panicked)?
+    .map_err(|e| WriteError::Store(e.into()))?;
     // How many audit records name the subject (by HMAC), for the report's audit line.
     let reader = shared.store.tenant(tenant);
     let i = id.to_string();

@@ -8,6 +8,7 @@
 //! | this one | the stored form ([`DsrDoc`]), the execution task ([`spawn`], [`resume_all`]) |
 //! | [`bundle`] | export: every record of the tenant naming the subject, written 0600 |
 //! | [`erase`] | erase: one step = one write job over a batch of records |
+//! | [`scrub`] | after an erase: the store rewritten into a fresh file within `[dsr] scrub_within` |
 //!
 //! # Resumability
 //!
@@ -21,7 +22,9 @@
 //!    have no line in the report yet, changing them and appending their report lines in the
 //!    same job. A record with a report line is never touched again, so a step cut short by
 //!    a crash either committed whole or left no trace.
-//! 3. `complete`: `in_progress → completed` with the counts (audited `dsr.complete`).
+//! 3. `complete`: `in_progress → completed` with the counts (audited `dsr.complete`). An
+//!    erasure's completion also replaces the request's own identifiers with their HMACs
+//!    and schedules the scrub ([`scrub`]): `scrubDueAt`, half of `[dsr] scrub_within` later.
 //!
 //! A failed step marks the request `failed` (audited, with the error) and is retried a few
 //! times with a backoff; at startup every request `confirmed`, `in_progress` or `failed` is
@@ -33,10 +36,14 @@
 //! The request holds the subject's identifiers (it *is* the request), but its record is
 //! stored **without subject-index entries**: a subject search or an erasure must find the
 //! person's data, not the paperwork of their request, which is kept `[retention] dsr` as
-//! proof that it was answered. Audit records name the subject only as HMACs.
+//! proof that it was answered. Audit records name the subject only as HMACs. Once an
+//! erasure completes, its request (and every finished request naming the same person)
+//! keeps only the kinds and HMACs of the identifiers (`subjectRemoved`), so the proof
+//! remains without the person.
 
 pub mod bundle;
 pub mod erase;
+pub mod scrub;
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -79,6 +86,17 @@ pub struct Execution {
     /// The last error, while failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_error: Option<String>,
+    /// An erasure: by when the store is rewritten so that no freed page keeps what it
+    /// erased (a `Scrub` schedule entry until then; `[dsr] scrub_within` after completion
+    /// at the latest).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scrub_due_at: Option<Timestamp>,
+    /// An erasure: when that rewrite ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scrubbed_at: Option<Timestamp>,
+    /// An export: the erasure that removed its bundle (the bundle named the erased person).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bundle_removed_by: Option<String>,
 }
 
 /// A request as stored: the model's request plus its execution progress.
@@ -124,6 +142,11 @@ impl DsrDoc {
         let deadline = self.request.deadline();
         if !self.request.status.is_final() && self.overdue_raised_for != Some(deadline) {
             input = input.schedule(ScheduleAction::Deadline, deadline.as_second());
+        }
+        if let Some(x) = &self.execution
+            && let (Some(due), None) = (x.scrub_due_at, x.scrubbed_at)
+        {
+            input = input.schedule(ScheduleAction::Scrub, due.as_second());
         }
         let keep = i64::try_from(retention.as_secs()).unwrap_or(i64::MAX);
         Ok(input.expires_at(self.request.received_at.as_second().saturating_add(keep)))
@@ -232,25 +255,43 @@ fn fail(
     Ok(())
 }
 
-/// Job: `in_progress → completed`, with `counts` in the audit record.
+/// Replaces the identifiers of `d` with their kinds and HMACs (see
+/// [`steward::model::SubjectRemoved`]); `by` is the erasure doing it.
+pub(crate) fn remove_subject(txn: &TenantTxn<'_>, d: &mut DsrDoc, by: &str) {
+    let hmacs = d.subject_keys().iter().map(|k| txn.hmac(k)).collect();
+    d.request.remove_subject(now_of(txn), by, hmacs);
+}
+
+/// Job: `in_progress → completed`, with `counts` in the audit record. `scrub_within`: an
+/// erasure, whose request keeps only HMACs of the identifiers from now on and whose scrub
+/// is scheduled (half the window from now, leaving the other half for the rewrite).
 pub(crate) fn complete(
     txn: &mut TenantTxn<'_>,
     d: &mut DsrDoc,
     counts: &[(&str, u64)],
     retention: Duration,
+    scrub_within: Option<Duration>,
 ) -> Result<(), WriteError> {
     d.request
         .transition(DsrStatus::Completed)
         .map_err(|e| WriteError::Invalid(e.to_string()))?;
     let now = now_of(txn);
-    let x = d.exec();
-    x.completed_at = Some(now);
-    x.steps += 1;
-    save(txn, d, retention)?;
+    // Named by HMAC while the identifiers are still there.
     let mut e = d.entry(system("dsr.complete", AuditStatus::Succeeded));
     for (k, n) in counts {
         e = e.count(*k, *n);
     }
+    if let Some(within) = scrub_within {
+        let id = d.request.id.clone();
+        remove_subject(txn, d, &id);
+        let half = jiff::SignedDuration::try_from(within / 2).unwrap_or(jiff::SignedDuration::ZERO);
+        d.exec().scrub_due_at = Some(now.checked_add(half).unwrap_or(now));
+        e = e.field("subject");
+    }
+    let x = d.exec();
+    x.completed_at = Some(now);
+    x.steps += 1;
+    save(txn, d, retention)?;
     txn.audit(e);
     txn.emit(Kind::Dsr, &d.request.id, "completed");
     Ok(())

@@ -110,7 +110,10 @@ pub async fn list(ctx: TenantCtx, Q(q): Q<ListQuery>) -> Result<Json<List<Value>
     Ok(Json(page))
 }
 
-/// `GET /v1/tenants/{t}/dsr/{id}`.
+/// `GET /v1/tenants/{t}/dsr/{id}`. After an erasure completes, the request (and every
+/// finished request naming the same person) shows `subject: {}` and `subjectRemoved`
+/// (kinds and keyed HMACs of the identifiers, when and by which erasure), and an erasure
+/// shows `execution.scrubDueAt` / `scrubbedAt`.
 pub async fn get(ctx: TenantCtx, P((_, id)): P<(String, String)>) -> Result<Response, ApiError> {
     ctx.require(Permission::DsrManage, &format!("dsr/{id}"))
         .await?;
@@ -245,7 +248,8 @@ pub async fn extend(
 }
 
 /// `GET /v1/tenants/{t}/dsr/{id}/bundle`: an export's bundle once it has completed (404
-/// for an erase request, 409 before completion). Audited as `dsr.bundle`.
+/// for an erase request, 409 before completion, 410 once an erasure of the same person
+/// removed it). Audited as `dsr.bundle`.
 pub async fn bundle(ctx: TenantCtx, P((_, id)): P<(String, String)>) -> Result<Response, ApiError> {
     ctx.require(Permission::DsrManage, &format!("dsr/{id}/bundle"))
         .await?;
@@ -266,6 +270,19 @@ pub async fn bundle(ctx: TenantCtx, P((_, id)): P<(String, String)>) -> Result<R
             "the export is {}: the bundle is ready once it is completed",
             d.request.status.as_str()
         )));
+    }
+    if let Some(by) = d
+        .execution
+        .as_ref()
+        .and_then(|x| x.bundle_removed_by.as_ref())
+    {
+        return Err(ApiError::new(
+            StatusCode::GONE,
+            steward::wire::codes::NOT_FOUND,
+            format!(
+                "the bundle was removed by erasure request {by}: it held the erased person's data"
+            ),
+        ));
     }
     let file = dsr::bundle::path(
         &ctx.shared.config().daemon.data_dir,

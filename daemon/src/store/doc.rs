@@ -81,14 +81,18 @@ pub enum ScheduleAction {
     End = 1,
     /// A deadline (a data-subject request's due date): the timer raises an event.
     Deadline = 2,
+    /// A completed erasure's scrub is due: the store is rewritten into a fresh file so no
+    /// freed page keeps the erased data (`crate::dsr::scrub`).
+    Scrub = 3,
 }
 
 impl ScheduleAction {
     /// Every action, in on-disk order.
-    pub const ALL: [ScheduleAction; 3] = [
+    pub const ALL: [ScheduleAction; 4] = [
         ScheduleAction::Purge,
         ScheduleAction::End,
         ScheduleAction::Deadline,
+        ScheduleAction::Scrub,
     ];
 
     /// The byte stored in keys.

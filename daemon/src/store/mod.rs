@@ -12,6 +12,7 @@
 //! | `writer` | [`Writer`]: the one thread that owns write transactions (group commit) |
 //! | `slot` | the replaceable open `Database`, reopened after an I/O error (full disk) |
 //! | `reserve` | disk space kept back so refusals can be audited on a full disk |
+//! | `copy` | the copier: every table of a snapshot into a fresh file, and the rewrite that swaps it in |
 //! | `check` | the full check of a file: page checksums and every audit chain |
 //!
 //! Invariants: data is reached only through a handle bound to one tenant
@@ -25,6 +26,7 @@ pub mod tables;
 
 mod audit;
 mod check;
+mod copy;
 mod doc;
 mod error;
 mod read;
@@ -44,6 +46,7 @@ pub use audit::{
 };
 pub use check::CheckReport;
 pub use codec::CodecError;
+pub use copy::{COPY_FILE, CopyCounts, Retirement, RewriteReport};
 pub use doc::{Doc, DocInput, Kind, ScheduleAction, Scheduled};
 pub use error::{StoreError, WriteError};
 pub use read::{DocText, Page, SubjectHit, TenantReader, TimeCursor};
@@ -121,6 +124,7 @@ impl Store {
     pub fn open(data_dir: &Path, options: StoreOptions) -> Result<Store, StoreError> {
         std::fs::create_dir_all(data_dir)?;
         let path = data_dir.join(DB_FILE);
+        copy::remove_leftover(data_dir)?;
         let mut db = slot::open_database(&path)?;
         if options.verify_on_start {
             let report = check::check(&mut db, &path)?;

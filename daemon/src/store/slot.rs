@@ -58,6 +58,13 @@ pub(crate) fn open_database(path: &Path) -> Result<Database, StoreError> {
     created.map_err(|e| open_error(path, e))
 }
 
+/// The builder every instance of the store is opened with (the live file and a copy).
+pub(crate) fn builder() -> redb::Builder {
+    let mut b = Database::builder();
+    b.set_cache_size(CACHE_BYTES);
+    b
+}
+
 fn open_error(path: &Path, e: redb::DatabaseError) -> StoreError {
     match e {
         redb::DatabaseError::DatabaseAlreadyOpen => StoreError::AlreadyOpen {
@@ -179,6 +186,40 @@ impl DbSlot {
                 Err(self.classify(e))
             }
         }
+    }
+}
+
+impl DbSlot {
+    /// The database file.
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Replaces the open instance after `install` put a new file at the path (`copy.rs`:
+    /// a rename), holding off reopens meanwhile so none opens the old name first. Returns
+    /// the old instance, which readers may still hold. If `install` fails nothing changed;
+    /// once it succeeded the old instance is never served again: if the new file cannot be
+    /// opened now, the slot is left empty and the next use opens it.
+    pub(crate) fn replace(
+        &self,
+        install: impl FnOnce() -> Result<(), StoreError>,
+    ) -> Result<Option<Arc<Database>>, StoreError> {
+        let _guard = self
+            .reopen
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        install()?;
+        let old = self.db.swap(None);
+        match open_database(&self.path) {
+            Ok(db) => {
+                self.db.store(Some(Arc::new(db)));
+                self.broke_full.store(false, Ordering::SeqCst);
+            }
+            Err(e) => {
+                tracing::warn!(path = %self.path.display(), error = %e, "cannot open the rewritten database yet");
+            }
+        }
+        Ok(old)
     }
 }
 

@@ -22,6 +22,7 @@ use steward::model::AuditStatus;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
 use super::audit::{AuditEntry, HmacKey, system_caller};
+use super::copy::{self, Retirement, RewriteReport};
 use super::doc::{Kind, ScheduleAction};
 use super::error::{StoreError, WriteError};
 use super::reserve::Reserve;
@@ -368,6 +369,45 @@ impl Writer {
         .await
     }
 
+    /// Rewrites the store into a fresh file and swaps it in (`copy.rs`), as a job of its
+    /// own on the writer thread: writes queue behind it until the new file is in place.
+    /// `jobs` run in the new file's write transaction, after the copy, and commit with it
+    /// (a job that fails fails the whole rewrite, which then changes nothing). The
+    /// [`Retirement`] zeroes the old file once its last reader is done.
+    pub async fn rewrite<F>(
+        &self,
+        jobs: Vec<(String, F)>,
+    ) -> Result<(RewriteReport, Retirement), WriteError>
+    where
+        F: FnOnce(&mut TenantTxn<'_>) -> Result<(), WriteError> + Send + 'static,
+    {
+        let mut queued = Vec::with_capacity(jobs.len());
+        let mut answers = Vec::with_capacity(jobs.len());
+        for (tenant, f) in jobs {
+            let (job, rx) = make_job(&tenant, f)?;
+            queued.push(job);
+            answers.push(rx);
+        }
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Msg::Rewrite(Rewrite {
+                jobs: queued,
+                reply,
+            }))
+            .await
+            .map_err(|_| stopped::<WriteError>())?;
+        let outcome = rx.await.map_err(|_| stopped::<WriteError>())?;
+        if outcome.is_err() {
+            // A job's own error says more than "the rewrite failed".
+            for a in answers {
+                if let Ok(Err(e)) = a.await {
+                    return Err(e);
+                }
+            }
+        }
+        outcome
+    }
+
     /// Asks the thread to stop after its current group; later writes fail with
     /// [`StoreError::WriterStopped`].
     pub(crate) fn stop(&self) {
@@ -383,6 +423,16 @@ enum Msg {
     Job(Job),
     /// Sent by [`Writer::stop`] to wake an idle thread.
     Wake,
+    /// A rewrite of the file ([`Writer::rewrite`]), run alone between groups.
+    Rewrite(Rewrite),
+}
+
+/// A queued [`Writer::rewrite`].
+struct Rewrite {
+    /// Changes that commit with the new file.
+    jobs: Vec<Job>,
+    /// Answered once the new file is in place (or nothing changed).
+    reply: oneshot::Sender<Result<(RewriteReport, Retirement), WriteError>>,
 }
 
 fn make_job<T, E, F>(tenant: &str, f: F) -> Result<(Job, oneshot::Receiver<Result<T, E>>), E>
@@ -444,12 +494,17 @@ fn writer_loop(
 ) {
     while let Some(first) = rx.blocking_recv() {
         let mut group = Vec::new();
-        if let Msg::Job(j) = first {
-            group.push(j);
+        // A rewrite runs after the jobs queued before it, alone.
+        let mut rewrite = None;
+        match first {
+            Msg::Job(j) => group.push(j),
+            Msg::Rewrite(r) => rewrite = Some(r),
+            Msg::Wake => {}
         }
-        while group.len() < max_group {
+        while rewrite.is_none() && group.len() < max_group {
             match rx.try_recv() {
                 Ok(Msg::Job(j)) => group.push(j),
+                Ok(Msg::Rewrite(r)) => rewrite = Some(r),
                 Ok(Msg::Wake) => {}
                 Err(_) => break,
             }
@@ -466,6 +521,9 @@ fn writer_loop(
                 }
                 Err(e) => fail_all(&shared, &mut group.into_iter().map(|j| j.f), &e),
             }
+        }
+        if let Some(r) = rewrite {
+            run_rewrite(&slot, &key, r);
         }
         if shared.stopping.load(Ordering::SeqCst) {
             break;
@@ -596,4 +654,51 @@ fn fail_all(shared: &Shared, jobs: &mut dyn Iterator<Item = Box<dyn JobFn>>, e: 
         shared.jobs_failed.fetch_add(1, Ordering::SeqCst);
         job.answer(Err(WriteError::Store(e.duplicate())));
     }
+}
+
+/// Runs a [`Writer::rewrite`]: the copy, its jobs in the copy's transaction, the swap.
+fn run_rewrite(slot: &DbSlot, key: &HmacKey, r: Rewrite) {
+    let now = jiff::Timestamp::now().as_microsecond();
+    let mut jobs = r.jobs;
+    let mut failed = None;
+    let outcome = copy::rewrite(slot, |wtx| {
+        for (i, job) in jobs.iter_mut().enumerate() {
+            let (ok, parts) = {
+                let mut view = TenantTxn::new(&job.tenant, wtx, key, now);
+                let ok = catch_unwind(AssertUnwindSafe(|| job.f.run(&mut view))).unwrap_or(false);
+                (ok, view.into_parts())
+            };
+            if !ok {
+                failed = Some(i);
+                return Err(WriteError::Invalid(
+                    "a change to commit with the rewritten store failed".into(),
+                ));
+            }
+            if !parts.staged.is_empty() && parts.audit.is_empty() {
+                return Err(WriteError::Unaudited);
+            }
+            txn::apply(wtx, &job.tenant, key, now, &parts.staged, &parts.audit)?;
+        }
+        Ok(())
+    });
+    let result = match &outcome {
+        Ok(_) => Ok(()),
+        Err(e) => Err(WriteError::Store(match e {
+            WriteError::Store(s) => slot.classify(s.duplicate()),
+            other => StoreError::Io(std::io::Error::other(other.to_string())),
+        })),
+    };
+    for (i, job) in jobs.into_iter().enumerate() {
+        // The failed job answers with its own error; the others with the rewrite's.
+        let answer = match (&result, failed == Some(i)) {
+            (_, true) => Ok(()),
+            (Ok(()), false) => Ok(()),
+            (Err(e), false) => Err(WriteError::Store(match e {
+                WriteError::Store(s) => s.duplicate(),
+                other => StoreError::Io(std::io::Error::other(other.to_string())),
+            })),
+        };
+        job.f.answer(answer);
+    }
+    let _ = r.reply.send(outcome);
 }

@@ -9,8 +9,10 @@
 //! | [`jit_expiry`] | JIT ports closed at `endTimeUtc` to the second; how a request is stored and scheduled |
 //! | [`hook`] | the `[jit] on_change` command, run off the request path |
 //! | [`dsr_deadlines`] | data-subject requests past their deadline: an `overdue` event and audit record |
+//! | [`dsr_scrub`] | the store rewritten after data-subject erasures, within `[dsr] scrub_within` |
 
 pub mod dsr_deadlines;
+pub mod dsr_scrub;
 pub mod hook;
 pub mod jit_expiry;
 pub mod retention;
@@ -112,5 +114,6 @@ pub fn start(shared: &Arc<Shared>) -> Vec<JoinHandle<()>> {
         tokio::spawn(retention::run(Arc::clone(shared))),
         tokio::spawn(jit_expiry::run(Arc::clone(shared))),
         tokio::spawn(dsr_deadlines::run(Arc::clone(shared))),
+        tokio::spawn(dsr_scrub::run(Arc::clone(shared))),
     ]
 }
