@@ -757,6 +757,8 @@ mod trust {
             Expect::DirOwner { owner, dir } => Err(Untrusted::PeerNotOwner { peer, dir, owner }),
         }
     }
+}
+
 /// The `Idempotency-Key` header with a fresh key (a random UUID) for one creating action
 /// (alerts batch, DSR open, JIT initiate). Send the same header on every retry of that
 /// action: the daemon then answers a retry with the first outcome instead of acting twice.
