@@ -10,7 +10,7 @@
 //! not audited, nothing swapped. Reading the file (`cat`, `stewardd check-config`, an
 //! editor, a backup job, the reload's own read) therefore never reloads it. SIGHUP on an
 //! unchanged file is the same no-op (it still reports RELOADING/READY to systemd, which
-//! waits for them).
+//! waits for them), except that callers' groups are looked up again on open connections.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -120,6 +120,8 @@ pub async fn reload(shared: &Arc<Shared>, path: &Path) -> Result<(), String> {
     let loaded = match read {
         Read::Unchanged => {
             tracing::info!(path = %path.display(), "configuration file unchanged; nothing to reload");
+            // Group membership may have changed even if the file has not.
+            shared.refresh_identities();
             let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
             return Ok(());
         }

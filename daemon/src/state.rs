@@ -59,6 +59,13 @@ impl Shared {
     /// before it as stale.
     pub fn set_config(&self, config: Config) {
         self.config.store(Arc::new(config));
+        self.refresh_identities();
+    }
+
+    /// Marks every caller resolved so far as stale, so open connections and event
+    /// streams look their user and groups up again before their next request or event
+    /// (a reload does it, even of an unchanged file: `systemctl reload` after `gpasswd`).
+    pub fn refresh_identities(&self) {
         self.generation.send_modify(|g| *g = g.wrapping_add(1));
     }
 
