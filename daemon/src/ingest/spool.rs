@@ -289,7 +289,8 @@ async fn worker(shared: Arc<Shared>, mut rx: mpsc::Receiver<String>, watcher: Ar
             continue;
         }
         let mem = memory.entry(tenant.clone()).or_default();
-        scan(&shared, &tenant, mem).await;
+        // Watch first, then scan: a file dropped during the first scan raises an event
+        // instead of waiting for the next rescan.
         if !mem.watched {
             let dir = cfg.spool_dir().join(&tenant);
             if let Ok(mut w) = watcher.lock() {
@@ -300,6 +301,7 @@ async fn worker(shared: Arc<Shared>, mut rx: mpsc::Receiver<String>, watcher: Ar
                 }
             }
         }
+        scan(&shared, &tenant, mem).await;
     }
 }
 
