@@ -459,7 +459,10 @@ impl Client {
         let mut builder = http::Request::builder()
             .method(method)
             .uri(path_and_query)
-            .header(header::HOST, "localhost");
+            .header(header::HOST, "localhost")
+            // One connection per request: saying so lets the daemon count it as closing as
+            // soon as it answers, so the next request is never refused by the per-uid cap.
+            .header(header::CONNECTION, "close");
         if let Some(role) = &self.role {
             builder = builder.header(ROLE_HEADER, role.as_str());
         }
