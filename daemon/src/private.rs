@@ -189,15 +189,7 @@ pub fn own_dir(path: &Path, which: Dir, group: Option<Gid>) -> Result<DirState, 
             is: "is not a directory",
         });
     }
-    let me = geteuid().as_raw();
-    if meta.uid() != me {
-        return Err(PrivateError::NotOwned {
-            what,
-            path: path.to_owned(),
-            owner: meta.uid(),
-            me,
-        });
-    }
+    owned_by_me(what, path, &meta)?;
     let mode = meta.mode() & 0o7777;
     if created {
         // The mode asked of mkdir went through the umask: set it exactly.
@@ -268,15 +260,7 @@ pub fn store_file(path: &Path) -> Result<(), PrivateError> {
             is: "is not a regular file",
         });
     }
-    let me = geteuid().as_raw();
-    if meta.uid() != me {
-        return Err(PrivateError::NotOwned {
-            what,
-            path: path.to_owned(),
-            owner: meta.uid(),
-            me,
-        });
-    }
+    owned_by_me(what, path, &meta)?;
     if created {
         // The mode asked of open went through the umask: set it exactly.
         file.set_permissions(Permissions::from_mode(0o600))
@@ -291,6 +275,24 @@ pub fn store_file(path: &Path) -> Result<(), PrivateError> {
         });
     }
     Ok(())
+}
+
+/// Refuses what another user owns: whoever owns a file or directory can change its mode.
+fn owned_by_me(
+    what: &'static str,
+    path: &Path,
+    meta: &std::fs::Metadata,
+) -> Result<(), PrivateError> {
+    let me = geteuid().as_raw();
+    if meta.uid() == me {
+        return Ok(());
+    }
+    Err(PrivateError::NotOwned {
+        what,
+        path: path.to_owned(),
+        owner: meta.uid(),
+        me,
+    })
 }
 
 /// Sets every regular file of the daemon's own directly in `dir` whose name starts with
