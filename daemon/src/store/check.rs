@@ -14,6 +14,7 @@ use redb::{Database, ReadableDatabase, ReadableTable};
 
 use super::audit;
 use super::error::StoreError;
+use super::slot;
 use super::tables;
 
 /// What a full check found on a sound file.
@@ -29,20 +30,22 @@ pub struct CheckReport {
     pub took: Duration,
 }
 
-/// Checks every page and every audit chain of the open file at `path`. A damaged page or a
-/// chain that does not verify is [`StoreError::Corrupted`], naming what is wrong.
-pub(crate) fn check(db: &mut Database, path: &Path) -> Result<CheckReport, StoreError> {
+/// Checks every page and every audit chain of the open file at `path`, and gives it back
+/// if it is sound. A damaged page or a chain that does not verify is
+/// [`StoreError::Corrupted`], naming what is wrong.
+pub(crate) fn check(db: Database, path: &Path) -> Result<(Database, CheckReport), StoreError> {
     let started = Instant::now();
     let file_bytes = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
-    // redb panics on some damage instead of returning an error; that must not take the
-    // caller down (nothing else holds the database while this runs).
-    let pages = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| db.check_integrity()))
-        .map_err(|_| {
+    let (db, pages) = slot::guarded(
+        db,
+        || {
             StoreError::Corrupted(format!(
                 "{}: a page could not be read while checking the file",
                 path.display()
             ))
-        })?;
+        },
+        |db| db.check_integrity(),
+    )?;
     match pages {
         Ok(true) => {}
         // redb repaired the file in place by going back to the commit before the damaged
@@ -62,16 +65,27 @@ pub(crate) fn check(db: &mut Database, path: &Path) -> Result<CheckReport, Store
             )));
         }
     }
-    let (tenants, audit_records) = check_chains(db).map_err(|e| match e {
+    let (db, chains) = slot::guarded(
+        db,
+        || {
+            StoreError::Corrupted(format!(
+                "{}: a page could not be read while verifying the audit chains",
+                path.display()
+            ))
+        },
+        |db| check_chains(db),
+    )?;
+    let (tenants, audit_records) = chains.map_err(|e| match e {
         StoreError::Corrupted(m) => StoreError::Corrupted(format!("{}: {m}", path.display())),
         other => other,
     })?;
-    Ok(CheckReport {
+    let report = CheckReport {
         file_bytes,
         tenants,
         audit_records,
         took: started.elapsed(),
-    })
+    };
+    Ok((db, report))
 }
 
 /// Verifies every tenant's audit chain: (tenants, records).

@@ -127,19 +127,23 @@ impl Store {
         copy::remove_leftover(data_dir)?;
         let mut db = slot::open_database(&path)?;
         if options.verify_on_start {
-            let report = check::check(&mut db, &path)?;
+            let (checked, report) = check::check(db, &path)?;
             log_check(&path, &report);
+            db = checked;
         }
         // redb may panic on a damaged page instead of returning an error (a `&str` key that
         // is not UTF-8); at start that is a damaged file, not a crash.
-        let key = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| init(&db))).map_err(
-            |_| {
+        let (db, key) = slot::guarded(
+            db,
+            || {
                 StoreError::Corrupted(format!(
                     "{}: the meta table could not be read",
                     path.display()
                 ))
             },
-        )??;
+            |db| init(db),
+        )?;
+        let key = key?;
         let db = Arc::new(DbSlot::new(db, &path));
         let (writer, thread) = Writer::start(
             db.clone(),
@@ -169,8 +173,8 @@ impl Store {
                 format!("{}: no such file", path.display()),
             )));
         }
-        let mut db = slot::open_database(&path)?;
-        check::check(&mut db, &path)
+        let db = slot::open_database(&path)?;
+        check::check(db, &path).map(|(_, report)| report)
     }
 
     /// The database file.

@@ -41,14 +41,14 @@ pub(crate) struct DbSlot {
     broke_full: AtomicBool,
 }
 
-/// Opens (or creates) the database file. redb may panic on some damaged files; a panic must
-/// not take the daemon down, so it becomes [`StoreError::Corrupted`].
 /// redb's page cache. Its default (1 GiB) let the daemon's RSS grow with the store (290
 /// MiB after ingesting 100k alerts); the kernel's page cache already keeps the file's hot
 /// pages, so a small cache keeps the daemon's memory flat at the cost of a `pread` on a
 /// miss (docs/PERFORMANCE.md).
 const CACHE_BYTES: usize = 32 * 1024 * 1024;
 
+/// Opens (or creates) the database file. redb may panic on some damaged files; a panic must
+/// not take the daemon down, so it becomes [`StoreError::Corrupted`].
 pub(crate) fn open_database(path: &Path) -> Result<Database, StoreError> {
     let created =
         std::panic::catch_unwind(|| Database::builder().set_cache_size(CACHE_BYTES).create(path))
@@ -56,6 +56,28 @@ pub(crate) fn open_database(path: &Path) -> Result<Database, StoreError> {
             StoreError::Corrupted(format!("{}: redb could not read the file", path.display()))
         })?;
     created.map_err(|e| open_error(path, e))
+}
+
+/// Runs `f` on a just-opened `db` that may be damaged: redb panics on some damage instead
+/// of returning an error, and a panic becomes the error `damaged` describes.
+///
+/// After such a panic the instance is leaked, not dropped: the panic poisoned redb's locks
+/// and its `Drop` panics again (`PoisonError` in `page_manager.rs`, seen in CI), which would
+/// end the process before it says what is wrong. The leak keeps one file descriptor and the
+/// file's lock until the process exits; nothing reopens a store whose open failed, and the
+/// daemon or `verify-store` exits with the error.
+pub(crate) fn guarded<T>(
+    mut db: Database,
+    damaged: impl FnOnce() -> StoreError,
+    f: impl FnOnce(&mut Database) -> T,
+) -> Result<(Database, T), StoreError> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&mut db))) {
+        Ok(t) => Ok((db, t)),
+        Err(_) => {
+            std::mem::forget(db);
+            Err(damaged())
+        }
+    }
 }
 
 /// The builder every instance of the store is opened with (the live file and a copy).
