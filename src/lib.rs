@@ -9,6 +9,7 @@
 //! | [`model`] | the domain model — security contacts, JIT policies and requests, alerts, audit records, data-subject requests — in the JSON shapes of the Microsoft.Security API, with validation that reports every problem by field path |
 //! | [`permissions`] | permissions, the built-in role profiles of the permission matrix, custom profiles, and the "act under a lower profile" rule |
 //! | [`config`] | the TOML configuration both programs read (types, parsing, the embedded default) |
+//! | [`resource`] | what each kind of record is, once: path segment, permissions per verb, table and CSV columns, audit operation names |
 //! | [`wire`] | the API's wire types: list envelope, error body, change events, whoami, tenants, verify report |
 //! | [`client`] | the Unix-socket HTTP client used by `steward` (and by tests) |
 //! | [`csv_cell`] | CSV cells neutralised against spreadsheet formula injection, for every CSV writer |
@@ -22,4 +23,5 @@ pub mod csv_cell;
 pub mod model;
 pub mod names;
 pub mod permissions;
+pub mod resource;
 pub mod wire;
