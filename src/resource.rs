@@ -495,7 +495,7 @@ macro_rules! operations {
             pub const ALL: &'static [Operation] = &[$(Operation::$variant,)*];
 
             /// The name stored in the audit record.
-            pub fn as_str(self) -> &'static str {
+            pub const fn as_str(self) -> &'static str {
                 match self {
                     $(Operation::$variant => $name,)*
                 }

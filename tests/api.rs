@@ -538,7 +538,30 @@ async fn azure_paths_answer_with_the_export_permissions() {
         d.client_as("owner").get(alerts).await.0,
         StatusCode::FORBIDDEN
     );
+    // Each is audited as an export of what it served, like `/export/{kind}`.
+    let shared = d.shared.clone();
     d.stop().await;
+    let exports: Vec<(String, Option<u64>)> = shared
+        .store
+        .tenant(T)
+        .audit(0, 100_000, |_| true)
+        .unwrap()
+        .items
+        .into_iter()
+        .filter(|r| {
+            r.operation_name.ends_with(".export")
+                && r.status == steward::model::AuditStatus::Succeeded
+        })
+        .map(|r| (r.operation_name, r.details.counts.get("records").copied()))
+        .collect();
+    assert_eq!(
+        exports,
+        [
+            ("contacts.export".to_owned(), Some(1)),
+            ("alerts.export".to_owned(), Some(0))
+        ],
+        "the product paths' exports are audited with their record counts"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

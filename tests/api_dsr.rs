@@ -492,7 +492,7 @@ async fn a_request_past_its_deadline_raises_an_overdue_event() {
         .writer()
         .write(T, move |txn: &mut TenantTxn<'_>| {
             txn.put(Kind::Dsr, "late-1", doc.input(retention)?, None)?;
-            txn.audit(doc.entry(steward_daemon::store::AuditEntry::new(
+            txn.audit(doc.entry(steward_daemon::store::AuditEntry::named(
                 steward_daemon::store::system_caller(),
                 "dsr.open",
                 AuditStatus::Succeeded,

@@ -330,9 +330,10 @@ async fn the_products_policy_path_answers_with_export_permission() {
     let other_rg = az.replace("/rg1/", "/rg2/");
     assert_eq!(c.get(&other_rg).await.0, StatusCode::NOT_FOUND);
     assert!(
-        d.audit().iter().any(
-            |r| r.operation_name == "jit.export" && r.details.counts.get("records") == Some(&1)
-        )
+        d.audit()
+            .iter()
+            .any(|r| r.operation_name == "jit-policies.export"
+                && r.details.counts.get("records") == Some(&1))
     );
     let _: Value = v;
     d.stop().await;
@@ -400,7 +401,7 @@ async fn a_policy_cannot_name_another_tenants_vm_and_the_hook_never_sees_one() {
         .writer()
         .write(T, move |txn: &mut TenantTxn<'_>| {
             txn.put(Kind::JitPolicy, "legacy", DocInput::new(text), None)?;
-            txn.audit(AuditEntry::new(
+            txn.audit(AuditEntry::named(
                 system_caller(),
                 "jit.write",
                 AuditStatus::Succeeded,

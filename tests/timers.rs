@@ -301,7 +301,7 @@ async fn the_sweep_removes_what_expired_and_audits_the_counts() {
                 DocInput::new("{\"name\":\"old\"}").expires_at(past),
                 None,
             )?;
-            txn.audit(AuditEntry::new(
+            txn.audit(AuditEntry::named(
                 system_caller(),
                 "alerts.ingest",
                 AuditStatus::Succeeded,

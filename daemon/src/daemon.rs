@@ -4,6 +4,7 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use steward::resource::Operation;
 
 use steward::config::Config;
 use tokio::net::UnixListener;
@@ -144,7 +145,7 @@ pub(crate) async fn audit_reload(shared: &Arc<Shared>, refused: Option<&str>) {
     let writer = shared.store.writer();
     for t in &shared.config().tenants {
         let mut entry =
-            AuditEntry::new(system_caller(), "config.reload", status).resource("config");
+            AuditEntry::new(system_caller(), Operation::ConfigReload, status).resource("config");
         if refused.is_some() {
             entry = entry.reason("the new file was refused and the previous configuration stays in force; the daemon's log has the error");
         }

@@ -24,6 +24,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use steward::resource::Operation;
 
 use steward::model::AuditStatus;
 
@@ -32,7 +33,7 @@ use crate::state::Shared;
 use crate::store::AuditEntry;
 
 /// The operation of the per-tenant record that counts a uid's denials past its budget.
-pub const OVERFLOW_OPERATION: &str = "denied.coalesced";
+pub const OVERFLOW_OPERATION: &str = Operation::DeniedCoalesced.as_str();
 
 /// The count a denial record carries: how many denied attempts it stands for.
 pub const ATTEMPTS: &str = "attempts";
@@ -273,14 +274,18 @@ fn summaries(uid: u32, w: Window) -> Vec<Due> {
 
 /// The entry of a uid's first denial past its budget in a tenant.
 fn overflow_entry(entry: AuditEntry, budget: usize, window: Duration) -> AuditEntry {
-    AuditEntry::new(entry.caller, OVERFLOW_OPERATION, AuditStatus::Denied)
-        .correlation(entry.correlation_id)
-        .resource("denials")
-        .reason(format!(
-            "more than {budget} distinct denied attempts by this uid within {}s: \
+    AuditEntry::new(
+        entry.caller,
+        Operation::DeniedCoalesced,
+        AuditStatus::Denied,
+    )
+    .correlation(entry.correlation_id)
+    .resource("denials")
+    .reason(format!(
+        "more than {budget} distinct denied attempts by this uid within {}s: \
              further ones are counted here, whatever they were",
-            window.as_secs()
-        ))
+        window.as_secs()
+    ))
 }
 
 /// Commits one record counting `attempts` denials; 507 on a full disk (after trying the

@@ -15,7 +15,7 @@ use steward_daemon::store::{
 };
 
 fn entry(op: &str) -> AuditEntry {
-    AuditEntry::new(
+    AuditEntry::named(
         AuditCaller {
             uid: 1000,
             user: "operator".into(),

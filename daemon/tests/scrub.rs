@@ -585,7 +585,7 @@ fn rewrite_pause_for_100k_alerts() {
                         None,
                     )?;
                 }
-                txn.audit(AuditEntry::new(
+                txn.audit(AuditEntry::named(
                     system_caller(),
                     "bench.seed",
                     AuditStatus::Succeeded,

@@ -39,7 +39,7 @@ fn phone(raw: &str) -> SubjectKey {
 }
 
 fn entry(op: &str) -> AuditEntry {
-    AuditEntry::new(caller(), op, AuditStatus::Succeeded)
+    AuditEntry::named(caller(), op, AuditStatus::Succeeded)
 }
 
 fn open(dir: &Path) -> Store {
@@ -280,7 +280,7 @@ fn every_change_leaves_exactly_one_audit_record_and_a_failed_job_neither() {
     // A denied attempt: an audit record and no change.
     w.write_blocking(t, |txn| {
         txn.audit(
-            AuditEntry::new(caller(), "contacts.write", AuditStatus::Denied)
+            AuditEntry::named(caller(), "contacts.write", AuditStatus::Denied)
                 .reason("needs contacts.write"),
         );
         Ok::<_, WriteError>(())
@@ -288,7 +288,7 @@ fn every_change_leaves_exactly_one_audit_record_and_a_failed_job_neither() {
     .unwrap();
     // A refused change audited as Failed: the failure record lands, the change does not.
     let r = w.write_blocking(t, |txn| {
-        txn.audit_on_failure(AuditEntry::new(
+        txn.audit_on_failure(AuditEntry::named(
             caller(),
             "contacts.write",
             AuditStatus::Failed,
@@ -761,7 +761,7 @@ fn audit_log_never_holds_an_email_or_phone_in_clear() {
         let (e, p) = (email.clone(), phone.clone());
         w.write_blocking("contoso", move |txn| {
             txn.audit(
-                AuditEntry::new(caller(), "dsr.manage", status)
+                AuditEntry::named(caller(), "dsr.manage", status)
                     .subject(&e)
                     .subject(&p)
                     .field("properties.emails")

@@ -27,6 +27,7 @@ use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
+use steward::resource::Operation;
 
 use jiff::Timestamp;
 use steward::model::{
@@ -92,7 +93,7 @@ fn erase_contact(
         fields.push("properties.phone");
     }
     let entry = d
-        .entry(system("dsr.erase", AuditStatus::Succeeded))
+        .entry(system(Operation::DsrErase, AuditStatus::Succeeded))
         .resource(format!("contacts/{}", doc.name));
     let mut entry = fields.iter().fold(entry, |e, f| e.field(*f));
     let left = props
@@ -201,7 +202,7 @@ fn step(txn: &mut TenantTxn<'_>, id: &str, r: Retention) -> Result<Step, WriteEr
     d.exec().steps += 1;
     save(txn, &d, r.dsr)?;
     txn.audit(
-        d.entry(system("dsr.execute", AuditStatus::Succeeded))
+        d.entry(system(Operation::DsrExecute, AuditStatus::Succeeded))
             .field("report")
             .count("erased", erased)
             .count("retained", kept),
@@ -288,7 +289,7 @@ fn supersede(
         if !fields.is_empty() {
             super::save(txn, &o, r.dsr)?;
             let e = d
-                .entry(system("dsr.erase", AuditStatus::Succeeded))
+                .entry(system(Operation::DsrErase, AuditStatus::Succeeded))
                 .resource(format!("dsr/{oid}"));
             txn.audit(fields.into_iter().fold(e, |e, f| e.field(f)));
         }
@@ -296,7 +297,7 @@ fn supersede(
     d.exec().steps += 1;
     save(txn, &d, r.dsr)?;
     txn.audit(
-        d.entry(system("dsr.execute", AuditStatus::Succeeded))
+        d.entry(system(Operation::DsrExecute, AuditStatus::Succeeded))
             .field("report")
             .count("erased", removed)
             .count("retained", kept),

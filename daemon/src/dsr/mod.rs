@@ -48,6 +48,7 @@ pub mod scrub;
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use steward::resource::Operation;
 
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -192,7 +193,7 @@ fn now_of(txn: &TenantTxn<'_>) -> Timestamp {
     Timestamp::from_microsecond(txn.now_micros()).unwrap_or_else(|_| Timestamp::now())
 }
 
-fn system(op: &str, status: AuditStatus) -> AuditEntry {
+fn system(op: Operation, status: AuditStatus) -> AuditEntry {
     AuditEntry::new(store::system_caller(), op, status)
 }
 
@@ -224,7 +225,7 @@ fn start(txn: &mut TenantTxn<'_>, id: &str, retention: Duration) -> Result<Start
     x.attempts += 1;
     x.last_error = None;
     save(txn, &d, retention)?;
-    let mut e = d.entry(system("dsr.execute", AuditStatus::Succeeded));
+    let mut e = d.entry(system(Operation::DsrExecute, AuditStatus::Succeeded));
     if resumed {
         e = e.reason("resumed after an interruption");
     }
@@ -249,7 +250,7 @@ fn fail(
     d.exec().last_error = Some(error.to_string());
     save(txn, &d, retention)?;
     txn.audit(
-        d.entry(system("dsr.execute", AuditStatus::Failed))
+        d.entry(system(Operation::DsrExecute, AuditStatus::Failed))
             .reason(error.to_string()),
     );
     Ok(())
@@ -277,7 +278,7 @@ pub(crate) fn complete(
         .map_err(|e| WriteError::Invalid(e.to_string()))?;
     let now = now_of(txn);
     // Named by HMAC while the identifiers are still there.
-    let mut e = d.entry(system("dsr.complete", AuditStatus::Succeeded));
+    let mut e = d.entry(system(Operation::DsrComplete, AuditStatus::Succeeded));
     for (k, n) in counts {
         e = e.count(*k, *n);
     }

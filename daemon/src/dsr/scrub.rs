@@ -17,6 +17,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
+use steward::resource::Operation;
 
 use jiff::Timestamp;
 use steward::model::AuditStatus;
@@ -58,7 +59,7 @@ fn mark(txn: &mut TenantTxn<'_>, ids: &[String], retention: Duration) -> Result<
         n += 1;
     }
     txn.audit(
-        system("dsr.scrub", AuditStatus::Succeeded)
+        system(Operation::DsrScrub, AuditStatus::Succeeded)
             .resource("store")
             .count("requests", n)
             .reason("the store was rewritten into a fresh file after data-subject erasures; the old file was zeroed"),

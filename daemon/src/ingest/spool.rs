@@ -60,6 +60,7 @@ use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use steward::resource::Operation;
 
 use nix::dir::Dir;
 use nix::errno::Errno;
@@ -789,7 +790,7 @@ fn free_name(dir: &OwnedFd, name: &[u8], error: bool) -> std::io::Result<Vec<u8>
 }
 
 fn entry(file: &str, status: AuditStatus) -> AuditEntry {
-    AuditEntry::new(store::system_caller(), "alerts.ingest", status)
+    AuditEntry::new(store::system_caller(), Operation::AlertsIngest, status)
         .resource(format!("spool/{file}"))
 }
 

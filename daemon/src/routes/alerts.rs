@@ -3,6 +3,7 @@
 //! action answers 405 and is audited as denied.
 
 use std::sync::Arc;
+use steward::resource::Operation;
 
 use axum::Json;
 use axum::body::Body;
@@ -304,7 +305,7 @@ pub async fn ingest(ctx: TenantCtx, headers: HeaderMap, raw: Body) -> Result<Res
             .map_err(|e| ApiError::internal(&e))?
             .map_err(|e| ApiError::internal(&format!("a validated alert no longer parses: {e}")))?;
         let mut entry = ctx
-            .entry("alerts.ingest", AuditStatus::Succeeded)
+            .entry(Operation::AlertsIngest, AuditStatus::Succeeded)
             .resource(LIST);
         if parts > 1 {
             entry = entry.count("part", i as u64 + 1).count("parts", parts);

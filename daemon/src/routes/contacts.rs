@@ -8,6 +8,7 @@ use http::{HeaderMap, StatusCode};
 use serde_json::Value;
 use steward::model::{AuditStatus, ContactInput, SecurityContact};
 use steward::permissions::Permission;
+use steward::resource::Operation;
 use steward::wire::List;
 
 use super::body;
@@ -68,7 +69,7 @@ pub async fn put(
     let mut input =
         DocInput::new(serde_json::to_string(&contact).map_err(|e| ApiError::internal(&e))?);
     let mut entry = ctx
-        .entry("contacts.write", AuditStatus::Succeeded)
+        .entry(Operation::ContactsWrite, AuditStatus::Succeeded)
         .resource(&resource);
     for f in contact.properties.field_names() {
         entry = entry.field(f);
@@ -78,7 +79,7 @@ pub async fn put(
         entry = entry.subject(k);
     }
     let failed = ctx
-        .entry("contacts.write", AuditStatus::Failed)
+        .entry(Operation::ContactsWrite, AuditStatus::Failed)
         .resource(&resource)
         .reason("If-Match did not match");
     let (doc, created) = ctx
@@ -115,7 +116,7 @@ pub async fn delete(
     let name = resource_name(&name)?;
     let if_match = body::if_match(&headers)?;
     let entry = ctx
-        .entry("contacts.delete", AuditStatus::Succeeded)
+        .entry(Operation::ContactsDelete, AuditStatus::Succeeded)
         .resource(&resource);
     let doc = ctx
         .write(move |txn| {

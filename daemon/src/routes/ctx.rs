@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use steward::resource::Operation;
 
 use axum::extract::FromRequestParts;
 use http::HeaderMap;
@@ -92,7 +93,7 @@ impl TenantCtx {
     }
 
     /// An audit entry for `operation` by this caller, correlated with this request.
-    pub fn entry(&self, operation: &str, status: AuditStatus) -> AuditEntry {
+    pub fn entry(&self, operation: Operation, status: AuditStatus) -> AuditEntry {
         AuditEntry::new(self.audit_caller(), operation, status)
             .correlation(self.request_id.0.to_string())
     }
@@ -117,8 +118,8 @@ impl TenantCtx {
         resource: &str,
         needed: impl std::fmt::Display,
     ) -> Result<(), ApiError> {
-        let entry = self
-            .entry(operation, AuditStatus::Denied)
+        let entry = AuditEntry::named(self.audit_caller(), operation, AuditStatus::Denied)
+            .correlation(self.request_id.0.to_string())
             .resource(resource)
             .reason(format!("needs {needed}"));
         let recorded = self

@@ -12,6 +12,7 @@ use jiff::Timestamp;
 use serde_json::Value;
 use steward::model::{AuditStatus, DataSubjectRequest, DsrError, DsrInput, DsrStatus, DsrType};
 use steward::permissions::Permission;
+use steward::resource::Operation;
 use steward::wire::List;
 
 use super::body;
@@ -58,11 +59,16 @@ pub async fn open(ctx: TenantCtx, headers: HeaderMap, raw: Body) -> Result<Respo
     ctx.require(Permission::DsrManage, LIST).await?;
     let value = body::object(&ctx.shared, &headers, raw).await?;
     let input = DsrInput::parse(&value)?;
-    let key = IdempotencyKey::of(&ctx, &headers, "dsr.open", value.to_string().as_bytes())?;
+    let key = IdempotencyKey::of(
+        &ctx,
+        &headers,
+        Operation::DsrOpen.as_str(),
+        value.to_string().as_bytes(),
+    )?;
     let id = uuid::Uuid::now_v7().to_string();
     let by = ctx.caller.user.clone();
     let retention = ctx.shared.config().retention.dsr.0;
-    let entry = ctx.entry("dsr.open", AuditStatus::Succeeded);
+    let entry = ctx.entry(Operation::DsrOpen, AuditStatus::Succeeded);
     let (outcome, replayed) = ctx
         .write(move |txn: &mut TenantTxn<'_>| {
             if let Some(k) = &key
@@ -133,7 +139,7 @@ type Change = Box<dyn FnOnce(&mut DsrDoc) -> Result<(), DsrError> + Send>;
 async fn change(
     ctx: &TenantCtx,
     id: &str,
-    operation: &'static str,
+    operation: Operation,
     fields: &'static [&'static str],
     change: Change,
 ) -> Result<Doc, ApiError> {
@@ -170,7 +176,7 @@ pub async fn confirm(
     let doc = change(
         &ctx,
         &id,
-        "dsr.confirm",
+        Operation::DsrConfirm,
         &["status", "confirmedBy"],
         Box::new(move |d| d.request.confirm(&by, second)),
     )
@@ -210,7 +216,7 @@ pub async fn reject(
     let doc = change(
         &ctx,
         &id,
-        "dsr.reject",
+        Operation::DsrReject,
         &["status", "rejectReason"],
         Box::new(move |d| d.request.reject(&reason)),
     )
@@ -231,7 +237,7 @@ pub async fn extend(
     let doc = change(
         &ctx,
         &id,
-        "dsr.extend",
+        Operation::DsrExtend,
         &["extendedDueAt", "extensionReason"],
         Box::new(move |d| {
             if d.request.status.is_final() {
@@ -292,7 +298,7 @@ pub async fn bundle(ctx: TenantCtx, P((_, id)): P<(String, String)>) -> Result<R
     let bytes = tokio::fs::read(&file)
         .await
         .map_err(|e| ApiError::internal(&format!("cannot read the bundle: {e}")))?;
-    let entry = d.entry(ctx.entry("dsr.bundle", AuditStatus::Succeeded));
+    let entry = d.entry(ctx.entry(Operation::DsrBundle, AuditStatus::Succeeded));
     ctx.write(move |txn: &mut TenantTxn<'_>| {
         txn.audit(entry);
         Ok(())

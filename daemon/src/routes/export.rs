@@ -17,6 +17,7 @@ use http::{HeaderValue, header};
 use serde::Deserialize;
 use serde_json::Value;
 use steward::permissions::Permission;
+use steward::resource::{Operation, Resource};
 use tokio::sync::mpsc;
 
 use steward::model::AuditStatus;
@@ -32,117 +33,24 @@ const PAGE: usize = 500;
 /// Encoded pages waiting for the client, at most.
 const IN_FLIGHT: usize = 4;
 
-/// What can be exported.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ExportKind {
-    /// Security contacts.
-    Contacts,
-    /// JIT policies.
-    JitPolicies,
-    /// JIT requests.
-    JitRequests,
-    /// Alerts, in name order (one sequential scan of the records; see docs/DECISIONS.md).
-    Alerts,
-    /// The audit log, oldest first.
-    Audit,
+/// The kind named by `/export/{kind}`, if it can be exported.
+fn exportable(segment: &str) -> Result<Resource, ApiError> {
+    Resource::from_segment(segment)
+        .filter(|r| r.export_permission().is_some())
+        .ok_or_else(|| {
+            let kinds: Vec<&str> = Resource::exportable().map(Resource::segment).collect();
+            ApiError::not_found(format!(
+                "cannot export `{segment}`: kinds are {}",
+                kinds.join(", ")
+            ))
+        })
 }
 
-impl ExportKind {
-    fn parse(s: &str) -> Result<ExportKind, ApiError> {
-        Ok(match s {
-            "contacts" => ExportKind::Contacts,
-            "jit-policies" => ExportKind::JitPolicies,
-            "jit-requests" => ExportKind::JitRequests,
-            "alerts" => ExportKind::Alerts,
-            "audit" => ExportKind::Audit,
-            _ => {
-                return Err(ApiError::not_found(format!(
-                    "cannot export `{s}`: kinds are contacts, jit-policies, jit-requests, alerts, audit"
-                )));
-            }
-        })
-    }
-
-    fn name(self) -> &'static str {
-        match self {
-            ExportKind::Contacts => "contacts",
-            ExportKind::JitPolicies => "jit-policies",
-            ExportKind::JitRequests => "jit-requests",
-            ExportKind::Alerts => "alerts",
-            ExportKind::Audit => "audit",
-        }
-    }
-
-    /// The permission an export of this kind needs.
-    pub fn permission(self) -> Permission {
-        match self {
-            ExportKind::Contacts => Permission::ContactsExport,
-            ExportKind::JitPolicies | ExportKind::JitRequests => Permission::JitExport,
-            ExportKind::Alerts => Permission::AlertsExport,
-            ExportKind::Audit => Permission::AuditExport,
-        }
-    }
-
-    /// CSV columns: header and JSON pointer into the record.
-    fn columns(self) -> &'static [(&'static str, &'static str)] {
-        match self {
-            ExportKind::Contacts => &[
-                ("name", "/name"),
-                ("emails", "/properties/emails"),
-                ("phone", "/properties/phone"),
-                ("isEnabled", "/properties/isEnabled"),
-                (
-                    "notificationsByRole.state",
-                    "/properties/notificationsByRole/state",
-                ),
-                (
-                    "notificationsByRole.roles",
-                    "/properties/notificationsByRole/roles",
-                ),
-                ("notificationsSources", "/properties/notificationsSources"),
-                ("etag", "/etag"),
-            ],
-            ExportKind::JitPolicies => &[
-                ("name", "/name"),
-                ("kind", "/kind"),
-                ("location", "/location"),
-                ("virtualMachines", "/properties/virtualMachines"),
-                ("etag", "/etag"),
-            ],
-            ExportKind::JitRequests => &[
-                ("id", "/id"),
-                ("policyName", "/policyName"),
-                ("requestor", "/requestor"),
-                ("startTimeUtc", "/startTimeUtc"),
-                ("justification", "/justification"),
-                ("virtualMachines", "/virtualMachines"),
-            ],
-            ExportKind::Alerts => &[
-                ("name", "/name"),
-                ("timeGeneratedUtc", "/properties/timeGeneratedUtc"),
-                ("severity", "/properties/severity"),
-                ("status", "/properties/status"),
-                ("alertDisplayName", "/properties/alertDisplayName"),
-                ("alertType", "/properties/alertType"),
-                ("compromisedEntity", "/properties/compromisedEntity"),
-                ("productName", "/properties/productName"),
-                ("vendorName", "/properties/vendorName"),
-                ("description", "/properties/description"),
-            ],
-            ExportKind::Audit => &[
-                ("seq", "/seq"),
-                ("at", "/at"),
-                ("user", "/caller/user"),
-                ("uid", "/caller/uid"),
-                ("profile", "/caller/profile"),
-                ("operationName", "/operationName"),
-                ("status", "/status"),
-                ("resourceId", "/resourceId"),
-                ("fields", "/fields"),
-                ("correlationId", "/correlationId"),
-                ("hash", "/hash"),
-            ],
-        }
+/// The permission and audit operation of exporting `kind` (an exportable kind).
+fn export_rules(kind: Resource) -> Result<(Permission, Operation), ApiError> {
+    match (kind.export_permission(), kind.export_operation()) {
+        (Some(p), Some(op)) => Ok((p, op)),
+        _ => Err(ApiError::not_found(format!("cannot export `{kind}`"))),
     }
 }
 
@@ -190,9 +98,9 @@ pub async fn export(
     P((_, kind)): P<(String, String)>,
     Q(q): Q<ExportQuery>,
 ) -> Result<Response, ApiError> {
-    let kind = ExportKind::parse(&kind)?;
-    ctx.require(kind.permission(), &format!("export/{}", kind.name()))
-        .await?;
+    let kind = exportable(&kind)?;
+    let (permission, _) = export_rules(kind)?;
+    ctx.require(permission, &format!("export/{kind}")).await?;
     stream(&ctx, kind, q.format.unwrap_or(ExportFormat::Json)).await
 }
 
@@ -207,13 +115,13 @@ pub async fn export(
 /// so a client never receives a complete export whose count went unrecorded.
 pub async fn stream(
     ctx: &TenantCtx,
-    kind: ExportKind,
+    kind: Resource,
     format: ExportFormat,
 ) -> Result<Response, ApiError> {
-    let operation = format!("{}.export", kind.name());
+    let (_, operation) = export_rules(kind)?;
     let base = ctx
-        .entry(&operation, AuditStatus::Succeeded)
-        .resource(format!("export/{}", kind.name()))
+        .entry(operation, AuditStatus::Succeeded)
+        .resource(format!("export/{kind}"))
         .field(format!("format={}", format.extension()));
     let started = base.clone().reason(format!(
         "started: the records sent are counted in `{operation}.end` (same correlation id)"
@@ -228,7 +136,7 @@ pub async fn stream(
     let writer = ctx.shared.store.writer();
     let tenant = ctx.tenant.to_string();
     let mut end = base;
-    end.operation_name = format!("{operation}.end");
+    end.operation_name = format!("{operation}.end"); // the end record: see [`AuditEntry::named`]
     tokio::task::spawn_blocking(move || {
         let mut out = HoldBack { tx, held: None };
         let outcome = produce(&reader, kind, format, &mut out);
@@ -254,11 +162,7 @@ pub async fn stream(
             }
         }
     });
-    let filename = format!(
-        "attachment; filename=\"{}.{}\"",
-        kind.name(),
-        format.extension()
-    );
+    let filename = format!("attachment; filename=\"{}.{}\"", kind, format.extension());
     let body = Body::from_stream(tokio_stream::wrappers::ReceiverStream::new(rx));
     let mut resp = body.into_response();
     resp.headers_mut().insert(
@@ -313,7 +217,7 @@ enum Position {
 /// the count so far and why it stopped.
 fn produce(
     reader: &TenantReader,
-    kind: ExportKind,
+    kind: Resource,
     format: ExportFormat,
     out: &mut HoldBack,
 ) -> Result<u64, (u64, String)> {
@@ -329,14 +233,14 @@ fn produce(
         ExportFormat::Json => send(b"[".to_vec(), n)?,
         ExportFormat::Csv => {
             let mut w = csv::Writer::from_writer(Vec::new());
-            w.write_record(kind.columns().iter().map(|(h, _)| *h))
+            w.write_record(kind.csv_columns().map(|c| c.field))
                 .map_err(|e| (n, e.to_string()))?;
             send(w.into_inner().map_err(|e| (n, e.to_string()))?, n)?;
         }
         ExportFormat::Ndjson => {}
     }
     let mut pos = match kind {
-        ExportKind::Audit => Position::Seq(0),
+        Resource::Audit => Position::Seq(0),
         _ => Position::Name(None),
     };
     loop {
@@ -358,7 +262,7 @@ fn produce(
                 ExportFormat::Csv => {
                     if let Some(w) = csv_w.as_mut() {
                         let v = r.value().map_err(|e| (n, e))?;
-                        w.write_record(kind.columns().iter().map(|(_, p)| cell(v.pointer(p))))
+                        w.write_record(kind.csv_columns().map(|c| c.csv_text(&v)))
                             .map_err(|e| (n, e.to_string()))?;
                     }
                 }
@@ -413,17 +317,12 @@ impl Rec {
 /// One page of records, and whether more follow; advances `pos`.
 fn page(
     reader: &TenantReader,
-    kind: ExportKind,
+    kind: Resource,
     pos: &mut Position,
 ) -> Result<(Vec<Rec>, bool), String> {
     match pos {
         Position::Name(after) => {
-            let k = match kind {
-                ExportKind::Contacts => Kind::Contact,
-                ExportKind::JitPolicies => Kind::JitPolicy,
-                ExportKind::Alerts => Kind::Alert,
-                _ => Kind::JitRequest,
-            };
+            let k = Kind::of(kind).ok_or_else(|| format!("{kind} has no records to list"))?;
             let p = reader
                 .list_text(k, after.as_deref(), PAGE)
                 .map_err(|e| e.to_string())?;
@@ -458,59 +357,5 @@ fn page(
             }
             Ok((values, more))
         }
-    }
-}
-
-/// A CSV cell: strings as they are, arrays of strings joined with `;`, other values as
-/// compact JSON, absent values empty — then neutralised against spreadsheet formulas
-/// ([`steward::csv_cell`]: `+1 555…` becomes `'+1 555…`).
-fn cell(v: Option<&Value>) -> String {
-    let text = raw_cell(v);
-    match steward::csv_cell::neutralise(&text) {
-        std::borrow::Cow::Borrowed(_) => text,
-        std::borrow::Cow::Owned(safe) => safe,
-    }
-}
-
-/// The cell's text before neutralising.
-fn raw_cell(v: Option<&Value>) -> String {
-    match v {
-        None | Some(Value::Null) => String::new(),
-        Some(Value::String(s)) => s.clone(),
-        Some(Value::Array(a)) if a.iter().all(Value::is_string) => a
-            .iter()
-            .filter_map(Value::as_str)
-            .collect::<Vec<_>>()
-            .join(";"),
-        Some(other) => other.to_string(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn cells() {
-        assert_eq!(cell(None), "");
-        assert_eq!(cell(Some(&Value::from("a"))), "a");
-        assert_eq!(
-            cell(Some(&serde_json::json!(["Owner", "Contributor"]))),
-            "Owner;Contributor"
-        );
-        assert_eq!(cell(Some(&serde_json::json!(true))), "true");
-        assert_eq!(cell(Some(&serde_json::json!([{"a": 1}]))), "[{\"a\":1}]");
-    }
-
-    #[test]
-    fn cells_that_a_spreadsheet_would_evaluate_are_neutralised() {
-        assert_eq!(cell(Some(&Value::from("=1+2"))), "'=1+2");
-        assert_eq!(cell(Some(&Value::from("+1 555 0100"))), "'+1 555 0100");
-        assert_eq!(cell(Some(&serde_json::json!(-3))), "'-3");
-        assert_eq!(cell(Some(&serde_json::json!(["@x", "y"]))), "'@x;y");
-        assert_eq!(
-            cell(Some(&Value::from("alice@contoso.com"))),
-            "alice@contoso.com"
-        );
     }
 }

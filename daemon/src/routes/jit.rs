@@ -13,6 +13,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use steward::resource::{Operation, Resource};
 
 use axum::Json;
 use axum::body::Body;
@@ -145,15 +146,7 @@ pub async fn azure_get_policy(
     if !rg_ok || !policy.location.eq_ignore_ascii_case(&loc) {
         return Err(ApiError::not_found("no such JIT policy"));
     }
-    let entry = ctx
-        .entry("jit.export", AuditStatus::Succeeded)
-        .resource(&resource)
-        .count("records", 1);
-    ctx.write(move |txn| {
-        txn.audit(entry);
-        Ok(())
-    })
-    .await?;
+    super::azure::audit_export(&ctx, Resource::JitPolicies, &resource, 1).await?;
     Ok((etag_header(&doc.etag), Json(v)).into_response())
 }
 
@@ -173,13 +166,13 @@ pub async fn put_policy(
     let policy = JitPolicy::new(&name, input, None);
     let body_json = serde_json::to_string(&policy).map_err(|e| ApiError::internal(&e))?;
     let entry = ctx
-        .entry("jit.write", AuditStatus::Succeeded)
+        .entry(Operation::JitWrite, AuditStatus::Succeeded)
         .resource(&resource)
         .field("kind")
         .field("location")
         .field("properties.virtualMachines");
     let failed = ctx
-        .entry("jit.write", AuditStatus::Failed)
+        .entry(Operation::JitWrite, AuditStatus::Failed)
         .resource(&resource)
         .reason("If-Match did not match");
     let (doc, created) = ctx
@@ -223,10 +216,10 @@ pub async fn delete_policy(
     let name = resource_name(&name)?;
     let if_match = body::if_match(&headers)?;
     let entry = ctx
-        .entry("jit.delete", AuditStatus::Succeeded)
+        .entry(Operation::JitDelete, AuditStatus::Succeeded)
         .resource(&resource);
     let failed = ctx
-        .entry("jit.delete", AuditStatus::Failed)
+        .entry(Operation::JitDelete, AuditStatus::Failed)
         .resource(&resource)
         .reason("If-Match did not match");
     let doc = ctx
@@ -267,15 +260,15 @@ pub async fn initiate(
     let key = IdempotencyKey::of(
         &ctx,
         &headers,
-        &format!("jit.initiate jit-policies/{name}"),
+        &format!("{} jit-policies/{name}", Operation::JitInitiate),
         value.to_string().as_bytes(),
     )?;
     let requestor = ctx.caller.user.clone();
     let id = uuid::Uuid::now_v7().to_string();
     let retention = ctx.shared.config().retention.jit_requests.0;
     let tenant = ctx.tenant.to_string();
-    let opened = ctx.entry("jit.initiate", AuditStatus::Succeeded);
-    let superseded = ctx.entry("jit.revoke", AuditStatus::Succeeded);
+    let opened = ctx.entry(Operation::JitInitiate, AuditStatus::Succeeded);
+    let superseded = ctx.entry(Operation::JitRevoke, AuditStatus::Succeeded);
     let (outcome, replayed, hooks) = ctx
         .write(move |txn| {
             if let Some(k) = &key
@@ -400,12 +393,12 @@ pub async fn revoke(
     let retention = ctx.shared.config().retention.jit_requests.0;
     let tenant = ctx.tenant.to_string();
     let entry = ctx
-        .entry("jit.revoke", AuditStatus::Succeeded)
+        .entry(Operation::JitRevoke, AuditStatus::Succeeded)
         .resource(&resource)
         .field("virtualMachines[].ports[].status")
         .reason(RevokeReason::UserRequested.as_str());
     let failed = ctx
-        .entry("jit.revoke", AuditStatus::Failed)
+        .entry(Operation::JitRevoke, AuditStatus::Failed)
         .resource(&resource);
     let (doc, hook) = ctx
         .write(move |txn| {

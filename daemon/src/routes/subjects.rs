@@ -9,12 +9,14 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 use steward::model::{AuditStatus, SubjectKey, SubjectKind};
 use steward::permissions::Permission;
+use steward::resource::Operation;
+use steward::resource::Resource;
 use steward::wire::List;
 
 use super::ctx::TenantCtx;
 use super::extract::Q;
 use crate::error::ApiError;
-use crate::store::{Kind, TenantTxn};
+use crate::store::TenantTxn;
 
 /// The identifiers searched for (at least one).
 #[derive(Debug, Default, Deserialize)]
@@ -42,18 +44,6 @@ pub struct Hit {
     pub field: String,
     /// The identifier kind that matched: `email`, `phone`, `ip`, `user`, `host`.
     pub matched: &'static str,
-}
-
-/// The API collection name of a kind.
-pub fn collection(kind: Kind) -> &'static str {
-    match kind {
-        Kind::Contact => "contacts",
-        Kind::JitPolicy => "jit-policies",
-        Kind::JitRequest => "jit-requests",
-        Kind::Alert => "alerts",
-        Kind::Dsr => "dsr",
-        Kind::IdempotencyKey => "idempotency-keys",
-    }
 }
 
 /// Parses the query into model keys, or 400 naming each bad parameter.
@@ -91,11 +81,12 @@ pub async fn search(ctx: TenantCtx, Q(q): Q<SubjectQuery>) -> Result<Json<List<H
             let mut out = Vec::new();
             for key in &lookup {
                 for h in r.subjects(key)? {
-                    if h.kind == Kind::Dsr {
+                    // Data-subject requests are not indexed; bookkeeping has no resource.
+                    let Some(resource) = h.kind.resource().filter(|r| *r != Resource::Dsr) else {
                         continue;
-                    }
+                    };
                     out.push(Hit {
-                        kind: collection(h.kind),
+                        kind: resource.segment(),
                         id: h.name,
                         field: h.field,
                         matched: key.kind.as_str(),
@@ -106,7 +97,7 @@ pub async fn search(ctx: TenantCtx, Q(q): Q<SubjectQuery>) -> Result<Json<List<H
         })
         .await?;
     let mut entry = ctx
-        .entry("subjects.search", AuditStatus::Succeeded)
+        .entry(Operation::SubjectsSearch, AuditStatus::Succeeded)
         .resource("subjects")
         .count("hits", hits.len() as u64);
     for key in &keys {

@@ -10,7 +10,7 @@ use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, header};
 use serde::Deserialize;
-use steward::permissions::Permission;
+use steward::resource::Resource;
 use steward::wire::{Event, GrantInfo, Health, List, TenantInfo, WhoAmI};
 use tokio::sync::{broadcast, watch};
 use tokio_util::sync::CancellationToken;
@@ -20,7 +20,7 @@ use crate::access;
 use crate::error::ApiError;
 use crate::identity::{Caller, Identity};
 use crate::state::Shared;
-use crate::store::{ChangeEvent, Kind};
+use crate::store::ChangeEvent;
 
 /// `GET /v1/health`.
 pub async fn health(State(shared): State<Arc<Shared>>) -> Json<Health> {
@@ -88,41 +88,21 @@ pub async fn tenants(
     })
 }
 
-/// The permission needed to see an event about records of `kind`.
-fn read_permission(kind: &str) -> Permission {
-    match kind {
-        "contacts" => Permission::ContactsRead,
-        "jit-policies" | "jit-requests" => Permission::JitRead,
-        "alerts" => Permission::AlertsRead,
-        "dsr" => Permission::DsrManage,
-        _ => Permission::AuditRead,
-    }
-}
-
-/// The wire form of a committed change.
-fn wire_event(c: &ChangeEvent) -> Event {
-    Event {
+/// The wire form of a committed change, and the resource it is about; `None` for a
+/// change to bookkeeping records (never announced).
+fn wire_event(c: &ChangeEvent) -> Option<(Event, Resource)> {
+    let resource = c.kind.resource()?;
+    let event = Event {
         seq: c.seq,
         at: jiff::Timestamp::from_microsecond(c.at_micros)
             .unwrap_or(jiff::Timestamp::UNIX_EPOCH)
             .to_string(),
         tenant: c.tenant.clone(),
-        kind: kind_name(c.kind).to_owned(),
+        kind: resource.segment().to_owned(),
         name: c.name.clone(),
         action: c.action.clone(),
-    }
-}
-
-/// The API's name for a kind of record (the path segment of its routes).
-pub fn kind_name(k: Kind) -> &'static str {
-    match k {
-        Kind::Contact => "contacts",
-        Kind::JitPolicy => "jit-policies",
-        Kind::JitRequest => "jit-requests",
-        Kind::Alert => "alerts",
-        Kind::Dsr => "dsr",
-        Kind::IdempotencyKey => "idempotency-keys",
-    }
+    };
+    Some((event, resource))
 }
 
 /// `?tenant=` of `/v1/events`.
@@ -272,7 +252,7 @@ impl EventStream {
 
     /// The line for `change`, if the caller may see it now.
     async fn event_line(&mut self, change: &ChangeEvent) -> Option<String> {
-        let ev = wire_event(change);
+        let (ev, resource) = wire_event(change)?;
         if self.only.as_ref().is_some_and(|t| *t != ev.tenant) {
             return None;
         }
@@ -282,7 +262,7 @@ impl EventStream {
         };
         let cfg = self.shared.config();
         let access = access::resolve(&cfg, &caller, &ev.tenant, self.acting.as_deref()).ok()?;
-        if !access.allows(read_permission(&ev.kind)) {
+        if !access.allows(resource.read_permission()) {
             return None;
         }
         serde_json::to_string(&ev).ok().map(|l| format!("{l}\n"))

@@ -21,6 +21,7 @@ use steward::model::{
     AuditCaller, AuditDetails, AuditRecord, AuditStatus, SubjectKey, SubjectKind,
 };
 use steward::names::ResourceName;
+use steward::resource::Operation;
 
 use super::codec::{self, CodecError};
 use super::error::StoreError;
@@ -62,8 +63,15 @@ pub struct AuditEntry {
 }
 
 impl AuditEntry {
-    /// An entry with no resource, fields, subjects or counts.
-    pub fn new(
+    /// An entry for `operation` with no resource, fields, subjects or counts.
+    pub fn new(caller: AuditCaller, operation: Operation, status: AuditStatus) -> AuditEntry {
+        AuditEntry::named(caller, operation.as_str(), status)
+    }
+
+    /// An entry whose operation is not one of [`Operation`]: a denied attempt, named by
+    /// the permission it needed (`contacts.write`), and the end record of an export
+    /// (`contacts.export.end`).
+    pub fn named(
         caller: AuditCaller,
         operation: impl Into<String>,
         status: AuditStatus,

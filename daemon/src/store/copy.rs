@@ -387,7 +387,7 @@ mod tests {
                             None,
                         )?;
                         txn.audit(
-                            AuditEntry::new(system_caller(), "test.seed", AuditStatus::Succeeded)
+                            AuditEntry::named(system_caller(), "test.seed", AuditStatus::Succeeded)
                                 .subject(&key),
                         );
                         Ok::<_, WriteError>(())
@@ -400,7 +400,7 @@ mod tests {
                     .writer()
                     .write_blocking(tenant, move |txn: &mut TenantTxn<'_>| {
                         txn.delete(Kind::Contact, &format!("c{i:04}"), None)?;
-                        txn.audit(AuditEntry::new(
+                        txn.audit(AuditEntry::named(
                             system_caller(),
                             "test.delete",
                             AuditStatus::Succeeded,
@@ -471,7 +471,7 @@ mod tests {
             .build()
             .unwrap();
         let job = |txn: &mut TenantTxn<'_>| {
-            txn.audit(AuditEntry::new(
+            txn.audit(AuditEntry::named(
                 system_caller(),
                 "test.rewrite",
                 AuditStatus::Succeeded,
@@ -531,7 +531,7 @@ mod tests {
         store
             .writer()
             .write_blocking("contoso", |txn: &mut TenantTxn<'_>| {
-                txn.audit(AuditEntry::new(
+                txn.audit(AuditEntry::named(
                     system_caller(),
                     "test.after",
                     AuditStatus::Succeeded,

@@ -10,6 +10,7 @@
 
 use serde::{Deserialize, Serialize};
 use steward::model::SubjectKey;
+use steward::resource::Resource;
 
 /// The kinds of record the store holds. The byte is on disk: never renumber.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -52,7 +53,28 @@ impl Kind {
         Kind::ALL.into_iter().find(|k| k.as_u8() == b)
     }
 
-    /// Stable lower-case name, as used in events and audit counts.
+    /// The API resource its records are served as; `None` for bookkeeping records
+    /// (idempotency keys), which no route lists and no event announces.
+    pub fn resource(self) -> Option<Resource> {
+        match self {
+            Kind::Contact => Some(Resource::Contacts),
+            Kind::JitPolicy => Some(Resource::JitPolicies),
+            Kind::JitRequest => Some(Resource::JitRequests),
+            Kind::Alert => Some(Resource::Alerts),
+            Kind::Dsr => Some(Resource::Dsr),
+            Kind::IdempotencyKey => None,
+        }
+    }
+
+    /// The kind that stores the records of `resource`; `None` for the audit log, which
+    /// has tables of its own.
+    pub fn of(resource: Resource) -> Option<Kind> {
+        Kind::ALL
+            .into_iter()
+            .find(|k| k.resource() == Some(resource))
+    }
+
+    /// Stable lower-case name, as used in audit counts.
     pub fn as_str(self) -> &'static str {
         match self {
             Kind::Contact => "contact",

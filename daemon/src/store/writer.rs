@@ -16,6 +16,7 @@ use std::collections::BTreeMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
+use steward::resource::Operation;
 
 use redb::{Database, Durability};
 use steward::model::AuditStatus;
@@ -360,8 +361,12 @@ impl Writer {
             let n = txn.purge_audit_before(before_micros, batch)?;
             if n > 0 {
                 txn.audit(
-                    AuditEntry::new(system_caller(), "audit.purge", AuditStatus::Succeeded)
-                        .count("records", n),
+                    AuditEntry::new(
+                        system_caller(),
+                        Operation::AuditPurge,
+                        AuditStatus::Succeeded,
+                    )
+                    .count("records", n),
                 );
             }
             Ok(n)
@@ -476,7 +481,11 @@ fn purge_job(
         }
     }
     if !counts.is_empty() {
-        let mut entry = AuditEntry::new(system_caller(), "retention.purge", AuditStatus::Succeeded);
+        let mut entry = AuditEntry::new(
+            system_caller(),
+            Operation::RetentionPurge,
+            AuditStatus::Succeeded,
+        );
         for (k, n) in &counts {
             entry = entry.count(k.as_str(), *n);
         }

@@ -8,6 +8,7 @@
 
 use std::sync::Arc;
 use std::time::Duration;
+use steward::resource::Operation;
 
 use jiff::Timestamp;
 
@@ -48,7 +49,7 @@ fn raise(
             txn.audit(
                 d.entry(AuditEntry::new(
                     store::system_caller(),
-                    "dsr.overdue",
+                    Operation::DsrOverdue,
                     AuditStatus::Succeeded,
                 ))
                 .field("dueAt")
@@ -60,7 +61,7 @@ fn raise(
             txn.audit(
                 d.entry(AuditEntry::new(
                     store::system_caller(),
-                    "dsr.deadline",
+                    Operation::DsrDeadline,
                     AuditStatus::Succeeded,
                 ))
                 .reason("deadline entry of a finished request cleared"),

@@ -42,6 +42,7 @@ use std::path::Path;
 use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
+use steward::resource::Operation;
 
 use jiff::Timestamp;
 use serde::Serialize;
@@ -340,9 +341,13 @@ pub fn spawn(shared: Arc<Shared>, events: Vec<HookEvent>) {
                 reason = %failure,
                 "jit.on_change failed"
             );
-            let entry = AuditEntry::new(store::system_caller(), "jit.hook", AuditStatus::Failed)
-                .resource(format!("jit-requests/{}", ev.request_id))
-                .reason(failure.to_string());
+            let entry = AuditEntry::new(
+                store::system_caller(),
+                Operation::JitHook,
+                AuditStatus::Failed,
+            )
+            .resource(format!("jit-requests/{}", ev.request_id))
+            .reason(failure.to_string());
             let written: Result<(), WriteError> = shared
                 .store
                 .writer()

@@ -10,6 +10,7 @@
 
 use std::sync::Arc;
 use std::time::Duration;
+use steward::resource::Operation;
 
 use jiff::Timestamp;
 use steward::model::{AuditStatus, JitRequest};
@@ -80,8 +81,12 @@ fn expire_job(
             continue;
         }
         let resource = format!("jit-requests/{name}");
-        let entry = AuditEntry::new(store::system_caller(), "jit.expire", AuditStatus::Succeeded)
-            .resource(&resource);
+        let entry = AuditEntry::new(
+            store::system_caller(),
+            Operation::JitExpire,
+            AuditStatus::Succeeded,
+        )
+        .resource(&resource);
         let mut req = match parse_request(&doc) {
             Ok(r) => r,
             Err(e) => {
@@ -97,9 +102,13 @@ fn expire_job(
                     .collect();
                 txn.put(Kind::JitRequest, name, input, None)?;
                 txn.audit(
-                    AuditEntry::new(store::system_caller(), "jit.expire", AuditStatus::Failed)
-                        .resource(&resource)
-                        .reason("the stored request is unreadable"),
+                    AuditEntry::new(
+                        store::system_caller(),
+                        Operation::JitExpire,
+                        AuditStatus::Failed,
+                    )
+                    .resource(&resource)
+                    .reason("the stored request is unreadable"),
                 );
                 continue;
             }
