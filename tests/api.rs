@@ -597,3 +597,50 @@ async fn bodies_are_bounded_and_typed() {
     assert_eq!(s, StatusCode::BAD_REQUEST);
     d.stop().await;
 }
+
+/// A refused If-Match is audited as failed the same way for every kind: a contact's
+/// delete too (it used to leave no trace, while JIT's was recorded).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stale_if_match_is_audited_as_failed_for_contacts_and_policies() {
+    let (_dir, d) = start().await;
+    let api = d.client();
+    let contact_path = format!("/v1/tenants/{T}/contacts/default");
+    let (s, _, etag) = api.put(&contact_path, &contact(), None).await;
+    assert_eq!(s, StatusCode::CREATED);
+    let policy_path = format!("/v1/tenants/{T}/jit-policies/p1");
+    let (s, _, _) = api.put(&policy_path, &util::policy("PT3H"), None).await;
+    assert_eq!(s, StatusCode::CREATED);
+    for (path, body) in [
+        (&contact_path, contact()),
+        (&policy_path, util::policy("PT2H")),
+    ] {
+        let (s, v, _) = api.delete(path, Some("\"stale\"")).await;
+        assert_eq!(s, StatusCode::PRECONDITION_FAILED, "{path}: {v}");
+        let (s, v, _) = api.put(path, &body, Some("\"stale\"")).await;
+        assert_eq!(s, StatusCode::PRECONDITION_FAILED, "{path}: {v}");
+    }
+    let (s, _, now) = api.get(&contact_path).await;
+    assert_eq!((s, now), (StatusCode::OK, etag), "the contact is unchanged");
+    let shared = d.shared.clone();
+    d.stop().await;
+    let failed: Vec<(String, String)> = shared
+        .store
+        .tenant(T)
+        .audit(0, 100_000, |_| true)
+        .unwrap()
+        .items
+        .into_iter()
+        .filter(|r| r.status == steward::model::AuditStatus::Failed)
+        .map(|r| (r.operation_name, r.details.reason.unwrap_or_default()))
+        .collect();
+    let want = |op: &str| (op.to_owned(), "If-Match did not match".to_owned());
+    assert_eq!(
+        failed,
+        [
+            want("contacts.delete"),
+            want("contacts.write"),
+            want("jit.delete"),
+            want("jit.write")
+        ]
+    );
+}

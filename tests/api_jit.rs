@@ -495,3 +495,39 @@ async fn vm_ids_outside_the_arm_grammar_are_refused_by_field() {
     }
     d.stop().await;
 }
+
+/// A stored JIT request that cannot be read back is the daemon's fault, not the caller's:
+/// 500 like the DSR route, never 400 "invalid input" (defect of the architecture round).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_damaged_stored_request_answers_500_not_400() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = TestDaemon::start(dir.path(), "").await;
+    let c = d.client();
+    d.shared
+        .store
+        .writer()
+        .write(T, move |txn: &mut TenantTxn<'_>| {
+            txn.put(
+                Kind::JitRequest,
+                "damaged",
+                DocInput::new("{\"not\": \"a request\"}".to_owned()),
+                None,
+            )?;
+            txn.audit(AuditEntry::named(
+                system_caller(),
+                "test.seed",
+                AuditStatus::Succeeded,
+            ));
+            Ok::<_, WriteError>(())
+        })
+        .await
+        .unwrap();
+    let (s, v, _) = c
+        .post(
+            &format!("{}/jit-requests/damaged/revoke", base()),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::INTERNAL_SERVER_ERROR, "{v}");
+    assert_ne!(v["error"]["code"], "InvalidInput", "{v}");
+}

@@ -7,6 +7,8 @@ use http::StatusCode;
 use steward::permissions::Permission;
 use steward::wire::{ErrorBody, ErrorDetail, codes};
 
+use crate::store::{StoreError, WriteError};
+
 /// An error answer of the API.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiError {
@@ -169,5 +171,35 @@ impl From<steward::model::ValidationErrors> for ApiError {
         err.detail.target = e.target().map(str::to_owned);
         err.detail.details = details;
         err
+    }
+}
+
+/// How a failed write answers: the caller's fault (404, 412, 400) or the daemon's
+/// (500, 507).
+impl From<WriteError> for ApiError {
+    fn from(e: WriteError) -> Self {
+        match e {
+            WriteError::NotFound { kind, name } => {
+                ApiError::not_found(format!("no {kind} named `{name}`"))
+            }
+            WriteError::PreconditionFailed { current, .. } => {
+                ApiError::precondition_failed(current.as_deref())
+            }
+            WriteError::Invalid(m) => ApiError::invalid(m),
+            WriteError::Store(s) => s.into(),
+            // Corrupt, Encode, Unaudited, Panicked: the daemon's own fault, logged whole
+            // and answered 500 without details.
+            other => ApiError::internal(&other),
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        if matches!(e, StoreError::StorageFull) {
+            ApiError::storage_full()
+        } else {
+            ApiError::internal(&e)
+        }
     }
 }

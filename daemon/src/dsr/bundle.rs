@@ -183,7 +183,7 @@ pub fn build(reader: &TenantReader, d: &DsrDoc) -> Result<(Value, u64, u64), Wri
         };
         let body: Value = doc
             .body()
-            .map_err(|e| WriteError::Invalid(format!("stored {kind} {name:?} unreadable: {e}")))?;
+            .map_err(|e| WriteError::Corrupt(format!("stored {kind} {name:?}: {e}")))?;
         records.push(json!({
             "kind": kind.as_str(),
             "id": name,

@@ -71,9 +71,8 @@ fn erase_contact(
     doc: &Doc,
     d: &DsrDoc,
 ) -> Result<ReportEntry, WriteError> {
-    let contact: SecurityContact = serde_json::from_str(&doc.body_json).map_err(|e| {
-        WriteError::Invalid(format!("stored contact {:?} unreadable: {e}", doc.name))
-    })?;
+    let contact: SecurityContact = serde_json::from_str(&doc.body_json)
+        .map_err(|e| WriteError::Corrupt(format!("stored contact {:?}: {e}", doc.name)))?;
     let subject = &d.request.subject;
     let mut props: ContactProperties = contact.properties.clone();
     let mut fields = Vec::new();
@@ -103,12 +102,12 @@ fn erase_contact(
         || props.phone.is_some();
     if left {
         let tenant =
-            TenantId::parse(txn.tenant()).map_err(|e| WriteError::Invalid(e.to_string()))?;
+            TenantId::parse(txn.tenant()).map_err(|e| WriteError::Corrupt(e.to_string()))?;
         let name =
-            ResourceName::parse(&doc.name).map_err(|e| WriteError::Invalid(e.to_string()))?;
+            ResourceName::parse(&doc.name).map_err(|e| WriteError::Corrupt(e.to_string()))?;
         let contact = SecurityContact::new(&tenant, &name, props, None);
         let mut input = DocInput::new(
-            serde_json::to_string(&contact).map_err(|e| WriteError::Invalid(e.to_string()))?,
+            serde_json::to_string(&contact).map_err(|e| WriteError::Encode(e.to_string()))?,
         );
         for k in &contact.properties.subject_keys() {
             input = input.subject(k);

@@ -128,9 +128,8 @@ impl DsrDoc {
 
     /// Parses a stored record.
     pub fn parse(doc: &store::Doc) -> Result<DsrDoc, WriteError> {
-        serde_json::from_str(&doc.body_json).map_err(|e| {
-            WriteError::Invalid(format!("stored request {:?} is unreadable: {e}", doc.name))
-        })
+        serde_json::from_str(&doc.body_json)
+            .map_err(|e| WriteError::Corrupt(format!("stored request {:?}: {e}", doc.name)))
     }
 
     /// The stored form: no subject-index entries (see the module doc), a `Deadline` entry
@@ -138,7 +137,7 @@ impl DsrDoc {
     /// entry `[retention] dsr` after receipt.
     pub fn input(&self, retention: Duration) -> Result<DocInput, WriteError> {
         let body = serde_json::to_string(self)
-            .map_err(|e| WriteError::Invalid(format!("request does not serialise: {e}")))?;
+            .map_err(|e| WriteError::Encode(format!("data-subject request: {e}")))?;
         let mut input = DocInput::new(body);
         let deadline = self.request.deadline();
         if !self.request.status.is_final() && self.overdue_raised_for != Some(deadline) {

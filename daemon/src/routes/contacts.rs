@@ -16,7 +16,7 @@ use super::ctx::TenantCtx;
 use super::extract::{P, Q};
 use super::resource::{ListQuery, doc_json, etag_header, name_page, resource_name};
 use crate::error::ApiError;
-use crate::store::{DocInput, Kind};
+use crate::store::{DocInput, IfMatch, Kind};
 
 /// The name of this list in cursors.
 const LIST: &str = "contacts";
@@ -78,23 +78,17 @@ pub async fn put(
         input = input.subject(k);
         entry = entry.subject(k);
     }
-    let failed = ctx
-        .entry(Operation::ContactsWrite, AuditStatus::Failed)
-        .resource(&resource)
-        .reason("If-Match did not match");
+    let cond = IfMatch {
+        tag: if_match,
+        failed: ctx
+            .entry(Operation::ContactsWrite, AuditStatus::Failed)
+            .resource(&resource),
+    };
     let (doc, created) = ctx
         .write(move |txn| {
-            txn.audit_on_failure(failed);
-            let existed = txn.get(Kind::Contact, name.as_str())?;
-            if let (Some(want), Some(cur)) = (if_match.as_deref(), existed.as_ref())
-                && want != "*"
-                && want != cur.etag
-            {
-                return Err(ApiError::precondition_failed(Some(&cur.etag)));
-            }
-            let doc = txn.put(Kind::Contact, name.as_str(), input, if_match.as_deref())?;
+            let put = txn.replace_if_match(Kind::Contact, name.as_str(), input, cond)?;
             txn.audit(entry);
-            Ok((doc, existed.is_none()))
+            Ok::<_, ApiError>(put)
         })
         .await?;
     let status = if created {
@@ -118,15 +112,21 @@ pub async fn delete(
     let entry = ctx
         .entry(Operation::ContactsDelete, AuditStatus::Succeeded)
         .resource(&resource);
+    let cond = IfMatch {
+        tag: if_match,
+        failed: ctx
+            .entry(Operation::ContactsDelete, AuditStatus::Failed)
+            .resource(&resource),
+    };
     let doc = ctx
         .write(move |txn| {
-            let doc = txn.delete(Kind::Contact, name.as_str(), if_match.as_deref())?;
+            let doc = txn.delete_if_match(Kind::Contact, name.as_str(), cond)?;
             let mut entry = entry;
             for s in &doc.subjects {
                 entry = entry.subject(s);
             }
             txn.audit(entry);
-            Ok(doc)
+            Ok::<_, ApiError>(doc)
         })
         .await?;
     Ok((StatusCode::OK, Json(doc_json(&doc)?)).into_response())

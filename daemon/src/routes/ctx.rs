@@ -20,7 +20,7 @@ use crate::error::ApiError;
 use crate::identity::Caller;
 use crate::server::RequestId;
 use crate::state::Shared;
-use crate::store::{self, AuditEntry, TenantReader, TenantTxn, WriteError};
+use crate::store::{self, AuditEntry, TenantReader, TenantTxn};
 
 /// A request's standing in one tenant.
 pub struct TenantCtx {
@@ -186,29 +186,5 @@ impl TenantCtx {
     /// The path prefix of this tenant's routes.
     pub fn base(&self) -> String {
         format!("/v1/tenants/{}", self.tenant)
-    }
-}
-
-impl From<WriteError> for ApiError {
-    fn from(e: WriteError) -> Self {
-        match e {
-            WriteError::NotFound { kind, name } => {
-                ApiError::not_found(format!("no {kind} named `{name}`"))
-            }
-            WriteError::PreconditionFailed { .. } => ApiError::precondition_failed(None),
-            WriteError::Invalid(m) => ApiError::invalid(m),
-            WriteError::Store(s) => s.into(),
-            other => ApiError::internal(&other),
-        }
-    }
-}
-
-impl From<store::StoreError> for ApiError {
-    fn from(e: store::StoreError) -> Self {
-        if matches!(e, store::StoreError::StorageFull) {
-            ApiError::storage_full()
-        } else {
-            ApiError::internal(&e)
-        }
     }
 }

@@ -32,7 +32,7 @@ use super::idempotency::{IdempotencyKey, Outcome};
 use super::resource::{ListQuery, name_page};
 use super::resource::{doc_json, etag_header, resource_name};
 use crate::error::ApiError;
-use crate::store::{Doc, Kind, TenantReader, TenantTxn};
+use crate::store::{Doc, IfMatch, Kind, TenantReader, TenantTxn};
 use crate::timers::hook::{self, HookEvent};
 use crate::timers::jit_expiry::{parse_request, request_input};
 
@@ -171,28 +171,22 @@ pub async fn put_policy(
         .field("kind")
         .field("location")
         .field("properties.virtualMachines");
-    let failed = ctx
-        .entry(Operation::JitWrite, AuditStatus::Failed)
-        .resource(&resource)
-        .reason("If-Match did not match");
+    let cond = IfMatch {
+        tag: if_match,
+        failed: ctx
+            .entry(Operation::JitWrite, AuditStatus::Failed)
+            .resource(&resource),
+    };
     let (doc, created) = ctx
         .write(move |txn| {
-            txn.audit_on_failure(failed);
-            let existed = txn.get(Kind::JitPolicy, name.as_str())?;
-            if let (Some(want), Some(cur)) = (if_match.as_deref(), existed.as_ref())
-                && want != "*"
-                && want != cur.etag
-            {
-                return Err(ApiError::precondition_failed(Some(&cur.etag)));
-            }
-            let doc = txn.put(
+            let put = txn.replace_if_match(
                 Kind::JitPolicy,
                 name.as_str(),
                 crate::store::DocInput::new(body_json),
-                if_match.as_deref(),
+                cond,
             )?;
             txn.audit(entry);
-            Ok((doc, existed.is_none()))
+            Ok::<_, ApiError>(put)
         })
         .await?;
     let (_, v) = read_policy(&ctx, doc.name.clone()).await?;
@@ -218,23 +212,17 @@ pub async fn delete_policy(
     let entry = ctx
         .entry(Operation::JitDelete, AuditStatus::Succeeded)
         .resource(&resource);
-    let failed = ctx
-        .entry(Operation::JitDelete, AuditStatus::Failed)
-        .resource(&resource)
-        .reason("If-Match did not match");
+    let cond = IfMatch {
+        tag: if_match,
+        failed: ctx
+            .entry(Operation::JitDelete, AuditStatus::Failed)
+            .resource(&resource),
+    };
     let doc = ctx
         .write(move |txn| {
-            let doc = txn.delete(Kind::JitPolicy, name.as_str(), if_match.as_deref());
-            let doc = match doc {
-                Ok(d) => d,
-                Err(e @ crate::store::WriteError::PreconditionFailed { .. }) => {
-                    txn.audit_on_failure(failed);
-                    return Err(e.into());
-                }
-                Err(e) => return Err(e.into()),
-            };
+            let doc = txn.delete_if_match(Kind::JitPolicy, name.as_str(), cond)?;
             txn.audit(entry);
-            Ok(doc)
+            Ok::<_, ApiError>(doc)
         })
         .await?;
     Ok((StatusCode::OK, Json(doc_json(&doc)?)).into_response())

@@ -160,13 +160,23 @@ pub enum WriteError {
         kind: Kind,
         /// Its name.
         name: String,
+        /// Its current etag, when it exists (the 412 names it, so a client can reload).
+        current: Option<String>,
     },
     /// The job changed something but recorded no audit entry, so none of it was applied.
     #[error("a change without its audit record: the job was refused and nothing was applied")]
     Unaudited,
-    /// The job handed the store something it cannot keep (empty name, bad subject, ...).
+    /// The job handed the store something it cannot keep (empty name, bad subject, ...):
+    /// the caller's input is at fault (400).
     #[error("invalid write: {0}")]
     Invalid(String),
+    /// A stored record could not be read back (a record the store holds is damaged or of
+    /// a shape this build does not know): the store is at fault, not the caller (500).
+    #[error("a stored record is unreadable: {0}")]
+    Corrupt(String),
+    /// A record could not be encoded for storage: a bug, not the caller's input (500).
+    #[error("a record could not be encoded: {0}")]
+    Encode(String),
     /// The job's closure panicked; nothing of it was applied, the other jobs went on.
     #[error("the write job panicked; nothing of it was applied")]
     Panicked,

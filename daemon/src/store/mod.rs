@@ -51,7 +51,7 @@ pub use doc::{Doc, DocInput, Kind, ScheduleAction, Scheduled};
 pub use error::{StoreError, WriteError};
 pub use read::{DocText, Page, SubjectHit, TenantReader, TimeCursor};
 pub use reserve::{RESERVE_BYTES, RESERVE_FILE};
-pub use txn::TenantTxn;
+pub use txn::{IfMatch, TenantTxn};
 pub use writer::{ChangeEvent, Handoff, PurgeReport, Writer, WriterStats};
 
 use audit::HmacKey;

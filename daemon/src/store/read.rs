@@ -5,7 +5,8 @@
 //! Every key built here starts with the handle's tenant and every range ends before the next
 //! tenant's first key, so no call can name or reach another tenant's data — cursors included:
 //! a cursor only positions inside the handle's own range. Reads are synchronous (redb is);
-//! async callers run them in `tokio::task::spawn_blocking`.
+//! the routes run them through `TenantCtx::read` (`routes/ctx.rs`): under
+//! `tokio::task::block_in_place` on the multi-threaded runtime, `spawn_blocking` elsewhere.
 
 use std::ops::Bound;
 use std::sync::Arc;

@@ -112,8 +112,20 @@ fn check_if_match(
         Err(WriteError::PreconditionFailed {
             kind,
             name: name.to_string(),
+            current: current.map(|c| c.etag.clone()),
         })
     }
+}
+
+/// A caller's `If-Match` for a replace or delete, and the audit entry that records the
+/// attempt as failed when it does not hold ([`TenantTxn::replace_if_match`],
+/// [`TenantTxn::delete_if_match`]): every kind audits a 412 the same way.
+#[derive(Debug)]
+pub struct IfMatch {
+    /// The tag the caller holds (`*`: any existing record); `None`: unconditional.
+    pub tag: Option<String>,
+    /// The entry recorded, with the reason `If-Match did not match`, when it does not hold.
+    pub failed: AuditEntry,
 }
 
 fn check_name(name: &str) -> Result<(), WriteError> {
@@ -257,6 +269,45 @@ impl<'a> TenantTxn<'a> {
             kind,
             name: name.to_string(),
         })
+    }
+
+    /// Creates or replaces `name` under the caller's `If-Match`: `Ok((doc, created))`.
+    /// When the precondition does not hold, its failure entry is audited (the job's
+    /// changes are discarded) and the job fails with [`WriteError::PreconditionFailed`].
+    pub fn replace_if_match(
+        &mut self,
+        kind: Kind,
+        name: &str,
+        input: DocInput,
+        cond: IfMatch,
+    ) -> Result<(Doc, bool), WriteError> {
+        let existed = self.get(kind, name)?.is_some();
+        match self.put(kind, name, input, cond.tag.as_deref()) {
+            Ok(doc) => Ok((doc, !existed)),
+            Err(e) => Err(self.precondition_failed(e, cond.failed)),
+        }
+    }
+
+    /// Deletes `name` under the caller's `If-Match`, auditing a failed precondition the
+    /// way [`TenantTxn::replace_if_match`] does. Returns the deleted record.
+    pub fn delete_if_match(
+        &mut self,
+        kind: Kind,
+        name: &str,
+        cond: IfMatch,
+    ) -> Result<Doc, WriteError> {
+        match self.delete(kind, name, cond.tag.as_deref()) {
+            Ok(doc) => Ok(doc),
+            Err(e) => Err(self.precondition_failed(e, cond.failed)),
+        }
+    }
+
+    /// Audits `failed` when `e` is a failed precondition; passes `e` on.
+    fn precondition_failed(&mut self, e: WriteError, failed: AuditEntry) -> WriteError {
+        if matches!(e, WriteError::PreconditionFailed { .. }) {
+            self.audit_on_failure(failed.reason("If-Match did not match"));
+        }
+        e
     }
 
     /// Stores a record only if none is stored under `name` (ingest is idempotent on the

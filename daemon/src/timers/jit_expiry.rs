@@ -35,8 +35,8 @@ pub fn ceil_secs(t: Timestamp) -> i64 {
 /// addresses) for the subject index, an `End` entry while a port is open and a `Purge`
 /// entry `retention` after it ends.
 pub fn request_input(req: &JitRequest, retention: Duration) -> Result<DocInput, WriteError> {
-    let body = serde_json::to_string(req)
-        .map_err(|e| WriteError::Invalid(format!("JIT request does not serialise: {e}")))?;
+    let body =
+        serde_json::to_string(req).map_err(|e| WriteError::Encode(format!("JIT request: {e}")))?;
     let mut input = DocInput::new(body);
     for k in &req.subject_keys() {
         input = input.subject(k);
@@ -51,12 +51,8 @@ pub fn request_input(req: &JitRequest, retention: Duration) -> Result<DocInput, 
 
 /// Parses a stored request document.
 pub fn parse_request(doc: &Doc) -> Result<JitRequest, WriteError> {
-    serde_json::from_str(&doc.body_json).map_err(|e| {
-        WriteError::Invalid(format!(
-            "stored JIT request {:?} is unreadable: {e}",
-            doc.name
-        ))
-    })
+    serde_json::from_str(&doc.body_json)
+        .map_err(|e| WriteError::Corrupt(format!("stored JIT request {:?}: {e}", doc.name)))
 }
 
 /// Expires, in one write job for `tenant`, the due ports of the requests `names` at the
