@@ -4,7 +4,6 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use steward::resource::Operation;
 
 use steward::config::Config;
 use tokio::net::UnixListener;
@@ -123,40 +122,4 @@ pub async fn run(
 ) -> Result<(), StartError> {
     let daemon = Daemon::open(config, None)?;
     daemon.serve(listener, shutdown).await
-}
-
-/// Work that follows a new configuration: spool directories for new tenants.
-pub(crate) async fn on_config_applied(shared: &Arc<Shared>) {
-    if let Err(e) = crate::ingest::spool::ensure_dirs(&shared.config()) {
-        tracing::error!(error = %e, "cannot create spool directories");
-    }
-}
-
-/// Audits a reload's outcome in every tenant of the configuration in force. A refusal's
-/// reason stays in the daemon's log: a config error may quote the file (user names).
-pub(crate) async fn audit_reload(shared: &Arc<Shared>, refused: Option<&str>) {
-    use crate::store::{AuditEntry, WriteError, system_caller};
-    use steward::model::AuditStatus;
-    let status = if refused.is_some() {
-        AuditStatus::Failed
-    } else {
-        AuditStatus::Succeeded
-    };
-    let writer = shared.store.writer();
-    for t in &shared.config().tenants {
-        let mut entry =
-            AuditEntry::new(system_caller(), Operation::ConfigReload, status).resource("config");
-        if refused.is_some() {
-            entry = entry.reason("the new file was refused and the previous configuration stays in force; the daemon's log has the error");
-        }
-        let r: Result<(), WriteError> = writer
-            .write(t.id.as_str(), move |txn| {
-                txn.audit(entry);
-                Ok(())
-            })
-            .await;
-        if let Err(e) = r {
-            tracing::error!(tenant = %t.id, error = %e, "could not audit a config reload");
-        }
-    }
 }

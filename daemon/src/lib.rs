@@ -15,6 +15,7 @@
 //! | [`routes`] | the API's routes, one module per resource |
 //! | [`ingest`] | alert ingestion shared by the API and the spool: parsing and storing |
 //! | [`dsr`] | carrying out data-subject requests: export bundles, erasure, resumable steps |
+//! | [`strict_json`] | JSON parsing that refuses duplicate keys, for bodies and alert files alike |
 //! | [`error`] | the API's error type and its JSON rendering |
 //! | [`state`] | the state shared by connections and timers |
 //! | [`daemon`] | starting a daemon on a listener of one's own ([`run`]) |
@@ -39,6 +40,7 @@ pub mod server;
 pub mod socket;
 pub mod state;
 pub mod store;
+pub mod strict_json;
 pub mod timers;
 
 pub use daemon::run;

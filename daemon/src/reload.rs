@@ -23,6 +23,9 @@ use steward::config::{Config, ConfigError};
 use tokio::sync::mpsc;
 
 use crate::state::Shared;
+use crate::store::{AuditEntry, WriteError, system_caller};
+use steward::model::AuditStatus;
+use steward::resource::Operation;
 
 /// How long the file must be quiet before a change is applied.
 const DEBOUNCE: Duration = Duration::from_millis(200);
@@ -131,7 +134,7 @@ pub async fn reload(shared: &Arc<Shared>, path: &Path) -> Result<(), String> {
         Ok(cfg) => {
             shared.set_config(*cfg);
             tracing::info!(path = %path.display(), "configuration reloaded");
-            crate::daemon::on_config_applied(shared).await;
+            on_config_applied(shared).await;
             Ok(())
         }
         Err(e) => {
@@ -139,7 +142,41 @@ pub async fn reload(shared: &Arc<Shared>, path: &Path) -> Result<(), String> {
             Err(e)
         }
     };
-    crate::daemon::audit_reload(shared, outcome.as_ref().err().map(String::as_str)).await;
+    audit_reload(shared, outcome.as_ref().err().map(String::as_str)).await;
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
     outcome
+}
+
+/// Work that follows a new configuration: spool directories for new tenants.
+async fn on_config_applied(shared: &Arc<Shared>) {
+    if let Err(e) = crate::ingest::spool::ensure_dirs(&shared.config()) {
+        tracing::error!(error = %e, "cannot create spool directories");
+    }
+}
+
+/// Audits a reload's outcome in every tenant of the configuration in force. A refusal's
+/// reason stays in the daemon's log: a config error may quote the file (user names).
+async fn audit_reload(shared: &Arc<Shared>, refused: Option<&str>) {
+    let status = if refused.is_some() {
+        AuditStatus::Failed
+    } else {
+        AuditStatus::Succeeded
+    };
+    let writer = shared.store.writer();
+    for t in &shared.config().tenants {
+        let mut entry =
+            AuditEntry::new(system_caller(), Operation::ConfigReload, status).resource("config");
+        if refused.is_some() {
+            entry = entry.reason("the new file was refused and the previous configuration stays in force; the daemon's log has the error");
+        }
+        let r: Result<(), WriteError> = writer
+            .write(t.id.as_str(), move |txn| {
+                txn.audit(entry);
+                Ok(())
+            })
+            .await;
+        if let Err(e) = r {
+            tracing::error!(tenant = %t.id, error = %e, "could not audit a config reload");
+        }
+    }
 }

@@ -109,7 +109,7 @@ fn not_json(e: &serde_json::Error) -> ValidationErrors {
 
 /// One alert's text, parsed and validated (its `Value` dropped on return).
 fn parse_one(text: &[u8], now: jiff::Timestamp) -> Result<ValidAlert, ValidationErrors> {
-    let v = crate::routes::json_value(text)
+    let v = crate::strict_json::json_value(text)
         .map_err(|e| ValidationErrors::one("", format!("not valid JSON: {e}")))?;
     AlertInput::parse(&v, now)
 }
@@ -129,12 +129,12 @@ fn walk_json(
     match bytes.get(start) {
         Some(b'[') => {}
         Some(b'{') => {
-            let v = crate::routes::json_value(bytes).map_err(|e| not_json(&e))?;
+            let v = crate::strict_json::json_value(bytes).map_err(|e| not_json(&e))?;
             each(0..bytes.len(), AlertInput::parse(&v, now)?);
             return Ok(());
         }
         _ => {
-            return Err(match crate::routes::json_value(bytes) {
+            return Err(match crate::strict_json::json_value(bytes) {
                 Err(e) => not_json(&e),
                 Ok(_) => {
                     ValidationErrors::one("body", "must be an alert object or an array of alerts")

@@ -13,12 +13,12 @@ use steward::model::{AuditCaller, AuditStatus};
 use steward::names::TenantId;
 use steward::permissions::Permission;
 
+use super::extract::RequestId;
 use super::extract::{P, Rid};
 use super::{CallerExt, acting_role, tenant_access};
 use crate::access::Access;
 use crate::error::ApiError;
 use crate::identity::Caller;
-use crate::server::RequestId;
 use crate::state::Shared;
 use crate::store::{self, AuditEntry, TenantReader, TenantTxn};
 

@@ -1,11 +1,12 @@
 //! Extractors whose rejections are the API's JSON errors rather than axum's plain text.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use axum::extract::{FromRequestParts, Path, Query};
 use http::request::Parts;
 use serde::de::DeserializeOwned;
 
 use crate::error::ApiError;
-use crate::server::RequestId;
 
 /// `Query<T>` answering a malformed query with a JSON 400.
 pub struct Q<T>(pub T);
@@ -32,6 +33,19 @@ impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for P<T> {
             .await
             .map(|Path(t)| P(t))
             .map_err(|e| ApiError::invalid(e.body_text()).with_target("path"))
+    }
+}
+
+/// A daemon-wide request number, for correlating log lines and audit records. The accept
+/// loop (`server`) numbers each request and puts it in the request's extensions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RequestId(pub u64);
+
+impl RequestId {
+    /// The next request's number.
+    pub fn next() -> RequestId {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        RequestId(NEXT.fetch_add(1, Ordering::Relaxed))
     }
 }
 

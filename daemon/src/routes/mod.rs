@@ -31,7 +31,7 @@ use crate::error::ApiError;
 use crate::identity::Caller;
 use crate::state::Shared;
 
-pub use body::json_value;
+pub use extract::RequestId;
 
 /// Every route of the API.
 pub fn router(shared: Arc<Shared>) -> Router {

@@ -20,6 +20,7 @@ use tower::ServiceExt;
 use super::Slot;
 use crate::error::ApiError;
 use crate::identity::{Caller, Identity, IdentityError};
+use crate::routes::RequestId;
 use crate::state::Shared;
 use crate::store::Handoff;
 
@@ -28,12 +29,6 @@ const IDENTITY_UNAVAILABLE: &str = "IdentityUnavailable";
 
 /// hyper refuses a read buffer smaller than this.
 const MIN_HEAD_BUFFER: usize = 8192;
-
-/// A daemon-wide request number, for correlating log lines and audit records.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RequestId(pub u64);
-
-static NEXT_REQUEST: AtomicU64 = AtomicU64::new(1);
 
 /// Everything a connection task needs.
 pub(super) struct Conn {
@@ -204,7 +199,7 @@ async fn handle(
     timeout: Duration,
     max_header: usize,
 ) -> Response<Body> {
-    let id = RequestId(NEXT_REQUEST.fetch_add(1, Ordering::Relaxed));
+    let id = RequestId::next();
     let started = Instant::now();
     let method = req.method().clone();
     let path = req.uri().path().to_owned();

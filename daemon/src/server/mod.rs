@@ -33,8 +33,6 @@ use tokio_util::task::TaskTracker;
 
 use crate::state::Shared;
 
-pub use conn::RequestId;
-
 /// How long a draining daemon waits for in-flight requests before it exits anyway.
 const DRAIN_LIMIT: Duration = Duration::from_secs(10);
 
