@@ -349,6 +349,18 @@ impl Resource {
         }
     }
 
+    /// Its name for one record, in messages (`deleted security contact default`).
+    pub fn singular(self) -> &'static str {
+        match self {
+            Resource::Contacts => "security contact",
+            Resource::JitPolicies => "JIT policy",
+            Resource::JitRequests => "JIT request",
+            Resource::Alerts => "alert",
+            Resource::Audit => "audit record",
+            Resource::Dsr => "data-subject request",
+        }
+    }
+
     /// The field a record is known by: the last segment of its path.
     pub fn id_field(self) -> &'static str {
         match self {
