@@ -19,14 +19,14 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use cli::args::{Cli, Command, DemoArgs, GlobalArgs};
+use cli::args::{Cli, CliCommand, DemoArgs, GlobalArgs};
 
 fn main() -> ExitCode {
     // clap prints usage errors itself and exits 2 (0 for --help and --version).
     let Cli { global, command } = Cli::parse();
     match command {
         None => run_tui(&global),
-        Some(Command::Demo(args)) => run_demo(&global, &args),
+        Some(CliCommand::Demo(args)) => run_demo(&global, &args),
         Some(command) => cli::run(&global, command),
     }
 }
