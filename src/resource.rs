@@ -162,9 +162,9 @@ impl Column {
 
 const CONTACTS: &[Column] = &[
     col("name", "Name", 14, &["/name"]),
-    col("emails", "Emails", 30, &["/properties/emails"]),
+    col("emails", "Emails", 0, &["/properties/emails"]),
     col("phone", "Phone", 16, &["/properties/phone"]),
-    col("isEnabled", "Enabled", 0, &["/properties/isEnabled"]).render(Render::ContactEnabled),
+    col("isEnabled", "Enabled", 8, &["/properties/isEnabled"]).render(Render::ContactEnabled),
     col(
         "notificationsByRole.state",
         "Roles notified",

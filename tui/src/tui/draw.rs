@@ -14,10 +14,11 @@ use ratatui::widgets::{Block, Clear, Gauge, Paragraph, Tabs, Wrap};
 use tui_input::Input;
 
 use super::form::ContactForm;
-use super::keymap::Command;
-use super::state::{Conn, EXPORT_FORMATS, Modal, PickerKind, State};
+use super::keymap::{COMMANDS, Command, Group};
+use super::state::{Conn, Modal, PickerKind, State};
 use super::update::{DisabledReason, disabled, required};
 use super::widgets::record_table;
+use crate::export_file::ExportFormat;
 
 /// The smallest terminal drawn normally.
 pub const MIN_SIZE: (u16, u16) = (60, 15);
@@ -211,26 +212,6 @@ fn draw_status(f: &mut Frame, area: Rect, s: &State) {
     }
 }
 
-/// The footer's commands, most useful first.
-const FOOTER: [Command; 16] = [
-    Command::Help,
-    Command::Quit,
-    Command::Open,
-    Command::Filter,
-    Command::New,
-    Command::Edit,
-    Command::Delete,
-    Command::Initiate,
-    Command::Revoke,
-    Command::Export,
-    Command::Copy,
-    Command::CommandLine,
-    Command::Refresh,
-    Command::Freeze,
-    Command::Tenant,
-    Command::Profile,
-];
-
 fn draw_footer(f: &mut Frame, area: Rect, s: &State) {
     let t = s.theme;
     let mut spans = Vec::new();
@@ -254,7 +235,8 @@ fn draw_footer(f: &mut Frame, area: Rect, s: &State) {
         f.render_widget(Paragraph::new(Span::styled(h, t.dim())), area);
         return;
     }
-    for cmd in FOOTER {
+    for spec in COMMANDS.iter().filter(|c| c.footer.is_some()) {
+        let cmd = spec.command;
         if disabled(s, cmd).is_some() {
             continue;
         }
@@ -265,7 +247,7 @@ fn draw_footer(f: &mut Frame, area: Rect, s: &State) {
         let label = if cmd == Command::Freeze && s.frozen {
             "resume"
         } else {
-            cmd.label()
+            spec.footer.unwrap_or_default()
         };
         let len = key.chars().count() + label.len() + 3;
         if used + len > width {
@@ -278,42 +260,6 @@ fn draw_footer(f: &mut Frame, area: Rect, s: &State) {
     }
     f.render_widget(Paragraph::new(Line::from(spans)), area);
 }
-
-/// The commands listed one per line in help, before the moving keys.
-const HELP_ACTIONS: [Command; 18] = [
-    Command::Help,
-    Command::Quit,
-    Command::Open,
-    Command::Back,
-    Command::Filter,
-    Command::CommandLine,
-    Command::New,
-    Command::Edit,
-    Command::Delete,
-    Command::Initiate,
-    Command::Revoke,
-    Command::Export,
-    Command::Copy,
-    Command::Refresh,
-    Command::Sort,
-    Command::Freeze,
-    Command::Tenant,
-    Command::Profile,
-];
-
-/// The moving keys, listed three to a line in help.
-const HELP_MOVES: [Command; 10] = [
-    Command::Up,
-    Command::Down,
-    Command::Top,
-    Command::Bottom,
-    Command::HalfPageUp,
-    Command::HalfPageDown,
-    Command::PageUp,
-    Command::PageDown,
-    Command::NextTab,
-    Command::PrevTab,
-];
 
 fn popup(area: Rect, w: u16, h: u16) -> Rect {
     let w = w.min(area.width);
@@ -339,7 +285,8 @@ fn draw_modal(f: &mut Frame, body: Rect, s: &State, m: &Modal) {
                 ),
                 t.dim(),
             )];
-            for cmd in HELP_ACTIONS {
+            let in_group = |g: Group| COMMANDS.iter().filter(move |c| c.group == g);
+            for cmd in in_group(Group::Action).map(|c| c.command) {
                 let keys = s.keymap.keys_of(cmd);
                 let needs = required(cmd);
                 let lacks = !needs.is_empty() && !needs.iter().any(|p| perms.contains(*p));
@@ -355,15 +302,18 @@ fn draw_modal(f: &mut Frame, body: Rect, s: &State, m: &Modal) {
                         format!("needs {}", names.join(" or ")),
                         t.error(),
                     ));
-                } else if let Some(DisabledReason::NotHere(_)) = disabled(s, cmd) {
+                } else if let Some(DisabledReason::NotHere(_) | DisabledReason::OnlyOn(_)) =
+                    disabled(s, cmd)
+                {
                     spans.push(Span::styled("not on this tab", t.dim()));
                 }
                 lines.push(Line::from(spans));
             }
             lines.push(Line::styled(" Moving:", t.column_header()));
-            for pair in HELP_MOVES.chunks(3) {
+            let moves: Vec<Command> = in_group(Group::Move).map(|c| c.command).collect();
+            for three in moves.chunks(3) {
                 let mut spans = Vec::new();
-                for cmd in pair {
+                for cmd in three {
                     spans.push(Span::styled(
                         format!(" {}", s.keymap.keys_of(*cmd)),
                         t.key(),
@@ -643,8 +593,9 @@ fn draw_modal(f: &mut Frame, body: Rect, s: &State, m: &Modal) {
             let r = popup(body, 72, 7);
             f.render_widget(Clear, r);
             let mut fmt = vec![Span::styled("format: ", t.column_header())];
-            for (i, name) in EXPORT_FORMATS.iter().enumerate() {
-                if i == form.format % EXPORT_FORMATS.len() {
+            for format in ExportFormat::ALL {
+                let name = format.as_str();
+                if format == form.format {
                     fmt.push(Span::styled(format!("[{name}]"), t.selected()));
                 } else {
                     fmt.push(Span::raw(format!(" {name} ")));
@@ -662,27 +613,12 @@ fn draw_modal(f: &mut Frame, body: Rect, s: &State, m: &Modal) {
             ];
             f.render_widget(
                 Paragraph::new(lines).block(Block::bordered().title(Span::styled(
-                    format!(" Export {} ", form.tab.title()),
+                    format!(" Export {} ", form.kind.title()),
                     t.title(),
                 ))),
                 r,
             );
         }
         Modal::CommandLine(_) | Modal::Filter(_) => {}
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn help_lists_every_command() {
-        for cmd in Command::ALL {
-            assert!(
-                HELP_ACTIONS.contains(&cmd) || HELP_MOVES.contains(&cmd),
-                "{cmd:?} is missing from help"
-            );
-        }
     }
 }
