@@ -10,13 +10,16 @@
 //! on a Ctrl chord (they clash with tmux) are errors at start, naming what is wrong.
 //! Text typed into a field or the command line never goes through the keymap.
 
+mod key;
+
 use std::collections::BTreeMap;
-use std::fmt;
 use std::path::{Path, PathBuf};
 
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use serde::Deserialize;
 use steward::resource::Resource;
+
+pub use key::Key;
 
 /// Something the operator can ask for with one key. The variants are in the order of
 /// [`COMMANDS`] (a test checks it), which is the order of help and footer.
@@ -161,206 +164,45 @@ impl Spec {
     }
 }
 
-/// Every key command, in the order of help and footer.
+/// Every key command, in the order of help and footer, one row each.
+#[rustfmt::skip]
 pub const COMMANDS: [Spec; 28] = {
     use Command as C;
     use KeyCode as K;
     [
         spec(C::Help, "help", "this help", Some("help"), &[Key::ch('?')]),
         spec(C::Quit, "quit", "quit", Some("quit"), &[Key::ch('q')]),
-        spec(
-            C::Open,
-            "open",
-            "show the record's details",
-            Some("details"),
-            &[Key::code(K::Enter)],
-        ),
-        spec(
-            C::Back,
-            "back",
-            "close, clear the filter",
-            None,
-            &[Key::code(K::Esc)],
-        ),
-        spec(
-            C::Filter,
-            "filter",
-            "filter",
-            Some("filter"),
-            &[Key::ch('/')],
-        ),
+        spec(C::Open, "open", "show the record's details", Some("details"), &[Key::code(K::Enter)]),
+        spec(C::Back, "back", "close, clear the filter", None, &[Key::code(K::Esc)]),
+        spec(C::Filter, "filter", "filter", Some("filter"), &[Key::ch('/')]),
         spec(C::New, "new", "new record", Some("new"), &[Key::ch('n')]).gate(Gate::Write),
-        spec(
-            C::Edit,
-            "edit",
-            "edit the record",
-            Some("edit"),
-            &[Key::ch('e')],
-        )
-        .gate(Gate::Write),
-        spec(
-            C::Delete,
-            "delete",
-            "delete the record",
-            Some("delete"),
-            &[Key::ch('d')],
-        )
-        .gate(Gate::Write)
-        .destructive(),
-        spec(
-            C::Initiate,
-            "initiate",
-            "request JIT access",
-            Some("initiate"),
-            &[Key::ch('i')],
-        )
-        .gate(Gate::ActionOn(Resource::JitPolicies)),
-        spec(
-            C::Revoke,
-            "revoke",
-            "revoke the JIT request",
-            Some("revoke"),
-            &[Key::ch('R')],
-        )
-        .gate(Gate::ActionOn(Resource::JitRequests))
-        .destructive(),
-        spec(
-            C::Export,
-            "export",
-            "export to a file",
-            Some("export"),
-            &[Key::ch('x')],
-        )
-        .gate(Gate::Export),
-        spec(
-            C::Copy,
-            "copy",
-            "copy the record as JSON",
-            Some("copy"),
-            &[Key::ch('y')],
-        ),
-        spec(
-            C::CommandLine,
-            "command",
-            "command line (:alerts, :tenant NAME, :export csv)",
-            Some("cmd"),
-            &[Key::ch(':')],
-        ),
-        spec(
-            C::Refresh,
-            "refresh",
-            "refresh",
-            Some("refresh"),
-            &[Key::ch('r')],
-        ),
-        spec(
-            C::Sort,
-            "sort",
-            "cycle the sort order",
-            None,
-            &[Key::ch('s')],
-        ),
-        spec(
-            C::Freeze,
-            "freeze",
-            "freeze / resume live updates",
-            Some("freeze"),
-            &[Key::ch('f')],
-        ),
-        spec(
-            C::Tenant,
-            "tenant",
-            "pick the tenant",
-            Some("tenant"),
-            &[Key::ch('t')],
-        ),
-        spec(
-            C::Profile,
-            "profile",
-            "pick the acting profile",
-            Some("profile"),
-            &[Key::ch('p')],
-        ),
-        spec(
-            C::Up,
-            "up",
-            "move up",
-            None,
-            &[Key::ch('k'), Key::code(K::Up)],
-        )
-        .moving(),
-        spec(
-            C::Down,
-            "down",
-            "move down",
-            None,
-            &[Key::ch('j'), Key::code(K::Down)],
-        )
-        .moving(),
-        spec(
-            C::Top,
-            "top",
-            "go to the first record",
-            None,
-            &[Key::ch('g'), Key::code(K::Home)],
-        )
-        .moving(),
-        spec(
-            C::Bottom,
-            "bottom",
-            "go to the last record",
-            None,
-            &[Key::ch('G'), Key::code(K::End)],
-        )
-        .moving(),
-        spec(
-            C::HalfPageUp,
-            "half_page_up",
-            "half a page up",
-            None,
-            &[Key::ctrl('u')],
-        )
-        .moving(),
-        spec(
-            C::HalfPageDown,
-            "half_page_down",
-            "half a page down",
-            None,
-            &[Key::ctrl('d')],
-        )
-        .moving(),
-        spec(
-            C::PageUp,
-            "page_up",
-            "page up",
-            None,
-            &[Key::code(K::PageUp)],
-        )
-        .moving(),
-        spec(
-            C::PageDown,
-            "page_down",
-            "page down",
-            None,
-            &[Key::code(K::PageDown)],
-        )
-        .moving(),
-        spec(
-            C::NextTab,
-            "next_tab",
-            "next tab",
-            None,
-            &[Key::code(K::Tab), Key::code(K::Right)],
-        )
-        .moving(),
-        spec(
-            C::PrevTab,
-            "prev_tab",
-            "previous tab",
-            None,
-            &[Key::code(K::BackTab), Key::code(K::Left)],
-        )
-        .moving(),
+        spec(C::Edit, "edit", "edit the record", Some("edit"), &[Key::ch('e')]).gate(Gate::Write),
+        spec(C::Delete, "delete", "delete the record", Some("delete"), &[Key::ch('d')])
+            .gate(Gate::Write).destructive(),
+        spec(C::Initiate, "initiate", "request JIT access", Some("initiate"), &[Key::ch('i')])
+            .gate(Gate::ActionOn(Resource::JitPolicies)),
+        spec(C::Revoke, "revoke", "revoke the JIT request", Some("revoke"), &[Key::ch('R')])
+            .gate(Gate::ActionOn(Resource::JitRequests)).destructive(),
+        spec(C::Export, "export", "export to a file", Some("export"), &[Key::ch('x')])
+            .gate(Gate::Export),
+        spec(C::Copy, "copy", "copy the record as JSON", Some("copy"), &[Key::ch('y')]),
+        spec(C::CommandLine, "command", "command line (:alerts, :tenant NAME, :export csv)",
+            Some("cmd"), &[Key::ch(':')]),
+        spec(C::Refresh, "refresh", "refresh", Some("refresh"), &[Key::ch('r')]),
+        spec(C::Sort, "sort", "cycle the sort order", None, &[Key::ch('s')]),
+        spec(C::Freeze, "freeze", "freeze / resume live updates", Some("freeze"), &[Key::ch('f')]),
+        spec(C::Tenant, "tenant", "pick the tenant", Some("tenant"), &[Key::ch('t')]),
+        spec(C::Profile, "profile", "pick the acting profile", Some("profile"), &[Key::ch('p')]),
+        spec(C::Up, "up", "move up", None, &[Key::ch('k'), Key::code(K::Up)]).moving(),
+        spec(C::Down, "down", "move down", None, &[Key::ch('j'), Key::code(K::Down)]).moving(),
+        spec(C::Top, "top", "go to the first record", None, &[Key::ch('g'), Key::code(K::Home)]).moving(),
+        spec(C::Bottom, "bottom", "go to the last record", None, &[Key::ch('G'), Key::code(K::End)]).moving(),
+        spec(C::HalfPageUp, "half_page_up", "half a page up", None, &[Key::ctrl('u')]).moving(),
+        spec(C::HalfPageDown, "half_page_down", "half a page down", None, &[Key::ctrl('d')]).moving(),
+        spec(C::PageUp, "page_up", "page up", None, &[Key::code(K::PageUp)]).moving(),
+        spec(C::PageDown, "page_down", "page down", None, &[Key::code(K::PageDown)]).moving(),
+        spec(C::NextTab, "next_tab", "next tab", None, &[Key::code(K::Tab), Key::code(K::Right)]).moving(),
+        spec(C::PrevTab, "prev_tab", "previous tab", None, &[Key::code(K::BackTab), Key::code(K::Left)]).moving(),
     ]
 };
 
@@ -393,127 +235,6 @@ impl Command {
 
     fn from_name(s: &str) -> Option<Command> {
         Command::all().find(|c| c.name() == s)
-    }
-}
-
-/// One key, as the keymap stores it: a code and the modifiers that matter.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Key {
-    /// The key.
-    pub code: KeyCode,
-    /// Ctrl and Alt (Shift is folded into the character).
-    pub mods: KeyModifiers,
-}
-
-impl Key {
-    /// A plain character key.
-    pub const fn ch(c: char) -> Key {
-        Key {
-            code: KeyCode::Char(c),
-            mods: KeyModifiers::NONE,
-        }
-    }
-
-    const fn code(code: KeyCode) -> Key {
-        Key {
-            code,
-            mods: KeyModifiers::NONE,
-        }
-    }
-
-    const fn ctrl(c: char) -> Key {
-        Key {
-            code: KeyCode::Char(c),
-            mods: KeyModifiers::CONTROL,
-        }
-    }
-
-    /// The key of a terminal event, Shift folded away.
-    pub fn from_event(ev: &KeyEvent) -> Key {
-        let mods = ev.modifiers & (KeyModifiers::CONTROL | KeyModifiers::ALT);
-        let code = match ev.code {
-            KeyCode::Char(c) if mods.contains(KeyModifiers::CONTROL) => {
-                KeyCode::Char(c.to_ascii_lowercase())
-            }
-            other => other,
-        };
-        Key { code, mods }
-    }
-
-    /// Parses `D`, `ctrl-d`, `alt-x`, `enter`, `esc`, `tab`, `backtab`, `up`, `pgdn`, `f5`, `space`.
-    pub fn parse(s: &str) -> Option<Key> {
-        let mut mods = KeyModifiers::NONE;
-        let mut rest = s;
-        loop {
-            if let Some(r) = rest.strip_prefix("ctrl-") {
-                mods |= KeyModifiers::CONTROL;
-                rest = r;
-            } else if let Some(r) = rest.strip_prefix("alt-") {
-                mods |= KeyModifiers::ALT;
-                rest = r;
-            } else {
-                break;
-            }
-        }
-        let mut chars = rest.chars();
-        let code = match (chars.next(), chars.next()) {
-            (Some(c), None) => KeyCode::Char(if mods.is_empty() {
-                c
-            } else {
-                c.to_ascii_lowercase()
-            }),
-            _ => match rest.to_ascii_lowercase().as_str() {
-                "enter" | "return" => KeyCode::Enter,
-                "esc" | "escape" => KeyCode::Esc,
-                "tab" => KeyCode::Tab,
-                "backtab" => KeyCode::BackTab,
-                "up" => KeyCode::Up,
-                "down" => KeyCode::Down,
-                "left" => KeyCode::Left,
-                "right" => KeyCode::Right,
-                "home" => KeyCode::Home,
-                "end" => KeyCode::End,
-                "pgup" | "pageup" => KeyCode::PageUp,
-                "pgdn" | "pagedown" => KeyCode::PageDown,
-                "space" => KeyCode::Char(' '),
-                "backspace" => KeyCode::Backspace,
-                "delete" | "del" => KeyCode::Delete,
-                f if f.starts_with('f') => KeyCode::F(f[1..].parse().ok()?),
-                _ => return None,
-            },
-        };
-        Some(Key { code, mods })
-    }
-}
-
-impl fmt::Display for Key {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.mods.contains(KeyModifiers::CONTROL) {
-            f.write_str("ctrl-")?;
-        }
-        if self.mods.contains(KeyModifiers::ALT) {
-            f.write_str("alt-")?;
-        }
-        match self.code {
-            KeyCode::Char(' ') => f.write_str("space"),
-            KeyCode::Char(c) => write!(f, "{c}"),
-            KeyCode::Enter => f.write_str("enter"),
-            KeyCode::Esc => f.write_str("esc"),
-            KeyCode::Tab => f.write_str("tab"),
-            KeyCode::BackTab => f.write_str("backtab"),
-            KeyCode::Up => f.write_str("↑"),
-            KeyCode::Down => f.write_str("↓"),
-            KeyCode::Left => f.write_str("←"),
-            KeyCode::Right => f.write_str("→"),
-            KeyCode::Home => f.write_str("home"),
-            KeyCode::End => f.write_str("end"),
-            KeyCode::PageUp => f.write_str("pgup"),
-            KeyCode::PageDown => f.write_str("pgdn"),
-            KeyCode::Backspace => f.write_str("backspace"),
-            KeyCode::Delete => f.write_str("del"),
-            KeyCode::F(n) => write!(f, "f{n}"),
-            _ => f.write_str("?"),
-        }
     }
 }
 

@@ -32,6 +32,9 @@ use super::msg::{Msg, Request};
 use super::state::State;
 
 /// Something that happened.
+///
+/// One lives for a single `update` call, so a large answer is not worth a box.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum Action {
     /// A key was pressed.
