@@ -589,8 +589,8 @@ impl std::fmt::Display for Operation {
     }
 }
 
-/// The first of `pointers` present (and not null) in `v`, as text.
-fn first(v: &Value, pointers: &[&str]) -> String {
+/// The first of `pointers` present (and not null) in `v`, as text ([`display`]).
+pub fn first(v: &Value, pointers: &[&str]) -> String {
     pointers
         .iter()
         .find_map(|p| v.pointer(p).filter(|x| !x.is_null()))

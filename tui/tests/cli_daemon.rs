@@ -371,6 +371,8 @@ fn csv_from_the_cli_and_the_tui_neutralises_formula_cells() {
     ]));
     let exported = std::fs::read_to_string(&out).unwrap();
     assert!(exported.contains(want), "{exported}");
+    // One list of columns (steward::resource): `-o csv` is the daemon's export CSV.
+    assert_eq!(listed, exported, "the CLI's CSV and the export differ");
     // JSON is untouched.
     let json = ok(&d.run(&["contacts", "list", "-o", "json"]));
     assert!(json.contains("\"+1 555 867 5309\""), "{json}");

@@ -10,7 +10,7 @@ use std::io::Write;
 
 use clap::ValueEnum;
 use serde_json::Value;
-use steward::resource::{Resource, display};
+use steward::resource::{Resource, display, first};
 
 use super::error::CliError;
 
@@ -101,19 +101,9 @@ fn tenant_columns(header: fn(&str) -> String) -> Vec<Column> {
         .into_iter()
         .map(|(h, pointers)| Column {
             header: header(h),
-            cell: Box::new(move |v| text(v, pointers)),
+            cell: Box::new(move |v| first(v, pointers)),
         })
         .collect()
-}
-
-/// The first of `pointers` present (and not null) in `v`, as display text: strings as
-/// they are, arrays of scalars joined with `, `, other values as compact JSON.
-fn text(v: &Value, pointers: &[&str]) -> String {
-    pointers
-        .iter()
-        .find_map(|p| v.pointer(p).filter(|x| !x.is_null()))
-        .map(display)
-        .unwrap_or_default()
 }
 
 /// The records of an answer: the `value` items of a list, else the answer itself.
