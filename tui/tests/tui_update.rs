@@ -464,3 +464,39 @@ fn a_tab_chosen_before_the_session_loads_is_opened_with_it() {
     let (_, _, link, _) = pages_cmd(&fx);
     assert!(link.contains("/alerts"), "{link}");
 }
+
+/// The visible rows are computed once per change (`State::reindex`): a sort reorders
+/// them and the selection stays on its record; the next page keeps the order.
+#[test]
+fn sorting_reorders_the_window_and_the_selection_follows_its_record() {
+    let mut s = loaded(
+        "contoso",
+        None,
+        Resource::Contacts,
+        vec![contact("b", "e1"), contact("c", "e2"), contact("a", "e3")],
+        None,
+    );
+    assert_eq!(selected_id(&s), "b");
+    typing(&mut s, "s");
+    let order: Vec<String> = s
+        .visible()
+        .iter()
+        .map(|&i| Resource::Contacts.record_id(s.list.rows().nth(i).unwrap()))
+        .collect();
+    assert_eq!(order, ["a", "b", "c"]);
+    assert_eq!(selected_id(&s), "b");
+    assert_eq!(s.list.selected, 1);
+    typing(&mut s, "s");
+    assert_eq!(selected_id(&s), "b");
+    assert_eq!(s.list.selected, 1, "descending: c, b, a");
+    let fx = update(&mut s, Action::Key(key_of('r')));
+    answer(
+        &mut s,
+        &fx,
+        vec![contact("d", "e4"), contact("b", "e1")],
+        None,
+    );
+    assert_eq!(s.visible().len(), 2);
+    assert_eq!(selected_id(&s), "b");
+    assert_eq!(s.list.selected, 1, "descending: d, b");
+}

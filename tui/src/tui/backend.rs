@@ -384,3 +384,45 @@ async fn follow_events(c: Client, tenant: Option<String>, out: UnboundedSender<M
         backoff = (backoff * 2).min(10);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_change_is_one_call_with_its_path_from_the_library() {
+        let t = paths::tenant("contoso");
+        let initiate = call(
+            &t,
+            &Change::Initiate {
+                policy: "p 1".into(),
+                body: serde_json::json!({"justification": "x"}),
+            },
+        );
+        assert_eq!(initiate.method, Method::POST);
+        assert_eq!(
+            initiate.path,
+            "/v1/tenants/contoso/jit-policies/p%201/initiate"
+        );
+        assert!(initiate.body.is_some() && initiate.etag.is_none());
+        let revoke = call(&t, &Change::Revoke { id: "r/1".into() });
+        assert_eq!(revoke.path, "/v1/tenants/contoso/jit-requests/r%2F1/revoke");
+        let save = call(
+            &t,
+            &Change::Save {
+                kind: Resource::JitPolicies,
+                name: "default".into(),
+                body: serde_json::json!({}),
+                etag: Some("e1".into()),
+            },
+        );
+        assert_eq!(
+            (save.method, save.path.as_str(), save.etag.as_deref()),
+            (
+                Method::PUT,
+                "/v1/tenants/contoso/jit-policies/default",
+                Some("e1")
+            )
+        );
+    }
+}
