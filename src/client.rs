@@ -4,7 +4,9 @@
 //! this module, exactly as `curl --unix-socket` would. It knows the transport (one new
 //! connection per request, `Host: localhost`, the `X-Steward-Role` header, content
 //! types) and the error body shape of the API; it does not know the routes' meaning —
-//! callers build paths and decode bodies into the wire types themselves.
+//! callers decode bodies into the wire types themselves. Every path is built by
+//! [`paths`] from a [`crate::resource::Resource`], so the CLI and the TUI ask for the
+//! same URLs.
 //!
 //! What it is not: a connection pool (a connect on a local socket costs microseconds,
 //! and a fresh connection per request survives daemon restarts without any reconnect
@@ -29,6 +31,8 @@ use hyper_util::rt::TokioIo;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio::net::UnixStream;
+
+pub mod paths;
 
 pub use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, header};
 

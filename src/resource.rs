@@ -162,9 +162,9 @@ impl Column {
 
 const CONTACTS: &[Column] = &[
     col("name", "Name", 14, &["/name"]),
-    col("emails", "Emails", 30, &["/properties/emails"]),
+    col("emails", "Emails", 0, &["/properties/emails"]),
     col("phone", "Phone", 16, &["/properties/phone"]),
-    col("isEnabled", "Enabled", 0, &["/properties/isEnabled"]).render(Render::ContactEnabled),
+    col("isEnabled", "Enabled", 8, &["/properties/isEnabled"]).render(Render::ContactEnabled),
     col(
         "notificationsByRole.state",
         "Roles notified",
@@ -346,6 +346,18 @@ impl Resource {
             Resource::Alerts => "Alerts",
             Resource::Audit => "Audit",
             Resource::Dsr => "DSR",
+        }
+    }
+
+    /// Its name for one record, in messages (`deleted security contact default`).
+    pub fn singular(self) -> &'static str {
+        match self {
+            Resource::Contacts => "security contact",
+            Resource::JitPolicies => "JIT policy",
+            Resource::JitRequests => "JIT request",
+            Resource::Alerts => "alert",
+            Resource::Audit => "audit record",
+            Resource::Dsr => "data-subject request",
         }
     }
 
@@ -577,8 +589,8 @@ impl std::fmt::Display for Operation {
     }
 }
 
-/// The first of `pointers` present (and not null) in `v`, as text.
-fn first(v: &Value, pointers: &[&str]) -> String {
+/// The first of `pointers` present (and not null) in `v`, as text ([`display`]).
+pub fn first(v: &Value, pointers: &[&str]) -> String {
     pointers
         .iter()
         .find_map(|p| v.pointer(p).filter(|x| !x.is_null()))

@@ -17,16 +17,19 @@ mod demo;
 
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::parser::ValueSource;
+use clap::{ArgMatches, CommandFactory, FromArgMatches};
 
-use cli::args::{Cli, Command, DemoArgs, GlobalArgs};
+use cli::args::{Cli, CliCommand, DemoArgs, GlobalArgs};
+use demo::options::{Asked, Given};
 
 fn main() -> ExitCode {
     // clap prints usage errors itself and exits 2 (0 for --help and --version).
-    let Cli { global, command } = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let Cli { global, command } = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     match command {
         None => run_tui(&global),
-        Some(Command::Demo(args)) => run_demo(&global, &args),
+        Some(CliCommand::Demo(args)) => run_demo(&global, &matches, &args),
         Some(command) => cli::run(&global, command),
     }
 }
@@ -51,9 +54,34 @@ fn run_tui(global: &GlobalArgs) -> ExitCode {
     }
 }
 
-/// Starts a private daemon with demo data and opens the terminal UI on it.
-fn run_demo(_global: &GlobalArgs, args: &DemoArgs) -> ExitCode {
-    match demo::run(args.keep) {
+/// Starts a private daemon with demo data and opens the terminal UI on it, in the tenant
+/// and profile asked for; a global option it cannot honour is a usage error (exit 2).
+fn run_demo(global: &GlobalArgs, matches: &ArgMatches, args: &DemoArgs) -> ExitCode {
+    let given = |id: &str| {
+        // Globals given after the subcommand are recorded in its matches.
+        let sub = matches.subcommand_matches("demo");
+        match sub
+            .and_then(|m| m.value_source(id))
+            .or(matches.value_source(id))
+        {
+            Some(ValueSource::CommandLine) => Given::CommandLine,
+            Some(ValueSource::EnvVariable) => Given::Env,
+            _ => Given::Default,
+        }
+    };
+    let asked = Asked {
+        socket: given("socket"),
+        tenant: (global.tenant.clone(), given("tenant")),
+        role: (global.role.clone(), given("role")),
+    };
+    let opts = match demo::options::resolve(&asked) {
+        Ok(opts) => opts,
+        Err(why) => {
+            eprintln!("steward demo: {why}");
+            return ExitCode::from(2);
+        }
+    };
+    match demo::run(args.keep, opts) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("steward demo: {e:#}");

@@ -344,10 +344,13 @@ fn exports_of_ten_thousand_records_parse_back_in_every_format() {
 
 /// CSV from every writer is neutralised against spreadsheet formulas (`steward::csv_cell`):
 /// the CLI's `-o csv`, the CLI's export and the TUI's export (both save the daemon's CSV).
-/// A phone `+1 …` becomes `'+1 …` in CSV; JSON keeps it as stored.
+/// A phone `+1 …` becomes `'+1 …` in CSV; JSON keeps it as stored. The TUI's export
+/// replaces an existing file (regression: it truncated it in place and kept its 0644).
 #[test]
 fn csv_from_the_cli_and_the_tui_neutralises_formula_cells() {
-    use steward_tui::tui::msg::{Cmd, Msg};
+    use std::os::unix::fs::PermissionsExt;
+    use steward_tui::export_file::ExportFormat;
+    use steward_tui::tui::msg::{Msg, Request};
     let d = Daemon::start();
     let work = tempfile::tempdir().unwrap();
     let c = r#"{"properties":{"emails":"alice@contoso.com","phone":"+1 555 867 5309"}}"#;
@@ -368,20 +371,29 @@ fn csv_from_the_cli_and_the_tui_neutralises_formula_cells() {
     ]));
     let exported = std::fs::read_to_string(&out).unwrap();
     assert!(exported.contains(want), "{exported}");
+    // One list of columns (steward::resource): `-o csv` is the daemon's export CSV.
+    assert_eq!(listed, exported, "the CLI's CSV and the export differ");
     // JSON is untouched.
     let json = ok(&d.run(&["contacts", "list", "-o", "json"]));
     assert!(json.contains("\"+1 555 867 5309\""), "{json}");
-    // The TUI's export, through its backend task.
+    // The TUI's export, through its backend task, over a world-readable file.
     let file = work.path().join("tui.csv");
+    std::fs::write(&file, "old,contents\n").unwrap();
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
     let socket = d.socket.clone();
     let f = file.clone();
     d.rt.block_on(async move {
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
         let cmds = steward_tui::tui::backend::spawn(socket, None, tx);
-        cmds.send(Cmd::Export {
-            path: "/v1/tenants/contoso/export/contacts?format=csv".into(),
+        cmds.send(Request::SetSession {
+            tenant: Some("contoso".into()),
+            role: None,
+        })
+        .unwrap();
+        cmds.send(Request::Export {
+            kind: steward::resource::Resource::Contacts,
+            format: ExportFormat::Csv,
             file: f,
-            format: "csv".into(),
         })
         .unwrap();
         let wait = async {
@@ -401,4 +413,9 @@ fn csv_from_the_cli_and_the_tui_neutralises_formula_cells() {
     });
     let saved = std::fs::read_to_string(&file).unwrap();
     assert!(saved.contains(want), "{saved}");
+    assert!(!saved.contains("old,contents"), "{saved}");
+    let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "the old file's mode was kept");
+    let left: Vec<_> = std::fs::read_dir(work.path()).unwrap().collect();
+    assert_eq!(left.len(), 2, "a temp file was left behind: {left:?}");
 }

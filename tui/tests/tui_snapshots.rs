@@ -8,8 +8,8 @@ mod tui_fixtures;
 
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
+use steward::resource::Resource;
 use steward_tui::tui::draw::draw;
-use steward_tui::tui::kinds::Tab;
 use steward_tui::tui::state::State;
 use steward_tui::tui::update::{Action, update};
 use tui_fixtures::*;
@@ -24,7 +24,7 @@ fn alerts_as(tenant: &str) -> State {
     loaded(
         tenant,
         None,
-        Tab::Alerts,
+        Resource::Alerts,
         (1..=40).map(alert).collect(),
         Some("/next"),
     )
@@ -57,7 +57,7 @@ fn contacts_as_tenant_admin_shows_the_write_keys() {
     let s = loaded(
         "contoso",
         None,
-        Tab::Contacts,
+        Resource::Contacts,
         vec![contact("default", "e1")],
         None,
     );
@@ -81,7 +81,7 @@ fn delete_confirmation_names_the_record() {
     let mut s = loaded(
         "contoso",
         None,
-        Tab::Contacts,
+        Resource::Contacts,
         vec![contact("default", "e1")],
         None,
     );

@@ -8,11 +8,13 @@ mod tui_fixtures;
 
 use ratatui::crossterm::event::KeyCode;
 use serde_json::json;
+use steward::client::paths;
 use steward::permissions::Permission;
+use steward::resource::Resource;
 use steward::wire::{ErrorDetail, Event};
+use steward_tui::tui::backend::call;
 use steward_tui::tui::keymap::{Keymap, KeymapError};
-use steward_tui::tui::kinds::Tab;
-use steward_tui::tui::msg::{Cmd, Failure, Msg, Op, RecordPurpose};
+use steward_tui::tui::msg::{Change, Failure, Msg, Request};
 use steward_tui::tui::state::{Intent, Modal};
 use steward_tui::tui::update::{Action, Effect, update};
 use tui_fixtures::*;
@@ -26,7 +28,7 @@ fn the_selection_follows_its_record_across_a_reload() {
     let mut s = loaded(
         "contoso",
         None,
-        Tab::Alerts,
+        Resource::Alerts,
         (1..=20).map(alert).collect(),
         None,
     );
@@ -56,7 +58,7 @@ fn an_answer_to_an_older_request_is_dropped() {
     let mut s = loaded(
         "contoso",
         None,
-        Tab::Alerts,
+        Resource::Alerts,
         (1..=5).map(alert).collect(),
         None,
     );
@@ -74,7 +76,7 @@ fn g_follows_cursors_to_the_last_page_and_back() {
     let mut s = loaded(
         "contoso",
         None,
-        Tab::Alerts,
+        Resource::Alerts,
         first,
         Some("/v1/tenants/contoso/alerts?limit=100&cursor=c1"),
     );
@@ -117,7 +119,7 @@ fn scrolling_down_fetches_the_next_page_and_drops_the_oldest() {
     let mut s = loaded(
         "contoso",
         None,
-        Tab::Alerts,
+        Resource::Alerts,
         (0..100).map(alert).collect(),
         Some("/n1"),
     );
@@ -157,7 +159,7 @@ fn a_reader_is_told_and_nothing_is_sent() {
     let mut s = loaded(
         "fabrikam",
         None,
-        Tab::Contacts,
+        Resource::Contacts,
         vec![contact("default", "e1")],
         None,
     );
@@ -176,7 +178,7 @@ fn a_reader_is_told_and_nothing_is_sent() {
 
 #[test]
 fn a_new_policy_starts_with_a_vm_of_the_sessions_tenant() {
-    let mut s = loaded("contoso", None, Tab::JitPolicies, vec![], None);
+    let mut s = loaded("contoso", None, Resource::JitPolicies, vec![], None);
     update(&mut s, Action::Key(key_of('n')));
     let Some(Modal::PolicyEditor(ed)) = &s.modal else {
         panic!("no policy editor: {:?}", s.modal);
@@ -193,14 +195,14 @@ fn acting_as_reader_in_a_tenant_admin_tenant_gates_like_a_reader() {
     let mut s = loaded(
         "contoso",
         Some("reader"),
-        Tab::Contacts,
+        Resource::Contacts,
         vec![contact("default", "e1")],
         None,
     );
     assert_eq!(s.session.permissions(), reader());
     let fx = update(&mut s, Action::Key(key_of('d')));
     assert!(fx.is_empty());
-    assert!(s.tabs().iter().all(|t| *t != Tab::Dsr));
+    assert!(s.tabs().iter().all(|t| *t != Resource::Dsr));
 }
 
 #[test]
@@ -208,7 +210,7 @@ fn delete_asks_first_with_focus_on_cancel() {
     let mut s = loaded(
         "contoso",
         None,
-        Tab::Contacts,
+        Resource::Contacts,
         vec![contact("default", "e1")],
         None,
     );
@@ -230,27 +232,22 @@ fn delete_asks_first_with_focus_on_cancel() {
     update(&mut s, Action::Key(code(KeyCode::Right)));
     let fx = update(&mut s, Action::Key(code(KeyCode::Enter)));
     match cmds(&fx).as_slice() {
-        [
-            Cmd::Write {
-                method,
-                path,
-                etag,
-                op,
-                ..
-            },
-        ] => {
-            assert_eq!(method, http::Method::DELETE);
-            assert_eq!(path, "/v1/tenants/contoso/contacts/default");
-            assert_eq!(etag.as_deref(), Some("e1"));
+        [Request::Change(change)] => {
             assert_eq!(
-                op,
-                &Op::Delete {
-                    tab: Tab::Contacts,
-                    name: "default".into()
+                change,
+                &Change::Delete {
+                    kind: Resource::Contacts,
+                    name: "default".into(),
+                    etag: Some("e1".into()),
                 }
             );
+            // The backend sends it as a DELETE of the record with If-Match.
+            let http = call(&paths::tenant("contoso"), change);
+            assert_eq!(http.method, http::Method::DELETE);
+            assert_eq!(http.path, "/v1/tenants/contoso/contacts/default");
+            assert_eq!(http.etag.as_deref(), Some("e1"));
         }
-        other => panic!("wanted one DELETE, got {other:?}"),
+        other => panic!("wanted one delete, got {other:?}"),
     }
 }
 
@@ -258,7 +255,7 @@ fn delete_asks_first_with_focus_on_cancel() {
 fn revoke_is_confirmed_too() {
     let req = json!({"id": "r-1", "policyName": "default", "requestor": "alice",
         "startTimeUtc": "2026-11-20T10:00:00Z", "virtualMachines": []});
-    let mut s = loaded("contoso", None, Tab::JitRequests, vec![req], None);
+    let mut s = loaded("contoso", None, Resource::JitRequests, vec![req], None);
     update(&mut s, Action::Key(key_of('R')));
     assert!(matches!(
         &s.modal,
@@ -283,44 +280,44 @@ fn a_412_shows_the_newer_version_instead_of_overwriting() {
     let mut s = loaded(
         "contoso",
         None,
-        Tab::Contacts,
+        Resource::Contacts,
         vec![contact("default", "e1")],
         None,
     );
     update(&mut s, Action::Key(key_of('e')));
     assert!(matches!(s.modal, Some(Modal::ContactForm(_))));
     let fx = update(&mut s, Action::Key(code(KeyCode::Enter)));
-    let (op, etag) = match cmds(&fx).as_slice() {
-        [
-            Cmd::Write {
-                op, etag, method, ..
-            },
-        ] => {
-            assert_eq!(method, http::Method::PUT);
-            (op.clone(), etag.clone())
+    let change = match cmds(&fx).as_slice() {
+        [Request::Change(change @ Change::Save { etag, .. })] => {
+            assert_eq!(etag.as_deref(), Some("e1"));
+            let http = call(&paths::tenant("contoso"), change);
+            assert_eq!(http.method, http::Method::PUT);
+            assert_eq!(http.path, "/v1/tenants/contoso/contacts/default");
+            change.clone()
         }
-        other => panic!("wanted one PUT, got {other:?}"),
+        other => panic!("wanted one save, got {other:?}"),
     };
-    assert_eq!(etag.as_deref(), Some("e1"));
     let fx = update(
         &mut s,
         Action::Net(Msg::Written {
-            op,
+            change,
             result: Err(failure(412, None)),
         }),
     );
-    let purpose = match cmds(&fx).as_slice() {
-        [Cmd::Record { purpose, path }] => {
-            assert_eq!(path, "/v1/tenants/contoso/contacts/default");
-            purpose.clone()
+    let (kind, name, mine) = match cmds(&fx).as_slice() {
+        [Request::Newer { kind, name, mine }] => {
+            assert_eq!((*kind, name.as_str()), (Resource::Contacts, "default"));
+            (*kind, name.clone(), mine.clone())
         }
         other => panic!("wanted a fetch of the newer version, got {other:?}"),
     };
     let theirs = contact("default", "e2");
     update(
         &mut s,
-        Action::Net(Msg::Record {
-            purpose,
+        Action::Net(Msg::Newer {
+            kind,
+            name,
+            mine,
             result: Ok(theirs),
         }),
     );
@@ -331,10 +328,6 @@ fn a_412_shows_the_newer_version_instead_of_overwriting() {
         }
         other => panic!("no conflict view: {other:?}"),
     }
-    let _ = RecordPurpose::Conflict {
-        title: String::new(),
-        mine: json!({}),
-    };
 }
 
 #[test]
@@ -342,19 +335,19 @@ fn a_400_lands_at_the_field_it_names() {
     let mut s = loaded(
         "contoso",
         None,
-        Tab::Contacts,
+        Resource::Contacts,
         vec![contact("default", "e1")],
         None,
     );
     update(&mut s, Action::Key(key_of('e')));
     let fx = update(&mut s, Action::Key(code(KeyCode::Enter)));
-    let Some(Cmd::Write { op, .. }) = cmds(&fx).into_iter().next() else {
-        panic!("no PUT");
+    let Some(Request::Change(change)) = cmds(&fx).into_iter().next() else {
+        panic!("no save");
     };
     update(
         &mut s,
         Action::Net(Msg::Written {
-            op,
+            change,
             result: Err(failure(400, Some("properties.emails"))),
         }),
     );
@@ -372,7 +365,7 @@ fn a_400_lands_at_the_field_it_names() {
 
 #[test]
 fn an_event_for_the_tab_refreshes_unless_frozen() {
-    let mut s = loaded("contoso", None, Tab::Alerts, vec![alert(1)], None);
+    let mut s = loaded("contoso", None, Resource::Alerts, vec![alert(1)], None);
     let ev = Event {
         seq: 1,
         at: "2026-11-20T10:00:00Z".into(),
@@ -398,11 +391,11 @@ fn an_event_for_the_tab_refreshes_unless_frozen() {
 
 #[test]
 fn the_tenant_command_switches_and_marks_a_reader_read_only() {
-    let mut s = loaded("contoso", None, Tab::Alerts, vec![alert(1)], None);
+    let mut s = loaded("contoso", None, Resource::Alerts, vec![alert(1)], None);
     assert!(s.session.permissions().can_write());
     let fx = typing(&mut s, ":tenant fabrikam\n");
     assert!(cmds(&fx).iter().any(|c| matches!(c,
-        Cmd::SetSession { tenant: Some(t), role: None } if t == "fabrikam")));
+        Request::SetSession { tenant: Some(t), role: None } if t == "fabrikam")));
     let (_, _, link, _) = pages_cmd(&fx);
     assert!(link.starts_with("/v1/tenants/fabrikam/alerts?"), "{link}");
     assert!(!s.session.permissions().can_write());
@@ -413,17 +406,17 @@ fn the_alert_filter_goes_to_the_server_and_others_filter_the_window() {
     let mut s = loaded(
         "contoso",
         None,
-        Tab::Alerts,
+        Resource::Alerts,
         (1..=3).map(alert).collect(),
         None,
     );
     let fx = typing(&mut s, "/number 150\n");
     let (_, _, link, _) = pages_cmd(&fx);
-    assert_eq!(link, "/v1/tenants/contoso/alerts?limit=100&q=number%20150");
+    assert_eq!(link, "/v1/tenants/contoso/alerts?limit=100&q=number+150");
     let mut s = loaded(
         "contoso",
         None,
-        Tab::Contacts,
+        Resource::Contacts,
         vec![contact("default", "e1"), contact("other", "e2")],
         None,
     );
@@ -437,7 +430,7 @@ fn the_alert_filter_goes_to_the_server_and_others_filter_the_window() {
 
 #[test]
 fn q_quits_and_help_lists_every_command() {
-    let mut s = loaded("contoso", None, Tab::Alerts, vec![alert(1)], None);
+    let mut s = loaded("contoso", None, Resource::Alerts, vec![alert(1)], None);
     update(&mut s, Action::Key(key_of('?')));
     assert!(matches!(s.modal, Some(Modal::Help { .. })));
     // q closes the help first, then quits.
@@ -461,13 +454,49 @@ fn a_tab_chosen_before_the_session_loads_is_opened_with_it() {
         steward_tui::tui::state::State::new(Keymap::default(), Some("contoso".into()), None);
     update(&mut s, Action::Resize(80, 24));
     typing(&mut s, ":alerts\n");
-    assert_eq!(s.tab, Tab::Alerts);
+    assert_eq!(s.tab, Resource::Alerts);
     assert!(s.toast.is_none(), "refused: {:?}", s.toast);
     let fx = update(
         &mut s,
         Action::Net(Msg::Session(Ok(("alice".into(), tenants())))),
     );
-    assert_eq!(s.tab, Tab::Alerts);
+    assert_eq!(s.tab, Resource::Alerts);
     let (_, _, link, _) = pages_cmd(&fx);
     assert!(link.contains("/alerts"), "{link}");
+}
+
+/// The visible rows are computed once per change (`State::reindex`): a sort reorders
+/// them and the selection stays on its record; the next page keeps the order.
+#[test]
+fn sorting_reorders_the_window_and_the_selection_follows_its_record() {
+    let mut s = loaded(
+        "contoso",
+        None,
+        Resource::Contacts,
+        vec![contact("b", "e1"), contact("c", "e2"), contact("a", "e3")],
+        None,
+    );
+    assert_eq!(selected_id(&s), "b");
+    typing(&mut s, "s");
+    let order: Vec<String> = s
+        .visible()
+        .iter()
+        .map(|&i| Resource::Contacts.record_id(s.list.rows().nth(i).unwrap()))
+        .collect();
+    assert_eq!(order, ["a", "b", "c"]);
+    assert_eq!(selected_id(&s), "b");
+    assert_eq!(s.list.selected, 1);
+    typing(&mut s, "s");
+    assert_eq!(selected_id(&s), "b");
+    assert_eq!(s.list.selected, 1, "descending: c, b, a");
+    let fx = update(&mut s, Action::Key(key_of('r')));
+    answer(
+        &mut s,
+        &fx,
+        vec![contact("d", "e4"), contact("b", "e1")],
+        None,
+    );
+    assert_eq!(s.visible().len(), 2);
+    assert_eq!(selected_id(&s), "b");
+    assert_eq!(s.list.selected, 1, "descending: d, b");
 }

@@ -9,6 +9,10 @@ use std::path::PathBuf;
 
 use clap::{ArgGroup, Args, Parser, Subcommand, ValueEnum};
 
+pub use steward_tui::export_file::ExportFormat;
+
+use steward::resource::Resource;
+
 use super::output::OutputFormat;
 
 /// Text after `--help` (and in the man page): how the socket is found, output, exit codes.
@@ -34,7 +38,7 @@ pub struct Cli {
     pub global: GlobalArgs,
     /// What to do; none opens the terminal UI.
     #[command(subcommand)]
-    pub command: Option<Command>,
+    pub command: Option<CliCommand>,
 }
 
 /// Options every subcommand takes (each also from the environment).
@@ -63,7 +67,7 @@ pub struct GlobalArgs {
 
 /// The subcommands, mirroring the socket API.
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub enum CliCommand {
     /// Who the daemon sees you as (OS user) and your grants.
     Whoami,
     /// The tenants you hold a grant in, with your profiles and permissions there.
@@ -275,61 +279,12 @@ pub struct IngestArgs {
     pub file: PathBuf,
 }
 
-/// The kinds `export` can stream.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum ExportKind {
-    /// Security contacts (needs contacts.export).
-    Contacts,
-    /// JIT policies (needs jit.export).
-    JitPolicies,
-    /// JIT requests (needs jit.export).
-    JitRequests,
-    /// Alerts (needs alerts.export).
-    Alerts,
-    /// Audit records (needs audit.export).
-    Audit,
-}
-
-impl ExportKind {
-    /// The kind's segment in `/v1/tenants/{t}/export/{kind}`.
-    pub fn path_segment(self) -> &'static str {
-        match self {
-            Self::Contacts => "contacts",
-            Self::JitPolicies => "jit-policies",
-            Self::JitRequests => "jit-requests",
-            Self::Alerts => "alerts",
-            Self::Audit => "audit",
-        }
-    }
-}
-
-/// The formats an export can be in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum ExportFormat {
-    /// One JSON document.
-    Json,
-    /// One JSON record per line.
-    Ndjson,
-    /// CSV with a header row.
-    Csv,
-}
-
-impl ExportFormat {
-    /// The value of `?format=`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Json => "json",
-            Self::Ndjson => "ndjson",
-            Self::Csv => "csv",
-        }
-    }
-}
-
 /// `export KIND`
 #[derive(Debug, Clone, Args)]
 pub struct ExportArgs {
     /// What to export.
-    pub kind: ExportKind,
+    #[arg(value_name = "KIND", value_parser = export_kind())]
+    pub kind: Resource,
     /// The format [default: -o when it is json, ndjson or csv, else json].
     #[arg(long, value_enum)]
     pub format: Option<ExportFormat>,
@@ -442,6 +397,22 @@ pub struct DemoArgs {
     pub keep: bool,
 }
 
+/// The kinds `export` can stream, from [`Resource::exportable`], each with the
+/// permission it needs in its help.
+fn export_kind() -> impl clap::builder::TypedValueParser<Value = Resource> {
+    let values = Resource::exportable().map(|r| {
+        let needs = r
+            .export_permission()
+            .map(|p| format!(" (needs {p})"))
+            .unwrap_or_default();
+        clap::builder::PossibleValue::new(r.segment()).help(format!("{}{needs}", r.title()))
+    });
+    use clap::builder::TypedValueParser as _;
+    clap::builder::PossibleValuesParser::new(values).try_map(|segment: String| {
+        Resource::from_segment(&segment).ok_or_else(|| format!("no kind `{segment}`"))
+    })
+}
+
 /// A path, possibly empty (an exported but empty environment variable).
 fn parse_path(raw: &str) -> Result<PathBuf, String> {
     Ok(PathBuf::from(raw))
@@ -525,7 +496,7 @@ mod tests {
         assert_eq!(cli.global.output, Some(OutputFormat::Csv));
         assert!(matches!(
             cli.command,
-            Some(Command::Export(ExportArgs { format: None, .. }))
+            Some(CliCommand::Export(ExportArgs { format: None, .. }))
         ));
     }
 
@@ -535,7 +506,7 @@ mod tests {
         let cli =
             Cli::try_parse_from(["steward", "subjects", "--email", "a@b.c", "--ip", "1.2.3.4"])
                 .unwrap();
-        let Some(Command::Subjects(s)) = cli.command else {
+        let Some(CliCommand::Subjects(s)) = cli.command else {
             panic!("not subjects")
         };
         assert_eq!(s.pairs(), vec![("email", "a@b.c"), ("ip", "1.2.3.4")]);

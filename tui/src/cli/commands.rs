@@ -1,16 +1,20 @@
 //! What each subcommand does: the request it sends and how its answer is printed.
 //!
-//! One function per resource group, each a thin mapping from arguments to an API path
-//! (DESIGN.md "The socket API"); paging, confirmation and printing are shared helpers
-//! here so every list pages the same way and every delete asks the same way.
+//! Every subcommand maps its arguments onto a few verbs over a [`Resource`] — list, get,
+//! put, delete, an action on a record — that are written once here, with paths from
+//! [`steward::client::paths`] (the TUI builds its requests from the same place). So
+//! every list pages the same way, every delete asks the same way, and a new kind needs
+//! no new code here beyond its line in [`run`].
 
 use std::io::{BufRead, IsTerminal, Write};
 
 use serde_json::{Value, json};
-use steward::client::{Client, ClientError, Method, Uri, idempotency_header, if_match_header};
+use steward::client::paths::{self, RecordAction, TenantPaths};
+use steward::client::{Client, ClientError, Method, idempotency_header, if_match_header};
+use steward::resource::Resource;
 
 use super::args::{
-    AlertListArgs, AlertsCommand, AuditCommand, AuditListArgs, Command, ContactsCommand,
+    AlertListArgs, AlertsCommand, AuditCommand, AuditListArgs, CliCommand, ContactsCommand,
     DeleteArgs, DsrCommand, ExportArgs, ExportFormat, GlobalArgs, IngestArgs, JitCommand,
     JitRequestsCommand, ListArgs, PutArgs,
 };
@@ -29,19 +33,14 @@ const INGEST_BATCH_BYTES: usize = 8 << 20;
 /// streamed bodies (exports, bundles) are not limited by it.
 const RESPONSE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
-/// Characters escaped in a path segment: everything but RFC 3986 unreserved ones.
-const SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'.')
-    .remove(b'_')
-    .remove(b'~');
-
 /// What every command needs: the client, the tenant and the output format.
 pub struct Context {
     /// The socket client (with `--as` applied).
     client: Client,
     /// The tenant from `--tenant`.
     tenant: String,
+    /// The paths under that tenant.
+    paths: TenantPaths,
     /// The output format from `-o` (table when not given).
     output: OutputFormat,
     /// `-o` as given, for `export`, which defaults differently.
@@ -62,19 +61,10 @@ impl Context {
                 .with_role(role)
                 .with_timeout(Some(RESPONSE_TIMEOUT)),
             tenant: global.tenant.clone(),
+            paths: paths::tenant(&global.tenant),
             output: global.output.unwrap_or(OutputFormat::Table),
             output_given: global.output,
         }
-    }
-
-    /// `/v1/tenants/{tenant}/{segments…}`, each segment percent-encoded.
-    fn tenant_path(&self, segments: &[&str]) -> String {
-        let mut path = format!("/v1/tenants/{}", encode(&self.tenant));
-        for segment in segments {
-            path.push('/');
-            path.push_str(&encode(segment));
-        }
-        path
     }
 
     /// Prints an answer to stdout in the chosen format.
@@ -137,15 +127,16 @@ impl Context {
     /// one `{"value": […]}` of every record; `ndjson` prints records as pages arrive.
     async fn list(
         &self,
-        path: &str,
+        resource: Resource,
         mut query: Vec<(&str, String)>,
         page: ListArgs,
-        kind: Kind,
     ) -> Result<(), CliError> {
+        let kind = Kind::Records(resource);
         if let Some(limit) = page.limit {
             query.push(("limit", limit.to_string()));
         }
-        let mut next = Some(with_query(path, &query));
+        let path = self.paths.list(resource, &query);
+        let mut next = Some(path.clone());
         let mut all: Vec<Value> = Vec::new();
         let mut first: Option<Value> = None;
         while let Some(link) = next.take() {
@@ -170,7 +161,9 @@ impl Context {
                 first = Some(body);
             }
             if let Some(more) = more {
-                let resolved = resolve_next_link(path, &more)?;
+                let resolved = paths::resolve_next_link(&path, &more).ok_or_else(|| {
+                    CliError::Failed(format!("cannot follow the daemon's nextLink: {more}"))
+                })?;
                 if resolved == link {
                     return Err(CliError::Failed(format!(
                         "the daemon's nextLink does not advance: {more}"
@@ -190,36 +183,42 @@ impl Context {
         Ok(())
     }
 
-    /// `PUT` (or `POST` for initiate) a JSON record read from a file or stdin.
-    async fn put(
-        &self,
-        method: Method,
-        path: &str,
-        args: &PutArgs,
-        kind: Kind,
-        done: &str,
-    ) -> Result<(), CliError> {
+    /// `GET` one record and print it.
+    async fn get(&self, resource: Resource, id: &str) -> Result<(), CliError> {
+        let kind = match resource {
+            // A DSR's detail carries its report: shown as fields, not a one-line row.
+            Resource::Dsr => Kind::Other,
+            other => Kind::Records(other),
+        };
+        self.show(&self.paths.record(resource, id), kind)
+            .await
+            .map(drop)
+    }
+
+    /// `PUT` a record read from a file or stdin (create or replace).
+    async fn put(&self, resource: Resource, args: &PutArgs) -> Result<(), CliError> {
         let (source, bytes) = input::read_source(args.file.as_deref())?;
         let record = input::parse_object(&source, &bytes)?;
         self.send(
-            method,
-            path,
+            Method::PUT,
+            &self.paths.record(resource, &args.name),
             Some(&record),
             args.if_match.as_deref(),
-            kind,
-            done,
+            Kind::Records(resource),
+            &format!("saved {} {}", resource.singular(), args.name),
         )
         .await
     }
 
     /// Deletes after `--yes`, or after a "y" typed on the terminal.
-    async fn delete(&self, path: &str, what: &str, args: &DeleteArgs) -> Result<(), CliError> {
+    async fn delete(&self, resource: Resource, args: &DeleteArgs) -> Result<(), CliError> {
+        let what = format!("{} {}", resource.singular(), args.name);
         if !args.yes && !confirm(&format!("delete {what} in tenant {}", self.tenant))? {
             return Err(CliError::Failed("not deleted".to_owned()));
         }
         self.send(
             Method::DELETE,
-            path,
+            &self.paths.record(resource, &args.name),
             None,
             args.if_match.as_deref(),
             Kind::Other,
@@ -227,39 +226,21 @@ impl Context {
         )
         .await
     }
-}
 
-/// Percent-encodes one path segment.
-fn encode(segment: &str) -> String {
-    percent_encoding::utf8_percent_encode(segment, SEGMENT).to_string()
-}
-
-/// `path?k=v&…` with the pairs form-encoded (nothing appended when there are none).
-fn with_query(path: &str, pairs: &[(&str, String)]) -> String {
-    if pairs.is_empty() {
-        return path.to_owned();
+    /// `POST` an action on one record, printing the answer as `answer` records.
+    async fn act(
+        &self,
+        resource: Resource,
+        id: &str,
+        action: RecordAction,
+        body: Option<&Value>,
+        answer: Resource,
+        done: &str,
+    ) -> Result<(), CliError> {
+        let path = self.paths.action(resource, id, action);
+        self.send(Method::POST, &path, body, None, Kind::Records(answer), done)
+            .await
     }
-    let mut query = form_urlencoded::Serializer::new(String::new());
-    for (k, v) in pairs {
-        query.append_pair(k, v);
-    }
-    format!("{path}?{}", query.finish())
-}
-
-/// The request target of a `nextLink`: a path (`/v1/…?cursor=…`) as is, an absolute
-/// URL by its path and query, a bare query (`?cursor=…`) on the list's own path.
-fn resolve_next_link(path: &str, link: &str) -> Result<String, CliError> {
-    if link.starts_with('/') {
-        return Ok(link.to_owned());
-    }
-    if link.starts_with('?') {
-        return Ok(format!("{path}{link}"));
-    }
-    link.parse::<Uri>()
-        .ok()
-        .and_then(|uri| uri.path_and_query().map(|pq| pq.as_str().to_owned()))
-        .filter(|pq| pq.starts_with('/'))
-        .ok_or_else(|| CliError::Failed(format!("cannot follow the daemon's nextLink: {link}")))
 }
 
 /// Asks "`action`? [y/N]" on the terminal; refuses (a usage error, exit 2) when stdin
@@ -279,172 +260,116 @@ fn confirm(action: &str) -> Result<bool, CliError> {
 }
 
 /// Runs one daemon subcommand. `completions`, `man`, `demo` and the TUI are handled
-/// before this is called.
-pub async fn run(ctx: &Context, command: Command) -> Result<(), CliError> {
+/// before this is called. Each kind's subcommands are one line per verb.
+pub async fn run(ctx: &Context, command: CliCommand) -> Result<(), CliError> {
+    use Resource as R;
     match command {
-        Command::Whoami => ctx.show("/v1/whoami", Kind::Other).await.map(drop),
-        Command::Tenants => ctx.show("/v1/tenants", Kind::Tenants).await.map(drop),
-        Command::Health => ctx.show("/v1/health", Kind::Other).await.map(drop),
-        Command::Contacts(cmd) => contacts(ctx, cmd).await,
-        Command::Jit(cmd) => jit(ctx, cmd).await,
-        Command::JitRequests(cmd) => jit_requests(ctx, cmd).await,
-        Command::Alerts(cmd) => alerts(ctx, cmd).await,
-        Command::Audit(cmd) => audit(ctx, cmd).await,
-        Command::Export(args) => export(ctx, &args).await,
-        Command::Dsr(cmd) => dsr(ctx, cmd).await,
-        Command::Subjects(args) => {
+        CliCommand::Whoami => ctx.show(&paths::whoami(), Kind::Other).await.map(drop),
+        CliCommand::Tenants => ctx.show(&paths::tenants(), Kind::Tenants).await.map(drop),
+        CliCommand::Health => ctx.show(&paths::health(), Kind::Other).await.map(drop),
+        CliCommand::Contacts(cmd) => match cmd {
+            ContactsCommand::List(page) => ctx.list(R::Contacts, Vec::new(), page).await,
+            ContactsCommand::Get(a) => ctx.get(R::Contacts, &a.name).await,
+            ContactsCommand::Put(a) => ctx.put(R::Contacts, &a).await,
+            ContactsCommand::Delete(a) => ctx.delete(R::Contacts, &a).await,
+        },
+        CliCommand::Jit(cmd) => match cmd {
+            JitCommand::List(page) => ctx.list(R::JitPolicies, Vec::new(), page).await,
+            JitCommand::Get(a) => ctx.get(R::JitPolicies, &a.name).await,
+            JitCommand::Put(a) => ctx.put(R::JitPolicies, &a).await,
+            JitCommand::Delete(a) => ctx.delete(R::JitPolicies, &a).await,
+            JitCommand::Initiate(a) => {
+                let (source, bytes) = input::read_source(a.file.as_deref())?;
+                let body = input::parse_object(&source, &bytes)?;
+                let (initiate, requests) = (RecordAction::Initiate, R::JitRequests);
+                ctx.act(
+                    R::JitPolicies,
+                    &a.name,
+                    initiate,
+                    Some(&body),
+                    requests,
+                    "access requested",
+                )
+                .await
+            }
+        },
+        CliCommand::JitRequests(cmd) => match cmd {
+            JitRequestsCommand::List(page) => ctx.list(R::JitRequests, Vec::new(), page).await,
+            JitRequestsCommand::Get(a) => ctx.get(R::JitRequests, &a.id).await,
+            JitRequestsCommand::Revoke(a) => {
+                let done = format!("revoked JIT request {}", a.id);
+                let revoke = RecordAction::Revoke;
+                ctx.act(R::JitRequests, &a.id, revoke, None, R::JitRequests, &done)
+                    .await
+            }
+        },
+        CliCommand::Alerts(cmd) => match cmd {
+            AlertsCommand::List(a) => {
+                let AlertListArgs {
+                    severity,
+                    status,
+                    since,
+                    until,
+                    query,
+                    page,
+                } = a;
+                let pairs = present([
+                    ("severity", severity),
+                    ("status", status),
+                    ("since", since),
+                    ("until", until),
+                    ("q", query),
+                ]);
+                ctx.list(R::Alerts, pairs, page).await
+            }
+            AlertsCommand::Get(a) => ctx.get(R::Alerts, &a.name).await,
+            AlertsCommand::Ingest(a) => ingest(ctx, &a).await,
+        },
+        CliCommand::Audit(cmd) => match cmd {
+            AuditCommand::List(a) => {
+                let AuditListArgs {
+                    since,
+                    action,
+                    actor,
+                    page,
+                } = a;
+                let pairs = present([("since", since), ("action", action), ("actor", actor)]);
+                ctx.list(R::Audit, pairs, page).await
+            }
+            AuditCommand::Verify => verify(ctx).await,
+        },
+        CliCommand::Export(args) => export(ctx, &args).await,
+        CliCommand::Dsr(cmd) => dsr(ctx, cmd).await,
+        CliCommand::Subjects(args) => {
             let query: Vec<(&str, String)> = args
                 .pairs()
                 .into_iter()
                 .map(|(k, v)| (k, v.to_owned()))
                 .collect();
-            let path = with_query(&ctx.tenant_path(&["subjects"]), &query);
+            let path = ctx.paths.subjects(&query);
             ctx.show(&path, Kind::Other).await.map(drop)
         }
-        Command::Completions(_) | Command::Man | Command::Demo(_) => Err(CliError::Usage(
+        CliCommand::Completions(_) | CliCommand::Man | CliCommand::Demo(_) => Err(CliError::Usage(
             "this command does not talk to the daemon".to_owned(),
         )),
     }
 }
 
-/// `contacts …`
-async fn contacts(ctx: &Context, cmd: ContactsCommand) -> Result<(), CliError> {
-    let kind = Kind::Contacts;
-    match cmd {
-        ContactsCommand::List(page) => {
-            ctx.list(&ctx.tenant_path(&["contacts"]), Vec::new(), page, kind)
-                .await
-        }
-        ContactsCommand::Get(a) => ctx
-            .show(&ctx.tenant_path(&["contacts", &a.name]), kind)
-            .await
-            .map(drop),
-        ContactsCommand::Put(a) => {
-            let path = ctx.tenant_path(&["contacts", &a.name]);
-            ctx.put(
-                Method::PUT,
-                &path,
-                &a,
-                kind,
-                &format!("saved contact {}", a.name),
-            )
-            .await
-        }
-        ContactsCommand::Delete(a) => {
-            let path = ctx.tenant_path(&["contacts", &a.name]);
-            ctx.delete(&path, &format!("contact {}", a.name), &a).await
-        }
-    }
-}
-
-/// `jit …`
-async fn jit(ctx: &Context, cmd: JitCommand) -> Result<(), CliError> {
-    let kind = Kind::JitPolicies;
-    match cmd {
-        JitCommand::List(page) => {
-            ctx.list(&ctx.tenant_path(&["jit-policies"]), Vec::new(), page, kind)
-                .await
-        }
-        JitCommand::Get(a) => ctx
-            .show(&ctx.tenant_path(&["jit-policies", &a.name]), kind)
-            .await
-            .map(drop),
-        JitCommand::Put(a) => {
-            let path = ctx.tenant_path(&["jit-policies", &a.name]);
-            ctx.put(
-                Method::PUT,
-                &path,
-                &a,
-                kind,
-                &format!("saved JIT policy {}", a.name),
-            )
-            .await
-        }
-        JitCommand::Delete(a) => {
-            let path = ctx.tenant_path(&["jit-policies", &a.name]);
-            ctx.delete(&path, &format!("JIT policy {}", a.name), &a)
-                .await
-        }
-        JitCommand::Initiate(a) => {
-            let path = ctx.tenant_path(&["jit-policies", &a.name, "initiate"]);
-            ctx.put(
-                Method::POST,
-                &path,
-                &a,
-                Kind::JitRequests,
-                "access requested",
-            )
-            .await
-        }
-    }
-}
-
-/// `jit-requests …`
-async fn jit_requests(ctx: &Context, cmd: JitRequestsCommand) -> Result<(), CliError> {
-    let kind = Kind::JitRequests;
-    match cmd {
-        JitRequestsCommand::List(page) => {
-            ctx.list(&ctx.tenant_path(&["jit-requests"]), Vec::new(), page, kind)
-                .await
-        }
-        JitRequestsCommand::Get(a) => ctx
-            .show(&ctx.tenant_path(&["jit-requests", &a.id]), kind)
-            .await
-            .map(drop),
-        JitRequestsCommand::Revoke(a) => {
-            let path = ctx.tenant_path(&["jit-requests", &a.id, "revoke"]);
-            ctx.send(
-                Method::POST,
-                &path,
-                None,
-                None,
-                kind,
-                &format!("revoked JIT request {}", a.id),
-            )
-            .await
-        }
-    }
-}
-
-/// `alerts …`
-async fn alerts(ctx: &Context, cmd: AlertsCommand) -> Result<(), CliError> {
-    let kind = Kind::Alerts;
-    match cmd {
-        AlertsCommand::List(a) => {
-            let AlertListArgs {
-                severity,
-                status,
-                since,
-                until,
-                query,
-                page,
-            } = a;
-            let pairs: Vec<(&str, String)> = [
-                ("severity", severity),
-                ("status", status),
-                ("since", since),
-                ("until", until),
-                ("q", query),
-            ]
-            .into_iter()
-            .filter_map(|(k, v)| v.map(|v| (k, v)))
-            .collect();
-            ctx.list(&ctx.tenant_path(&["alerts"]), pairs, page, kind)
-                .await
-        }
-        AlertsCommand::Get(a) => ctx
-            .show(&ctx.tenant_path(&["alerts", &a.name]), kind)
-            .await
-            .map(drop),
-        AlertsCommand::Ingest(a) => ingest(ctx, &a).await,
-    }
+/// The query pairs whose value was given.
+fn present<const N: usize>(
+    pairs: [(&'static str, Option<String>); N],
+) -> Vec<(&'static str, String)> {
+    pairs
+        .into_iter()
+        .filter_map(|(k, v)| v.map(|v| (k, v)))
+        .collect()
 }
 
 /// `alerts ingest FILE`: parse locally, send in batches, report the count.
 async fn ingest(ctx: &Context, args: &IngestArgs) -> Result<(), CliError> {
     let (source, bytes) = input::read_source(Some(&args.file))?;
     let alerts = input::parse_alerts(&source, &bytes)?;
-    let path = ctx.tenant_path(&["alerts"]);
+    let path = ctx.paths.list(Resource::Alerts, &[]);
     let mut answers = Vec::new();
     for batch in input::batches(&alerts, INGEST_BATCH_ALERTS, INGEST_BATCH_BYTES) {
         let body = steward::client::Body::json(batch)?;
@@ -469,42 +394,20 @@ async fn ingest(ctx: &Context, args: &IngestArgs) -> Result<(), CliError> {
     }
 }
 
-/// `audit …`
-async fn audit(ctx: &Context, cmd: AuditCommand) -> Result<(), CliError> {
-    match cmd {
-        AuditCommand::List(a) => {
-            let AuditListArgs {
-                since,
-                action,
-                actor,
-                page,
-            } = a;
-            let pairs: Vec<(&str, String)> =
-                [("since", since), ("action", action), ("actor", actor)]
-                    .into_iter()
-                    .filter_map(|(k, v)| v.map(|v| (k, v)))
-                    .collect();
-            ctx.list(&ctx.tenant_path(&["audit"]), pairs, page, Kind::Audit)
-                .await
-        }
-        AuditCommand::Verify => {
-            let report = ctx
-                .show(&ctx.tenant_path(&["audit", "verify"]), Kind::Other)
-                .await?;
-            if report.get("ok").and_then(Value::as_bool) == Some(true) {
-                Ok(())
-            } else {
-                let at = report
-                    .get("firstBadSeq")
-                    .map(|s| format!(" at seq {s}"))
-                    .unwrap_or_default();
-                Err(CliError::Failed(format!(
-                    "the audit chain of tenant {} is broken{at}",
-                    ctx.tenant
-                )))
-            }
-        }
+/// `audit verify`: exit 1 when the chain is broken.
+async fn verify(ctx: &Context) -> Result<(), CliError> {
+    let report = ctx.show(&ctx.paths.audit_verify(), Kind::Other).await?;
+    if report.get("ok").and_then(Value::as_bool) == Some(true) {
+        return Ok(());
     }
+    let at = report
+        .get("firstBadSeq")
+        .map(|s| format!(" at seq {s}"))
+        .unwrap_or_default();
+    Err(CliError::Failed(format!(
+        "the audit chain of tenant {} is broken{at}",
+        ctx.tenant
+    )))
 }
 
 /// `export KIND`: stream to `--out` or stdout.
@@ -521,10 +424,7 @@ async fn export(ctx: &Context, args: &ExportArgs) -> Result<(), CliError> {
             ));
         }
     };
-    let path = with_query(
-        &ctx.tenant_path(&["export", args.kind.path_segment()]),
-        &[("format", format.as_str().to_owned())],
-    );
+    let path = ctx.paths.export(args.kind, format.as_str());
     let response = ctx
         .client
         .request_streaming(Method::GET, &path, None, &[])
@@ -547,7 +447,7 @@ fn report_written(written: &Written, out: Option<&std::path::Path>) {
 
 /// `dsr …`
 async fn dsr(ctx: &Context, cmd: DsrCommand) -> Result<(), CliError> {
-    let kind = Kind::Dsr;
+    let dsr = Resource::Dsr;
     match cmd {
         DsrCommand::Open(a) => {
             let subject: serde_json::Map<String, Value> = a
@@ -557,51 +457,32 @@ async fn dsr(ctx: &Context, cmd: DsrCommand) -> Result<(), CliError> {
                 .map(|(k, v)| (k.to_owned(), Value::String(v.to_owned())))
                 .collect();
             let body = json!({"type": a.kind.as_str(), "subject": subject});
+            let path = ctx.paths.list(dsr, &[]);
             ctx.send(
                 Method::POST,
-                &ctx.tenant_path(&["dsr"]),
+                &path,
                 Some(&body),
                 None,
-                kind,
+                Kind::Records(dsr),
                 "request opened",
             )
             .await
         }
-        DsrCommand::List(page) => {
-            ctx.list(&ctx.tenant_path(&["dsr"]), Vec::new(), page, kind)
+        DsrCommand::List(page) => ctx.list(dsr, Vec::new(), page).await,
+        DsrCommand::Get(a) => ctx.get(dsr, &a.id).await,
+        DsrCommand::Confirm(a) => {
+            let done = format!("confirmed {}", a.id);
+            ctx.act(dsr, &a.id, RecordAction::Confirm, None, dsr, &done)
                 .await
         }
-        DsrCommand::Get(a) => ctx
-            .show(&ctx.tenant_path(&["dsr", &a.id]), Kind::Other)
-            .await
-            .map(drop),
-        DsrCommand::Confirm(a) => {
-            let path = ctx.tenant_path(&["dsr", &a.id, "confirm"]);
-            ctx.send(
-                Method::POST,
-                &path,
-                None,
-                None,
-                kind,
-                &format!("confirmed {}", a.id),
-            )
-            .await
-        }
         DsrCommand::Reject(a) => {
-            let path = ctx.tenant_path(&["dsr", &a.id, "reject"]);
             let body = json!({"reason": a.reason});
-            ctx.send(
-                Method::POST,
-                &path,
-                Some(&body),
-                None,
-                kind,
-                &format!("rejected {}", a.id),
-            )
-            .await
+            let done = format!("rejected {}", a.id);
+            ctx.act(dsr, &a.id, RecordAction::Reject, Some(&body), dsr, &done)
+                .await
         }
         DsrCommand::Bundle(a) => {
-            let path = ctx.tenant_path(&["dsr", &a.id, "bundle"]);
+            let path = ctx.paths.action(dsr, &a.id, RecordAction::Bundle);
             let response = ctx
                 .client
                 .request_streaming(Method::GET, &path, None, &[])
@@ -620,7 +501,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn paths_encode_their_segments() {
+    fn the_context_builds_paths_in_its_tenant() {
         let ctx = Context::new(&GlobalArgs {
             socket: Some("/x".into()),
             tenant: "contoso".into(),
@@ -628,49 +509,12 @@ mod tests {
             output: None,
         });
         assert_eq!(
-            ctx.tenant_path(&["contacts", "default"]),
-            "/v1/tenants/contoso/contacts/default"
+            ctx.paths.record(Resource::Contacts, "a/b"),
+            "/v1/tenants/contoso/contacts/a%2Fb"
         );
         assert_eq!(
-            ctx.tenant_path(&["alerts", "a/b?c d"]),
-            "/v1/tenants/contoso/alerts/a%2Fb%3Fc%20d"
+            present([("since", None), ("q", Some("x".to_owned()))]),
+            vec![("q", "x".to_owned())]
         );
-        assert_eq!(
-            ctx.tenant_path(&["alerts", "x_y-z.1~"]),
-            "/v1/tenants/contoso/alerts/x_y-z.1~"
-        );
-    }
-
-    #[test]
-    fn queries_are_form_encoded() {
-        assert_eq!(with_query("/p", &[]), "/p");
-        assert_eq!(
-            with_query(
-                "/p",
-                &[
-                    ("since", "2024-05-01T00:00:00+02:00".into()),
-                    ("q", "a b&c".into())
-                ]
-            ),
-            "/p?since=2024-05-01T00%3A00%3A00%2B02%3A00&q=a+b%26c"
-        );
-    }
-
-    #[test]
-    fn next_links_resolve_to_request_targets() {
-        let p = "/v1/tenants/t/alerts";
-        assert_eq!(
-            resolve_next_link(p, "/v1/tenants/t/alerts?cursor=x").unwrap(),
-            "/v1/tenants/t/alerts?cursor=x"
-        );
-        assert_eq!(
-            resolve_next_link(p, "?cursor=x").unwrap(),
-            "/v1/tenants/t/alerts?cursor=x"
-        );
-        assert_eq!(
-            resolve_next_link(p, "http://localhost/v1/tenants/t/alerts?cursor=x&limit=5").unwrap(),
-            "/v1/tenants/t/alerts?cursor=x&limit=5"
-        );
-        assert!(resolve_next_link(p, "cursor").is_err());
     }
 }

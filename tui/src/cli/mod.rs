@@ -23,15 +23,15 @@ use std::process::ExitCode;
 
 use clap::CommandFactory;
 
-use args::{Cli, Command, GlobalArgs};
+use args::{Cli, CliCommand, GlobalArgs};
 use error::{CliError, Exit};
 
 /// Runs a subcommand that talks to the daemon and turns its outcome into the exit
 /// code, printing a failure as `steward: …` on stderr.
-pub fn run(global: &GlobalArgs, command: Command) -> ExitCode {
+pub fn run(global: &GlobalArgs, command: CliCommand) -> ExitCode {
     let outcome = match command {
-        Command::Completions(args) => completions(args.shell),
-        Command::Man => man(),
+        CliCommand::Completions(args) => completions(args.shell),
+        CliCommand::Man => man(),
         command => tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()

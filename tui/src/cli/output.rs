@@ -1,14 +1,16 @@
 //! Printing the daemon's JSON answers: tables, JSON, NDJSON and CSV.
 //!
 //! `-o json` prints the API's body exactly (pretty); `ndjson` prints the records of a
-//! list (`value`) one per line; `table` and `csv` show the columns chosen per kind in
-//! [`Kind::columns`]. Tables are the default, on a terminal or not (like kubectl and
+//! list (`value`) one per line; `table` and `csv` show the columns of the kind, from
+//! [`steward::resource::Resource::columns`] (so `-o csv` has the columns of the daemon's
+//! CSV export). Tables are the default, on a terminal or not (like kubectl and
 //! docker): scripts ask for JSON explicitly. Nothing here talks to the daemon.
 
 use std::io::Write;
 
 use clap::ValueEnum;
 use serde_json::Value;
+use steward::resource::{Resource, display, first};
 
 use super::error::CliError;
 
@@ -28,260 +30,80 @@ pub enum OutputFormat {
 /// What kind of record an answer holds, which picks the table and CSV columns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
-    /// Security contacts.
-    Contacts,
-    /// JIT policies.
-    JitPolicies,
-    /// JIT requests.
-    JitRequests,
-    /// Alerts.
-    Alerts,
-    /// Audit records.
-    Audit,
-    /// Data-subject requests.
-    Dsr,
+    /// Records of one kind: the columns of [`Resource::columns`], the same ones the
+    /// TUI's table and the daemon's CSV export show.
+    Records(Resource),
     /// `/v1/tenants`.
     Tenants,
     /// Anything else (whoami, health, verify, subjects): shown as `key: value` lines.
     Other,
 }
 
-/// One column of a table: its header and how a record's cell is found.
+/// The columns of `/v1/tenants` (not a kind of record): header and JSON pointers.
+const TENANT_COLUMNS: [(&str, &[&str]); 3] = [
+    ("ID", &["/id"]),
+    ("NAME", &["/displayName", "/name"]),
+    ("PROFILES", &["/profiles"]),
+];
+
+/// One printed column: its header and how a record's cell is made.
 pub struct Column {
-    /// The header (upper case, like kubectl).
-    pub header: &'static str,
+    /// The header.
+    pub header: String,
     /// The cell's text for a record.
-    pub cell: fn(&Value) -> String,
+    pub cell: Box<dyn Fn(&Value) -> String>,
 }
 
 impl Kind {
-    /// The columns shown for this kind; empty for [`Kind::Other`].
-    pub fn columns(self) -> &'static [Column] {
+    /// The columns of a table (headers in upper case, like kubectl); empty for
+    /// [`Kind::Other`].
+    pub fn table_columns(self) -> Vec<Column> {
         match self {
-            Kind::Contacts => &[
-                Column {
-                    header: "NAME",
-                    cell: |v| text(v, &["/name"]),
-                },
-                Column {
-                    header: "EMAILS",
-                    cell: |v| text(v, &["/properties/emails"]),
-                },
-                Column {
-                    header: "PHONE",
-                    cell: |v| text(v, &["/properties/phone"]),
-                },
-                Column {
-                    header: "ENABLED",
-                    cell: contact_enabled,
-                },
-            ],
-            Kind::JitPolicies => &[
-                Column {
-                    header: "NAME",
-                    cell: |v| text(v, &["/name"]),
-                },
-                Column {
-                    header: "VMS",
-                    cell: policy_vms,
-                },
-                Column {
-                    header: "PORTS",
-                    cell: |v| ports(v, "number"),
-                },
-            ],
-            Kind::JitRequests => &[
-                Column {
-                    header: "ID",
-                    cell: |v| text(v, &["/id", "/name"]),
-                },
-                Column {
-                    header: "REQUESTOR",
-                    cell: |v| text(v, &["/requestor", "/properties/requestor"]),
-                },
-                Column {
-                    header: "PORTS",
-                    cell: |v| ports(v, "number"),
-                },
-                Column {
-                    header: "STATUS",
-                    cell: |v| ports(v, "status"),
-                },
-                Column {
-                    header: "END",
-                    cell: request_end,
-                },
-            ],
-            Kind::Alerts => &[
-                Column {
-                    header: "TIME",
-                    cell: |v| text(v, &["/properties/timeGeneratedUtc"]),
-                },
-                Column {
-                    header: "SEVERITY",
-                    cell: |v| text(v, &["/properties/severity"]),
-                },
-                Column {
-                    header: "STATUS",
-                    cell: |v| text(v, &["/properties/status"]),
-                },
-                Column {
-                    header: "NAME",
-                    cell: |v| text(v, &["/name"]),
-                },
-                Column {
-                    header: "DISPLAY NAME",
-                    cell: |v| text(v, &["/properties/alertDisplayName"]),
-                },
-            ],
-            Kind::Audit => &[
-                Column {
-                    header: "SEQ",
-                    cell: |v| text(v, &["/seq", "/sequence"]),
-                },
-                Column {
-                    header: "AT",
-                    cell: |v| text(v, &["/at", "/eventTimestamp", "/time"]),
-                },
-                Column {
-                    header: "USER",
-                    cell: |v| text(v, &["/caller/user", "/caller/name", "/caller", "/user"]),
-                },
-                Column {
-                    header: "OPERATION",
-                    cell: |v| text(v, &["/operationName", "/operation", "/action"]),
-                },
-                Column {
-                    header: "STATUS",
-                    cell: |v| text(v, &["/status"]),
-                },
-                Column {
-                    header: "RESOURCE",
-                    cell: |v| text(v, &["/resourceId", "/resource"]),
-                },
-            ],
-            Kind::Dsr => &[
-                Column {
-                    header: "ID",
-                    cell: |v| text(v, &["/id"]),
-                },
-                Column {
-                    header: "TYPE",
-                    cell: |v| text(v, &["/type"]),
-                },
-                Column {
-                    header: "STATUS",
-                    cell: |v| text(v, &["/status"]),
-                },
-                Column {
-                    header: "DUE",
-                    cell: |v| text(v, &["/extendedDueAt", "/dueAt"]),
-                },
-            ],
-            Kind::Tenants => &[
-                Column {
-                    header: "ID",
-                    cell: |v| text(v, &["/id"]),
-                },
-                Column {
-                    header: "NAME",
-                    cell: |v| text(v, &["/displayName", "/name"]),
-                },
-                Column {
-                    header: "PROFILES",
-                    cell: |v| text(v, &["/profiles"]),
-                },
-            ],
-            Kind::Other => &[],
+            Kind::Records(r) => r
+                .table_columns()
+                .map(|c| Column {
+                    header: c.title.to_uppercase(),
+                    cell: Box::new(|v| c.table_text(v)),
+                })
+                .collect(),
+            Kind::Tenants => tenant_columns(str::to_owned),
+            Kind::Other => Vec::new(),
+        }
+    }
+
+    /// The columns of CSV output: for records, the daemon's export columns (headers are
+    /// field names, cells the stored values, neutralised against formulas); empty for
+    /// [`Kind::Other`].
+    pub fn csv_columns(self) -> Vec<Column> {
+        match self {
+            Kind::Records(r) => r
+                .csv_columns()
+                .map(|c| Column {
+                    header: c.field.to_owned(),
+                    cell: Box::new(|v| c.csv_text(v)),
+                })
+                .collect(),
+            Kind::Tenants => tenant_columns(str::to_lowercase)
+                .into_iter()
+                .map(|c| Column {
+                    header: c.header,
+                    cell: Box::new(move |v| safe((c.cell)(v))),
+                })
+                .collect(),
+            Kind::Other => Vec::new(),
         }
     }
 }
 
-/// The first of `pointers` present (and not null) in `v`, as display text: strings as
-/// they are, arrays of scalars joined with `, `, other values as compact JSON.
-fn text(v: &Value, pointers: &[&str]) -> String {
-    pointers
-        .iter()
-        .find_map(|p| v.pointer(p).filter(|x| !x.is_null()))
-        .map(display)
-        .unwrap_or_default()
-}
-
-/// A value as one line of display text.
-fn display(v: &Value) -> String {
-    match v {
-        Value::Null => String::new(),
-        Value::String(s) => s.clone(),
-        Value::Array(items) if items.iter().all(|i| !i.is_object() && !i.is_array()) => {
-            items.iter().map(display).collect::<Vec<_>>().join(", ")
-        }
-        Value::Array(items) => items.iter().map(display).collect::<Vec<_>>().join("; "),
-        Value::Object(map) => map
-            .iter()
-            .map(|(k, v)| format!("{k}={}", display(v)))
-            .collect::<Vec<_>>()
-            .join(" "),
-        other => other.to_string(),
-    }
-}
-
-/// A contact is enabled per `isEnabled` (2023 shape) or `alertNotifications.state` (2020).
-fn contact_enabled(v: &Value) -> String {
-    if let Some(b) = v.pointer("/properties/isEnabled").and_then(Value::as_bool) {
-        return if b { "yes" } else { "no" }.to_owned();
-    }
-    match v.pointer("/properties/alertNotifications") {
-        Some(Value::String(s)) => s.clone(),
-        Some(n) => text(n, &["/state"]),
-        None => String::new(),
-    }
-}
-
-/// The virtual machines a JIT policy names, by their last id segment.
-fn policy_vms(v: &Value) -> String {
-    vms(v)
-        .filter_map(|vm| vm.get("id").and_then(Value::as_str))
-        .map(|id| id.rsplit('/').next().unwrap_or(id).to_owned())
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-/// The `virtualMachines` of a policy or request, found under `properties` or at the top.
-fn vms(v: &Value) -> impl Iterator<Item = &Value> {
-    v.pointer("/properties/virtualMachines")
-        .or_else(|| v.get("virtualMachines"))
-        .and_then(Value::as_array)
+/// The tenant columns, headers shaped by `header`.
+fn tenant_columns(header: fn(&str) -> String) -> Vec<Column> {
+    TENANT_COLUMNS
         .into_iter()
-        .flatten()
-}
-
-/// A field of every port of every VM, distinct values in first-seen order.
-fn ports(v: &Value, field: &str) -> String {
-    let mut seen: Vec<String> = Vec::new();
-    for port in vms(v)
-        .filter_map(|vm| vm.get("ports").and_then(Value::as_array))
-        .flatten()
-    {
-        if let Some(x) = port.get(field).filter(|x| !x.is_null()) {
-            let x = display(x);
-            if !seen.contains(&x) {
-                seen.push(x);
-            }
-        }
-    }
-    seen.join(", ")
-}
-
-/// When a JIT request ends: the latest `endTimeUtc` of its ports (RFC 3339 in UTC
-/// sorts as text).
-fn request_end(v: &Value) -> String {
-    vms(v)
-        .filter_map(|vm| vm.get("ports").and_then(Value::as_array))
-        .flatten()
-        .filter_map(|p| p.get("endTimeUtc").and_then(Value::as_str))
-        .max()
-        .unwrap_or_default()
-        .to_owned()
+        .map(|(h, pointers)| Column {
+            header: header(h),
+            cell: Box::new(move |v| first(v, pointers)),
+        })
+        .collect()
 }
 
 /// The records of an answer: the `value` items of a list, else the answer itself.
@@ -315,10 +137,11 @@ pub fn print(
         }
         OutputFormat::Csv => write_csv(out, kind, &records(body))?,
         OutputFormat::Table => {
-            if kind == Kind::Other || kind.columns().is_empty() {
+            let columns = kind.table_columns();
+            if columns.is_empty() {
                 write_fields(out, body)?;
             } else {
-                write_table(out, kind.columns(), &records(body))?;
+                write_table(out, &columns, &records(body))?;
             }
         }
     }
@@ -341,7 +164,7 @@ pub fn write_table(
             *w = (*w).max(cell.chars().count());
         }
     }
-    let headers: Vec<String> = columns.iter().map(|c| c.header.to_owned()).collect();
+    let headers: Vec<String> = columns.iter().map(|c| c.header.clone()).collect();
     for row in std::iter::once(&headers).chain(&rows) {
         let mut line = String::new();
         for (i, (cell, w)) in row.iter().zip(&widths).enumerate() {
@@ -378,7 +201,7 @@ fn safe(cell: String) -> String {
 /// spreadsheet formulas (`+1 555…` is written `'+1 555…`).
 pub fn write_csv(out: &mut dyn Write, kind: Kind, records: &[&Value]) -> Result<(), CliError> {
     let mut writer = csv::Writer::from_writer(out);
-    let columns = kind.columns();
+    let columns = kind.csv_columns();
     if columns.is_empty() {
         let mut keys: Vec<&str> = Vec::new();
         for record in records {
@@ -398,9 +221,9 @@ pub fn write_csv(out: &mut dyn Write, kind: Kind, records: &[&Value]) -> Result<
             )?;
         }
     } else {
-        writer.write_record(columns.iter().map(|c| c.header.to_lowercase()))?;
+        writer.write_record(columns.iter().map(|c| c.header.as_str()))?;
         for record in records {
-            writer.write_record(columns.iter().map(|c| safe((c.cell)(record))))?;
+            writer.write_record(columns.iter().map(|c| (c.cell)(record)))?;
         }
     }
     writer.flush()?;
@@ -446,7 +269,11 @@ mod tests {
 
     #[test]
     fn contacts_table_has_aligned_columns() {
-        let table = render(OutputFormat::Table, Kind::Contacts, &contacts());
+        let table = render(
+            OutputFormat::Table,
+            Kind::Records(Resource::Contacts),
+            &contacts(),
+        );
         assert_eq!(
             table,
             "NAME     EMAILS                             PHONE          ENABLED\n\
@@ -460,10 +287,10 @@ mod tests {
         let body = json!({"value": [{"name": "a1", "properties": {
             "timeGeneratedUtc": "2024-05-01T00:00:00Z", "severity": "High", "status": "Active",
             "alertDisplayName": "two\nlines\u{1b}[31m"}}]});
-        let table = render(OutputFormat::Table, Kind::Alerts, &body);
+        let table = render(OutputFormat::Table, Kind::Records(Resource::Alerts), &body);
         let lines: Vec<&str> = table.lines().collect();
         assert_eq!(lines.len(), 2, "{table}");
-        assert!(lines[0].starts_with("TIME"));
+        assert!(lines[0].starts_with("GENERATED"), "{table}");
         assert!(lines[1].ends_with("two lines [31m"), "{table}");
     }
 
@@ -473,14 +300,18 @@ mod tests {
             {"id": "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/vm1",
              "ports": [{"number": 22}, {"number": 3389}]},
             {"id": ".../virtualMachines/vm2", "ports": [{"number": 22}]}]}});
-        let table = render(OutputFormat::Table, Kind::JitPolicies, &policy);
+        let table = render(
+            OutputFormat::Table,
+            Kind::Records(Resource::JitPolicies),
+            &policy,
+        );
         assert_eq!(table.lines().nth(1).unwrap(), "default  vm1, vm2  22, 3389");
         let request = json!({"id": "r1", "requestor": "barbara@contoso.com", "virtualMachines": [
             {"id": "vm1", "ports": [
                 {"number": 3389, "status": "Initiated", "endTimeUtc": "2024-05-01T01:00:00Z"},
                 {"number": 22, "status": "Initiated", "endTimeUtc": "2024-05-01T03:00:00Z"}]}]});
-        let cells: Vec<String> = Kind::JitRequests
-            .columns()
+        let cells: Vec<String> = Kind::Records(Resource::JitRequests)
+            .table_columns()
             .iter()
             .map(|c| (c.cell)(&request))
             .collect();
@@ -488,34 +319,43 @@ mod tests {
             cells,
             [
                 "r1",
+                "",
                 "barbara@contoso.com",
                 "3389, 22",
                 "Initiated",
-                "2024-05-01T03:00:00Z"
+                "2024-05-01 03:00:00"
             ]
         );
     }
 
     #[test]
     fn csv_has_a_header_and_quotes_what_needs_quoting() {
-        let csv = render(OutputFormat::Csv, Kind::Contacts, &contacts());
+        let csv = render(
+            OutputFormat::Csv,
+            Kind::Records(Resource::Contacts),
+            &contacts(),
+        );
         assert_eq!(
             csv,
-            "name,emails,phone,enabled\n\
-             default,alice@contoso.com;bob@contoso.com,(214)275-4038,yes\n\
-             x,c@d.e,,Off\n"
+            "name,emails,phone,isEnabled,notificationsByRole.state,notificationsByRole.roles,\
+             notificationsSources,etag\n\
+             default,alice@contoso.com;bob@contoso.com,(214)275-4038,true,,,,\n\
+             x,c@d.e,,,,,,\n"
         );
         let body =
             json!({"value": [{"name": "a,b", "properties": {"alertDisplayName": "say \"hi\""}}]});
-        let csv = render(OutputFormat::Csv, Kind::Alerts, &body);
-        assert_eq!(csv.lines().nth(1).unwrap(), ",,,\"a,b\",\"say \"\"hi\"\"\"");
+        let csv = render(OutputFormat::Csv, Kind::Records(Resource::Alerts), &body);
+        assert_eq!(
+            csv.lines().nth(1).unwrap(),
+            "\"a,b\",,,,\"say \"\"hi\"\"\",,,,,"
+        );
     }
 
     #[test]
     fn csv_cells_a_spreadsheet_would_evaluate_get_a_quote() {
         let body = json!({"value": [{"name": "x", "properties": {
             "emails": "=HYPERLINK(\"http://evil\")", "phone": "+1 555 867 5309"}}]});
-        let csv = render(OutputFormat::Csv, Kind::Contacts, &body);
+        let csv = render(OutputFormat::Csv, Kind::Records(Resource::Contacts), &body);
         let mut rows = csv::Reader::from_reader(csv.as_bytes());
         let row = rows.records().next().unwrap().unwrap();
         assert_eq!(&row[1], "'=HYPERLINK(\"http://evil\")");
@@ -527,7 +367,7 @@ mod tests {
         );
         assert_eq!(csv, "'@k,t\n'-1,'\tx\n");
         // JSON is untouched.
-        let json_out = render(OutputFormat::Json, Kind::Contacts, &body);
+        let json_out = render(OutputFormat::Json, Kind::Records(Resource::Contacts), &body);
         assert!(json_out.contains("\"+1 555 867 5309\""));
     }
 
@@ -544,9 +384,13 @@ mod tests {
     #[test]
     fn json_is_the_body_and_ndjson_is_its_records() {
         let body = contacts();
-        let json_out = render(OutputFormat::Json, Kind::Contacts, &body);
+        let json_out = render(OutputFormat::Json, Kind::Records(Resource::Contacts), &body);
         assert_eq!(serde_json::from_str::<Value>(&json_out).unwrap(), body);
-        let nd = render(OutputFormat::Ndjson, Kind::Contacts, &body);
+        let nd = render(
+            OutputFormat::Ndjson,
+            Kind::Records(Resource::Contacts),
+            &body,
+        );
         let lines: Vec<Value> = nd
             .lines()
             .map(|l| serde_json::from_str(l).unwrap())

@@ -7,13 +7,16 @@
 //! would ([`seed`]); it is stopped and a second daemon on the same data, with the
 //! demo's real grants ([`config`]: tenant-admin in contoso, reader in fabrikam, owner +
 //! ingest in northwind), serves the TUI. Quitting stops the daemon (cancel, then wait
-//! for it to finish) and removes the temp dir, unless `--keep`.
+//! for it to finish) and removes the temp dir, unless `--keep`. `--tenant` and `--as`
+//! choose where the TUI opens and under which profile; `--socket` is refused
+//! ([`options`]).
 //!
 //! What it is not: a test fixture (tests start their own daemons) nor a load generator.
 //! The daemon's tracing is deliberately left without a subscriber, so nothing it logs
 //! can draw over the TUI.
 
 pub mod config;
+pub mod options;
 pub mod seed;
 
 use std::fs::Permissions;
@@ -30,12 +33,12 @@ use tokio::signal::unix::{SignalKind, signal};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-/// The tenant the TUI opens on.
+/// The tenant the TUI opens on unless `--tenant` names another demo tenant.
 pub const START_TENANT: &str = "contoso";
 
-/// Runs the demo until the operator quits the TUI. With `keep`, the temp dir (data and
-/// all) is left in place and its path printed.
-pub fn run(keep: bool) -> anyhow::Result<()> {
+/// Runs the demo until the operator quits the TUI, opened as `opts` says. With `keep`,
+/// the temp dir (data and all) is left in place and its path printed.
+pub fn run(keep: bool, opts: options::Options) -> anyhow::Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -45,7 +48,7 @@ pub fn run(keep: bool) -> anyhow::Result<()> {
         .prefix("steward-demo-")
         .tempdir()
         .context("cannot create a temp dir for the demo")?;
-    let result = rt.block_on(run_in(dir.path()));
+    let result = rt.block_on(run_in(dir.path(), opts));
     // Let tasks still winding down (a last connection) finish before the files go.
     rt.shutdown_timeout(Duration::from_secs(2));
     if keep {
@@ -63,7 +66,10 @@ pub fn run(keep: bool) -> anyhow::Result<()> {
 }
 
 /// The demo inside the runtime: seed, serve, TUI, stop.
-async fn run_in(dir: &Path) -> anyhow::Result<()> {
+async fn run_in(dir: &Path, opts: options::Options) -> anyhow::Result<()> {
+    for note in &opts.notes {
+        let _ = writeln!(std::io::stderr(), "steward demo: {note}");
+    }
     let _ = writeln!(
         std::io::stderr(),
         "starting demo… (a private daemon in {})",
@@ -104,8 +110,8 @@ async fn run_in(dir: &Path) -> anyhow::Result<()> {
     let daemon = start(&paths, &config::text(&paths, uid, config::Phase::Demo)).await?;
     let opts = steward_tui::tui::TuiOptions {
         socket: paths.socket.clone(),
-        tenant: Some(START_TENANT.to_owned()),
-        role: None,
+        tenant: Some(opts.tenant),
+        role: opts.role,
         keys: None,
     };
     let tui = steward_tui::tui::run_async(opts).await;

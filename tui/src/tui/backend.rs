@@ -1,5 +1,8 @@
-//! The backend task: owns the socket client, turns each [`Cmd`] into requests on its own
-//! task, and answers with [`Msg`]s over a channel, so the UI never waits on the network.
+//! The backend task: owns the socket client, turns each [`Request`] (an intent) into
+//! HTTP on its own task — method, path from `steward::client::paths`, `If-Match` and
+//! `Idempotency-Key` headers ([`call`]) — and answers with [`Msg`]s over a channel, so
+//! the UI never waits on the network. Exports stream into [`ExportFile`], the writer the
+//! CLI uses.
 //!
 //! It also follows `/v1/events` for the current tenant and reports the connection state,
 //! reconnecting with backoff (1 s doubling to 10 s) when the daemon goes away — a
@@ -11,24 +14,25 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde_json::Value;
+use steward::client::paths::{self, RecordAction, TenantPaths};
 use steward::client::{
     Body, Client, ClientError, Method, StatusCode, header, idempotency_header, if_match_header,
 };
+use steward::resource::Resource;
 use steward::wire::{ErrorBody, ErrorDetail, Event, List, TenantInfo, WhoAmI};
-use tokio::io::AsyncWriteExt;
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 use tokio::task::JoinHandle;
 
-use super::export::count_records;
-use super::msg::{Cmd, Failure, Msg, RecordPurpose};
+use super::msg::{Change, Failure, Msg, Request};
 use super::state::Conn;
+use crate::export_file::{ExportFile, ExportFileError, ExportFormat, RecordCounter};
 
-/// Starts the backend on the current tokio runtime; returns where to send commands.
+/// Starts the backend on the current tokio runtime; returns where to send requests.
 pub fn spawn(
     socket: PathBuf,
     role: Option<String>,
     out: UnboundedSender<Msg>,
-) -> UnboundedSender<Cmd> {
+) -> UnboundedSender<Request> {
     let (tx, rx) = unbounded_channel();
     tokio::spawn(run(
         Client::new(socket.clone()).with_role(role),
@@ -42,22 +46,28 @@ pub fn spawn(
 async fn run(
     mut client: Client,
     socket: PathBuf,
-    mut rx: UnboundedReceiver<Cmd>,
+    mut rx: UnboundedReceiver<Request>,
     out: UnboundedSender<Msg>,
 ) {
     let mut events: JoinHandle<()> = tokio::spawn(follow_events(client.clone(), None, out.clone()));
-    while let Some(cmd) = rx.recv().await {
-        match cmd {
-            Cmd::SetSession { tenant, role } => {
+    let mut tenant: Option<TenantPaths> = None;
+    while let Some(request) = rx.recv().await {
+        match request {
+            Request::SetSession {
+                tenant: chosen,
+                role,
+            } => {
                 client = Client::new(socket.clone()).with_role(role);
+                tenant = chosen.as_deref().map(paths::tenant);
                 events.abort();
-                events = tokio::spawn(follow_events(client.clone(), tenant, out.clone()));
+                events = tokio::spawn(follow_events(client.clone(), chosen, out.clone()));
             }
             other => {
                 let c = client.clone();
+                let t = tenant.clone();
                 let o = out.clone();
                 tokio::spawn(async move {
-                    if let Some(m) = handle(&c, other, &o).await {
+                    if let Some(m) = handle(&c, t.as_ref(), other, &o).await {
                         let _ = o.send(m);
                     }
                 });
@@ -65,6 +75,59 @@ async fn run(
         }
     }
     events.abort();
+}
+
+/// A [`Change`] as HTTP: the method, the path, the JSON body and the `If-Match` etag.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Call {
+    /// `PUT`, `DELETE` or `POST`.
+    pub method: Method,
+    /// The path, from `steward::client::paths`.
+    pub path: String,
+    /// The JSON body.
+    pub body: Option<Value>,
+    /// The etag loaded, sent as `If-Match`.
+    pub etag: Option<String>,
+}
+
+/// How a change is asked of the daemon in `tenant`.
+pub fn call(tenant: &TenantPaths, change: &Change) -> Call {
+    match change {
+        Change::Save {
+            kind,
+            name,
+            body,
+            etag,
+        } => Call {
+            method: Method::PUT,
+            path: tenant.record(*kind, name),
+            body: Some(body.clone()),
+            etag: etag.clone(),
+        },
+        Change::Delete { kind, name, etag } => Call {
+            method: Method::DELETE,
+            path: tenant.record(*kind, name),
+            body: None,
+            etag: etag.clone(),
+        },
+        Change::Initiate { policy, body } => Call {
+            method: Method::POST,
+            path: tenant.action(Resource::JitPolicies, policy, RecordAction::Initiate),
+            body: Some(body.clone()),
+            etag: None,
+        },
+        Change::Revoke { id } => Call {
+            method: Method::POST,
+            path: tenant.action(Resource::JitRequests, id, RecordAction::Revoke),
+            body: None,
+            etag: None,
+        },
+    }
+}
+
+/// The failure of a request about records sent before any tenant was chosen.
+fn no_tenant() -> Failure {
+    Failure::transport("no tenant chosen yet")
 }
 
 fn failure(status: StatusCode, body: &[u8]) -> Failure {
@@ -93,18 +156,6 @@ fn net_failure(e: ClientError) -> Failure {
     Failure::transport(e.to_string())
 }
 
-/// A `nextLink` as a path (an absolute URL keeps only its path and query).
-fn as_path(link: &str) -> String {
-    match link.find("://") {
-        Some(i) => {
-            let rest = &link[i + 3..];
-            rest.find('/')
-                .map_or("/".to_owned(), |j| rest[j..].to_owned())
-        }
-        None => link.to_owned(),
-    }
-}
-
 async fn get_json<T: serde::de::DeserializeOwned>(c: &Client, path: &str) -> Result<T, Failure> {
     let r = c
         .request(Method::GET, path, None, &[])
@@ -124,97 +175,133 @@ async fn get_json<T: serde::de::DeserializeOwned>(c: &Client, path: &str) -> Res
     })
 }
 
-async fn handle(c: &Client, cmd: Cmd, out: &UnboundedSender<Msg>) -> Option<Msg> {
-    match cmd {
-        Cmd::SetSession { .. } => None,
-        Cmd::LoadSession => {
-            let who: Result<WhoAmI, _> = get_json(c, "/v1/whoami").await;
-            let tenants: Result<List<TenantInfo>, _> = get_json(c, "/v1/tenants").await;
+async fn handle(
+    c: &Client,
+    tenant: Option<&TenantPaths>,
+    request: Request,
+    out: &UnboundedSender<Msg>,
+) -> Option<Msg> {
+    match request {
+        Request::SetSession { .. } => None,
+        Request::LoadSession => {
+            let who: Result<WhoAmI, _> = get_json(c, &paths::whoami()).await;
+            let tenants: Result<List<TenantInfo>, _> = get_json(c, &paths::tenants()).await;
             Some(Msg::Session(
                 tenants.map(|t| (who.map(|w| w.user).unwrap_or_default(), t.value)),
             ))
         }
-        Cmd::Pages {
+        Request::Pages {
             generation,
             start_index,
             link,
             count,
             to_end,
             keep,
-        } => {
-            let mut links = Vec::new();
-            let mut pages: VecDeque<Vec<Value>> = VecDeque::new();
-            let mut cur = Some(as_path(&link));
-            while let Some(l) = cur.take() {
-                let page: List<Value> = match get_json(c, &l).await {
-                    Ok(p) => p,
-                    Err(failure) => {
-                        return Some(Msg::PagesFailed {
-                            generation,
-                            failure,
-                        });
-                    }
-                };
-                links.push(l);
-                pages.push_back(page.value);
-                while pages.len() > keep.max(1) {
-                    pages.pop_front();
-                }
-                cur = page.next_link.as_deref().map(as_path);
-                if !to_end && links.len() >= count {
-                    break;
-                }
-            }
-            Some(Msg::Pages {
+        } => Some(match pages(c, link, count, to_end, keep).await {
+            Ok((links, pages, next)) => Msg::Pages {
                 generation,
                 start_index,
                 links,
-                pages: pages.into(),
-                next: cur,
+                pages,
+                next,
+            },
+            Err(failure) => Msg::PagesFailed {
+                generation,
+                failure,
+            },
+        }),
+        Request::Newer { kind, name, mine } => {
+            let result = match tenant {
+                Some(t) => get_json::<Value>(c, &t.record(kind, &name)).await,
+                None => Err(no_tenant()),
+            };
+            Some(Msg::Newer {
+                kind,
+                name,
+                mine,
+                result,
             })
         }
-        Cmd::Record { purpose, path } => {
-            let result = get_json::<Value>(c, &path).await;
-            let RecordPurpose::Conflict { .. } = &purpose;
-            Some(Msg::Record { purpose, result })
-        }
-        Cmd::Write {
-            op,
-            method,
-            path,
-            body,
-            etag,
-        } => {
-            let body = body.map(|b| Body::json_bytes(serde_json::to_vec(&b).unwrap_or_default()));
-            let mut headers = if_match_header(etag.as_deref());
-            // One key per action: a creating POST is then never acted on twice.
-            if method == http::Method::POST {
-                headers.push(idempotency_header());
-            }
-            let result = match c.request(method, &path, body, &headers).await {
-                Ok(r) if r.status.is_success() => Ok(()),
-                Ok(r) => Err(failure(r.status, &r.body)),
-                Err(e) => Err(net_failure(e)),
+        Request::Change(change) => {
+            let result = match tenant {
+                Some(t) => send_change(c, &call(t, &change)).await,
+                None => Err(no_tenant()),
             };
-            Some(Msg::Written { op, result })
+            Some(Msg::Written { change, result })
         }
-        Cmd::Export { path, file, format } => {
-            Some(match export(c, &path, &file, &format, out).await {
+        Request::Export { kind, format, file } => {
+            let result = match tenant {
+                Some(t) => export(c, &t.export(kind, format.as_str()), &file, format, out).await,
+                None => Err(no_tenant()),
+            };
+            Some(match result {
                 Ok(records) => Msg::ExportDone { file, records },
-                Err(f) => {
-                    let _ = tokio::fs::remove_file(&file).await;
-                    Msg::ExportFailed(f)
-                }
+                Err(f) => Msg::ExportFailed(f),
             })
         }
     }
 }
 
+/// Fetches `count` pages from `link` (or to the end), keeping the last `keep`: the
+/// links fetched, the pages kept and the last `nextLink` as a path.
+async fn pages(
+    c: &Client,
+    link: String,
+    count: usize,
+    to_end: bool,
+    keep: usize,
+) -> Result<(Vec<String>, Vec<Vec<Value>>, Option<String>), Failure> {
+    let mut links = Vec::new();
+    let mut pages: VecDeque<Vec<Value>> = VecDeque::new();
+    let mut cur = Some(link);
+    while let Some(l) = cur.take() {
+        let page: List<Value> = get_json(c, &l).await?;
+        cur = match page.next_link.as_deref() {
+            None => None,
+            Some(next) => Some(paths::resolve_next_link(&l, next).ok_or_else(|| {
+                Failure::transport(format!("cannot follow the daemon's nextLink: {next}"))
+            })?),
+        };
+        links.push(l);
+        pages.push_back(page.value);
+        while pages.len() > keep.max(1) {
+            pages.pop_front();
+        }
+        if !to_end && links.len() >= count {
+            break;
+        }
+    }
+    Ok((links, pages.into(), cur))
+}
+
+/// Sends a change; `Ok` on a 2xx.
+async fn send_change(c: &Client, call: &Call) -> Result<(), Failure> {
+    let body = call
+        .body
+        .as_ref()
+        .map(|b| Body::json_bytes(serde_json::to_vec(b).unwrap_or_default()));
+    let mut headers = if_match_header(call.etag.as_deref());
+    // One key per action: a creating POST is then never acted on twice.
+    if call.method == Method::POST {
+        headers.push(idempotency_header());
+    }
+    match c
+        .request(call.method.clone(), &call.path, body, &headers)
+        .await
+    {
+        Ok(r) if r.status.is_success() => Ok(()),
+        Ok(r) => Err(failure(r.status, &r.body)),
+        Err(e) => Err(net_failure(e)),
+    }
+}
+
+/// Streams an export into `file` through [`ExportFile`] (nothing appears, and nothing
+/// that was there changes, unless it completes), counting its records.
 async fn export(
     c: &Client,
     path: &str,
     file: &Path,
-    format: &str,
+    format: ExportFormat,
     out: &UnboundedSender<Msg>,
 ) -> Result<u64, Failure> {
     let mut body = c
@@ -230,43 +317,28 @@ async fn export(
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse().ok());
-    let io = |e: std::io::Error| Failure::transport(format!("{}: {e}", file.display()));
-    let mut f = tokio::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(file)
-        .await
-        .map_err(io)?;
+    let local = |e: ExportFileError| Failure::transport(e.to_string());
+    let mut f = ExportFile::create(file).map_err(local)?;
+    let mut counter = RecordCounter::new(format);
     let mut bytes = 0u64;
     let mut last = tokio::time::Instant::now();
     while let Some(chunk) = body.next_chunk().await.map_err(net_failure)? {
-        f.write_all(&chunk).await.map_err(io)?;
+        f.write_all(&chunk).map_err(local)?;
+        counter.feed(&chunk);
         bytes += chunk.len() as u64;
         if last.elapsed() > Duration::from_millis(100) {
             last = tokio::time::Instant::now();
             let _ = out.send(Msg::ExportProgress { bytes, total });
         }
     }
-    f.flush().await.map_err(io)?;
-    f.sync_all().await.map_err(io)?;
-    drop(f);
-    let p = file.to_owned();
-    let fmt = format.to_owned();
-    tokio::task::spawn_blocking(move || count_records(&p, &fmt))
-        .await
-        .map_err(|e| Failure::transport(e.to_string()))?
-        .map_err(io)
+    f.finish().map_err(local)?;
+    Ok(counter.count())
 }
 
 /// Follows `/v1/events` (for `tenant`), reporting the connection and each event, and
 /// reconnects with backoff when the stream ends or cannot be opened.
 async fn follow_events(c: Client, tenant: Option<String>, out: UnboundedSender<Msg>) {
-    let path = match &tenant {
-        Some(t) => format!("/v1/events?tenant={t}"),
-        None => "/v1/events".to_owned(),
-    };
+    let path = paths::events(tenant.as_deref());
     let mut backoff = 1u64;
     let mut ever = false;
     loop {
@@ -310,5 +382,47 @@ async fn follow_events(c: Client, tenant: Option<String>, out: UnboundedSender<M
             tokio::time::sleep(Duration::from_secs(1)).await;
         }
         backoff = (backoff * 2).min(10);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_change_is_one_call_with_its_path_from_the_library() {
+        let t = paths::tenant("contoso");
+        let initiate = call(
+            &t,
+            &Change::Initiate {
+                policy: "p 1".into(),
+                body: serde_json::json!({"justification": "x"}),
+            },
+        );
+        assert_eq!(initiate.method, Method::POST);
+        assert_eq!(
+            initiate.path,
+            "/v1/tenants/contoso/jit-policies/p%201/initiate"
+        );
+        assert!(initiate.body.is_some() && initiate.etag.is_none());
+        let revoke = call(&t, &Change::Revoke { id: "r/1".into() });
+        assert_eq!(revoke.path, "/v1/tenants/contoso/jit-requests/r%2F1/revoke");
+        let save = call(
+            &t,
+            &Change::Save {
+                kind: Resource::JitPolicies,
+                name: "default".into(),
+                body: serde_json::json!({}),
+                etag: Some("e1".into()),
+            },
+        );
+        assert_eq!(
+            (save.method, save.path.as_str(), save.etag.as_deref()),
+            (
+                Method::PUT,
+                "/v1/tenants/contoso/jit-policies/default",
+                Some("e1")
+            )
+        );
     }
 }

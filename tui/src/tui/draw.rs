@@ -4,19 +4,20 @@
 //! record table, a status line (toast, filter or command line, export progress), and a
 //! footer of the keys that apply here — generated from the keymap, with what the acting
 //! profile lacks left out. Below 60×15 only a message saying the size needed is drawn.
+//! The modals are drawn by [`modal`].
 //! Nothing here changes state or does I/O.
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
-use ratatui::style::Style;
-use ratatui::text::{Line, Span, Text};
-use ratatui::widgets::{Block, Clear, Gauge, Paragraph, Tabs, Wrap};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Gauge, Paragraph, Tabs, Wrap};
 use tui_input::Input;
 
-use super::form::ContactForm;
-use super::keymap::Command;
-use super::state::{Conn, EXPORT_FORMATS, Modal, PickerKind, State};
-use super::update::{DisabledReason, disabled, required};
+mod modal;
+
+use super::keymap::{COMMANDS, Command};
+use super::state::{Conn, Modal, State};
+use super::update::disabled;
 use super::widgets::record_table;
 
 /// The smallest terminal drawn normally.
@@ -54,7 +55,7 @@ pub fn draw(f: &mut Frame, s: &State) {
     draw_status(f, status, s);
     draw_footer(f, footer, s);
     if let Some(m) = &s.modal {
-        draw_modal(f, body, s, m);
+        modal::draw_modal(f, body, s, m);
     }
 }
 
@@ -211,26 +212,6 @@ fn draw_status(f: &mut Frame, area: Rect, s: &State) {
     }
 }
 
-/// The footer's commands, most useful first.
-const FOOTER: [Command; 16] = [
-    Command::Help,
-    Command::Quit,
-    Command::Open,
-    Command::Filter,
-    Command::New,
-    Command::Edit,
-    Command::Delete,
-    Command::Initiate,
-    Command::Revoke,
-    Command::Export,
-    Command::Copy,
-    Command::CommandLine,
-    Command::Refresh,
-    Command::Freeze,
-    Command::Tenant,
-    Command::Profile,
-];
-
 fn draw_footer(f: &mut Frame, area: Rect, s: &State) {
     let t = s.theme;
     let mut spans = Vec::new();
@@ -254,7 +235,8 @@ fn draw_footer(f: &mut Frame, area: Rect, s: &State) {
         f.render_widget(Paragraph::new(Span::styled(h, t.dim())), area);
         return;
     }
-    for cmd in FOOTER {
+    for spec in COMMANDS.iter().filter(|c| c.footer.is_some()) {
+        let cmd = spec.command;
         if disabled(s, cmd).is_some() {
             continue;
         }
@@ -265,7 +247,7 @@ fn draw_footer(f: &mut Frame, area: Rect, s: &State) {
         let label = if cmd == Command::Freeze && s.frozen {
             "resume"
         } else {
-            cmd.label()
+            spec.footer.unwrap_or_default()
         };
         let len = key.chars().count() + label.len() + 3;
         if used + len > width {
@@ -277,412 +259,4 @@ fn draw_footer(f: &mut Frame, area: Rect, s: &State) {
         spans.push(Span::raw(format!(" {label} ")));
     }
     f.render_widget(Paragraph::new(Line::from(spans)), area);
-}
-
-/// The commands listed one per line in help, before the moving keys.
-const HELP_ACTIONS: [Command; 18] = [
-    Command::Help,
-    Command::Quit,
-    Command::Open,
-    Command::Back,
-    Command::Filter,
-    Command::CommandLine,
-    Command::New,
-    Command::Edit,
-    Command::Delete,
-    Command::Initiate,
-    Command::Revoke,
-    Command::Export,
-    Command::Copy,
-    Command::Refresh,
-    Command::Sort,
-    Command::Freeze,
-    Command::Tenant,
-    Command::Profile,
-];
-
-/// The moving keys, listed three to a line in help.
-const HELP_MOVES: [Command; 10] = [
-    Command::Up,
-    Command::Down,
-    Command::Top,
-    Command::Bottom,
-    Command::HalfPageUp,
-    Command::HalfPageDown,
-    Command::PageUp,
-    Command::PageDown,
-    Command::NextTab,
-    Command::PrevTab,
-];
-
-fn popup(area: Rect, w: u16, h: u16) -> Rect {
-    let w = w.min(area.width);
-    let h = h.min(area.height);
-    Rect {
-        x: area.x + (area.width - w) / 2,
-        y: area.y + (area.height - h) / 2,
-        width: w,
-        height: h,
-    }
-}
-
-fn draw_modal(f: &mut Frame, body: Rect, s: &State, m: &Modal) {
-    let t = s.theme;
-    match m {
-        Modal::Help { scroll } => {
-            let r = popup(body, 76, body.height);
-            let perms = s.session.permissions();
-            let mut lines = vec![Line::styled(
-                format!(
-                    "Keys (from the keymap; remap in keys.toml). Acting as {}.",
-                    s.session.profile_label()
-                ),
-                t.dim(),
-            )];
-            for cmd in HELP_ACTIONS {
-                let keys = s.keymap.keys_of(cmd);
-                let needs = required(cmd);
-                let lacks = !needs.is_empty() && !needs.iter().any(|p| perms.contains(*p));
-                let mut spans = vec![
-                    Span::styled(format!(" {keys:<10}"), t.key()),
-                    Span::raw(format!("{:<29}", cmd.describe())),
-                ];
-                if let Some(DisabledReason::Needs(p)) = disabled(s, cmd) {
-                    spans.push(Span::styled(format!("needs {p}"), t.error()));
-                } else if lacks {
-                    let names: Vec<&str> = needs.iter().map(|p| p.as_str()).collect();
-                    spans.push(Span::styled(
-                        format!("needs {}", names.join(" or ")),
-                        t.error(),
-                    ));
-                } else if let Some(DisabledReason::NotHere(_)) = disabled(s, cmd) {
-                    spans.push(Span::styled("not on this tab", t.dim()));
-                }
-                lines.push(Line::from(spans));
-            }
-            lines.push(Line::styled(" Moving:", t.column_header()));
-            for pair in HELP_MOVES.chunks(3) {
-                let mut spans = Vec::new();
-                for cmd in pair {
-                    spans.push(Span::styled(
-                        format!(" {}", s.keymap.keys_of(*cmd)),
-                        t.key(),
-                    ));
-                    spans.push(Span::raw(format!(" {} ", cmd.describe())));
-                }
-                lines.push(Line::from(spans));
-            }
-            lines.push(Line::raw(""));
-            lines.push(Line::styled(
-                " :alerts :contacts :jit :requests :audit :dsr :tenant NAME :profile NAME :export csv|json|ndjson :q",
-                t.dim(),
-            ));
-            f.render_widget(Clear, r);
-            f.render_widget(
-                Paragraph::new(lines)
-                    .scroll((*scroll, 0))
-                    .block(Block::bordered().title(Span::styled(" Help ", t.title()))),
-                r,
-            );
-        }
-        Modal::Detail {
-            title,
-            text,
-            scroll,
-        } => {
-            let r = popup(body, body.width.saturating_sub(4), body.height);
-            f.render_widget(Clear, r);
-            f.render_widget(
-                Paragraph::new(text.as_str())
-                    .scroll((*scroll, 0))
-                    .block(Block::bordered().title(Span::styled(format!(" {title} "), t.title()))),
-                r,
-            );
-        }
-        Modal::Conflict {
-            title,
-            mine,
-            theirs,
-            scroll,
-        } => {
-            let r = popup(body, body.width, body.height);
-            f.render_widget(Clear, r);
-            let outer = Block::bordered().title(Span::styled(
-                format!(" {title} changed meanwhile: nothing was overwritten "),
-                t.error(),
-            ));
-            let inner = outer.inner(r);
-            f.render_widget(outer, r);
-            let [a, b] =
-                Layout::horizontal([Constraint::Fill(1), Constraint::Fill(1)]).areas(inner);
-            f.render_widget(
-                Paragraph::new(mine.as_str())
-                    .scroll((*scroll, 0))
-                    .block(Block::bordered().title(" yours (not saved) ")),
-                a,
-            );
-            f.render_widget(
-                Paragraph::new(theirs.as_str())
-                    .scroll((*scroll, 0))
-                    .block(Block::bordered().title(" on the daemon now ")),
-                b,
-            );
-        }
-        Modal::Confirm { intent, on_confirm } => {
-            let r = popup(body, 56, 7);
-            f.render_widget(Clear, r);
-            let verb = match intent {
-                super::state::Intent::Delete { .. } => "Delete",
-                super::state::Intent::Revoke { .. } => "Revoke",
-            };
-            let button = |label: &str, focused: bool| {
-                if focused {
-                    Span::styled(format!("> {label} <"), t.selected())
-                } else {
-                    Span::raw(format!("  {label}  "))
-                }
-            };
-            let text = Text::from(vec![
-                Line::raw(""),
-                Line::raw(format!(" {}", intent.question())),
-                Line::raw(""),
-                Line::from(vec![
-                    Span::raw("     "),
-                    button("Cancel", !on_confirm),
-                    Span::raw("     "),
-                    button(verb, *on_confirm),
-                ]),
-            ]);
-            f.render_widget(
-                Paragraph::new(text)
-                    .wrap(Wrap { trim: false })
-                    .block(Block::bordered().title(Span::styled(" Confirm ", t.error()))),
-                r,
-            );
-        }
-        Modal::Picker {
-            kind,
-            items,
-            selected,
-        } => {
-            let h = (items.len() as u16 + 2).min(body.height);
-            let r = popup(body, 40, h);
-            f.render_widget(Clear, r);
-            let title = match kind {
-                PickerKind::Tenant => " Tenant ",
-                PickerKind::Profile => " Act as profile ",
-            };
-            let lines: Vec<Line> = items
-                .iter()
-                .enumerate()
-                .map(|(i, it)| {
-                    if i == *selected {
-                        Line::styled(format!("> {it}"), t.selected())
-                    } else {
-                        Line::raw(format!("  {it}"))
-                    }
-                })
-                .collect();
-            f.render_widget(
-                Paragraph::new(lines)
-                    .block(Block::bordered().title(Span::styled(title, t.title()))),
-                r,
-            );
-        }
-        Modal::ContactForm(form) => {
-            let r = popup(body, 70, body.height);
-            f.render_widget(Clear, r);
-            let mut lines = Vec::new();
-            let first = if form.new { 0 } else { 1 };
-            for (i, (label, path)) in ContactForm::FIELDS.iter().enumerate() {
-                if i < first {
-                    lines.push(Line::from(vec![
-                        Span::styled(format!(" {label:<18}"), t.dim()),
-                        Span::raw(form.value_of(i)),
-                    ]));
-                    continue;
-                }
-                let style = if i == form.focus {
-                    t.selected()
-                } else {
-                    Style::new()
-                };
-                let marker = if i == form.focus { ">" } else { " " };
-                lines.push(Line::from(vec![
-                    Span::raw(marker),
-                    Span::styled(format!("{label:<18}"), t.column_header()),
-                    Span::styled(form.value_of(i), style),
-                ]));
-                for (target, msg) in &form.errors {
-                    if ContactForm::field_of(target) == Some(i) && target.starts_with(path) {
-                        lines.push(Line::styled(format!("   ↳ {target}: {msg}"), t.error()));
-                    }
-                }
-            }
-            for (target, msg) in &form.errors {
-                if ContactForm::field_of(target).is_none() {
-                    lines.push(Line::styled(format!(" {target} {msg}"), t.error()));
-                }
-            }
-            if form.saving {
-                lines.push(Line::styled(" saving…", t.dim()));
-            }
-            let title = if form.new {
-                " New security contact ".to_owned()
-            } else {
-                format!(" Edit security contact {} ", form.name.value())
-            };
-            f.render_widget(
-                Paragraph::new(lines)
-                    .wrap(Wrap { trim: false })
-                    .block(Block::bordered().title(Span::styled(title, t.title()))),
-                r,
-            );
-        }
-        Modal::PolicyEditor(ed) => {
-            let r = popup(body, body.width, body.height);
-            f.render_widget(Clear, r);
-            let title = if ed.new {
-                " New JIT policy ".to_owned()
-            } else {
-                format!(" Edit JIT policy {} ", ed.name.value())
-            };
-            let outer = Block::bordered().title(Span::styled(title, t.title()));
-            let inner = outer.inner(r);
-            f.render_widget(outer, r);
-            let err_h = ed.errors.len().min(4) as u16;
-            let [name_a, text_a, err_a] = Layout::vertical([
-                Constraint::Length(1),
-                Constraint::Min(1),
-                Constraint::Length(err_h),
-            ])
-            .areas(inner);
-            let name_style = if ed.on_name {
-                t.selected()
-            } else {
-                Style::new()
-            };
-            f.render_widget(
-                Paragraph::new(Line::from(vec![
-                    Span::styled("name: ", t.column_header()),
-                    Span::styled(ed.name.value().to_owned(), name_style),
-                ])),
-                name_a,
-            );
-            let h = usize::from(text_a.height.max(1));
-            let top = ed.text.row.saturating_sub(h - 1);
-            let lines: Vec<Line> = ed
-                .text
-                .lines
-                .iter()
-                .skip(top)
-                .take(h)
-                .map(|l| Line::raw(l.clone()))
-                .collect();
-            f.render_widget(Paragraph::new(lines), text_a);
-            if !ed.on_name {
-                let x = text_a.x + ed.text.col as u16;
-                let y = text_a.y + (ed.text.row - top) as u16;
-                f.set_cursor_position((x.min(text_a.right().saturating_sub(1)), y));
-            }
-            let errs: Vec<Line> = ed
-                .errors
-                .iter()
-                .map(|(k, v)| Line::styled(format!("{k}: {v}"), t.error()))
-                .collect();
-            f.render_widget(Paragraph::new(errs), err_a);
-        }
-        Modal::Initiate(form) => {
-            let r = popup(body, 72, body.height);
-            f.render_widget(Clear, r);
-            let mut lines = Vec::new();
-            let n = form.ports.len();
-            for (i, p) in form.ports.iter().enumerate() {
-                let vm = p.vm.rsplit('/').next().unwrap_or("");
-                let text = format!(
-                    "[{}] {vm} port {} (max {})",
-                    if p.picked { "x" } else { " " },
-                    p.number,
-                    p.max
-                );
-                let style = if form.focus == i {
-                    t.selected()
-                } else {
-                    Style::new()
-                };
-                lines.push(Line::styled(text, style));
-            }
-            let fields = [
-                ("source (empty: the policy's)", &form.source, n),
-                ("duration (ISO 8601)", &form.duration, n + 1),
-                ("justification", &form.justification, n + 2),
-            ];
-            for (label, input, idx) in fields {
-                let style = if form.focus == idx {
-                    t.selected()
-                } else {
-                    Style::new()
-                };
-                lines.push(Line::from(vec![
-                    Span::styled(format!("{label:<30}"), t.column_header()),
-                    Span::styled(input.value().to_owned(), style),
-                ]));
-            }
-            for (k, v) in &form.errors {
-                lines.push(Line::styled(format!("{k}: {v}"), t.error()));
-            }
-            f.render_widget(
-                Paragraph::new(lines).block(Block::bordered().title(Span::styled(
-                    format!(" Request JIT access under {} ", form.policy),
-                    t.title(),
-                ))),
-                r,
-            );
-        }
-        Modal::Export(form) => {
-            let r = popup(body, 72, 7);
-            f.render_widget(Clear, r);
-            let mut fmt = vec![Span::styled("format: ", t.column_header())];
-            for (i, name) in EXPORT_FORMATS.iter().enumerate() {
-                if i == form.format % EXPORT_FORMATS.len() {
-                    fmt.push(Span::styled(format!("[{name}]"), t.selected()));
-                } else {
-                    fmt.push(Span::raw(format!(" {name} ")));
-                }
-                fmt.push(Span::raw(" "));
-            }
-            let lines = vec![
-                Line::from(fmt),
-                Line::raw(""),
-                Line::from(vec![
-                    Span::styled("path: ", t.column_header()),
-                    Span::raw(form.path.value().to_owned()),
-                ]),
-                Line::styled("the file is created 0600", t.dim()),
-            ];
-            f.render_widget(
-                Paragraph::new(lines).block(Block::bordered().title(Span::styled(
-                    format!(" Export {} ", form.tab.title()),
-                    t.title(),
-                ))),
-                r,
-            );
-        }
-        Modal::CommandLine(_) | Modal::Filter(_) => {}
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn help_lists_every_command() {
-        for cmd in Command::ALL {
-            assert!(
-                HELP_ACTIONS.contains(&cmd) || HELP_MOVES.contains(&cmd),
-                "{cmd:?} is missing from help"
-            );
-        }
-    }
 }

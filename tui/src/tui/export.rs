@@ -1,25 +1,26 @@
-//! Getting records out of the TUI: the export file's default name, counting the records
-//! of a finished export, and the OSC 52 sequence that copies text to the clipboard of
-//! the terminal the operator sits at (through SSH and tmux).
+//! Getting records out of the TUI: the export file's default name, and the OSC 52
+//! sequence that copies text to the clipboard of the terminal the operator sits at
+//! (through SSH and tmux).
 //!
-//! The streaming itself is the backend task's (`backend.rs`); this module holds the
-//! pure parts so they can be tested alone.
-
-use std::fs::File;
-use std::io::{BufRead, BufReader};
-use std::path::Path;
+//! The streaming itself is the backend task's (`backend.rs`), into the writer the CLI
+//! uses too ([`crate::export_file`]); this module holds the pure parts.
 
 use base64::Engine;
+use steward::resource::Resource;
 
-use super::kinds::Tab;
+use crate::export_file::ExportFormat;
 
 /// The most JSON copied through OSC 52; terminals drop longer sequences.
 pub const OSC52_MAX: usize = 100 * 1024;
 
 /// `./steward-<tenant>-<kind>-<timestamp>.<ext>`, in UTC.
-pub fn default_export_path(tenant: &str, tab: Tab, ext: &str) -> String {
+pub fn default_export_path(tenant: &str, kind: Resource, format: ExportFormat) -> String {
     let now = jiff::Timestamp::now().strftime("%Y%m%dT%H%M%SZ");
-    format!("./steward-{tenant}-{}-{now}.{ext}", tab.segment())
+    format!(
+        "./steward-{tenant}-{}-{now}.{}",
+        kind.segment(),
+        format.as_str()
+    )
 }
 
 /// The OSC 52 sequence that copies `text` (cut to [`OSC52_MAX`] bytes on a character
@@ -37,52 +38,6 @@ pub fn osc52(text: &str, tmux: bool) -> (String, bool) {
         seq
     };
     (seq, end < text.len())
-}
-
-/// Counts the records of an export file without holding them: lines for NDJSON, lines
-/// past the header for CSV (quoted newlines read by the csv crate), array items for
-/// JSON (an array, or an object with `value`).
-pub fn count_records(path: &Path, format: &str) -> std::io::Result<u64> {
-    let file = File::open(path)?;
-    match format {
-        "ndjson" => {
-            let mut n = 0;
-            for line in BufReader::new(file).lines() {
-                if !line?.trim().is_empty() {
-                    n += 1;
-                }
-            }
-            Ok(n)
-        }
-        "csv" => {
-            let mut r = csv::ReaderBuilder::new()
-                .has_headers(true)
-                .flexible(true)
-                .from_reader(BufReader::new(file));
-            let mut n = 0;
-            let mut rec = csv::ByteRecord::new();
-            while r
-                .read_byte_record(&mut rec)
-                .map_err(std::io::Error::other)?
-            {
-                n += 1;
-            }
-            Ok(n)
-        }
-        _ => {
-            #[derive(serde::Deserialize)]
-            #[serde(untagged)]
-            enum Shape {
-                Array(Vec<serde::de::IgnoredAny>),
-                Envelope { value: Vec<serde::de::IgnoredAny> },
-            }
-            let shape: Shape =
-                serde_json::from_reader(BufReader::new(file)).map_err(std::io::Error::other)?;
-            Ok(match shape {
-                Shape::Array(v) | Shape::Envelope { value: v } => v.len() as u64,
-            })
-        }
-    }
 }
 
 #[cfg(test)]
@@ -107,22 +62,8 @@ mod tests {
     }
 
     #[test]
-    fn records_are_counted_per_format() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("a");
-        std::fs::write(&p, "{\"a\":1}\n{\"a\":2}\n").unwrap();
-        assert_eq!(count_records(&p, "ndjson").unwrap(), 2);
-        std::fs::write(&p, "name,emails\ndefault,\"a@x.com\nb\"\nother,x\n").unwrap();
-        assert_eq!(count_records(&p, "csv").unwrap(), 2);
-        std::fs::write(&p, "[{\"a\":1},{},{}]").unwrap();
-        assert_eq!(count_records(&p, "json").unwrap(), 3);
-        std::fs::write(&p, "{\"value\":[{}]}").unwrap();
-        assert_eq!(count_records(&p, "json").unwrap(), 1);
-    }
-
-    #[test]
     fn the_default_path_names_tenant_and_kind() {
-        let p = default_export_path("contoso", Tab::Alerts, "csv");
+        let p = default_export_path("contoso", Resource::Alerts, ExportFormat::Csv);
         assert!(
             p.starts_with("./steward-contoso-alerts-") && p.ends_with(".csv"),
             "{p}"

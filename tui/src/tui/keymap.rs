@@ -1,22 +1,66 @@
 //! Keys as data: which key runs which [`Command`], the defaults, and overrides from a
 //! TOML file (`[keys] delete = "D"`).
 //!
-//! The help screen and the footer are generated from the [`Keymap`], so they cannot
-//! drift from what the keys do. A conflicting override (two commands on one key), an
-//! unknown command or key name, and a destructive command on a Ctrl chord (they clash
-//! with tmux) are errors at start, naming what is wrong. Text typed into a field or the
-//! command line never goes through the keymap.
+//! [`COMMANDS`] is the one table of key commands: each row holds the command's name in
+//! the keys file, its help text, its footer label, its default keys, where help lists
+//! it and what gates it ([`Gate`]). The keymap's defaults, the help screen, the footer
+//! and permission gating (`update::gate`) all read it, so adding a key is a variant of
+//! [`Command`], a row here and its handler in `update::commands`. A conflicting override
+//! (two commands on one key), an unknown command or key name, and a destructive command
+//! on a Ctrl chord (they clash with tmux) are errors at start, naming what is wrong.
+//! Text typed into a field or the command line never goes through the keymap.
+
+mod key;
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::path::{Path, PathBuf};
 
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use serde::Deserialize;
+use steward::resource::Resource;
 
-/// Something the operator can ask for with one key.
+pub use key::Key;
+
+/// Something the operator can ask for with one key. The variants are in the order of
+/// [`COMMANDS`] (a test checks it), which is the order of help and footer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Command {
+    /// This help.
+    Help,
+    /// Quit.
+    Quit,
+    /// Open the selected record's details.
+    Open,
+    /// Close what is open, clear the filter.
+    Back,
+    /// Filter the list.
+    Filter,
+    /// Create a record.
+    New,
+    /// Edit the selected record.
+    Edit,
+    /// Delete the selected record (asks first).
+    Delete,
+    /// Request JIT access under the selected policy.
+    Initiate,
+    /// Revoke the selected JIT request (asks first).
+    Revoke,
+    /// Export the kind to a file.
+    Export,
+    /// Copy the selected record as JSON (OSC 52).
+    Copy,
+    /// The `:` command line.
+    CommandLine,
+    /// Reload the list.
+    Refresh,
+    /// Cycle the sort order.
+    Sort,
+    /// Freeze or resume live updates.
+    Freeze,
+    /// Pick the tenant.
+    Tenant,
+    /// Pick the acting profile.
+    Profile,
     /// Selection up one row.
     Up,
     /// Selection down one row.
@@ -37,296 +81,160 @@ pub enum Command {
     NextTab,
     /// Previous tab.
     PrevTab,
-    /// Open the selected record's details.
-    Open,
-    /// Close what is open, clear the filter.
-    Back,
-    /// Filter the list.
-    Filter,
-    /// The `:` command line.
-    CommandLine,
-    /// This help.
-    Help,
-    /// Cycle the sort order.
-    Sort,
-    /// Reload the list.
-    Refresh,
-    /// Freeze or resume live updates.
-    Freeze,
-    /// Pick the tenant.
-    Tenant,
-    /// Pick the acting profile.
-    Profile,
-    /// Quit.
-    Quit,
-    /// Create a record.
-    New,
-    /// Edit the selected record.
-    Edit,
-    /// Delete the selected record (asks first).
-    Delete,
-    /// Export the kind to a file.
-    Export,
-    /// Copy the selected record as JSON (OSC 52).
-    Copy,
-    /// Request JIT access under the selected policy.
-    Initiate,
-    /// Revoke the selected JIT request (asks first).
-    Revoke,
 }
+
+/// What a command needs before it runs (the daemon still decides).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Gate {
+    /// Nothing.
+    Always,
+    /// The tab's kind is editable and the profile holds its write permission.
+    Write,
+    /// The tab's kind has an export and the profile holds its export permission.
+    Export,
+    /// Only on this kind's tab, with its action permission.
+    ActionOn(Resource),
+}
+
+/// Where help lists a command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Group {
+    /// One per line, with what it needs.
+    Action,
+    /// Three to a line under "Moving".
+    Move,
+}
+
+/// One row of [`COMMANDS`].
+#[derive(Debug, Clone, Copy)]
+pub struct Spec {
+    /// The command.
+    pub command: Command,
+    /// Its name in the keys file (`half_page_up`).
+    pub name: &'static str,
+    /// What it does, in help.
+    pub describe: &'static str,
+    /// Its footer label; `None` keeps it out of the footer.
+    pub footer: Option<&'static str>,
+    /// Its default keys (the first is shown in the footer).
+    pub keys: &'static [Key],
+    /// Where help lists it.
+    pub group: Group,
+    /// What it needs.
+    pub gate: Gate,
+    /// It destroys something: asks first, and never sits on a Ctrl chord.
+    pub destructive: bool,
+}
+
+/// A row with the common defaults: an action, always allowed, not destructive.
+const fn spec(
+    command: Command,
+    name: &'static str,
+    describe: &'static str,
+    footer: Option<&'static str>,
+    keys: &'static [Key],
+) -> Spec {
+    Spec {
+        command,
+        name,
+        describe,
+        footer,
+        keys,
+        group: Group::Action,
+        gate: Gate::Always,
+        destructive: false,
+    }
+}
+
+impl Spec {
+    const fn gate(self, gate: Gate) -> Spec {
+        Spec { gate, ..self }
+    }
+    const fn moving(self) -> Spec {
+        Spec {
+            group: Group::Move,
+            ..self
+        }
+    }
+    const fn destructive(self) -> Spec {
+        Spec {
+            destructive: true,
+            ..self
+        }
+    }
+}
+
+/// Every key command, in the order of help and footer, one row each.
+#[rustfmt::skip]
+pub const COMMANDS: [Spec; 28] = {
+    use Command as C;
+    use KeyCode as K;
+    [
+        spec(C::Help, "help", "this help", Some("help"), &[Key::ch('?')]),
+        spec(C::Quit, "quit", "quit", Some("quit"), &[Key::ch('q')]),
+        spec(C::Open, "open", "show the record's details", Some("details"), &[Key::code(K::Enter)]),
+        spec(C::Back, "back", "close, clear the filter", None, &[Key::code(K::Esc)]),
+        spec(C::Filter, "filter", "filter", Some("filter"), &[Key::ch('/')]),
+        spec(C::New, "new", "new record", Some("new"), &[Key::ch('n')]).gate(Gate::Write),
+        spec(C::Edit, "edit", "edit the record", Some("edit"), &[Key::ch('e')]).gate(Gate::Write),
+        spec(C::Delete, "delete", "delete the record", Some("delete"), &[Key::ch('d')])
+            .gate(Gate::Write).destructive(),
+        spec(C::Initiate, "initiate", "request JIT access", Some("initiate"), &[Key::ch('i')])
+            .gate(Gate::ActionOn(Resource::JitPolicies)),
+        spec(C::Revoke, "revoke", "revoke the JIT request", Some("revoke"), &[Key::ch('R')])
+            .gate(Gate::ActionOn(Resource::JitRequests)).destructive(),
+        spec(C::Export, "export", "export to a file", Some("export"), &[Key::ch('x')])
+            .gate(Gate::Export),
+        spec(C::Copy, "copy", "copy the record as JSON", Some("copy"), &[Key::ch('y')]),
+        spec(C::CommandLine, "command", "command line (:alerts, :tenant NAME, :export csv)",
+            Some("cmd"), &[Key::ch(':')]),
+        spec(C::Refresh, "refresh", "refresh", Some("refresh"), &[Key::ch('r')]),
+        spec(C::Sort, "sort", "cycle the sort order", None, &[Key::ch('s')]),
+        spec(C::Freeze, "freeze", "freeze / resume live updates", Some("freeze"), &[Key::ch('f')]),
+        spec(C::Tenant, "tenant", "pick the tenant", Some("tenant"), &[Key::ch('t')]),
+        spec(C::Profile, "profile", "pick the acting profile", Some("profile"), &[Key::ch('p')]),
+        spec(C::Up, "up", "move up", None, &[Key::ch('k'), Key::code(K::Up)]).moving(),
+        spec(C::Down, "down", "move down", None, &[Key::ch('j'), Key::code(K::Down)]).moving(),
+        spec(C::Top, "top", "go to the first record", None, &[Key::ch('g'), Key::code(K::Home)]).moving(),
+        spec(C::Bottom, "bottom", "go to the last record", None, &[Key::ch('G'), Key::code(K::End)]).moving(),
+        spec(C::HalfPageUp, "half_page_up", "half a page up", None, &[Key::ctrl('u')]).moving(),
+        spec(C::HalfPageDown, "half_page_down", "half a page down", None, &[Key::ctrl('d')]).moving(),
+        spec(C::PageUp, "page_up", "page up", None, &[Key::code(K::PageUp)]).moving(),
+        spec(C::PageDown, "page_down", "page down", None, &[Key::code(K::PageDown)]).moving(),
+        spec(C::NextTab, "next_tab", "next tab", None, &[Key::code(K::Tab), Key::code(K::Right)]).moving(),
+        spec(C::PrevTab, "prev_tab", "previous tab", None, &[Key::code(K::BackTab), Key::code(K::Left)]).moving(),
+    ]
+};
 
 impl Command {
     /// Every command, in help order.
-    pub const ALL: [Command; 28] = [
-        Command::Up,
-        Command::Down,
-        Command::Top,
-        Command::Bottom,
-        Command::HalfPageUp,
-        Command::HalfPageDown,
-        Command::PageUp,
-        Command::PageDown,
-        Command::NextTab,
-        Command::PrevTab,
-        Command::Open,
-        Command::Back,
-        Command::Filter,
-        Command::CommandLine,
-        Command::Help,
-        Command::Sort,
-        Command::Refresh,
-        Command::Freeze,
-        Command::Tenant,
-        Command::Profile,
-        Command::Quit,
-        Command::New,
-        Command::Edit,
-        Command::Delete,
-        Command::Export,
-        Command::Copy,
-        Command::Initiate,
-        Command::Revoke,
-    ];
+    pub fn all() -> impl Iterator<Item = Command> {
+        COMMANDS.iter().map(|s| s.command)
+    }
+
+    /// Its row in [`COMMANDS`].
+    pub fn spec(self) -> &'static Spec {
+        // The variants are declared in the table's order (checked by a test).
+        &COMMANDS[self as usize]
+    }
 
     /// The name used in the keys file.
     pub fn name(self) -> &'static str {
-        match self {
-            Command::Up => "up",
-            Command::Down => "down",
-            Command::Top => "top",
-            Command::Bottom => "bottom",
-            Command::HalfPageUp => "half_page_up",
-            Command::HalfPageDown => "half_page_down",
-            Command::PageUp => "page_up",
-            Command::PageDown => "page_down",
-            Command::NextTab => "next_tab",
-            Command::PrevTab => "prev_tab",
-            Command::Open => "open",
-            Command::Back => "back",
-            Command::Filter => "filter",
-            Command::CommandLine => "command",
-            Command::Help => "help",
-            Command::Sort => "sort",
-            Command::Refresh => "refresh",
-            Command::Freeze => "freeze",
-            Command::Tenant => "tenant",
-            Command::Profile => "profile",
-            Command::Quit => "quit",
-            Command::New => "new",
-            Command::Edit => "edit",
-            Command::Delete => "delete",
-            Command::Export => "export",
-            Command::Copy => "copy",
-            Command::Initiate => "initiate",
-            Command::Revoke => "revoke",
-        }
+        self.spec().name
     }
 
     /// What the command does, for the help screen.
     pub fn describe(self) -> &'static str {
-        match self {
-            Command::Up => "move up",
-            Command::Down => "move down",
-            Command::Top => "go to the first record",
-            Command::Bottom => "go to the last record",
-            Command::HalfPageUp => "half a page up",
-            Command::HalfPageDown => "half a page down",
-            Command::PageUp => "page up",
-            Command::PageDown => "page down",
-            Command::NextTab => "next tab",
-            Command::PrevTab => "previous tab",
-            Command::Open => "show the record's details",
-            Command::Back => "close, clear the filter",
-            Command::Filter => "filter",
-            Command::CommandLine => "command line (:alerts, :tenant NAME, :export csv)",
-            Command::Help => "this help",
-            Command::Sort => "cycle the sort order",
-            Command::Refresh => "refresh",
-            Command::Freeze => "freeze / resume live updates",
-            Command::Tenant => "pick the tenant",
-            Command::Profile => "pick the acting profile",
-            Command::Quit => "quit",
-            Command::New => "new record",
-            Command::Edit => "edit the record",
-            Command::Delete => "delete the record",
-            Command::Export => "export to a file",
-            Command::Copy => "copy the record as JSON",
-            Command::Initiate => "request JIT access",
-            Command::Revoke => "revoke the JIT request",
-        }
-    }
-
-    /// The short footer label.
-    pub fn label(self) -> &'static str {
-        match self {
-            Command::Open => "details",
-            Command::Filter => "filter",
-            Command::CommandLine => "cmd",
-            Command::Help => "help",
-            Command::Refresh => "refresh",
-            Command::Freeze => "freeze",
-            Command::Quit => "quit",
-            Command::New => "new",
-            Command::Edit => "edit",
-            Command::Delete => "delete",
-            Command::Export => "export",
-            Command::Copy => "copy",
-            Command::Initiate => "initiate",
-            Command::Revoke => "revoke",
-            Command::Tenant => "tenant",
-            Command::Profile => "profile",
-            other => other.name(),
-        }
+        self.spec().describe
     }
 
     /// Whether the command destroys something (never on a Ctrl chord).
     pub fn destructive(self) -> bool {
-        matches!(self, Command::Delete | Command::Revoke)
+        self.spec().destructive
     }
 
     fn from_name(s: &str) -> Option<Command> {
-        Command::ALL.into_iter().find(|c| c.name() == s)
-    }
-}
-
-/// One key, as the keymap stores it: a code and the modifiers that matter.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Key {
-    /// The key.
-    pub code: KeyCode,
-    /// Ctrl and Alt (Shift is folded into the character).
-    pub mods: KeyModifiers,
-}
-
-impl Key {
-    /// A plain character key.
-    pub const fn ch(c: char) -> Key {
-        Key {
-            code: KeyCode::Char(c),
-            mods: KeyModifiers::NONE,
-        }
-    }
-
-    const fn code(code: KeyCode) -> Key {
-        Key {
-            code,
-            mods: KeyModifiers::NONE,
-        }
-    }
-
-    const fn ctrl(c: char) -> Key {
-        Key {
-            code: KeyCode::Char(c),
-            mods: KeyModifiers::CONTROL,
-        }
-    }
-
-    /// The key of a terminal event, Shift folded away.
-    pub fn from_event(ev: &KeyEvent) -> Key {
-        let mods = ev.modifiers & (KeyModifiers::CONTROL | KeyModifiers::ALT);
-        let code = match ev.code {
-            KeyCode::Char(c) if mods.contains(KeyModifiers::CONTROL) => {
-                KeyCode::Char(c.to_ascii_lowercase())
-            }
-            other => other,
-        };
-        Key { code, mods }
-    }
-
-    /// Parses `D`, `ctrl-d`, `alt-x`, `enter`, `esc`, `tab`, `backtab`, `up`, `pgdn`, `f5`, `space`.
-    pub fn parse(s: &str) -> Option<Key> {
-        let mut mods = KeyModifiers::NONE;
-        let mut rest = s;
-        loop {
-            if let Some(r) = rest.strip_prefix("ctrl-") {
-                mods |= KeyModifiers::CONTROL;
-                rest = r;
-            } else if let Some(r) = rest.strip_prefix("alt-") {
-                mods |= KeyModifiers::ALT;
-                rest = r;
-            } else {
-                break;
-            }
-        }
-        let mut chars = rest.chars();
-        let code = match (chars.next(), chars.next()) {
-            (Some(c), None) => KeyCode::Char(if mods.is_empty() {
-                c
-            } else {
-                c.to_ascii_lowercase()
-            }),
-            _ => match rest.to_ascii_lowercase().as_str() {
-                "enter" | "return" => KeyCode::Enter,
-                "esc" | "escape" => KeyCode::Esc,
-                "tab" => KeyCode::Tab,
-                "backtab" => KeyCode::BackTab,
-                "up" => KeyCode::Up,
-                "down" => KeyCode::Down,
-                "left" => KeyCode::Left,
-                "right" => KeyCode::Right,
-                "home" => KeyCode::Home,
-                "end" => KeyCode::End,
-                "pgup" | "pageup" => KeyCode::PageUp,
-                "pgdn" | "pagedown" => KeyCode::PageDown,
-                "space" => KeyCode::Char(' '),
-                "backspace" => KeyCode::Backspace,
-                "delete" | "del" => KeyCode::Delete,
-                f if f.starts_with('f') => KeyCode::F(f[1..].parse().ok()?),
-                _ => return None,
-            },
-        };
-        Some(Key { code, mods })
-    }
-}
-
-impl fmt::Display for Key {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.mods.contains(KeyModifiers::CONTROL) {
-            f.write_str("ctrl-")?;
-        }
-        if self.mods.contains(KeyModifiers::ALT) {
-            f.write_str("alt-")?;
-        }
-        match self.code {
-            KeyCode::Char(' ') => f.write_str("space"),
-            KeyCode::Char(c) => write!(f, "{c}"),
-            KeyCode::Enter => f.write_str("enter"),
-            KeyCode::Esc => f.write_str("esc"),
-            KeyCode::Tab => f.write_str("tab"),
-            KeyCode::BackTab => f.write_str("backtab"),
-            KeyCode::Up => f.write_str("↑"),
-            KeyCode::Down => f.write_str("↓"),
-            KeyCode::Left => f.write_str("←"),
-            KeyCode::Right => f.write_str("→"),
-            KeyCode::Home => f.write_str("home"),
-            KeyCode::End => f.write_str("end"),
-            KeyCode::PageUp => f.write_str("pgup"),
-            KeyCode::PageDown => f.write_str("pgdn"),
-            KeyCode::Backspace => f.write_str("backspace"),
-            KeyCode::Delete => f.write_str("del"),
-            KeyCode::F(n) => write!(f, "f{n}"),
-            _ => f.write_str("?"),
-        }
+        Command::all().find(|c| c.name() == s)
     }
 }
 
@@ -413,45 +321,11 @@ pub struct Keymap {
 
 impl Default for Keymap {
     fn default() -> Self {
-        use Command as C;
-        let b: Vec<(Command, Vec<Key>)> = vec![
-            (C::Up, vec![Key::ch('k'), Key::code(KeyCode::Up)]),
-            (C::Down, vec![Key::ch('j'), Key::code(KeyCode::Down)]),
-            (C::Top, vec![Key::ch('g'), Key::code(KeyCode::Home)]),
-            (C::Bottom, vec![Key::ch('G'), Key::code(KeyCode::End)]),
-            (C::HalfPageUp, vec![Key::ctrl('u')]),
-            (C::HalfPageDown, vec![Key::ctrl('d')]),
-            (C::PageUp, vec![Key::code(KeyCode::PageUp)]),
-            (C::PageDown, vec![Key::code(KeyCode::PageDown)]),
-            (
-                C::NextTab,
-                vec![Key::code(KeyCode::Tab), Key::code(KeyCode::Right)],
-            ),
-            (
-                C::PrevTab,
-                vec![Key::code(KeyCode::BackTab), Key::code(KeyCode::Left)],
-            ),
-            (C::Open, vec![Key::code(KeyCode::Enter)]),
-            (C::Back, vec![Key::code(KeyCode::Esc)]),
-            (C::Filter, vec![Key::ch('/')]),
-            (C::CommandLine, vec![Key::ch(':')]),
-            (C::Help, vec![Key::ch('?')]),
-            (C::Sort, vec![Key::ch('s')]),
-            (C::Refresh, vec![Key::ch('r')]),
-            (C::Freeze, vec![Key::ch('f')]),
-            (C::Tenant, vec![Key::ch('t')]),
-            (C::Profile, vec![Key::ch('p')]),
-            (C::Quit, vec![Key::ch('q')]),
-            (C::New, vec![Key::ch('n')]),
-            (C::Edit, vec![Key::ch('e')]),
-            (C::Delete, vec![Key::ch('d')]),
-            (C::Export, vec![Key::ch('x')]),
-            (C::Copy, vec![Key::ch('y')]),
-            (C::Initiate, vec![Key::ch('i')]),
-            (C::Revoke, vec![Key::ch('R')]),
-        ];
         Keymap {
-            bindings: b.into_iter().collect(),
+            bindings: COMMANDS
+                .iter()
+                .map(|s| (s.command, s.keys.to_vec()))
+                .collect(),
         }
     }
 }
@@ -497,7 +371,10 @@ impl Keymap {
                 return Err(KeymapError::UnknownCommand {
                     name,
                     file: file.to_owned(),
-                    known: Command::ALL.map(Command::name).join(", "),
+                    known: Command::all()
+                        .map(Command::name)
+                        .collect::<Vec<_>>()
+                        .join(", "),
                 });
             };
             let texts = match keys {
@@ -583,6 +460,28 @@ mod tests {
             modifiers: mods,
             kind: KeyEventKind::Press,
             state: ratatui::crossterm::event::KeyEventState::NONE,
+        }
+    }
+
+    #[test]
+    fn the_table_is_in_the_order_of_the_variants() {
+        for (i, spec) in COMMANDS.iter().enumerate() {
+            assert_eq!(
+                spec.command as usize, i,
+                "{:?} is out of place",
+                spec.command
+            );
+        }
+        let mut names: Vec<&str> = Command::all().map(Command::name).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), COMMANDS.len(), "two commands share a name");
+        for spec in COMMANDS.iter().filter(|s| s.destructive) {
+            assert!(
+                spec.keys
+                    .iter()
+                    .all(|k| !k.mods.contains(KeyModifiers::CONTROL))
+            );
         }
     }
 

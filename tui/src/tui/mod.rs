@@ -10,13 +10,15 @@
 //! | --- | --- |
 //! | [`state`] | the state: session, connection, the window of records, the open modal |
 //! | [`update`] | every decision, permission gating ([`update::DisabledReason`]) |
-//! | [`msg`] | the UI ↔ backend protocol ([`msg::Cmd`], [`msg::Msg`]) |
-//! | [`keymap`] | keys as data, defaults and TOML overrides |
-//! | [`kinds`] | the tabs: paths, permissions, columns |
+//! | [`msg`] | the UI ↔ backend protocol ([`msg::Request`], [`msg::Msg`]) |
+//! | [`keymap`] | keys as data: the one table of key commands, defaults, TOML overrides |
 //! | [`form`] | contact form, JIT policy JSON editor, JIT initiate form |
 //! | [`draw`], [`widgets`], [`theme`] | drawing |
-//! | [`export`] | export file names and record counts, OSC 52 copy |
+//! | [`export`] | export file names, OSC 52 copy |
 //! | [`backend`] | the backend task: requests through `steward::client`, the events stream |
+//!
+//! The tabs are the kinds of [`steward::resource::Resource`]: their titles, permissions
+//! and table columns come from there.
 //!
 //! Not here: the subcommands (`cli`), and starting a daemon (`demo`).
 
@@ -25,7 +27,6 @@ pub mod draw;
 pub mod export;
 pub mod form;
 pub mod keymap;
-pub mod kinds;
 pub mod msg;
 pub mod state;
 pub mod theme;
@@ -44,7 +45,7 @@ use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 
 use keymap::Keymap;
-use msg::{Cmd, Msg};
+use msg::{Msg, Request};
 use state::State;
 use update::{Action, Effect, update};
 
@@ -86,7 +87,7 @@ pub async fn run_async(opts: TuiOptions) -> anyhow::Result<()> {
 
     let (msg_tx, mut msg_rx) = unbounded_channel();
     let cmd_tx = backend::spawn(opts.socket.clone(), opts.role.clone(), msg_tx);
-    let _ = cmd_tx.send(Cmd::LoadSession);
+    let _ = cmd_tx.send(Request::LoadSession);
 
     // ratatui::init enters raw mode and the alternate screen and installs a panic hook
     // that restores the terminal; mouse capture stays off so operators can select text.
@@ -107,7 +108,7 @@ pub async fn run_async(opts: TuiOptions) -> anyhow::Result<()> {
 async fn event_loop(
     terminal: &mut DefaultTerminal,
     state: &mut State,
-    cmd_tx: &UnboundedSender<Cmd>,
+    cmd_tx: &UnboundedSender<Request>,
     msg_rx: &mut UnboundedReceiver<Msg>,
     sigterm: &mut tokio::signal::unix::Signal,
     sighup: &mut tokio::signal::unix::Signal,
@@ -136,8 +137,8 @@ async fn event_loop(
         };
         for effect in update(state, action) {
             match effect {
-                Effect::Send(cmd) => {
-                    let _ = cmd_tx.send(*cmd);
+                Effect::Send(request) => {
+                    let _ = cmd_tx.send(*request);
                 }
                 Effect::Terminal(bytes) => {
                     let mut out = std::io::stdout();

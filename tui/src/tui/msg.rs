@@ -1,19 +1,24 @@
-//! The protocol between the UI and the backend task: [`Cmd`] asks, [`Msg`] answers.
+//! The protocol between the UI and the backend task: a [`Request`] asks, a [`Msg`]
+//! answers.
 //!
 //! Both are plain data so that `update` can be tested by feeding it `Msg`s and reading
-//! the `Cmd`s it returns, without a socket.
+//! the `Request`s it returns, without a socket. A request says what is wanted (delete
+//! this contact, with this etag), never how: methods, paths and headers are the
+//! backend's, and every path comes from `steward::client::paths`.
 
 use std::path::PathBuf;
 
 use serde_json::Value;
+use steward::resource::Resource;
 use steward::wire::{ErrorDetail, Event, TenantInfo};
 
-use super::kinds::Tab;
 use super::state::Conn;
+use crate::export_file::ExportFormat;
 
-/// A request for the backend task.
+/// A request for the backend task. Requests about records act in the tenant of the
+/// last [`Request::SetSession`].
 #[derive(Debug, Clone, PartialEq)]
-pub enum Cmd {
+pub enum Request {
     /// Load `/v1/whoami` and `/v1/tenants`.
     LoadSession,
     /// Act in `tenant` under `role` from now on (events stream and `X-Steward-Role`).
@@ -30,7 +35,7 @@ pub enum Cmd {
         generation: u64,
         /// The index of the page `link` fetches.
         start_index: usize,
-        /// The first page's path.
+        /// The first page's path (built by `steward::client::paths`, or a `nextLink`).
         link: String,
         /// How many pages to follow.
         count: usize,
@@ -39,78 +44,87 @@ pub enum Cmd {
         /// How many of the fetched pages to send back (the last ones).
         keep: usize,
     },
-    /// Fetch one record (a 412's newer version).
-    Record {
-        /// Why.
-        purpose: RecordPurpose,
-        /// Its path.
-        path: String,
-    },
-    /// A change: PUT, DELETE or POST.
-    Write {
-        /// What it is, echoed back.
-        op: Op,
-        /// `PUT`, `DELETE` or `POST`.
-        method: http::Method,
-        /// The path.
-        path: String,
-        /// The JSON body.
-        body: Option<Value>,
-        /// The etag loaded, sent as `If-Match`.
-        etag: Option<String>,
-    },
-    /// Stream an export to a file.
-    Export {
-        /// The API path with `?format=`.
-        path: String,
-        /// The file to write (created 0600).
-        file: PathBuf,
-        /// `json`, `ndjson` or `csv` (for counting records).
-        format: String,
-    },
-}
-
-/// Why a single record is fetched.
-#[derive(Debug, Clone, PartialEq)]
-pub enum RecordPurpose {
-    /// Show it beside what we tried to save, after a 412.
-    Conflict {
-        /// The record's title.
-        title: String,
-        /// What we sent.
+    /// Fetch the daemon's version of a record we failed to save (a 412), to show it
+    /// beside ours.
+    Newer {
+        /// The kind.
+        kind: Resource,
+        /// The record's name.
+        name: String,
+        /// What we tried to save.
         mine: Value,
+    },
+    /// A change to a record.
+    Change(Change),
+    /// Stream a kind's export to a file.
+    Export {
+        /// The kind.
+        kind: Resource,
+        /// The format.
+        format: ExportFormat,
+        /// The file to write (created 0600, replaced only once complete).
+        file: PathBuf,
     },
 }
 
 /// A change the UI asked for, echoed in its answer.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Op {
-    /// PUT of a record.
+pub enum Change {
+    /// Create or replace a record.
     Save {
         /// The kind.
-        tab: Tab,
+        kind: Resource,
         /// Its name.
         name: String,
-        /// The body sent.
+        /// The record.
         body: Value,
+        /// The etag loaded (`If-Match`); `None` for a new record.
+        etag: Option<String>,
     },
-    /// DELETE of a record.
+    /// Delete a record.
     Delete {
         /// The kind.
-        tab: Tab,
+        kind: Resource,
         /// Its name.
         name: String,
+        /// The etag loaded (`If-Match`).
+        etag: Option<String>,
     },
-    /// JIT initiate under a policy.
+    /// Request JIT access under a policy.
     Initiate {
         /// The policy.
         policy: String,
+        /// The request (VMs, ports, justification).
+        body: Value,
     },
-    /// JIT revoke of a request.
+    /// End a JIT request now.
     Revoke {
         /// The request id.
         id: String,
     },
+}
+
+impl Change {
+    /// What it changes, for messages (`security contact `default``).
+    pub fn what(&self) -> String {
+        match self {
+            Change::Save { kind, name, .. } | Change::Delete { kind, name, .. } => {
+                format!("{} `{name}`", kind.singular())
+            }
+            Change::Initiate { policy, .. } => format!("JIT access under `{policy}`"),
+            Change::Revoke { id } => format!("JIT request `{id}`"),
+        }
+    }
+
+    /// What it did, once done.
+    pub fn done(&self) -> &'static str {
+        match self {
+            Change::Save { .. } => "saved",
+            Change::Delete { .. } => "deleted",
+            Change::Initiate { .. } => "requested",
+            Change::Revoke { .. } => "revoked",
+        }
+    }
 }
 
 /// An error the daemon answered (or the transport met), for the UI.
@@ -135,6 +149,14 @@ impl Failure {
             },
         }
     }
+
+    /// The failure as one line (`bad address (400)`).
+    pub fn text(&self) -> String {
+        match self.status {
+            Some(code) => format!("{} ({code})", self.error.message),
+            None => self.error.message.clone(),
+        }
+    }
 }
 
 /// An answer from the backend task.
@@ -144,7 +166,7 @@ pub enum Msg {
     Session(Result<(String, Vec<TenantInfo>), Failure>),
     /// Pages of a list.
     Pages {
-        /// The generation of the [`Cmd::Pages`].
+        /// The generation of the [`Request::Pages`].
         generation: u64,
         /// The index of the first link.
         start_index: usize,
@@ -157,22 +179,26 @@ pub enum Msg {
     },
     /// A list fetch failed.
     PagesFailed {
-        /// The generation of the [`Cmd::Pages`].
+        /// The generation of the [`Request::Pages`].
         generation: u64,
         /// Why.
         failure: Failure,
     },
-    /// A record fetched.
-    Record {
-        /// Why it was fetched.
-        purpose: RecordPurpose,
-        /// The record, or why not.
+    /// The answer to a [`Request::Newer`].
+    Newer {
+        /// The kind.
+        kind: Resource,
+        /// The record's name.
+        name: String,
+        /// What we tried to save.
+        mine: Value,
+        /// The daemon's version, or why not.
         result: Result<Value, Failure>,
     },
     /// A change's outcome.
     Written {
         /// The change.
-        op: Op,
+        change: Change,
         /// Ok, or why not.
         result: Result<(), Failure>,
     },
@@ -194,6 +220,6 @@ pub enum Msg {
         /// Records written.
         records: u64,
     },
-    /// Export failed (the partial file is removed).
+    /// Export failed (nothing is left behind; a file that was there is untouched).
     ExportFailed(Failure),
 }

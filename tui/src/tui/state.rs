@@ -14,9 +14,11 @@ use steward::wire::TenantInfo;
 use tui_input::Input;
 
 use super::form::{ContactForm, InitiateForm, TextArea};
+use steward::resource::Resource;
+
 use super::keymap::Keymap;
-use super::kinds::Tab;
 use super::theme::Theme;
+use crate::export_file::ExportFormat;
 
 /// How many pages the window keeps loaded at most.
 pub const MAX_PAGES: usize = 3;
@@ -33,8 +35,8 @@ pub struct State {
     pub session: Session,
     /// How the daemon's socket is doing.
     pub conn: Conn,
-    /// The tab shown.
-    pub tab: Tab,
+    /// The tab shown: one kind of record.
+    pub tab: Resource,
     /// The window of the tab's records.
     pub list: ListView,
     /// The one popup open, if any.
@@ -174,6 +176,9 @@ pub struct ListView {
     pub error: Option<String>,
     /// At least one answer has arrived.
     pub loaded: bool,
+    /// The visible rows (indices into the loaded records, after the client-side filter
+    /// and sort), computed once per change by [`State::reindex`].
+    visible: Vec<usize>,
 }
 
 /// Where the selection goes when a fetched page arrives.
@@ -281,9 +286,9 @@ pub enum Intent {
     /// Delete a record.
     Delete {
         /// Its kind.
-        tab: Tab,
+        kind: Resource,
         /// Its name.
-        id: String,
+        name: String,
         /// The etag loaded, sent as `If-Match`.
         etag: Option<String>,
     },
@@ -298,21 +303,9 @@ impl Intent {
     /// The confirmation's question, naming the record.
     pub fn question(&self) -> String {
         match self {
-            Intent::Delete { tab, id, .. } => format!("Delete {} `{id}`?", singular(*tab)),
+            Intent::Delete { kind, name, .. } => format!("Delete {} `{name}`?", kind.singular()),
             Intent::Revoke { id } => format!("Revoke JIT request `{id}`?"),
         }
-    }
-}
-
-/// A kind's name for one record.
-pub fn singular(tab: Tab) -> &'static str {
-    match tab {
-        Tab::Contacts => "security contact",
-        Tab::JitPolicies => "JIT policy",
-        Tab::JitRequests => "JIT request",
-        Tab::Alerts => "alert",
-        Tab::Audit => "audit record",
-        Tab::Dsr => "data-subject request",
     }
 }
 
@@ -339,15 +332,12 @@ pub struct PolicyEditor {
 #[derive(Debug)]
 pub struct ExportForm {
     /// The kind exported.
-    pub tab: Tab,
-    /// `json`, `ndjson` or `csv`.
-    pub format: usize,
+    pub kind: Resource,
+    /// The format chosen.
+    pub format: ExportFormat,
     /// The path to write.
     pub path: Input,
 }
-
-/// The export formats offered.
-pub const EXPORT_FORMATS: [&str; 3] = ["json", "ndjson", "csv"];
 
 /// A running export.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -382,7 +372,7 @@ impl State {
                 ..Session::default()
             },
             conn: Conn::Connecting,
-            tab: Tab::Contacts,
+            tab: Resource::Contacts,
             list: ListView::default(),
             modal: None,
             toast: None,
@@ -406,20 +396,26 @@ impl State {
     /// Before the session has loaded every tab is shown, so the very first frame
     /// already has the whole tab bar (the operator sees where things are while the
     /// daemon answers); tabs the profile cannot read drop out once it is known.
-    pub fn tabs(&self) -> Vec<Tab> {
+    pub fn tabs(&self) -> Vec<Resource> {
         if !self.session.loaded {
-            return Tab::ALL.to_vec();
+            return Resource::ALL.to_vec();
         }
         let perms = self.session.permissions();
-        Tab::ALL
+        Resource::ALL
             .into_iter()
             .filter(|t| perms.contains(t.read_permission()))
             .collect()
     }
 
     /// The visible rows: indices into the loaded records, after the client-side filter
-    /// and sort.
-    pub fn visible(&self) -> Vec<usize> {
+    /// and sort (as of the last [`State::reindex`]).
+    pub fn visible(&self) -> &[usize] {
+        &self.list.visible
+    }
+
+    /// Recomputes [`State::visible`]; `update` calls it whenever the loaded records, the
+    /// filter, the sort or the tab change, so drawing and each key read it for free.
+    pub fn reindex(&mut self) {
         let rows: Vec<&Value> = self.list.rows().collect();
         let needle = self.list.filter.to_lowercase();
         let mut idx: Vec<usize> = (0..rows.len())
@@ -430,20 +426,19 @@ impl State {
             })
             .collect();
         if self.list.sort != Sort::Server
-            && let Some(col) = self.tab.columns().first()
+            && let Some(col) = self.tab.table_columns().next()
         {
-            idx.sort_by_cached_key(|&i| super::kinds::cell(rows[i], col));
+            idx.sort_by_cached_key(|&i| col.table_text(rows[i]));
             if self.list.sort == Sort::FirstDesc {
                 idx.reverse();
             }
         }
-        idx
+        self.list.visible = idx;
     }
 
     /// The selected record.
     pub fn selected(&self) -> Option<&Value> {
-        let vis = self.visible();
-        let i = *vis.get(self.list.selected)?;
+        let i = *self.list.visible.get(self.list.selected)?;
         self.list.rows().nth(i)
     }
 

@@ -8,14 +8,15 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Cell, Row, Table};
 use serde_json::Value;
 
-use super::kinds::{Tab, cell};
+use steward::resource::Resource;
+
 use super::state::State;
 
 /// Draws the current tab's table in `area` (borders included).
 pub fn record_table(f: &mut Frame, area: Rect, s: &State, block: Block<'_>) {
     let t = s.theme;
     let tab = s.tab;
-    let cols = tab.columns();
+    let cols: Vec<_> = tab.table_columns().collect();
     let rows_all: Vec<&Value> = s.list.rows().collect();
     let vis = s.visible();
     let height = usize::from(area.height.saturating_sub(3)).max(1);
@@ -46,9 +47,9 @@ pub fn record_table(f: &mut Frame, area: Rect, s: &State, block: Block<'_>) {
             let v = rows_all[i];
             let sel = pos == s.list.selected;
             let mut cells = vec![Cell::from(if sel { ">" } else { " " })];
-            for c in cols {
-                let text = cell(v, c);
-                let style = if tab == Tab::Alerts && c.title == "Severity" {
+            for c in &cols {
+                let text = c.table_text(v);
+                let style = if tab == Resource::Alerts && c.title == "Severity" {
                     t.severity(&text)
                 } else {
                     ratatui::style::Style::new()

@@ -5,10 +5,10 @@
 
 use serde_json::{Value, json};
 use steward::permissions::{Permission, PermissionSet, Profiles};
+use steward::resource::Resource;
 use steward::wire::TenantInfo;
 use steward_tui::tui::keymap::Keymap;
-use steward_tui::tui::kinds::Tab;
-use steward_tui::tui::msg::{Cmd, Msg};
+use steward_tui::tui::msg::{Msg, Request};
 use steward_tui::tui::state::{Conn, State};
 use steward_tui::tui::update::{Action, Effect, update};
 
@@ -83,7 +83,7 @@ pub fn contact(name: &str, etag: &str) -> Value {
 }
 
 /// The backend commands among effects.
-pub fn cmds(fx: &[Effect]) -> Vec<Cmd> {
+pub fn cmds(fx: &[Effect]) -> Vec<Request> {
     fx.iter()
         .filter_map(|e| match e {
             Effect::Send(c) => Some((**c).clone()),
@@ -92,12 +92,12 @@ pub fn cmds(fx: &[Effect]) -> Vec<Cmd> {
         .collect()
 }
 
-/// The one `Cmd::Pages` among effects.
+/// The one `Request::Pages` among effects.
 pub fn pages_cmd(fx: &[Effect]) -> (u64, usize, String, bool) {
     cmds(fx)
         .into_iter()
         .find_map(|c| match c {
-            Cmd::Pages {
+            Request::Pages {
                 generation,
                 start_index,
                 link,
@@ -129,7 +129,7 @@ pub fn answer(s: &mut State, fx: &[Effect], page: Vec<Value>, next: Option<&str>
 pub fn loaded(
     tenant: &str,
     role: Option<&str>,
-    tab: Tab,
+    tab: Resource,
     page: Vec<Value>,
     next: Option<&str>,
 ) -> State {

@@ -1,0 +1,279 @@
+//! What each key command does on the list (after [`super::gate`] allowed it): moving,
+//! opening a record, starting a form or a confirmation, copying. Changes themselves are
+//! sent from the modals once confirmed or submitted.
+
+use serde_json::Value;
+use steward::resource::Resource;
+use tui_input::Input;
+
+use super::list::{apply_filter, go_bottom, go_top, move_by, reanchor, refresh};
+use super::session::switch_tab;
+use super::{Effect, disabled};
+use crate::export_file::ExportFormat;
+use crate::tui::export::{default_export_path, osc52};
+use crate::tui::form::{ContactForm, InitiateForm, TextArea};
+use crate::tui::keymap::Command;
+use crate::tui::state::{ExportForm, Intent, Modal, PickerKind, PolicyEditor, Sort, State};
+
+/// Runs one keymap command (after the permission check).
+pub fn command(s: &mut State, cmd: Command) -> Vec<Effect> {
+    if let Some(reason) = disabled(s, cmd) {
+        let text = reason.toast(s, cmd);
+        s.toast(text, true);
+        return Vec::new();
+    }
+    let page = s.view_rows.max(1) as i64;
+    match cmd {
+        Command::Quit => vec![Effect::Quit],
+        Command::Up => move_by(s, -1),
+        Command::Down => move_by(s, 1),
+        Command::HalfPageUp => move_by(s, -(page / 2).max(1)),
+        Command::HalfPageDown => move_by(s, (page / 2).max(1)),
+        Command::PageUp => move_by(s, -page),
+        Command::PageDown => move_by(s, page),
+        Command::Top => go_top(s),
+        Command::Bottom => go_bottom(s),
+        Command::NextTab | Command::PrevTab => {
+            let tabs = s.tabs();
+            if tabs.is_empty() {
+                return Vec::new();
+            }
+            let i = tabs.iter().position(|t| *t == s.tab).unwrap_or(0);
+            let n = tabs.len();
+            let j = if cmd == Command::NextTab {
+                (i + 1) % n
+            } else {
+                (i + n - 1) % n
+            };
+            switch_tab(s, tabs[j])
+        }
+        Command::Open => {
+            if let Some(v) = s.selected() {
+                let title = format!("{}/{}", s.tab.segment(), s.tab.record_id(v));
+                let text = serde_json::to_string_pretty(v).unwrap_or_default();
+                s.modal = Some(Modal::Detail {
+                    title,
+                    text,
+                    scroll: 0,
+                });
+            }
+            Vec::new()
+        }
+        Command::Back => {
+            if !s.list.filter.is_empty() {
+                return apply_filter(s, String::new());
+            }
+            Vec::new()
+        }
+        Command::Filter => {
+            s.modal = Some(Modal::Filter(Input::new(s.list.filter.clone())));
+            Vec::new()
+        }
+        Command::CommandLine => {
+            s.modal = Some(Modal::CommandLine(Input::default()));
+            Vec::new()
+        }
+        Command::Help => {
+            s.modal = Some(Modal::Help { scroll: 0 });
+            Vec::new()
+        }
+        Command::Sort => {
+            if s.tab == Resource::Alerts {
+                s.toast("alerts come newest first from the daemon", false);
+                return Vec::new();
+            }
+            s.list.sort = match s.list.sort {
+                Sort::Server => Sort::FirstAsc,
+                Sort::FirstAsc => Sort::FirstDesc,
+                Sort::FirstDesc => Sort::Server,
+            };
+            let col = s.tab.table_columns().next().map_or("", |c| c.title);
+            let text = match s.list.sort {
+                Sort::Server => "daemon order".to_owned(),
+                Sort::FirstAsc => format!("sorted by {col} ↑ (loaded rows only)"),
+                Sort::FirstDesc => format!("sorted by {col} ↓ (loaded rows only)"),
+            };
+            s.toast(text, false);
+            s.reindex();
+            reanchor(s);
+            Vec::new()
+        }
+        Command::Refresh => refresh(s),
+        Command::Freeze => {
+            s.frozen = !s.frozen;
+            let t = if s.frozen {
+                "live updates frozen (f resumes)"
+            } else {
+                "live updates resumed"
+            };
+            s.toast(t, false);
+            if s.frozen { Vec::new() } else { refresh(s) }
+        }
+        Command::Tenant => {
+            let items: Vec<String> = s.session.tenants.iter().map(|t| t.id.clone()).collect();
+            if items.is_empty() {
+                s.toast("no tenants: the daemon grants you none", true);
+                return Vec::new();
+            }
+            let selected = items
+                .iter()
+                .position(|t| Some(t) == s.session.tenant.as_ref())
+                .unwrap_or(0);
+            s.modal = Some(Modal::Picker {
+                kind: PickerKind::Tenant,
+                items,
+                selected,
+            });
+            Vec::new()
+        }
+        Command::Profile => {
+            let Some(info) = s.session.tenant_info() else {
+                return Vec::new();
+            };
+            let mut items = info.actable_profiles.clone();
+            if items.is_empty() {
+                items = info.profiles.clone();
+            }
+            let selected = items
+                .iter()
+                .position(|p| Some(p) == s.session.role.as_ref())
+                .unwrap_or(items.len().saturating_sub(1));
+            s.modal = Some(Modal::Picker {
+                kind: PickerKind::Profile,
+                items,
+                selected,
+            });
+            Vec::new()
+        }
+        Command::New => {
+            match s.tab {
+                Resource::Contacts => {
+                    s.modal = Some(Modal::ContactForm(Box::new(ContactForm::blank())))
+                }
+                _ => {
+                    s.modal = Some(Modal::PolicyEditor(Box::new(PolicyEditor {
+                        name: Input::new("default".into()),
+                        new: true,
+                        etag: None,
+                        text: TextArea::new(&policy_template(s)),
+                        on_name: true,
+                        errors: Default::default(),
+                        saving: false,
+                    })))
+                }
+            }
+            Vec::new()
+        }
+        Command::Edit => {
+            let Some(v) = s.selected().cloned() else {
+                s.toast("nothing selected", true);
+                return Vec::new();
+            };
+            match s.tab {
+                Resource::Contacts => {
+                    s.modal = Some(Modal::ContactForm(Box::new(ContactForm::from_record(&v))))
+                }
+                _ => {
+                    let mut body = v.clone();
+                    if let Some(o) = body.as_object_mut() {
+                        for k in ["id", "type", "etag", "name"] {
+                            o.remove(k);
+                        }
+                    }
+                    if let Some(p) = body.get_mut("properties").and_then(Value::as_object_mut) {
+                        p.remove("requests");
+                        p.remove("provisioningState");
+                    }
+                    s.modal = Some(Modal::PolicyEditor(Box::new(PolicyEditor {
+                        name: Input::new(s.tab.record_id(&v)),
+                        new: false,
+                        etag: v.get("etag").and_then(Value::as_str).map(str::to_owned),
+                        text: TextArea::new(
+                            &serde_json::to_string_pretty(&body).unwrap_or_default(),
+                        ),
+                        on_name: false,
+                        errors: Default::default(),
+                        saving: false,
+                    })))
+                }
+            }
+            Vec::new()
+        }
+        Command::Delete | Command::Revoke => {
+            let Some(v) = s.selected() else {
+                s.toast("nothing selected", true);
+                return Vec::new();
+            };
+            let id = s.tab.record_id(v);
+            let intent = if cmd == Command::Delete {
+                Intent::Delete {
+                    kind: s.tab,
+                    name: id,
+                    etag: v.get("etag").and_then(Value::as_str).map(str::to_owned),
+                }
+            } else {
+                Intent::Revoke { id }
+            };
+            s.modal = Some(Modal::Confirm {
+                intent,
+                on_confirm: false,
+            });
+            Vec::new()
+        }
+        Command::Initiate => {
+            let Some(v) = s.selected() else {
+                s.toast("nothing selected", true);
+                return Vec::new();
+            };
+            s.modal = Some(Modal::Initiate(Box::new(InitiateForm::for_policy(v))));
+            Vec::new()
+        }
+        Command::Export => {
+            let tenant = s.session.tenant.clone().unwrap_or_default();
+            let format = ExportFormat::Json;
+            s.modal = Some(Modal::Export(Box::new(ExportForm {
+                kind: s.tab,
+                format,
+                path: Input::new(default_export_path(&tenant, s.tab, format)),
+            })));
+            Vec::new()
+        }
+        Command::Copy => {
+            let Some(v) = s.selected() else {
+                s.toast("nothing selected", true);
+                return Vec::new();
+            };
+            let title = format!("{}/{}", s.tab.segment(), s.tab.record_id(v));
+            let json = serde_json::to_string_pretty(v).unwrap_or_default();
+            let (seq, truncated) = osc52(&json, s.in_tmux);
+            let text = if truncated {
+                format!("copied {title} as JSON, cut to the first 100 kB (OSC 52)")
+            } else {
+                format!("copied {title} as JSON ({} bytes, OSC 52)", json.len())
+            };
+            s.toast(text, truncated);
+            vec![Effect::Terminal(seq)]
+        }
+    }
+}
+
+/// A new policy's starting text, its VM in the session's tenant (the daemon refuses VM ids
+/// of other subscriptions).
+fn policy_template(s: &State) -> String {
+    POLICY_TEMPLATE.replace("TENANT", s.session.tenant.as_deref().unwrap_or("TENANT"))
+}
+
+/// [`policy_template`] before the tenant is filled in.
+const POLICY_TEMPLATE: &str = r#"{
+  "kind": "Basic",
+  "properties": {
+    "virtualMachines": [
+      {
+        "id": "/subscriptions/TENANT/resourceGroups/rg1/providers/Microsoft.Compute/virtualMachines/vm1",
+        "ports": [
+          {"number": 22, "protocol": "TCP", "allowedSourceAddressPrefix": "*", "maxRequestAccessDuration": "PT3H"}
+        ]
+      }
+    ]
+  }
+}"#;

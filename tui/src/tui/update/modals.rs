@@ -1,0 +1,280 @@
+//! Keys while a modal is open: help and detail scrolling, the destructive-action
+//! confirmation (focus starts on Cancel), the command line and filter inputs, pickers,
+//! the contact form, the JIT policy editor, the initiate form and the export form.
+//! Submitting a form or confirming becomes a [`Change`] request here.
+
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use serde_json::Value;
+use steward::resource::Resource;
+use tui_input::Input;
+
+use super::list::{apply_filter, refresh};
+use super::session::{run_command_line, set_profile, set_tenant, start_export};
+use super::{Effect, command, send};
+use crate::export_file::ExportFormat;
+use crate::tui::form::{FormOutcome, edit_input};
+use crate::tui::keymap::Command;
+use crate::tui::msg::{Change, Request};
+use crate::tui::state::{Intent, Modal, PickerKind, State};
+
+/// Scrolls a text modal by a moving command.
+fn scroll(v: &mut u16, cmd: Option<Command>, page: u16) {
+    match cmd {
+        Some(Command::Up) => *v = v.saturating_sub(1),
+        Some(Command::Down) => *v = v.saturating_add(1),
+        Some(Command::PageUp | Command::HalfPageUp) => *v = v.saturating_sub(page),
+        Some(Command::PageDown | Command::HalfPageDown) => *v = v.saturating_add(page),
+        Some(Command::Top) => *v = 0,
+        _ => {}
+    }
+}
+
+/// A key while a modal is open.
+pub(super) fn modal_key(s: &mut State, k: KeyEvent) -> Vec<Effect> {
+    let Some(modal) = s.modal.take() else {
+        return Vec::new();
+    };
+    let cmd = s.keymap.command_for(&k);
+    let page = u16::try_from(s.view_rows).unwrap_or(10).max(1);
+    let close = matches!(cmd, Some(Command::Back | Command::Quit)) || k.code == KeyCode::Esc;
+    match modal {
+        Modal::Help { mut scroll } => {
+            if close || cmd == Some(Command::Help) {
+                return Vec::new();
+            }
+            self::scroll(&mut scroll, cmd, page);
+            s.modal = Some(Modal::Help { scroll });
+        }
+        Modal::Detail {
+            title,
+            text,
+            mut scroll,
+        } => {
+            if close || cmd == Some(Command::Open) {
+                return Vec::new();
+            }
+            if cmd == Some(Command::Copy) {
+                s.modal = Some(Modal::Detail {
+                    title,
+                    text,
+                    scroll,
+                });
+                return command(s, Command::Copy);
+            }
+            self::scroll(&mut scroll, cmd, page);
+            s.modal = Some(Modal::Detail {
+                title,
+                text,
+                scroll,
+            });
+        }
+        Modal::Conflict {
+            title,
+            mine,
+            theirs,
+            mut scroll,
+        } => {
+            if close || k.code == KeyCode::Enter {
+                return refresh(s);
+            }
+            self::scroll(&mut scroll, cmd, page);
+            s.modal = Some(Modal::Conflict {
+                title,
+                mine,
+                theirs,
+                scroll,
+            });
+        }
+        Modal::Confirm { intent, on_confirm } => match k.code {
+            KeyCode::Esc => {}
+            KeyCode::Left | KeyCode::Right | KeyCode::Tab | KeyCode::BackTab => {
+                s.modal = Some(Modal::Confirm {
+                    intent,
+                    on_confirm: !on_confirm,
+                })
+            }
+            KeyCode::Char('h') | KeyCode::Char('l') => {
+                s.modal = Some(Modal::Confirm {
+                    intent,
+                    on_confirm: !on_confirm,
+                })
+            }
+            KeyCode::Enter if on_confirm => return confirmed(intent),
+            KeyCode::Enter => {}
+            _ => s.modal = Some(Modal::Confirm { intent, on_confirm }),
+        },
+        Modal::CommandLine(mut input) => match k.code {
+            KeyCode::Esc => {}
+            KeyCode::Enter => return run_command_line(s, input.value()),
+            _ => {
+                edit_input(&mut input, &k);
+                s.modal = Some(Modal::CommandLine(input));
+            }
+        },
+        Modal::Filter(mut input) => match k.code {
+            KeyCode::Esc => {}
+            KeyCode::Enter => return apply_filter(s, input.value().trim().to_owned()),
+            _ => {
+                edit_input(&mut input, &k);
+                s.modal = Some(Modal::Filter(input));
+            }
+        },
+        Modal::Picker {
+            kind,
+            items,
+            mut selected,
+        } => {
+            match (k.code, cmd) {
+                (KeyCode::Esc, _) | (_, Some(Command::Quit)) => return Vec::new(),
+                (KeyCode::Enter, _) => {
+                    let Some(choice) = items.get(selected).cloned() else {
+                        return Vec::new();
+                    };
+                    return match kind {
+                        PickerKind::Tenant => set_tenant(s, &choice),
+                        PickerKind::Profile => set_profile(s, &choice),
+                    };
+                }
+                (_, Some(Command::Up)) => selected = selected.saturating_sub(1),
+                (_, Some(Command::Down)) => {
+                    selected = (selected + 1).min(items.len().saturating_sub(1))
+                }
+                _ => {}
+            }
+            s.modal = Some(Modal::Picker {
+                kind,
+                items,
+                selected,
+            });
+        }
+        Modal::ContactForm(mut f) => {
+            if f.saving {
+                s.modal = Some(Modal::ContactForm(f));
+                return Vec::new();
+            }
+            match f.key(&k) {
+                FormOutcome::Cancel => {}
+                FormOutcome::Stay => s.modal = Some(Modal::ContactForm(f)),
+                FormOutcome::Submit => {
+                    let name = f.record_name();
+                    if name.is_empty() {
+                        f.errors.insert("name".into(), "a name is needed".into());
+                        s.modal = Some(Modal::ContactForm(f));
+                        return Vec::new();
+                    }
+                    f.saving = true;
+                    f.errors.clear();
+                    let body = f.body();
+                    let etag = f.etag.clone();
+                    s.modal = Some(Modal::ContactForm(f));
+                    return save(Resource::Contacts, name, body, etag);
+                }
+            }
+        }
+        Modal::PolicyEditor(mut ed) => {
+            if ed.saving {
+                s.modal = Some(Modal::PolicyEditor(ed));
+                return Vec::new();
+            }
+            let submit = (k.code == KeyCode::Char('s')
+                && k.modifiers.contains(KeyModifiers::CONTROL))
+                || k.code == KeyCode::F(2);
+            if k.code == KeyCode::Esc {
+                return Vec::new();
+            }
+            if submit {
+                let name = ed.name.value().trim().to_owned();
+                match serde_json::from_str::<Value>(&ed.text.text()) {
+                    Ok(body) if !name.is_empty() => {
+                        ed.saving = true;
+                        ed.errors.clear();
+                        let etag = ed.etag.clone();
+                        s.modal = Some(Modal::PolicyEditor(ed));
+                        return save(Resource::JitPolicies, name, body, etag);
+                    }
+                    Ok(_) => {
+                        ed.errors.insert("name".into(), "a name is needed".into());
+                    }
+                    Err(e) => {
+                        ed.errors.insert(String::new(), format!("not JSON: {e}"));
+                    }
+                }
+            } else if k.code == KeyCode::Tab && ed.new {
+                ed.on_name = !ed.on_name;
+            } else if ed.on_name {
+                edit_input(&mut ed.name, &k);
+            } else {
+                ed.text.key(&k);
+            }
+            s.modal = Some(Modal::PolicyEditor(ed));
+        }
+        Modal::Initiate(mut f) => {
+            if f.saving {
+                s.modal = Some(Modal::Initiate(f));
+                return Vec::new();
+            }
+            match f.key(&k) {
+                FormOutcome::Cancel => {}
+                FormOutcome::Stay => s.modal = Some(Modal::Initiate(f)),
+                FormOutcome::Submit => match f.body(jiff::Timestamp::now()) {
+                    Ok(body) => {
+                        f.saving = true;
+                        f.errors.clear();
+                        let policy = f.policy.clone();
+                        s.modal = Some(Modal::Initiate(f));
+                        return vec![send(Request::Change(Change::Initiate { policy, body }))];
+                    }
+                    Err((field, why)) => {
+                        f.errors.insert(field, why);
+                        s.modal = Some(Modal::Initiate(f));
+                    }
+                },
+            }
+        }
+        Modal::Export(mut f) => match k.code {
+            KeyCode::Esc => {}
+            KeyCode::Enter => {
+                let path = f.path.value().trim().to_owned();
+                return start_export(s, f.kind, f.format, path);
+            }
+            KeyCode::Tab | KeyCode::BackTab | KeyCode::Up | KeyCode::Down => {
+                let old = f.format.as_str();
+                let all = ExportFormat::ALL;
+                let n = all.len();
+                let i = all.iter().position(|x| *x == f.format).unwrap_or(0);
+                let back = matches!(k.code, KeyCode::BackTab | KeyCode::Up);
+                f.format = all[if back { (i + n - 1) % n } else { (i + 1) % n }];
+                let new = f.format.as_str();
+                let p = f.path.value().to_owned();
+                if let Some(stem) = p.strip_suffix(&format!(".{old}")) {
+                    f.path = Input::new(format!("{stem}.{new}"));
+                }
+                s.modal = Some(Modal::Export(f));
+            }
+            _ => {
+                edit_input(&mut f.path, &k);
+                s.modal = Some(Modal::Export(f));
+            }
+        },
+    }
+    Vec::new()
+}
+
+/// The request saving a record.
+fn save(kind: Resource, name: String, body: Value, etag: Option<String>) -> Vec<Effect> {
+    vec![send(Request::Change(Change::Save {
+        kind,
+        name,
+        body,
+        etag,
+    }))]
+}
+
+/// The confirmed half of a destructive action: only now does it become a request.
+fn confirmed(intent: Intent) -> Vec<Effect> {
+    let change = match intent {
+        Intent::Delete { kind, name, etag } => Change::Delete { kind, name, etag },
+        Intent::Revoke { id } => Change::Revoke { id },
+    };
+    vec![send(Request::Change(change))]
+}

@@ -1,0 +1,159 @@
+//! What the operator is looking at: the tenant, the acting profile and the tab, the
+//! `:` command line that switches them, and starting an export.
+
+use steward::resource::Resource;
+
+use super::list::reset_list;
+use super::{Effect, command, disabled, send};
+use crate::export_file::ExportFormat;
+use crate::tui::export::default_export_path;
+use crate::tui::keymap::Command;
+use crate::tui::msg::Request;
+use crate::tui::state::{ExportProgress, ListView, State};
+
+/// Shows another kind's tab, if the acting profile may read it.
+pub(super) fn switch_tab(s: &mut State, tab: Resource) -> Vec<Effect> {
+    if !s.session.loaded {
+        // Keys typed before the daemon answered (`:alerts` right at start) pick the tab
+        // the session opens on; `enter_session` falls back if the profile cannot read it.
+        s.tab = tab;
+        s.dirty = true;
+        return Vec::new();
+    }
+    if !s.session.can(tab.read_permission()) {
+        s.toast(
+            format!(
+                "{}: the {} profile lacks {}",
+                tab.title(),
+                s.session.profile_label(),
+                tab.read_permission()
+            ),
+            true,
+        );
+        return Vec::new();
+    }
+    if tab == s.tab && s.list.loaded {
+        return Vec::new();
+    }
+    s.tab = tab;
+    s.list = ListView::default();
+    reset_list(s)
+}
+
+/// Runs a `:` command line.
+pub(super) fn run_command_line(s: &mut State, line: &str) -> Vec<Effect> {
+    let mut words = line.split_whitespace();
+    let Some(first) = words.next() else {
+        return Vec::new();
+    };
+    let arg = words.next();
+    if let Some(tab) = Resource::from_word(first) {
+        return switch_tab(s, tab);
+    }
+    match (first, arg) {
+        ("q" | "quit" | "q!", _) => vec![Effect::Quit],
+        ("help", _) => command(s, Command::Help),
+        ("tenant", Some(t)) => set_tenant(s, t),
+        ("profile" | "as", Some(p)) => set_profile(s, p),
+        ("export", Some(f)) => {
+            let Some(format) = ExportFormat::from_name(f) else {
+                let names: Vec<&str> = ExportFormat::ALL.iter().map(|f| f.as_str()).collect();
+                s.toast(format!("export formats: {}", names.join(", ")), true);
+                return Vec::new();
+            };
+            if disabled(s, Command::Export).is_some() {
+                return command(s, Command::Export);
+            }
+            let tenant = s.session.tenant.clone().unwrap_or_default();
+            start_export(
+                s,
+                s.tab,
+                format,
+                default_export_path(&tenant, s.tab, format),
+            )
+        }
+        _ => {
+            s.toast(
+                format!("unknown command `{line}` (try :alerts, :tenant NAME, :profile NAME, :export csv, :q)"),
+                true,
+            );
+            Vec::new()
+        }
+    }
+}
+
+/// Opens another tenant the caller holds a grant in.
+pub(super) fn set_tenant(s: &mut State, t: &str) -> Vec<Effect> {
+    if !s.session.tenants.iter().any(|i| i.id == t) {
+        s.toast(format!("no tenant `{t}` you hold a grant in"), true);
+        return Vec::new();
+    }
+    s.session.tenant = Some(t.to_owned());
+    s.session.role = None;
+    enter_session(s)
+}
+
+/// Acts under another profile from now on.
+pub(super) fn set_profile(s: &mut State, p: &str) -> Vec<Effect> {
+    let Some(info) = s.session.tenant_info() else {
+        return Vec::new();
+    };
+    if !info.actable_profiles.iter().any(|a| a == p) && !info.profiles.iter().any(|a| a == p) {
+        s.toast(
+            format!(
+                "cannot act as `{p}` here (you may: {})",
+                info.actable_profiles.join(", ")
+            ),
+            true,
+        );
+        return Vec::new();
+    }
+    s.session.role = if info.profiles.len() == 1 && info.profiles[0] == p {
+        None
+    } else {
+        Some(p.to_owned())
+    };
+    s.toast(format!("acting as {p}"), false);
+    enter_session(s)
+}
+
+/// After the tenant or profile changed: tell the backend, pick a readable tab, reload.
+pub(super) fn enter_session(s: &mut State) -> Vec<Effect> {
+    let mut fx = vec![send(Request::SetSession {
+        tenant: s.session.tenant.clone(),
+        role: s.session.role.clone(),
+    })];
+    let tabs = s.tabs();
+    if !tabs.contains(&s.tab)
+        && let Some(t) = tabs.first()
+    {
+        s.tab = *t;
+    }
+    s.list = ListView::default();
+    if tabs.is_empty() {
+        s.toast("this profile may read nothing here", true);
+        return fx;
+    }
+    fx.extend(reset_list(s));
+    fx
+}
+
+/// Starts streaming `kind` to `file`; the modal closes and progress shows below.
+pub(super) fn start_export(
+    s: &mut State,
+    kind: Resource,
+    format: ExportFormat,
+    file: String,
+) -> Vec<Effect> {
+    s.modal = None;
+    s.export = Some(ExportProgress {
+        path: file.clone(),
+        bytes: 0,
+        total: None,
+    });
+    vec![send(Request::Export {
+        kind,
+        format,
+        file: file.into(),
+    })]
+}
