@@ -332,6 +332,8 @@ impl Served {
         if let Some(d) = self.daemon.take() {
             self.rt.block_on(d.stop());
         }
+        // The stopped daemon's last tasks may hold the store a moment longer.
+        drop(self.rt.block_on(async { stored(self.dir.path()) }));
         f(self.dir.path());
         let daemon = open_config(&self.config);
         let _g = self.rt.enter();

@@ -578,8 +578,7 @@ fn lists_page_with_all_and_print_json_as_the_api_answered() {
 }
 
 /// `contacts list` of contacts a, b (enabled) and c (disabled) with no phone.
-const TABLE_ABC: &str =
-    "NAME  EMAILS  PHONE  ENABLED\na     a@x.y\nb     b@x.y\nc     c@x.y          no\n";
+const TABLE_ABC: &str = "NAME  EMAILS  PHONE  ENABLED\na     a@x.y          yes\nb     b@x.y          yes\nc     c@x.y          no\n";
 
 #[test]
 fn export_streams_to_a_private_file_and_counts_records() {
