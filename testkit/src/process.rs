@@ -76,12 +76,27 @@ impl Stewardd {
 
     /// As [`Stewardd::start`], waiting at most `limit`.
     pub fn start_within(&mut self, limit: Duration) {
+        self.start_wrapped(&[], limit);
+    }
+
+    /// As [`Stewardd::start`], run through `wrapper`: `wrapper[0] wrapper[1..] stewardd
+    /// --config FILE` (`["prlimit", "--as=N", "--"]`; with `sh -c SCRIPT`, the script
+    /// sees the binary as `$0` and its arguments as `"$@"`).
+    pub fn start_wrapped(&mut self, wrapper: &[&str], limit: Duration) {
         let err = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(&self.stderr)
             .unwrap();
-        let child = Command::new(stewardd())
+        let mut cmd = match wrapper.split_first() {
+            Some((first, rest)) => {
+                let mut c = Command::new(first);
+                c.args(rest).arg(stewardd());
+                c
+            }
+            None => Command::new(stewardd()),
+        };
+        let child = cmd
             .arg("--config")
             .arg(&self.config)
             .env("RUST_LOG", &self.rust_log)

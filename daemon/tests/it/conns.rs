@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use http::StatusCode;
 use serde_json::Value;
-use steward_testkit::process::{Stewardd, get, raw, stewardd};
+use steward_testkit::process::{Stewardd, get, raw};
 use steward_testkit::user::{OsGroup, OsUser, can_act_as_others};
 
 /// This test binary, run as `user` (its groups from the group database), doing `what`
@@ -70,30 +70,8 @@ fn daemon_for(limits: &str, extra: &str, socket_group: &str) -> Stewardd {
 /// Starts `d` with its open-file limit (soft and hard) at `nofile`, the way a host's
 /// `ulimit -n` or a unit's `LimitNOFILE=` would set it.
 fn start_with_nofile(d: &mut Stewardd, nofile: u64) {
-    let err = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&d.stderr)
-        .unwrap();
-    let child = Command::new("sh")
-        .arg("-c")
-        .arg(format!("ulimit -n {nofile} && exec \"$0\" --config \"$1\""))
-        .arg(stewardd())
-        .arg(&d.config)
-        .env("RUST_LOG", "warn")
-        .env_remove("LISTEN_FDS")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(err)
-        .spawn()
-        .unwrap();
-    d.child = Some(child);
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !steward_testkit::process::health(&d.socket) {
-        assert!(d.alive(), "stewardd exited: {}", d.stderr_text());
-        assert!(Instant::now() < deadline, "no answer: {}", d.stderr_text());
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let script = format!("ulimit -n {nofile} && exec \"$0\" \"$@\"");
+    d.start_wrapped(&["sh", "-c", &script], Duration::from_secs(20));
 }
 
 /// The soft and hard open-file limits of process `pid`, from `/proc`.

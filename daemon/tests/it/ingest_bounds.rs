@@ -132,27 +132,8 @@ async fn ingest_over_the_budget_is_503_with_retry_after_and_a_dropped_request_fr
 
 /// Runs `stewardd` with its address space limited to `bytes` (prlimit).
 fn start_limited(d: &mut Stewardd, bytes: u64) {
-    let err = std::fs::File::create(&d.stderr).unwrap();
-    let child = Command::new("prlimit")
-        .arg(format!("--as={bytes}"))
-        .arg("--")
-        .arg(steward_testkit::process::stewardd())
-        .arg("--config")
-        .arg(&d.config)
-        .env("RUST_LOG", "warn")
-        .env_remove("LISTEN_FDS")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(err)
-        .spawn()
-        .unwrap();
-    d.child = Some(child);
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !steward_testkit::process::health(&d.socket) {
-        assert!(d.alive(), "stewardd exited at start: {}", d.stderr_text());
-        assert!(Instant::now() < deadline, "no health: {}", d.stderr_text());
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let limit = format!("--as={bytes}");
+    d.start_wrapped(&["prlimit", &limit, "--"], Duration::from_secs(20));
 }
 
 /// `VmPeak` and `VmHWM` of a process, in KiB.
