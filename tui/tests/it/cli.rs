@@ -493,7 +493,7 @@ fn api_error_line(d: &Daemon, method: &str, path: &str, body: Option<&str>) -> S
 }
 
 #[test]
-fn api_errors_reach_the_script_as_the_daemon_said_them() {
+fn api_errors_map_to_exit_codes_with_the_daemons_message() {
     let d = Daemon::start();
     // 404: exit 4 and the daemon's code and message, as they are.
     let out = d.run(&["contacts", "get", "nosuch"]);
