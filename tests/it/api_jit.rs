@@ -18,6 +18,16 @@ fn base() -> String {
     format!("/v1/tenants/{T}")
 }
 
+/// A daemon (on a temp dir) with the standard policy `default` (22 up to 3 h); returns
+/// the dir, the daemon and the policy's path.
+async fn with_policy() -> (tempfile::TempDir, TestDaemon, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let d = TestDaemon::start(dir.path(), "").await;
+    let pol = format!("{}/jit-policies/default", base());
+    d.client().put(&pol, &policy("PT3H"), None).await;
+    (dir, d, pol)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn policy_put_get_list_delete_with_etags() {
     let dir = tempfile::tempdir().unwrap();
@@ -119,11 +129,8 @@ async fn validation_names_the_field() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn initiate_rules_and_the_request_listing() {
-    let dir = tempfile::tempdir().unwrap();
-    let d = TestDaemon::start(dir.path(), "").await;
+    let (_dir, d, pol) = with_policy().await;
     let c = d.client();
-    let pol = format!("{}/jit-policies/default", base());
-    c.put(&pol, &policy("PT3H"), None).await;
     let init = format!("{pol}/initiate");
 
     let (s, v, _) = c
@@ -193,11 +200,8 @@ async fn initiate_rules_and_the_request_listing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_newer_request_ends_the_older_and_revoke_ends_early() {
-    let dir = tempfile::tempdir().unwrap();
-    let d = TestDaemon::start(dir.path(), "").await;
+    let (_dir, d, pol) = with_policy().await;
     let c = d.client();
-    let pol = format!("{}/jit-policies/default", base());
-    c.put(&pol, &policy("PT3H"), None).await;
     let init = format!("{pol}/initiate");
     let (_, first, _) = c
         .post(&init, &initiate(22, in_secs(3600.0), "198.51.100.9"))

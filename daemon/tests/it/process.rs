@@ -22,6 +22,15 @@ fn config(dir: &Path, role: &str) -> String {
         .text()
 }
 
+/// A temp dir with [`config`] (`role` for the test's user) written to its
+/// `steward.toml`; returns both.
+fn setup(role: &str) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("steward.toml");
+    std::fs::write(&cfg, config(dir.path(), role)).unwrap();
+    (dir, cfg)
+}
+
 struct Daemon {
     child: Child,
     socket: PathBuf,
@@ -161,9 +170,7 @@ fn check_config_refuses_grants_that_match_nobody() {
 
 #[test]
 fn the_socket_is_private_and_a_second_daemon_refuses_the_same_data_dir() {
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = dir.path().join("steward.toml");
-    std::fs::write(&cfg, config(dir.path(), "owner")).unwrap();
+    let (dir, cfg) = setup("owner");
     let d = Daemon::start(dir.path(), &cfg);
     let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode(&d.socket), 0o600);
@@ -195,9 +202,7 @@ fn a_stale_socket_is_replaced() {
 
 #[test]
 fn sighup_reloads_a_valid_file_and_keeps_the_old_one_over_an_invalid_one() {
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = dir.path().join("steward.toml");
-    std::fs::write(&cfg, config(dir.path(), "reader")).unwrap();
+    let (dir, cfg) = setup("reader");
     let d = Daemon::start(dir.path(), &cfg);
     assert_eq!(put_contact(&d.socket), http::StatusCode::FORBIDDEN);
 
@@ -266,9 +271,7 @@ fn log_text(dir: &Path) -> String {
 #[test]
 fn reading_the_config_file_never_reloads_it_and_a_change_reloads_once() {
     use std::io::Read;
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = dir.path().join("steward.toml");
-    std::fs::write(&cfg, config(dir.path(), "reader")).unwrap();
+    let (dir, cfg) = setup("reader");
     let d = Daemon::start(dir.path(), &cfg);
     std::thread::sleep(Duration::from_millis(500));
 
@@ -335,9 +338,7 @@ fn reading_the_config_file_never_reloads_it_and_a_change_reloads_once() {
 
 #[test]
 fn sigterm_stops_cleanly_and_logs_every_request() {
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = dir.path().join("steward.toml");
-    std::fs::write(&cfg, config(dir.path(), "owner")).unwrap();
+    let (dir, cfg) = setup("owner");
     let mut d = Daemon::start(dir.path(), &cfg);
     assert_eq!(put_contact(&d.socket), http::StatusCode::CREATED);
     d.signal(Signal::SIGTERM);
@@ -363,9 +364,7 @@ fn sigterm_stops_cleanly_and_logs_every_request() {
 
 #[test]
 fn sd_notify_reports_ready_reloading_and_stopping() {
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = dir.path().join("steward.toml");
-    std::fs::write(&cfg, config(dir.path(), "owner")).unwrap();
+    let (dir, cfg) = setup("owner");
     let notify_path = dir.path().join("notify.sock");
     let notify = std::os::unix::net::UnixDatagram::bind(&notify_path).unwrap();
     notify
@@ -407,9 +406,7 @@ fn socket_activation_serves_the_socket_it_is_given() {
         );
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = dir.path().join("steward.toml");
-    std::fs::write(&cfg, config(dir.path(), "owner")).unwrap();
+    let (dir, cfg) = setup("owner");
     let activated = dir.path().join("activated.sock");
     let child = Command::new(activate)
         .arg("-l")
