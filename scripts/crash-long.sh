@@ -5,4 +5,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target}
-exec cargo test -p steward-daemon --test crash -- --ignored --nocapture sigkill_loses_no_acknowledged_write_long
+exec cargo test -p steward-daemon --test it -- --ignored --nocapture crash::sigkill_loses_no_acknowledged_write_long

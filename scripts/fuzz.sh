@@ -2,7 +2,7 @@
 # Runs each cargo-fuzz target for SECONDS (default 600) from its seed corpus, on nightly.
 # Usage: scripts/fuzz.sh [SECONDS] [TARGET...]   (targets: request record stored)
 # Crashes land in fuzz/artifacts/<target>/; copy each into fuzz/regressions/<target>/ once
-# fixed, and `cargo test -p steward-daemon --test hostile fuzz_regressions` replays them.
+# fixed, and `cargo test -p steward-daemon --test it hostile::fuzz_regressions` replays them.
 set -euo pipefail
 cd "$(dirname "$0")/../fuzz"
 secs=${1:-600}; shift || true

@@ -6,4 +6,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target}
-exec cargo test -p steward-daemon --test overload -- --ignored --nocapture many_connections_long
+exec cargo test -p steward-daemon --test it -- --ignored --nocapture overload::many_connections_long

@@ -105,11 +105,29 @@ impl Daemon {
         Ok(())
     }
 
-    /// Asks for a reload of the config file now (SIGHUP), if the daemon has one.
-    pub fn reload_handle(&self) -> Option<(Arc<Shared>, PathBuf)> {
-        self.config_path
-            .clone()
-            .map(|p| (Arc::clone(&self.shared), p))
+    /// What SIGHUP uses to put the config file in force again, if the daemon has one.
+    pub fn reloader(&self) -> Option<Reloader> {
+        self.config_path.clone().map(|path| Reloader {
+            shared: Arc::clone(&self.shared),
+            path,
+        })
+    }
+}
+
+/// Puts a daemon's config file in force again on demand (SIGHUP in `stewardd`, a reload
+/// in an in-process test); the only thing it can do.
+#[derive(Clone)]
+pub struct Reloader {
+    /// The daemon whose configuration it replaces.
+    shared: Arc<Shared>,
+    /// The config file it reads.
+    path: PathBuf,
+}
+
+impl Reloader {
+    /// Reads the config file and puts it in force, or keeps the one in force and says why.
+    pub async fn reload(&self) -> Result<(), String> {
+        crate::reload::reload(&self.shared, &self.path).await
     }
 }
 

@@ -169,14 +169,14 @@ fn spawn_signals(daemon: &Daemon, shutdown: CancellationToken) -> anyhow::Result
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
     let mut hup = signal(SignalKind::hangup())?;
-    let reload = daemon.reload_handle();
+    let reload = daemon.reloader();
     tokio::spawn(async move {
         loop {
             tokio::select! {
                 _ = term.recv() => break,
                 _ = int.recv() => break,
                 _ = hup.recv() => match &reload {
-                    Some((shared, path)) => { let _ = steward_daemon::reload::reload(shared, path).await; }
+                    Some(r) => { let _ = r.reload().await; }
                     None => tracing::info!("SIGHUP: no config file to reload (embedded default)"),
                 },
             }

@@ -1,0 +1,49 @@
+//! The daemon's integration tests: one binary (`cargo test -p steward-daemon --test it`),
+//! one module per concern; `cargo test -p steward-daemon --test it crash::` runs one.
+//!
+//! | module | what it checks |
+//! | --- | --- |
+//! | [`process`] | `stewardd` as an operator runs it: flags, config checks, socket, reload, SIGTERM |
+//! | [`conns`] | connection caps, identities that change, event numbering, real OS users |
+//! | [`crash`] | SIGKILL at random points loses no acknowledged write |
+//! | [`dsr_crash`] | an erasure killed midway completes after a restart, nothing done twice |
+//! | [`hostile`] | hostile bytes on the raw socket, fuzz regressions |
+//! | [`ingest_bounds`] | ingest limits: sizes, counts, idempotency, other users' posts |
+//! | [`overload`] | many slow or idle connections while a well-behaved client is served |
+//! | [`private_files`] | the daemon's own files against other local users |
+//! | [`reads`] | the store's read paths |
+//! | [`scrub`] | no byte of an erased subject left in any file after the scrub |
+//! | [`spool_attacks`] | the spool against a hostile alert source |
+//! | [`storage_faults`] | a full disk, damaged store files, unusable data dirs |
+//! | [`store`] | the store: tables, indexes, the audit chain, the writer |
+//!
+//! The `stewardd` processes, configs, clients and OS users come from `steward_testkit`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod conns;
+mod crash;
+mod dsr_crash;
+mod hostile;
+mod ingest_bounds;
+mod overload;
+mod private_files;
+mod process;
+mod reads;
+mod scrub;
+mod spool_attacks;
+mod storage_faults;
+mod store;
+
+/// The kit finds the very `stewardd` Cargo built for this package's tests (the other
+/// packages rely on the same search, where Cargo names no binary).
+#[test]
+fn the_kit_runs_the_stewardd_cargo_built() {
+    if std::env::var_os(steward_testkit::bin::OVERRIDE).is_some() {
+        return;
+    }
+    assert_eq!(
+        steward_testkit::bin::stewardd(),
+        std::path::Path::new(env!("CARGO_BIN_EXE_stewardd"))
+    );
+}

@@ -1,0 +1,122 @@
+//! Snapshots of the main screens at 80×24 (and the too-small message at 50×12), drawn
+//! with ratatui's `TestBackend` from states built through `update`. Review changes with
+//! `INSTA_UPDATE=always cargo test -p steward-tui --test it tui_snapshots::` and a diff of
+//! `tests/snapshots/`.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use crate::tui_fixtures::*;
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use steward::resource::Resource;
+use steward_tui::tui::draw::draw;
+use steward_tui::tui::state::State;
+use steward_tui::tui::update::{Action, update};
+
+fn screen(s: &State, w: u16, h: u16) -> String {
+    let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
+    t.draw(|f| draw(f, s)).unwrap();
+    t.backend().to_string()
+}
+
+fn alerts_as(tenant: &str) -> State {
+    loaded(
+        tenant,
+        None,
+        Resource::Alerts,
+        (1..=40).map(alert).collect(),
+        Some("/next"),
+    )
+}
+
+#[test]
+fn alerts_as_tenant_admin() {
+    let s = alerts_as("contoso");
+    let out = screen(&s, 80, 24);
+    assert!(out.contains("[RW]"));
+    assert!(
+        !out.contains("d delete"),
+        "alerts are read-only for every profile"
+    );
+    insta::assert_snapshot!("alerts_tenant_admin", out);
+}
+
+#[test]
+fn alerts_as_reader() {
+    let s = alerts_as("fabrikam");
+    let out = screen(&s, 80, 24);
+    assert!(out.contains("[RO]"));
+    assert!(!out.contains("d delete"));
+    assert!(!out.contains("x export"), "a reader lacks alerts.export");
+    insta::assert_snapshot!("alerts_reader", out);
+}
+
+#[test]
+fn contacts_as_tenant_admin_shows_the_write_keys() {
+    let s = loaded(
+        "contoso",
+        None,
+        Resource::Contacts,
+        vec![contact("default", "e1")],
+        None,
+    );
+    let out = screen(&s, 80, 24);
+    assert!(out.contains("d delete") && out.contains("e edit"));
+    insta::assert_snapshot!("contacts_tenant_admin", out);
+}
+
+#[test]
+fn help_as_reader_lists_what_the_profile_lacks() {
+    let mut s = alerts_as("fabrikam");
+    update(&mut s, Action::Key(key_of('?')));
+    let out = screen(&s, 80, 24);
+    assert!(out.contains("export to a file"));
+    assert!(out.contains("needs contacts.write or jit.write"));
+    insta::assert_snapshot!("help_reader", out);
+}
+
+#[test]
+fn delete_confirmation_names_the_record() {
+    let mut s = loaded(
+        "contoso",
+        None,
+        Resource::Contacts,
+        vec![contact("default", "e1")],
+        None,
+    );
+    update(&mut s, Action::Key(key_of('d')));
+    let out = screen(&s, 80, 24);
+    assert!(out.contains("Delete security contact `default`?"));
+    assert!(out.contains("> Cancel <"));
+    insta::assert_snapshot!("delete_confirmation", out);
+}
+
+#[test]
+fn too_small_says_the_size_needed() {
+    let s = alerts_as("contoso");
+    let out = screen(&s, 50, 12);
+    assert!(out.contains("60×15"));
+    insta::assert_snapshot!("too_small", out);
+}
+
+/// The first frame, before any answer from the daemon, already shows the tenant asked
+/// for and the whole tab bar (a check once saw the tenant but not yet the tabs).
+#[test]
+fn first_frame_shows_every_tab_before_the_daemon_answers() {
+    let keymap = steward_tui::tui::keymap::Keymap::default();
+    let mut s = State::new(keymap, Some("contoso".into()), None);
+    update(&mut s, Action::Resize(80, 24));
+    let out = screen(&s, 80, 24);
+    assert!(out.contains("contoso"), "{out}");
+    for tab in [
+        "Contacts",
+        "JIT policies",
+        "JIT requests",
+        "Alerts",
+        "Audit",
+    ] {
+        assert!(
+            out.contains(tab),
+            "no `{tab}` tab in the first frame:\n{out}"
+        );
+    }
+}
