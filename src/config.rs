@@ -221,6 +221,65 @@ impl Default for RetentionConfig {
 pub struct JitConfig {
     /// A command run whenever a JIT request's access opens or closes.
     pub on_change: Option<PathBuf>,
+    /// The built-in firewall backend that opens and closes real rules, if any.
+    pub firewall: Option<FirewallBackend>,
+    /// `[jit.targets]`: VM id (or VM name) -> the address this host forwards to. With a
+    /// firewall, a port of a VM with no entry cannot be opened.
+    pub targets: BTreeMap<String, std::net::IpAddr>,
+}
+
+/// `[jit] firewall`: which built-in backend opens the doors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FirewallBackend {
+    /// The daemon's own nftables table (`inet steward`), driven through `nft`'s JSON API.
+    Nftables,
+}
+
+impl JitConfig {
+    /// The address a VM's traffic is forwarded to: the entry whose key is the VM's id
+    /// (compared case-insensitively, as ARM ids are), else the entry whose key is its
+    /// name (the id's last segment, also case-insensitive).
+    pub fn target_of(&self, vm_id: &str) -> Option<std::net::IpAddr> {
+        let name = vm_id.rsplit('/').next().unwrap_or_default();
+        let by = |want: &str| {
+            self.targets
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(want))
+                .map(|(_, a)| *a)
+        };
+        by(vm_id).or_else(|| by(name).filter(|_| !name.is_empty()))
+    }
+
+    /// Refuses a `[jit.targets]` key that can name no VM: it must be a VM id
+    /// (`/subscriptions/…/virtualMachines/NAME`) or a bare VM name.
+    fn validate(&self) -> Result<(), ConfigError> {
+        for key in self.targets.keys() {
+            let bad = |why: &str| {
+                Err(ConfigError::Invalid(format!(
+                    "jit.targets: `{key}` {why}"
+                )))
+            };
+            if key.is_empty() || key.chars().any(|c| c.is_whitespace() || c.is_control()) {
+                return bad("is empty or holds a space or a control character");
+            }
+            if key.starts_with('/') {
+                let segs: Vec<&str> = key.split('/').collect();
+                let shape = segs.len() == 9
+                    && segs[1].eq_ignore_ascii_case("subscriptions")
+                    && segs[7].eq_ignore_ascii_case("virtualMachines")
+                    && segs.iter().skip(1).all(|s| !s.is_empty());
+                if !shape {
+                    return bad(
+                        "must be a VM id (/subscriptions/T/resourceGroups/G/providers/Microsoft.Compute/virtualMachines/NAME) or a VM name",
+                    );
+                }
+            } else if key.contains('/') {
+                return bad("must be a VM id starting with /subscriptions/, or a VM name without `/`");
+            }
+        }
+        Ok(())
+    }
 }
 
 /// `[ingest]`.
@@ -503,6 +562,7 @@ impl Config {
                 "ingest.rescan_interval must be at least 100ms".into(),
             ));
         }
+        self.jit.validate()?;
         Ok(())
     }
 }
