@@ -255,11 +255,7 @@ impl JitConfig {
     /// (`/subscriptions/…/virtualMachines/NAME`) or a bare VM name.
     fn validate(&self) -> Result<(), ConfigError> {
         for key in self.targets.keys() {
-            let bad = |why: &str| {
-                Err(ConfigError::Invalid(format!(
-                    "jit.targets: `{key}` {why}"
-                )))
-            };
+            let bad = |why: &str| Err(ConfigError::Invalid(format!("jit.targets: `{key}` {why}")));
             if key.is_empty() || key.chars().any(|c| c.is_whitespace() || c.is_control()) {
                 return bad("is empty or holds a space or a control character");
             }
@@ -275,7 +271,9 @@ impl JitConfig {
                     );
                 }
             } else if key.contains('/') {
-                return bad("must be a VM id starting with /subscriptions/, or a VM name without `/`");
+                return bad(
+                    "must be a VM id starting with /subscriptions/, or a VM name without `/`",
+                );
             }
         }
         Ok(())

@@ -27,7 +27,7 @@ pub enum StartError {
     Watch(#[from] crate::reload::WatchError),
     /// `[jit] firewall` is on but its table could not be built (no `nft`, no
     /// CAP_NET_ADMIN, …): the daemon does not serve with doors it cannot control.
-    #[error("[jit] firewall: {0}")]
+    #[error(transparent)]
     Firewall(#[from] crate::firewall::FirewallError),
 }
 

@@ -48,15 +48,28 @@ const SCAN: usize = 500;
 /// Serialises rebuilds (read the store, then apply) across the process.
 static LOCK: Mutex<()> = Mutex::new(());
 
-/// Why the table could not be rebuilt.
+/// Why the table could not be rebuilt. The cause is in the message (not a `source`), so
+/// an error chain prints it once.
 #[derive(Debug, thiserror::Error)]
 pub enum FirewallError {
     /// The store could not be read.
-    #[error("cannot read the JIT requests: {0}")]
-    Store(#[from] StoreError),
+    #[error("[jit] firewall: cannot read the JIT requests: {0}")]
+    Store(StoreError),
     /// `nft` failed; the previous table stays in force.
-    #[error(transparent)]
-    Nft(#[from] NftError),
+    #[error("[jit] firewall: {0}")]
+    Nft(NftError),
+}
+
+impl From<StoreError> for FirewallError {
+    fn from(e: StoreError) -> Self {
+        FirewallError::Store(e)
+    }
+}
+
+impl From<NftError> for FirewallError {
+    fn from(e: NftError) -> Self {
+        FirewallError::Nft(e)
+    }
 }
 
 /// What started a rebuild (and so where it is audited).
@@ -161,8 +174,7 @@ pub fn sync_blocking(shared: &Arc<Shared>, trigger: &Trigger) -> Result<Report, 
     // Audited from a plain thread: it waits on the writer, which must not happen on an
     // async worker.
     let rt = tokio::runtime::Handle::try_current().ok();
-    let recorded =
-        std::thread::scope(|s| s.spawn(|| record(shared, rt, trigger, &outcome)).join());
+    let recorded = std::thread::scope(|s| s.spawn(|| record(shared, rt, trigger, &outcome)).join());
     if recorded.is_err() {
         tracing::error!("firewall: recording a rebuild's outcome panicked");
     }
@@ -222,10 +234,11 @@ fn record(
                 .resource(&resource)
                 .reason(format!("{}: {e}", trigger.why())),
         };
-        let r: Result<(), WriteError> = writer.write_blocking(tenant, move |txn: &mut TenantTxn<'_>| {
-            txn.audit(entry);
-            Ok(())
-        });
+        let r: Result<(), WriteError> =
+            writer.write_blocking(tenant, move |txn: &mut TenantTxn<'_>| {
+                txn.audit(entry);
+                Ok(())
+            });
         if let Err(e) = r {
             tracing::error!(tenant = %tenant, error = %e, "firewall: could not audit a rebuild");
         }
@@ -293,7 +306,12 @@ fn close(
                 if closed == 0 {
                     return Ok(None);
                 }
-                txn.put(Kind::JitRequest, &name, request_input(&req, retention)?, None)?;
+                txn.put(
+                    Kind::JitRequest,
+                    &name,
+                    request_input(&req, retention)?,
+                    None,
+                )?;
                 txn.emit(Kind::JitRequest, &name, "revoked");
                 Ok(Some(HookEvent::closed(&t, &before, &req)))
             });
@@ -338,14 +356,28 @@ pub async fn opened(shared: &Arc<Shared>, tenant: &str, request: &str) -> Result
             if mine.is_empty() {
                 Ok(())
             } else {
-                Err(ApiError::new(StatusCode::CONFLICT, "FirewallFailed", closed(&mine.join("; "))))
+                Err(ApiError::new(
+                    StatusCode::CONFLICT,
+                    "FirewallFailed",
+                    closed(&mine.join("; ")),
+                ))
             }
         }
         Err(e) => {
-            let (s, t, q, why) = (Arc::clone(shared), tenant.to_owned(), request.to_owned(), e.to_string());
+            let (s, t, q, why) = (
+                Arc::clone(shared),
+                tenant.to_owned(),
+                request.to_owned(),
+                e.to_string(),
+            );
             let rt = tokio::runtime::Handle::current();
-            let _ = tokio::task::spawn_blocking(move || close(&s, Some(&rt), &t, &q, None, why)).await;
-            Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "FirewallFailed", closed(&e.to_string())))
+            let _ =
+                tokio::task::spawn_blocking(move || close(&s, Some(&rt), &t, &q, None, why)).await;
+            Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "FirewallFailed",
+                closed(&e.to_string()),
+            ))
         }
     }
 }
@@ -379,7 +411,9 @@ pub async fn reloaded(shared: &Arc<Shared>, was_on: bool) {
     } else if was_on {
         match tokio::task::spawn_blocking(remove).await {
             Ok(Ok(())) => tracing::info!("firewall turned off: table inet steward removed"),
-            Ok(Err(e)) => tracing::error!(error = %e, "firewall turned off, but table inet steward could not be removed"),
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "firewall turned off, but table inet steward could not be removed")
+            }
             Err(e) => tracing::error!(error = %e, "firewall: removing the table failed"),
         }
     }

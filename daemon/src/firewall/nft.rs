@@ -35,7 +35,9 @@ use std::net::IpAddr;
 use std::process::{Command, Stdio};
 
 use nftables::batch::Batch;
-use nftables::expr::{Elem, Expression, Meta, MetaKey, NamedExpression, Payload, PayloadField, Prefix};
+use nftables::expr::{
+    Elem, Expression, Meta, MetaKey, NamedExpression, Payload, PayloadField, Prefix,
+};
 use nftables::schema::{
     Chain, NfListObject, Nftables, Rule, Set, SetFlag, SetType, SetTypeValue, Table,
 };
@@ -109,7 +111,11 @@ fn set(name: &'static str, types: &'static [SetType], interval: bool) -> NfListO
 }
 
 /// `KEY @set VERDICT`.
-fn rule(key: Vec<Expression<'static>>, set: &'static str, verdict: Statement<'static>) -> NfListObject<'static> {
+fn rule(
+    key: Vec<Expression<'static>>,
+    set: &'static str,
+    verdict: Statement<'static>,
+) -> NfListObject<'static> {
     NfListObject::Rule(Rule {
         family: NfFamily::INet,
         table: TABLE.into(),
@@ -174,8 +180,18 @@ fn elements(name: &'static str, elem: Vec<Expression<'static>>) -> Option<NfList
     })
 }
 
-const ALLOW4: &[SetType] = &[SetType::Ipv4Addr, SetType::Ipv4Addr, SetType::InetProto, SetType::InetService];
-const ALLOW6: &[SetType] = &[SetType::Ipv6Addr, SetType::Ipv6Addr, SetType::InetProto, SetType::InetService];
+const ALLOW4: &[SetType] = &[
+    SetType::Ipv4Addr,
+    SetType::Ipv4Addr,
+    SetType::InetProto,
+    SetType::InetService,
+];
+const ALLOW6: &[SetType] = &[
+    SetType::Ipv6Addr,
+    SetType::Ipv6Addr,
+    SetType::InetProto,
+    SetType::InetService,
+];
 const GUARD4: &[SetType] = &[SetType::Ipv4Addr, SetType::InetProto, SetType::InetService];
 const GUARD6: &[SetType] = &[SetType::Ipv6Addr, SetType::InetProto, SetType::InetService];
 
@@ -203,12 +219,22 @@ pub fn replace_table(plan: &Plan) -> Nftables<'static> {
     }));
     let th = || payload("th", "dport");
     b.add(rule(
-        vec![payload("ip", "saddr"), payload("ip", "daddr"), l4proto(), th()],
+        vec![
+            payload("ip", "saddr"),
+            payload("ip", "daddr"),
+            l4proto(),
+            th(),
+        ],
         "allow4",
         Statement::Accept(None),
     ));
     b.add(rule(
-        vec![payload("ip6", "saddr"), payload("ip6", "daddr"), l4proto(), th()],
+        vec![
+            payload("ip6", "saddr"),
+            payload("ip6", "daddr"),
+            l4proto(),
+            th(),
+        ],
         "allow6",
         Statement::Accept(None),
     ));
@@ -224,8 +250,7 @@ pub fn replace_table(plan: &Plan) -> Nftables<'static> {
     ));
     let (d4, d6): (Vec<&Door>, Vec<&Door>) =
         plan.doors.iter().partition(|d| d.guard.target.is_ipv4());
-    let (g4, g6): (Vec<&Guard>, Vec<&Guard>) =
-        plan.guards.iter().partition(|g| g.target.is_ipv4());
+    let (g4, g6): (Vec<&Guard>, Vec<&Guard>) = plan.guards.iter().partition(|g| g.target.is_ipv4());
     let adds = [
         elements("allow4", d4.into_iter().map(door_elem).collect()),
         elements("allow6", d6.into_iter().map(door_elem).collect()),
@@ -287,15 +312,25 @@ mod tests {
         let mut p = Plan::default();
         for (t, proto) in [("10.1.0.5", Proto::Tcp), ("fd00::5", Proto::Udp)] {
             let target: IpAddr = t.parse().unwrap_or(IpAddr::from([0u8; 4]));
-            let guard = Guard { target, proto, port: 22 };
+            let guard = Guard {
+                target,
+                proto,
+                port: 22,
+            };
             p.guards.insert(guard);
-            let source = if target.is_ipv4() { "198.51.100.0/24" } else { "2001:db8::/32" };
+            let source = if target.is_ipv4() {
+                "198.51.100.0/24"
+            } else {
+                "2001:db8::/32"
+            };
             p.doors.push(Door {
                 tenant: "contoso".into(),
                 request: "r1".into(),
                 vm: "vm1".into(),
                 guard,
-                source: source.parse().unwrap_or_else(|_| ipnet::IpNet::from(target)),
+                source: source
+                    .parse()
+                    .unwrap_or_else(|_| ipnet::IpNet::from(target)),
                 timeout_secs: 90,
             });
         }
@@ -316,6 +351,9 @@ mod tests {
         assert!(cmds[1].get("delete").is_some(), "{text}");
         assert!(text.contains(r#""timeout":90"#), "{text}");
         assert!(text.contains(r#""comment":"contoso/r1""#), "{text}");
-        assert!(text.contains(r#"{"prefix":{"addr":"198.51.100.0","len":24}}"#), "{text}");
+        assert!(
+            text.contains(r#"{"prefix":{"addr":"198.51.100.0","len":24}}"#),
+            "{text}"
+        );
     }
 }

@@ -184,9 +184,7 @@ pub fn check_request(jit: &JitConfig, req: &JitRequest) -> Result<(), Validation
             for s in sources(p) {
                 if let Err(why) = source_net(&s, target) {
                     errors.push(FieldError {
-                        path: format!(
-                            "virtualMachines[{i}].ports[{j}].allowedSourceAddressPrefix"
-                        ),
+                        path: format!("virtualMachines[{i}].ports[{j}].allowedSourceAddressPrefix"),
                         message: why,
                     });
                 }
@@ -236,9 +234,9 @@ pub fn plan(jit: &JitConfig, tenants: &[TenantState], now: Timestamp) -> Plan {
                     match doors_of(jit, t, req, &vm.id, p, now) {
                         Ok(doors) => {
                             let clash = doors.iter().find_map(|d| {
-                                out.doors.iter().find(|o| {
-                                    o.guard == d.guard && overlaps(&o.source, &d.source)
-                                })
+                                out.doors
+                                    .iter()
+                                    .find(|o| o.guard == d.guard && overlaps(&o.source, &d.source))
                             });
                             match clash {
                                 Some(o) => out.refused.push(refuse(format!(
@@ -302,9 +300,10 @@ fn doors_of(
         .iter()
         .enumerate()
         .filter(|(i, n)| {
-            !nets.iter().enumerate().any(|(j, m)| {
-                j != *i && m.contains(*n) && (m != *n || j < *i)
-            })
+            !nets
+                .iter()
+                .enumerate()
+                .any(|(j, m)| j != *i && m.contains(*n) && (m != *n || j < *i))
         })
         .map(|(_, n)| *n)
         .collect();
