@@ -326,3 +326,191 @@ fn doors_of(
     }
     Ok(doors)
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+    use steward::model::jit::{JitPortRule, JitRequestVm, JitVirtualMachine};
+
+    const VM1: &str = "/subscriptions/contoso/resourceGroups/rg1/providers/Microsoft.Compute/virtualMachines/vm1";
+    const VM2: &str = "/subscriptions/contoso/resourceGroups/rg1/providers/Microsoft.Compute/virtualMachines/vm2";
+
+    fn now() -> Timestamp {
+        "2026-12-03T10:00:00Z".parse().unwrap()
+    }
+
+    fn jit(targets: &[(&str, &str)]) -> JitConfig {
+        JitConfig {
+            targets: targets
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), v.parse().unwrap()))
+                .collect(),
+            ..Default::default()
+        }
+    }
+
+    fn policy(vm: &str, proto: Protocol, allowed: &[&str]) -> JitPolicy {
+        JitPolicy {
+            id: String::new(),
+            name: "default".into(),
+            resource_type: String::new(),
+            kind: None,
+            location: "local".into(),
+            etag: None,
+            properties: steward::model::jit::JitPolicyProperties {
+                virtual_machines: vec![JitVirtualMachine {
+                    id: vm.into(),
+                    ports: vec![JitPortRule {
+                        number: 22,
+                        protocol: proto,
+                        allowed_source_address_prefix: None,
+                        allowed_source_address_prefixes: Some(
+                            allowed.iter().map(|s| (*s).to_owned()).collect(),
+                        ),
+                        max_request_access_duration: "PT3H".into(),
+                    }],
+                    public_ip_address: None,
+                }],
+                requests: Vec::new(),
+                provisioning_state: None,
+            },
+        }
+    }
+
+    fn request(id: &str, vm: &str, source: &str, secs: i64) -> JitRequest {
+        JitRequest {
+            id: id.into(),
+            policy_name: Some("default".into()),
+            virtual_machines: vec![JitRequestVm {
+                id: vm.into(),
+                ports: vec![JitRequestPort {
+                    number: 22,
+                    allowed_source_address_prefix: Some(source.into()),
+                    allowed_source_address_prefixes: None,
+                    end_time_utc: now() + jiff::SignedDuration::from_millis(secs * 1000 + 700),
+                    status: "Initiated".into(),
+                    status_reason: "UserRequested".into(),
+                    mapped_port: None,
+                }],
+            }],
+            start_time_utc: now(),
+            requestor: "alice".into(),
+            justification: None,
+        }
+    }
+
+    fn tenant(policies: Vec<JitPolicy>, requests: Vec<JitRequest>) -> TenantState {
+        TenantState {
+            tenant: "contoso".into(),
+            policies,
+            requests,
+        }
+    }
+
+    /// The door is the request's own source, not the policy's wider prefix, timed to the
+    /// whole seconds left (rounded down: it never outlives the end).
+    #[test]
+    fn door_is_the_request_source_with_the_seconds_left() {
+        let t = tenant(
+            vec![policy(VM1, Protocol::Tcp, &["10.0.0.0/8"])],
+            vec![request("r1", VM1, "10.1.2.3", 600)],
+        );
+        let p = plan(&jit(&[("vm1", "192.168.5.5")]), &[t], now());
+        assert!(p.refused.is_empty(), "{:?}", p.refused);
+        assert_eq!(p.doors.len(), 1);
+        assert_eq!(p.doors[0].source.to_string(), "10.1.2.3/32");
+        assert_eq!(p.doors[0].timeout_secs, 600);
+        assert_eq!(p.doors[0].guard.target.to_string(), "192.168.5.5");
+        assert_eq!(p.guards.len(), 1);
+    }
+
+    /// `*` in a policy guards and opens TCP and UDP; `*` as a source is the whole family
+    /// of the target (IPv6 here).
+    #[test]
+    fn star_protocol_and_star_source() {
+        let t = tenant(
+            vec![policy(VM1, Protocol::All, &["*"])],
+            vec![request("r1", VM1, "*", 60)],
+        );
+        let p = plan(&jit(&[(VM1, "fd00::5")]), &[t], now());
+        assert_eq!(p.guards.len(), 2);
+        let srcs: Vec<String> = p.doors.iter().map(|d| d.source.to_string()).collect();
+        assert_eq!(srcs, ["::/0", "::/0"]);
+        let protos: Vec<Proto> = p.doors.iter().map(|d| d.guard.proto).collect();
+        assert_eq!(protos, [Proto::Tcp, Proto::Udp]);
+    }
+
+    /// Refused, never opened: a VM without a target, a source of the other family, a
+    /// request whose policy is gone, and a door overlapping an earlier one on the same
+    /// (target, protocol, port) (two VM keys mapped to one address).
+    #[test]
+    fn refusals_close_rather_than_open() {
+        let cfg = jit(&[("vm1", "10.9.9.9"), ("vm2", "10.9.9.9")]);
+        let mut pol2 = policy(VM2, Protocol::Tcp, &["10.0.0.0/8"]);
+        pol2.name = "second".into();
+        let mut r4 = request("r4", VM2, "10.1.0.0/16", 60);
+        r4.policy_name = Some("second".into());
+        let mut r5 = request("r5", VM1, "10.1.0.1", 60);
+        r5.policy_name = Some("deleted".into());
+        let t = tenant(
+            vec![policy(VM1, Protocol::Tcp, &["10.0.0.0/8", "2001:db8::/32"]), pol2],
+            vec![
+                request("r1", VM1, "10.1.2.3", 60),
+                request("r2", VM1, "2001:db8::1", 60),
+                r4,
+                r5,
+            ],
+        );
+        let p = plan(&cfg, &[t], now());
+        assert_eq!(p.doors.len(), 1, "{:?}", p.doors);
+        assert_eq!(p.doors[0].request, "r1");
+        let refused: Vec<(&str, &str)> = p
+            .refused
+            .iter()
+            .map(|r| (r.request.as_str(), r.reason.as_str()))
+            .collect();
+        assert_eq!(refused.len(), 3, "{refused:?}");
+        assert!(refused[0].0 == "r2" && refused[0].1.contains("IPv6"), "{refused:?}");
+        assert!(refused[1].0 == "r4" && refused[1].1.contains("overlapping"), "{refused:?}");
+        assert!(refused[2].0 == "r5" && refused[2].1.contains("policy"), "{refused:?}");
+        let none = plan(&jit(&[]), &[tenant(vec![policy(VM1, Protocol::Tcp, &["*"])], vec![request("r1", VM1, "10.1.2.3", 60)])], now());
+        assert!(none.doors.is_empty() && none.guards.is_empty());
+        assert!(none.refused[0].reason.contains("jit.targets"), "{:?}", none.refused);
+    }
+
+    /// Nested sources of one port open once, as the widest; a port ending within the
+    /// second opens nothing and is not refused (expiry closes it).
+    #[test]
+    fn nested_sources_and_ports_about_to_end() {
+        let mut r = request("r1", VM1, "10.1.0.0/16", 60);
+        r.virtual_machines[0].ports[0].allowed_source_address_prefixes =
+            Some(vec!["10.1.2.0/24".into(), "10.1.0.0/16".into()]);
+        let t = tenant(vec![policy(VM1, Protocol::Tcp, &["10.0.0.0/8"])], vec![r, request("r2", VM2, "10.1.2.3", 0)]);
+        let p = plan(&jit(&[("vm1", "10.9.9.9")]), &[t], now() + jiff::SignedDuration::from_millis(800));
+        assert_eq!(p.doors.len(), 1, "{:?}", p.doors);
+        assert_eq!(p.doors[0].source.to_string(), "10.1.0.0/16");
+        assert_eq!(p.doors[0].timeout_secs, 59);
+        assert_eq!(p.refused.len(), 0, "{:?}", p.refused);
+    }
+
+    /// At initiate: a VM without a target and a source of the other family are 400s that
+    /// name the field.
+    #[test]
+    fn check_request_names_the_field() {
+        let cfg = jit(&[("vm1", "10.9.9.9")]);
+        let mut r = request("r1", VM1, "2001:db8::1", 60);
+        r.virtual_machines.push(request("r", VM2, "10.1.2.3", 60).virtual_machines.remove(0));
+        let e = check_request(&cfg, &r).unwrap_err();
+        assert_eq!(
+            e.paths(),
+            [
+                "virtualMachines[0].ports[0].allowedSourceAddressPrefix",
+                "virtualMachines[1].id"
+            ]
+        );
+        assert!(e.to_string().contains("`vm2` has no [jit.targets] entry"), "{e}");
+        assert!(check_request(&cfg, &request("r1", VM1, "10.1.2.3", 60)).is_ok());
+    }
+}
