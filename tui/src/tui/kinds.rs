@@ -173,6 +173,7 @@ const REQUEST_COLUMNS: &[Column] = &[
     c("Policy", 14, &["/policyName"]),
     c("Requestor", 14, &["/requestor"]),
     c("Status", 9, &["/virtualMachines/0/ports/0/status"]),
+    c("Left", 8, &["left:/virtualMachines/0/ports/0/endTimeUtc"]),
     c("Ends", 0, &["/virtualMachines/0/ports/0/endTimeUtc"]),
 ];
 const ALERT_COLUMNS: &[Column] = &[
@@ -201,6 +202,12 @@ const DSR_COLUMNS: &[Column] = &[
 /// would crowd out the column.
 pub fn cell(v: &Value, col: &Column) -> String {
     for p in col.pointers {
+        if let Some(p) = p.strip_prefix(LEFT) {
+            return match v.pointer(p).and_then(Value::as_str) {
+                Some(s) => time_left(s, jiff::Timestamp::now()),
+                None => String::new(),
+            };
+        }
         match v.pointer(p) {
             Some(Value::String(s)) => return short_time(s).unwrap_or_else(|| s.clone()),
             Some(Value::Null) | None => continue,
@@ -208,6 +215,30 @@ pub fn cell(v: &Value, col: &Column) -> String {
         }
     }
     String::new()
+}
+
+/// A column pointer starting with this shows the time left until the RFC 3339 time the
+/// rest of it points to (a JIT request's open door), not the time itself.
+const LEFT: &str = "left:";
+
+/// The time from `now` until `end` (`1h05m`, `4m05s`, `9s`), `ended` once it has passed,
+/// empty when `end` is not a time.
+fn time_left(end: &str, now: jiff::Timestamp) -> String {
+    let Ok(end) = end.parse::<jiff::Timestamp>() else {
+        return String::new();
+    };
+    let secs = now.duration_until(end).as_secs();
+    if secs <= 0 {
+        return "ended".into();
+    }
+    let (h, m, s) = (secs / 3600, secs % 3600 / 60, secs % 60);
+    if h > 0 {
+        format!("{h}h{m:02}m")
+    } else if m > 0 {
+        format!("{m}m{s:02}s")
+    } else {
+        format!("{s}s")
+    }
 }
 
 /// An RFC 3339 time as `YYYY-MM-DD HH:MM:SS` (UTC), or `None` when `s` is not one.
@@ -235,6 +266,22 @@ mod tests {
         );
         assert_eq!(short_time("default"), None);
         assert_eq!(short_time("2026-not-a-time-at-all"), None);
+    }
+
+    /// The JIT requests tab shows how long a door stays open.
+    #[test]
+    fn time_left_until_a_request_ends() {
+        let now: jiff::Timestamp = "2026-12-03T10:00:00Z".parse().unwrap();
+        assert_eq!(time_left("2026-12-03T11:05:30Z", now), "1h05m");
+        assert_eq!(time_left("2026-12-03T10:04:05.9Z", now), "4m05s");
+        assert_eq!(time_left("2026-12-03T10:00:09Z", now), "9s");
+        assert_eq!(time_left("2026-12-03T10:00:00Z", now), "ended");
+        assert_eq!(time_left("soon", now), "");
+        let cols = Tab::JitRequests.columns();
+        let left = cols.iter().find(|c| c.title == "Left").unwrap();
+        let far = serde_json::json!({"virtualMachines": [{"ports": [{"endTimeUtc": "2999-01-01T00:00:00Z"}]}]});
+        assert!(cell(&far, left).ends_with('m'), "{}", cell(&far, left));
+        assert_eq!(cell(&serde_json::json!({}), left), "");
     }
 
     #[test]
