@@ -687,16 +687,25 @@ mod tests {
         .unwrap();
         assert_eq!(c.jit.firewall, Some(FirewallBackend::Nftables));
         let upper = VM1.to_ascii_uppercase();
-        assert_eq!(c.jit.target_of(&upper).map(|a| a.to_string()).as_deref(), Some("10.1.0.5"));
+        assert_eq!(
+            c.jit.target_of(&upper).map(|a| a.to_string()).as_deref(),
+            Some("10.1.0.5")
+        );
         let vm2 = VM1.replace("vm1", "VM2");
-        assert_eq!(c.jit.target_of(&vm2).map(|a| a.to_string()).as_deref(), Some("fd00::7"));
+        assert_eq!(
+            c.jit.target_of(&vm2).map(|a| a.to_string()).as_deref(),
+            Some("fd00::7")
+        );
         assert_eq!(c.jit.target_of(&VM1.replace("vm1", "vm3")), None);
         assert_eq!(Config::parse("").unwrap().jit.firewall, None);
         for (bad, want) in [
             ("[jit]\nfirewall = \"iptables\"", "unknown variant"),
             ("[jit.targets]\nvm1 = \"10.1.0\"", "invalid IP address"),
             ("[jit.targets]\n\"rg1/vm1\" = \"10.1.0.5\"", "without `/`"),
-            ("[jit.targets]\n\"/subscriptions/c/vm1\" = \"10.1.0.5\"", "must be a VM id"),
+            (
+                "[jit.targets]\n\"/subscriptions/c/vm1\" = \"10.1.0.5\"",
+                "must be a VM id",
+            ),
             ("[jit.targets]\n\"vm 1\" = \"10.1.0.5\"", "space"),
         ] {
             let e = Config::parse(bad).unwrap_err().to_string();

@@ -30,7 +30,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{STEWARDD, config_text, health};
+use common::{STEWARDD, config_text, health, list_all};
 use http::StatusCode;
 use serde_json::{Value, json};
 use steward::client::Client;
@@ -39,6 +39,9 @@ const VM1: &str =
     "/subscriptions/contoso/resourceGroups/rg1/providers/Microsoft.Compute/virtualMachines/vm1";
 const VM2: &str =
     "/subscriptions/contoso/resourceGroups/rg1/providers/Microsoft.Compute/virtualMachines/vm2";
+/// Mapped to the same address as VM1 (a careless `[jit.targets]`).
+const VM3: &str =
+    "/subscriptions/contoso/resourceGroups/rg1/providers/Microsoft.Compute/virtualMachines/vm3";
 const TARGET: &str = "10.77.2.2";
 const SRC: &str = "10.77.1.2";
 const OUT: &str = "10.77.3.2";
@@ -144,12 +147,12 @@ impl Net {
             ),
         ];
         for (ns, addr, jaddr, gw, l) in links {
-            let (far, near) = (format!("v{l}f{pid}"), format!("v{l}n{pid}"));
-            run(&[
-                "ip", "link", "add", &far, "type", "veth", "peer", "name", &near,
-            ]);
-            run(&["ip", "link", "set", &far, "netns", ns]);
-            run(&["ip", "link", "set", &near, "netns", &net.jump]);
+            // Made inside the namespaces: no name is ever in the host's namespace.
+            let (far, near) = (format!("v{l}f"), format!("v{l}n"));
+            let peer = ["peer", "name", &near, "netns", &net.jump];
+            let mut add = vec!["ip", "-n", ns, "link", "add", &far, "type", "veth"];
+            add.extend_from_slice(&peer);
+            run(&add);
             run(&["ip", "-n", ns, "addr", "add", addr, "dev", &far]);
             run(&["ip", "-n", ns, "link", "set", &far, "up"]);
             run(&["ip", "-n", ns, "route", "add", "default", "via", gw]);
@@ -257,8 +260,9 @@ struct Daemon {
 }
 
 fn firewall_config(dir: &Path) -> String {
-    let extra =
-        format!("[jit]\nfirewall = \"nftables\"\n\n[jit.targets]\n\"{VM1}\" = \"{TARGET}\"\n");
+    let extra = format!(
+        "[jit]\nfirewall = \"nftables\"\n\n[jit.targets]\n\"{VM1}\" = \"{TARGET}\"\nvm3 = \"{TARGET}\"\n"
+    );
     config_text(dir, &dir.join("data"), "", &extra)
 }
 
@@ -366,7 +370,8 @@ fn policy() -> Value {
     };
     json!({"properties": {"virtualMachines": [
         {"id": VM1, "ports": [port(PORT), port(PORT2)]},
-        {"id": VM2, "ports": [port(22)]}
+        {"id": VM2, "ports": [port(22)]},
+        {"id": VM3, "ports": [port(PORT)]}
     ]}})
 }
 
@@ -524,6 +529,34 @@ async fn reconcile_restores_exactly_the_active_requests() {
             "remaining time {doors:?}"
         );
     };
+    want(&net.allow4(), 900);
+
+    // Another VM key mapped to the same address, asking for an overlapping source: the
+    // kernel cannot hold both, so the newer is refused (409), closed FirewallFailed and
+    // audited; the older door stays exactly as it was.
+    let (s, v) = initiate(&c, VM3, PORT, 900.0, "10.77.1.0/24").await;
+    assert_eq!(s, StatusCode::CONFLICT, "{v}");
+    assert!(v.to_string().contains("overlapping"), "{v}");
+    let clash = list_all(&c, &format!("{BASE}/jit-requests"))
+        .await
+        .into_iter()
+        .find(|r| r["virtualMachines"][0]["id"] == VM3)
+        .unwrap();
+    let port = &clash["virtualMachines"][0]["ports"][0];
+    assert_eq!(port["status"], "Revoked", "{clash}");
+    assert_eq!(port["statusReason"], "FirewallFailed", "{clash}");
+    let audit = list_all(&c, &format!("{BASE}/audit")).await;
+    assert!(
+        audit
+            .iter()
+            .any(|a| a["operationName"] == "jit.firewall" && a["status"] == "Failed"),
+        "no failed jit.firewall record"
+    );
+    assert!(
+        audit
+            .iter()
+            .any(|a| a["operationName"] == "jit.firewall" && a["status"] == "Succeeded")
+    );
     want(&net.allow4(), 900);
 
     // A flush while the daemon is down: everything is open (no guard), until it starts.

@@ -334,8 +334,10 @@ mod tests {
     use super::*;
     use steward::model::jit::{JitPortRule, JitRequestVm, JitVirtualMachine};
 
-    const VM1: &str = "/subscriptions/contoso/resourceGroups/rg1/providers/Microsoft.Compute/virtualMachines/vm1";
-    const VM2: &str = "/subscriptions/contoso/resourceGroups/rg1/providers/Microsoft.Compute/virtualMachines/vm2";
+    const VM1: &str =
+        "/subscriptions/contoso/resourceGroups/rg1/providers/Microsoft.Compute/virtualMachines/vm1";
+    const VM2: &str =
+        "/subscriptions/contoso/resourceGroups/rg1/providers/Microsoft.Compute/virtualMachines/vm2";
 
     fn now() -> Timestamp {
         "2026-12-03T10:00:00Z".parse().unwrap()
@@ -455,7 +457,10 @@ mod tests {
         let mut r5 = request("r5", VM1, "10.1.0.1", 60);
         r5.policy_name = Some("deleted".into());
         let t = tenant(
-            vec![policy(VM1, Protocol::Tcp, &["10.0.0.0/8", "2001:db8::/32"]), pol2],
+            vec![
+                policy(VM1, Protocol::Tcp, &["10.0.0.0/8", "2001:db8::/32"]),
+                pol2,
+            ],
             vec![
                 request("r1", VM1, "10.1.2.3", 60),
                 request("r2", VM1, "2001:db8::1", 60),
@@ -472,12 +477,32 @@ mod tests {
             .map(|r| (r.request.as_str(), r.reason.as_str()))
             .collect();
         assert_eq!(refused.len(), 3, "{refused:?}");
-        assert!(refused[0].0 == "r2" && refused[0].1.contains("IPv6"), "{refused:?}");
-        assert!(refused[1].0 == "r4" && refused[1].1.contains("overlapping"), "{refused:?}");
-        assert!(refused[2].0 == "r5" && refused[2].1.contains("policy"), "{refused:?}");
-        let none = plan(&jit(&[]), &[tenant(vec![policy(VM1, Protocol::Tcp, &["*"])], vec![request("r1", VM1, "10.1.2.3", 60)])], now());
+        assert!(
+            refused[0].0 == "r2" && refused[0].1.contains("IPv6"),
+            "{refused:?}"
+        );
+        assert!(
+            refused[1].0 == "r4" && refused[1].1.contains("overlapping"),
+            "{refused:?}"
+        );
+        assert!(
+            refused[2].0 == "r5" && refused[2].1.contains("policy"),
+            "{refused:?}"
+        );
+        let none = plan(
+            &jit(&[]),
+            &[tenant(
+                vec![policy(VM1, Protocol::Tcp, &["*"])],
+                vec![request("r1", VM1, "10.1.2.3", 60)],
+            )],
+            now(),
+        );
         assert!(none.doors.is_empty() && none.guards.is_empty());
-        assert!(none.refused[0].reason.contains("jit.targets"), "{:?}", none.refused);
+        assert!(
+            none.refused[0].reason.contains("jit.targets"),
+            "{:?}",
+            none.refused
+        );
     }
 
     /// Nested sources of one port open once, as the widest; a port ending within the
@@ -487,8 +512,15 @@ mod tests {
         let mut r = request("r1", VM1, "10.1.0.0/16", 60);
         r.virtual_machines[0].ports[0].allowed_source_address_prefixes =
             Some(vec!["10.1.2.0/24".into(), "10.1.0.0/16".into()]);
-        let t = tenant(vec![policy(VM1, Protocol::Tcp, &["10.0.0.0/8"])], vec![r, request("r2", VM2, "10.1.2.3", 0)]);
-        let p = plan(&jit(&[("vm1", "10.9.9.9")]), &[t], now() + jiff::SignedDuration::from_millis(800));
+        let t = tenant(
+            vec![policy(VM1, Protocol::Tcp, &["10.0.0.0/8"])],
+            vec![r, request("r2", VM2, "10.1.2.3", 0)],
+        );
+        let p = plan(
+            &jit(&[("vm1", "10.9.9.9")]),
+            &[t],
+            now() + jiff::SignedDuration::from_millis(800),
+        );
         assert_eq!(p.doors.len(), 1, "{:?}", p.doors);
         assert_eq!(p.doors[0].source.to_string(), "10.1.0.0/16");
         assert_eq!(p.doors[0].timeout_secs, 59);
@@ -501,7 +533,8 @@ mod tests {
     fn check_request_names_the_field() {
         let cfg = jit(&[("vm1", "10.9.9.9")]);
         let mut r = request("r1", VM1, "2001:db8::1", 60);
-        r.virtual_machines.push(request("r", VM2, "10.1.2.3", 60).virtual_machines.remove(0));
+        r.virtual_machines
+            .push(request("r", VM2, "10.1.2.3", 60).virtual_machines.remove(0));
         let e = check_request(&cfg, &r).unwrap_err();
         assert_eq!(
             e.paths(),
@@ -510,7 +543,10 @@ mod tests {
                 "virtualMachines[1].id"
             ]
         );
-        assert!(e.to_string().contains("`vm2` has no [jit.targets] entry"), "{e}");
+        assert!(
+            e.to_string().contains("`vm2` has no [jit.targets] entry"),
+            "{e}"
+        );
         assert!(check_request(&cfg, &request("r1", VM1, "10.1.2.3", 60)).is_ok());
     }
 }
