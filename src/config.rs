@@ -561,6 +561,13 @@ impl Config {
             ));
         }
         self.jit.validate()?;
+        if self.tenants.len() > 1
+            && let Some(name) = self.jit.targets.keys().find(|k| !k.starts_with('/'))
+        {
+            return Err(ConfigError::Invalid(format!(
+                "jit.targets: `{name}` is a bare VM name, but several tenants are declared and each may have a VM of that name (another tenant's policy would open this address): key it by the full VM id"
+            )));
+        }
         Ok(())
     }
 }
@@ -707,6 +714,10 @@ mod tests {
                 "must be a VM id",
             ),
             ("[jit.targets]\n\"vm 1\" = \"10.1.0.5\"", "space"),
+            (
+                "[[tenant]]\nid = \"a\"\nname = \"A\"\n[[tenant]]\nid = \"b\"\nname = \"B\"\n[jit.targets]\nvm1 = \"10.1.0.5\"",
+                "several tenants",
+            ),
         ] {
             let e = Config::parse(bad).unwrap_err().to_string();
             assert!(e.contains(want), "{bad}: {e}");

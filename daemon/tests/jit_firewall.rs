@@ -261,7 +261,7 @@ struct Daemon {
 
 fn firewall_config(dir: &Path) -> String {
     let extra = format!(
-        "[jit]\nfirewall = \"nftables\"\n\n[jit.targets]\n\"{VM1}\" = \"{TARGET}\"\nvm3 = \"{TARGET}\"\n"
+        "[jit]\nfirewall = \"nftables\"\n\n[jit.targets]\n\"{VM1}\" = \"{TARGET}\"\n\"{VM3}\" = \"{TARGET}\"\n"
     );
     config_text(dir, &dir.join("data"), "", &extra)
 }
