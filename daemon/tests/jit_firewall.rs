@@ -43,6 +43,10 @@ const VM2: &str =
 const VM3: &str =
     "/subscriptions/contoso/resourceGroups/rg1/providers/Microsoft.Compute/virtualMachines/vm3";
 const TARGET: &str = "10.77.2.2";
+/// VM4's address: the target namespace's IPv6 one.
+const TARGET6: &str = "fd77:2::2";
+const VM4: &str =
+    "/subscriptions/contoso/resourceGroups/rg1/providers/Microsoft.Compute/virtualMachines/vm4";
 const SRC: &str = "10.77.1.2";
 const OUT: &str = "10.77.3.2";
 const PORT: u16 = 2222;
@@ -134,33 +138,44 @@ impl Net {
             run(&["ip", "netns", "add", ns]);
             run(&["ip", "-n", ns, "link", "set", "lo", "up"]);
         }
-        // (namespace, its end, address), (jump's end, address), route in the far end.
+        // (namespace, its address, the jump's address on that link, gateway, link name);
+        // IPv6 alongside: fd77:N::2 / fd77:N::1 for 10.77.N.2 / 10.77.N.1.
         let links = [
-            (&net.src, "10.77.1.2/24", "10.77.1.1/24", "10.77.1.1", "a"),
-            (&net.out, "10.77.3.2/24", "10.77.3.1/24", "10.77.3.1", "b"),
-            (
-                &net.target,
-                "10.77.2.2/24",
-                "10.77.2.1/24",
-                "10.77.2.1",
-                "c",
-            ),
+            (&net.src, 1, "a"),
+            (&net.out, 3, "b"),
+            (&net.target, 2, "c"),
         ];
-        for (ns, addr, jaddr, gw, l) in links {
+        for (ns, n, l) in links {
+            let (addr, jaddr, gw) = (
+                format!("10.77.{n}.2/24"),
+                format!("10.77.{n}.1/24"),
+                format!("10.77.{n}.1"),
+            );
+            let (addr6, jaddr6, gw6) = (
+                format!("fd77:{n}::2/64"),
+                format!("fd77:{n}::1/64"),
+                format!("fd77:{n}::1"),
+            );
             // Made inside the namespaces: no name is ever in the host's namespace.
             let (far, near) = (format!("v{l}f"), format!("v{l}n"));
             let peer = ["peer", "name", &near, "netns", &net.jump];
             let mut add = vec!["ip", "-n", ns, "link", "add", &far, "type", "veth"];
             add.extend_from_slice(&peer);
             run(&add);
-            run(&["ip", "-n", ns, "addr", "add", addr, "dev", &far]);
+            run(&["ip", "-n", ns, "addr", "add", &addr, "dev", &far]);
+            run(&["ip", "-n", ns, "addr", "add", &addr6, "dev", &far, "nodad"]);
             run(&["ip", "-n", ns, "link", "set", &far, "up"]);
-            run(&["ip", "-n", ns, "route", "add", "default", "via", gw]);
-            run(&["ip", "-n", &net.jump, "addr", "add", jaddr, "dev", &near]);
+            run(&["ip", "-n", ns, "route", "add", "default", "via", &gw]);
+            run(&["ip", "-n", ns, "-6", "route", "add", "default", "via", &gw6]);
+            run(&["ip", "-n", &net.jump, "addr", "add", &jaddr, "dev", &near]);
+            run(&[
+                "ip", "-n", &net.jump, "addr", "add", &jaddr6, "dev", &near, "nodad",
+            ]);
             run(&["ip", "-n", &net.jump, "link", "set", &near, "up"]);
         }
         in_ns(&net.jump, || {
             std::fs::write("/proc/sys/net/ipv4/ip_forward", "1").unwrap();
+            std::fs::write("/proc/sys/net/ipv6/conf/all/forwarding", "1").unwrap();
         });
         Some(net)
     }
@@ -213,9 +228,16 @@ struct Listener {
 
 impl Listener {
     fn new(net: &Net, port: u16) -> Listener {
-        let sock = in_ns(&net.target, move || {
-            TcpListener::bind(("0.0.0.0", port)).unwrap()
-        });
+        Self::on(net, "0.0.0.0", port)
+    }
+
+    /// On `[::]` (IPv6 and IPv4).
+    fn new6(net: &Net, port: u16) -> Listener {
+        Self::on(net, "::", port)
+    }
+
+    fn on(net: &Net, ip: &'static str, port: u16) -> Listener {
+        let sock = in_ns(&net.target, move || TcpListener::bind((ip, port)).unwrap());
         sock.set_nonblocking(true).unwrap();
         Listener { sock }
     }
@@ -233,8 +255,13 @@ impl Listener {
 /// Whether a TCP connection from namespace `ns` to the target's `port` is established
 /// within 1 s; a connection that is must reach `l` from `source`, unchanged.
 fn reaches(ns: &str, l: &Listener, port: u16, source: &str) -> bool {
+    reaches_at(ns, l, TARGET.parse().unwrap(), port, source)
+}
+
+/// As [`reaches`], to `target`.
+fn reaches_at(ns: &str, l: &Listener, target: std::net::IpAddr, port: u16, source: &str) -> bool {
     l.drain();
-    let addr: SocketAddr = format!("{TARGET}:{port}").parse().unwrap();
+    let addr = SocketAddr::new(target, port);
     let ok = in_ns(ns, move || {
         TcpStream::connect_timeout(&addr, Duration::from_secs(1)).is_ok()
     });
@@ -250,6 +277,18 @@ fn reaches(ns: &str, l: &Listener, port: u16, source: &str) -> bool {
     ok
 }
 
+/// Waits (at most 10 s) until the unguarded path from `ns` reaches `l`: the first packets
+/// wait for neighbour discovery, which must not be mistaken for a closed door later.
+fn settle(ns: &str, l: &Listener, target: std::net::IpAddr, port: u16, source: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !reaches_at(ns, l, target, port, source) {
+        assert!(
+            Instant::now() < deadline,
+            "the topology does not forward to {target}"
+        );
+    }
+}
+
 /// `stewardd` with `[jit] firewall = "nftables"` running inside the jump namespace.
 struct Daemon {
     dir: tempfile::TempDir,
@@ -261,7 +300,7 @@ struct Daemon {
 
 fn firewall_config(dir: &Path) -> String {
     let extra = format!(
-        "[jit]\nfirewall = \"nftables\"\n\n[jit.targets]\n\"{VM1}\" = \"{TARGET}\"\n\"{VM3}\" = \"{TARGET}\"\n"
+        "[jit]\nfirewall = \"nftables\"\n\n[jit.targets]\n\"{VM1}\" = \"{TARGET}\"\n\"{VM3}\" = \"{TARGET}\"\n\"{VM4}\" = \"{TARGET6}\"\n"
     );
     config_text(dir, &dir.join("data"), "", &extra)
 }
@@ -371,7 +410,9 @@ fn policy() -> Value {
     json!({"properties": {"virtualMachines": [
         {"id": VM1, "ports": [port(PORT), port(PORT2)]},
         {"id": VM2, "ports": [port(22)]},
-        {"id": VM3, "ports": [port(PORT)]}
+        {"id": VM3, "ports": [port(PORT)]},
+        {"id": VM4, "ports": [{"number": PORT, "protocol": "TCP",
+            "allowedSourceAddressPrefixes": ["fd77:1::/64", "10.77.1.0/24"], "maxRequestAccessDuration": "PT1H"}]}
     ]}})
 }
 
@@ -406,10 +447,9 @@ async fn initiate(c: &Client, vm: &str, port: u16, secs: f64, source: &str) -> (
 async fn door_opens_for_the_request_and_closes_on_revoke_and_with_the_daemon_dead() {
     let Some(net) = Net::new("a") else { return };
     let l = Listener::new(&net, PORT);
-    assert!(
-        reaches(&net.src, &l, PORT, SRC),
-        "the topology does not forward"
-    );
+    let t4: std::net::IpAddr = TARGET.parse().unwrap();
+    settle(&net.src, &l, t4, PORT, SRC);
+    settle(&net.out, &l, t4, PORT, OUT);
     let mut d = Daemon::new(&net);
     d.start();
     let c = d.client();
@@ -500,6 +540,9 @@ async fn reconcile_restores_exactly_the_active_requests() {
     let Some(net) = Net::new("b") else { return };
     let l1 = Listener::new(&net, PORT);
     let l2 = Listener::new(&net, PORT2);
+    let t4: std::net::IpAddr = TARGET.parse().unwrap();
+    settle(&net.src, &l1, t4, PORT, SRC);
+    settle(&net.out, &l1, t4, PORT, OUT);
     let mut d = Daemon::new(&net);
     d.start();
     let c = d.client();
@@ -623,5 +666,43 @@ fn no_nft_or_no_capability_stops_the_start() {
             .map(|o| !o.status.success())
             .unwrap_or(true),
         "a table was left although the start failed"
+    );
+}
+
+/// IPv6 too: a guarded IPv6 target is closed before initiate and open after it for the
+/// request's IPv6 source only; an IPv4 source for an IPv6 target is a 400.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ipv6_door_opens_for_its_source_only() {
+    let Some(net) = Net::new("d") else { return };
+    let l = Listener::new6(&net, PORT);
+    let target: std::net::IpAddr = TARGET6.parse().unwrap();
+    settle(&net.src, &l, target, PORT, "fd77:1::2");
+    settle(&net.out, &l, target, PORT, "fd77:3::2");
+    let mut d = Daemon::new(&net);
+    d.start();
+    let c = d.client();
+    let (s, v) = send(&c, true, &format!("{BASE}/jit-policies/default"), &policy()).await;
+    assert!(s.is_success(), "{v}");
+    assert!(
+        !reaches_at(&net.src, &l, target, PORT, "fd77:1::2"),
+        "guarded IPv6 port open"
+    );
+    let (s, v) = initiate(&c, VM4, PORT, 600.0, SRC).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+    assert!(v.to_string().contains("IPv4"), "{v}");
+    let (s, v) = initiate(&c, VM4, PORT, 600.0, "fd77:1::2").await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{v}");
+    assert!(
+        reaches_at(&net.src, &l, target, PORT, "fd77:1::2"),
+        "the IPv6 door did not open"
+    );
+    assert!(
+        !reaches_at(&net.out, &l, target, PORT, "fd77:3::2"),
+        "an outsider got through"
+    );
+    let listed = net.nft(&["list", "set", "inet", "steward", "allow6"]);
+    assert!(
+        listed.contains(&format!("fd77:1::2 . {TARGET6} . tcp . {PORT}")),
+        "{listed}"
     );
 }
