@@ -641,6 +641,29 @@ async fn reconcile_restores_exactly_the_active_requests() {
         "the stranger survived the reload"
     );
     assert!(reaches(&net.src, &l1, PORT, SRC));
+
+    // A reload that turns the firewall off removes the table (no stale guards or doors).
+    let text = std::fs::read_to_string(&d.config).unwrap();
+    std::fs::write(&d.config, text.replace("firewall = \"nftables\"\n", "")).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let listed = Command::new("ip")
+            .args(["netns", "exec", &net.jump, "nft", "list", "tables"])
+            .output()
+            .unwrap();
+        if !String::from_utf8_lossy(&listed.stdout).contains("steward") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the table outlived the firewall's reload off"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        reaches(&net.src, &l2, PORT2, SRC),
+        "a guard outlived the table"
+    );
 }
 
 /// With the firewall on, a daemon that cannot run `nft`, or lacks CAP_NET_ADMIN, does not
