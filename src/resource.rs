@@ -523,6 +523,9 @@ operations! {
     JitExpire = "jit.expire",
     /// The `[jit] on_change` command failed.
     JitHook = "jit.hook",
+    /// The built-in JIT firewall (`[jit] firewall`) rebuilt its table, or could not, or
+    /// could not open a request port.
+    JitFirewall = "jit.firewall",
     /// JIT policies exported.
     JitPoliciesExport = "jit-policies.export",
     /// JIT requests exported.

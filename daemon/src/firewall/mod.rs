@@ -29,6 +29,7 @@ use std::sync::{Arc, Mutex};
 use jiff::Timestamp;
 use steward::config::{Config, FirewallBackend};
 use steward::model::{AuditStatus, JitPolicy, JitRequest, RevokeReason};
+use steward::resource::Operation;
 
 use http::StatusCode;
 
@@ -40,8 +41,8 @@ use crate::timers::jit_expiry::{parse_request, request_input};
 pub use nft::NftError;
 pub use plan::{Plan, Refusal, check_request};
 
-/// The audit action of firewall changes.
-pub const ACTION: &str = "jit.firewall";
+/// The audit operation of firewall changes (`jit.firewall`).
+pub const ACTION: Operation = Operation::JitFirewall;
 /// Records read per page when scanning a tenant.
 const SCAN: usize = 500;
 
