@@ -221,6 +221,63 @@ impl Default for RetentionConfig {
 pub struct JitConfig {
     /// A command run whenever a JIT request's access opens or closes.
     pub on_change: Option<PathBuf>,
+    /// The built-in firewall backend that opens and closes real rules, if any.
+    pub firewall: Option<FirewallBackend>,
+    /// `[jit.targets]`: VM id (or VM name) -> the address this host forwards to. With a
+    /// firewall, a port of a VM with no entry cannot be opened.
+    pub targets: BTreeMap<String, std::net::IpAddr>,
+}
+
+/// `[jit] firewall`: which built-in backend opens the doors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FirewallBackend {
+    /// The daemon's own nftables table (`inet steward`), driven through `nft`'s JSON API.
+    Nftables,
+}
+
+impl JitConfig {
+    /// The address a VM's traffic is forwarded to: the entry whose key is the VM's id
+    /// (compared case-insensitively, as ARM ids are), else the entry whose key is its
+    /// name (the id's last segment, also case-insensitive).
+    pub fn target_of(&self, vm_id: &str) -> Option<std::net::IpAddr> {
+        let name = vm_id.rsplit('/').next().unwrap_or_default();
+        let by = |want: &str| {
+            self.targets
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(want))
+                .map(|(_, a)| *a)
+        };
+        by(vm_id).or_else(|| by(name).filter(|_| !name.is_empty()))
+    }
+
+    /// Refuses a `[jit.targets]` key that can name no VM: it must be a VM id
+    /// (`/subscriptions/…/virtualMachines/NAME`) or a bare VM name.
+    fn validate(&self) -> Result<(), ConfigError> {
+        for key in self.targets.keys() {
+            let bad = |why: &str| Err(ConfigError::Invalid(format!("jit.targets: `{key}` {why}")));
+            if key.is_empty() || key.chars().any(|c| c.is_whitespace() || c.is_control()) {
+                return bad("is empty or holds a space or a control character");
+            }
+            if key.starts_with('/') {
+                let segs: Vec<&str> = key.split('/').collect();
+                let shape = segs.len() == 9
+                    && segs[1].eq_ignore_ascii_case("subscriptions")
+                    && segs[7].eq_ignore_ascii_case("virtualMachines")
+                    && segs.iter().skip(1).all(|s| !s.is_empty());
+                if !shape {
+                    return bad(
+                        "must be a VM id (/subscriptions/T/resourceGroups/G/providers/Microsoft.Compute/virtualMachines/NAME) or a VM name",
+                    );
+                }
+            } else if key.contains('/') {
+                return bad(
+                    "must be a VM id starting with /subscriptions/, or a VM name without `/`",
+                );
+            }
+        }
+        Ok(())
+    }
 }
 
 /// `[ingest]`.
@@ -503,6 +560,14 @@ impl Config {
                 "ingest.rescan_interval must be at least 100ms".into(),
             ));
         }
+        self.jit.validate()?;
+        if self.tenants.len() > 1
+            && let Some(name) = self.jit.targets.keys().find(|k| !k.starts_with('/'))
+        {
+            return Err(ConfigError::Invalid(format!(
+                "jit.targets: `{name}` is a bare VM name, but several tenants are declared and each may have a VM of that name (another tenant's policy would open this address): key it by the full VM id"
+            )));
+        }
         Ok(())
     }
 }
@@ -615,6 +680,48 @@ mod tests {
         assert_eq!(c.retention.sweep_interval.0, Duration::from_secs(60));
         assert!(c.profiles().get("auditor").is_some());
         assert!(c.tenant("contoso").is_some());
+    }
+
+    /// `[jit] firewall` and `[jit.targets]`: a target is found by VM id (any case) or by
+    /// bare VM name; a key that can name no VM, an address that is not one, and an
+    /// unknown backend are refused.
+    #[test]
+    fn jit_firewall_and_targets() {
+        const VM1: &str = "/subscriptions/contoso/resourceGroups/rg1/providers/Microsoft.Compute/virtualMachines/vm1";
+        let c = Config::parse(&format!(
+            "[jit]\nfirewall = \"nftables\"\n[jit.targets]\n\"{VM1}\" = \"10.1.0.5\"\n\"vm2\" = \"fd00::7\"\n"
+        ))
+        .unwrap();
+        assert_eq!(c.jit.firewall, Some(FirewallBackend::Nftables));
+        let upper = VM1.to_ascii_uppercase();
+        assert_eq!(
+            c.jit.target_of(&upper).map(|a| a.to_string()).as_deref(),
+            Some("10.1.0.5")
+        );
+        let vm2 = VM1.replace("vm1", "VM2");
+        assert_eq!(
+            c.jit.target_of(&vm2).map(|a| a.to_string()).as_deref(),
+            Some("fd00::7")
+        );
+        assert_eq!(c.jit.target_of(&VM1.replace("vm1", "vm3")), None);
+        assert_eq!(Config::parse("").unwrap().jit.firewall, None);
+        for (bad, want) in [
+            ("[jit]\nfirewall = \"iptables\"", "unknown variant"),
+            ("[jit.targets]\nvm1 = \"10.1.0\"", "invalid IP address"),
+            ("[jit.targets]\n\"rg1/vm1\" = \"10.1.0.5\"", "without `/`"),
+            (
+                "[jit.targets]\n\"/subscriptions/c/vm1\" = \"10.1.0.5\"",
+                "must be a VM id",
+            ),
+            ("[jit.targets]\n\"vm 1\" = \"10.1.0.5\"", "space"),
+            (
+                "[[tenant]]\nid = \"a\"\nname = \"A\"\n[[tenant]]\nid = \"b\"\nname = \"B\"\n[jit.targets]\nvm1 = \"10.1.0.5\"",
+                "several tenants",
+            ),
+        ] {
+            let e = Config::parse(bad).unwrap_err().to_string();
+            assert!(e.contains(want), "{bad}: {e}");
+        }
     }
 
     #[test]

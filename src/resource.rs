@@ -57,6 +57,9 @@ pub enum Render {
     Ports(&'static str),
     /// The latest `endTimeUtc` of a request's ports.
     RequestEnd,
+    /// The time left until the latest `endTimeUtc` of a request's ports (`1h05m`, `4m05s`,
+    /// `9s`, `ended`): how long its door stays open.
+    TimeLeft,
 }
 
 /// One column of a kind, for tables and CSV alike.
@@ -135,6 +138,7 @@ impl Column {
                 let text = request_end(record);
                 short_time(&text).unwrap_or(text)
             }
+            Render::TimeLeft => time_left(&request_end(record), jiff::Timestamp::now()),
         }
     }
 
@@ -227,6 +231,9 @@ const JIT_REQUESTS: &[Column] = &[
         .table_only(),
     col("status", "Status", 9, &[])
         .render(Render::Ports("status"))
+        .table_only(),
+    col("left", "Left", 8, &[])
+        .render(Render::TimeLeft)
         .table_only(),
     col("end", "Ends", 0, &[])
         .render(Render::RequestEnd)
@@ -535,6 +542,9 @@ operations! {
     JitExpire = "jit.expire",
     /// The `[jit] on_change` command failed.
     JitHook = "jit.hook",
+    /// The built-in JIT firewall (`[jit] firewall`) rebuilt its table, or could not, or
+    /// could not open a request port.
+    JitFirewall = "jit.firewall",
     /// JIT policies exported.
     JitPoliciesExport = "jit-policies.export",
     /// JIT requests exported.
@@ -676,6 +686,26 @@ fn request_end(v: &Value) -> String {
         .to_owned()
 }
 
+/// The time from `now` until `end` (`1h05m`, `4m05s`, `9s`), `ended` once it has passed,
+/// empty when `end` is not a time.
+fn time_left(end: &str, now: jiff::Timestamp) -> String {
+    let Ok(end) = end.parse::<jiff::Timestamp>() else {
+        return String::new();
+    };
+    let secs = now.duration_until(end).as_secs();
+    if secs <= 0 {
+        return "ended".into();
+    }
+    let (h, m, s) = (secs / 3600, secs % 3600 / 60, secs % 60);
+    if h > 0 {
+        format!("{h}h{m:02}m")
+    } else if m > 0 {
+        format!("{m}m{s:02}s")
+    } else {
+        format!("{s}s")
+    }
+}
+
 /// An RFC 3339 time as `YYYY-MM-DD HH:MM:SS` (UTC), or `None` when `s` is not one.
 pub fn short_time(s: &str) -> Option<String> {
     if s.len() < 20 || s.as_bytes().get(4) != Some(&b'-') {
@@ -755,6 +785,28 @@ mod tests {
         assert!(text.contains(&"22, 3389".to_owned()), "{text:?}");
         assert!(text.contains(&"Initiated".to_owned()), "{text:?}");
         assert!(text.contains(&"2026-11-21 06:00:00".to_owned()), "{text:?}");
+    }
+
+    /// The JIT requests table shows how long a door stays open.
+    #[test]
+    fn time_left_until_a_request_ends() {
+        let now: jiff::Timestamp = "2026-12-03T10:00:00Z".parse().unwrap();
+        assert_eq!(time_left("2026-12-03T11:05:30Z", now), "1h05m");
+        assert_eq!(time_left("2026-12-03T10:04:05.9Z", now), "4m05s");
+        assert_eq!(time_left("2026-12-03T10:00:09Z", now), "9s");
+        assert_eq!(time_left("2026-12-03T10:00:00Z", now), "ended");
+        assert_eq!(time_left("soon", now), "");
+        let left = Resource::JitRequests
+            .table_columns()
+            .find(|c| c.title == "Left")
+            .unwrap();
+        let far = json!({"virtualMachines": [{"ports": [{"endTimeUtc": "2999-01-01T00:00:00Z"}]}]});
+        assert!(
+            left.table_text(&far).ends_with('m'),
+            "{}",
+            left.table_text(&far)
+        );
+        assert_eq!(left.table_text(&json!({})), "");
     }
 
     #[test]

@@ -24,6 +24,10 @@ pub enum StartError {
     /// The config file could not be watched.
     #[error(transparent)]
     Watch(#[from] crate::reload::WatchError),
+    /// `[jit] firewall` is on but its table could not be built (no `nft`, no
+    /// CAP_NET_ADMIN, …): the daemon does not serve with doors it cannot control.
+    #[error(transparent)]
+    Firewall(#[from] crate::firewall::FirewallError),
 }
 
 /// A daemon whose store is open and whose overdue timers have run, ready to serve.
@@ -54,6 +58,10 @@ impl Daemon {
         let store = crate::store::Store::open(&dir, options)?;
         let shared = Arc::new(Shared::new(config, store, CancellationToken::new()));
         crate::timers::expire_overdue_at_start(&shared)?;
+        // firewall: the table is rebuilt from the store before the socket opens.
+        if crate::firewall::enabled(&shared.config()) {
+            crate::firewall::sync_blocking(&shared, &crate::firewall::Trigger::Start)?;
+        }
         Ok(Daemon {
             shared,
             config_path,

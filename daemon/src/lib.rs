@@ -23,6 +23,7 @@
 //! | [`private`] | the daemon's own files and their modes: data, store, logs, runtime dir |
 //! | [`reload`] | watching and reloading the config file |
 //! | [`logging`] | daily-rotated log files and stderr |
+//! | [`firewall`] | the built-in JIT firewall: the `inet steward` nftables table rebuilt from the store |
 //! | [`timers`] | retention sweep, JIT expiry (also at startup), the `jit.on_change` hook |
 
 pub mod access;
@@ -30,6 +31,7 @@ pub mod daemon;
 pub mod denials;
 pub mod dsr;
 pub mod error;
+pub mod firewall;
 pub mod identity;
 pub mod ingest;
 pub mod logging;

@@ -132,9 +132,11 @@ pub async fn reload(shared: &Arc<Shared>, path: &Path) -> Result<(), String> {
     };
     let outcome = match loaded {
         Ok(cfg) => {
+            let firewall_was_on = crate::firewall::enabled(&shared.config());
             shared.set_config(*cfg);
             tracing::info!(path = %path.display(), "configuration reloaded");
             on_config_applied(shared).await;
+            crate::firewall::reloaded(shared, firewall_was_on).await; // firewall
             Ok(())
         }
         Err(e) => {

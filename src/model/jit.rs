@@ -809,6 +809,9 @@ pub enum RevokeReason {
     Expired,
     /// A newer request for the same VM port replaced it.
     NewerRequestInitiated,
+    /// The daemon's firewall (`[jit] firewall`) could not open it, so it never opened
+    /// (steward's own value; the Azure API has no such reason).
+    FirewallFailed,
 }
 
 impl RevokeReason {
@@ -818,6 +821,7 @@ impl RevokeReason {
             Self::UserRequested => "UserRequested",
             Self::Expired => "Expired",
             Self::NewerRequestInitiated => "NewerRequestInitiated",
+            Self::FirewallFailed => "FirewallFailed",
         }
     }
 }

@@ -189,6 +189,8 @@ pub async fn put_policy(
             Ok::<_, ApiError>(put)
         })
         .await?;
+    // firewall: the policy's ports are the guards.
+    crate::firewall::changed(&ctx.shared, ctx.tenant.as_str(), resource).await?;
     let (_, v) = read_policy(&ctx, doc.name.clone()).await?;
     let status = if created {
         StatusCode::CREATED
@@ -225,6 +227,7 @@ pub async fn delete_policy(
             Ok::<_, ApiError>(doc)
         })
         .await?;
+    crate::firewall::changed(&ctx.shared, ctx.tenant.as_str(), resource).await?; // firewall
     Ok((StatusCode::OK, Json(doc_json(&doc)?)).into_response())
 }
 
@@ -253,6 +256,10 @@ pub async fn initiate(
     )?;
     let requestor = ctx.caller.user.clone();
     let id = uuid::Uuid::now_v7().to_string();
+    let request_id = id.clone();
+    // firewall: with `[jit] firewall`, every port needs a target it can open.
+    let cfg = ctx.shared.config();
+    let firewall = crate::firewall::enabled(&cfg).then(|| cfg.jit.clone());
     let retention = ctx.shared.config().retention.jit_requests.0;
     let tenant = ctx.tenant.to_string();
     let opened = ctx.entry(Operation::JitInitiate, AuditStatus::Succeeded);
@@ -271,6 +278,9 @@ pub async fn initiate(
                 serde_json::from_str(&pdoc.body_json).map_err(|e| ApiError::internal(&e))?;
             let now = now_of(txn);
             let req = policy.initiate(&asked, &requestor, now, id.clone())?;
+            if let Some(jit) = &firewall {
+                crate::firewall::check_request(jit, &req)?; // firewall: 400 naming the port
+            }
             let mut hooks = Vec::new();
             let mut after: Option<String> = None;
             loop {
@@ -329,6 +339,10 @@ pub async fn initiate(
         })
         .await?;
     hook::spawn(Arc::clone(&ctx.shared), hooks);
+    if !replayed {
+        // firewall: open the doors (close superseded ones) before answering.
+        crate::firewall::opened(&ctx.shared, ctx.tenant.as_str(), &request_id).await?;
+    }
     Ok(outcome.into_response(replayed))
 }
 
@@ -421,5 +435,6 @@ pub async fn revoke(
         })
         .await?;
     hook::spawn(Arc::clone(&ctx.shared), vec![hook]);
+    crate::firewall::changed(&ctx.shared, ctx.tenant.as_str(), resource).await?; // firewall
     Ok((etag_header(&doc.etag), Json(doc_json(&doc)?)).into_response())
 }

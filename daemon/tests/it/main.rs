@@ -9,6 +9,7 @@
 //! | [`dsr_crash`] | an erasure killed midway completes after a restart, nothing done twice |
 //! | [`hostile`] | hostile bytes on the raw socket, fuzz regressions |
 //! | [`ingest_bounds`] | ingest limits: sizes, counts, idempotency, other users' posts |
+//! | [`jit_firewall`] | the nftables backend in network namespaces: doors open, close on time with the daemon dead, reconcile |
 //! | [`overload`] | many slow or idle connections while a well-behaved client is served |
 //! | [`private_files`] | the daemon's own files against other local users |
 //! | [`reads`] | the store's read paths |
@@ -26,6 +27,7 @@ mod crash;
 mod dsr_crash;
 mod hostile;
 mod ingest_bounds;
+mod jit_firewall;
 mod overload;
 mod private_files;
 mod process;

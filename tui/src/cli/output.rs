@@ -323,6 +323,7 @@ mod tests {
                 "barbara@contoso.com",
                 "3389, 22",
                 "Initiated",
+                "ended",
                 "2024-05-01 03:00:00"
             ]
         );
