@@ -14,6 +14,7 @@
 //! | [`server`] | the accept loop: connection caps, head limits and timeouts, draining |
 //! | [`routes`] | the API's routes, one module per resource |
 //! | [`ingest`] | alert ingestion shared by the API and the spool: parsing and storing |
+//! | [`jit`] | JIT's rules over the store: how a request is kept and scheduled, what a newer request ends |
 //! | [`dsr`] | carrying out data-subject requests: export bundles, erasure, resumable steps |
 //! | [`strict_json`] | JSON parsing that refuses duplicate keys, for bodies and alert files alike |
 //! | [`error`] | the API's error type and its JSON rendering |
@@ -34,6 +35,7 @@ pub mod error;
 pub mod firewall;
 pub mod identity;
 pub mod ingest;
+pub mod jit;
 pub mod logging;
 pub mod private;
 pub mod reload;

@@ -34,10 +34,10 @@ use steward::resource::Operation;
 use http::StatusCode;
 
 use crate::error::ApiError;
+use crate::jit::{parse_request, request_input};
 use crate::state::Shared;
 use crate::store::{self, AuditEntry, Kind, StoreError, TenantTxn, WriteError};
 use crate::timers::hook::{self, HookEvent};
-use crate::timers::jit_expiry::{parse_request, request_input};
 pub use nft::NftError;
 pub use plan::{Plan, Refusal, check_request};
 

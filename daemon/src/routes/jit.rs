@@ -6,7 +6,7 @@
 //! A policy is stored without its requests; `properties.requests` is filled when it is
 //! served, from the tenant's request records. A request is its own record (key: its id, a
 //! UUIDv7, so name order is creation order) scheduled by
-//! [`crate::timers::jit_expiry::request_input`]: the expiry timer closes it at its end
+//! [`crate::jit::request_input`]: the expiry timer closes it at its end
 //! and retention removes it `[retention] jit_requests` later. Every change is audited with
 //! field names and the people it concerns as subjects (HMACs), and the `jit.on_change`
 //! hook runs after each open and close, off the request path.
@@ -32,9 +32,9 @@ use super::idempotency::{IdempotencyKey, Outcome};
 use super::resource::{ListQuery, name_page};
 use super::resource::{doc_json, etag_header, resource_name};
 use crate::error::ApiError;
+use crate::jit::{self, parse_request, request_input};
 use crate::store::{Doc, IfMatch, Kind, TenantReader, TenantTxn};
 use crate::timers::hook::{self, HookEvent};
-use crate::timers::jit_expiry::{parse_request, request_input};
 
 /// Cursor list name of policies.
 const POLICIES: &str = "jit-policies";
@@ -281,42 +281,7 @@ pub async fn initiate(
             if let Some(jit) = &firewall {
                 crate::firewall::check_request(jit, &req)?; // firewall: 400 naming the port
             }
-            let mut hooks = Vec::new();
-            let mut after: Option<String> = None;
-            loop {
-                let page = txn.list(Kind::JitRequest, after.as_deref(), SCAN)?;
-                for old_doc in &page.items {
-                    let mut old = parse_request(old_doc)?;
-                    if !old.is_active() {
-                        continue;
-                    }
-                    let before = old.clone();
-                    if old.supersede_by(&req, now) == 0 {
-                        continue;
-                    }
-                    txn.put(
-                        Kind::JitRequest,
-                        &old_doc.name,
-                        request_input(&old, retention)?,
-                        None,
-                    )?;
-                    let mut e = superseded
-                        .clone()
-                        .resource(format!("jit-requests/{}", old_doc.name))
-                        .field("virtualMachines[].ports[].status")
-                        .reason(RevokeReason::NewerRequestInitiated.as_str());
-                    for k in &old.subject_keys() {
-                        e = e.subject(k);
-                    }
-                    txn.audit(e);
-                    txn.emit(Kind::JitRequest, &old_doc.name, "revoked");
-                    hooks.push(HookEvent::closed(&tenant, &before, &old));
-                }
-                match page.next {
-                    Some(n) => after = Some(n),
-                    None => break,
-                }
-            }
+            let mut hooks = jit::supersede(txn, &req, now, retention, &superseded)?;
             let doc = txn.put(Kind::JitRequest, &id, request_input(&req, retention)?, None)?;
             let mut e = opened
                 .resource(format!("jit-requests/{id}"))

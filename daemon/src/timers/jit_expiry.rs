@@ -1,59 +1,27 @@
 //! JIT expiry: a request's open ports become `Revoked`/`Expired` at their `endTimeUtc`, to
 //! the second, and a request that fell due while the daemon was down is expired at startup
 //! before the socket opens.
-//!
-//! How a request is kept also lives here ([`request_input`]), because the routes (initiate,
-//! revoke, superseded) and this timer must schedule a request alike: an `End` entry at the
-//! earliest end among its open ports (rounded *up* to the second, so the timer never wakes
-//! before the port is really due) and a `Purge` entry at its end + `[retention]
-//! jit_requests`. Not here: the HTTP side (`routes/jit.rs`) and the hook (`hook.rs`).
+//! How a request is stored and scheduled is [`crate::jit`], shared with the routes. Not
+//! here: the HTTP side (`routes/jit.rs`) and the hook (`hook.rs`).
 
 use std::sync::Arc;
 use std::time::Duration;
 use steward::resource::Operation;
 
+use crate::jit::{parse_request, request_input};
+
 use jiff::Timestamp;
-use steward::model::{AuditStatus, JitRequest};
+use steward::model::AuditStatus;
 
 use super::hook::{self, HookEvent};
 use crate::state::Shared;
 use crate::store::{
-    self, AuditEntry, ChangeEvent, Doc, DocInput, Kind, ScheduleAction, StoreError, TenantTxn,
+    self, AuditEntry, ChangeEvent, DocInput, Kind, ScheduleAction, StoreError, TenantTxn,
     WriteError,
 };
 
 /// Requests expired per write job (one job per tenant per batch).
 const BATCH: usize = 256;
-
-/// Unix seconds of `t`, rounded up to the next whole second.
-pub fn ceil_secs(t: Timestamp) -> i64 {
-    let s = t.as_second();
-    if t.subsec_nanosecond() > 0 { s + 1 } else { s }
-}
-
-/// The stored form of `req`: its JSON, the people it names (requestor, single source
-/// addresses) for the subject index, an `End` entry while a port is open and a `Purge`
-/// entry `retention` after it ends.
-pub fn request_input(req: &JitRequest, retention: Duration) -> Result<DocInput, WriteError> {
-    let body =
-        serde_json::to_string(req).map_err(|e| WriteError::Encode(format!("JIT request: {e}")))?;
-    let mut input = DocInput::new(body);
-    for k in &req.subject_keys() {
-        input = input.subject(k);
-    }
-    if let Some(next) = req.next_expiry() {
-        input = input.schedule(ScheduleAction::End, ceil_secs(next));
-    }
-    let keep = i64::try_from(retention.as_secs()).unwrap_or(i64::MAX);
-    let purge = ceil_secs(req.end_time()).saturating_add(keep);
-    Ok(input.schedule(ScheduleAction::Purge, purge))
-}
-
-/// Parses a stored request document.
-pub fn parse_request(doc: &Doc) -> Result<JitRequest, WriteError> {
-    serde_json::from_str(&doc.body_json)
-        .map_err(|e| WriteError::Corrupt(format!("stored JIT request {:?}: {e}", doc.name)))
-}
 
 /// Expires, in one write job for `tenant`, the due ports of the requests `names` at the
 /// group's clock. Returns the hook events of the requests whose ports closed.
