@@ -8,13 +8,13 @@ use http::{HeaderMap, StatusCode};
 use serde_json::Value;
 use steward::model::{AuditStatus, ContactInput, SecurityContact};
 use steward::permissions::Permission;
-use steward::resource::Operation;
+use steward::resource::{Operation, Resource};
 use steward::wire::List;
 
 use super::body;
 use super::ctx::TenantCtx;
 use super::extract::{P, Q};
-use super::resource::{ListQuery, doc_json, etag_header, name_page, resource_name};
+use super::resource::{self, ListQuery, doc_json, etag_header, name_page, resource_name};
 use crate::error::ApiError;
 use crate::store::{DocInput, IfMatch, Kind};
 
@@ -105,29 +105,6 @@ pub async fn delete(
     headers: HeaderMap,
     P((_, name)): P<(String, String)>,
 ) -> Result<Response, ApiError> {
-    let resource = format!("contacts/{name}");
-    ctx.require(Permission::ContactsWrite, &resource).await?;
-    let name = resource_name(&name)?;
-    let if_match = body::if_match(&headers)?;
-    let entry = ctx
-        .entry(Operation::ContactsDelete, AuditStatus::Succeeded)
-        .resource(&resource);
-    let cond = IfMatch {
-        tag: if_match,
-        failed: ctx
-            .entry(Operation::ContactsDelete, AuditStatus::Failed)
-            .resource(&resource),
-    };
-    let doc = ctx
-        .write(move |txn| {
-            let doc = txn.delete_if_match(Kind::Contact, name.as_str(), cond)?;
-            let mut entry = entry;
-            for s in &doc.subjects {
-                entry = entry.subject(s);
-            }
-            txn.audit(entry);
-            Ok::<_, ApiError>(doc)
-        })
-        .await?;
+    let doc = resource::delete(&ctx, Resource::Contacts, &name, &headers).await?;
     Ok((StatusCode::OK, Json(doc_json(&doc)?)).into_response())
 }

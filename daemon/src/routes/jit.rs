@@ -29,7 +29,7 @@ use super::body;
 use super::ctx::TenantCtx;
 use super::extract::{P, Q};
 use super::idempotency::{IdempotencyKey, Outcome};
-use super::resource::{ListQuery, name_page};
+use super::resource::{self, ListQuery, name_page};
 use super::resource::{doc_json, etag_header, resource_name};
 use crate::error::ApiError;
 use crate::jit::{self, parse_request, request_input};
@@ -207,26 +207,8 @@ pub async fn delete_policy(
     headers: HeaderMap,
     P((_, name)): P<(String, String)>,
 ) -> Result<Response, ApiError> {
+    let doc = resource::delete(&ctx, Resource::JitPolicies, &name, &headers).await?;
     let resource = format!("jit-policies/{name}");
-    ctx.require(Permission::JitWrite, &resource).await?;
-    let name = resource_name(&name)?;
-    let if_match = body::if_match(&headers)?;
-    let entry = ctx
-        .entry(Operation::JitDelete, AuditStatus::Succeeded)
-        .resource(&resource);
-    let cond = IfMatch {
-        tag: if_match,
-        failed: ctx
-            .entry(Operation::JitDelete, AuditStatus::Failed)
-            .resource(&resource),
-    };
-    let doc = ctx
-        .write(move |txn| {
-            let doc = txn.delete_if_match(Kind::JitPolicy, name.as_str(), cond)?;
-            txn.audit(entry);
-            Ok::<_, ApiError>(doc)
-        })
-        .await?;
     crate::firewall::changed(&ctx.shared, ctx.tenant.as_str(), resource).await?; // firewall
     Ok((StatusCode::OK, Json(doc_json(&doc)?)).into_response())
 }

@@ -1,19 +1,21 @@
 //! Turning stored documents into API resources, and the small checks every resource
 //! route shares.
 
-use http::HeaderValue;
 use http::header::ETAG;
+use http::{HeaderMap, HeaderValue};
 use serde::Deserialize;
 use serde_json::Value;
 use serde_json::value::RawValue;
+use steward::model::AuditStatus;
 use steward::names::ResourceName;
 use steward::permissions::Permission;
+use steward::resource::Resource;
 use steward::wire::List;
 
 use super::ctx::TenantCtx;
 use super::paging;
 use crate::error::ApiError;
-use crate::store::{Doc, Kind};
+use crate::store::{Doc, IfMatch, Kind};
 
 /// The resource as served: the stored JSON with the current `etag`.
 pub fn doc_json(doc: &Doc) -> Result<Value, ApiError> {
@@ -132,6 +134,46 @@ pub async fn name_page(
         .next
         .map(|n| paging::encode(ctx.tenant.as_str(), list, &n));
     Ok(paging::page(value, path, &[], limit, next))
+}
+
+/// `DELETE` of a named record of `kind` (contacts, JIT policies): needs the kind's write
+/// permission; honours `If-Match` (a refused one is audited as failed and answers 412);
+/// the audit record names the people the record named, as HMACs. Answers the deleted
+/// record as served.
+pub async fn delete(
+    ctx: &TenantCtx,
+    kind: Resource,
+    name: &str,
+    headers: &HeaderMap,
+) -> Result<Doc, ApiError> {
+    let (Some(permission), Some(operation), Some(stored)) = (
+        kind.write_permission(),
+        kind.delete_operation(),
+        Kind::of(kind),
+    ) else {
+        return Err(ApiError::method_not_allowed(format!(
+            "{kind} cannot be deleted"
+        )));
+    };
+    let resource = format!("{kind}/{name}");
+    ctx.require(permission, &resource).await?;
+    let name = resource_name(name)?;
+    let cond = IfMatch {
+        tag: super::body::if_match(headers)?,
+        failed: ctx
+            .entry(operation, AuditStatus::Failed)
+            .resource(&resource),
+    };
+    let entry = ctx
+        .entry(operation, AuditStatus::Succeeded)
+        .resource(&resource);
+    ctx.write(move |txn| {
+        let doc = txn.delete_if_match(stored, name.as_str(), cond)?;
+        let entry = doc.subjects.iter().fold(entry, |e, s| e.subject(s));
+        txn.audit(entry);
+        Ok::<_, ApiError>(doc)
+    })
+    .await
 }
 
 #[cfg(test)]
