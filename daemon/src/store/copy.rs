@@ -29,6 +29,7 @@
 //!
 //! Not here: when to rewrite (`crate::dsr::scrub`), the tables themselves (`tables.rs`).
 
+use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::Path;
@@ -51,7 +52,7 @@ pub const COPY_FILE: &str = "steward.redb.copy";
 /// line here too. A table in the file but missing here makes every copy fail (an error
 /// naming the table) rather than drop it; `copy_holds_every_record` tests the list.
 fn copy_every_table(c: &mut Copier<'_>) -> Result<(), StoreError> {
-    c.table(tables::RECORDS)?;
+    c.records()?;
     c.table(tables::TIME_INDEX)?;
     c.table(tables::SUBJECTS)?;
     c.table(tables::SCHEDULE)?;
@@ -69,6 +70,10 @@ pub struct CopyCounts {
     pub tables: Vec<String>,
     /// Entries copied, over every table.
     pub entries: u64,
+    /// Entries copied per table, by name.
+    pub per_table: BTreeMap<String, u64>,
+    /// Documents copied per kind byte ([`super::Kind`]), from the records table.
+    pub per_kind: BTreeMap<u8, u64>,
 }
 
 /// Copies tables from a snapshot into a write transaction, keeping count.
@@ -88,17 +93,47 @@ impl Copier<'_> {
         let mut out = self.dst.open_table(def)?;
         match self.src.open_table(def) {
             Ok(t) => {
+                let mut n = 0u64;
                 for item in redb::ReadableTable::iter(&t)? {
                     let (k, v) = item?;
                     out.insert(k.value(), v.value())?;
-                    self.counts.entries += 1;
+                    n += 1;
+                }
+                self.counted(def.name(), n);
+            }
+            Err(redb::TableError::TableDoesNotExist(_)) => self.counted(def.name(), 0),
+            Err(e) => return Err(e.into()),
+        }
+        Ok(())
+    }
+
+    /// [`Copier::table`] for [`tables::RECORDS`], also counting the documents per kind.
+    fn records(&mut self) -> Result<(), StoreError> {
+        let def = tables::RECORDS;
+        let mut out = self.dst.open_table(def)?;
+        let mut n = 0u64;
+        match self.src.open_table(def) {
+            Ok(t) => {
+                for item in redb::ReadableTable::iter(&t)? {
+                    let (k, v) = item?;
+                    let key = k.value();
+                    *self.counts.per_kind.entry(key.1).or_default() += 1;
+                    out.insert(key, v.value())?;
+                    n += 1;
                 }
             }
             Err(redb::TableError::TableDoesNotExist(_)) => {}
             Err(e) => return Err(e.into()),
         }
-        self.counts.tables.push(def.name().to_string());
+        self.counted(def.name(), n);
         Ok(())
+    }
+
+    /// Records that table `name` was copied with `n` entries.
+    fn counted(&mut self, name: &str, n: u64) {
+        self.counts.tables.push(name.to_string());
+        self.counts.entries += n;
+        self.counts.per_table.insert(name.to_string(), n);
     }
 }
 
@@ -203,21 +238,31 @@ fn write_copy(
     dest: &Path,
     extra: impl FnOnce(&WriteTransaction) -> Result<(), WriteError>,
 ) -> Result<CopyCounts, WriteError> {
-    let result = (|| {
-        let file = create_copy_file(dest)?;
-        let db = slot::builder().create_file(file)?;
-        let mut wtx = db.begin_write()?;
-        wtx.set_durability(Durability::Immediate)?;
-        let counts = copy_tables(src, &wtx)?;
-        extra(&wtx)?;
-        wtx.commit()?;
-        drop(db);
-        Ok(counts)
-    })();
+    let result = create_copy_file(dest)
+        .map_err(WriteError::from)
+        .and_then(|file| copy_into(src, file, extra));
     if result.is_err() {
         let _ = std::fs::remove_file(dest);
     }
     result
+}
+
+/// Writes a copy of the snapshot `src` into `file` (new and empty), runs `extra` in the
+/// copy's write transaction, commits durably (redb fsyncs the file) and closes it. The
+/// one copier behind the scrub's rewrite, compaction and backups.
+pub(crate) fn copy_into(
+    src: &ReadTransaction,
+    file: File,
+    extra: impl FnOnce(&WriteTransaction) -> Result<(), WriteError>,
+) -> Result<CopyCounts, WriteError> {
+    let db = slot::builder().create_file(file)?;
+    let mut wtx = db.begin_write()?;
+    wtx.set_durability(Durability::Immediate)?;
+    let counts = copy_tables(src, &wtx)?;
+    extra(&wtx)?;
+    wtx.commit()?;
+    drop(db);
+    Ok(counts)
 }
 
 /// Rewrites the live file into a fresh one and swaps it in (see the module doc). Runs on

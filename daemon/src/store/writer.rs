@@ -408,6 +408,41 @@ impl Writer {
         outcome
     }
 
+    /// Compaction: rewrites the store into a fresh file (the rewrite of `copy.rs`, the one
+    /// copier), so the space of purged records goes back to the file system; one
+    /// `store.compact` audit record per tenant of `tenants` commits with the new file.
+    /// Writes wait while the copy runs (see `copy.rs`). The old file is zeroed in the
+    /// background once its last reader is done.
+    pub async fn compact(&self, tenants: Vec<String>) -> Result<RewriteReport, WriteError> {
+        let jobs = tenants
+            .into_iter()
+            .map(|t| {
+                (t, |txn: &mut TenantTxn<'_>| {
+                    txn.audit(
+                        AuditEntry::new(system_caller(), "store.compact", AuditStatus::Succeeded)
+                            .resource("store"),
+                    );
+                    Ok(())
+                })
+            })
+            .collect();
+        let (report, _zeroing) = self.rewrite(jobs).await?;
+        Ok(report)
+    }
+
+    /// The store file's size and the bytes its allocated pages take (the rest is free
+    /// pages, reused by later writes but never given back without a compaction).
+    pub async fn space(&self) -> Result<Space, WriteError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Msg::Space(reply))
+            .await
+            .map_err(|_| stopped::<WriteError>())?;
+        rx.await
+            .map_err(|_| stopped::<WriteError>())?
+            .map_err(WriteError::Store)
+    }
+
     /// Asks the thread to stop after its current group; later writes fail with
     /// [`StoreError::WriterStopped`].
     pub(crate) fn stop(&self) {
@@ -425,6 +460,42 @@ enum Msg {
     Wake,
     /// A rewrite of the file ([`Writer::rewrite`]), run alone between groups.
     Rewrite(Rewrite),
+    /// [`Writer::space`], answered between groups.
+    Space(oneshot::Sender<Result<Space, StoreError>>),
+}
+
+/// What [`Writer::space`] answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Space {
+    /// The file's size, bytes.
+    pub file_bytes: u64,
+    /// Bytes of the pages in use.
+    pub used_bytes: u64,
+}
+
+impl Space {
+    /// The share of the file that is free pages, 0 to 1.
+    pub fn free_fraction(&self) -> f64 {
+        if self.file_bytes == 0 {
+            return 0.0;
+        }
+        self.file_bytes.saturating_sub(self.used_bytes) as f64 / self.file_bytes as f64
+    }
+}
+
+/// Measures the file (a write transaction, opened and dropped: no group is open).
+fn space(slot: &DbSlot) -> Result<Space, StoreError> {
+    let db = slot.get()?;
+    let wtx = db.begin_write()?;
+    let stats = wtx.stats()?;
+    drop(wtx);
+    let file_bytes = std::fs::metadata(slot.path()).map(|m| m.len())?;
+    Ok(Space {
+        file_bytes,
+        used_bytes: stats
+            .allocated_pages()
+            .saturating_mul(stats.page_size() as u64),
+    })
 }
 
 /// A queued [`Writer::rewrite`].
@@ -499,12 +570,18 @@ fn writer_loop(
         match first {
             Msg::Job(j) => group.push(j),
             Msg::Rewrite(r) => rewrite = Some(r),
+            Msg::Space(reply) => {
+                let _ = reply.send(space(&slot));
+            }
             Msg::Wake => {}
         }
         while rewrite.is_none() && group.len() < max_group {
             match rx.try_recv() {
                 Ok(Msg::Job(j)) => group.push(j),
                 Ok(Msg::Rewrite(r)) => rewrite = Some(r),
+                Ok(Msg::Space(reply)) => {
+                    let _ = reply.send(space(&slot));
+                }
                 Ok(Msg::Wake) => {}
                 Err(_) => break,
             }
