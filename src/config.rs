@@ -274,7 +274,7 @@ impl Default for DsrConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct StoreConfig {
     /// When set (a fraction between 0 and 1, e.g. `0.5`), the daemon compacts the store
-    /// (rewrites it into a fresh file, `stewardd compact`) once more than this share of the
+    /// (rewrites it into a fresh file online, as `stewardd compact` does) once more than this share of the
     /// file is free pages, checked every `[retention] sweep_interval` (files under 16 MiB
     /// are left alone); unset, it never compacts
     /// by itself.

@@ -121,6 +121,20 @@ fn store_error(e: StoreError) -> ApiError {
         StoreError::Refused(m) => {
             ApiError::new(StatusCode::CONFLICT, steward::wire::codes::CONFLICT, m)
         }
+        StoreError::BadTarget(m) => ApiError::invalid(m).with_target("out"),
+        // Only the daemon's own user or root gets here: the file system's reason helps
+        // them (typically: the daemon's user cannot write the target's directory).
+        StoreError::Io(e) => {
+            tracing::error!(error = %e, "a store copy failed");
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                steward::wire::codes::INTERNAL,
+                format!(
+                    "the copy failed, written as the daemon's user (uid {}): {e}",
+                    nix::unistd::geteuid()
+                ),
+            )
+        }
         other => other.into(),
     }
 }
@@ -167,8 +181,8 @@ pub async fn backup(
     Ok(Json(report))
 }
 
-/// `POST /v1/store/compact`: rewrites the store into a fresh file (writes wait while it
-/// is copied); answers the [`CompactReport`].
+/// `POST /v1/store/compact`: rewrites the store into a fresh file (online: writes wait
+/// only for the final catch-up); answers the [`CompactReport`].
 pub async fn compact(
     State(shared): State<Arc<Shared>>,
     CallerExt(caller): CallerExt,

@@ -192,7 +192,8 @@ struct Target {
 /// the data directory `data_dir`, and not a symbolic link nor anything but a regular file
 /// if it exists (a regular file there is replaced whole).
 fn target(out: &Path, data_dir: &Path) -> Result<Target, StoreError> {
-    let refuse = |why: &str| StoreError::Refused(format!("backup target {}: {why}", out.display()));
+    let refuse =
+        |why: &str| StoreError::BadTarget(format!("backup target {}: {why}", out.display()));
     if !out.is_absolute() {
         return Err(refuse("must be an absolute path"));
     }
@@ -267,7 +268,8 @@ pub(crate) fn write_backup(
     let partial = t.dir.join(partial_name(&t.name, std::process::id()));
     let file = create_private(&partial)?;
     let written = (|| {
-        let counts = copy::copy_into(src, file, |_| Ok(())).map_err(store_error)?;
+        let never = std::sync::atomic::AtomicBool::new(false);
+        let counts = copy::copy_into(src, file, &never, |_| Ok(())).map_err(store_error)?;
         // redb fsynced the commit; its close may still write the header: sync once more.
         OpenOptions::new()
             .write(true)

@@ -59,6 +59,10 @@ pub enum StoreError {
     /// newer schema, another one running); nothing was changed. The text says why.
     #[error("{0}")]
     Refused(String),
+    /// The path given for a backup cannot be used (relative, a symbolic link, inside the
+    /// data directory, …); nothing was written. The text names the path and why.
+    #[error("{0}")]
+    BadTarget(String),
 }
 
 impl StoreError {
@@ -103,6 +107,7 @@ impl StoreError {
             StoreError::Database(e) => StoreError::Database(e.clone()),
             StoreError::WriterStopped => StoreError::WriterStopped,
             StoreError::Refused(m) => StoreError::Refused(m.clone()),
+            StoreError::BadTarget(m) => StoreError::BadTarget(m.clone()),
         }
     }
 }

@@ -13,6 +13,7 @@
 //! | `slot` | the replaceable open `Database`, reopened after an I/O error (full disk) |
 //! | `reserve` | disk space kept back so refusals can be audited on a full disk |
 //! | `copy` | the copier: every table of a snapshot into a fresh file, and the rewrite that swaps it in (scrub, compaction) |
+//! | `online` | the online rewrite: the copy beside the writer, then a catch-up of what committed meanwhile |
 //! | `backup` | online backup to a file, the check of a copy, the verified restore |
 //! | `check` | the full check of a file: page checksums and every audit chain |
 //!
@@ -31,6 +32,7 @@ mod check;
 mod copy;
 mod doc;
 mod error;
+mod online;
 mod read;
 mod reserve;
 mod slot;
