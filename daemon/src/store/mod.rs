@@ -11,6 +11,7 @@
 //! | `txn` | [`TenantTxn`]: a write job's tenant-scoped view; staging and applying changes |
 //! | `writer` | [`Writer`]: the one thread that owns write transactions (group commit) |
 //! | `slot` | the replaceable open `Database`, reopened after an I/O error (full disk) |
+//! | `space` | how much of the file is in use (for compaction) |
 //! | `reserve` | disk space kept back so refusals can be audited on a full disk |
 //! | `copy` | the copier: every table of a snapshot into a fresh file, and the rewrite that swaps it in (scrub, compaction) |
 //! | `online` | the online rewrite: the copy beside the writer, then a catch-up of what committed meanwhile |
@@ -36,6 +37,7 @@ mod online;
 mod read;
 mod reserve;
 mod slot;
+mod space;
 mod txn;
 mod writer;
 
@@ -56,8 +58,9 @@ pub use doc::{Doc, DocInput, Kind, ScheduleAction, Scheduled};
 pub use error::{StoreError, WriteError};
 pub use read::{DocText, Page, SubjectHit, TenantReader, TimeCursor};
 pub use reserve::{RESERVE_BYTES, RESERVE_FILE};
+pub use space::Space;
 pub use txn::TenantTxn;
-pub use writer::{ChangeEvent, Handoff, PurgeReport, Space, Writer, WriterStats};
+pub use writer::{ChangeEvent, Handoff, PurgeReport, Writer, WriterStats};
 
 use audit::HmacKey;
 use slot::DbSlot;

@@ -28,6 +28,7 @@ use super::error::{StoreError, WriteError};
 use super::online;
 use super::reserve::Reserve;
 use super::slot::DbSlot;
+use super::space::{Space, space};
 use super::txn::{self, TenantTxn};
 use super::{Due, due_entries};
 
@@ -468,40 +469,6 @@ pub(super) enum Msg {
     Rewrite(Rewrite),
     /// [`Writer::space`], answered between groups.
     Space(oneshot::Sender<Result<Space, StoreError>>),
-}
-
-/// What [`Writer::space`] answers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Space {
-    /// The file's size, bytes.
-    pub file_bytes: u64,
-    /// Bytes of the pages in use.
-    pub used_bytes: u64,
-}
-
-impl Space {
-    /// The share of the file that is free pages, 0 to 1.
-    pub fn free_fraction(&self) -> f64 {
-        if self.file_bytes == 0 {
-            return 0.0;
-        }
-        self.file_bytes.saturating_sub(self.used_bytes) as f64 / self.file_bytes as f64
-    }
-}
-
-/// Measures the file (a write transaction, opened and dropped: no group is open).
-fn space(slot: &DbSlot) -> Result<Space, StoreError> {
-    let db = slot.get()?;
-    let wtx = db.begin_write()?;
-    let stats = wtx.stats()?;
-    drop(wtx);
-    let file_bytes = std::fs::metadata(slot.path()).map(|m| m.len())?;
-    Ok(Space {
-        file_bytes,
-        used_bytes: stats
-            .allocated_pages()
-            .saturating_mul(stats.page_size() as u64),
-    })
 }
 
 /// A queued [`Writer::rewrite`].
