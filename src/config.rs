@@ -61,6 +61,9 @@ pub struct Config {
     /// Data-subject request settings.
     #[serde(default)]
     pub dsr: DsrConfig,
+    /// Store settings (compaction).
+    #[serde(default)]
+    pub store: StoreConfig,
     /// The tenants (`[[tenant]]`).
     #[serde(default, rename = "tenant")]
     pub tenants: Vec<TenantConfig>,
@@ -323,6 +326,18 @@ impl Default for DsrConfig {
     }
 }
 
+/// `[store]`: the store file's upkeep.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreConfig {
+    /// When set (a fraction between 0 and 1, e.g. `0.5`), the daemon compacts the store
+    /// (rewrites it into a fresh file online, as `stewardd compact` does) once more than this share of the
+    /// file is free pages, checked every `[retention] sweep_interval` (files under 16 MiB
+    /// are left alone); unset, it never compacts
+    /// by itself.
+    pub compact_when_free_over: Option<f64>,
+}
+
 /// One `[[tenant]]`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -429,6 +444,7 @@ impl Config {
                 ..IngestConfig::default()
             },
             dsr: DsrConfig::default(),
+            store: StoreConfig::default(),
             tenants: vec![TenantConfig {
                 id: TenantId::default_tenant(),
                 name: "Default".into(),
@@ -470,6 +486,13 @@ impl Config {
     }
 
     fn validate(&mut self) -> Result<(), ConfigError> {
+        if let Some(f) = self.store.compact_when_free_over
+            && !(f > 0.0 && f < 1.0)
+        {
+            return Err(ConfigError::Invalid(format!(
+                "[store] compact_when_free_over = {f}: must be a fraction between 0 and 1 (e.g. 0.5)"
+            )));
+        }
         let custom: BTreeMap<String, Vec<String>> = self
             .custom_profiles
             .iter()

@@ -587,6 +587,10 @@ operations! {
     DsrBundle = "dsr.bundle",
     /// An erased subject's bytes scrubbed from the store's file.
     DsrScrub = "dsr.scrub",
+    /// A consistent copy of the whole store taken (`stewardd backup`).
+    StoreBackup = "store.backup",
+    /// The store rewritten into a fresh file to give back free space.
+    StoreCompact = "store.compact",
     /// The configuration reloaded (or a reload refused).
     ConfigReload = "config.reload",
     /// Denied attempts coalesced into one record.

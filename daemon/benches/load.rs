@@ -12,6 +12,8 @@
 
 #[path = "load/client.rs"]
 mod client;
+#[path = "load/copies.rs"]
+mod copies;
 #[path = "load/daemon.rs"]
 mod daemon;
 #[path = "load/data.rs"]
@@ -127,7 +129,7 @@ fn run() -> Result<()> {
 
 /// Every measurement, in an order where each leaves the store as the next needs it.
 /// `STEWARD_BENCH_ONLY=pages,export` runs only the named phases (read, writes, ingest,
-/// pages, subjects, export, startup, tui, purge, maxingest), for profiling one of them;
+/// pages, subjects, export, copies, startup, tui, purge, maxingest), for profiling one of them;
 /// the ingest runs whenever a later phase needs the alerts.
 async fn measure_all(scale: &Scale, dir: &Path) -> Result<Table> {
     let only = std::env::var("STEWARD_BENCH_ONLY").ok();
@@ -158,7 +160,9 @@ async fn measure_all(scale: &Scale, dir: &Path) -> Result<Table> {
         eprintln!("durable writes");
         durable_writes(scale, dir, &d, &mut t).await?;
     }
-    let later = ["pages", "subjects", "export", "startup", "tui", "purge"];
+    let later = [
+        "pages", "subjects", "export", "copies", "startup", "tui", "purge",
+    ];
     if runs("ingest") || later.iter().any(|p| runs(p)) {
         eprintln!("alert ingest");
         let now = Timestamp::now();
@@ -175,6 +179,10 @@ async fn measure_all(scale: &Scale, dir: &Path) -> Result<Table> {
     if runs("export") {
         eprintln!("export");
         export(scale, &d, &mut t).await?;
+    }
+    if runs("copies") {
+        eprintln!("backup and compaction");
+        copies::copies(&d, dir, scale.alerts, &mut t).await?;
     }
     d.stop()?;
 

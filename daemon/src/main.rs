@@ -2,6 +2,8 @@
 //! logging, opens the store, sets up the socket (or takes systemd's), tells systemd
 //! when it is ready, and serves until SIGTERM.
 
+mod cmd_store;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -38,9 +40,33 @@ enum Command {
         /// The file to check.
         file: PathBuf,
     },
-    /// Check the store of the configured data directory (every page's checksum and every
-    /// tenant's audit chain) with the daemon stopped; exits 0 when it is sound.
-    VerifyStore,
+    /// Check a store file (every page's checksum and every tenant's audit chain): FILE (a
+    /// backup), else the configured data directory's store with the daemon stopped; exits
+    /// 0 when it is sound.
+    VerifyStore {
+        /// A store file or backup to check instead of the configured store.
+        file: Option<PathBuf>,
+    },
+    /// Write a consistent copy of the whole store as of one moment to FILE (mode 0600,
+    /// through a temp file and a rename): by the running daemon over its socket while it
+    /// keeps serving (its own user or root only), or from the file when none runs.
+    Backup {
+        /// The file to write (outside the data directory); an existing file is replaced.
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Replace the store with the backup FILE, with the daemon stopped: the copy is
+    /// checked fully first and the replaced store is kept aside in the data directory.
+    Restore {
+        /// The backup to restore.
+        file: PathBuf,
+    },
+    /// Rewrite the store into a fresh file so the space of purged records is given back
+    /// (by the running daemon over its socket, or directly when none runs).
+    Compact,
 }
 
 fn main() -> ExitCode {
@@ -66,8 +92,14 @@ fn main() -> ExitCode {
             }
         };
     }
-    if let Some(Command::VerifyStore) = &args.command {
-        return verify_store(args.config);
+    if let Some(
+        cmd @ (Command::VerifyStore { .. }
+        | Command::Backup { .. }
+        | Command::Restore { .. }
+        | Command::Compact),
+    ) = &args.command
+    {
+        return store_command(args.config.clone(), cmd);
     }
     match run(args) {
         Ok(()) => ExitCode::SUCCESS,
@@ -78,24 +110,17 @@ fn main() -> ExitCode {
     }
 }
 
-/// `stewardd verify-store`: the full check of the configured store, offline.
-fn verify_store(config: Option<PathBuf>) -> ExitCode {
-    let checked = load_config(config).and_then(|(c, _)| {
-        let dir = c.daemon.data_dir;
-        steward_daemon::store::Store::verify(&dir)
-            .with_context(|| format!("the store in {}", dir.display()))
+/// `stewardd verify-store | backup | restore | compact` (see `cmd_store.rs`).
+fn store_command(config: Option<PathBuf>, cmd: &Command) -> ExitCode {
+    let done = load_config(config).and_then(|(c, _)| match cmd {
+        Command::VerifyStore { file } => cmd_store::verify(&c, file.clone()),
+        Command::Backup { out, json } => cmd_store::backup(&c, out, *json),
+        Command::Restore { file } => cmd_store::restore(&c, file),
+        Command::Compact => cmd_store::compact(&c),
+        Command::CheckConfig { .. } => Ok(()),
     });
-    match checked {
-        Ok(r) => {
-            println!(
-                "store sound: {} bytes, every page's checksum verified, {} audit records in {} tenant chains verified, in {:.1} s",
-                r.file_bytes,
-                r.audit_records,
-                r.tenants,
-                r.took.as_secs_f64()
-            );
-            ExitCode::SUCCESS
-        }
+    match done {
+        Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("stewardd: {e:#}");
             ExitCode::FAILURE

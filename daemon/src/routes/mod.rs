@@ -16,6 +16,7 @@ mod paging;
 mod resource;
 mod subjects;
 mod system;
+pub mod upkeep;
 
 use std::sync::Arc;
 
@@ -40,6 +41,8 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/v1/whoami", get(system::whoami))
         .route("/v1/tenants", get(system::tenants))
         .route("/v1/events", get(system::events))
+        .route("/v1/store/backup", post(upkeep::backup))
+        .route("/v1/store/compact", post(upkeep::compact))
         .route("/v1/tenants/{t}/contacts", get(contacts::list))
         .route(
             "/v1/tenants/{t}/contacts/{name}",

@@ -7,12 +7,13 @@
 //! crash needs no full check: redb verifies the checksums itself when it opens a file that
 //! was not closed cleanly, and rolls back to the last good commit.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use redb::{Database, ReadableDatabase, ReadableTable};
 
-use super::audit;
+use super::audit::{self, ChainPoint};
 use super::error::StoreError;
 use super::slot;
 use super::tables;
@@ -26,6 +27,8 @@ pub struct CheckReport {
     pub tenants: usize,
     /// Audit records verified, over every tenant.
     pub audit_records: u64,
+    /// Every tenant's audit head `(seq, hash)`, as verified.
+    pub heads: BTreeMap<String, ChainPoint>,
     /// How long the check took.
     pub took: Duration,
 }
@@ -75,26 +78,27 @@ pub(crate) fn check(db: Database, path: &Path) -> Result<(Database, CheckReport)
         },
         |db| check_chains(db),
     )?;
-    let (tenants, audit_records) = chains.map_err(|e| match e {
+    let (heads, audit_records) = chains.map_err(|e| match e {
         StoreError::Corrupted(m) => StoreError::Corrupted(format!("{}: {m}", path.display())),
         other => other,
     })?;
     let report = CheckReport {
         file_bytes,
-        tenants,
+        tenants: heads.len(),
         audit_records,
+        heads,
         took: started.elapsed(),
     };
     Ok((db, report))
 }
 
-/// Verifies every tenant's audit chain: (tenants, records).
-fn check_chains(db: &Database) -> Result<(usize, u64), StoreError> {
+/// Verifies every tenant's audit chain: (each tenant's head, records).
+fn check_chains(db: &Database) -> Result<(BTreeMap<String, ChainPoint>, u64), StoreError> {
     let rtx = db.begin_read()?;
     let heads = match rtx.open_table(tables::AUDIT_HEAD) {
         Ok(t) => t,
         // A file that has never been opened by the daemon has no tables yet.
-        Err(redb::TableError::TableDoesNotExist(_)) => return Ok((0, 0)),
+        Err(redb::TableError::TableDoesNotExist(_)) => return Ok((BTreeMap::new(), 0)),
         Err(e) => return Err(e.into()),
     };
     let audit_t = rtx.open_table(tables::AUDIT)?;
@@ -103,6 +107,7 @@ fn check_chains(db: &Database) -> Result<(usize, u64), StoreError> {
         tenants.push(item?.0.value().to_string());
     }
     let mut records = 0;
+    let mut out = BTreeMap::new();
     for tenant in &tenants {
         let report = audit::verify(&audit_t, &heads, tenant)?;
         if !report.ok {
@@ -114,6 +119,9 @@ fn check_chains(db: &Database) -> Result<(usize, u64), StoreError> {
             )));
         }
         records += report.records;
+        if let Some(h) = report.head {
+            out.insert(tenant.clone(), h);
+        }
     }
-    Ok((tenants.len(), records))
+    Ok((out, records))
 }

@@ -1,22 +1,24 @@
 //! The store copier: every table of one read snapshot copied into a fresh redb file, and
-//! the rewrite that swaps such a copy in for the live file (what SQLite's `VACUUM` does).
+//! the swap that puts such a copy in place of the live file (what SQLite's `VACUUM` does).
+//! The one copier behind the data-subject scrub, compaction and backups.
 //!
 //! Why a copy: redb never zeroes a page it frees, so every superseded version of a record
 //! (each put copies the pages on its path) stays readable in the file until the page is
-//! reused. A fresh file holds only what the snapshot holds: the data-subject scrub rewrites
-//! the store after an erase so that no freed page keeps the erased person
-//! (`crate::dsr::scrub`). The same copier is meant for online backup (a copy without the
-//! swap) and compaction (a rewrite whenever the file has grown sparse).
+//! reused, and the file never shrinks. A fresh file holds only what the snapshot holds: the
+//! data-subject scrub rewrites the store after an erase so that no freed page keeps the
+//! erased person (`crate::dsr::scrub`), compaction gives the space of purged records back,
+//! and a backup (`backup.rs`) is the same copy written elsewhere, without the swap.
 //!
-//! A rewrite ([`rewrite`]) runs on the writer thread, so writes queue behind it for as long
-//! as it takes (the pause is measured in `docs/` notes: a few seconds for 100k alerts):
+//! A rewrite (scrub, compaction) copies beside the writer and catches up what committed
+//! meanwhile (`online.rs`), then swaps:
 //!
 //! 1. copy every table of a read snapshot of the live file into `steward.redb.copy`
-//!    (created `0600`, `O_EXCL|O_NOFOLLOW`), then run the caller's changes in the same
-//!    write transaction (the scrub's own audit records commit with the new file, leaving
-//!    no freed page behind in it), commit durably, close;
-//! 2. rename it over `steward.redb` and fsync the directory: a crash before the rename
-//!    leaves the old file (a leftover copy is removed at the next open,
+//!    (created `0600`, `O_EXCL|O_NOFOLLOW`), commit; then, with writes waiting, replay what
+//!    committed since the snapshot and run the caller's changes (the scrub's own audit
+//!    records commit with the new file), commit durably, close. The new file's only freed
+//!    pages hold versions from after the snapshot;
+//! 2. rename it over `steward.redb` and fsync the directory ([`swap_in`]): a crash before
+//!    the rename leaves the old file (a leftover copy is removed at the next open,
 //!    [`remove_leftover`]), after it the new one, never neither;
 //! 3. open the new file and put it in the slot, so the writer and new readers move to it;
 //!    readers already holding the old instance finish on their snapshot;
@@ -27,17 +29,20 @@
 //!    in the file system's free space (best effort: a copy-on-write file system or an SSD's
 //!    remapping may still keep old blocks, which only encryption at rest prevents).
 //!
-//! Not here: when to rewrite (`crate::dsr::scrub`), the tables themselves (`tables.rs`).
+//! Not here: when to rewrite (`crate::dsr::scrub`, `crate::timers::compact`), the
+//! catch-up (`online.rs`), the tables themselves (`tables.rs`).
 
+use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use redb::{
-    Database, Durability, Key, MultimapTableHandle, ReadTransaction, ReadableDatabase,
-    TableDefinition, TableHandle, Value, WriteTransaction,
+    Database, Durability, Key, MultimapTableHandle, ReadTransaction, TableDefinition, TableHandle,
+    Value, WriteTransaction,
 };
 
 use super::error::{StoreError, WriteError};
@@ -51,7 +56,7 @@ pub const COPY_FILE: &str = "steward.redb.copy";
 /// line here too. A table in the file but missing here makes every copy fail (an error
 /// naming the table) rather than drop it; `copy_holds_every_record` tests the list.
 fn copy_every_table(c: &mut Copier<'_>) -> Result<(), StoreError> {
-    c.table(tables::RECORDS)?;
+    c.records()?;
     c.table(tables::TIME_INDEX)?;
     c.table(tables::SUBJECTS)?;
     c.table(tables::SCHEDULE)?;
@@ -69,6 +74,10 @@ pub struct CopyCounts {
     pub tables: Vec<String>,
     /// Entries copied, over every table.
     pub entries: u64,
+    /// Entries copied per table, by name.
+    pub per_table: BTreeMap<String, u64>,
+    /// Documents copied per kind byte ([`super::Kind`]), from the records table.
+    pub per_kind: BTreeMap<u8, u64>,
 }
 
 /// Copies tables from a snapshot into a write transaction, keeping count.
@@ -76,7 +85,13 @@ struct Copier<'a> {
     src: &'a ReadTransaction,
     dst: &'a WriteTransaction,
     counts: CopyCounts,
+    /// Set when the copy must stop (the store is closing); looked at every
+    /// [`CANCEL_EVERY`] entries.
+    cancel: &'a AtomicBool,
 }
+
+/// How many entries a copy copies between two looks at its cancel flag.
+const CANCEL_EVERY: u64 = 4096;
 
 impl Copier<'_> {
     /// Copies one table entry for entry (in key order, which is also the cheapest order
@@ -88,17 +103,59 @@ impl Copier<'_> {
         let mut out = self.dst.open_table(def)?;
         match self.src.open_table(def) {
             Ok(t) => {
+                let mut n = 0u64;
                 for item in redb::ReadableTable::iter(&t)? {
                     let (k, v) = item?;
                     out.insert(k.value(), v.value())?;
-                    self.counts.entries += 1;
+                    n += 1;
+                    self.check_cancel(n)?;
+                }
+                self.counted(def.name(), n);
+            }
+            Err(redb::TableError::TableDoesNotExist(_)) => self.counted(def.name(), 0),
+            Err(e) => return Err(e.into()),
+        }
+        Ok(())
+    }
+
+    /// [`Copier::table`] for [`tables::RECORDS`], also counting the documents per kind.
+    fn records(&mut self) -> Result<(), StoreError> {
+        let def = tables::RECORDS;
+        let mut out = self.dst.open_table(def)?;
+        let mut n = 0u64;
+        match self.src.open_table(def) {
+            Ok(t) => {
+                for item in redb::ReadableTable::iter(&t)? {
+                    let (k, v) = item?;
+                    let key = k.value();
+                    *self.counts.per_kind.entry(key.1).or_default() += 1;
+                    out.insert(key, v.value())?;
+                    n += 1;
+                    self.check_cancel(n)?;
                 }
             }
             Err(redb::TableError::TableDoesNotExist(_)) => {}
             Err(e) => return Err(e.into()),
         }
-        self.counts.tables.push(def.name().to_string());
+        self.counted(def.name(), n);
         Ok(())
+    }
+
+    /// Fails once the copy was cancelled (looked at every [`CANCEL_EVERY`] entries).
+    fn check_cancel(&self, n: u64) -> Result<(), StoreError> {
+        if n.is_multiple_of(CANCEL_EVERY) && self.cancel.load(Ordering::Relaxed) {
+            return Err(StoreError::Refused(
+                "the copy was cancelled: the store is closing".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Records that table `name` was copied with `n` entries.
+    fn counted(&mut self, name: &str, n: u64) {
+        self.counts.tables.push(name.to_string());
+        self.counts.entries += n;
+        self.counts.per_table.insert(name.to_string(), n);
     }
 }
 
@@ -107,11 +164,13 @@ impl Copier<'_> {
 pub(crate) fn copy_tables(
     src: &ReadTransaction,
     dst: &WriteTransaction,
+    cancel: &AtomicBool,
 ) -> Result<CopyCounts, StoreError> {
     let mut c = Copier {
         src,
         dst,
         counts: CopyCounts::default(),
+        cancel,
     };
     copy_every_table(&mut c)?;
     for t in src.list_tables()? {
@@ -140,7 +199,8 @@ pub struct RewriteReport {
     pub old_bytes: u64,
     /// Size of the new file, bytes.
     pub new_bytes: u64,
-    /// How long writes waited: from taking the snapshot to the new file in the slot.
+    /// How long writes waited: the catch-up of what committed during the copy and the
+    /// swap (plus any wait for the copy once the catch-up journal was full).
     pub pause: Duration,
 }
 
@@ -198,67 +258,93 @@ fn create_copy_file(path: &Path) -> Result<File, StoreError> {
 
 /// Writes a copy of the snapshot `src` to `dest` (a new file), runs `extra` in the copy's
 /// write transaction, commits durably and closes it. On failure `dest` is removed.
+#[cfg(test)]
 fn write_copy(
     src: &ReadTransaction,
     dest: &Path,
     extra: impl FnOnce(&WriteTransaction) -> Result<(), WriteError>,
 ) -> Result<CopyCounts, WriteError> {
-    let result = (|| {
-        let file = create_copy_file(dest)?;
-        let db = slot::builder().create_file(file)?;
-        let mut wtx = db.begin_write()?;
-        wtx.set_durability(Durability::Immediate)?;
-        let counts = copy_tables(src, &wtx)?;
-        extra(&wtx)?;
-        wtx.commit()?;
-        drop(db);
-        Ok(counts)
-    })();
+    let never = AtomicBool::new(false);
+    let result = create_copy_file(dest)
+        .map_err(WriteError::from)
+        .and_then(|file| copy_into(src, file, &never, extra));
     if result.is_err() {
         let _ = std::fs::remove_file(dest);
     }
     result
 }
 
-/// Rewrites the live file into a fresh one and swaps it in (see the module doc). Runs on
-/// the writer thread, between groups: no write transaction is open, and `extra` (changes
-/// that commit with the new file) runs in the copy's write transaction. The old file is
-/// zeroed by the returned [`Retirement`] once its readers are done.
-pub(crate) fn rewrite(
-    slot: &DbSlot,
+/// Writes a copy of the snapshot `src` into `file` (new and empty), runs `extra` in the
+/// copy's write transaction, commits durably (redb fsyncs the file) and closes it. The
+/// one copier behind the scrub's rewrite, compaction and backups. `cancel` stops it early
+/// (with an error).
+pub(crate) fn copy_into(
+    src: &ReadTransaction,
+    file: File,
+    cancel: &AtomicBool,
     extra: impl FnOnce(&WriteTransaction) -> Result<(), WriteError>,
+) -> Result<CopyCounts, WriteError> {
+    copy_open(src, file, cancel, extra).map(|(counts, _closed)| counts)
+}
+
+/// [`copy_into`], handing back the copy's database still open (for a rewrite to catch up
+/// in and swap in without opening the file again).
+pub(crate) fn copy_open(
+    src: &ReadTransaction,
+    file: File,
+    cancel: &AtomicBool,
+    extra: impl FnOnce(&WriteTransaction) -> Result<(), WriteError>,
+) -> Result<(CopyCounts, Database), WriteError> {
+    let db = slot::builder().create_file(file)?;
+    let mut wtx = db.begin_write()?;
+    wtx.set_durability(Durability::Immediate)?;
+    let counts = copy_tables(src, &wtx, cancel)?;
+    extra(&wtx)?;
+    wtx.commit()?;
+    Ok((counts, db))
+}
+
+/// Swaps the finished copy at `dest` (committed; `new` is its open instance) in for the live file (steps 2–4 of
+/// the module doc): renames it over the live name, fsyncs the directory, puts the new file
+/// in the slot, and hands the old one to a [`Retirement`] that zeroes it once its last
+/// reader is done. Runs on the writer thread between groups; `paused` is when writes
+/// started waiting, for the report.
+pub(crate) fn swap_in(
+    slot: &DbSlot,
+    dest: &Path,
+    new: Database,
+    old_bytes: u64,
+    copied: CopyCounts,
+    paused: Instant,
 ) -> Result<(RewriteReport, Retirement), WriteError> {
-    let started = Instant::now();
     let path = slot.path().to_path_buf();
     let dir = path
         .parent()
         .ok_or_else(|| StoreError::Io(std::io::Error::other("the store file has no directory")))?
         .to_path_buf();
-    let dest = dir.join(COPY_FILE);
-    let old = slot.get()?;
-    let old_bytes = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
-    let copied = {
-        let rtx = old.begin_read()?;
-        write_copy(&rtx, &dest, extra)?
-    };
     // The old file, for zeroing once the readers are done: opened before the rename.
-    let old_file = OpenOptions::new()
+    let old_file = match OpenOptions::new()
         .write(true)
         .custom_flags(libc::O_NOFOLLOW)
         .open(&path)
-        .map_err(StoreError::from)?;
-    let retired = match slot.replace(|| Ok(std::fs::rename(&dest, &path)?)) {
+    {
+        Ok(f) => f,
+        Err(e) => {
+            let _ = std::fs::remove_file(dest);
+            return Err(StoreError::from(e).into());
+        }
+    };
+    let retired = match slot.replace(|| Ok(std::fs::rename(dest, &path)?), Some(new)) {
         Ok(r) => r,
         Err(e) => {
-            let _ = std::fs::remove_file(&dest);
+            let _ = std::fs::remove_file(dest);
             return Err(e.into());
         }
     };
     if let Err(e) = File::open(&dir).and_then(|d| d.sync_all()) {
         tracing::warn!(dir = %dir.display(), error = %e, "cannot sync the data directory after the rewrite");
     }
-    drop(old);
-    let pause = started.elapsed();
+    let pause = paused.elapsed();
     let new_bytes = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
     let thread = std::thread::Builder::new()
         .name("steward-retire".into())
@@ -275,6 +361,18 @@ pub(crate) fn rewrite(
             thread: Some(thread),
         },
     ))
+}
+
+/// Creates the copy's file next to the live one ([`COPY_FILE`]): `0600`, never through a
+/// symbolic link, replacing a leftover.
+pub(crate) fn create_copy(slot: &DbSlot) -> Result<(PathBuf, File), StoreError> {
+    let dir = slot
+        .path()
+        .parent()
+        .ok_or_else(|| StoreError::Io(std::io::Error::other("the store file has no directory")))?;
+    let dest = dir.join(COPY_FILE);
+    let file = create_copy_file(&dest)?;
+    Ok((dest, file))
 }
 
 /// Waits for every reader of `old` to let go (reads are short transactions), closes it, then
@@ -314,7 +412,7 @@ fn zero_when_released(old: Option<Arc<Database>>, file: File) -> std::io::Result
 mod tests {
     use std::io::Read;
 
-    use redb::ReadableTable;
+    use redb::{ReadableDatabase, ReadableTable};
     use steward::model::{AuditStatus, SubjectKey, SubjectKind};
 
     use super::*;

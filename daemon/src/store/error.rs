@@ -55,6 +55,14 @@ pub enum StoreError {
     /// The writer thread has stopped (the store was closed); nothing was written.
     #[error("the store is closed: its writer has stopped")]
     WriterStopped,
+    /// A backup, restore or compaction refused to go on (a bad target path, a copy from a
+    /// newer schema, another one running); nothing was changed. The text says why.
+    #[error("{0}")]
+    Refused(String),
+    /// The path given for a backup cannot be used (relative, a symbolic link, inside the
+    /// data directory, …); nothing was written. The text names the path and why.
+    #[error("{0}")]
+    BadTarget(String),
 }
 
 impl StoreError {
@@ -98,6 +106,8 @@ impl StoreError {
             StoreError::Io(e) => StoreError::Io(std::io::Error::new(e.kind(), e.to_string())),
             StoreError::Database(e) => StoreError::Database(e.clone()),
             StoreError::WriterStopped => StoreError::WriterStopped,
+            StoreError::Refused(m) => StoreError::Refused(m.clone()),
+            StoreError::BadTarget(m) => StoreError::BadTarget(m.clone()),
         }
     }
 }

@@ -11,8 +11,11 @@
 //! | `txn` | [`TenantTxn`]: a write job's tenant-scoped view; staging and applying changes |
 //! | `writer` | [`Writer`]: the one thread that owns write transactions (group commit) |
 //! | `slot` | the replaceable open `Database`, reopened after an I/O error (full disk) |
+//! | `space` | how much of the file is in use (for compaction) |
 //! | `reserve` | disk space kept back so refusals can be audited on a full disk |
-//! | `copy` | the copier: every table of a snapshot into a fresh file, and the rewrite that swaps it in |
+//! | `copy` | the copier: every table of a snapshot into a fresh file, and the rewrite that swaps it in (scrub, compaction) |
+//! | `online` | the online rewrite: the copy beside the writer, then a catch-up of what committed meanwhile |
+//! | `backup` | online backup to a file, the check of a copy, the verified restore |
 //! | `check` | the full check of a file: page checksums and every audit chain |
 //!
 //! Invariants: data is reached only through a handle bound to one tenant
@@ -25,13 +28,16 @@ pub mod codec;
 pub mod tables;
 
 mod audit;
+mod backup;
 mod check;
 mod copy;
 mod doc;
 mod error;
+mod online;
 mod read;
 mod reserve;
 mod slot;
+mod space;
 mod txn;
 mod writer;
 
@@ -44,6 +50,7 @@ use redb::{Database, Durability, ReadableDatabase, ReadableTable};
 pub use audit::{
     AuditEntry, ChainPoint, GENESIS_HASH, HASHED_SEGMENT_PREFIX, VerifyReport, system_caller,
 };
+pub use backup::{BackupReport, REPLACED_PREFIX, RESTORE_FILE, RestoreReport};
 pub use check::CheckReport;
 pub use codec::CodecError;
 pub use copy::{COPY_FILE, CopyCounts, Retirement, RewriteReport};
@@ -51,6 +58,7 @@ pub use doc::{Doc, DocInput, Kind, ScheduleAction, Scheduled};
 pub use error::{StoreError, WriteError};
 pub use read::{DocText, Page, SubjectHit, TenantReader, TimeCursor};
 pub use reserve::{RESERVE_BYTES, RESERVE_FILE};
+pub use space::Space;
 pub use txn::{IfMatch, TenantTxn};
 pub use writer::{ChangeEvent, Handoff, PurgeReport, Writer, WriterStats};
 
@@ -114,6 +122,9 @@ pub struct Store {
     writer: Writer,
     /// The writer thread, joined on drop.
     thread: Option<std::thread::JoinHandle<()>>,
+    /// Held while a backup runs: one at a time (each holds a snapshot, which keeps redb
+    /// from reusing the pages freed meanwhile).
+    backing_up: std::sync::Mutex<()>,
 }
 
 impl Store {
@@ -125,6 +136,7 @@ impl Store {
         std::fs::create_dir_all(data_dir)?;
         let path = data_dir.join(DB_FILE);
         copy::remove_leftover(data_dir)?;
+        backup::remove_leftover(data_dir)?;
         let mut db = slot::open_database(&path)?;
         if options.verify_on_start {
             let (checked, report) = check::check(db, &path)?;
@@ -159,20 +171,51 @@ impl Store {
             key,
             writer,
             thread: Some(thread),
+            backing_up: std::sync::Mutex::new(()),
         })
+    }
+
+    /// Online backup: copies one read snapshot (the whole store as of one moment) to
+    /// `out`, an absolute path outside the data directory, while writes go on (see
+    /// `backup.rs`). Blocking: call it off the async threads. A second backup while one
+    /// runs is refused.
+    pub fn backup(&self, out: &Path) -> Result<BackupReport, StoreError> {
+        let _one = self.backing_up.try_lock().map_err(|_| {
+            StoreError::Refused("a backup is already running; try again when it is done".into())
+        })?;
+        let data_dir = self.path.parent().unwrap_or(Path::new("/"));
+        let db = self.db.get()?;
+        let rtx = db.begin_read()?;
+        backup::write_backup(&rtx, out, data_dir)
+    }
+
+    /// Backup with no daemon running: opens `data_dir/steward.redb` (never creating it;
+    /// [`StoreError::AlreadyOpen`] when a daemon holds it) and copies it to `out`.
+    pub fn backup_offline(data_dir: &Path, out: &Path) -> Result<BackupReport, StoreError> {
+        let path = existing(data_dir)?;
+        let db = slot::open_database(&path)?;
+        let rtx = db.begin_read()?;
+        backup::write_backup(&rtx, out, data_dir)
+    }
+
+    /// Restores the backup `from` into `data_dir` with the daemon stopped: checks the copy
+    /// fully first, keeps the replaced store aside (`steward.redb.replaced-…`, `0600`),
+    /// refuses a copy of another schema version (see `backup.rs`).
+    pub fn restore(data_dir: &Path, from: &Path) -> Result<RestoreReport, StoreError> {
+        backup::restore(data_dir, from)
+    }
+
+    /// The full check of any store file (a backup too): schema version, every page's
+    /// checksum, every audit chain. Not while a daemon has it open.
+    pub fn verify_file(path: &Path) -> Result<CheckReport, StoreError> {
+        backup::verify_file(path)
     }
 
     /// Checks an existing `data_dir/steward.redb` without starting anything: every page's
     /// checksum and every tenant's audit chain. The daemon must not be running on it
     /// ([`StoreError::AlreadyOpen`]); a missing file is an error, not created.
     pub fn verify(data_dir: &Path) -> Result<CheckReport, StoreError> {
-        let path = data_dir.join(DB_FILE);
-        if !path.exists() {
-            return Err(StoreError::Io(std::io::Error::new(
-                std::io::ErrorKind::NotFound,
-                format!("{}: no such file", path.display()),
-            )));
-        }
+        let path = existing(data_dir)?;
         let db = slot::open_database(&path)?;
         check::check(db, &path).map(|(_, report)| report)
     }
@@ -229,6 +272,18 @@ impl Drop for Store {
             let _ = t.join();
         }
     }
+}
+
+/// `data_dir/steward.redb`, which must exist (a check or backup never creates it).
+fn existing(data_dir: &Path) -> Result<PathBuf, StoreError> {
+    let path = data_dir.join(DB_FILE);
+    if !path.exists() {
+        return Err(StoreError::Io(std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            format!("{}: no such file", path.display()),
+        )));
+    }
+    Ok(path)
 }
 
 pub(crate) fn due_entries(

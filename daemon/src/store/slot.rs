@@ -218,13 +218,16 @@ impl DbSlot {
     }
 
     /// Replaces the open instance after `install` put a new file at the path (`copy.rs`:
-    /// a rename), holding off reopens meanwhile so none opens the old name first. Returns
-    /// the old instance, which readers may still hold. If `install` fails nothing changed;
-    /// once it succeeded the old instance is never served again: if the new file cannot be
-    /// opened now, the slot is left empty and the next use opens it.
+    /// a rename), holding off reopens meanwhile so none opens the old name first. `new` is
+    /// the new file's instance when the caller still has it open (a rename keeps it valid),
+    /// else the file is opened. Returns the old instance, which readers may still hold. If
+    /// `install` fails nothing changed; once it succeeded the old instance is never served
+    /// again: if the new file cannot be opened now, the slot is left empty and the next use
+    /// opens it.
     pub(crate) fn replace(
         &self,
         install: impl FnOnce() -> Result<(), StoreError>,
+        new: Option<Database>,
     ) -> Result<Option<Arc<Database>>, StoreError> {
         let _guard = self
             .reopen
@@ -232,7 +235,7 @@ impl DbSlot {
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         install()?;
         let old = self.db.swap(None);
-        match open_database(&self.path) {
+        match new.map_or_else(|| open_database(&self.path), Ok) {
             Ok(db) => {
                 self.db.store(Some(Arc::new(db)));
                 self.broke_full.store(false, Ordering::SeqCst);

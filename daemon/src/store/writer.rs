@@ -23,11 +23,13 @@ use steward::model::AuditStatus;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
 use super::audit::{AuditEntry, HmacKey, system_caller};
-use super::copy::{self, Retirement, RewriteReport};
+use super::copy::{Retirement, RewriteReport};
 use super::doc::{Kind, ScheduleAction};
 use super::error::{StoreError, WriteError};
+use super::online;
 use super::reserve::Reserve;
 use super::slot::DbSlot;
+use super::space::{Space, space};
 use super::txn::{self, TenantTxn};
 use super::{Due, due_entries};
 
@@ -77,7 +79,7 @@ impl PurgeReport {
 }
 
 /// A queued job with its type erased: run it against a view, then answer it after commit.
-trait JobFn: Send {
+pub(super) trait JobFn: Send {
     /// Runs the closure once; `true` when it returned `Ok`.
     fn run(&mut self, txn: &mut TenantTxn<'_>) -> bool;
     /// Answers the caller: its own error if it failed, else `outcome` (commit or refusal).
@@ -116,9 +118,12 @@ where
     }
 }
 
-struct Job {
-    tenant: String,
-    f: Box<dyn JobFn>,
+/// A queued job: the tenant its view is bound to, and the closure.
+pub(super) struct Job {
+    /// The tenant.
+    pub(super) tenant: String,
+    /// The closure, type-erased.
+    pub(super) f: Box<dyn JobFn>,
 }
 
 /// State shared by every [`Writer`] handle and the thread.
@@ -187,9 +192,10 @@ impl Writer {
             reserve,
         });
         let thread_shared = shared.clone();
+        let wake = tx.downgrade();
         let handle = std::thread::Builder::new()
             .name("steward-writer".into())
-            .spawn(move || writer_loop(db, key, rx, thread_shared, max_group.max(1)))?;
+            .spawn(move || writer_loop(db, key, rx, wake, thread_shared, max_group.max(1)))?;
         Ok((Writer { tx, shared }, handle))
     }
 
@@ -375,7 +381,8 @@ impl Writer {
     }
 
     /// Rewrites the store into a fresh file and swaps it in (`copy.rs`), as a job of its
-    /// own on the writer thread: writes queue behind it until the new file is in place.
+    /// own: the copy runs beside the writer, and writes wait only while what committed
+    /// during the copy is caught up and the new file swapped in (`online.rs`).
     /// `jobs` run in the new file's write transaction, after the copy, and commit with it
     /// (a job that fails fails the whole rewrite, which then changes nothing). The
     /// [`Retirement`] zeroes the old file once its last reader is done.
@@ -413,6 +420,45 @@ impl Writer {
         outcome
     }
 
+    /// Compaction: rewrites the store into a fresh file (the rewrite of `copy.rs`, the one
+    /// copier), so the space of purged records goes back to the file system; one
+    /// `store.compact` audit record per tenant of `tenants` commits with the new file.
+    /// Writes wait only for the catch-up at the end (`online.rs`). The old file is zeroed in the
+    /// background once its last reader is done.
+    pub async fn compact(&self, tenants: Vec<String>) -> Result<RewriteReport, WriteError> {
+        let jobs = tenants
+            .into_iter()
+            .map(|t| {
+                (t, |txn: &mut TenantTxn<'_>| {
+                    txn.audit(
+                        AuditEntry::new(
+                            system_caller(),
+                            Operation::StoreCompact,
+                            AuditStatus::Succeeded,
+                        )
+                        .resource("store"),
+                    );
+                    Ok(())
+                })
+            })
+            .collect();
+        let (report, _zeroing) = self.rewrite(jobs).await?;
+        Ok(report)
+    }
+
+    /// The store file's size and the bytes its allocated pages take (the rest is free
+    /// pages, reused by later writes but never given back without a compaction).
+    pub async fn space(&self) -> Result<Space, WriteError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Msg::Space(reply))
+            .await
+            .map_err(|_| stopped::<WriteError>())?;
+        rx.await
+            .map_err(|_| stopped::<WriteError>())?
+            .map_err(WriteError::Store)
+    }
+
     /// Asks the thread to stop after its current group; later writes fail with
     /// [`StoreError::WriterStopped`].
     pub(crate) fn stop(&self) {
@@ -423,21 +469,23 @@ impl Writer {
 }
 
 /// What the queue carries.
-enum Msg {
+pub(super) enum Msg {
     /// A write job.
     Job(Job),
     /// Sent by [`Writer::stop`] to wake an idle thread.
     Wake,
     /// A rewrite of the file ([`Writer::rewrite`]), run alone between groups.
     Rewrite(Rewrite),
+    /// [`Writer::space`], answered between groups.
+    Space(oneshot::Sender<Result<Space, StoreError>>),
 }
 
 /// A queued [`Writer::rewrite`].
-struct Rewrite {
+pub(super) struct Rewrite {
     /// Changes that commit with the new file.
-    jobs: Vec<Job>,
+    pub(super) jobs: Vec<Job>,
     /// Answered once the new file is in place (or nothing changed).
-    reply: oneshot::Sender<Result<(RewriteReport, Retirement), WriteError>>,
+    pub(super) reply: oneshot::Sender<Result<(RewriteReport, Retirement), WriteError>>,
 }
 
 fn make_job<T, E, F>(tenant: &str, f: F) -> Result<(Job, oneshot::Receiver<Result<T, E>>), E>
@@ -498,30 +546,34 @@ fn writer_loop(
     slot: Arc<DbSlot>,
     key: HmacKey,
     mut rx: mpsc::Receiver<Msg>,
+    wake: mpsc::WeakSender<Msg>,
     shared: Arc<Shared>,
     max_group: usize,
 ) {
+    // The rewrite whose copy runs beside the writer (`online.rs`), and those waiting.
+    let mut pending: Option<online::Pending> = None;
+    let mut waiting: std::collections::VecDeque<Rewrite> = std::collections::VecDeque::new();
     while let Some(first) = rx.blocking_recv() {
         let mut group = Vec::new();
-        // A rewrite runs after the jobs queued before it, alone.
-        let mut rewrite = None;
-        match first {
+        let mut take = |m: Msg, group: &mut Vec<Job>| match m {
             Msg::Job(j) => group.push(j),
-            Msg::Rewrite(r) => rewrite = Some(r),
+            Msg::Rewrite(r) => waiting.push_back(r),
+            Msg::Space(reply) => {
+                let _ = reply.send(space(&slot));
+            }
             Msg::Wake => {}
-        }
-        while rewrite.is_none() && group.len() < max_group {
+        };
+        take(first, &mut group);
+        while group.len() < max_group {
             match rx.try_recv() {
-                Ok(Msg::Job(j)) => group.push(j),
-                Ok(Msg::Rewrite(r)) => rewrite = Some(r),
-                Ok(Msg::Wake) => {}
+                Ok(m) => take(m, &mut group),
                 Err(_) => break,
             }
         }
         if !group.is_empty() {
             match slot.get() {
                 Ok(db) => {
-                    if run_group(&db, &slot, &key, &shared, group) {
+                    if run_group(&db, &slot, &key, &shared, group, pending.as_mut()) {
                         // The instance is latched by the I/O error: replace it now, so that
                         // the next group works as soon as there is space again. If it cannot
                         // be replaced yet, the next group's `get` or failure tries again.
@@ -531,14 +583,29 @@ fn writer_loop(
                 Err(e) => fail_all(&shared, &mut group.into_iter().map(|j| j.f), &e),
             }
         }
-        if let Some(r) = rewrite {
-            run_rewrite(&slot, &key, r);
+        // A copy that is done is caught up and swapped in now, between groups; with a full
+        // journal, writes wait for the copy.
+        if let Some(p) = pending.as_mut() {
+            let full = p.full();
+            if let Some(copied) = p.poll(full)
+                && let Some(p) = pending.take()
+            {
+                online::finish(&slot, &key, p, copied);
+            }
+        }
+        if pending.is_none()
+            && let Some(r) = waiting.pop_front()
+        {
+            pending = online::start(&slot, r, wake.clone());
         }
         if shared.stopping.load(Ordering::SeqCst) {
             break;
         }
     }
-    // Jobs still queued are dropped: their callers get `WriterStopped`.
+    if let Some(p) = pending.take() {
+        p.cancel();
+    }
+    // Jobs and rewrites still queued are dropped: their callers get `WriterStopped`.
 }
 
 /// A job that ran, waiting for the commit to be answered.
@@ -560,7 +627,11 @@ fn run_group(
     key: &HmacKey,
     shared: &Shared,
     group: Vec<Job>,
+    pending: Option<&mut online::Pending>,
 ) -> bool {
+    // What this group applies, for a rewrite's catch-up (`online.rs`) once it commits.
+    let journaling = pending.is_some();
+    let mut replays: Vec<online::Replay> = Vec::new();
     let now = jiff::Timestamp::now().as_microsecond();
     // Every job of the group gets the storage error; a latched instance's `PreviousIo`
     // after a full disk is still "storage full" (507) for the caller.
@@ -584,21 +655,34 @@ fn run_group(
             let outcome = catch_unwind(AssertUnwindSafe(|| f.run(&mut view)));
             (outcome, view.into_parts())
         };
+        let txn::Parts {
+            staged,
+            audit,
+            failure_audit,
+            events,
+        } = parts;
         let (closure_ok, refusal, applied) = match outcome {
-            Err(_) => (false, Some(WriteError::Panicked), Ok(())),
-            Ok(false) => (
-                false,
-                None,
-                txn::apply(&wtx, &tenant, key, now, &[], &parts.failure_audit),
-            ),
-            Ok(true) if !parts.staged.is_empty() && parts.audit.is_empty() => {
-                (true, Some(WriteError::Unaudited), Ok(()))
+            Err(_) => (false, Some(WriteError::Panicked), None),
+            Ok(false) => (false, None, Some((Vec::new(), failure_audit))),
+            Ok(true) if !staged.is_empty() && audit.is_empty() => {
+                (true, Some(WriteError::Unaudited), None)
             }
-            Ok(true) => (
-                true,
-                None,
-                txn::apply(&wtx, &tenant, key, now, &parts.staged, &parts.audit),
-            ),
+            Ok(true) => (true, None, Some((staged, audit))),
+        };
+        let applied = match applied {
+            None => Ok(()),
+            Some((staged, entries)) => {
+                let r = txn::apply(&wtx, &tenant, key, now, &staged, &entries);
+                if journaling && r.is_ok() && !(staged.is_empty() && entries.is_empty()) {
+                    replays.push(online::Replay {
+                        tenant: tenant.clone(),
+                        now,
+                        staged,
+                        entries,
+                    });
+                }
+                r
+            }
         };
         if let Err(e) = applied {
             // The transaction may hold part of this job: abandon the whole group.
@@ -611,7 +695,7 @@ fn run_group(
             return fail(&mut all, e);
         }
         let events = if closure_ok && refusal.is_none() {
-            parts.events
+            events
         } else {
             Vec::new()
         };
@@ -625,6 +709,9 @@ fn run_group(
     }
     match wtx.commit() {
         Ok(()) => {
+            if let Some(p) = pending {
+                p.journal(replays);
+            }
             shared.commits.fetch_add(1, Ordering::SeqCst);
             for r in ran {
                 let landed = r.closure_ok && r.refusal.is_none();
@@ -663,51 +750,4 @@ fn fail_all(shared: &Shared, jobs: &mut dyn Iterator<Item = Box<dyn JobFn>>, e: 
         shared.jobs_failed.fetch_add(1, Ordering::SeqCst);
         job.answer(Err(WriteError::Store(e.duplicate())));
     }
-}
-
-/// Runs a [`Writer::rewrite`]: the copy, its jobs in the copy's transaction, the swap.
-fn run_rewrite(slot: &DbSlot, key: &HmacKey, r: Rewrite) {
-    let now = jiff::Timestamp::now().as_microsecond();
-    let mut jobs = r.jobs;
-    let mut failed = None;
-    let outcome = copy::rewrite(slot, |wtx| {
-        for (i, job) in jobs.iter_mut().enumerate() {
-            let (ok, parts) = {
-                let mut view = TenantTxn::new(&job.tenant, wtx, key, now);
-                let ok = catch_unwind(AssertUnwindSafe(|| job.f.run(&mut view))).unwrap_or(false);
-                (ok, view.into_parts())
-            };
-            if !ok {
-                failed = Some(i);
-                return Err(WriteError::Invalid(
-                    "a change to commit with the rewritten store failed".into(),
-                ));
-            }
-            if !parts.staged.is_empty() && parts.audit.is_empty() {
-                return Err(WriteError::Unaudited);
-            }
-            txn::apply(wtx, &job.tenant, key, now, &parts.staged, &parts.audit)?;
-        }
-        Ok(())
-    });
-    let result = match &outcome {
-        Ok(_) => Ok(()),
-        Err(e) => Err(WriteError::Store(match e {
-            WriteError::Store(s) => slot.classify(s.duplicate()),
-            other => StoreError::Io(std::io::Error::other(other.to_string())),
-        })),
-    };
-    for (i, job) in jobs.into_iter().enumerate() {
-        // The failed job answers with its own error; the others with the rewrite's.
-        let answer = match (&result, failed == Some(i)) {
-            (_, true) => Ok(()),
-            (Ok(()), false) => Ok(()),
-            (Err(e), false) => Err(WriteError::Store(match e {
-                WriteError::Store(s) => s.duplicate(),
-                other => StoreError::Io(std::io::Error::other(other.to_string())),
-            })),
-        };
-        job.f.answer(answer);
-    }
-    let _ = r.reply.send(outcome);
 }

@@ -10,7 +10,9 @@
 //! | [`hook`] | the `[jit] on_change` command, run off the request path |
 //! | [`dsr_deadlines`] | data-subject requests past their deadline: an `overdue` event and audit record |
 //! | [`dsr_scrub`] | the store rewritten after data-subject erasures, within `[dsr] scrub_within` |
+//! | [`compact`] | the store compacted once it is mostly free pages (`[store] compact_when_free_over`) |
 
+pub mod compact;
 pub mod dsr_deadlines;
 pub mod dsr_scrub;
 pub mod hook;
@@ -115,5 +117,6 @@ pub fn start(shared: &Arc<Shared>) -> Vec<JoinHandle<()>> {
         tokio::spawn(jit_expiry::run(Arc::clone(shared))),
         tokio::spawn(dsr_deadlines::run(Arc::clone(shared))),
         tokio::spawn(dsr_scrub::run(Arc::clone(shared))),
+        tokio::spawn(compact::run(Arc::clone(shared))),
     ]
 }

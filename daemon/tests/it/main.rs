@@ -4,6 +4,7 @@
 //! | module | what it checks |
 //! | --- | --- |
 //! | [`process`] | `stewardd` as an operator runs it: flags, config checks, socket, reload, SIGTERM |
+//! | [`backup`] | online backup under writers, verified restore, compaction, SIGKILL during each, who may ask |
 //! | [`conns`] | connection caps, identities that change, event numbering, real OS users |
 //! | [`crash`] | SIGKILL at random points loses no acknowledged write |
 //! | [`dsr_crash`] | an erasure killed midway completes after a restart, nothing done twice |
@@ -22,6 +23,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod backup;
 mod conns;
 mod crash;
 mod dsr_crash;
