@@ -11,7 +11,8 @@
 //! `jane.doe@contoso.example.json`) is stored as `hmac:<hex>` under the installation key —
 //! and, when it reads as an email address or phone number, as that person's subject HMAC,
 //! also listed in the record's subjects, so a data-subject search finds the record. (The
-//! free-text `reason` is the caller's responsibility.) Appending lives in `txn.rs`.
+//! free-text `reason` is the caller's responsibility.) [`Chain`] appends and purges inside
+//! the writer's transaction.
 
 use hmac::{KeyInit, Mac};
 use redb::ReadableTable;
@@ -25,6 +26,7 @@ use steward::resource::Operation;
 
 use super::codec::{self, CodecError};
 use super::error::StoreError;
+use super::tables;
 
 /// The `prev_hash` of a tenant's first record.
 pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -378,4 +380,108 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
         let _ = write!(s, "{b:02x}");
     }
     s
+}
+
+/// A tenant's audit chain inside one write transaction: the only code that appends to a
+/// chain or purges its oldest records (`txn::apply` calls it for each job's entries, after
+/// the job's changes, so a change and its record commit together).
+pub(crate) struct Chain<'t> {
+    /// `(tenant, seq)` → record.
+    records: redb::Table<'t, (&'static str, u64), &'static [u8]>,
+    /// `tenant` → head and anchor.
+    heads: redb::Table<'t, &'static str, &'static [u8]>,
+    /// `(tenant, subject HMAC, seq)`: what touched a person.
+    subjects: redb::Table<'t, (&'static str, &'static str, u64), ()>,
+}
+
+impl<'t> Chain<'t> {
+    /// Opens the audit tables of `wtx`.
+    pub(crate) fn open(wtx: &'t redb::WriteTransaction) -> Result<Chain<'t>, StoreError> {
+        Ok(Chain {
+            records: wtx.open_table(tables::AUDIT)?,
+            heads: wtx.open_table(tables::AUDIT_HEAD)?,
+            subjects: wtx.open_table(tables::AUDIT_SUBJECTS)?,
+        })
+    }
+
+    /// Appends `entry` to `tenant`'s chain at `at`: the next sequence number, the previous
+    /// record's hash, the people it concerns as HMACs under `key` (each once, in the order
+    /// given), then the new head (the anchor is kept).
+    pub(crate) fn append(
+        &mut self,
+        tenant: &str,
+        key: &HmacKey,
+        at: jiff::Timestamp,
+        entry: &AuditEntry,
+    ) -> Result<(), StoreError> {
+        let (seq, prev_hash, anchor) = match read_head(&self.heads, tenant)? {
+            Some(h) => (h.head.seq + 1, h.head.hash, h.anchor),
+            None => (1, GENESIS_HASH.to_string(), None),
+        };
+        let mut seen = std::collections::HashSet::new();
+        let hmacs: Vec<String> = entry
+            .subjects
+            .iter()
+            .map(|s| key.subject(s))
+            .filter(|h| seen.insert(h.clone()))
+            .collect();
+        let mut rec = AuditRecord {
+            seq,
+            at,
+            caller: entry.caller.clone(),
+            operation_name: entry.operation_name.clone(),
+            status: entry.status,
+            correlation_id: entry.correlation_id.clone(),
+            resource_id: entry.resource_id(key),
+            fields: entry.fields.clone(),
+            subjects: hmacs,
+            details: entry.details.clone(),
+            prev_hash,
+            hash: String::new(),
+        };
+        rec.hash = compute_hash(&rec, tenant).map_err(|e| StoreError::codec("audit record", e))?;
+        let bytes = codec::encode(&rec).map_err(|e| StoreError::codec("audit record", e))?;
+        self.records.insert((tenant, seq), bytes.as_slice())?;
+        for h in &rec.subjects {
+            self.subjects.insert((tenant, h.as_str(), seq), ())?;
+        }
+        let head = AuditHead {
+            head: ChainPoint {
+                seq,
+                hash: rec.hash,
+            },
+            anchor,
+        };
+        let bytes = codec::encode(&head).map_err(|e| StoreError::codec("audit head", e))?;
+        self.heads.insert(tenant, bytes.as_slice())?;
+        Ok(())
+    }
+
+    /// Removes `tenant`'s records `first_seq..=through.seq` and their subject entries, and
+    /// makes `through` the chain's anchor, so `verify` still proves what remains.
+    pub(crate) fn purge(
+        &mut self,
+        tenant: &str,
+        first_seq: u64,
+        through: &ChainPoint,
+    ) -> Result<(), StoreError> {
+        for seq in first_seq..=through.seq {
+            let removed = self
+                .records
+                .remove((tenant, seq))?
+                .map(|g| g.value().to_vec());
+            // An undecodable record's index entries stay; lookups skip missing seqs.
+            if let Some(Ok(rec)) = removed.map(|b| codec::decode::<AuditRecord>(&b)) {
+                for h in &rec.subjects {
+                    self.subjects.remove((tenant, h.as_str(), seq))?;
+                }
+            }
+        }
+        if let Some(mut head) = read_head(&self.heads, tenant)? {
+            head.anchor = Some(through.clone());
+            let bytes = codec::encode(&head).map_err(|e| StoreError::codec("audit head", e))?;
+            self.heads.insert(tenant, bytes.as_slice())?;
+        }
+        Ok(())
+    }
 }

@@ -21,9 +21,9 @@
 use std::collections::{BTreeSet, HashMap};
 
 use redb::{ReadableTable, WriteTransaction};
-use steward::model::{AuditRecord, SubjectKey};
+use steward::model::SubjectKey;
 
-use super::audit::{self, AuditEntry, AuditHead, ChainPoint, GENESIS_HASH, HmacKey};
+use super::audit::{self, AuditEntry, ChainPoint, HmacKey};
 use super::codec;
 use super::doc::{Doc, DocInput, Kind, StoredDoc};
 use super::error::{StoreError, WriteError};
@@ -478,9 +478,7 @@ pub(crate) fn apply(
         let mut time = wtx.open_table(tables::TIME_INDEX)?;
         let mut subjects = wtx.open_table(tables::SUBJECTS)?;
         let mut schedule = wtx.open_table(tables::SCHEDULE)?;
-        let mut audit_t = wtx.open_table(tables::AUDIT)?;
-        let mut heads = wtx.open_table(tables::AUDIT_HEAD)?;
-        let mut audit_subjects = wtx.open_table(tables::AUDIT_SUBJECTS)?;
+        let mut chain = audit::Chain::open(wtx)?;
         for op in staged {
             match op {
                 Staged::Put {
@@ -549,21 +547,7 @@ pub(crate) fn apply(
                     records.remove((tenant, kind.as_u8(), name.as_str()))?;
                 }
                 Staged::PurgeAudit { first_seq, through } => {
-                    for seq in *first_seq..=through.seq {
-                        let removed = audit_t.remove((tenant, seq))?.map(|g| g.value().to_vec());
-                        // An undecodable record's index entries stay; lookups skip missing seqs.
-                        if let Some(Ok(rec)) = removed.map(|b| codec::decode::<AuditRecord>(&b)) {
-                            for h in &rec.subjects {
-                                audit_subjects.remove((tenant, h.as_str(), seq))?;
-                            }
-                        }
-                    }
-                    if let Some(mut head) = audit::read_head(&heads, tenant)? {
-                        head.anchor = Some(through.clone());
-                        let bytes =
-                            codec::encode(&head).map_err(|e| StoreError::codec("audit head", e))?;
-                        heads.insert(tenant, bytes.as_slice())?;
-                    }
+                    chain.purge(tenant, *first_seq, through)?;
                 }
             }
         }
@@ -575,49 +559,7 @@ pub(crate) fn apply(
             )))
         })?;
         for entry in entries {
-            let head = audit::read_head(&heads, tenant)?;
-            let (seq, prev_hash, anchor) = match head {
-                Some(h) => (h.head.seq + 1, h.head.hash, h.anchor),
-                None => (1, GENESIS_HASH.to_string(), None),
-            };
-            // In the order given, each once (an ingest names thousands of people).
-            let mut seen = std::collections::HashSet::new();
-            let hmacs: Vec<String> = entry
-                .subjects
-                .iter()
-                .map(|s| key.subject(s))
-                .filter(|h| seen.insert(h.clone()))
-                .collect();
-            let mut rec = AuditRecord {
-                seq,
-                at,
-                caller: entry.caller.clone(),
-                operation_name: entry.operation_name.clone(),
-                status: entry.status,
-                correlation_id: entry.correlation_id.clone(),
-                resource_id: entry.resource_id(key),
-                fields: entry.fields.clone(),
-                subjects: hmacs,
-                details: entry.details.clone(),
-                prev_hash,
-                hash: String::new(),
-            };
-            rec.hash = audit::compute_hash(&rec, tenant)
-                .map_err(|e| StoreError::codec("audit record", e))?;
-            let bytes = codec::encode(&rec).map_err(|e| StoreError::codec("audit record", e))?;
-            audit_t.insert((tenant, seq), bytes.as_slice())?;
-            for h in &rec.subjects {
-                audit_subjects.insert((tenant, h.as_str(), seq), ())?;
-            }
-            let head = AuditHead {
-                head: ChainPoint {
-                    seq,
-                    hash: rec.hash,
-                },
-                anchor,
-            };
-            let bytes = codec::encode(&head).map_err(|e| StoreError::codec("audit head", e))?;
-            heads.insert(tenant, bytes.as_slice())?;
+            chain.append(tenant, key, at, entry)?;
         }
     }
     Ok(())
