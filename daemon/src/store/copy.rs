@@ -513,8 +513,13 @@ mod tests {
             .build()
             .unwrap();
         // An anchor in one chain.
-        rt.block_on(store.writer().purge_audit("contoso", i64::MAX, 10))
-            .unwrap();
+        rt.block_on(crate::timers::retention::purge_audit(
+            &store.writer(),
+            "contoso",
+            i64::MAX,
+            10,
+        ))
+        .unwrap();
     }
 
     #[test]

@@ -97,7 +97,7 @@ impl std::fmt::Display for Kind {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[repr(u8)]
 pub enum ScheduleAction {
-    /// Retention: delete the record ([`super::Writer::purge_expired`]).
+    /// Retention: delete the record (`timers::retention::purge_expired`).
     Purge = 0,
     /// JIT end: the request's ports close (`endTimeUtc`); the JIT timer rewrites the record.
     End = 1,

@@ -60,7 +60,7 @@ pub use read::{DocText, Page, SubjectHit, TenantReader, TimeCursor};
 pub use reserve::{RESERVE_BYTES, RESERVE_FILE};
 pub use space::Space;
 pub use txn::{IfMatch, TenantTxn};
-pub use writer::{ChangeEvent, Handoff, PurgeReport, Writer, WriterStats};
+pub use writer::{ChangeEvent, Handoff, Writer, WriterStats};
 
 use audit::HmacKey;
 use slot::DbSlot;

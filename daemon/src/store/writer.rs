@@ -12,7 +12,6 @@
 //! the reopen cannot happen yet (the disk is still full), the next group tries again.
 //! Change events go out on a broadcast channel after the commit. Not here: reads (`read.rs`).
 
-use std::collections::BTreeMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
@@ -60,22 +59,6 @@ pub struct WriterStats {
     pub jobs_committed: u64,
     /// Jobs that failed (their own error, or their group's).
     pub jobs_failed: u64,
-}
-
-/// What [`Writer::purge_expired`] removed.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct PurgeReport {
-    /// Records purged, per tenant and kind.
-    pub purged: BTreeMap<String, BTreeMap<Kind, u64>>,
-    /// The batch was full: more may be due, run again.
-    pub more: bool,
-}
-
-impl PurgeReport {
-    /// Total records purged.
-    pub fn total(&self) -> u64 {
-        self.purged.values().flat_map(|m| m.values()).sum()
-    }
 }
 
 /// A queued job with its type erased: run it against a view, then answer it after commit.
@@ -129,7 +112,7 @@ pub(super) struct Job {
 /// State shared by every [`Writer`] handle and the thread.
 #[derive(Debug)]
 struct Shared {
-    /// For [`Writer::purge_expired`]'s read of the schedule. Weak, so writer handles held
+    /// For [`Writer::due`]'s read of the schedule. Weak, so writer handles held
     /// by tasks do not keep the file (and its lock) open after the store is closed.
     db: Weak<DbSlot>,
     commits: AtomicU64,
@@ -307,77 +290,26 @@ impl Writer {
         self.tx.max_capacity() - self.tx.capacity()
     }
 
-    /// Retention: deletes up to `batch` records whose purge time is at or before
-    /// `now_secs`, with their index entries, one job and one `retention.purge` audit record
-    /// per tenant (counts per kind). Call again while [`PurgeReport::more`].
-    pub async fn purge_expired(
+    /// Up to `limit` schedule entries of `action` due at or before `now_secs`, oldest first,
+    /// read off the async threads (the retention sweep's batches; the timers decide what
+    /// to do with them).
+    pub async fn due(
         &self,
+        action: ScheduleAction,
         now_secs: i64,
-        batch: usize,
-    ) -> Result<PurgeReport, WriteError> {
+        limit: usize,
+    ) -> Result<Vec<Due>, WriteError> {
         let db = self
             .shared
             .db
             .upgrade()
             .ok_or(WriteError::Store(StoreError::WriterStopped))?;
         let due = tokio::task::spawn_blocking(move || {
-            db.read(|db| due_entries(db, ScheduleAction::Purge, now_secs, batch))
+            db.read(|db| due_entries(db, action, now_secs, limit))
         })
         .await
         .map_err(|_| WriteError::Panicked)??;
-        let more = due.len() >= batch.max(1);
-        let mut by_tenant: BTreeMap<String, Vec<Due>> = BTreeMap::new();
-        for d in due {
-            by_tenant.entry(d.tenant.clone()).or_default().push(d);
-        }
-        let jobs = by_tenant.into_iter().map(|(tenant, items)| {
-            let w = self.clone();
-            async move {
-                let counts = w
-                    .write(&tenant, move |txn: &mut TenantTxn<'_>| {
-                        purge_job(txn, items, now_secs)
-                    })
-                    .await?;
-                Ok::<_, WriteError>((tenant, counts))
-            }
-        });
-        let mut report = PurgeReport {
-            purged: BTreeMap::new(),
-            more,
-        };
-        for r in futures::future::join_all(jobs).await {
-            let (tenant, counts) = r?;
-            if !counts.is_empty() {
-                report.purged.insert(tenant, counts);
-            }
-        }
-        Ok(report)
-    }
-
-    /// Audit retention: removes the tenant's oldest audit records committed before
-    /// `before_micros` (at most `batch`), keeping the anchor, and records an `audit.purge`
-    /// entry with the count. Returns how many were removed.
-    pub async fn purge_audit(
-        &self,
-        tenant: &str,
-        before_micros: i64,
-        batch: usize,
-    ) -> Result<u64, WriteError> {
-        self.write(tenant, move |txn: &mut TenantTxn<'_>| {
-            let n = txn.purge_audit_before(before_micros, batch)?;
-            if n > 0 {
-                txn.audit(
-                    AuditEntry::new(
-                        system_caller(),
-                        Operation::AuditPurge,
-                        AuditStatus::Succeeded,
-                    )
-                    .count("records", n),
-                );
-            }
-            Ok(n)
-        })
-        .await
+        Ok(due)
     }
 
     /// Rewrites the store into a fresh file and swaps it in (`copy.rs`), as a job of its
@@ -507,39 +439,6 @@ where
         }),
     };
     Ok((job, rx))
-}
-
-fn purge_job(
-    txn: &mut TenantTxn<'_>,
-    items: Vec<Due>,
-    now_secs: i64,
-) -> Result<BTreeMap<Kind, u64>, WriteError> {
-    let mut counts: BTreeMap<Kind, u64> = BTreeMap::new();
-    for d in items {
-        // Re-check inside the transaction: the record may have been rewritten since.
-        let still_due = txn.get(d.kind, &d.name)?.is_some_and(|doc| {
-            doc.schedule
-                .iter()
-                .any(|s| s.action == ScheduleAction::Purge && s.at_secs <= now_secs)
-        });
-        if still_due {
-            txn.delete(d.kind, &d.name, None)?;
-            txn.emit(d.kind, &d.name, "purged");
-            *counts.entry(d.kind).or_default() += 1;
-        }
-    }
-    if !counts.is_empty() {
-        let mut entry = AuditEntry::new(
-            system_caller(),
-            Operation::RetentionPurge,
-            AuditStatus::Succeeded,
-        );
-        for (k, n) in &counts {
-            entry = entry.count(k.as_str(), *n);
-        }
-        txn.audit(entry);
-    }
-    Ok(counts)
 }
 
 fn writer_loop(

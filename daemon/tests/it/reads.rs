@@ -13,6 +13,7 @@ use steward_daemon::store::{
     AuditEntry, Doc, DocInput, Kind, Store, StoreOptions, TenantReader, TimeCursor, WriteError,
     Writer, tables,
 };
+use steward_daemon::timers::retention;
 
 fn entry(op: &str) -> AuditEntry {
     AuditEntry::named(
@@ -263,7 +264,7 @@ async fn every_path_that_removes_or_rewrites_a_record_keeps_the_time_index_exact
     .unwrap();
     // Retention removes through the same path as a data-subject erase or any delete
     // (`Staged::Delete`), and a put over a record replaces its entry.
-    let purged = w.purge_expired(now, 100).await.unwrap();
+    let purged = retention::purge_expired(&w, now, 100).await.unwrap();
     assert_eq!(purged.total(), 1);
     w.write("contoso", |txn| {
         txn.delete(Kind::Alert, "deleted", None)?;

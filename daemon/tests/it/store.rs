@@ -12,6 +12,7 @@ use steward_daemon::store::{
     AuditEntry, CodecError, DocInput, Kind, ScheduleAction, Store, StoreError, StoreOptions,
     TenantTxn, TimeCursor, WriteError, Writer, tables,
 };
+use steward_daemon::timers::retention;
 
 // ---------------------------------------------------------------- helpers
 
@@ -396,7 +397,9 @@ fn purging_oldest_audit_records_keeps_the_chain_verifiable_from_the_anchor() {
         .enable_all()
         .build()
         .unwrap();
-    let n = rt.block_on(w.purge_audit("contoso", cut, 100)).unwrap();
+    let n = rt
+        .block_on(retention::purge_audit(&w, "contoso", cut, 100))
+        .unwrap();
     assert_eq!(n, 3);
     let report = r.audit_verify().unwrap();
     assert!(report.ok, "{report:?}");
@@ -413,7 +416,7 @@ fn purging_oldest_audit_records_keeps_the_chain_verifiable_from_the_anchor() {
     assert_eq!(left.last().unwrap().details.counts.get("records"), Some(&3));
     // Purging everything still leaves a verifiable (empty-but-anchored) chain.
     let n = rt
-        .block_on(w.purge_audit("contoso", i64::MAX, 100))
+        .block_on(retention::purge_audit(&w, "contoso", i64::MAX, 100))
         .unwrap();
     assert_eq!(n, 4);
     let report = r.audit_verify().unwrap();
@@ -1073,11 +1076,11 @@ async fn schedule_index_yields_due_records_and_purge_removes_them_with_their_ind
     );
 
     // Bounded batches: one at a time, `more` says to come back.
-    let first = w.purge_expired(now, 1).await.unwrap();
+    let first = retention::purge_expired(&w, now, 1).await.unwrap();
     assert_eq!((first.total(), first.more), (1, true));
-    let second = w.purge_expired(now, 1).await.unwrap();
+    let second = retention::purge_expired(&w, now, 1).await.unwrap();
     assert_eq!(second.total(), 1);
-    let third = w.purge_expired(now, 1).await.unwrap();
+    let third = retention::purge_expired(&w, now, 1).await.unwrap();
     assert_eq!((third.total(), third.more), (0, false));
 
     let c = store.tenant("contoso");
