@@ -262,13 +262,7 @@ pub async fn run(shared: &Arc<Shared>, tenant: &str, id: &str) -> Result<(), Wri
     let i = id.to_string();
     let (records, audit) =
         tokio::task::spawn_blocking(move || -> Result<(u64, u64), WriteError> {
-            let doc = reader
-                .get(Kind::Dsr, &i)?
-                .ok_or_else(|| WriteError::NotFound {
-                    kind: Kind::Dsr,
-                    name: i.clone(),
-                })?;
-            let d = DsrDoc::parse(&doc)?;
+            let d = super::read(&reader, &i)?;
             let (bundle, records, audit) = build(&reader, &d)?;
             write(&file, &bundle).map_err(|e| {
                 WriteError::Store(crate::store::StoreError::Io(std::io::Error::other(

@@ -198,15 +198,28 @@ fn step(txn: &mut TenantTxn<'_>, id: &str, r: Retention) -> Result<Step, WriteEr
         }
         d.request.report.push(line);
     }
+    end_step(txn, &mut d, r, erased, kept)?;
+    Ok(Step::Did(next.len()))
+}
+
+/// Ends one step of an erasure: counts it, stores the request with its report lines,
+/// and audits the step's counts (`dsr.execute`, no personal values).
+fn end_step(
+    txn: &mut TenantTxn<'_>,
+    d: &mut DsrDoc,
+    r: Retention,
+    erased: u64,
+    retained: u64,
+) -> Result<(), WriteError> {
     d.exec().steps += 1;
-    save(txn, &d, r.dsr)?;
+    save(txn, d, r.dsr)?;
     txn.audit(
         d.entry(system(Operation::DsrExecute, AuditStatus::Succeeded))
             .field("report")
             .count("erased", erased)
-            .count("retained", kept),
+            .count("retained", retained),
     );
-    Ok(Step::Did(next.len()))
+    Ok(())
 }
 
 /// Job: the tenant's other requests naming the person. Those whose bundle is in
@@ -293,15 +306,7 @@ fn supersede(
             txn.audit(fields.into_iter().fold(e, |e, f| e.field(f)));
         }
     }
-    d.exec().steps += 1;
-    save(txn, &d, r.dsr)?;
-    txn.audit(
-        d.entry(system(Operation::DsrExecute, AuditStatus::Succeeded))
-            .field("report")
-            .count("erased", removed)
-            .count("retained", kept),
-    );
-    Ok(())
+    end_step(txn, &mut d, r, removed, kept)
 }
 
 /// The bundles of the tenant's other requests that name the subject of request `id`
@@ -315,13 +320,7 @@ async fn bundles_naming(
     let data_dir = shared.config().daemon.data_dir.clone();
     let (t, i) = (tenant.to_owned(), id.to_owned());
     tokio::task::spawn_blocking(move || -> Result<_, WriteError> {
-        let doc = reader
-            .get(Kind::Dsr, &i)?
-            .ok_or_else(|| WriteError::NotFound {
-                kind: Kind::Dsr,
-                name: i.clone(),
-            })?;
-        let d = DsrDoc::parse(&doc)?;
+        let d = super::read(&reader, &i)?;
         let records: HashSet<(String, String)> = d
             .request
             .report
@@ -418,13 +417,7 @@ pub async fn run(shared: &Arc<Shared>, tenant: &str, id: &str) -> Result<(), Wri
     let reader = shared.store.tenant(tenant);
     let i = id.to_string();
     let audit_records = tokio::task::spawn_blocking(move || -> Result<u64, WriteError> {
-        let doc = reader
-            .get(Kind::Dsr, &i)?
-            .ok_or_else(|| WriteError::NotFound {
-                kind: Kind::Dsr,
-                name: i.clone(),
-            })?;
-        let d = DsrDoc::parse(&doc)?;
+        let d = super::read(&reader, &i)?;
         let mut seqs = HashSet::new();
         for k in d.subject_keys() {
             seqs.extend(reader.audit_for_subject(&k)?.into_iter().map(|a| a.seq));

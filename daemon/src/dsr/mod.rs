@@ -182,6 +182,17 @@ pub fn load(txn: &TenantTxn<'_>, id: &str) -> Result<DsrDoc, WriteError> {
     DsrDoc::parse(&doc)
 }
 
+/// Reads request `id` outside a job, through a reader of its tenant.
+pub fn read(reader: &store::TenantReader, id: &str) -> Result<DsrDoc, WriteError> {
+    let doc = reader
+        .get(Kind::Dsr, id)?
+        .ok_or_else(|| WriteError::NotFound {
+            kind: Kind::Dsr,
+            name: id.to_string(),
+        })?;
+    DsrDoc::parse(&doc)
+}
+
 /// Writes a request back inside a job.
 pub fn save(txn: &mut TenantTxn<'_>, d: &DsrDoc, retention: Duration) -> Result<(), WriteError> {
     txn.put(Kind::Dsr, &d.request.id, d.input(retention)?, None)?;
