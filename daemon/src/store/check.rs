@@ -41,12 +41,8 @@ pub(crate) fn check(db: Database, path: &Path) -> Result<(Database, CheckReport)
     let file_bytes = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
     let (db, pages) = slot::guarded(
         db,
-        || {
-            StoreError::Corrupted(format!(
-                "{}: a page could not be read while checking the file",
-                path.display()
-            ))
-        },
+        path,
+        "a page could not be read while checking the file",
         |db| db.check_integrity(),
     )?;
     match pages {
@@ -70,12 +66,8 @@ pub(crate) fn check(db: Database, path: &Path) -> Result<(Database, CheckReport)
     }
     let (db, chains) = slot::guarded(
         db,
-        || {
-            StoreError::Corrupted(format!(
-                "{}: a page could not be read while verifying the audit chains",
-                path.display()
-            ))
-        },
+        path,
+        "a page could not be read while verifying the audit chains",
         |db| check_chains(db),
     )?;
     let (heads, audit_records) = chains.map_err(|e| match e {

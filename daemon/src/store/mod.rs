@@ -145,16 +145,8 @@ impl Store {
         }
         // redb may panic on a damaged page instead of returning an error (a `&str` key that
         // is not UTF-8); at start that is a damaged file, not a crash.
-        let (db, key) = slot::guarded(
-            db,
-            || {
-                StoreError::Corrupted(format!(
-                    "{}: the meta table could not be read",
-                    path.display()
-                ))
-            },
-            |db| init(db),
-        )?;
+        let (db, key) =
+            slot::guarded(db, &path, "the meta table could not be read", |db| init(db))?;
         let key = key?;
         let db = Arc::new(DbSlot::new(db, &path));
         let (writer, thread) = Writer::start(

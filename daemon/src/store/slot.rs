@@ -58,8 +58,9 @@ pub(crate) fn open_database(path: &Path) -> Result<Database, StoreError> {
     created.map_err(|e| open_error(path, e))
 }
 
-/// Runs `f` on a just-opened `db` that may be damaged: redb panics on some damage instead
-/// of returning an error, and a panic becomes the error `damaged` describes.
+/// Runs `f` on a just-opened `db` of the file at `path` that may be damaged: redb panics
+/// on some damage instead of returning an error, and a panic becomes
+/// [`StoreError::Corrupted`] saying `what` could not be done.
 ///
 /// After such a panic the instance is leaked, not dropped: the panic poisoned redb's locks
 /// and its `Drop` panics again (`PoisonError` in `page_manager.rs`, seen in CI), which would
@@ -68,14 +69,15 @@ pub(crate) fn open_database(path: &Path) -> Result<Database, StoreError> {
 /// daemon or `verify-store` exits with the error.
 pub(crate) fn guarded<T>(
     mut db: Database,
-    damaged: impl FnOnce() -> StoreError,
+    path: &Path,
+    what: &str,
     f: impl FnOnce(&mut Database) -> T,
 ) -> Result<(Database, T), StoreError> {
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&mut db))) {
         Ok(t) => Ok((db, t)),
         Err(_) => {
             std::mem::forget(db);
-            Err(damaged())
+            Err(StoreError::Corrupted(format!("{}: {what}", path.display())))
         }
     }
 }
