@@ -290,9 +290,9 @@ impl Writer {
         self.tx.max_capacity() - self.tx.capacity()
     }
 
-    /// Up to `limit` schedule entries of `action` due at or before `now_secs`, oldest first,
-    /// read off the async threads (the retention sweep's batches; the timers decide what
-    /// to do with them).
+    /// [`super::Store::due`] for async callers: up to `limit` schedule entries of `action`
+    /// due at or before `now_secs`, oldest first, read off the async threads. The timers
+    /// decide what to do with them.
     pub async fn due(
         &self,
         action: ScheduleAction,

@@ -57,10 +57,7 @@ async fn due_now(
     limit: usize,
 ) -> Result<(BTreeMap<String, Vec<String>>, bool), WriteError> {
     let now = Timestamp::now().as_second();
-    let sh = Arc::clone(shared);
-    let due = tokio::task::spawn_blocking(move || sh.store.due(action, now, limit))
-        .await
-        .map_err(|_| WriteError::Panicked)??;
+    let due = shared.store.writer().due(action, now, limit).await?;
     let more = due.len() >= limit;
     Ok((by_tenant(due, kind), more))
 }
