@@ -33,25 +33,18 @@ const PAGE: usize = 500;
 /// Encoded pages waiting for the client, at most.
 const IN_FLIGHT: usize = 4;
 
-/// The kind named by `/export/{kind}`, if it can be exported.
-fn exportable(segment: &str) -> Result<Resource, ApiError> {
-    Resource::from_segment(segment)
-        .filter(|r| r.export_permission().is_some())
-        .ok_or_else(|| {
-            let kinds: Vec<&str> = Resource::exportable().map(Resource::segment).collect();
-            ApiError::not_found(format!(
-                "cannot export `{segment}`: kinds are {}",
-                kinds.join(", ")
-            ))
-        })
-}
-
-/// The permission and audit operation of exporting `kind` (an exportable kind).
-fn export_rules(kind: Resource) -> Result<(Permission, Operation), ApiError> {
-    match (kind.export_permission(), kind.export_operation()) {
-        (Some(p), Some(op)) => Ok((p, op)),
-        _ => Err(ApiError::not_found(format!("cannot export `{kind}`"))),
-    }
+/// The kind named by `/export/{kind}`, with the permission an export of it needs and the
+/// operation that audits it; 404 naming the kinds that can be exported otherwise.
+fn exportable(segment: &str) -> Result<(Resource, Permission, Operation), ApiError> {
+    let found = Resource::from_segment(segment)
+        .and_then(|r| Some((r, r.export_permission()?, r.export_operation()?)));
+    found.ok_or_else(|| {
+        let kinds: Vec<&str> = Resource::exportable().map(Resource::segment).collect();
+        ApiError::not_found(format!(
+            "cannot export `{segment}`: kinds are {}",
+            kinds.join(", ")
+        ))
+    })
 }
 
 /// The encoding of an export.
@@ -98,13 +91,18 @@ pub async fn export(
     P((_, kind)): P<(String, String)>,
     Q(q): Q<ExportQuery>,
 ) -> Result<Response, ApiError> {
-    let kind = exportable(&kind)?;
-    let (permission, _) = export_rules(kind)?;
+    let (kind, permission, operation) = exportable(&kind)?;
     ctx.require(permission, &format!("export/{kind}")).await?;
-    stream(&ctx, kind, q.format.unwrap_or(ExportFormat::Json)).await
+    stream(
+        &ctx,
+        kind,
+        operation,
+        q.format.unwrap_or(ExportFormat::Json),
+    )
+    .await
 }
 
-/// Audits the export, then starts the producer and answers with the streaming body.
+/// Audits the export as `operation`, then starts the producer and answers with the streaming body.
 ///
 /// Nothing is served unaudited, and the count is honest although it is known only at the
 /// end, so an export writes two records with the same correlation id:
@@ -113,12 +111,12 @@ pub async fn export(
 /// count and whether the stream completed. The last chunk is held back until the end
 /// record has committed; if it cannot commit, the body is cut off with an error instead,
 /// so a client never receives a complete export whose count went unrecorded.
-pub async fn stream(
+async fn stream(
     ctx: &TenantCtx,
     kind: Resource,
+    operation: Operation,
     format: ExportFormat,
 ) -> Result<Response, ApiError> {
-    let (_, operation) = export_rules(kind)?;
     let base = ctx
         .entry(operation, AuditStatus::Succeeded)
         .resource(format!("export/{kind}"))
