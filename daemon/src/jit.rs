@@ -74,11 +74,10 @@ pub fn supersede(
             if old.supersede_by(newer, now) == 0 {
                 continue;
             }
-            txn.put(
+            txn.update(
                 Kind::JitRequest,
                 &old_doc.name,
                 request_input(&old, retention)?,
-                None,
             )?;
             let mut e = superseded
                 .clone()

@@ -146,7 +146,7 @@ pub fn stored(data: &[u8]) {
     let Ok(store) = Store::open(dir.path(), StoreOptions::default()) else {
         return;
     };
-    let r = store.tenant("contoso");
+    let r = store.tenant(&steward::names::TenantId::parse("contoso").expect("a tenant id"));
     for kind in [Kind::Contact, Kind::Alert] {
         if let Ok(Some(doc)) = r.get(kind, "x") {
             stored_body(doc.body_json.as_bytes());

@@ -70,7 +70,7 @@ pub fn stored(dir: &Path) -> Store {
 /// Every audit record of `tenant` in the store of a stopped daemon on `dir`.
 pub fn stored_audit(dir: &Path, tenant: &str) -> Vec<AuditRecord> {
     stored(dir)
-        .tenant(tenant)
+        .tenant(&crate::tid(tenant))
         .audit(0, 1_000_000, |_| true)
         .unwrap()
         .items

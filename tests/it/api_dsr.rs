@@ -9,6 +9,7 @@
 
 use std::os::unix::fs::PermissionsExt;
 use std::time::Duration;
+use steward_testkit::{rn, tid};
 
 use http::StatusCode;
 use serde_json::{Value, json};
@@ -491,8 +492,8 @@ async fn a_request_past_its_deadline_raises_an_overdue_event() {
     let retention = Duration::from_secs(3 * 365 * 86_400);
     steward_testkit::inproc::stored(dir.path())
         .writer()
-        .write(T, move |txn: &mut TenantTxn<'_>| {
-            txn.put(Kind::Dsr, "late-1", doc.input(retention)?, None)?;
+        .write(&tid(T), move |txn: &mut TenantTxn<'_>| {
+            txn.put(Kind::Dsr, &rn("late-1"), doc.input(retention)?, None)?;
             txn.audit(doc.entry(steward_daemon::store::AuditEntry::named(
                 steward_daemon::store::system_caller(),
                 "dsr.open",

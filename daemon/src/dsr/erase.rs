@@ -101,18 +101,17 @@ fn erase_contact(
         .is_some_and(|e| !e.trim().is_empty())
         || props.phone.is_some();
     if left {
-        let tenant =
-            TenantId::parse(txn.tenant()).map_err(|e| WriteError::Corrupt(e.to_string()))?;
+        // A contact is stored under a checked name; one that is not is damaged.
         let name =
             ResourceName::parse(&doc.name).map_err(|e| WriteError::Corrupt(e.to_string()))?;
-        let contact = SecurityContact::new(&tenant, &name, props, None);
+        let contact = SecurityContact::new(txn.tenant(), &name, props, None);
         let mut input = DocInput::new(
             serde_json::to_string(&contact).map_err(|e| WriteError::Encode(e.to_string()))?,
         );
         for k in &contact.properties.subject_keys() {
             input = input.subject(k);
         }
-        txn.put(Kind::Contact, &doc.name, input, None)?;
+        txn.put(Kind::Contact, &name, input, None)?;
         entry = entry.reason("the subject's identifiers removed from the contact");
     } else {
         txn.delete(Kind::Contact, &doc.name, None)?;
@@ -313,7 +312,7 @@ fn supersede(
 /// (read off the async threads).
 async fn bundles_naming(
     shared: &Arc<Shared>,
-    tenant: &str,
+    tenant: &TenantId,
     id: &str,
 ) -> Result<Vec<(String, PathBuf)>, WriteError> {
     let reader = shared.store.tenant(tenant);
@@ -374,7 +373,7 @@ fn finish(
 
 /// Erase steps after `start`: steps until nothing is left, then the audit line and
 /// completion.
-pub async fn run(shared: &Arc<Shared>, tenant: &str, id: &str) -> Result<(), WriteError> {
+pub async fn run(shared: &Arc<Shared>, tenant: &TenantId, id: &str) -> Result<(), WriteError> {
     let writer = shared.store.writer();
     let cfg = shared.config();
     let r = Retention {

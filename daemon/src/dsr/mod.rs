@@ -48,6 +48,7 @@ pub mod scrub;
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use steward::names::TenantId;
 use steward::resource::Operation;
 
 use jiff::Timestamp;
@@ -195,7 +196,7 @@ pub fn read(reader: &store::TenantReader, id: &str) -> Result<DsrDoc, WriteError
 
 /// Writes a request back inside a job.
 pub fn save(txn: &mut TenantTxn<'_>, d: &DsrDoc, retention: Duration) -> Result<(), WriteError> {
-    txn.put(Kind::Dsr, &d.request.id, d.input(retention)?, None)?;
+    txn.update(Kind::Dsr, &d.request.id, d.input(retention)?)?;
     Ok(())
 }
 
@@ -310,16 +311,16 @@ pub(crate) fn complete(
 
 /// Requests being executed by a task of this process, so one is not run twice at once
 /// (doing so would be harmless, only wasteful).
-fn running() -> &'static Mutex<HashSet<(String, String)>> {
-    static RUNNING: std::sync::OnceLock<Mutex<HashSet<(String, String)>>> =
+fn running() -> &'static Mutex<HashSet<(TenantId, String)>> {
+    static RUNNING: std::sync::OnceLock<Mutex<HashSet<(TenantId, String)>>> =
         std::sync::OnceLock::new();
     RUNNING.get_or_init(|| Mutex::new(HashSet::new()))
 }
 
 /// Starts executing request `id` of `tenant` in the background (no-op when it is already
 /// running here, or not confirmed).
-pub fn spawn(shared: &Arc<Shared>, tenant: &str, id: &str) {
-    let key = (tenant.to_string(), id.to_string());
+pub fn spawn(shared: &Arc<Shared>, tenant: &TenantId, id: &str) {
+    let key = (tenant.clone(), id.to_string());
     if let Ok(mut set) = running().lock()
         && !set.insert(key.clone())
     {
@@ -335,7 +336,7 @@ pub fn spawn(shared: &Arc<Shared>, tenant: &str, id: &str) {
 }
 
 /// Executes a request to the end, retrying a failure a few times with a backoff.
-async fn run(shared: &Arc<Shared>, tenant: &str, id: &str) {
+async fn run(shared: &Arc<Shared>, tenant: &TenantId, id: &str) {
     for attempt in 0..ATTEMPTS {
         if shared.shutdown.is_cancelled() {
             return;
@@ -343,10 +344,10 @@ async fn run(shared: &Arc<Shared>, tenant: &str, id: &str) {
         match execute(shared, tenant, id).await {
             Ok(()) => return,
             Err(e) => {
-                tracing::error!(tenant, request = id, error = %e, "data-subject request failed");
+                tracing::error!(tenant = %tenant, request = id, error = %e, "data-subject request failed");
                 let retention = shared.config().retention.dsr.0;
                 let msg = e.to_string();
-                let (t, i) = (tenant.to_string(), id.to_string());
+                let (t, i) = (tenant.clone(), id.to_string());
                 let marked: Result<(), WriteError> = shared
                     .store
                     .writer()
@@ -355,7 +356,7 @@ async fn run(shared: &Arc<Shared>, tenant: &str, id: &str) {
                     })
                     .await;
                 if let Err(e) = marked {
-                    tracing::error!(tenant, request = id, error = %e, "could not record the failure");
+                    tracing::error!(tenant = %tenant, request = id, error = %e, "could not record the failure");
                 }
                 let wait = Duration::from_millis(500u64 << attempt);
                 tokio::select! {
@@ -368,7 +369,7 @@ async fn run(shared: &Arc<Shared>, tenant: &str, id: &str) {
 }
 
 /// One attempt: start, the type's steps, complete.
-async fn execute(shared: &Arc<Shared>, tenant: &str, id: &str) -> Result<(), WriteError> {
+async fn execute(shared: &Arc<Shared>, tenant: &TenantId, id: &str) -> Result<(), WriteError> {
     let writer = shared.store.writer();
     let retention = shared.config().retention.dsr.0;
     let i = id.to_string();
@@ -390,7 +391,7 @@ pub async fn resume_all(shared: &Arc<Shared>) -> usize {
     let cfg = shared.config();
     let mut n = 0;
     for t in &cfg.tenants {
-        let reader = shared.store.tenant(t.id.as_str());
+        let reader = shared.store.tenant(&t.id);
         let ids = tokio::task::spawn_blocking(move || -> Result<Vec<String>, WriteError> {
             let mut out = Vec::new();
             let mut after: Option<String> = None;
@@ -416,7 +417,7 @@ pub async fn resume_all(shared: &Arc<Shared>) -> usize {
             Ok(Ok(ids)) => {
                 for id in ids {
                     tracing::info!(tenant = %t.id, request = %id, "resuming a data-subject request");
-                    spawn(shared, t.id.as_str(), &id);
+                    spawn(shared, &t.id, &id);
                     n += 1;
                 }
             }

@@ -14,7 +14,6 @@
 //!
 //! Not here: when the task wakes (`crate::timers::dsr_scrub`), the copy (`store/copy.rs`).
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 use steward::resource::Operation;
@@ -86,10 +85,7 @@ pub async fn pass(shared: &Arc<Shared>) -> Result<Option<ScrubReport>, WriteErro
         return Ok(None);
     }
     let requests = pending.len();
-    let mut by_tenant: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for d in pending.into_iter().filter(|d| d.kind == Kind::Dsr) {
-        by_tenant.entry(d.tenant).or_default().push(d.name);
-    }
+    let by_tenant = crate::timers::by_tenant(pending, Kind::Dsr);
     let retention = shared.config().retention.dsr.0;
     let jobs: Vec<_> = by_tenant
         .into_iter()

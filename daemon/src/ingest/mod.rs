@@ -25,7 +25,7 @@ use serde::de::{Deserializer as _, SeqAccess, Visitor};
 use serde_json::Value;
 use serde_json::value::RawValue;
 use steward::model::{AlertInput, FieldError, SubjectKey, ValidAlert, ValidationErrors};
-use steward::names::TenantId;
+use steward::names::{ResourceName, TenantId};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::store::{AuditEntry, DocInput, Kind, TenantTxn, WriteError};
@@ -365,7 +365,7 @@ impl Budget {
 /// of every tenant waits for, does only the storing.
 #[derive(Debug)]
 pub struct PreparedAlert {
-    name: String,
+    name: ResourceName,
     input: DocInput,
     subjects: Vec<SubjectKey>,
 }
@@ -389,7 +389,7 @@ pub fn prepare_one(alert: ValidAlert, tenant: &TenantId, retention: Duration) ->
     let keep_secs = i64::try_from(retention.as_secs()).unwrap_or(i64::MAX);
     let t = alert.time_generated();
     let subjects = alert.subject_keys();
-    let name = alert.name().as_str().to_string();
+    let name = alert.name().clone();
     // Lower-cased as the list filters compare them.
     let severity = alert.severity().unwrap_or("").to_lowercase();
     let status = alert.status().unwrap_or("").to_lowercase();

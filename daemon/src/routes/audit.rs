@@ -86,7 +86,7 @@ pub async fn list(ctx: TenantCtx, Q(q): Q<AuditQuery>) -> Result<Json<List<Value
     ctx.require(Permission::AuditRead, LIST).await?;
     let limit = paging::limit(q.limit)?;
     let after = match &q.cursor {
-        Some(c) => paging::decode(ctx.tenant.as_str(), LIST, c)?
+        Some(c) => paging::decode(&ctx.tenant, LIST, c)?
             .parse::<u64>()
             .map_err(|_| {
                 ApiError::invalid("the cursor is not one this list gave out").with_target("cursor")
@@ -105,7 +105,7 @@ pub async fn list(ctx: TenantCtx, Q(q): Q<AuditQuery>) -> Result<Json<List<Value
         .collect::<Result<Vec<_>, _>>()?;
     let next = page
         .next
-        .map(|seq| paging::encode(ctx.tenant.as_str(), LIST, &seq.to_string()));
+        .map(|seq| paging::encode(&ctx.tenant, LIST, &seq.to_string()));
     let mut query = Vec::new();
     for (k, v) in [
         ("since", &q.since),

@@ -86,7 +86,7 @@ pub async fn put(
     };
     let (doc, created) = ctx
         .write(move |txn| {
-            let put = txn.replace_if_match(Kind::Contact, name.as_str(), input, cond)?;
+            let put = txn.replace_if_match(Kind::Contact, &name, input, cond)?;
             txn.audit(entry);
             Ok::<_, ApiError>(put)
         })

@@ -11,6 +11,7 @@ use http::{HeaderMap, StatusCode, header};
 use jiff::Timestamp;
 use serde_json::Value;
 use steward::model::{AuditStatus, DataSubjectRequest, DsrError, DsrInput, DsrStatus, DsrType};
+use steward::names::ResourceName;
 use steward::permissions::Permission;
 use steward::resource::Operation;
 use steward::wire::List;
@@ -65,7 +66,7 @@ pub async fn open(ctx: TenantCtx, headers: HeaderMap, raw: Body) -> Result<Respo
         Operation::DsrOpen.as_str(),
         value.to_string().as_bytes(),
     )?;
-    let id = uuid::Uuid::now_v7().to_string();
+    let id = ResourceName::fresh();
     let by = ctx.caller.user.clone();
     let retention = ctx.shared.config().retention.dsr.0;
     let entry = ctx.entry(Operation::DsrOpen, AuditStatus::Succeeded);
@@ -78,7 +79,7 @@ pub async fn open(ctx: TenantCtx, headers: HeaderMap, raw: Body) -> Result<Respo
             }
             let now =
                 Timestamp::from_microsecond(txn.now_micros()).unwrap_or_else(|_| Timestamp::now());
-            let d = DsrDoc::new(DataSubjectRequest::new(&id, input, by, now));
+            let d = DsrDoc::new(DataSubjectRequest::new(id.as_str(), input, by, now));
             let doc = txn.put(Kind::Dsr, &id, d.input(retention)?, None)?;
             let kind = match d.request.kind {
                 DsrType::Export => "export",
@@ -156,7 +157,7 @@ async fn change(
             txn.audit_on_failure(d.entry(failed).reason(e.to_string()));
             return Err(model_error(e));
         }
-        let doc = txn.put(Kind::Dsr, id.as_str(), d.input(retention)?, None)?;
+        let doc = txn.put(Kind::Dsr, &id, d.input(retention)?, None)?;
         let e = fields.iter().fold(d.entry(ok), |e, f| e.field(*f));
         txn.audit(e);
         Ok(doc)
@@ -181,7 +182,7 @@ pub async fn confirm(
         Box::new(move |d| d.request.confirm(&by, second)),
     )
     .await?;
-    dsr::spawn(&ctx.shared, ctx.tenant.as_str(), &doc.name);
+    dsr::spawn(&ctx.shared, &ctx.tenant, &doc.name);
     Ok((
         StatusCode::ACCEPTED,
         etag_header(&doc.etag),
@@ -292,7 +293,7 @@ pub async fn bundle(ctx: TenantCtx, P((_, id)): P<(String, String)>) -> Result<R
     }
     let file = dsr::bundle::path(
         &ctx.shared.config().daemon.data_dir,
-        ctx.tenant.as_str(),
+        &ctx.tenant,
         id.as_str(),
     );
     let bytes = tokio::fs::read(&file)

@@ -132,7 +132,7 @@ async fn stream(
     let (tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(IN_FLIGHT);
     let reader = ctx.reader();
     let writer = ctx.shared.store.writer();
-    let tenant = ctx.tenant.to_string();
+    let tenant = ctx.tenant.clone();
     let mut end = base;
     end.operation_name = format!("{operation}.end"); // the end record: see [`AuditEntry::named`]
     tokio::task::spawn_blocking(move || {

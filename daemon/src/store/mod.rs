@@ -46,6 +46,7 @@ use std::sync::Arc;
 
 use rand::TryRngCore;
 use redb::{Database, Durability, ReadableDatabase, ReadableTable};
+use steward::names::TenantId;
 
 pub use audit::{
     AuditEntry, ChainPoint, GENESIS_HASH, HASHED_SEGMENT_PREFIX, VerifyReport, system_caller,
@@ -102,7 +103,7 @@ pub struct Due {
     /// The record's kind.
     pub kind: Kind,
     /// The record's tenant.
-    pub tenant: String,
+    pub tenant: TenantId,
     /// The record's name.
     pub name: String,
 }
@@ -218,7 +219,7 @@ impl Store {
     }
 
     /// A read handle bound to `tenant`: it sees that tenant's data and nothing else.
-    pub fn tenant(&self, tenant: &str) -> TenantReader {
+    pub fn tenant(&self, tenant: &TenantId) -> TenantReader {
         TenantReader::new(self.db.clone(), tenant, self.key.clone())
     }
 
@@ -297,11 +298,14 @@ pub(crate) fn due_entries(
         let (_, at_secs, kind, tenant, name) = k.value();
         let kind = Kind::from_u8(kind)
             .ok_or_else(|| StoreError::Corrupted(format!("unknown kind byte {kind}")))?;
+        let tenant = TenantId::parse(tenant).map_err(|e| {
+            StoreError::Corrupted(format!("a schedule entry's tenant {tenant:?}: {e}"))
+        })?;
         out.push(Due {
             at_secs,
             action,
             kind,
-            tenant: tenant.to_string(),
+            tenant,
             name: name.to_string(),
         });
     }

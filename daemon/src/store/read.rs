@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 use redb::{Database, ReadableDatabase, ReadableTable};
 use steward::model::{AuditRecord, SubjectKey};
+use steward::names::TenantId;
 
 use super::audit::{self, HmacKey, VerifyReport};
 use super::codec;
@@ -324,22 +325,22 @@ pub struct TenantReader {
     /// instance for one read transaction, so a reopen after an I/O error can close it).
     db: Arc<DbSlot>,
     /// The only tenant this handle can see; the first element of every key it builds.
-    tenant: String,
+    tenant: TenantId,
     /// For [`TenantReader::hmac`] and subject lookups in the audit log.
     key: HmacKey,
 }
 
 impl TenantReader {
-    pub(crate) fn new(db: Arc<DbSlot>, tenant: &str, key: HmacKey) -> TenantReader {
+    pub(crate) fn new(db: Arc<DbSlot>, tenant: &TenantId, key: HmacKey) -> TenantReader {
         TenantReader {
             db,
-            tenant: tenant.to_string(),
+            tenant: tenant.clone(),
             key,
         }
     }
 
     /// The tenant this handle is bound to.
-    pub fn tenant(&self) -> &str {
+    pub fn tenant(&self) -> &TenantId {
         &self.tenant
     }
 

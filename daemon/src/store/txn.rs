@@ -22,6 +22,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use redb::{ReadableTable, WriteTransaction};
 use steward::model::SubjectKey;
+use steward::names::{ResourceName, TenantId};
 
 use super::audit::{self, AuditEntry, ChainPoint, HmacKey};
 use super::codec;
@@ -72,7 +73,7 @@ pub(crate) struct Parts {
 /// One job's tenant-bound view of the writer's transaction (see the module doc).
 pub struct TenantTxn<'a> {
     /// The only tenant this job can touch: the first element of every key built here.
-    tenant: &'a str,
+    tenant: &'a TenantId,
     /// The group's write transaction; read through here, written only by [`apply`].
     wtx: &'a WriteTransaction,
     /// For [`TenantTxn::hmac`].
@@ -128,18 +129,9 @@ pub struct IfMatch {
     pub failed: AuditEntry,
 }
 
-fn check_name(name: &str) -> Result<(), WriteError> {
-    if name.is_empty() || name.contains('\0') {
-        return Err(WriteError::Invalid(format!(
-            "record name {name:?} is empty or holds NUL"
-        )));
-    }
-    Ok(())
-}
-
 impl<'a> TenantTxn<'a> {
     pub(crate) fn new(
-        tenant: &'a str,
+        tenant: &'a TenantId,
         wtx: &'a WriteTransaction,
         key: &'a HmacKey,
         now_micros: i64,
@@ -168,7 +160,7 @@ impl<'a> TenantTxn<'a> {
     }
 
     /// The tenant this job is bound to.
-    pub fn tenant(&self) -> &str {
+    pub fn tenant(&self) -> &TenantId {
         self.tenant
     }
 
@@ -188,7 +180,7 @@ impl<'a> TenantTxn<'a> {
             }));
         }
         let t = self.wtx.open_table(tables::RECORDS)?;
-        Ok(read::get_doc(&t, self.tenant, kind, name)?)
+        Ok(read::get_doc(&t, self.tenant.as_str(), kind, name)?)
     }
 
     /// Whether a record exists as this job sees it (cheaper than [`TenantTxn::get`]: the
@@ -198,7 +190,7 @@ impl<'a> TenantTxn<'a> {
             return Ok(staged.is_some());
         }
         let t = self.wtx.open_table(tables::RECORDS)?;
-        Ok(t.get((self.tenant, kind.as_u8(), name))?.is_some())
+        Ok(t.get((self.tenant.as_str(), kind.as_u8(), name))?.is_some())
     }
 
     /// Records of `kind` in name order after `after` (without this job's staged changes).
@@ -209,7 +201,13 @@ impl<'a> TenantTxn<'a> {
         limit: usize,
     ) -> Result<Page<Doc, String>, WriteError> {
         let t = self.wtx.open_table(tables::RECORDS)?;
-        Ok(read::list_docs(&t, self.tenant, kind, after, limit)?)
+        Ok(read::list_docs(
+            &t,
+            self.tenant.as_str(),
+            kind,
+            after,
+            limit,
+        )?)
     }
 
     /// Records of `kind` newest first (without this job's staged changes); the arguments
@@ -228,7 +226,7 @@ impl<'a> TenantTxn<'a> {
         Ok(read::list_by_time(
             &index,
             &records,
-            self.tenant,
+            self.tenant.as_str(),
             kind,
             before,
             since,
@@ -241,7 +239,7 @@ impl<'a> TenantTxn<'a> {
     /// Records holding `key` (without this job's staged changes).
     pub fn subjects(&self, key: &SubjectKey) -> Result<Vec<SubjectHit>, WriteError> {
         let t = self.wtx.open_table(tables::SUBJECTS)?;
-        Ok(read::subjects_of(&t, self.tenant, key)?)
+        Ok(read::subjects_of(&t, self.tenant.as_str(), key)?)
     }
 
     /// The HMAC by which audit records name `key` (hex).
@@ -255,16 +253,33 @@ impl<'a> TenantTxn<'a> {
     pub fn put(
         &mut self,
         kind: Kind,
-        name: &str,
+        name: &ResourceName,
         input: DocInput,
         if_match: Option<&str>,
     ) -> Result<Doc, WriteError> {
-        check_name(name)?;
         let current = self.get(kind, name)?;
         check_if_match(kind, name, current.as_ref(), if_match)?;
         let created = current.as_ref().map(|c| c.created_at_micros);
         self.stage_put(kind, name, input, created);
         // The overlay now holds it.
+        self.get(kind, name)?.ok_or_else(|| WriteError::NotFound {
+            kind,
+            name: name.to_string(),
+        })
+    }
+
+    /// Replaces a record that exists, under the name it is stored by (a record this job
+    /// found: a JIT request ending, a contact losing an address). Unconditional;
+    /// [`WriteError::NotFound`] when there is none. Creating goes through
+    /// [`TenantTxn::put`], which takes a checked [`ResourceName`]. Staged.
+    pub fn update(&mut self, kind: Kind, name: &str, input: DocInput) -> Result<Doc, WriteError> {
+        let Some(current) = self.get(kind, name)? else {
+            return Err(WriteError::NotFound {
+                kind,
+                name: name.to_string(),
+            });
+        };
+        self.stage_put(kind, name, input, Some(current.created_at_micros));
         self.get(kind, name)?.ok_or_else(|| WriteError::NotFound {
             kind,
             name: name.to_string(),
@@ -277,7 +292,7 @@ impl<'a> TenantTxn<'a> {
     pub fn replace_if_match(
         &mut self,
         kind: Kind,
-        name: &str,
+        name: &ResourceName,
         input: DocInput,
         cond: IfMatch,
     ) -> Result<(Doc, bool), WriteError> {
@@ -312,8 +327,12 @@ impl<'a> TenantTxn<'a> {
 
     /// Stores a record only if none is stored under `name` (ingest is idempotent on the
     /// name): `true` if it was staged, `false` if the name was taken. Staged.
-    pub fn put_new(&mut self, kind: Kind, name: &str, input: DocInput) -> Result<bool, WriteError> {
-        check_name(name)?;
+    pub fn put_new(
+        &mut self,
+        kind: Kind,
+        name: &ResourceName,
+        input: DocInput,
+    ) -> Result<bool, WriteError> {
         if self.exists(kind, name)? {
             return Ok(false);
         }
@@ -435,7 +454,7 @@ impl<'a> TenantTxn<'a> {
         });
         let start = already.max().map_or(0, |s| s + 1);
         let t = self.wtx.open_table(tables::AUDIT)?;
-        let tenant = self.tenant;
+        let tenant = self.tenant.as_str();
         let mut first = None;
         let mut last: Option<ChainPoint> = None;
         let mut n = 0u64;

@@ -19,6 +19,7 @@ use steward::resource::Operation;
 
 use redb::{Database, Durability};
 use steward::model::AuditStatus;
+use steward::names::TenantId;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
 use super::audit::{AuditEntry, HmacKey, system_caller};
@@ -41,7 +42,7 @@ pub struct ChangeEvent {
     /// Commit time of the group, Unix microseconds.
     pub at_micros: i64,
     /// Tenant of the record.
-    pub tenant: String,
+    pub tenant: TenantId,
     /// Kind of the record.
     pub kind: Kind,
     /// Name of the record.
@@ -104,7 +105,7 @@ where
 /// A queued job: the tenant its view is bound to, and the closure.
 pub(super) struct Job {
     /// The tenant.
-    pub(super) tenant: String,
+    pub(super) tenant: TenantId,
     /// The closure, type-erased.
     pub(super) f: Box<dyn JobFn>,
 }
@@ -119,7 +120,7 @@ struct Shared {
     jobs_committed: AtomicU64,
     jobs_failed: AtomicU64,
     /// The last event number of each tenant and kind (see [`ChangeEvent::seq`]).
-    event_seq: std::sync::Mutex<std::collections::HashMap<(String, Kind), u64>>,
+    event_seq: std::sync::Mutex<std::collections::HashMap<(TenantId, Kind), u64>>,
     /// Set by [`Writer::stop`]; the thread exits after its current group.
     stopping: AtomicBool,
     events: broadcast::Sender<ChangeEvent>,
@@ -187,7 +188,7 @@ impl Writer {
     /// job may do; `E` is the caller's error type (e.g. the API error) or [`WriteError`].
     /// While the disk is full and the space reserve has gone to refusals, fails with
     /// [`StoreError::StorageFull`] without running (see `reserve.rs`).
-    pub async fn write<T, E, F>(&self, tenant: &str, f: F) -> Result<T, E>
+    pub async fn write<T, E, F>(&self, tenant: &TenantId, f: F) -> Result<T, E>
     where
         T: Send + 'static,
         E: From<WriteError> + Send + 'static,
@@ -201,7 +202,7 @@ impl Writer {
     /// handed over, and one that stops after knows the job will run.
     pub async fn write_handing<T, E, F>(
         &self,
-        tenant: &str,
+        tenant: &TenantId,
         f: F,
         handoff: Option<&Handoff>,
     ) -> Result<T, E>
@@ -220,7 +221,11 @@ impl Writer {
     /// Commits the audit record of a refusal (a denied attempt). On a full disk it may use
     /// the space reserve: if the record fails with [`StoreError::StorageFull`], the reserve
     /// is released and the record tried once more.
-    pub async fn write_refusal(&self, tenant: &str, entry: AuditEntry) -> Result<(), WriteError> {
+    pub async fn write_refusal(
+        &self,
+        tenant: &TenantId,
+        entry: AuditEntry,
+    ) -> Result<(), WriteError> {
         let job = |e: AuditEntry| {
             move |txn: &mut TenantTxn<'_>| {
                 txn.audit(e);
@@ -236,13 +241,18 @@ impl Writer {
     }
 
     /// Queues `f` (marking `handoff` as it is queued) and waits for its group's commit.
-    async fn submit<T, E, F>(&self, tenant: &str, f: F, handoff: Option<&Handoff>) -> Result<T, E>
+    async fn submit<T, E, F>(
+        &self,
+        tenant: &TenantId,
+        f: F,
+        handoff: Option<&Handoff>,
+    ) -> Result<T, E>
     where
         T: Send + 'static,
         E: From<WriteError> + Send + 'static,
         F: FnOnce(&mut TenantTxn<'_>) -> Result<T, E> + Send + 'static,
     {
-        let (job, rx) = make_job(tenant, f)?;
+        let (job, rx) = make_job(tenant, f);
         let slot = self.tx.reserve().await.map_err(|_| stopped::<E>())?;
         if let Some(h) = handoff {
             h.0.store(true, Ordering::SeqCst);
@@ -253,7 +263,7 @@ impl Writer {
 
     /// [`Writer::write`] for synchronous callers (startup work, tests). Must not be called
     /// from inside an async task (it blocks the thread).
-    pub fn write_blocking<T, E, F>(&self, tenant: &str, f: F) -> Result<T, E>
+    pub fn write_blocking<T, E, F>(&self, tenant: &TenantId, f: F) -> Result<T, E>
     where
         T: Send + 'static,
         E: From<WriteError> + Send + 'static,
@@ -263,7 +273,7 @@ impl Writer {
             .reserve
             .admit()
             .map_err(|e| E::from(WriteError::Store(e)))?;
-        let (job, rx) = make_job(tenant, f)?;
+        let (job, rx) = make_job(tenant, f);
         self.tx
             .blocking_send(Msg::Job(job))
             .map_err(|_| stopped::<E>())?;
@@ -320,7 +330,7 @@ impl Writer {
     /// [`Retirement`] zeroes the old file once its last reader is done.
     pub async fn rewrite<F>(
         &self,
-        jobs: Vec<(String, F)>,
+        jobs: Vec<(TenantId, F)>,
     ) -> Result<(RewriteReport, Retirement), WriteError>
     where
         F: FnOnce(&mut TenantTxn<'_>) -> Result<(), WriteError> + Send + 'static,
@@ -328,7 +338,7 @@ impl Writer {
         let mut queued = Vec::with_capacity(jobs.len());
         let mut answers = Vec::with_capacity(jobs.len());
         for (tenant, f) in jobs {
-            let (job, rx) = make_job(&tenant, f)?;
+            let (job, rx) = make_job(&tenant, f);
             queued.push(job);
             answers.push(rx);
         }
@@ -357,7 +367,7 @@ impl Writer {
     /// `store.compact` audit record per tenant of `tenants` commits with the new file.
     /// Writes wait only for the catch-up at the end (`online.rs`). The old file is zeroed in the
     /// background once its last reader is done.
-    pub async fn compact(&self, tenants: Vec<String>) -> Result<RewriteReport, WriteError> {
+    pub async fn compact(&self, tenants: Vec<TenantId>) -> Result<RewriteReport, WriteError> {
         let jobs = tenants
             .into_iter()
             .map(|t| {
@@ -420,25 +430,22 @@ pub(super) struct Rewrite {
     pub(super) reply: oneshot::Sender<Result<(RewriteReport, Retirement), WriteError>>,
 }
 
-fn make_job<T, E, F>(tenant: &str, f: F) -> Result<(Job, oneshot::Receiver<Result<T, E>>), E>
+fn make_job<T, E, F>(tenant: &TenantId, f: F) -> (Job, oneshot::Receiver<Result<T, E>>)
 where
     T: Send + 'static,
     E: From<WriteError> + Send + 'static,
     F: FnOnce(&mut TenantTxn<'_>) -> Result<T, E> + Send + 'static,
 {
-    if tenant.is_empty() {
-        return Err(E::from(WriteError::Invalid("empty tenant id".into())));
-    }
     let (tx, rx) = oneshot::channel();
     let job = Job {
-        tenant: tenant.to_string(),
+        tenant: tenant.clone(),
         f: Box::new(TypedJob {
             f: Some(f),
             result: None,
             tx,
         }),
     };
-    Ok((job, rx))
+    (job, rx)
 }
 
 fn writer_loop(
@@ -514,7 +521,7 @@ struct Ran {
     closure_ok: bool,
     /// Refused by the writer despite `Ok`: [`WriteError::Unaudited`] or a panic.
     refusal: Option<WriteError>,
-    tenant: String,
+    tenant: TenantId,
     events: Vec<txn::JobEvent>,
 }
 
@@ -571,7 +578,7 @@ fn run_group(
         let applied = match applied {
             None => Ok(()),
             Some((staged, entries)) => {
-                let r = txn::apply(&wtx, &tenant, key, now, &staged, &entries);
+                let r = txn::apply(&wtx, tenant.as_str(), key, now, &staged, &entries);
                 if journaling && r.is_ok() && !(staged.is_empty() && entries.is_empty()) {
                     replays.push(online::Replay {
                         tenant: tenant.clone(),

@@ -55,7 +55,7 @@ fn expire_job(
             Ok(r) => r,
             Err(e) => {
                 // Drop the End entry so an unreadable record cannot keep the timer busy.
-                tracing::error!(tenant = txn.tenant(), request = %name, error = %e, "cannot expire JIT request");
+                tracing::error!(tenant = %txn.tenant(), request = %name, error = %e, "cannot expire JIT request");
                 let mut input = DocInput::new(doc.body_json.clone());
                 input.subjects = doc.subjects.clone();
                 input.schedule = doc
@@ -64,7 +64,7 @@ fn expire_job(
                     .copied()
                     .filter(|s| s.action != ScheduleAction::End)
                     .collect();
-                txn.put(Kind::JitRequest, name, input, None)?;
+                txn.update(Kind::JitRequest, name, input)?;
                 txn.audit(
                     AuditEntry::new(
                         store::system_caller(),
@@ -79,12 +79,7 @@ fn expire_job(
         };
         let before = req.clone();
         let closed = req.expire_due(now);
-        txn.put(
-            Kind::JitRequest,
-            name,
-            request_input(&req, retention)?,
-            None,
-        )?;
+        txn.update(Kind::JitRequest, name, request_input(&req, retention)?)?;
         let mut entry = entry
             .count("ports", closed as u64)
             .field("virtualMachines[].ports[].status");

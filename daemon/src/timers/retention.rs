@@ -14,6 +14,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
+use steward::names::TenantId;
 
 use jiff::Timestamp;
 use steward::model::AuditStatus;
@@ -61,7 +62,7 @@ pub async fn sweep(shared: &Arc<Shared>) -> Result<SweepReport, WriteError> {
     let before = Timestamp::now().as_microsecond().saturating_sub(keep);
     for t in &cfg.tenants {
         loop {
-            let n = purge_audit(&writer, t.id.as_str(), before, BATCH).await?;
+            let n = purge_audit(&writer, &t.id, before, BATCH).await?;
             report.audit += n;
             if n < BATCH as u64 || shared.shutdown.is_cancelled() {
                 break;
@@ -75,7 +76,7 @@ pub async fn sweep(shared: &Arc<Shared>) -> Result<SweepReport, WriteError> {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PurgeReport {
     /// Records purged, per tenant and kind.
-    pub purged: BTreeMap<String, BTreeMap<Kind, u64>>,
+    pub purged: BTreeMap<TenantId, BTreeMap<Kind, u64>>,
     /// The batch was full: more may be due, run again.
     pub more: bool,
 }
@@ -97,7 +98,7 @@ pub async fn purge_expired(
 ) -> Result<PurgeReport, WriteError> {
     let due = writer.due(ScheduleAction::Purge, now_secs, batch).await?;
     let more = due.len() >= batch.max(1);
-    let mut by_tenant: BTreeMap<String, Vec<Due>> = BTreeMap::new();
+    let mut by_tenant: BTreeMap<TenantId, Vec<Due>> = BTreeMap::new();
     for d in due {
         by_tenant.entry(d.tenant.clone()).or_default().push(d);
     }
@@ -161,7 +162,7 @@ fn purge_job(
 /// `audit.purge` entry with the count. Returns how many were removed.
 pub async fn purge_audit(
     writer: &Writer,
-    tenant: &str,
+    tenant: &TenantId,
     before_micros: i64,
     batch: usize,
 ) -> Result<u64, WriteError> {
