@@ -16,6 +16,7 @@ use steward::model::{
     SubjectKind, ValidAlert,
 };
 use steward::names::{ResourceName, TenantId};
+use steward_daemon::store::TenantRead;
 use steward_daemon::store::codec;
 
 /// A fixed policy the fuzzed initiate bodies are checked against.
@@ -153,7 +154,7 @@ pub fn stored(data: &[u8]) {
         }
         let _ = r.list(kind, None, 10);
     }
-    let _ = r.audit(0, 10, |_| true);
+    let _ = r.audit(0, 10, &mut |_| true);
     let _ = r.audit_verify();
     drop(r);
     store.close();

@@ -7,8 +7,9 @@
 use http::StatusCode;
 use serde_json::{Value, json};
 use steward::model::AuditStatus;
+use steward_daemon::store::TenantRead;
 use steward_daemon::store::{
-    AuditEntry, DocInput, Kind, ScheduleAction, TenantTxn, WriteError, system_caller,
+    AuditEntry, DocInput, Kind, ScheduleAction, TenantWrite, WriteError, system_caller,
 };
 use steward_testkit::inproc::{
     T, TestDaemon, in_secs, initiate, policy, reasons, stored, stored_audit,
@@ -409,7 +410,7 @@ async fn a_policy_cannot_name_another_tenants_vm_and_the_hook_never_sees_one() {
     d.stop().await;
     stored(&dir)
         .writer()
-        .write(&tid(T), move |txn: &mut TenantTxn<'_>| {
+        .write(&tid(T), move |txn: &mut dyn TenantWrite| {
             txn.put(Kind::JitPolicy, &rn("legacy"), DocInput::new(text), None)?;
             txn.audit(AuditEntry::named(
                 system_caller(),
@@ -510,7 +511,7 @@ async fn a_damaged_stored_request_answers_500_not_400() {
     TestDaemon::start(dir.path(), "").await.stop().await;
     stored(dir.path())
         .writer()
-        .write(&tid(T), move |txn: &mut TenantTxn<'_>| {
+        .write(&tid(T), move |txn: &mut dyn TenantWrite| {
             txn.put(
                 Kind::JitRequest,
                 &rn("damaged"),

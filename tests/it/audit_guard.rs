@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::time::{Duration, Instant};
+use steward_daemon::store::TenantRead;
 use steward_testkit::tid;
 
 use http::StatusCode;

@@ -6,12 +6,13 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::time::{Duration, Instant};
+use steward_daemon::store::TenantRead;
 use steward_testkit::{rn, tid};
 
 use http::StatusCode;
 use serde_json::{Value, json};
 use steward::model::AuditStatus;
-use steward_daemon::store::{AuditEntry, DocInput, Kind, TenantTxn, WriteError, system_caller};
+use steward_daemon::store::{AuditEntry, DocInput, Kind, TenantWrite, WriteError, system_caller};
 use steward_testkit::inproc::{T, TestDaemon, in_secs, initiate, policy, poll, reasons, stored};
 
 async fn with_policy(d: &TestDaemon) {
@@ -295,7 +296,7 @@ async fn the_sweep_removes_what_expired_and_audits_the_counts() {
     let past = jiff::Timestamp::now().as_second() - 1;
     stored(dir.path())
         .writer()
-        .write(&tid(T), move |txn: &mut TenantTxn<'_>| {
+        .write(&tid(T), move |txn: &mut dyn TenantWrite| {
             txn.put(
                 Kind::Alert,
                 &rn("old"),

@@ -12,6 +12,7 @@
 //!
 //! Not here: who may fetch the bundle (`routes/dsr.rs`), the request's states (`super`).
 
+use crate::store::TenantRead;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::io::Write;
 use std::os::unix::fs::{FileExt, OpenOptionsExt, PermissionsExt};
@@ -25,7 +26,7 @@ use steward::model::{DsrStatus, DsrSubject, SubjectKey};
 
 use super::{DsrDoc, complete, load};
 use crate::state::Shared;
-use crate::store::{Kind, TenantReader, TenantTxn, WriteError};
+use crate::store::{Kind, TenantReader, TenantWrite, WriteError};
 
 /// The bundle file of request `id` of `tenant`.
 pub fn path(data_dir: &Path, tenant: &TenantId, id: &str) -> PathBuf {
@@ -283,7 +284,7 @@ pub async fn run(shared: &Arc<Shared>, tenant: &TenantId, id: &str) -> Result<()
     shared
         .store
         .writer()
-        .write(tenant, move |txn: &mut TenantTxn<'_>| {
+        .write(tenant, move |txn: &mut dyn TenantWrite| {
             let mut d = load(txn, &i)?;
             if d.request.status != DsrStatus::InProgress {
                 return Ok(());

@@ -45,6 +45,7 @@ pub mod bundle;
 pub mod erase;
 pub mod scrub;
 
+use crate::store::TenantRead;
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -56,7 +57,7 @@ use serde::{Deserialize, Serialize};
 use steward::model::{AuditStatus, DataSubjectRequest, DsrStatus, DsrType, SubjectKey};
 
 use crate::state::Shared;
-use crate::store::{self, AuditEntry, DocInput, Kind, ScheduleAction, TenantTxn, WriteError};
+use crate::store::{self, AuditEntry, DocInput, Kind, ScheduleAction, TenantWrite, WriteError};
 
 /// How many times a failed execution is retried by its task before waiting for a restart.
 const ATTEMPTS: u32 = 3;
@@ -173,7 +174,7 @@ impl DsrDoc {
 }
 
 /// Reads a request inside a job.
-pub fn load(txn: &TenantTxn<'_>, id: &str) -> Result<DsrDoc, WriteError> {
+pub fn load(txn: &dyn TenantWrite, id: &str) -> Result<DsrDoc, WriteError> {
     let doc = txn
         .get(Kind::Dsr, id)?
         .ok_or_else(|| WriteError::NotFound {
@@ -195,12 +196,12 @@ pub fn read(reader: &store::TenantReader, id: &str) -> Result<DsrDoc, WriteError
 }
 
 /// Writes a request back inside a job.
-pub fn save(txn: &mut TenantTxn<'_>, d: &DsrDoc, retention: Duration) -> Result<(), WriteError> {
+pub fn save(txn: &mut dyn TenantWrite, d: &DsrDoc, retention: Duration) -> Result<(), WriteError> {
     txn.update(Kind::Dsr, &d.request.id, d.input(retention)?)?;
     Ok(())
 }
 
-fn now_of(txn: &TenantTxn<'_>) -> Timestamp {
+fn now_of(txn: &dyn TenantWrite) -> Timestamp {
     Timestamp::from_microsecond(txn.now_micros()).unwrap_or_else(|_| Timestamp::now())
 }
 
@@ -217,7 +218,7 @@ enum Started {
 }
 
 /// Job: `confirmed | failed → in_progress` (an `in_progress` request resumes as it is).
-fn start(txn: &mut TenantTxn<'_>, id: &str, retention: Duration) -> Result<Started, WriteError> {
+fn start(txn: &mut dyn TenantWrite, id: &str, retention: Duration) -> Result<Started, WriteError> {
     let mut d = load(txn, id)?;
     let kind = d.request.kind;
     match d.request.status {
@@ -246,7 +247,7 @@ fn start(txn: &mut TenantTxn<'_>, id: &str, retention: Duration) -> Result<Start
 
 /// Job: `in_progress → failed`, recording the error.
 fn fail(
-    txn: &mut TenantTxn<'_>,
+    txn: &mut dyn TenantWrite,
     id: &str,
     error: &str,
     retention: Duration,
@@ -269,7 +270,7 @@ fn fail(
 
 /// Replaces the identifiers of `d` with their kinds and HMACs (see
 /// [`steward::model::SubjectRemoved`]); `by` is the erasure doing it.
-pub(crate) fn remove_subject(txn: &TenantTxn<'_>, d: &mut DsrDoc, by: &str) {
+pub(crate) fn remove_subject(txn: &dyn TenantWrite, d: &mut DsrDoc, by: &str) {
     let hmacs = d.subject_keys().iter().map(|k| txn.hmac(k)).collect();
     d.request.remove_subject(now_of(txn), by, hmacs);
 }
@@ -278,7 +279,7 @@ pub(crate) fn remove_subject(txn: &TenantTxn<'_>, d: &mut DsrDoc, by: &str) {
 /// erasure, whose request keeps only HMACs of the identifiers from now on and whose scrub
 /// is scheduled (half the window from now, leaving the other half for the rewrite).
 pub(crate) fn complete(
-    txn: &mut TenantTxn<'_>,
+    txn: &mut dyn TenantWrite,
     d: &mut DsrDoc,
     counts: &[(&str, u64)],
     retention: Duration,
@@ -351,7 +352,7 @@ async fn run(shared: &Arc<Shared>, tenant: &TenantId, id: &str) {
                 let marked: Result<(), WriteError> = shared
                     .store
                     .writer()
-                    .write(&t, move |txn: &mut TenantTxn<'_>| {
+                    .write(&t, move |txn: &mut dyn TenantWrite| {
                         fail(txn, &i, &msg, retention)
                     })
                     .await;
@@ -374,7 +375,7 @@ async fn execute(shared: &Arc<Shared>, tenant: &TenantId, id: &str) -> Result<()
     let retention = shared.config().retention.dsr.0;
     let i = id.to_string();
     let started = writer
-        .write(tenant, move |txn: &mut TenantTxn<'_>| {
+        .write(tenant, move |txn: &mut dyn TenantWrite| {
             start(txn, &i, retention)
         })
         .await?;

@@ -23,7 +23,7 @@ use steward::model::AuditStatus;
 
 use super::{DsrDoc, save, system};
 use crate::state::Shared;
-use crate::store::{Kind, RewriteReport, ScheduleAction, TenantTxn, WriteError};
+use crate::store::{Kind, RewriteReport, ScheduleAction, TenantWrite, WriteError};
 
 /// Most pending scrub entries read per pass (one rewrite covers them all; more wait for
 /// the next pass).
@@ -42,7 +42,7 @@ pub struct ScrubReport {
 
 /// Job, in the new file's transaction: marks the listed requests scrubbed (which drops
 /// their `Scrub` entries) and records `dsr.scrub`.
-fn mark(txn: &mut TenantTxn<'_>, ids: &[String], retention: Duration) -> Result<(), WriteError> {
+fn mark(txn: &mut dyn TenantWrite, ids: &[String], retention: Duration) -> Result<(), WriteError> {
     let now = Timestamp::from_microsecond(txn.now_micros()).unwrap_or_else(|_| Timestamp::now());
     let mut n = 0u64;
     for id in ids {
@@ -90,7 +90,7 @@ pub async fn pass(shared: &Arc<Shared>) -> Result<Option<ScrubReport>, WriteErro
     let jobs: Vec<_> = by_tenant
         .into_iter()
         .map(|(tenant, ids)| {
-            (tenant, move |txn: &mut TenantTxn<'_>| {
+            (tenant, move |txn: &mut dyn TenantWrite| {
                 mark(txn, &ids, retention)
             })
         })

@@ -24,6 +24,7 @@
 pub mod nft;
 pub mod plan;
 
+use crate::store::TenantRead;
 use std::sync::{Arc, Mutex};
 use steward::names::TenantId;
 
@@ -37,7 +38,7 @@ use http::StatusCode;
 use crate::error::ApiError;
 use crate::jit::{parse_request, request_input};
 use crate::state::Shared;
-use crate::store::{self, AuditEntry, Kind, StoreError, TenantTxn, WriteError};
+use crate::store::{self, AuditEntry, Kind, StoreError, TenantWrite, WriteError};
 use crate::timers::hook::{self, HookEvent};
 pub use nft::NftError;
 pub use plan::{Plan, Refusal, check_request};
@@ -238,7 +239,7 @@ fn record(
                 .reason(format!("{}: {e}", trigger.why())),
         };
         let r: Result<(), WriteError> =
-            writer.write_blocking(tenant, move |txn: &mut TenantTxn<'_>| {
+            writer.write_blocking(tenant, move |txn: &mut dyn TenantWrite| {
                 txn.audit(entry);
                 Ok(())
             });
@@ -292,7 +293,7 @@ fn close(
         shared
             .store
             .writer()
-            .write_blocking(tenant, move |txn: &mut TenantTxn<'_>| {
+            .write_blocking(tenant, move |txn: &mut dyn TenantWrite| {
                 txn.audit(entry);
                 let Some(doc) = txn.get(Kind::JitRequest, &name)? else {
                     return Ok(None);

@@ -28,7 +28,7 @@ use steward::model::{AlertInput, FieldError, SubjectKey, ValidAlert, ValidationE
 use steward::names::{ResourceName, TenantId};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use crate::store::{AuditEntry, DocInput, Kind, TenantTxn, WriteError};
+use crate::store::{AuditEntry, DocInput, Kind, TenantWrite, WriteError};
 
 /// Most errors a rejected body lists; the rest are counted in one last entry, so a body of
 /// a million bad alerts costs no more memory than one of a hundred.
@@ -412,7 +412,7 @@ pub fn prepare_one(alert: ValidAlert, tenant: &TenantId, retention: Duration) ->
 /// earlier in the batch) are counted as duplicates. `entry` is completed with the counts
 /// and the people concerned and recorded.
 pub fn store_alerts(
-    txn: &mut TenantTxn<'_>,
+    txn: &mut dyn TenantWrite,
     alerts: Vec<PreparedAlert>,
     entry: AuditEntry,
 ) -> Result<IngestSummary, WriteError> {

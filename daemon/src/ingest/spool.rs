@@ -77,7 +77,7 @@ use tokio::sync::mpsc;
 
 use super::{PreparedAlert, parse_json, parse_ndjson, prepare, store_alerts};
 use crate::state::Shared;
-use crate::store::{self, AuditEntry, TenantTxn, WriteError};
+use crate::store::{self, AuditEntry, TenantWrite, WriteError};
 
 /// How long the tree must be quiet before files are looked at.
 const DEBOUNCE: Duration = Duration::from_millis(100);
@@ -852,7 +852,7 @@ async fn take(
             let summary = shared
                 .store
                 .writer()
-                .write(tenant, move |txn: &mut TenantTxn<'_>| {
+                .write(tenant, move |txn: &mut dyn TenantWrite| {
                     store_alerts(txn, alerts, e)
                 })
                 .await?;
@@ -886,7 +886,7 @@ async fn take(
             shared
                 .store
                 .writer()
-                .write(tenant, move |txn: &mut TenantTxn<'_>| {
+                .write(tenant, move |txn: &mut dyn TenantWrite| {
                     txn.audit(e);
                     Ok::<(), WriteError>(())
                 })

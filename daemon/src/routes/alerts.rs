@@ -2,6 +2,7 @@
 //! security data: no profile updates or deletes one, so every update, delete or state
 //! action answers 405 and is audited as denied.
 
+use crate::store::TenantRead;
 use std::sync::Arc;
 use steward::resource::Operation;
 
@@ -200,8 +201,8 @@ pub async fn list_page(
                 before.as_ref(),
                 since,
                 limit,
-                |f| filter.accepts_facets(f),
-                |d| filter.accepts(d),
+                &mut |f| filter.accepts_facets(f),
+                &mut |d| filter.accepts(d),
             )?)
         })
         .await?;

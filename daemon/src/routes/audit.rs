@@ -7,6 +7,7 @@
 //! uses the HMACs inside the daemon). The export carries whole records, so a chain can be
 //! verified outside the daemon.
 
+use crate::store::TenantRead;
 use axum::Json;
 use serde::Deserialize;
 use serde_json::Value;
@@ -95,7 +96,7 @@ pub async fn list(ctx: TenantCtx, Q(q): Q<AuditQuery>) -> Result<Json<List<Value
     };
     let filter = AuditFilter::new(&q)?;
     let page = ctx
-        .read(move |r| Ok(r.audit(after, limit, |rec| filter.accepts(rec))?))
+        .read(move |r| Ok(r.audit(after, limit, &mut |rec| filter.accepts(rec))?))
         .await?;
     let with_subjects = q.subjects.unwrap_or(false);
     let value = page

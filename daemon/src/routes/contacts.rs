@@ -1,6 +1,7 @@
 //! Security contacts: list, get, create or replace (the 2023-12-01-preview shape, and
 //! the 2020-01-01-preview one), delete.
 
+use crate::store::TenantRead;
 use axum::Json;
 use axum::body::Body;
 use axum::response::{IntoResponse, Response};

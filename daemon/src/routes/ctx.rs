@@ -20,7 +20,7 @@ use crate::access::Access;
 use crate::error::ApiError;
 use crate::identity::Caller;
 use crate::state::Shared;
-use crate::store::{self, AuditEntry, TenantReader, TenantTxn};
+use crate::store::{self, AuditEntry, TenantReader, TenantWrite};
 
 /// A request's standing in one tenant.
 pub struct TenantCtx {
@@ -173,7 +173,7 @@ impl TenantCtx {
     pub async fn write<T, F>(&self, f: F) -> Result<T, ApiError>
     where
         T: Send + 'static,
-        F: FnOnce(&mut TenantTxn<'_>) -> Result<T, ApiError> + Send + 'static,
+        F: FnOnce(&mut dyn TenantWrite) -> Result<T, ApiError> + Send + 'static,
     {
         self.shared
             .store

@@ -4,6 +4,7 @@
 //! a rejection reason is kept in the request, never in the audit log, since it may name
 //! the person. Execution itself is [`crate::dsr`].
 
+use crate::store::TenantRead;
 use axum::Json;
 use axum::body::Body;
 use axum::response::{IntoResponse, Response};
@@ -24,7 +25,7 @@ use super::resource::{ListQuery, name_page};
 use super::resource::{etag_header, resource_name};
 use crate::dsr::{self, DsrDoc};
 use crate::error::ApiError;
-use crate::store::{Doc, Kind, TenantTxn};
+use crate::store::{Doc, Kind, TenantWrite};
 
 /// Cursor list name.
 const LIST: &str = "dsr";
@@ -71,7 +72,7 @@ pub async fn open(ctx: TenantCtx, headers: HeaderMap, raw: Body) -> Result<Respo
     let retention = ctx.shared.config().retention.dsr.0;
     let entry = ctx.entry(Operation::DsrOpen, AuditStatus::Succeeded);
     let (outcome, replayed) = ctx
-        .write(move |txn: &mut TenantTxn<'_>| {
+        .write(move |txn: &mut dyn TenantWrite| {
             if let Some(k) = &key
                 && let Some(o) = k.recorded(txn)?
             {
@@ -148,7 +149,7 @@ async fn change(
     let retention = ctx.shared.config().retention.dsr.0;
     let ok = ctx.entry(operation, AuditStatus::Succeeded);
     let failed = ctx.entry(operation, AuditStatus::Failed);
-    ctx.write(move |txn: &mut TenantTxn<'_>| {
+    ctx.write(move |txn: &mut dyn TenantWrite| {
         let doc = txn
             .get(Kind::Dsr, id.as_str())?
             .ok_or_else(|| ApiError::not_found("no such data-subject request"))?;
@@ -300,7 +301,7 @@ pub async fn bundle(ctx: TenantCtx, P((_, id)): P<(String, String)>) -> Result<R
         .await
         .map_err(|e| ApiError::internal(&format!("cannot read the bundle: {e}")))?;
     let entry = d.entry(ctx.entry(Operation::DsrBundle, AuditStatus::Succeeded));
-    ctx.write(move |txn: &mut TenantTxn<'_>| {
+    ctx.write(move |txn: &mut dyn TenantWrite| {
         txn.audit(entry);
         Ok(())
     })

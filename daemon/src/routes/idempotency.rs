@@ -20,7 +20,7 @@ use steward::names::ResourceName;
 
 use super::ctx::TenantCtx;
 use crate::error::ApiError;
-use crate::store::{DocInput, Kind, TenantTxn};
+use crate::store::{DocInput, Kind, TenantWrite};
 
 /// The request header.
 pub const HEADER: &str = "Idempotency-Key";
@@ -120,7 +120,7 @@ impl IdempotencyKey {
 
     /// In a write job: the outcome recorded under this key, if any; 422 naming the
     /// header when the key was recorded for a different request.
-    pub fn recorded(&self, txn: &TenantTxn<'_>) -> Result<Option<Outcome>, ApiError> {
+    pub fn recorded(&self, txn: &dyn TenantWrite) -> Result<Option<Outcome>, ApiError> {
         let Some(doc) = txn.get(Kind::IdempotencyKey, &self.name)? else {
             return Ok(None);
         };
@@ -142,7 +142,7 @@ impl IdempotencyKey {
     /// In the write job that acts: records `outcome` under the key, committed with the
     /// job's change and kept for [`KEEP`]. A key recorded meanwhile (a concurrent retry
     /// of a chunked ingest) is left as it is.
-    pub fn record(&self, txn: &mut TenantTxn<'_>, outcome: Outcome) -> Result<(), ApiError> {
+    pub fn record(&self, txn: &mut dyn TenantWrite, outcome: Outcome) -> Result<(), ApiError> {
         let r = Recorded {
             fingerprint: self.fingerprint.clone(),
             outcome,

@@ -11,6 +11,7 @@
 //! field names and the people it concerns as subjects (HMACs), and the `jit.on_change`
 //! hook runs after each open and close, off the request path.
 
+use crate::store::TenantRead;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use steward::names::ResourceName;
@@ -34,7 +35,7 @@ use super::resource::{self, ListQuery, name_page};
 use super::resource::{doc_json, etag_header, resource_name};
 use crate::error::ApiError;
 use crate::jit::{self, parse_request, request_input};
-use crate::store::{Doc, IfMatch, Kind, TenantReader, TenantTxn};
+use crate::store::{Doc, IfMatch, Kind, TenantReader, TenantWrite};
 use crate::timers::hook::{self, HookEvent};
 
 /// Cursor list name of policies.
@@ -44,7 +45,7 @@ const REQUESTS: &str = "jit-requests";
 /// Records read per page when scanning every request of a tenant.
 const SCAN: usize = 500;
 
-fn now_of(txn: &TenantTxn<'_>) -> Timestamp {
+fn now_of(txn: &dyn TenantWrite) -> Timestamp {
     Timestamp::from_microsecond(txn.now_micros()).unwrap_or_else(|_| Timestamp::now())
 }
 

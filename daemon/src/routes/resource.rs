@@ -1,6 +1,7 @@
 //! Turning stored documents into API resources, and the small checks every resource
 //! route shares.
 
+use crate::store::TenantRead;
 use http::header::ETAG;
 use http::{HeaderMap, HeaderValue};
 use serde::Deserialize;

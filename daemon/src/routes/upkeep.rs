@@ -21,7 +21,7 @@ use super::{CallerExt, body};
 use crate::error::ApiError;
 use crate::identity::Caller;
 use crate::state::Shared;
-use crate::store::{AuditEntry, BackupReport, StoreError, TenantTxn, WriteError};
+use crate::store::{AuditEntry, BackupReport, StoreError, TenantWrite, WriteError};
 
 /// The body of `POST /v1/store/backup`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -118,7 +118,7 @@ async fn audit_all(
         shared
             .store
             .writer()
-            .write(&t.id, move |txn: &mut TenantTxn<'_>| {
+            .write(&t.id, move |txn: &mut dyn TenantWrite| {
                 txn.audit(entry);
                 Ok::<(), WriteError>(())
             })

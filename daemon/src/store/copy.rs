@@ -410,6 +410,7 @@ fn zero_when_released(old: Option<Arc<Database>>, file: File) -> std::io::Result
 
 #[cfg(test)]
 mod tests {
+    use crate::store::TenantRead;
     use crate::testing::{rn, tid};
     use std::io::Read;
 
@@ -418,7 +419,7 @@ mod tests {
 
     use super::*;
     use crate::store::{
-        AuditEntry, DocInput, Kind, ScheduleAction, Store, StoreOptions, TenantTxn, system_caller,
+        AuditEntry, DocInput, Kind, ScheduleAction, Store, StoreOptions, TenantWrite, system_caller,
     };
 
     /// Every entry of one table, as raw key and value bytes.
@@ -467,7 +468,7 @@ mod tests {
                 .unwrap();
                 store
                     .writer()
-                    .write_blocking(&tid(tenant), move |txn: &mut TenantTxn<'_>| {
+                    .write_blocking(&tid(tenant), move |txn: &mut dyn TenantWrite| {
                         let body = format!("{{\"n\":{i},\"pad\":\"{}\"}}", "x".repeat(200));
                         txn.put(
                             Kind::Contact,
@@ -497,7 +498,7 @@ mod tests {
             for i in 0..100 {
                 store
                     .writer()
-                    .write_blocking(&tid(tenant), move |txn: &mut TenantTxn<'_>| {
+                    .write_blocking(&tid(tenant), move |txn: &mut dyn TenantWrite| {
                         txn.delete(Kind::Contact, &format!("c{i:04}"), None)?;
                         txn.audit(AuditEntry::named(
                             system_caller(),
@@ -574,7 +575,7 @@ mod tests {
             .enable_all()
             .build()
             .unwrap();
-        let job = |txn: &mut TenantTxn<'_>| {
+        let job = |txn: &mut dyn TenantWrite| {
             txn.audit(AuditEntry::named(
                 system_caller(),
                 "test.rewrite",
@@ -634,7 +635,7 @@ mod tests {
         // Writes go on in the new file.
         store
             .writer()
-            .write_blocking(&tid("contoso"), |txn: &mut TenantTxn<'_>| {
+            .write_blocking(&tid("contoso"), |txn: &mut dyn TenantWrite| {
                 txn.audit(AuditEntry::named(
                     system_caller(),
                     "test.after",

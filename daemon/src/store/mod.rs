@@ -4,6 +4,7 @@
 //! | module | what it holds |
 //! | --- | --- |
 //! | [`tables`] | every table definition: the on-disk layout in one screen |
+//! | `boundary` | [`TenantRead`], [`TenantWrite`]: what the daemon asks of a storage backend |
 //! | [`codec`] | the format-version byte + postcard encoding of every value |
 //! | `doc` | [`Doc`], [`DocInput`], [`Kind`], schedule entries |
 //! | `audit` | audit entries, the hash chain over the stored records and its verification |
@@ -29,6 +30,7 @@ pub mod tables;
 
 mod audit;
 mod backup;
+mod boundary;
 mod check;
 mod copy;
 mod doc;
@@ -52,6 +54,7 @@ pub use audit::{
     AuditEntry, ChainPoint, GENESIS_HASH, HASHED_SEGMENT_PREFIX, VerifyReport, system_caller,
 };
 pub use backup::{BackupReport, REPLACED_PREFIX, RESTORE_FILE, RestoreReport};
+pub use boundary::{TenantRead, TenantWrite};
 pub use check::CheckReport;
 pub use codec::CodecError;
 pub use copy::{COPY_FILE, CopyCounts, Retirement, RewriteReport};

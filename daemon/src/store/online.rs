@@ -313,14 +313,17 @@ fn refuse(r: Rewrite, err: WriteError) {
 
 #[cfg(test)]
 mod tests {
+    use crate::store::TenantRead;
     use crate::testing::{rn, tid};
     use steward::model::AuditStatus;
 
-    use crate::store::{AuditEntry, DocInput, Kind, Store, StoreOptions, TenantTxn, system_caller};
+    use crate::store::{
+        AuditEntry, DocInput, Kind, Store, StoreOptions, TenantWrite, system_caller,
+    };
 
     use super::super::error::WriteError;
 
-    fn audit(txn: &mut TenantTxn<'_>, op: &str) {
+    fn audit(txn: &mut dyn TenantWrite, op: &str) {
         txn.audit(AuditEntry::named(
             system_caller(),
             op,
@@ -336,7 +339,7 @@ mod tests {
         for j in 0..10 {
             store
                 .writer()
-                .write_blocking(&tid("contoso"), move |txn: &mut TenantTxn<'_>| {
+                .write_blocking(&tid("contoso"), move |txn: &mut dyn TenantWrite| {
                     for i in 0..2000 {
                         let body = format!("{{\"n\":{i},\"pad\":\"{}\"}}", "x".repeat(300));
                         txn.put(
@@ -356,7 +359,7 @@ mod tests {
         // Superseded versions and deletions, so there is something to give back.
         store
             .writer()
-            .write_blocking(&tid("contoso"), |txn: &mut TenantTxn<'_>| {
+            .write_blocking(&tid("contoso"), |txn: &mut dyn TenantWrite| {
                 for i in 0..2000 {
                     txn.delete(Kind::Alert, &format!("a0-{i}"), None)?;
                 }
@@ -378,7 +381,7 @@ mod tests {
         while !rewrite.is_finished() {
             store
                 .writer()
-                .write_blocking(&tid("fabrikam"), move |txn: &mut TenantTxn<'_>| {
+                .write_blocking(&tid("fabrikam"), move |txn: &mut dyn TenantWrite| {
                     txn.put(
                         Kind::Contact,
                         &rn(&format!("c{n}")),
@@ -392,7 +395,7 @@ mod tests {
             if n == 0 {
                 store
                     .writer()
-                    .write_blocking(&tid("contoso"), |txn: &mut TenantTxn<'_>| {
+                    .write_blocking(&tid("contoso"), |txn: &mut dyn TenantWrite| {
                         txn.delete(Kind::Alert, "a1-7", None)?;
                         audit(txn, "test.delete-during");
                         Ok::<_, WriteError>(())

@@ -23,6 +23,7 @@ use steward::names::TenantId;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
 use super::audit::{AuditEntry, HmacKey, system_caller};
+use super::boundary::TenantWrite;
 use super::copy::{Retirement, RewriteReport};
 use super::doc::{Kind, ScheduleAction};
 use super::error::{StoreError, WriteError};
@@ -65,7 +66,7 @@ pub struct WriterStats {
 /// A queued job with its type erased: run it against a view, then answer it after commit.
 pub(super) trait JobFn: Send {
     /// Runs the closure once; `true` when it returned `Ok`.
-    fn run(&mut self, txn: &mut TenantTxn<'_>) -> bool;
+    fn run(&mut self, txn: &mut dyn TenantWrite) -> bool;
     /// Answers the caller: its own error if it failed, else `outcome` (commit or refusal).
     fn answer(self: Box<Self>, outcome: Result<(), WriteError>);
 }
@@ -78,11 +79,11 @@ struct TypedJob<F, T, E> {
 
 impl<F, T, E> JobFn for TypedJob<F, T, E>
 where
-    F: FnOnce(&mut TenantTxn<'_>) -> Result<T, E> + Send,
+    F: FnOnce(&mut dyn TenantWrite) -> Result<T, E> + Send,
     T: Send,
     E: From<WriteError> + Send,
 {
-    fn run(&mut self, txn: &mut TenantTxn<'_>) -> bool {
+    fn run(&mut self, txn: &mut dyn TenantWrite) -> bool {
         let Some(f) = self.f.take() else { return false };
         let r = f(txn);
         let ok = r.is_ok();
@@ -184,7 +185,7 @@ impl Writer {
     }
 
     /// Runs `f` against a view of the writer's transaction bound to `tenant` and returns its
-    /// result once the group it ran in has committed durably. See [`TenantTxn`] for what a
+    /// result once the group it ran in has committed durably. See [`TenantWrite`] for what a
     /// job may do; `E` is the caller's error type (e.g. the API error) or [`WriteError`].
     /// While the disk is full and the space reserve has gone to refusals, fails with
     /// [`StoreError::StorageFull`] without running (see `reserve.rs`).
@@ -192,7 +193,7 @@ impl Writer {
     where
         T: Send + 'static,
         E: From<WriteError> + Send + 'static,
-        F: FnOnce(&mut TenantTxn<'_>) -> Result<T, E> + Send + 'static,
+        F: FnOnce(&mut dyn TenantWrite) -> Result<T, E> + Send + 'static,
     {
         self.write_handing(tenant, f, None).await
     }
@@ -209,7 +210,7 @@ impl Writer {
     where
         T: Send + 'static,
         E: From<WriteError> + Send + 'static,
-        F: FnOnce(&mut TenantTxn<'_>) -> Result<T, E> + Send + 'static,
+        F: FnOnce(&mut dyn TenantWrite) -> Result<T, E> + Send + 'static,
     {
         self.shared
             .reserve
@@ -227,7 +228,7 @@ impl Writer {
         entry: AuditEntry,
     ) -> Result<(), WriteError> {
         let job = |e: AuditEntry| {
-            move |txn: &mut TenantTxn<'_>| {
+            move |txn: &mut dyn TenantWrite| {
                 txn.audit(e);
                 Ok::<(), WriteError>(())
             }
@@ -250,7 +251,7 @@ impl Writer {
     where
         T: Send + 'static,
         E: From<WriteError> + Send + 'static,
-        F: FnOnce(&mut TenantTxn<'_>) -> Result<T, E> + Send + 'static,
+        F: FnOnce(&mut dyn TenantWrite) -> Result<T, E> + Send + 'static,
     {
         let (job, rx) = make_job(tenant, f);
         let slot = self.tx.reserve().await.map_err(|_| stopped::<E>())?;
@@ -267,7 +268,7 @@ impl Writer {
     where
         T: Send + 'static,
         E: From<WriteError> + Send + 'static,
-        F: FnOnce(&mut TenantTxn<'_>) -> Result<T, E> + Send + 'static,
+        F: FnOnce(&mut dyn TenantWrite) -> Result<T, E> + Send + 'static,
     {
         self.shared
             .reserve
@@ -333,7 +334,7 @@ impl Writer {
         jobs: Vec<(TenantId, F)>,
     ) -> Result<(RewriteReport, Retirement), WriteError>
     where
-        F: FnOnce(&mut TenantTxn<'_>) -> Result<(), WriteError> + Send + 'static,
+        F: FnOnce(&mut dyn TenantWrite) -> Result<(), WriteError> + Send + 'static,
     {
         let mut queued = Vec::with_capacity(jobs.len());
         let mut answers = Vec::with_capacity(jobs.len());
@@ -371,7 +372,7 @@ impl Writer {
         let jobs = tenants
             .into_iter()
             .map(|t| {
-                (t, |txn: &mut TenantTxn<'_>| {
+                (t, |txn: &mut dyn TenantWrite| {
                     txn.audit(
                         AuditEntry::new(
                             system_caller(),
@@ -434,7 +435,7 @@ fn make_job<T, E, F>(tenant: &TenantId, f: F) -> (Job, oneshot::Receiver<Result<
 where
     T: Send + 'static,
     E: From<WriteError> + Send + 'static,
-    F: FnOnce(&mut TenantTxn<'_>) -> Result<T, E> + Send + 'static,
+    F: FnOnce(&mut dyn TenantWrite) -> Result<T, E> + Send + 'static,
 {
     let (tx, rx) = oneshot::channel();
     let job = Job {

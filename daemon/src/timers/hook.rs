@@ -51,7 +51,7 @@ use steward::model::{AuditStatus, JitRequest, JitRequestPort, RevokeReason};
 use tokio::io::AsyncWriteExt;
 
 use crate::state::Shared;
-use crate::store::{self, AuditEntry, TenantTxn, WriteError};
+use crate::store::{self, AuditEntry, TenantWrite, WriteError};
 
 /// How long a hook may run before it is killed.
 pub const HOOK_TIMEOUT: Duration = Duration::from_secs(30);
@@ -352,7 +352,7 @@ pub fn spawn(shared: Arc<Shared>, events: Vec<HookEvent>) {
             let written: Result<(), WriteError> = shared
                 .store
                 .writer()
-                .write(&ev.tenant, move |txn: &mut TenantTxn<'_>| {
+                .write(&ev.tenant, move |txn: &mut dyn TenantWrite| {
                     txn.audit(entry);
                     Ok(())
                 })

@@ -22,7 +22,7 @@ use steward::resource::Operation;
 
 use crate::state::Shared;
 use crate::store::{
-    AuditEntry, Due, Kind, ScheduleAction, TenantTxn, WriteError, Writer, system_caller,
+    AuditEntry, Due, Kind, ScheduleAction, TenantWrite, WriteError, Writer, system_caller,
 };
 
 /// Records deleted per write job.
@@ -104,7 +104,7 @@ pub async fn purge_expired(
     }
     let jobs = by_tenant.into_iter().map(|(tenant, items)| async move {
         let counts = writer
-            .write(&tenant, move |txn: &mut TenantTxn<'_>| {
+            .write(&tenant, move |txn: &mut dyn TenantWrite| {
                 purge_job(txn, items, now_secs)
             })
             .await?;
@@ -126,7 +126,7 @@ pub async fn purge_expired(
 /// One tenant's purge: each due record still due inside the transaction (it may have been
 /// rewritten since the schedule was read) is deleted and announced `purged`.
 fn purge_job(
-    txn: &mut TenantTxn<'_>,
+    txn: &mut dyn TenantWrite,
     items: Vec<Due>,
     now_secs: i64,
 ) -> Result<BTreeMap<Kind, u64>, WriteError> {
@@ -167,7 +167,7 @@ pub async fn purge_audit(
     batch: usize,
 ) -> Result<u64, WriteError> {
     writer
-        .write(tenant, move |txn: &mut TenantTxn<'_>| {
+        .write(tenant, move |txn: &mut dyn TenantWrite| {
             let n = txn.purge_audit_before(before_micros, batch)?;
             if n > 0 {
                 txn.audit(

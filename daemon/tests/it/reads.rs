@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::path::Path;
+use steward_daemon::store::TenantRead;
 use steward_testkit::{rn, tid};
 
 use redb::{ReadableDatabase, ReadableTable};
@@ -82,9 +83,14 @@ fn walk(
     let mut before: Option<TimeCursor> = None;
     loop {
         let page = r
-            .list_by_time(Kind::Alert, before.as_ref(), since, limit, &facets, |_| {
-                true
-            })
+            .list_by_time(
+                Kind::Alert,
+                before.as_ref(),
+                since,
+                limit,
+                &mut &facets,
+                &mut |_| true,
+            )
             .unwrap();
         assert!(page.items.len() <= limit);
         names.extend(page.items.into_iter().map(|d| d.name));
@@ -132,7 +138,7 @@ fn facet_filtered_pages_equal_filtering_the_full_list() {
     );
     let r = store.tenant(&tid("contoso"));
     let full = r
-        .list_by_time(Kind::Alert, None, None, 1000, |_| true, |_| true)
+        .list_by_time(Kind::Alert, None, None, 1000, &mut |_| true, &mut |_| true)
         .unwrap()
         .items;
     assert_eq!(full.len(), 120);
@@ -172,7 +178,7 @@ fn since_bounds_the_scan_and_pages_stop_at_it() {
     put_alerts(&w, "contoso", mixed_alerts());
     let r = store.tenant(&tid("contoso"));
     let full = r
-        .list_by_time(Kind::Alert, None, None, 1000, |_| true, |_| true)
+        .list_by_time(Kind::Alert, None, None, 1000, &mut |_| true, &mut |_| true)
         .unwrap()
         .items;
     for since in [
@@ -200,7 +206,14 @@ fn since_bounds_the_scan_and_pages_stop_at_it() {
     // The last page before `since` says there is no more, rather than a cursor that would
     // lead to an empty page.
     let page = r
-        .list_by_time(Kind::Alert, None, Some(39_000_000), 3, |_| true, |_| true)
+        .list_by_time(
+            Kind::Alert,
+            None,
+            Some(39_000_000),
+            3,
+            &mut |_| true,
+            &mut |_| true,
+        )
         .unwrap();
     assert_eq!(page.items.len(), 3);
     assert!(page.next.is_none(), "{:?}", page.next);
@@ -211,8 +224,8 @@ fn since_bounds_the_scan_and_pages_stop_at_it() {
         None,
         Some(30_000_000),
         1000,
-        |_| true,
-        |d| {
+        &mut |_| true,
+        &mut |d| {
             assert!(d.time.unwrap() >= 30_000_000);
             seen += 1;
             true

@@ -9,6 +9,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::path::{Path, PathBuf};
+use steward_daemon::store::TenantRead;
 use steward_testkit::{rn, tid};
 
 use std::time::{Duration, Instant};
@@ -457,7 +458,7 @@ async fn dsr_no_wait(c: &Client, kind: &str, subject: Value) -> String {
 fn rewrite_pause_for_100k_alerts() {
     use steward::model::{AuditStatus, SubjectKey, SubjectKind};
     use steward_daemon::store::{
-        AuditEntry, DocInput, Kind, Store, StoreOptions, TenantTxn, WriteError, system_caller,
+        AuditEntry, DocInput, Kind, Store, StoreOptions, TenantWrite, WriteError, system_caller,
     };
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
@@ -475,7 +476,7 @@ fn rewrite_pause_for_100k_alerts() {
     for chunk in 0..100 {
         store
             .writer()
-            .write_blocking(&tid("contoso"), move |txn: &mut TenantTxn<'_>| {
+            .write_blocking(&tid("contoso"), move |txn: &mut dyn TenantWrite| {
                 for i in chunk * 1000..(chunk + 1) * 1000 {
                     let k = SubjectKey::new(
                         SubjectKind::Email,
@@ -527,7 +528,7 @@ fn rewrite_pause_for_100k_alerts() {
         .build()
         .unwrap();
     let writer = store.writer();
-    type NoJob = fn(&mut TenantTxn<'_>) -> Result<(), WriteError>;
+    type NoJob = fn(&mut dyn TenantWrite) -> Result<(), WriteError>;
     let jobs: Vec<(steward::names::TenantId, NoJob)> = Vec::new();
     let asked = Instant::now();
     let (report, retirement) = rt.block_on(writer.rewrite(jobs)).unwrap();

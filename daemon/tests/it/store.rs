@@ -5,13 +5,14 @@
 
 use std::collections::BTreeSet;
 use std::path::Path;
+use steward_daemon::store::TenantRead;
 use steward_testkit::{rn, tid};
 
 use redb::{ReadableDatabase, ReadableTable};
 use steward::model::{AuditCaller, AuditStatus, SubjectKey, SubjectKind};
 use steward_daemon::store::{
     AuditEntry, CodecError, DocInput, Kind, ScheduleAction, Store, StoreError, StoreOptions,
-    TenantTxn, TimeCursor, WriteError, Writer, tables,
+    TenantWrite, TimeCursor, WriteError, Writer, tables,
 };
 use steward_daemon::timers::retention;
 
@@ -71,7 +72,7 @@ fn put(
 fn audit_count(store: &Store, tenant: &str) -> usize {
     store
         .tenant(&tid(tenant))
-        .audit(0, 100_000, |_| true)
+        .audit(0, 100_000, &mut |_| true)
         .unwrap()
         .items
         .len()
@@ -154,7 +155,7 @@ fn tenant_handles_never_reach_another_tenants_records() {
                     .all(|d| !d.body_json.contains(&marker))
             );
             let by_time = rb
-                .list_by_time(kind, None, None, 1000, |_| true, |_| true)
+                .list_by_time(kind, None, None, 1000, &mut |_| true, &mut |_| true)
                 .unwrap();
             prop_assert!(by_time.items.iter().all(|d| !d.body_json.contains(&marker)));
             // A cursor taken from A's names only positions inside B's own range.
@@ -166,19 +167,19 @@ fn tenant_handles_never_reach_another_tenants_records() {
                     name: n.clone(),
                 };
                 let page = rb
-                    .list_by_time(kind, Some(&c), None, 1000, |_| true, |_| true)
+                    .list_by_time(kind, Some(&c), None, 1000, &mut |_| true, &mut |_| true)
                     .unwrap();
                 prop_assert!(page.items.iter().all(|d| !d.body_json.contains(&marker)));
             }
             prop_assert!(rb.subjects(&email).unwrap().is_empty());
             prop_assert!(rb.audit_for_subject(&email).unwrap().is_empty());
             let mac = rb.hmac(&email);
-            let b_audit = rb.audit(0, 100_000, |_| true).unwrap();
+            let b_audit = rb.audit(0, 100_000, &mut |_| true).unwrap();
             prop_assert!(b_audit.items.iter().all(|r| !r.subjects.contains(&mac)));
             // Writes through B cannot see, delete or overwrite A's records.
             let (names2, key) = (names.clone(), email.clone());
             let seen = w
-                .write_blocking(&tid(&b), move |txn: &mut TenantTxn<'_>| {
+                .write_blocking(&tid(&b), move |txn: &mut dyn TenantWrite| {
                     let mut seen = Vec::new();
                     for n in &names2 {
                         if let Some(d) = txn.get(kind, n)? {
@@ -310,7 +311,7 @@ fn every_change_leaves_exactly_one_audit_record_and_a_failed_job_neither() {
     );
     let recs = store
         .tenant(&tid(t))
-        .audit(0, 1000, |_| true)
+        .audit(0, 1000, &mut |_| true)
         .unwrap()
         .items;
     assert_eq!(recs.len(), changes + 2);
@@ -400,7 +401,7 @@ fn purging_oldest_audit_records_keeps_the_chain_verifiable_from_the_anchor() {
     let w = store.writer();
     audited_changes(&w, "contoso", 6);
     let r = store.tenant(&tid("contoso"));
-    let recs = r.audit(0, 100, |_| true).unwrap().items;
+    let recs = r.audit(0, 100, &mut |_| true).unwrap().items;
     let cut = recs[3].at.as_microsecond(); // records 1..=3 are older
     assert!(recs[2].at.as_microsecond() < cut);
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -420,7 +421,7 @@ fn purging_oldest_audit_records_keeps_the_chain_verifiable_from_the_anchor() {
     );
     assert_eq!(report.records, 4, "4, 5, 6 and the audit.purge record");
     assert_eq!(report.head.as_ref().unwrap().seq, 7);
-    let left = r.audit(0, 100, |_| true).unwrap().items;
+    let left = r.audit(0, 100, &mut |_| true).unwrap().items;
     assert_eq!(left.first().unwrap().seq, 4);
     assert_eq!(left.last().unwrap().operation_name, "audit.purge");
     assert_eq!(left.last().unwrap().details.counts.get("records"), Some(&3));
@@ -589,7 +590,7 @@ async fn sixty_four_concurrent_writers_are_acknowledged_and_group_committed() {
         .map(|i| {
             let w = w.clone();
             tokio::spawn(async move {
-                w.write(&tid("contoso"), move |txn: &mut TenantTxn<'_>| {
+                w.write(&tid("contoso"), move |txn: &mut dyn TenantWrite| {
                     let d = txn.put(
                         Kind::Alert,
                         &rn(&format!("a{i:02}")),
@@ -617,7 +618,7 @@ async fn sixty_four_concurrent_writers_are_acknowledged_and_group_committed() {
         let r = store.tenant(&tid("contoso"));
         assert_eq!(all_docs(&store, "contoso", Kind::Alert).len(), 64);
         let newest = r
-            .list_by_time(Kind::Alert, None, None, 5, |_| true, |_| true)
+            .list_by_time(Kind::Alert, None, None, 5, &mut |_| true, &mut |_| true)
             .unwrap();
         let names: Vec<_> = newest.items.iter().map(|d| d.name.as_str()).collect();
         assert_eq!(names, ["a63", "a62", "a61", "a60", "a59"]);
@@ -627,8 +628,8 @@ async fn sixty_four_concurrent_writers_are_acknowledged_and_group_committed() {
                 newest.next.as_ref(),
                 None,
                 2,
-                |_| true,
-                |_| true,
+                &mut |_| true,
+                &mut |_| true,
             )
             .unwrap();
         assert_eq!(next.items[0].name, "a58");
@@ -645,7 +646,7 @@ async fn a_bad_write_in_a_group_fails_alone() {
     let store = open(dir.path());
     let w = store.writer();
     let etag = w
-        .write(&tid("contoso"), |txn: &mut TenantTxn<'_>| {
+        .write(&tid("contoso"), |txn: &mut dyn TenantWrite| {
             let d = txn.put(
                 Kind::Contact,
                 &rn("default"),
@@ -663,7 +664,7 @@ async fn a_bad_write_in_a_group_fails_alone() {
     let blocker = tokio::spawn({
         let w = w.clone();
         async move {
-            w.write(&tid("contoso"), move |_txn: &mut TenantTxn<'_>| {
+            w.write(&tid("contoso"), move |_txn: &mut dyn TenantWrite| {
                 started_tx.send(()).unwrap();
                 release_rx.recv().unwrap();
                 Ok::<_, WriteError>(())
@@ -678,7 +679,7 @@ async fn a_bad_write_in_a_group_fails_alone() {
     let job = |name: &'static str, if_match: Option<String>| {
         let w = w.clone();
         tokio::spawn(async move {
-            w.write(&tid("contoso"), move |txn: &mut TenantTxn<'_>| {
+            w.write(&tid("contoso"), move |txn: &mut dyn TenantWrite| {
                 let d = txn.put(
                     Kind::Contact,
                     &rn(name),
@@ -729,7 +730,7 @@ async fn a_bad_write_in_a_group_fails_alone() {
     assert!(r.get(Kind::Contact, "second").unwrap().is_some());
     // If-Match with the current etag and with `*` both succeed; `*` on a missing record fails.
     let ok = w
-        .write(&tid("contoso"), move |txn: &mut TenantTxn<'_>| {
+        .write(&tid("contoso"), move |txn: &mut dyn TenantWrite| {
             txn.put(
                 Kind::Contact,
                 &rn("default"),
@@ -748,7 +749,7 @@ async fn a_bad_write_in_a_group_fails_alone() {
         .await;
     ok.unwrap();
     let missing = w
-        .write(&tid("contoso"), |txn: &mut TenantTxn<'_>| {
+        .write(&tid("contoso"), |txn: &mut dyn TenantWrite| {
             txn.delete(Kind::Contact, "nobody", Some("*"))?;
             txn.audit(entry("contacts.delete"));
             Ok::<_, WriteError>(())
@@ -1078,7 +1079,7 @@ async fn schedule_index_yields_due_records_and_purge_removes_them_with_their_ind
             input = input.time(tm);
         }
         let w = w.clone();
-        w.write(&tid(t), move |txn: &mut TenantTxn<'_>| {
+        w.write(&tid(t), move |txn: &mut dyn TenantWrite| {
             txn.put(kind, &rn(name), input, None)?;
             txn.audit(entry("test.put"));
             Ok::<_, WriteError>(())
@@ -1087,7 +1088,7 @@ async fn schedule_index_yields_due_records_and_purge_removes_them_with_their_ind
         .unwrap();
     }
     // A JIT end is its own schedule: due, but never purged.
-    w.write(&tid("fabrikam"), move |txn: &mut TenantTxn<'_>| {
+    w.write(&tid("fabrikam"), move |txn: &mut dyn TenantWrite| {
         txn.put(
             Kind::JitRequest,
             &rn("active"),
@@ -1152,7 +1153,7 @@ async fn schedule_index_yields_due_records_and_purge_removes_them_with_their_ind
         "only kept remains indexed"
     );
     let by_time = c
-        .list_by_time(Kind::Alert, None, None, 10, |_| true, |_| true)
+        .list_by_time(Kind::Alert, None, None, 10, &mut |_| true, &mut |_| true)
         .unwrap();
     assert_eq!(
         by_time
@@ -1164,7 +1165,7 @@ async fn schedule_index_yields_due_records_and_purge_removes_them_with_their_ind
     );
     // One retention.purge record per tenant per batch, with counts.
     let purge_recs = c
-        .audit(0, 100, |r| r.operation_name == "retention.purge")
+        .audit(0, 100, &mut |r| r.operation_name == "retention.purge")
         .unwrap()
         .items;
     assert_eq!(purge_recs.len(), 1);
@@ -1209,7 +1210,7 @@ async fn change_events_follow_the_commit() {
     let store = open(dir.path());
     let w = store.writer();
     let mut rx = w.subscribe();
-    w.write(&tid("contoso"), |txn: &mut TenantTxn<'_>| {
+    w.write(&tid("contoso"), |txn: &mut dyn TenantWrite| {
         txn.put(Kind::JitRequest, &rn("r1"), DocInput::new("{}"), None)?;
         txn.put(Kind::JitRequest, &rn("r1"), DocInput::new("{}"), None)?;
         txn.emit(Kind::JitRequest, "r1", "revoked");
@@ -1231,7 +1232,7 @@ async fn change_events_follow_the_commit() {
     assert!(rx.try_recv().is_err(), "one event per record per job");
     // A failed job sends nothing.
     let _ = w
-        .write(&tid("contoso"), |txn: &mut TenantTxn<'_>| {
+        .write(&tid("contoso"), |txn: &mut dyn TenantWrite| {
             txn.put(Kind::JitRequest, &rn("r2"), DocInput::new("{}"), None)?;
             Ok::<_, WriteError>(())
         })
