@@ -10,7 +10,8 @@
 //! | `audit` | audit entries, the hash chain over the stored records and its verification |
 //! | `read` | [`TenantReader`]: tenant-scoped reads in short read transactions |
 //! | `txn` | [`TenantTxn`]: a write job's tenant-scoped view; staging and applying changes |
-//! | `writer` | [`Writer`]: the one thread that owns write transactions (group commit) |
+//! | `writer` | [`Writer`]: the handle to the one thread that owns write transactions |
+//! | `group` | that thread's loop: run a group of jobs in one transaction, commit, answer |
 //! | `slot` | the replaceable open `Database`, reopened after an I/O error (full disk) |
 //! | `space` | how much of the file is in use (for compaction) |
 //! | `reserve` | disk space kept back so refusals can be audited on a full disk |
@@ -35,6 +36,7 @@ mod check;
 mod copy;
 mod doc;
 mod error;
+mod group;
 mod online;
 mod read;
 mod reserve;
