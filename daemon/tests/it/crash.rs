@@ -18,8 +18,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use http::StatusCode;
 use rand::{Rng, SeedableRng};
@@ -62,6 +63,7 @@ async fn writer(
     seed: u64,
     mut mine: Model,
     stop: Arc<Mutex<bool>>,
+    acks: Arc<AtomicUsize>,
 ) -> WriterLog {
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed ^ (id as u64) << 20);
     let mut log = WriterLog::default();
@@ -106,6 +108,7 @@ async fn writer(
                 entry.acked = next;
                 entry.in_flight = None;
                 log.acked += 1;
+                acks.fetch_add(1, Ordering::SeqCst);
             }
             Ok(r) => panic!(
                 "writer {id}: {path} answered {} before the kill: {}",
@@ -200,6 +203,7 @@ async fn trials(n: usize) {
         d.start();
         let checked = check(&d, &mut model).await;
         let stop = Arc::new(Mutex::new(false));
+        let acks = Arc::new(AtomicUsize::new(0));
         let mut tasks = Vec::new();
         for id in 0..WRITERS {
             let mine: Model = model
@@ -214,7 +218,18 @@ async fn trials(n: usize) {
                 seed.wrapping_add(trial as u64),
                 mine,
                 Arc::clone(&stop),
+                Arc::clone(&acks),
             )));
+        }
+        // The kill falls at a random point after the first acknowledged write, so a trial
+        // always tests something, however slow the machine is to start the daemon.
+        let first = Instant::now();
+        while acks.load(Ordering::SeqCst) == 0 {
+            assert!(
+                first.elapsed() < Duration::from_secs(60),
+                "trial {trial}: no write was acknowledged within 60 s"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
         }
         let delay = rng.random_range(150..1200);
         tokio::time::sleep(Duration::from_millis(delay)).await;
@@ -228,7 +243,7 @@ async fn trials(n: usize) {
         }
         total_acked += acked;
         println!(
-            "trial {trial}: killed after {delay} ms, {acked} acknowledged writes, {checked} names checked at start"
+            "trial {trial}: killed {delay} ms after the first acknowledged write, {acked} acknowledged writes, {checked} names checked at start"
         );
         assert!(acked > 0, "trial {trial}: no write was acknowledged");
     }
