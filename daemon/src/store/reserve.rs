@@ -15,6 +15,7 @@
 //! (`crate::denials`), so it outlasts any flood; when it is used up, refusals answer 507.
 
 use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -119,13 +120,18 @@ impl Reserve {
 }
 
 /// Writes [`RESERVE_BYTES`] to `path` and syncs it: written bytes, not a sparse length, so
-/// the space is really taken (on every file system, tmpfs included).
+/// the space is really taken (on every file system, tmpfs included). `0600` whatever the
+/// process's umask (`steward demo` runs the daemon in a process that keeps the user's),
+/// never through a symbolic link.
 fn allocate(path: &Path) -> std::io::Result<()> {
     let mut f = std::fs::OpenOptions::new()
         .write(true)
         .create(true)
         .truncate(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
         .open(path)?;
+    f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
     let chunk = vec![0xa5u8; 64 * 1024];
     let mut left = RESERVE_BYTES;
     while left > 0 {
@@ -153,5 +159,25 @@ mod tests {
         // Space is there: an ordinary write re-creates it and proceeds.
         assert!(r.admit().is_ok());
         assert_eq!(std::fs::metadata(&file).unwrap().len(), RESERVE_BYTES);
+    }
+
+    #[test]
+    fn the_reserve_is_private_whatever_was_there_and_never_follows_a_link() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join(RESERVE_FILE);
+        // A reserve left world-readable (by a process with umask 022, as `steward demo`
+        // was) is made 0600 when it is written again.
+        std::fs::write(&file, b"old").unwrap();
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let _r = Reserve::open(dir.path());
+        let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        // A symbolic link in its place is not written through.
+        let target = dir.path().join("elsewhere");
+        std::fs::write(&target, b"keep").unwrap();
+        std::fs::remove_file(&file).unwrap();
+        std::os::unix::fs::symlink(&target, &file).unwrap();
+        assert!(allocate(&file).is_err());
+        assert_eq!(std::fs::read(&target).unwrap(), b"keep");
     }
 }
