@@ -10,7 +10,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use steward::config::Config;
-use steward_daemon::daemon::Daemon;
+use steward_daemon::daemon::{Daemon, StartError};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio_util::sync::CancellationToken;
 
@@ -167,8 +167,12 @@ fn run(args: Args) -> anyhow::Result<()> {
         // The store first: a second daemon on the same data dir stops here, before it
         // could touch the first one's socket.
         let data_dir = config.daemon.data_dir.clone();
-        let daemon = Daemon::open(config, path)
-            .with_context(|| format!("cannot open the store in {}", data_dir.display()))?;
+        // Only a store error needs the directory named; the others name their own path.
+        let daemon = Daemon::open(config, path).map_err(|e| match e {
+            StartError::Store(_) => anyhow::Error::new(e)
+                .context(format!("cannot open the store in {}", data_dir.display())),
+            other => anyhow::Error::new(other),
+        })?;
         let (std_listener, owned) = match steward_daemon::socket::activated()? {
             Some(l) => (l, false),
             None => (steward_daemon::socket::bind(&socket_path, group.as_deref())?, true),
