@@ -17,8 +17,8 @@ use steward::model::AuditRecord;
 use steward::model::AuditStatus;
 use steward_daemon::daemon::{Daemon, Reloader, StartError};
 use steward_daemon::store::{
-    AuditEntry, DocInput, Kind, Store, StoreError, StoreOptions, TenantTxn, WriteError,
-    system_caller,
+    AuditEntry, DocInput, Kind, Store, StoreError, StoreOptions, TenantRead, TenantWrite,
+    WriteError, system_caller,
 };
 use tokio_util::sync::CancellationToken;
 
@@ -74,8 +74,8 @@ pub fn stored(dir: &Path) -> Store {
 /// Every audit record of `tenant` in the store of a stopped daemon on `dir`.
 pub fn stored_audit(dir: &Path, tenant: &str) -> Vec<AuditRecord> {
     stored(dir)
-        .tenant(tenant)
-        .audit(0, 1_000_000, |_| true)
+        .tenant(&crate::tid(tenant))
+        .audit(0, 1_000_000, &mut |_| true)
         .unwrap()
         .items
 }
@@ -96,11 +96,11 @@ pub async fn put_stored(
     input: DocInput,
     op: &str,
 ) {
-    let name = name.to_owned();
+    let name = crate::rn(name);
     let entry = system_entry(op);
     stored(dir)
         .writer()
-        .write(tenant, move |txn: &mut TenantTxn<'_>| {
+        .write(&crate::tid(tenant), move |txn: &mut dyn TenantWrite| {
             txn.put(kind, &name, input, None)?;
             txn.audit(entry);
             Ok::<_, WriteError>(())

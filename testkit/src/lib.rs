@@ -40,3 +40,13 @@ pub use user::me;
 pub fn env_number<N: std::str::FromStr>(name: &str) -> Option<N> {
     std::env::var(name).ok().and_then(|s| s.parse().ok())
 }
+
+/// A tenant id from a test's literal (panics on a malformed one: a bug in the test).
+pub fn tid(s: &str) -> steward::names::TenantId {
+    steward::names::TenantId::parse(s).expect("a tenant id literal")
+}
+
+/// A resource name from a test's literal (panics on a malformed one: a bug in the test).
+pub fn rn(s: &str) -> steward::names::ResourceName {
+    steward::names::ResourceName::parse(s).expect("a resource name literal")
+}

@@ -7,10 +7,11 @@
 use http::StatusCode;
 use serde_json::{Value, json};
 use steward::model::AuditStatus;
-use steward_daemon::store::{DocInput, Kind, ScheduleAction};
+use steward_daemon::store::{DocInput, Kind, ScheduleAction, TenantRead};
 use steward_testkit::inproc::{
     Api, T, TestDaemon, in_secs, initiate, policy, put_stored, reasons, stored, stored_audit,
 };
+use steward_testkit::tid;
 
 fn base() -> String {
     format!("/v1/tenants/{T}")
@@ -190,7 +191,7 @@ async fn initiate_rules_and_the_request_listing() {
     let dir = d.dir.clone();
     d.stop().await;
     let doc = stored(&dir)
-        .tenant(T)
+        .tenant(&tid(T))
         .get(Kind::JitRequest, &id)
         .unwrap()
         .unwrap();
@@ -247,7 +248,7 @@ async fn a_newer_request_ends_the_older_and_revoke_ends_early() {
     let dir = d.dir.clone();
     d.stop().await;
     let doc = stored(&dir)
-        .tenant(T)
+        .tenant(&tid(T))
         .get(Kind::JitRequest, second_id)
         .unwrap()
         .unwrap();

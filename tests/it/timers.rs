@@ -6,6 +6,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::time::{Duration, Instant};
+use steward_daemon::store::TenantRead;
+use steward_testkit::tid;
 
 use http::StatusCode;
 use serde_json::{Value, json};
@@ -89,7 +91,7 @@ async fn a_port_that_fell_due_while_stopped_is_expired_before_the_socket_opens()
     // Opened, never served: the redb file already says Expired.
     drop(steward_testkit::inproc::open(dir.path(), ""));
     let doc = stored(dir.path())
-        .tenant(T)
+        .tenant(&tid(T))
         .get(Kind::JitRequest, &id)
         .unwrap()
         .unwrap();
@@ -239,7 +241,7 @@ async fn a_hook_that_never_reads_its_stdin_is_killed_at_the_timeout() {
         "startTimeUtc": "2029-12-31T23:00:00Z", "requestor": "alice"
     }))
     .unwrap();
-    let ev = HookEvent::opened(T, &req);
+    let ev = HookEvent::opened(&tid(T), &req);
     assert!(serde_json::to_vec(&ev).unwrap().len() > 256 * 1024);
     let ran = tokio::time::timeout(
         Duration::from_secs(20),

@@ -13,6 +13,7 @@ use nix::errno::Errno;
 use nix::fcntl::{AtFlags, OFlag, open, openat, renameat};
 use nix::sys::stat::{FileStat, Mode, SFlag, fchmod, fstat, fstatat, mkdirat};
 use nix::unistd::{UnlinkatFlags, geteuid, unlinkat};
+use steward::names::TenantId;
 
 use super::names::{candidate, shown, valid_name};
 use super::{DONE, REJECTED, SpoolError};
@@ -139,22 +140,23 @@ fn open_root(root: &Path) -> Result<OwnedFd, SpoolError> {
 
 impl TenantDir {
     /// Opens `<root>/<tenant>` through the root's handle, creating it (`0700`) when missing.
-    pub(super) fn open(root: &Path, tenant: &str) -> Result<TenantDir, SpoolError> {
+    pub(super) fn open(root: &Path, tenant: &TenantId) -> Result<TenantDir, SpoolError> {
         let root_fd = open_root(root)?;
-        let path = root.join(tenant);
+        let path = root.join(tenant.as_str());
         let dir_err = |e: Errno| SpoolError::Dir {
             dir: path.clone(),
             source: e.into(),
         };
-        let fd = match openat(&root_fd, tenant, dir_flags(), Mode::empty()) {
+        let fd = match openat(&root_fd, tenant.as_str(), dir_flags(), Mode::empty()) {
             Ok(fd) => fd,
             Err(Errno::ENOENT) => {
-                let created = match mkdirat(&root_fd, tenant, mode(TENANT_MODE)) {
+                let created = match mkdirat(&root_fd, tenant.as_str(), mode(TENANT_MODE)) {
                     Ok(()) => true,
                     Err(Errno::EEXIST) => false,
                     Err(e) => return Err(dir_err(e)),
                 };
-                let fd = openat(&root_fd, tenant, dir_flags(), Mode::empty()).map_err(dir_err)?;
+                let fd = openat(&root_fd, tenant.as_str(), dir_flags(), Mode::empty())
+                    .map_err(dir_err)?;
                 if created {
                     set_created_mode(&fd, TENANT_MODE).map_err(dir_err)?;
                 }

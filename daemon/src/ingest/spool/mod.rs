@@ -75,6 +75,7 @@ use notify::event::{AccessKind, AccessMode};
 use notify::{EventKind, RecommendedWatcher, RecursiveMode};
 use notify_debouncer_full::{DebounceEventResult, Debouncer, NoCache, new_debouncer_opt};
 use steward::config::Config;
+use steward::names::TenantId;
 use tokio::sync::mpsc;
 
 use crate::state::Shared;
@@ -126,7 +127,7 @@ pub fn ensure_dirs(cfg: &Config) -> Result<(), SpoolError> {
     let root = cfg.spool_dir();
     let mut first = None;
     for t in &cfg.tenants {
-        let opened = TenantDir::open(&root, t.id.as_str()).and_then(|d| {
+        let opened = TenantDir::open(&root, &t.id).and_then(|d| {
             d.own(DONE)?;
             d.own(REJECTED)?;
             Ok(())
@@ -153,7 +154,7 @@ type Watcher = Debouncer<RecommendedWatcher, NoCache>;
 pub fn start(shared: &Arc<Shared>) -> Result<Spool, SpoolError> {
     let cfg = shared.config();
     let root = cfg.spool_dir();
-    let (tx, rx) = mpsc::channel::<String>(1024);
+    let (tx, rx) = mpsc::channel::<TenantId>(1024);
     let watch_root = root.clone();
     let events_tx = tx.clone();
     let handler = move |res: DebounceEventResult| {
@@ -174,8 +175,11 @@ pub fn start(shared: &Arc<Shared>) -> Result<Spool, SpoolError> {
                     continue;
                 };
                 let mut parts = rel.components();
-                if let (Some(t), Some(_), None) = (parts.next(), parts.next(), parts.next()) {
-                    let _ = events_tx.try_send(t.as_os_str().to_string_lossy().into_owned());
+                if let (Some(t), Some(_), None) = (parts.next(), parts.next(), parts.next())
+                    && let Some(t) = t.as_os_str().to_str()
+                    && let Ok(t) = TenantId::parse(t)
+                {
+                    let _ = events_tx.try_send(t);
                 }
             }
         }
@@ -197,7 +201,7 @@ pub fn start(shared: &Arc<Shared>) -> Result<Spool, SpoolError> {
     tokio::spawn(worker(Arc::clone(shared), rx, Arc::clone(&watcher)));
     // Files present before the start.
     for t in &cfg.tenants {
-        let _ = tx.try_send(t.id.to_string());
+        let _ = tx.try_send(t.id.clone());
     }
     let sh = Arc::clone(shared);
     tokio::spawn(async move {
@@ -208,7 +212,7 @@ pub fn start(shared: &Arc<Shared>) -> Result<Spool, SpoolError> {
                 () = tokio::time::sleep(every) => {}
             }
             for t in &sh.config().tenants {
-                let _ = tx.try_send(t.id.to_string());
+                let _ = tx.try_send(t.id.clone());
             }
         }
     });
@@ -229,8 +233,12 @@ struct Memory {
 }
 
 /// Scans the tenants named on `rx`, one at a time, until shutdown.
-async fn worker(shared: Arc<Shared>, mut rx: mpsc::Receiver<String>, watcher: Arc<Mutex<Watcher>>) {
-    let mut memory: HashMap<String, Memory> = HashMap::new();
+async fn worker(
+    shared: Arc<Shared>,
+    mut rx: mpsc::Receiver<TenantId>,
+    watcher: Arc<Mutex<Watcher>>,
+) {
+    let mut memory: HashMap<TenantId, Memory> = HashMap::new();
     loop {
         let tenant = tokio::select! {
             () = shared.shutdown.cancelled() => return,
@@ -244,12 +252,14 @@ async fn worker(shared: Arc<Shared>, mut rx: mpsc::Receiver<String>, watcher: Ar
         // Watch first, then scan: a file dropped during the first scan raises an event
         // instead of waiting for the next rescan.
         if !mem.watched {
-            let dir = cfg.spool_dir().join(&tenant);
+            let dir = cfg.spool_dir().join(tenant.as_str());
             if let Ok(mut w) = watcher.lock() {
                 match w.watch(&dir, RecursiveMode::NonRecursive) {
                     Ok(()) => mem.watched = true,
                     // The rescan still finds its files; the next scan tries again.
-                    Err(e) => tracing::debug!(tenant, error = %e, "spool directory not watched"),
+                    Err(e) => {
+                        tracing::debug!(tenant = %tenant, error = %e, "spool directory not watched")
+                    }
                 }
             }
         }
@@ -267,7 +277,7 @@ async fn blocking<T: Send + 'static>(
 }
 
 /// Ingests every file of one tenant's directory, oldest name first.
-async fn scan(shared: &Arc<Shared>, tenant: &str, mem: &mut Memory) {
+async fn scan(shared: &Arc<Shared>, tenant: &TenantId, mem: &mut Memory) {
     let root = shared.config().spool_dir();
     let t = tenant.to_owned();
     let opened = blocking(move || -> Result<_, SpoolError> {
@@ -284,18 +294,18 @@ async fn scan(shared: &Arc<Shared>, tenant: &str, mem: &mut Memory) {
         Ok(Err(e)) => {
             let problem = e.to_string();
             if mem.problem.as_deref() != Some(problem.as_str()) {
-                tracing::error!(tenant, error = problem, "spool directory not scanned");
+                tracing::error!(tenant = %tenant, error = problem, "spool directory not scanned");
                 mem.problem = Some(problem);
             }
             return;
         }
         Err(e) => {
-            tracing::error!(tenant, error = %e, "spool scan failed");
+            tracing::error!(tenant = %tenant, error = %e, "spool scan failed");
             return;
         }
     };
     if mem.problem.take().is_some() {
-        tracing::info!(tenant, "spool directory usable again");
+        tracing::info!(tenant = %tenant, "spool directory usable again");
     }
     let present: HashSet<&FileKey> = files.iter().map(|f| &f.key).collect();
     mem.stuck.retain(|k| present.contains(k));
@@ -310,7 +320,7 @@ async fn scan(shared: &Arc<Shared>, tenant: &str, mem: &mut Memory) {
             Ok(None) => {}
             Ok(Some(why)) => {
                 tracing::warn!(
-                    tenant,
+                    tenant = %tenant,
                     file = %shown(&file.key.1),
                     why,
                     "spool file left where it is; skipped until it changes"
@@ -318,7 +328,7 @@ async fn scan(shared: &Arc<Shared>, tenant: &str, mem: &mut Memory) {
                 mem.stuck.insert(file.key.clone());
             }
             Err(e) => {
-                tracing::error!(tenant, file = %shown(&file.key.1), error = %e, "spool file not ingested; retried later");
+                tracing::error!(tenant = %tenant, file = %shown(&file.key.1), error = %e, "spool file not ingested; retried later");
             }
         }
     }

@@ -13,7 +13,7 @@ use super::dir::{FileId, Found, Refusal, TenantDir};
 use super::names::{shown, valid_name};
 use crate::ingest::{PreparedAlert, parse_json, parse_ndjson, prepare, store_alerts};
 use crate::state::Shared;
-use crate::store::{self, AuditEntry, TenantTxn, WriteError};
+use crate::store::{self, AuditEntry, TenantWrite, WriteError};
 
 /// What reading a file gave.
 enum Taken {
@@ -39,7 +39,7 @@ fn entry(file: &str, status: AuditStatus) -> AuditEntry {
 /// leaves the file where it is (retried at the next scan).
 pub(super) async fn take(
     shared: &Arc<Shared>,
-    tenant: &str,
+    tenant: &TenantId,
     dir: &Arc<TenantDir>,
     file: &Found,
 ) -> Result<Option<String>, WriteError> {
@@ -49,8 +49,8 @@ pub(super) async fn take(
     let cfg = shared.config();
     let limit = cfg.limits.max_ingest_body.bytes();
     let ndjson = raw.ends_with(b".ndjson");
-    let tenant_id = TenantId::parse(tenant).map_err(|e| WriteError::Invalid(e.to_string()))?;
     let retention = cfg.retention.alerts.0;
+    let tenant_id = tenant.clone();
     let (d, n) = (Arc::clone(dir), raw.clone());
     let taken = blocking(move || match d.read(&n, limit) {
         Err(Refusal::Gone) => Taken::Gone,
@@ -82,7 +82,7 @@ pub(super) async fn take(
             let summary = shared
                 .store
                 .writer()
-                .write(tenant, move |txn: &mut TenantTxn<'_>| {
+                .write(tenant, move |txn: &mut dyn TenantWrite| {
                     store_alerts(txn, alerts, e)
                 })
                 .await?;
@@ -92,7 +92,7 @@ pub(super) async fn take(
                 Err(why) => return Ok(Some(format!("ingested, but {why}"))),
             }
             tracing::info!(
-                tenant,
+                tenant = %tenant,
                 file = %file,
                 ingested = summary.ingested,
                 duplicates = summary.duplicates,
@@ -116,7 +116,7 @@ pub(super) async fn take(
             shared
                 .store
                 .writer()
-                .write(tenant, move |txn: &mut TenantTxn<'_>| {
+                .write(tenant, move |txn: &mut dyn TenantWrite| {
                     txn.audit(e);
                     Ok::<(), WriteError>(())
                 })
@@ -136,7 +136,7 @@ pub(super) async fn take(
                 .filter(|f| f.path == "file")
                 .map_or(first, |f| f.message.clone());
             tracing::warn!(
-                tenant,
+                tenant = %tenant,
                 file = %file,
                 errors = n,
                 error_file,
