@@ -756,9 +756,14 @@ mod tests {
             "[[tenant]]\nid = \"a\"\nname = \"A\"\ncolour = \"red\"",
             "[[tenant]]\nid = \"a\"\nname = \"A\"\n[[grant]]\nuser = \"x\"\ntenant = \"a\"\nrole = \"reader\"\nbogus_key = 1",
         ] {
-            let e = Config::parse(bad).unwrap_err().to_string();
-            assert!(e.contains("unknown field"), "{bad}: {e}");
+            assert_refused(bad, "unknown field");
         }
+    }
+
+    /// Asserts that `text` is refused with an error that says `want`.
+    fn assert_refused(text: &str, want: &str) {
+        let e = Config::parse(text).unwrap_err().to_string();
+        assert!(e.contains(want), "{text}: {e}");
     }
 
     #[test]
@@ -787,10 +792,7 @@ mod tests {
             ),
         ];
         for (text, want) in cases {
-            let e = Config::parse(&format!("{base}{text}"))
-                .unwrap_err()
-                .to_string();
-            assert!(e.contains(want), "{text}: {e}");
+            assert_refused(&format!("{base}{text}"), want);
         }
         assert!(Config::parse(&format!("{base}[[tenant]]\nid = \"a\"\nname = \"B\"")).is_err());
         assert!(Config::parse("[[tenant]]\nid = \"Bad_Id\"\nname = \"x\"").is_err());
@@ -825,10 +827,7 @@ mod tests {
             ),
         ];
         for (who, want) in cases {
-            let e = Config::parse(&format!("{base}{who}\n{rest}"))
-                .unwrap_err()
-                .to_string();
-            assert!(e.contains(want), "{who}: {e}");
+            assert_refused(&format!("{base}{who}\n{rest}"), want);
         }
         for who in [
             "user = \"alice.b@corp\"",

@@ -250,29 +250,22 @@ mod tests {
     #[test]
     fn normalise_per_kind() {
         use SubjectKind::*;
-        assert_eq!(
-            SubjectKey::normalise(Email, " Jane@Contoso.com ").as_deref(),
-            Some("jane@contoso.com")
-        );
-        assert_eq!(SubjectKey::normalise(Email, "nope"), None);
-        assert_eq!(
-            SubjectKey::normalise(Phone, "+1 (214) 275-4038").as_deref(),
-            Some("12142754038")
-        );
-        assert_eq!(
-            SubjectKey::normalise(Ip, "2001:DB8::1").as_deref(),
-            Some("2001:db8::1")
-        );
-        assert_eq!(
-            SubjectKey::normalise(Ip, "10.0.0.0/8").as_deref(),
-            Some("10.0.0.0/8")
-        );
-        assert_eq!(SubjectKey::normalise(Ip, "*"), None);
-        assert_eq!(
-            SubjectKey::normalise(User, "ContosoUser").as_deref(),
-            Some("contosouser")
-        );
-        assert_eq!(SubjectKey::normalise(Host, "  "), None);
+        for (kind, raw, want) in [
+            (Email, " Jane@Contoso.com ", Some("jane@contoso.com")),
+            (Email, "nope", None),
+            (Phone, "+1 (214) 275-4038", Some("12142754038")),
+            (Ip, "2001:DB8::1", Some("2001:db8::1")),
+            (Ip, "10.0.0.0/8", Some("10.0.0.0/8")),
+            (Ip, "*", None),
+            (User, "ContosoUser", Some("contosouser")),
+            (Host, "  ", None),
+        ] {
+            assert_eq!(
+                SubjectKey::normalise(kind, raw).as_deref(),
+                want,
+                "{kind:?} {raw:?}"
+            );
+        }
         assert_eq!(
             SubjectKey::new(Host, "VM1", "f").unwrap().index_key(),
             "host:vm1"

@@ -158,6 +158,27 @@ impl Collector {
         }
     }
 
+    /// `map[key]` with its path, when it is there and not null. When `required`, its
+    /// absence is recorded as "is required"; otherwise absent or null is `None` without error.
+    fn present<'a>(
+        &mut self,
+        map: &'a Map<String, Value>,
+        key: &str,
+        base: &str,
+        required: bool,
+    ) -> Option<(&'a Value, String)> {
+        let path = join(base, key);
+        match map.get(key) {
+            None | Some(Value::Null) => {
+                if required {
+                    self.push(path, "is required");
+                }
+                None
+            }
+            Some(v) => Some((v, path)),
+        }
+    }
+
     /// `map[key]` as an object; absent or null is `None` without error.
     pub(crate) fn opt_object<'a>(
         &mut self,
@@ -165,10 +186,8 @@ impl Collector {
         key: &str,
         base: &str,
     ) -> Option<&'a Map<String, Value>> {
-        match map.get(key) {
-            None | Some(Value::Null) => None,
-            Some(v) => self.object(v, &join(base, key)),
-        }
+        let (v, path) = self.present(map, key, base, false)?;
+        self.object(v, &path)
     }
 
     /// `map[key]` as a string of at most `max` bytes; absent or null is `None` without error.
@@ -179,10 +198,8 @@ impl Collector {
         base: &str,
         max: usize,
     ) -> Option<String> {
-        match map.get(key) {
-            None | Some(Value::Null) => None,
-            Some(v) => self.string(v, &join(base, key), max),
-        }
+        let (v, path) = self.present(map, key, base, false)?;
+        self.string(v, &path, max)
     }
 
     /// `map[key]` as a required string of at most `max` bytes.
@@ -193,28 +210,40 @@ impl Collector {
         base: &str,
         max: usize,
     ) -> Option<String> {
-        match map.get(key) {
-            None | Some(Value::Null) => {
-                self.push(join(base, key), "is required");
+        let (v, path) = self.present(map, key, base, true)?;
+        self.string(v, &path, max)
+    }
+
+    /// `found` (a value of the right type and its length) when its length is at most
+    /// `max`; else records at `path` that it must be `kind` (`"a string"`) or that it is
+    /// too long (`too_long`, e.g. "be at most 64 characters").
+    fn bounded<T>(
+        &mut self,
+        path: &str,
+        found: Option<(T, usize)>,
+        max: usize,
+        kind: &str,
+        too_long: &str,
+    ) -> Option<T> {
+        match found {
+            Some((v, len)) if len <= max => Some(v),
+            Some(_) => {
+                self.push(path, format!("must {too_long}"));
                 None
             }
-            Some(v) => self.string(v, &join(base, key), max),
+            None => {
+                self.push(path, format!("must be {kind}"));
+                None
+            }
         }
     }
 
     /// The value as a string of at most `max` bytes.
     pub(crate) fn string(&mut self, v: &Value, path: &str, max: usize) -> Option<String> {
-        match v {
-            Value::String(s) if s.len() <= max => Some(s.clone()),
-            Value::String(_) => {
-                self.push(path, format!("must be at most {max} characters"));
-                None
-            }
-            _ => {
-                self.push(path, "must be a string");
-                None
-            }
-        }
+        let found = v.as_str().map(|s| (s, s.len()));
+        let too_long = format!("be at most {max} characters");
+        self.bounded(path, found, max, "a string", &too_long)
+            .map(str::to_owned)
     }
 
     /// `map[key]` as a boolean; absent or null is `None` without error.
@@ -224,14 +253,12 @@ impl Collector {
         key: &str,
         base: &str,
     ) -> Option<bool> {
-        match map.get(key) {
-            None | Some(Value::Null) => None,
-            Some(Value::Bool(b)) => Some(*b),
-            Some(_) => {
-                self.push(join(base, key), "must be true or false");
-                None
-            }
+        let (v, path) = self.present(map, key, base, false)?;
+        let b = v.as_bool();
+        if b.is_none() {
+            self.push(path, "must be true or false");
         }
+        b
     }
 
     /// `map[key]` as an array of at most [`MAX_ITEMS`] entries; absent or null is `None`.
@@ -241,10 +268,8 @@ impl Collector {
         key: &str,
         base: &str,
     ) -> Option<&'a [Value]> {
-        match map.get(key) {
-            None | Some(Value::Null) => None,
-            Some(v) => self.array(v, &join(base, key)),
-        }
+        let (v, path) = self.present(map, key, base, false)?;
+        self.array(v, &path)
     }
 
     /// `map[key]` as a required array of at most [`MAX_ITEMS`] entries.
@@ -254,27 +279,15 @@ impl Collector {
         key: &str,
         base: &str,
     ) -> Option<&'a [Value]> {
-        match map.get(key) {
-            None | Some(Value::Null) => {
-                self.push(join(base, key), "is required");
-                None
-            }
-            Some(v) => self.array(v, &join(base, key)),
-        }
+        let (v, path) = self.present(map, key, base, true)?;
+        self.array(v, &path)
     }
 
+    /// The value as an array of at most [`MAX_ITEMS`] entries.
     fn array<'a>(&mut self, v: &'a Value, path: &str) -> Option<&'a [Value]> {
-        match v {
-            Value::Array(a) if a.len() <= MAX_ITEMS => Some(a),
-            Value::Array(_) => {
-                self.push(path, format!("must have at most {MAX_ITEMS} entries"));
-                None
-            }
-            _ => {
-                self.push(path, "must be an array");
-                None
-            }
-        }
+        let found = v.as_array().map(|a| (a.as_slice(), a.len()));
+        let too_long = format!("have at most {MAX_ITEMS} entries");
+        self.bounded(path, found, MAX_ITEMS, "an array", &too_long)
     }
 
     /// `map[key]` as a required port number 0–65535.
@@ -284,24 +297,12 @@ impl Collector {
         key: &str,
         base: &str,
     ) -> Option<u16> {
-        let path = join(base, key);
-        match map.get(key) {
-            None | Some(Value::Null) => {
-                self.push(path, "is required");
-                None
-            }
-            Some(Value::Number(n)) => match n.as_u64().and_then(|n| u16::try_from(n).ok()) {
-                Some(p) => Some(p),
-                None => {
-                    self.push(path, "must be a port number from 0 to 65535");
-                    None
-                }
-            },
-            Some(_) => {
-                self.push(path, "must be a port number from 0 to 65535");
-                None
-            }
+        let (v, path) = self.present(map, key, base, true)?;
+        let port = v.as_u64().and_then(|n| u16::try_from(n).ok());
+        if port.is_none() {
+            self.push(path, "must be a port number from 0 to 65535");
         }
+        port
     }
 
     /// `map[key]` as an RFC 3339 timestamp; absent or null is `None` without error.
@@ -331,10 +332,7 @@ impl Collector {
         key: &str,
         base: &str,
     ) -> Option<jiff::Timestamp> {
-        if matches!(map.get(key), None | Some(Value::Null)) {
-            self.push(join(base, key), "is required");
-            return None;
-        }
+        self.present(map, key, base, true)?;
         self.opt_timestamp(map, key, base)
     }
 }

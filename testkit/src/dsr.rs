@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use steward::client::Client;
 
-use crate::api::get;
+use crate::api::{expect_status, get};
 
 /// Opens a `kind` request (`export`, `erase`, …) for `subject` in `tenant`; asserts 201
 /// and returns the request's path (`/v1/tenants/<t>/dsr/<id>`).
@@ -18,12 +18,7 @@ pub async fn open(c: &Client, tenant: &str, kind: &str, subject: Value) -> Strin
         )
         .await
         .unwrap();
-    assert_eq!(
-        r.status.as_u16(),
-        201,
-        "open {kind}: {}",
-        String::from_utf8_lossy(&r.body)
-    );
+    expect_status(&r, 201, &format!("open {kind}"));
     let id = serde_json::from_slice::<Value>(&r.body).unwrap()["id"]
         .as_str()
         .unwrap()
@@ -37,12 +32,7 @@ pub async fn confirm(c: &Client, path: &str) {
         .post_json(&format!("{path}/confirm"), &json!({}))
         .await
         .unwrap();
-    assert_eq!(
-        r.status.as_u16(),
-        202,
-        "confirm {path}: {}",
-        String::from_utf8_lossy(&r.body)
-    );
+    expect_status(&r, 202, &format!("confirm {path}"));
 }
 
 /// Polls the request at `path` until its `status` is `status`, for at most `within`;

@@ -14,8 +14,12 @@ use serde_json::Value;
 use steward::client::Client;
 use steward::config::Config;
 use steward::model::AuditRecord;
+use steward::model::AuditStatus;
 use steward_daemon::daemon::{Daemon, Reloader, StartError};
-use steward_daemon::store::{Store, StoreError, StoreOptions, TenantRead};
+use steward_daemon::store::{
+    AuditEntry, DocInput, Kind, Store, StoreError, StoreOptions, TenantRead, TenantWrite,
+    WriteError, system_caller,
+};
 use tokio_util::sync::CancellationToken;
 
 pub use crate::config::ConfigBuilder;
@@ -76,6 +80,35 @@ pub fn stored_audit(dir: &Path, tenant: &str) -> Vec<AuditRecord> {
         .items
 }
 
+/// A succeeded audit entry of operation `op` by the daemon's own caller: what a test that
+/// writes the store directly (a seed, a record from an older version) records beside it.
+pub fn system_entry(op: &str) -> AuditEntry {
+    AuditEntry::named(system_caller(), op, AuditStatus::Succeeded)
+}
+
+/// Puts `kind/name` in `tenant` of the store of a stopped daemon on `dir`, directly (what
+/// no route would store: a damaged record, a purge time in the past), with a
+/// [`system_entry`] `op`, in one write job.
+pub async fn put_stored(
+    dir: &Path,
+    tenant: &str,
+    (kind, name): (Kind, &str),
+    input: DocInput,
+    op: &str,
+) {
+    let name = crate::rn(name);
+    let entry = system_entry(op);
+    stored(dir)
+        .writer()
+        .write(&crate::tid(tenant), move |txn: &mut dyn TenantWrite| {
+            txn.put(kind, &name, input, None)?;
+            txn.audit(entry);
+            Ok::<_, WriteError>(())
+        })
+        .await
+        .unwrap();
+}
+
 /// A daemon running in this process; stop it with [`TestDaemon::stop`].
 pub struct TestDaemon {
     /// The temp dir's path (data, socket, config).
@@ -94,6 +127,14 @@ impl TestDaemon {
     /// Starts a daemon on `dir` with `extra` config.
     pub async fn start(dir: &Path, extra: &str) -> TestDaemon {
         TestDaemon::serve(dir, open(dir, extra))
+    }
+
+    /// Starts a daemon on a new temp dir with `extra` config; the dir goes when the
+    /// returned handle is dropped, so keep it for the test's length.
+    pub async fn in_temp(extra: &str) -> (tempfile::TempDir, TestDaemon) {
+        let dir = tempfile::tempdir().unwrap();
+        let d = TestDaemon::start(dir.path(), extra).await;
+        (dir, d)
     }
 
     /// Starts a daemon on `dir` from the config `b` (rooted at `dir`).
@@ -164,6 +205,13 @@ impl TestDaemon {
         out
     }
 
+    /// Tenant [`T`]'s audit records of operation `op` (`dsr.open`), oldest first.
+    pub async fn audited(&self, op: &str) -> Vec<AuditRecord> {
+        let mut records = self.audit().await;
+        records.retain(|r| r.operation_name == op);
+        records
+    }
+
     /// Whether tenant [`T`]'s audit chain verifies (`GET …/audit/verify`).
     pub async fn audit_verifies(&self) -> bool {
         let (s, v, _) = self
@@ -214,6 +262,18 @@ impl Api {
     /// POST a JSON body.
     pub async fn post(&self, path: &str, body: &Value) -> (StatusCode, Value, Option<String>) {
         decode(self.0.post_json(path, body).await.unwrap())
+    }
+
+    /// Asks for `port` until `end` under tenant [`T`]'s policy `policy`, from the
+    /// standard source address (`POST …/jit-policies/<policy>/initiate`).
+    pub async fn ask(
+        &self,
+        policy: &str,
+        port: u16,
+        end: jiff::Timestamp,
+    ) -> (StatusCode, Value, Option<String>) {
+        let path = format!("/v1/tenants/{T}/jit-policies/{policy}/initiate");
+        self.post(&path, &initiate(port, end, "198.51.100.9")).await
     }
 
     /// DELETE, with `If-Match` when given.

@@ -15,6 +15,8 @@
 //! | [`dsr`] | the data-subject request steps: open, confirm, wait for a status |
 //! | [`fill`] | filling a small disk: a tmpfs mount and writing until refused |
 //!
+//! Also [`env_number`]: the size a long run takes from the environment.
+//!
 //! Not here: what any suite checks, and `tests/it/isolation.rs`'s permission oracle (an
 //! independent copy on purpose). A failed step panics with what went wrong: the kit's
 //! callers are tests, where a panic is the failure report.
@@ -32,6 +34,12 @@ pub mod raw;
 pub mod user;
 
 pub use user::me;
+
+/// The number in the environment variable `name` (a long run's size or a seed to replay:
+/// `STEWARD_CRASH_TRIALS`), or `None` when it is unset or not such a number.
+pub fn env_number<N: std::str::FromStr>(name: &str) -> Option<N> {
+    std::env::var(name).ok().and_then(|s| s.parse().ok())
+}
 
 /// A tenant id from a test's literal (panics on a malformed one: a bug in the test).
 pub fn tid(s: &str) -> steward::names::TenantId {

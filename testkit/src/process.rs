@@ -44,6 +44,13 @@ impl Stewardd {
         Self::with_data_dir(dir, &data, limits, extra)
     }
 
+    /// As [`Stewardd::new`], started ([`Stewardd::start`]).
+    pub fn started(limits: &str, extra: &str) -> Stewardd {
+        let mut d = Stewardd::new(limits, extra);
+        d.start();
+        d
+    }
+
     /// As [`Stewardd::new`] with the data directory somewhere else (a small mount).
     pub fn with_data_dir(dir: tempfile::TempDir, data: &Path, limits: &str, extra: &str) -> Self {
         let config = ConfigBuilder::reliability(dir.path(), limits)
@@ -192,33 +199,42 @@ impl Drop for Stewardd {
 
 /// A fresh private temp dir named `steward-rel-…`.
 pub fn temp_dir() -> tempfile::TempDir {
-    tempfile::Builder::new()
-        .prefix("steward-rel-")
-        .tempdir()
-        .unwrap()
+    temp_dir_named("steward-rel-")
+}
+
+/// A fresh private temp dir whose name starts with `prefix` (so that a test's leftovers
+/// say which suite made them).
+pub fn temp_dir_named(prefix: &str) -> tempfile::TempDir {
+    tempfile::Builder::new().prefix(prefix).tempdir().unwrap()
 }
 
 /// Runs `stewardd --config FILE` to its exit (for start-up failures) with a time limit;
 /// `as_nobody` runs it through `setpriv` as uid/gid 65534. Returns (exit code, stderr).
 pub fn run_to_exit(config: &Path, as_nobody: bool, limit: Duration) -> (Option<i32>, String) {
     let mut cmd = if as_nobody {
-        let mut c = Command::new("setpriv");
-        c.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
-            .arg(stewardd());
-        c
+        crate::user::as_nobody(stewardd())
     } else {
         Command::new(stewardd())
     };
-    let mut child = cmd
-        .arg("--config")
-        .arg(config)
-        .env("RUST_LOG", "warn")
-        .env_remove("LISTEN_FDS")
+    cmd.arg("--config").arg(config).env("RUST_LOG", "warn");
+    wait_to_exit(spawn_daemon(&mut cmd), limit)
+}
+
+/// Spawns `cmd` the way the tests run a daemon: no inherited `LISTEN_FDS` (socket
+/// activation is the test's choice, never an accident), no stdin, stdout dropped, stderr
+/// piped for the test to read.
+pub fn spawn_daemon(cmd: &mut Command) -> Child {
+    cmd.env_remove("LISTEN_FDS")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
-        .unwrap();
+        .unwrap()
+}
+
+/// Waits for `child` (spawned by [`spawn_daemon`]) to exit, killing it after `limit`.
+/// Returns (exit code, `None` when killed; its stderr).
+pub fn wait_to_exit(mut child: Child, limit: Duration) -> (Option<i32>, String) {
     let deadline = Instant::now() + limit;
     let status = loop {
         if let Some(st) = child.try_wait().unwrap() {

@@ -2,8 +2,9 @@
 //! for one test with `useradd`/`groupadd` and removed when their guard drops.
 //!
 //! Names are `stw<tag><pid>x<n>`: unique across tests running at the same time in one
-//! binary (the counter) and across binaries (the pid). Not here: how a test acts as the
-//! user (`setpriv`, `runuser`, `sh -c`), beyond the plain [`OsUser::sh`].
+//! binary (the counter) and across binaries (the pid). How a test acts as a user: the
+//! plain [`OsUser::sh`], this test binary's helper test through `setpriv`
+//! ([`OsUser::run_test`]), or any program as `nobody` ([`as_nobody`]).
 
 use std::os::unix::process::CommandExt;
 use std::path::Path;
@@ -113,6 +114,26 @@ impl OsUser {
         );
     }
 
+    /// This test binary run as this user (its groups from the group database) through
+    /// `setpriv`, running only the ignored test `test` (`conns::helper`), one thread, its
+    /// output shown; the caller adds what the helper reads from its environment.
+    pub fn run_test(&self, test: &str) -> Command {
+        let mut c = Command::new("setpriv");
+        c.arg(format!("--reuid={}", self.uid))
+            .arg(format!("--regid={}", self.gid))
+            .arg("--init-groups")
+            .arg("--")
+            .arg(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                test,
+                "--ignored",
+                "--nocapture",
+                "--test-threads=1",
+            ]);
+        c
+    }
+
     /// Gives `p` to this user and its group.
     pub fn chown(&self, p: &Path) {
         nix::unistd::chown(
@@ -170,4 +191,13 @@ pub fn can_act_as_others() -> bool {
         "these tests need root, useradd and setpriv (STEWARD_SKIP_ROOT_TESTS=1 skips them)"
     );
     ok
+}
+
+/// `program` run as `nobody` (uid and gid 65534, no supplementary groups) through
+/// `setpriv`: a caller that holds no grant at all.
+pub fn as_nobody(program: impl AsRef<std::ffi::OsStr>) -> Command {
+    let mut c = Command::new("setpriv");
+    c.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+        .arg(program);
+    c
 }

@@ -7,6 +7,7 @@ use std::time::Duration;
 use http::StatusCode;
 use serde_json::{Value, json};
 use steward::client::{Body, Method};
+use steward_testkit::api::{ingest_body, next_event, strings};
 use steward_testkit::inproc::{T, TestDaemon, me, stored_audit};
 
 /// Three tenants: contoso (tenant-admin + ingest), fabrikam (reader), northwind (none).
@@ -35,10 +36,9 @@ role = "reader"
     )
 }
 
+/// A daemon on a temp dir with the three [`tenants`].
 async fn start() -> (tempfile::TempDir, TestDaemon) {
-    let dir = tempfile::tempdir().unwrap();
-    let d = TestDaemon::start(dir.path(), &tenants()).await;
-    (dir, d)
+    TestDaemon::in_temp(&tenants()).await
 }
 
 fn contact() -> Value {
@@ -73,12 +73,7 @@ async fn whoami_and_tenants_show_only_granted_tenants() {
     assert_eq!(who["user"], me());
     assert_eq!(who["uid"], nix::unistd::getuid().as_raw());
     let (_, t, _) = api.get("/v1/tenants").await;
-    let ids: Vec<&str> = t["value"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t["id"].as_str().unwrap())
-        .collect();
+    let ids = strings(&t["value"], "id");
     assert_eq!(ids, ["contoso", "fabrikam"]);
     let contoso = &t["value"][0];
     assert!(
@@ -149,12 +144,7 @@ async fn contacts_round_trip_with_etags_and_field_errors() {
         json!({"properties": {"emails": "alice@contoso.com;not-an-address", "phone": "12ab"}});
     let (s, e, _) = api.put(&path, &bad, None).await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
-    let targets: Vec<&str> = e["error"]["details"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| d["target"].as_str().unwrap())
-        .collect();
+    let targets = strings(&e["error"]["details"], "target");
     assert!(
         targets.contains(&"properties.emails") && targets.contains(&"properties.phone"),
         "{e}"
@@ -267,12 +257,7 @@ async fn alerts_ingest_is_idempotent_filtered_paged_and_read_only() {
 
     // Newest first; filters; paging that resumes where it stopped.
     let (_, all, _) = api.get(&format!("{base}?limit=10")).await;
-    let names: Vec<&str> = all["value"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a["name"].as_str().unwrap())
-        .collect();
+    let names = strings(&all["value"], "name");
     assert_eq!(names[0], "a-24");
     let mut seen = names.len();
     let mut next = all["nextLink"].as_str().map(str::to_owned);
@@ -345,17 +330,7 @@ async fn ndjson_ingest_names_the_bad_line() {
         "{}\nnot json\n",
         alert("n-1", "Low", "2026-01-01T00:00:00Z")
     );
-    let r = d
-        .client()
-        .0
-        .request(
-            Method::POST,
-            &format!("/v1/tenants/{T}/alerts"),
-            Some(Body::ndjson_bytes(body)),
-            &[],
-        )
-        .await
-        .unwrap();
+    let r = ingest_body(&d.client().0, T, Body::ndjson_bytes(body)).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     assert!(String::from_utf8_lossy(&r.body).contains("line 2"));
     d.stop().await;
@@ -436,12 +411,7 @@ async fn exports_stream_every_record_in_each_format_under_their_permission() {
     assert_eq!(rd.headers().unwrap().get(0), Some("name"));
     assert_eq!(rd.records().count(), 1200);
     // The export is audited with its count.
-    let rec = d
-        .audit()
-        .await
-        .into_iter()
-        .rfind(|r| r.operation_name == "alerts.export.end")
-        .unwrap();
+    let rec = d.audited("alerts.export.end").await.pop().unwrap();
     assert_eq!(rec.details.counts.get("records"), Some(&1200));
     // ... in a second record: the first committed before any byte was sent.
     assert!(
@@ -483,12 +453,7 @@ async fn events_carry_only_what_the_caller_may_see() {
             None,
         )
         .await;
-    let line = tokio::time::timeout(Duration::from_secs(5), all.next_line())
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
-    let ev: Value = serde_json::from_slice(&line).unwrap();
+    let ev = next_event(&mut all, Duration::from_secs(5)).await;
     assert_eq!(
         (
             ev["tenant"].as_str(),
@@ -556,8 +521,7 @@ async fn azure_paths_answer_with_the_export_permissions() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bodies_are_bounded_and_typed() {
-    let dir = tempfile::tempdir().unwrap();
-    let d = TestDaemon::start(dir.path(), "[limits]\nmax_body = \"1KiB\"").await;
+    let (_dir, d) = TestDaemon::in_temp("[limits]\nmax_body = \"1KiB\"").await;
     let api = d.client();
     let path = format!("/v1/tenants/{T}/contacts/default");
     let big = json!({"properties": {"emails": "a@contoso.com", "phone": "1".repeat(2000)}});

@@ -16,7 +16,8 @@ use serde_json::{Value, json};
 use steward::model::{AuditStatus, DataSubjectRequest, DsrInput};
 use steward_daemon::dsr::DsrDoc;
 use steward_daemon::store::{Kind, TenantWrite, WriteError};
-use steward_testkit::inproc::{T, TestDaemon, in_secs, initiate, me, policy, poll};
+use steward_testkit::api::strings;
+use steward_testkit::inproc::{T, TestDaemon, in_secs, me, policy, poll};
 
 const CAROL: &str = "carol@contoso.com";
 
@@ -130,8 +131,7 @@ async fn assert_no_address_in_audit(d: &TestDaemon, tenant: &str, needle: &str) 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn subject_search_answers_from_the_index_normalised() {
-    let dir = tempfile::tempdir().unwrap();
-    let d = TestDaemon::start(dir.path(), &extra("")).await;
+    let (_dir, d) = TestDaemon::in_temp(&extra("")).await;
     seed(&d).await;
     let c = d.client();
     let (s, v, _) = c
@@ -204,8 +204,7 @@ async fn subject_search_answers_from_the_index_normalised() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_export_bundle_holds_exactly_the_records_naming_the_subject() {
-    let dir = tempfile::tempdir().unwrap();
-    let d = TestDaemon::start(dir.path(), &extra("")).await;
+    let (dir, d) = TestDaemon::in_temp(&extra("")).await;
     seed(&d).await;
     let c = d.client();
     let id = open(
@@ -249,12 +248,7 @@ async fn an_export_bundle_holds_exactly_the_records_naming_the_subject() {
     assert!(!text.contains("fabrikam"), "another tenant's data: {text}");
     assert!(!text.contains("a-none"));
     // The audit part: records that concern the subject (its contact writes, the request).
-    let ops: Vec<&str> = b["audit"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["operationName"].as_str().unwrap())
-        .collect();
+    let ops = strings(&b["audit"], "operationName");
     assert!(
         ops.contains(&"contacts.write") && ops.contains(&"dsr.open"),
         "{ops:?}"
@@ -285,11 +279,9 @@ async fn an_export_bundle_holds_exactly_the_records_naming_the_subject() {
 /// removes the bundle file too.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bundle_leaves_with_its_request() {
-    let dir = tempfile::tempdir().unwrap();
-    let d = TestDaemon::start(
-        dir.path(),
-        &extra("[retention]\ndsr = \"3s\"\nsweep_interval = \"500ms\"\n"),
-    )
+    let (_dir, d) = TestDaemon::in_temp(&extra(
+        "[retention]\ndsr = \"3s\"\nsweep_interval = \"500ms\"\n",
+    ))
     .await;
     seed(&d).await;
     let id = open(&d, &json!({"type": "export", "subject": {"email": CAROL}})).await;
@@ -316,8 +308,7 @@ async fn a_bundle_leaves_with_its_request() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn erase_removes_what_it_may_and_reports_what_it_keeps() {
-    let dir = tempfile::tempdir().unwrap();
-    let d = TestDaemon::start(dir.path(), &extra("")).await;
+    let (_dir, d) = TestDaemon::in_temp(&extra("")).await;
     seed(&d).await;
     let c = d.client();
     // A JIT request by the current OS user, who is the subject's `user` here.
@@ -325,12 +316,7 @@ async fn erase_removes_what_it_may_and_reports_what_it_keeps() {
         .put(&format!("{}/jit-policies/p", base()), &policy("PT1H"), None)
         .await;
     assert_eq!(s, StatusCode::CREATED, "{v}");
-    let (s, v, _) = c
-        .post(
-            &format!("{}/jit-policies/p/initiate", base()),
-            &initiate(22, in_secs(600.0), "198.51.100.9"),
-        )
-        .await;
+    let (s, v, _) = c.ask("p", 22, in_secs(600.0)).await;
     assert_eq!(s, StatusCode::ACCEPTED, "{v}");
     let jit_id = v["id"].as_str().unwrap().to_owned();
 
@@ -392,12 +378,7 @@ async fn erase_removes_what_it_may_and_reports_what_it_keeps() {
 
     // Afterwards the search finds only retained records.
     let (_, v, _) = c.get(&format!("{}/subjects?email={CAROL}", base())).await;
-    let kinds: Vec<&str> = v["value"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|h| h["kind"].as_str().unwrap())
-        .collect();
+    let kinds = strings(&v["value"], "kind");
     assert_eq!(kinds, ["alerts"], "{v}");
 
     // Every step audited, never with the address.
@@ -418,8 +399,7 @@ async fn erase_removes_what_it_may_and_reports_what_it_keeps() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_require_second_person_the_requester_cannot_confirm() {
-    let dir = tempfile::tempdir().unwrap();
-    let d = TestDaemon::start(dir.path(), &extra("[dsr]\nrequire_second_person = true\n")).await;
+    let (_dir, d) = TestDaemon::in_temp(&extra("[dsr]\nrequire_second_person = true\n")).await;
     let c = d.client();
     let id = open(&d, &json!({"type": "erase", "subject": {"email": CAROL}})).await;
     let (s, v, _) = c
@@ -440,8 +420,7 @@ async fn with_require_second_person_the_requester_cannot_confirm() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reject_with_a_reason_and_extend_once() {
-    let dir = tempfile::tempdir().unwrap();
-    let d = TestDaemon::start(dir.path(), &extra("")).await;
+    let (_dir, d) = TestDaemon::in_temp(&extra("")).await;
     let c = d.client();
     let id = open(&d, &json!({"type": "export", "subject": {"email": CAROL}})).await;
     let p = format!("{}/dsr/{id}", base());
@@ -524,12 +503,7 @@ async fn a_request_past_its_deadline_raises_an_overdue_event() {
     assert!(matches!(overdue, Ok(true)), "no overdue event");
     let (_, v, _) = d.client().get(&format!("{}/dsr/late-1", base())).await;
     assert_eq!(v["overdue"], true, "{v}");
-    let n = d
-        .audit()
-        .await
-        .iter()
-        .filter(|r| r.operation_name == "dsr.overdue")
-        .count();
+    let n = d.audited("dsr.overdue").await.len();
     assert_eq!(n, 1);
     // Raised once: the entry is gone until the deadline changes.
     tokio::time::sleep(Duration::from_millis(300)).await;

@@ -7,24 +7,35 @@
 use http::StatusCode;
 use serde_json::{Value, json};
 use steward::model::AuditStatus;
-use steward_daemon::store::TenantRead;
-use steward_daemon::store::{
-    AuditEntry, DocInput, Kind, ScheduleAction, TenantWrite, WriteError, system_caller,
-};
+use steward_daemon::store::{DocInput, Kind, ScheduleAction, TenantRead};
 use steward_testkit::inproc::{
-    T, TestDaemon, in_secs, initiate, policy, reasons, stored, stored_audit,
+    Api, T, TestDaemon, in_secs, initiate, policy, put_stored, reasons, stored, stored_audit,
 };
-use steward_testkit::{rn, tid};
+use steward_testkit::tid;
 
 fn base() -> String {
     format!("/v1/tenants/{T}")
 }
 
+/// Asserts that a PUT of the standard policy as `name` with its VM's id set to `id` is
+/// refused, naming that id's field.
+async fn vm_id_refused(c: &Api, name: &str, id: &str) {
+    let mut body = policy("PT3H");
+    body["properties"]["virtualMachines"][0]["id"] = json!(id);
+    let (s, v, _) = c
+        .put(&format!("{}/jit-policies/{name}", base()), &body, None)
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{id:?}: {v}");
+    assert_eq!(
+        v["error"]["target"], "properties.virtualMachines[0].id",
+        "{id:?}: {v}"
+    );
+}
+
 /// A daemon (on a temp dir) with the standard policy `default` (22 up to 3 h); returns
 /// the dir, the daemon and the policy's path.
 async fn with_policy() -> (tempfile::TempDir, TestDaemon, String) {
-    let dir = tempfile::tempdir().unwrap();
-    let d = TestDaemon::start(dir.path(), "").await;
+    let (dir, d) = TestDaemon::in_temp("").await;
     let pol = format!("{}/jit-policies/default", base());
     d.client().put(&pol, &policy("PT3H"), None).await;
     (dir, d, pol)
@@ -32,8 +43,7 @@ async fn with_policy() -> (tempfile::TempDir, TestDaemon, String) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn policy_put_get_list_delete_with_etags() {
-    let dir = tempfile::tempdir().unwrap();
-    let d = TestDaemon::start(dir.path(), "").await;
+    let (_dir, d) = TestDaemon::in_temp("").await;
     let c = d.client();
     let p = format!("{}/jit-policies/default", base());
 
@@ -97,8 +107,7 @@ async fn policy_put_get_list_delete_with_etags() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn validation_names_the_field() {
-    let dir = tempfile::tempdir().unwrap();
-    let d = TestDaemon::start(dir.path(), "").await;
+    let (_dir, d) = TestDaemon::in_temp("").await;
     let c = d.client();
     let mut bad = policy("PT3H");
     bad["properties"]["virtualMachines"][0]["ports"][0]["number"] = json!(70000);
@@ -153,12 +162,7 @@ async fn initiate_rules_and_the_request_listing() {
         v.to_string().contains("virtualMachines[0].ports[0].number"),
         "{v}"
     );
-    let (s, _, _) = c
-        .post(
-            &format!("{}/jit-policies/nope/initiate", base()),
-            &initiate(22, in_secs(60.0), "198.51.100.9"),
-        )
-        .await;
+    let (s, _, _) = c.ask("nope", 22, in_secs(60.0)).await;
     assert_eq!(s, StatusCode::NOT_FOUND);
 
     let (s, req, _) = c
@@ -180,12 +184,7 @@ async fn initiate_rules_and_the_request_listing() {
 
     // Audited with the people as HMACs only, and stored (read from the redb file once
     // the daemon has stopped) with its End and Purge entries.
-    let rec = d
-        .audit()
-        .await
-        .into_iter()
-        .find(|r| r.operation_name == "jit.initiate")
-        .unwrap();
+    let rec = d.audited("jit.initiate").await.remove(0);
     assert_eq!(rec.resource_id, format!("jit-requests/{id}"));
     assert!(!rec.subjects.is_empty());
     assert!(!format!("{rec:?}").contains("198.51.100.9"));
@@ -260,8 +259,7 @@ async fn a_newer_request_ends_the_older_and_revoke_ends_early() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reader_may_look_but_not_change() {
-    let dir = tempfile::tempdir().unwrap();
-    let d = TestDaemon::start(dir.path(), "").await;
+    let (_dir, d) = TestDaemon::in_temp("").await;
     let admin = d.client();
     let reader = d.client_as("reader");
     let pol = format!("{}/jit-policies/default", base());
@@ -318,8 +316,7 @@ async fn a_reader_may_look_but_not_change() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_products_policy_path_answers_with_export_permission() {
-    let dir = tempfile::tempdir().unwrap();
-    let d = TestDaemon::start(dir.path(), "").await;
+    let (_dir, d) = TestDaemon::in_temp("").await;
     let c = d.client();
     c.put(
         &format!("{}/jit-policies/default", base()),
@@ -386,16 +383,7 @@ async fn a_policy_cannot_name_another_tenants_vm_and_the_hook_never_sees_one() {
             "/subscriptions/contoso/../fabrikam",
         ),
     ] {
-        let mut body = policy("PT3H");
-        body["properties"]["virtualMachines"][0]["id"] = json!(id);
-        let (s, v, _) = c
-            .put(&format!("{}/jit-policies/steal", base()), &body, None)
-            .await;
-        assert_eq!(s, StatusCode::BAD_REQUEST, "{id}: {v}");
-        assert_eq!(
-            v["error"]["target"], "properties.virtualMachines[0].id",
-            "{id}: {v}"
-        );
+        vm_id_refused(&c, "steal", &id).await;
     }
     let (s, _, _) = c.get(&format!("{}/jit-policies/steal", base())).await;
     assert_eq!(s, StatusCode::NOT_FOUND, "a refused policy is not stored");
@@ -408,19 +396,8 @@ async fn a_policy_cannot_name_another_tenants_vm_and_the_hook_never_sees_one() {
     // Written into the redb file while the daemon is stopped, then served again.
     let dir = d.dir.clone();
     d.stop().await;
-    stored(&dir)
-        .writer()
-        .write(&tid(T), move |txn: &mut dyn TenantWrite| {
-            txn.put(Kind::JitPolicy, &rn("legacy"), DocInput::new(text), None)?;
-            txn.audit(AuditEntry::named(
-                system_caller(),
-                "jit.write",
-                AuditStatus::Succeeded,
-            ));
-            Ok::<_, WriteError>(())
-        })
-        .await
-        .unwrap();
+    let legacy = (Kind::JitPolicy, "legacy");
+    put_stored(&dir, T, legacy, DocInput::new(text), "jit.write").await;
     let d = TestDaemon::start(&dir, &extra).await;
     let mut asked = initiate(3389, in_secs(600.0), "198.51.100.9");
     asked["virtualMachines"][0]["id"] = json!(foreign);
@@ -429,12 +406,7 @@ async fn a_policy_cannot_name_another_tenants_vm_and_the_hook_never_sees_one() {
         .await;
     assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
     assert_eq!(v["error"]["target"], "virtualMachines[0].id", "{v}");
-    let (s, v, _) = c
-        .post(
-            &format!("{}/jit-policies/legacy/initiate", base()),
-            &initiate(3389, in_secs(600.0), "198.51.100.9"),
-        )
-        .await;
+    let (s, v, _) = c.ask("legacy", 3389, in_secs(600.0)).await;
     assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
 
     // Nothing reached the hook, and fabrikam's log holds nothing of it.
@@ -456,8 +428,7 @@ async fn a_policy_cannot_name_another_tenants_vm_and_the_hook_never_sees_one() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn vm_ids_outside_the_arm_grammar_are_refused_by_field() {
-    let dir = tempfile::tempdir().unwrap();
-    let d = TestDaemon::start(dir.path(), "").await;
+    let (_dir, d) = TestDaemon::in_temp("").await;
     let c = d.client();
     let vm = |rg: &str, name: &str| {
         format!(
@@ -481,16 +452,7 @@ async fn vm_ids_outside_the_arm_grammar_are_refused_by_field() {
         "/subscriptions/contoso/resourceGroups/rg1".to_owned(),
         "vm1".to_owned(),
     ] {
-        let mut body = policy("PT3H");
-        body["properties"]["virtualMachines"][0]["id"] = json!(id);
-        let (s, v, _) = c
-            .put(&format!("{}/jit-policies/p", base()), &body, None)
-            .await;
-        assert_eq!(s, StatusCode::BAD_REQUEST, "{id:?}: {v}");
-        assert_eq!(
-            v["error"]["target"], "properties.virtualMachines[0].id",
-            "{id:?}: {v}"
-        );
+        vm_id_refused(&c, "p", &id).await;
         let mut asked = initiate(22, in_secs(600.0), "198.51.100.9");
         asked["virtualMachines"][0]["id"] = json!(id);
         let (s, v, _) = c
@@ -509,24 +471,14 @@ async fn a_damaged_stored_request_answers_500_not_400() {
     let dir = tempfile::tempdir().unwrap();
     // Written into the redb file of a stopped daemon: no route stores such a thing.
     TestDaemon::start(dir.path(), "").await.stop().await;
-    stored(dir.path())
-        .writer()
-        .write(&tid(T), move |txn: &mut dyn TenantWrite| {
-            txn.put(
-                Kind::JitRequest,
-                &rn("damaged"),
-                DocInput::new("{\"not\": \"a request\"}".to_owned()),
-                None,
-            )?;
-            txn.audit(AuditEntry::named(
-                system_caller(),
-                "test.seed",
-                AuditStatus::Succeeded,
-            ));
-            Ok::<_, WriteError>(())
-        })
-        .await
-        .unwrap();
+    put_stored(
+        dir.path(),
+        T,
+        (Kind::JitRequest, "damaged"),
+        DocInput::new("{\"not\": \"a request\"}".to_owned()),
+        "test.seed",
+    )
+    .await;
     let d = TestDaemon::start(dir.path(), "").await;
     let (s, v, _) = d
         .client()

@@ -53,6 +53,23 @@ async fn settled(d: &TestDaemon, want: u64) -> Vec<AuditRecord> {
     }
 }
 
+/// The reader GETs `path(i)` for each of `n` attempts, each denied; returns how long they
+/// took and, once the denied records count them all ([`settled`]), the tenant's records.
+async fn deny(
+    d: &TestDaemon,
+    n: u64,
+    path: impl Fn(u64) -> String,
+) -> (Duration, Vec<AuditRecord>) {
+    let reader = d.client_as("reader");
+    let started = Instant::now();
+    for i in 0..n {
+        let (s, _, _) = reader.get(&path(i)).await;
+        assert_eq!(s, StatusCode::FORBIDDEN);
+    }
+    let elapsed = started.elapsed();
+    (elapsed, settled(d, n).await)
+}
+
 /// Records a window of `window_s` seconds may hold for one key: the first, the summary of
 /// the window before, per window the flood spanned.
 fn bound(elapsed: Duration, window_s: u64, keys: u64) -> usize {
@@ -62,17 +79,9 @@ fn bound(elapsed: Duration, window_s: u64, keys: u64) -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_flood_of_identical_denials_writes_a_bounded_number_of_records_with_the_right_count() {
-    let dir = tempfile::tempdir().unwrap();
-    let d = TestDaemon::start(dir.path(), LIMITS).await;
-    let reader = d.client_as("reader");
+    let (_dir, d) = TestDaemon::in_temp(LIMITS).await;
     let n = 3000u64;
-    let started = Instant::now();
-    for _ in 0..n {
-        let (s, _, _) = reader.get(&format!("/v1/tenants/{T}/export/alerts")).await;
-        assert_eq!(s, StatusCode::FORBIDDEN);
-    }
-    let elapsed = started.elapsed();
-    let all = settled(&d, n).await;
+    let (elapsed, all) = deny(&d, n, |_| format!("/v1/tenants/{T}/export/alerts")).await;
     let records = denied(&all);
     assert!(
         records.len() <= bound(elapsed, 2, 1),
@@ -99,17 +108,9 @@ async fn a_flood_of_identical_denials_writes_a_bounded_number_of_records_with_th
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn distinct_denials_from_one_uid_are_bounded_per_window() {
-    let dir = tempfile::tempdir().unwrap();
-    let d = TestDaemon::start(dir.path(), LIMITS).await;
-    let reader = d.client_as("reader");
+    let (_dir, d) = TestDaemon::in_temp(LIMITS).await;
     let n = 600u64;
-    let started = Instant::now();
-    for i in 0..n {
-        let (s, _, _) = reader.get(&format!("/v1/tenants/{T}/dsr/probe-{i}")).await;
-        assert_eq!(s, StatusCode::FORBIDDEN);
-    }
-    let elapsed = started.elapsed();
-    let all = settled(&d, n).await;
+    let (elapsed, all) = deny(&d, n, |i| format!("/v1/tenants/{T}/dsr/probe-{i}")).await;
     let records = denied(&all);
     // Per window: at most 8 distinct keys (first records; no summaries, each seen once)
     // plus the overflow key's first record and summary.
@@ -170,10 +171,7 @@ async fn personal_data_in_paths_and_spool_names_is_only_an_hmac_in_the_audit_log
     )
     .unwrap();
     let ingested = poll(Duration::from_secs(10), || async {
-        d.audit()
-            .await
-            .into_iter()
-            .find(|r| r.operation_name == "alerts.ingest")
+        d.audited("alerts.ingest").await.into_iter().next()
     })
     .await
     .expect("the spool file was not ingested");
@@ -222,12 +220,7 @@ async fn personal_data_in_paths_and_spool_names_is_only_an_hmac_in_the_audit_log
         )
         .await;
     assert_eq!(s, StatusCode::CREATED, "{v}");
-    let open = d
-        .audit()
-        .await
-        .into_iter()
-        .find(|r| r.operation_name == "dsr.open")
-        .unwrap();
+    let open = d.audited("dsr.open").await.remove(0);
     assert!(open.subjects.iter().any(|s| s == hashed), "{open:?}");
     // The subject index is the store's (the daemon's DSR steps use it): read it from the
     // redb file once the daemon has stopped.

@@ -11,6 +11,7 @@ use std::time::Duration;
 use http::StatusCode;
 use serde_json::{Value, json};
 use steward::model::AuditStatus;
+use steward_testkit::api::strings;
 use steward_testkit::inproc::{T, TestDaemon, poll};
 
 /// The ingest profile beside tenant-admin.
@@ -50,8 +51,7 @@ async fn wait_for_alert(d: &TestDaemon, name: &str) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_duplicate_alert_is_not_stored_twice() {
-    let dir = tempfile::tempdir().unwrap();
-    let d = TestDaemon::start(dir.path(), &ingest()).await;
+    let (_dir, d) = TestDaemon::in_temp(&ingest()).await;
     let c = d.client();
     let p = format!("/v1/tenants/{T}/alerts");
     let (s, v, _) = c
@@ -65,10 +65,9 @@ async fn a_duplicate_alert_is_not_stored_twice() {
     let (_, v, _) = c.get(&p).await;
     assert_eq!(v["value"].as_array().unwrap().len(), 2, "{v}");
     let ingests: Vec<_> = d
-        .audit()
+        .audited("alerts.ingest")
         .await
         .into_iter()
-        .filter(|r| r.operation_name == "alerts.ingest")
         .map(|r| (r.details.counts["ingested"], r.details.counts["duplicates"]))
         .collect();
     assert_eq!(ingests, [(2, 1), (0, 1)]);
@@ -77,19 +76,13 @@ async fn a_duplicate_alert_is_not_stored_twice() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_invalid_item_changes_nothing_and_every_bad_item_is_listed() {
-    let dir = tempfile::tempdir().unwrap();
-    let d = TestDaemon::start(dir.path(), &ingest()).await;
+    let (_dir, d) = TestDaemon::in_temp(&ingest()).await;
     let c = d.client();
     let p = format!("/v1/tenants/{T}/alerts");
     let body = json!([alert("ok-1"), {"properties": {}}, {"name": "x", "properties": "no"}]);
     let (s, v, _) = c.post(&p, &body).await;
     assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
-    let targets: Vec<&str> = v["error"]["details"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["target"].as_str().unwrap())
-        .collect();
+    let targets = strings(&v["error"]["details"], "target");
     assert_eq!(targets, ["[1].name", "[2].properties"], "{v}");
     assert_eq!(alert_status(&d, "ok-1").await, StatusCode::NOT_FOUND);
     d.stop().await;
@@ -97,8 +90,7 @@ async fn an_invalid_item_changes_nothing_and_every_bad_item_is_listed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_good_spool_file_is_ingested_and_moved_to_done() {
-    let dir = tempfile::tempdir().unwrap();
-    let d = TestDaemon::start(dir.path(), &ingest()).await;
+    let (dir, d) = TestDaemon::in_temp(&ingest()).await;
     let sp = spool(dir.path());
     assert!(sp.join("done").is_dir() && sp.join("rejected").is_dir());
     let lines = format!("{}\n{}\n", alert("s-1"), alert("s-2"));
@@ -118,10 +110,9 @@ async fn a_good_spool_file_is_ingested_and_moved_to_done() {
     assert!(moved.is_some(), "files not moved to done/");
     assert!(!sp.join("b.ndjson").exists());
     let ingests: Vec<_> = d
-        .audit()
+        .audited("alerts.ingest")
         .await
         .into_iter()
-        .filter(|r| r.operation_name == "alerts.ingest")
         .map(|r| (r.resource_id, r.caller.profile, r.details.counts))
         .collect();
     assert_eq!(ingests.len(), 2, "{ingests:?}");
@@ -135,8 +126,7 @@ async fn a_good_spool_file_is_ingested_and_moved_to_done() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_spool_file_with_one_bad_line_is_rejected_whole() {
-    let dir = tempfile::tempdir().unwrap();
-    let d = TestDaemon::start(dir.path(), &ingest()).await;
+    let (dir, d) = TestDaemon::in_temp(&ingest()).await;
     let sp = spool(dir.path());
     std::fs::write(
         sp.join("bad.tmp"),
@@ -168,10 +158,9 @@ async fn a_spool_file_with_one_bad_line_is_rejected_whole() {
         );
     }
     let failed: Vec<_> = d
-        .audit()
+        .audited("alerts.ingest")
         .await
         .into_iter()
-        .filter(|r| r.operation_name == "alerts.ingest")
         .map(|r| (r.status, r.resource_id))
         .collect();
     assert_eq!(failed.len(), 2, "{failed:?}");
@@ -181,8 +170,7 @@ async fn a_spool_file_with_one_bad_line_is_rejected_whole() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_tmp_file_is_ignored_until_renamed() {
-    let dir = tempfile::tempdir().unwrap();
-    let d = TestDaemon::start(dir.path(), &ingest()).await;
+    let (dir, d) = TestDaemon::in_temp(&ingest()).await;
     let sp = spool(dir.path());
     std::fs::write(sp.join("w.tmp"), format!("{}\n", alert("t-1"))).unwrap();
     std::fs::write(sp.join(".hidden.json"), alert("t-2").to_string()).unwrap();

@@ -1034,10 +1034,7 @@ fn read_permission(kind: &str) -> &'static str {
 
 /// Runs `default_cases` (or `PROPTEST_CASES`) cases of up to `ops` steps each.
 fn property(default_cases: u32, ops: usize) {
-    let cases = std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default_cases);
+    let cases = steward_testkit::env_number("PROPTEST_CASES").unwrap_or(default_cases);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

@@ -500,37 +500,34 @@ fn initiate_rules() {
     );
     assert_eq!(r.start_time_utc, now);
     assert_eq!(r.justification.as_deref(), Some("deploy"));
-    // Unknown port.
-    assert_eq!(
-        err(
-            json!([{"number": 8080, "endTimeUtc": "2024-05-01T13:00:00Z", "allowedSourceAddressPrefix": "10.1.2.3"}])
+    // Refused, each naming its field: an unknown port; too long (one second past PT3H),
+    // and in the past; outside the allowed prefixes (a prefix wider than allowed is
+    // outside too).
+    for (port, end, source, field) in [
+        (8080, "2024-05-01T13:00:00Z", "10.1.2.3", "number"),
+        (22, "2024-05-01T15:00:01Z", "10.1.2.3", "endTimeUtc"),
+        (22, NOW, "10.1.2.3", "endTimeUtc"),
+        (
+            22,
+            "2024-05-01T13:00:00Z",
+            "172.16.0.1",
+            "allowedSourceAddressPrefix",
         ),
-        vec!["virtualMachines[0].ports[0].number"]
-    );
-    // Too long (one second past PT3H), and in the past.
-    assert_eq!(
-        err(
-            json!([{"number": 22, "endTimeUtc": "2024-05-01T15:00:01Z", "allowedSourceAddressPrefix": "10.1.2.3"}])
+        (
+            22,
+            "2024-05-01T13:00:00Z",
+            "192.168.0.0/16",
+            "allowedSourceAddressPrefix",
         ),
-        vec!["virtualMachines[0].ports[0].endTimeUtc"]
-    );
-    assert_eq!(
-        err(json!([{"number": 22, "endTimeUtc": NOW, "allowedSourceAddressPrefix": "10.1.2.3"}])),
-        vec!["virtualMachines[0].ports[0].endTimeUtc"]
-    );
-    // Outside the allowed prefixes; a prefix wider than allowed is outside too.
-    assert_eq!(
-        err(
-            json!([{"number": 22, "endTimeUtc": "2024-05-01T13:00:00Z", "allowedSourceAddressPrefix": "172.16.0.1"}])
-        ),
-        vec!["virtualMachines[0].ports[0].allowedSourceAddressPrefix"]
-    );
-    assert_eq!(
-        err(
-            json!([{"number": 22, "endTimeUtc": "2024-05-01T13:00:00Z", "allowedSourceAddressPrefix": "192.168.0.0/16"}])
-        ),
-        vec!["virtualMachines[0].ports[0].allowedSourceAddressPrefix"]
-    );
+    ] {
+        let ports =
+            json!([{"number": port, "endTimeUtc": end, "allowedSourceAddressPrefix": source}]);
+        assert_eq!(
+            err(ports),
+            vec![format!("virtualMachines[0].ports[0].{field}")],
+            "{port} until {end} from {source}"
+        );
+    }
     // `*` in the policy allows any source.
     assert!(ok(json!([{"number": 3389, "endTimeUtc": "2024-05-01T13:00:00Z", "allowedSourceAddressPrefix": "198.51.100.7"}])).is_ok());
     assert!(ok(json!([{"number": 3389, "endTimeUtc": "2024-05-01T13:00:00Z", "allowedSourceAddressPrefix": "2001:db8::1"}])).is_ok());

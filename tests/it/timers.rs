@@ -7,13 +7,13 @@
 
 use std::time::{Duration, Instant};
 use steward_daemon::store::TenantRead;
-use steward_testkit::{rn, tid};
+use steward_testkit::tid;
 
 use http::StatusCode;
 use serde_json::{Value, json};
 use steward::model::AuditStatus;
-use steward_daemon::store::{AuditEntry, DocInput, Kind, TenantWrite, WriteError, system_caller};
-use steward_testkit::inproc::{T, TestDaemon, in_secs, initiate, policy, poll, reasons, stored};
+use steward_daemon::store::{DocInput, Kind};
+use steward_testkit::inproc::{T, TestDaemon, in_secs, policy, poll, put_stored, reasons, stored};
 
 async fn with_policy(d: &TestDaemon) {
     let (s, v, _) = d
@@ -28,13 +28,7 @@ async fn with_policy(d: &TestDaemon) {
 }
 
 async fn open(d: &TestDaemon, port: u16, end: jiff::Timestamp) -> String {
-    let (s, v, _) = d
-        .client()
-        .post(
-            &format!("/v1/tenants/{T}/jit-policies/p/initiate"),
-            &initiate(port, end, "198.51.100.9"),
-        )
-        .await;
+    let (s, v, _) = d.client().ask("p", port, end).await;
     assert_eq!(s, StatusCode::ACCEPTED, "{v}");
     v["id"].as_str().unwrap().to_owned()
 }
@@ -49,8 +43,7 @@ async fn request(d: &TestDaemon, id: &str) -> (StatusCode, Value) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_port_expires_within_a_second_and_a_half_of_its_end() {
-    let dir = tempfile::tempdir().unwrap();
-    let d = TestDaemon::start(dir.path(), "").await;
+    let (_dir, d) = TestDaemon::in_temp("").await;
     with_policy(&d).await;
     // A fractional end: the timer must not fire early nor wait for a sweep.
     let end = in_secs(2.3);
@@ -75,10 +68,10 @@ async fn a_port_expires_within_a_second_and_a_half_of_its_end() {
     let (_, v) = request(&d, &id).await;
     assert_eq!(v["virtualMachines"][0]["ports"][0]["status"], "Revoked");
     let rec = d
-        .audit()
+        .audited("jit.expire")
         .await
         .into_iter()
-        .find(|r| r.operation_name == "jit.expire")
+        .next()
         .expect("expiry not audited");
     assert_eq!(rec.caller.profile, "system");
     assert_eq!(rec.details.counts.get("ports"), Some(&1));
@@ -87,8 +80,7 @@ async fn a_port_expires_within_a_second_and_a_half_of_its_end() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_port_that_fell_due_while_stopped_is_expired_before_the_socket_opens() {
-    let dir = tempfile::tempdir().unwrap();
-    let d = TestDaemon::start(dir.path(), "").await;
+    let (dir, d) = TestDaemon::in_temp("").await;
     with_policy(&d).await;
     let end = in_secs(1.5);
     let id = open(&d, 3389, end).await;
@@ -269,10 +261,7 @@ async fn a_failing_hook_is_audited_and_changes_nothing_else() {
     with_policy(&d).await;
     let id = open(&d, 22, in_secs(600.0)).await;
     let rec = poll(Duration::from_secs(5), || async {
-        d.audit()
-            .await
-            .into_iter()
-            .find(|r| r.operation_name == "jit.hook")
+        d.audited("jit.hook").await.into_iter().next()
     })
     .await
     .expect("the failing hook was not audited");
@@ -294,24 +283,14 @@ async fn the_sweep_removes_what_expired_and_audits_the_counts() {
     // the redb file before the daemon serves (the API cannot backdate a purge time).
     drop(steward_testkit::inproc::open(dir.path(), retention));
     let past = jiff::Timestamp::now().as_second() - 1;
-    stored(dir.path())
-        .writer()
-        .write(&tid(T), move |txn: &mut dyn TenantWrite| {
-            txn.put(
-                Kind::Alert,
-                &rn("old"),
-                DocInput::new("{\"name\":\"old\"}").expires_at(past),
-                None,
-            )?;
-            txn.audit(AuditEntry::named(
-                system_caller(),
-                "alerts.ingest",
-                AuditStatus::Succeeded,
-            ));
-            Ok::<_, WriteError>(())
-        })
-        .await
-        .unwrap();
+    put_stored(
+        dir.path(),
+        T,
+        (Kind::Alert, "old"),
+        DocInput::new("{\"name\":\"old\"}").expires_at(past),
+        "alerts.ingest",
+    )
+    .await;
     let d = TestDaemon::start(dir.path(), retention).await;
     with_policy(&d).await;
     let id = open(&d, 22, in_secs(1.0)).await;
@@ -331,12 +310,7 @@ async fn the_sweep_removes_what_expired_and_audits_the_counts() {
         StatusCode::NOT_FOUND
     );
 
-    let purges: Vec<_> = d
-        .audit()
-        .await
-        .into_iter()
-        .filter(|r| r.operation_name == "retention.purge")
-        .collect();
+    let purges = d.audited("retention.purge").await;
     let count = |k: &str| {
         purges
             .iter()
@@ -351,18 +325,11 @@ async fn the_sweep_removes_what_expired_and_audits_the_counts() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_sweep_purges_old_audit_records_and_the_chain_still_verifies() {
-    let dir = tempfile::tempdir().unwrap();
-    let d = TestDaemon::start(
-        dir.path(),
-        "[retention]\naudit = \"1s\"\nsweep_interval = \"200ms\"\n",
-    )
-    .await;
+    let (_dir, d) =
+        TestDaemon::in_temp("[retention]\naudit = \"1s\"\nsweep_interval = \"200ms\"\n").await;
     with_policy(&d).await;
     let rec = poll(Duration::from_secs(5), || async {
-        d.audit()
-            .await
-            .into_iter()
-            .find(|r| r.operation_name == "audit.purge")
+        d.audited("audit.purge").await.into_iter().next()
     })
     .await
     .expect("old audit records were not purged");

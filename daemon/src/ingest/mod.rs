@@ -10,7 +10,7 @@
 //! prepares and stores it in bounded chunks ([`Batch::chunks`]), each its own write job, so
 //! a maximal ingest neither holds every prepared record at once nor keeps other tenants'
 //! writes waiting for one huge transaction. A spool file is stored in one job instead
-//! (all or nothing, `spool.rs`). [`Budget`] bounds the ingest bytes held daemon-wide.
+//! (all or nothing, `spool/`). [`Budget`] bounds the ingest bytes held daemon-wide.
 
 pub mod spool;
 

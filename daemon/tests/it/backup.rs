@@ -23,7 +23,7 @@ use serde_json::{Value, json};
 use steward_testkit::process::{
     Stewardd, TENANTS, contact, emails_of, get, list_all, raw, stewardd as stewardd_bin, verify_all,
 };
-use steward_testkit::user::OsUser;
+use steward_testkit::user::{OsUser, can_act_as_others};
 
 /// Writers running at once during the backup.
 const WRITERS: usize = 32;
@@ -113,10 +113,18 @@ fn partials(dir: &Path) -> Vec<String> {
         .collect()
 }
 
+/// A started daemon with the default config, a runtime for the test's requests and a
+/// client.
+fn started() -> (Stewardd, tokio::runtime::Runtime, steward::client::Client) {
+    let d = Stewardd::started("", "");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let c = d.client();
+    (d, rt, c)
+}
+
 #[test]
 fn a_backup_under_32_writers_holds_every_acknowledged_write_and_restores_the_same_data() {
-    let mut d = Stewardd::new("", "");
-    d.start();
+    let mut d = Stewardd::started("", "");
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(4)
         .enable_all()
@@ -297,10 +305,7 @@ fn digest(config: &Path, p: &Path) -> Vec<String> {
 
 #[test]
 fn restore_refuses_a_running_daemon_a_newer_schema_and_a_damaged_copy_touching_nothing() {
-    let mut d = Stewardd::new("", "");
-    d.start();
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let c = d.client();
+    let (mut d, rt, c) = started();
     for i in 0..20 {
         let r = rt
             .block_on(c.put_json(
@@ -434,32 +439,23 @@ fn spawn(config: &Path, args: &[&str]) -> Child {
         .unwrap()
 }
 
-#[test]
-fn sigkill_during_a_backup_or_a_compaction_leaves_the_store_whole_and_no_target() {
-    let mut d = Stewardd::new("", "");
-    d.start();
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let c = d.client();
-    rt.block_on(ingest(&c, "northwind", 8000));
-    let alerts_before = rt
-        .block_on(list_all(&c, "/v1/tenants/northwind/alerts"))
-        .len();
-    let heads_before = rt.block_on(verify_all(&c));
-
-    // During a backup: the daemon dies while the partial file is being written.
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("nightly.redb");
-    let mut cli = spawn(&d.config, &["backup", "--out", out.to_str().unwrap()]);
-    let seen = wait_for(|| !partials(dir.path()).is_empty());
+/// SIGKILLs the daemon once `midway` holds while `cli` runs a `what` (asserting it was
+/// caught midway), then checks the store offline, restarts the daemon and asserts it
+/// serves all `alerts` northwind alerts; returns the chain heads.
+fn kill_midway(
+    d: &mut Stewardd,
+    rt: &tokio::runtime::Runtime,
+    mut cli: Child,
+    what: &str,
+    alerts: usize,
+    midway: impl FnMut() -> bool,
+) -> Vec<u64> {
+    let seen = wait_for(midway);
     d.kill9();
     let _ = cli.wait();
     assert!(
         seen,
-        "the backup finished before it could be killed: make the store bigger"
-    );
-    assert!(
-        !out.exists(),
-        "a half-written backup is named as the target"
+        "the {what} finished before it could be killed: make the store bigger"
     );
     // The live store is whole: the offline check passes and the daemon serves it all.
     let v = stewardd(&d.config, &["verify-store"]);
@@ -469,9 +465,31 @@ fn sigkill_during_a_backup_or_a_compaction_leaves_the_store_whole_and_no_target(
     assert_eq!(
         rt.block_on(list_all(&c, "/v1/tenants/northwind/alerts"))
             .len(),
-        alerts_before
+        alerts
     );
-    let heads_after_backup = rt.block_on(verify_all(&c));
+    rt.block_on(verify_all(&c))
+}
+
+#[test]
+fn sigkill_during_a_backup_or_a_compaction_leaves_the_store_whole_and_no_target() {
+    let (mut d, rt, c) = started();
+    rt.block_on(ingest(&c, "northwind", 8000));
+    let alerts_before = rt
+        .block_on(list_all(&c, "/v1/tenants/northwind/alerts"))
+        .len();
+    let heads_before = rt.block_on(verify_all(&c));
+
+    // During a backup: the daemon dies while the partial file is being written.
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("nightly.redb");
+    let cli = spawn(&d.config, &["backup", "--out", out.to_str().unwrap()]);
+    let heads_after_backup = kill_midway(&mut d, &rt, cli, "backup", alerts_before, || {
+        !partials(dir.path()).is_empty()
+    });
+    assert!(
+        !out.exists(),
+        "a half-written backup is named as the target"
+    );
     // The next backup to the same target removes the dead one's partial file.
     backup_json(&d.config, &out);
     assert!(
@@ -482,25 +500,12 @@ fn sigkill_during_a_backup_or_a_compaction_leaves_the_store_whole_and_no_target(
 
     // During a compaction: the daemon dies while the copy is being written.
     let copy = d.dir.path().join("data/steward.redb.copy");
-    let mut cli = spawn(&d.config, &["compact"]);
-    let seen = wait_for(|| copy.exists());
-    d.kill9();
-    let _ = cli.wait();
-    assert!(
-        seen,
-        "the compaction finished before it could be killed: make the store bigger"
-    );
-    let v = stewardd(&d.config, &["verify-store"]);
-    assert!(v.status.success(), "{}", text(&v));
-    d.start();
+    let cli = spawn(&d.config, &["compact"]);
+    let heads_now = kill_midway(&mut d, &rt, cli, "compaction", alerts_before, || {
+        copy.exists()
+    });
     assert!(!copy.exists(), "the start removes the unfinished copy");
     let c = d.client();
-    assert_eq!(
-        rt.block_on(list_all(&c, "/v1/tenants/northwind/alerts"))
-            .len(),
-        alerts_before
-    );
-    let heads_now = rt.block_on(verify_all(&c));
     assert!(
         heads_after_backup
             .iter()
@@ -525,31 +530,29 @@ fn sigkill_during_a_backup_or_a_compaction_leaves_the_store_whole_and_no_target(
     d.stop();
 }
 
+/// Asserts that `stewardd backup --out target` fails saying `why`.
+fn backup_refused(d: &Stewardd, target: &Path, why: &str) {
+    let o = stewardd(&d.config, &["backup", "--out", target.to_str().unwrap()]);
+    assert!(!o.status.success());
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains(why),
+        "{}",
+        text(&o)
+    );
+}
+
 #[test]
 fn a_backup_target_that_is_a_symlink_or_inside_the_data_dir_is_refused() {
-    let mut d = Stewardd::new("", "");
-    d.start();
+    let mut d = Stewardd::started("", "");
     let dir = tempfile::tempdir().unwrap();
     let victim = dir.path().join("victim");
     std::fs::write(&victim, b"keep me").unwrap();
     let link = dir.path().join("link.redb");
     std::os::unix::fs::symlink(&victim, &link).unwrap();
-    let o = stewardd(&d.config, &["backup", "--out", link.to_str().unwrap()]);
-    assert!(!o.status.success());
-    assert!(
-        String::from_utf8_lossy(&o.stderr).contains("symbolic link"),
-        "{}",
-        text(&o)
-    );
+    backup_refused(&d, &link, "symbolic link");
     assert_eq!(std::fs::read(&victim).unwrap(), b"keep me");
     let inside = d.dir.path().join("data/steward.redb");
-    let o = stewardd(&d.config, &["backup", "--out", inside.to_str().unwrap()]);
-    assert!(!o.status.success());
-    assert!(
-        String::from_utf8_lossy(&o.stderr).contains("data directory"),
-        "{}",
-        text(&o)
-    );
+    backup_refused(&d, &inside, "data directory");
     let c = d.client();
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(verify_all(&c));
@@ -558,14 +561,7 @@ fn a_backup_target_that_is_a_symlink_or_inside_the_data_dir_is_refused() {
 
 #[test]
 fn a_user_that_is_not_the_daemons_cannot_back_up_or_compact_over_the_socket() {
-    let root_ok = nix::unistd::getuid().is_root()
-        && Command::new("setpriv").arg("--version").output().is_ok()
-        && Command::new("useradd").arg("--help").output().is_ok();
-    assert!(
-        root_ok || std::env::var_os("STEWARD_SKIP_ROOT_TESTS").is_some(),
-        "this test needs root, useradd and setpriv (STEWARD_SKIP_ROOT_TESTS=1 skips it)"
-    );
-    if !root_ok {
+    if !can_act_as_others() {
         return;
     }
     let user = OsUser::new("backup");
@@ -593,19 +589,8 @@ fn a_user_that_is_not_the_daemons_cannot_back_up_or_compact_over_the_socket() {
     let out_dir = tempfile::tempdir().unwrap();
     std::fs::set_permissions(out_dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
     let out = out_dir.path().join("stolen.redb");
-    let helper = Command::new("setpriv")
-        .arg(format!("--reuid={}", user.uid))
-        .arg(format!("--regid={}", user.gid))
-        .arg("--init-groups")
-        .arg("--")
-        .arg(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "backup::helper",
-            "--ignored",
-            "--nocapture",
-            "--test-threads=1",
-        ])
+    let helper = user
+        .run_test("backup::helper")
         .env("STW_BACKUP_HELPER", d.socket.to_str().unwrap())
         .env("STW_BACKUP_OUT", out.to_str().unwrap())
         .output()

@@ -17,27 +17,23 @@ use std::time::{Duration, Instant};
 
 use http::StatusCode;
 use serde_json::Value;
+use steward_testkit::api::next_event;
 use steward_testkit::process::{Stewardd, get, raw};
 use steward_testkit::user::{OsGroup, OsUser, can_act_as_others};
 
 /// This test binary, run as `user` (its groups from the group database), doing `what`
 /// in the `helper` test.
-fn helper_as(user: &OsUser, what: &str) -> Command {
-    let mut c = Command::new("setpriv");
-    c.arg(format!("--reuid={}", user.uid))
-        .arg(format!("--regid={}", user.gid))
-        .arg("--init-groups")
-        .arg("--")
-        .arg(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "conns::helper",
-            "--ignored",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env("STW_CONNS_HELPER", what);
-    c
+/// Its stdout is piped (the helper reports there), its stderr dropped, its stdin `stdin`.
+fn helper_as(user: &OsUser, what: &str, stdin: Stdio) -> Helper {
+    Helper(
+        user.run_test("conns::helper")
+            .env("STW_CONNS_HELPER", what)
+            .stdin(stdin)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    )
 }
 
 /// A helper process, killed and reaped on drop (a failed assertion must not leave it
@@ -271,13 +267,10 @@ async fn a_connection_flood_is_refused_at_once_and_granted_users_are_served() {
         (NOFILE, NOFILE),
         "the test's own limit took"
     );
-    let mut flood = Helper(
-        helper_as(&attacker, &format!("flood:{}:{N}", d.socket.display()))
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
+    let mut flood = helper_as(
+        &attacker,
+        &format!("flood:{}:{N}", d.socket.display()),
+        Stdio::piped(),
     );
     let mut out = BufReader::new(flood.0.stdout.take().unwrap());
     let counts = read_until(&mut out, "refused=").expect("the flood helper ended early");
@@ -356,21 +349,8 @@ fn group_removal(by_timer: bool) {
     let mut d = daemon_for(limits, &grant, &bob.name);
     d.start();
     let socket = d.socket.display().to_string();
-    let mut events = Helper(
-        helper_as(&bob, &format!("events:{socket}"))
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let mut keep = Helper(
-        helper_as(&bob, &format!("keepalive:{socket}"))
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+    let mut events = helper_as(&bob, &format!("events:{socket}"), Stdio::inherit());
+    let mut keep = helper_as(&bob, &format!("keepalive:{socket}"), Stdio::piped());
     let mut keep_out = BufReader::new(keep.0.stdout.take().unwrap());
     let first = read_until(&mut keep_out, "first=");
     assert_eq!(
@@ -446,8 +426,7 @@ fn group_removal(by_timer: bool) {
 /// whatever happens in tenants it cannot read.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn event_numbers_count_per_tenant() {
-    let mut d = Stewardd::new("", "");
-    d.start();
+    let mut d = Stewardd::started("", "");
     let c = d.client();
     let mut lines = c.get_lines("/v1/events").await.unwrap();
     let body = steward_testkit::process::contact("x");
@@ -471,12 +450,7 @@ async fn event_numbers_count_per_tenant() {
     }
     let mut seen = Vec::new();
     while seen.len() < 6 {
-        let l = tokio::time::timeout(Duration::from_secs(10), lines.next_line())
-            .await
-            .unwrap()
-            .unwrap()
-            .unwrap();
-        let v: Value = serde_json::from_slice(&l).unwrap();
+        let v = next_event(&mut lines, Duration::from_secs(10)).await;
         seen.push(format!("{}:{}", v["tenant"].as_str().unwrap(), v["seq"]));
     }
     assert_eq!(
@@ -498,8 +472,7 @@ async fn event_numbers_count_per_tenant() {
 /// refused (on main about half were: the slot outlived the answer).
 #[test]
 fn sequential_connection_close_clients_are_never_refused() {
-    let mut d = Stewardd::new("max_connections_per_uid = 1", "");
-    d.start();
+    let mut d = Stewardd::started("max_connections_per_uid = 1", "");
     let req = b"GET /v1/tenants/contoso/contacts HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
     let mut refused = 0;
     let mut other = Vec::new();

@@ -179,10 +179,7 @@ async fn check(d: &Stewardd, model: &mut Model) -> usize {
 }
 
 async fn trials(n: usize) {
-    let seed: u64 = std::env::var("STEWARD_CRASH_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(rand::random);
+    let seed: u64 = steward_testkit::env_number("STEWARD_CRASH_SEED").unwrap_or_else(rand::random);
     println!("crash: {n} trials, seed {seed} (STEWARD_CRASH_SEED={seed} replays it)");
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     let mut d = Stewardd::new("", "");
@@ -263,9 +260,6 @@ async fn sigkill_loses_no_acknowledged_write() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 #[ignore = "long run: scripts/crash-long.sh (200 trials)"]
 async fn sigkill_loses_no_acknowledged_write_long() {
-    let n = std::env::var("STEWARD_CRASH_TRIALS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(200);
+    let n = steward_testkit::env_number("STEWARD_CRASH_TRIALS").unwrap_or(200);
     trials(n).await;
 }

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use steward::client::Client;
+use steward_testkit::api::post_alerts;
 use steward_testkit::config::ConfigBuilder;
 use steward_testkit::dsr;
 use steward_testkit::inproc::stored_audit;
@@ -63,11 +64,7 @@ async fn seed(c: &Client) {
                 "entities": [{"type": "account", "name": "carol", "upn": CAROL}]}})
         })
         .collect();
-    let r = c
-        .post_json(&format!("/v1/tenants/{T}/alerts"), &alerts)
-        .await
-        .unwrap();
-    assert_eq!(r.status.as_u16(), 201);
+    post_alerts(c, T, &alerts).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1301,8 +1301,7 @@ const HOSTILE_LIMITS: &str =
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn hostile_input_is_refused_and_changes_nothing() {
-    let mut d = Stewardd::new(HOSTILE_LIMITS, "");
-    d.start();
+    let mut d = Stewardd::started(HOSTILE_LIMITS, "");
     seed(&d).await;
     let c = d.client();
     let before = snapshot(&c).await;
@@ -1383,8 +1382,7 @@ async fn hostile_input_is_refused_and_changes_nothing() {
 /// Unknown fields: ignored in contacts (and not stored), kept in alerts (DESIGN.md).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unknown_fields_are_handled_as_designed() {
-    let mut d = Stewardd::new("", "");
-    d.start();
+    let mut d = Stewardd::started("", "");
     let c = d.client();
     let mut body = contact("unknown");
     body["properties"]["secretBackdoor"] = json!({"admin": true});

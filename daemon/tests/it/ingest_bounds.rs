@@ -23,6 +23,7 @@ use std::time::{Duration, Instant};
 use http::{HeaderName, Method, StatusCode};
 use serde_json::{Value, json};
 use steward::client::{Body, Client};
+use steward_testkit::api::{alert_array, ingest_body};
 use steward_testkit::process::{Stewardd, list_all};
 use steward_testkit::user::OsUser;
 
@@ -44,35 +45,15 @@ fn tiny_alerts(prefix: &str, n: usize) -> Vec<u8> {
 /// whose parsed `Value` tree is many times its text.
 fn dense_alerts(prefix: &str) -> Vec<u8> {
     let entities = vec!["{\"a\":1}"; 1000].join(",");
-    let mut s = String::from("[");
-    let mut i = 0;
-    loop {
-        let a =
-            format!("{{\"name\":\"{prefix}{i}\",\"properties\":{{\"entities\":[{entities}]}}}}");
-        if s.len() + a.len() + 2 >= 16 << 20 {
-            break;
-        }
-        if i > 0 {
-            s.push(',');
-        }
-        s.push_str(&a);
-        i += 1;
-    }
-    s.push(']');
-    s.into_bytes()
+    let properties = format!("{{\"entities\":[{entities}]}}");
+    alert_array(prefix, &properties, (16 << 20) - 1)
+        .0
+        .into_bytes()
 }
 
 /// POSTs an ingest body; returns status, `Retry-After` and body.
 async fn ingest(c: &Client, tenant: &str, body: Vec<u8>) -> (StatusCode, Option<String>, Value) {
-    let r = c
-        .request(
-            Method::POST,
-            &format!("/v1/tenants/{tenant}/alerts"),
-            Some(Body::json_bytes(body)),
-            &[],
-        )
-        .await
-        .unwrap();
+    let r = ingest_body(c, tenant, Body::json_bytes(body)).await;
     let retry = r
         .headers
         .get(http::header::RETRY_AFTER)
@@ -83,8 +64,7 @@ async fn ingest(c: &Client, tenant: &str, body: Vec<u8>) -> (StatusCode, Option<
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ingest_over_the_budget_is_503_with_retry_after_and_a_dropped_request_frees_it() {
-    let mut d = Stewardd::new("max_ingest_body = \"1MiB\"\ningest_budget = \"1MiB\"", "");
-    d.start();
+    let d = Stewardd::started("max_ingest_body = \"1MiB\"\ningest_budget = \"1MiB\"", "");
     let c = d.client();
     // A holds the whole budget: its head declares 1 MiB, its body trickles.
     let mut holder = UnixStream::connect(&d.socket).unwrap();
@@ -196,8 +176,7 @@ async fn commit_times(c: &Client, tenant: &str, operation: &str) -> Vec<jiff::Ti
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn another_tenants_write_commits_between_the_chunks_of_a_big_ingest() {
-    let mut d = Stewardd::new("", "");
-    d.start();
+    let d = Stewardd::started("", "");
     let c = d.client().with_timeout(Some(Duration::from_secs(600)));
     let big = tiny_alerts("big", 40_000);
     let ic = c.clone();
@@ -247,8 +226,7 @@ async fn a_write_handed_to_the_writer_answers_its_commit_not_408() {
     // own); DSR opens sent meanwhile are handed over at once and wait for their group
     // longer than the request timeout: each must answer its commit (201), never 408.
     let timeout = Duration::from_millis(300);
-    let mut d = Stewardd::new("request_timeout = \"300ms\"", "");
-    d.start();
+    let d = Stewardd::started("request_timeout = \"300ms\"", "");
     let c = d.client().with_timeout(Some(Duration::from_secs(600)));
     let spool = d.dir.path().join("data/spool/contoso");
     std::fs::write(spool.join("big.json.tmp"), tiny_alerts("s", 60_000)).unwrap();

@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 use http::StatusCode;
 use serde_json::{Value, json};
 use steward::client::Client;
-use steward_testkit::process::{config_text, health, list_all, stewardd};
+use steward_testkit::process::{config_text, health, list_all, stewardd, temp_dir_named};
 
 const VM1: &str =
     "/subscriptions/contoso/resourceGroups/rg1/providers/Microsoft.Compute/virtualMachines/vm1";
@@ -285,6 +285,31 @@ fn settle(ns: &str, l: &Listener, target: std::net::IpAddr, port: u16, source: &
     }
 }
 
+/// Once the unguarded paths from the source and the outsider namespaces (from `sources`,
+/// theirs) reach `l` at `target`, starts the daemon and puts the standard [`policy`].
+async fn guarded(
+    net: &Net,
+    l: &Listener,
+    target: std::net::IpAddr,
+    sources: [&str; 2],
+) -> (Daemon, Client) {
+    settle(&net.src, l, target, PORT, sources[0]);
+    settle(&net.out, l, target, PORT, sources[1]);
+    let mut d = Daemon::new(net);
+    d.start();
+    let c = d.client();
+    let (s, v) = send(&c, true, &format!("{BASE}/jit-policies/default"), &policy()).await;
+    assert!(s.is_success(), "{v}");
+    (d, c)
+}
+
+/// Revokes the request `id`; asserts 200.
+async fn revoke(c: &Client, id: &str) {
+    let path = format!("{BASE}/jit-requests/{id}/revoke");
+    let (s, v) = send(c, false, &path, &json!({})).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+}
+
 /// `stewardd` with `[jit] firewall = "nftables"` running inside the jump namespace.
 struct Daemon {
     dir: tempfile::TempDir,
@@ -303,10 +328,7 @@ fn firewall_config(dir: &Path) -> String {
 
 impl Daemon {
     fn new(net: &Net) -> Daemon {
-        let dir = tempfile::Builder::new()
-            .prefix("steward-fw-")
-            .tempdir()
-            .unwrap();
+        let dir = temp_dir_named("steward-fw-");
         let config = dir.path().join("steward.toml");
         std::fs::write(&config, firewall_config(dir.path())).unwrap();
         let socket = dir.path().join("run/steward.sock");
@@ -444,13 +466,7 @@ async fn door_opens_for_the_request_and_closes_on_revoke_and_with_the_daemon_dea
     let Some(net) = Net::new("a") else { return };
     let l = Listener::new(&net, PORT);
     let t4: std::net::IpAddr = TARGET.parse().unwrap();
-    settle(&net.src, &l, t4, PORT, SRC);
-    settle(&net.out, &l, t4, PORT, OUT);
-    let mut d = Daemon::new(&net);
-    d.start();
-    let c = d.client();
-    let (s, v) = send(&c, true, &format!("{BASE}/jit-policies/default"), &policy()).await;
-    assert!(s.is_success(), "{v}");
+    let (mut d, c) = guarded(&net, &l, t4, [SRC, OUT]).await;
     assert!(
         !reaches(&net.src, &l, PORT, SRC),
         "a guarded port is open before initiate"
@@ -485,14 +501,7 @@ async fn door_opens_for_the_request_and_closes_on_revoke_and_with_the_daemon_dea
     );
     assert_eq!(doors[0].2, format!("contoso/{id}"));
 
-    let (s, v) = send(
-        &c,
-        false,
-        &format!("{BASE}/jit-requests/{id}/revoke"),
-        &json!({}),
-    )
-    .await;
-    assert_eq!(s, StatusCode::OK, "{v}");
+    revoke(&c, &id).await;
     assert!(
         !reaches(&net.src, &l, PORT, SRC),
         "the door stayed open after revoke"
@@ -537,24 +546,11 @@ async fn reconcile_restores_exactly_the_active_requests() {
     let l1 = Listener::new(&net, PORT);
     let l2 = Listener::new(&net, PORT2);
     let t4: std::net::IpAddr = TARGET.parse().unwrap();
-    settle(&net.src, &l1, t4, PORT, SRC);
-    settle(&net.out, &l1, t4, PORT, OUT);
-    let mut d = Daemon::new(&net);
-    d.start();
-    let c = d.client();
-    let (s, v) = send(&c, true, &format!("{BASE}/jit-policies/default"), &policy()).await;
-    assert!(s.is_success(), "{v}");
+    let (mut d, c) = guarded(&net, &l1, t4, [SRC, OUT]).await;
     let (s, v) = initiate(&c, VM1, PORT2, 900.0, SRC).await;
     assert_eq!(s, StatusCode::ACCEPTED, "{v}");
     let revoked = v["id"].as_str().unwrap().to_owned();
-    let (s, v) = send(
-        &c,
-        false,
-        &format!("{BASE}/jit-requests/{revoked}/revoke"),
-        &json!({}),
-    )
-    .await;
-    assert_eq!(s, StatusCode::OK, "{v}");
+    revoke(&c, &revoked).await;
     let (s, v) = initiate(&c, VM1, PORT, 900.0, SRC).await;
     assert_eq!(s, StatusCode::ACCEPTED, "{v}");
     let open = v["id"].as_str().unwrap().to_owned();
@@ -695,13 +691,7 @@ async fn ipv6_door_opens_for_its_source_only() {
     let Some(net) = Net::new("d") else { return };
     let l = Listener::new6(&net, PORT);
     let target: std::net::IpAddr = TARGET6.parse().unwrap();
-    settle(&net.src, &l, target, PORT, "fd77:1::2");
-    settle(&net.out, &l, target, PORT, "fd77:3::2");
-    let mut d = Daemon::new(&net);
-    d.start();
-    let c = d.client();
-    let (s, v) = send(&c, true, &format!("{BASE}/jit-policies/default"), &policy()).await;
-    assert!(s.is_success(), "{v}");
+    let (_d, c) = guarded(&net, &l, target, ["fd77:1::2", "fd77:3::2"]).await;
     assert!(
         !reaches_at(&net.src, &l, target, PORT, "fd77:1::2"),
         "guarded IPv6 port open"

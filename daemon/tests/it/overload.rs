@@ -24,6 +24,7 @@ use std::time::{Duration, Instant};
 
 use http::StatusCode;
 use steward_testkit::process::{RawReply, Stewardd, get, read_replies};
+use steward_testkit::user::as_nobody;
 
 /// Most a well-behaved request may take while the daemon is under abuse.
 const BOUND: Duration = Duration::from_secs(2);
@@ -142,8 +143,7 @@ async fn many_connections(n: usize, hold: Duration) {
         n + 100,
         n + 50
     );
-    let mut d = Stewardd::new(&limits, "");
-    d.start();
+    let mut d = Stewardd::started(&limits, "");
     let stats = Arc::new(Abuse::default());
     let stop = Arc::new(AtomicBool::new(false));
     let t0 = Instant::now();
@@ -208,11 +208,22 @@ async fn five_hundred_connections_and_slow_clients_do_not_starve_a_good_client()
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 #[ignore = "long run: scripts/overload-long.sh"]
 async fn many_connections_long() {
-    let n = std::env::var("STEWARD_OVERLOAD_CONNECTIONS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(1000);
+    let n = steward_testkit::env_number("STEWARD_OVERLOAD_CONNECTIONS").unwrap_or(1000);
     many_connections(n, Duration::from_secs(30)).await;
+}
+
+/// The HTTP status (as curl writes it, `000` when none came) of a contacts list asked
+/// for by `nobody` on `socket`, with curl's `extra` options.
+fn status_as_nobody(socket: &std::path::Path, extra: &[&str]) -> String {
+    let out = as_nobody("curl")
+        .args(["-s", "-o", "/dev/null", "-w", "%{http_code}"])
+        .args(extra)
+        .arg("--unix-socket")
+        .arg(socket)
+        .arg("http://localhost/v1/tenants/contoso/contacts")
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// `nobody` opens connections past its per-uid cap; the rest of the machine is served.
@@ -245,18 +256,8 @@ async fn one_uid_past_its_cap_gets_429_and_others_are_served() {
     let mut holders = Vec::new();
     for _ in 0..CAP {
         holders.push(
-            Command::new("setpriv")
-                .args([
-                    "--reuid=65534",
-                    "--regid=65534",
-                    "--clear-groups",
-                    "--",
-                    "curl",
-                    "-sN",
-                    "-o",
-                    "/dev/null",
-                    "--unix-socket",
-                ])
+            as_nobody("curl")
+                .args(["-sN", "-o", "/dev/null", "--unix-socket"])
                 .arg(&d.socket)
                 .arg(url)
                 .stdout(Stdio::null())
@@ -271,32 +272,11 @@ async fn one_uid_past_its_cap_gets_429_and_others_are_served() {
     for _ in 0..TRIES {
         let out = tokio::task::spawn_blocking({
             let socket = d.socket.clone();
-            move || {
-                Command::new("setpriv")
-                    .args([
-                        "--reuid=65534",
-                        "--regid=65534",
-                        "--clear-groups",
-                        "--",
-                        "curl",
-                        "-s",
-                        "-o",
-                        "/dev/null",
-                        "-w",
-                        "%{http_code}",
-                        "--max-time",
-                        "5",
-                        "--unix-socket",
-                    ])
-                    .arg(&socket)
-                    .arg("http://localhost/v1/tenants/contoso/contacts")
-                    .output()
-                    .unwrap()
-            }
+            move || status_as_nobody(&socket, &["--max-time", "5"])
         })
         .await
         .unwrap();
-        let code = String::from_utf8_lossy(&out.stdout).to_string();
+        let code = out;
         if code == "429" {
             refused += 1;
         }
@@ -317,24 +297,6 @@ async fn one_uid_past_its_cap_gets_429_and_others_are_served() {
     );
     // Once the holders are gone, nobody is served again.
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let out = Command::new("setpriv")
-        .args([
-            "--reuid=65534",
-            "--regid=65534",
-            "--clear-groups",
-            "--",
-            "curl",
-            "-s",
-            "-o",
-            "/dev/null",
-            "-w",
-            "%{http_code}",
-            "--unix-socket",
-        ])
-        .arg(&d.socket)
-        .arg("http://localhost/v1/tenants/contoso/contacts")
-        .output()
-        .unwrap();
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "200");
+    assert_eq!(status_as_nobody(&d.socket, &[]), "200");
     d.stop();
 }

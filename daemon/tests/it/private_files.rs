@@ -7,10 +7,12 @@
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use steward_testkit::process::{config_text, health, run_to_exit, stewardd};
+use steward_testkit::process::{
+    config_text, health, run_to_exit, spawn_daemon, stewardd, temp_dir_named, wait_to_exit,
+};
 use steward_testkit::user::OsUser;
 
 fn mode(p: &Path) -> u32 {
@@ -31,10 +33,7 @@ fn chmod(p: &Path, m: u32) {
 /// directory's, as on a real host), with a config whose socket is `socket` (relative to
 /// the dir) and whose data dir is `data`.
 fn setup(socket: &str) -> (tempfile::TempDir, PathBuf, PathBuf) {
-    let dir = tempfile::Builder::new()
-        .prefix("steward-files-")
-        .tempdir()
-        .unwrap();
+    let dir = temp_dir_named("steward-files-");
     chmod(dir.path(), 0o711);
     let data = dir.path().join("data");
     let text = config_text(dir.path(), &data, "", "").replace(
@@ -49,18 +48,14 @@ fn setup(socket: &str) -> (tempfile::TempDir, PathBuf, PathBuf) {
 /// Starts `stewardd --config cfg` under `umask 022` (as a shell started by hand has) with
 /// info logs, and waits for its socket to answer.
 fn start_under_umask_022(cfg: &Path, socket: &Path) -> std::process::Child {
-    let mut child = Command::new("sh")
-        .arg("-c")
-        .arg(r#"umask 022; exec "$0" --config "$1""#)
-        .arg(stewardd())
-        .arg(cfg)
-        .env("RUST_LOG", "info")
-        .env_remove("LISTEN_FDS")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_daemon(
+        Command::new("sh")
+            .arg("-c")
+            .arg(r#"umask 022; exec "$0" --config "$1""#)
+            .arg(stewardd())
+            .arg(cfg)
+            .env("RUST_LOG", "info"),
+    );
     let deadline = Instant::now() + Duration::from_secs(20);
     while !health(socket) {
         if let Some(st) = child.try_wait().unwrap() {
@@ -306,10 +301,7 @@ fn the_default_tmp_runtime_dir_squatted_by_another_user_is_refused() {
     std::fs::create_dir(&squat).unwrap();
     chmod(&squat, 0o777);
     squatter.chown(&squat);
-    let t = tempfile::Builder::new()
-        .prefix("steward-files-")
-        .tempdir()
-        .unwrap();
+    let t = temp_dir_named("steward-files-");
     chmod(t.path(), 0o711);
     let home = t.path().join("home");
     std::fs::create_dir(&home).unwrap();
@@ -319,41 +311,27 @@ fn the_default_tmp_runtime_dir_squatted_by_another_user_is_refused() {
         !Path::new("/etc/steward/steward.toml").exists(),
         "a system config would replace the embedded default"
     );
-    let out = {
+    let (code, err) = {
         use std::os::unix::process::CommandExt;
-        let mut child = Command::new(stewardd())
-            .uid(victim.uid)
-            .gid(victim.gid)
-            .current_dir("/")
-            .env("HOME", &home)
-            .env("USER", &victim.name)
-            .env("RUST_LOG", "warn")
-            .env("RUST_BACKTRACE", "0")
-            .env_remove("XDG_RUNTIME_DIR")
-            .env_remove("XDG_DATA_HOME")
-            .env_remove("XDG_STATE_HOME")
-            .env_remove("STEWARD_CONFIG")
-            .env_remove("LISTEN_FDS")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while child.try_wait().unwrap().is_none() {
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        child.wait_with_output().unwrap()
+        let child = spawn_daemon(
+            Command::new(stewardd())
+                .uid(victim.uid)
+                .gid(victim.gid)
+                .current_dir("/")
+                .env("HOME", &home)
+                .env("USER", &victim.name)
+                .env("RUST_LOG", "warn")
+                .env("RUST_BACKTRACE", "0")
+                .env_remove("XDG_RUNTIME_DIR")
+                .env_remove("XDG_DATA_HOME")
+                .env_remove("XDG_STATE_HOME")
+                .env_remove("STEWARD_CONFIG"),
+        );
+        wait_to_exit(child, Duration::from_secs(20))
     };
-    let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        !out.status.success() && out.status.code().is_some(),
-        "stewardd did not refuse the squatted dir ({:?}): {err}",
-        out.status
+        code.is_some_and(|c| c != 0),
+        "stewardd did not refuse the squatted dir ({code:?}): {err}"
     );
     assert!(
         err.contains(&squat.display().to_string()) && err.contains("chown"),

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use steward::client::Client;
+use steward_testkit::api::strings;
 use steward_testkit::config::ConfigBuilder;
 use steward_testkit::me;
 use steward_testkit::process::stewardd;
@@ -49,6 +50,17 @@ impl Daemon {
         let mut d = Daemon { child, socket };
         d.wait_ready();
         d
+    }
+
+    /// Spawns `cmd` (a daemon serving `socket`, or what starts one) with its output
+    /// dropped; not waited for.
+    fn spawn(cmd: &mut Command, socket: PathBuf) -> Daemon {
+        let child = cmd
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        Daemon { child, socket }
     }
 
     fn wait_ready(&mut self) {
@@ -109,6 +121,15 @@ fn put_contact(socket: &Path) -> http::StatusCode {
     })
 }
 
+/// `stewardd FLAG PATH` (`check-config FILE`, `--config FILE`) run to its exit.
+fn stewardd_run(flag: &str, path: &Path) -> std::process::Output {
+    Command::new(stewardd())
+        .arg(flag)
+        .arg(path)
+        .output()
+        .unwrap()
+}
+
 #[test]
 fn help_and_version() {
     let out = Command::new(stewardd()).arg("--help").output().unwrap();
@@ -121,11 +142,7 @@ fn help_and_version() {
 #[test]
 fn check_config_accepts_the_example_and_names_a_typo() {
     let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/steward.toml");
-    let out = Command::new(stewardd())
-        .arg("check-config")
-        .arg(&example)
-        .output()
-        .unwrap();
+    let out = stewardd_run("check-config", &example);
     assert!(
         out.status.success(),
         "{}",
@@ -134,11 +151,7 @@ fn check_config_accepts_the_example_and_names_a_typo() {
     let dir = tempfile::tempdir().unwrap();
     let bad = dir.path().join("bad.toml");
     std::fs::write(&bad, "[daemon]\nsockett = \"/x\"\n").unwrap();
-    let out = Command::new(stewardd())
-        .arg("check-config")
-        .arg(&bad)
-        .output()
-        .unwrap();
+    let out = stewardd_run("check-config", &bad);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("sockett"));
 }
@@ -157,11 +170,7 @@ fn check_config_refuses_grants_that_match_nobody() {
     ] {
         let text = format!("{base}\n[[grant]]\n{grant}\ntenant = \"contoso\"\nrole = \"reader\"\n");
         std::fs::write(&file, text).unwrap();
-        let out = Command::new(stewardd())
-            .arg("check-config")
-            .arg(&file)
-            .output()
-            .unwrap();
+        let out = stewardd_run("check-config", &file);
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success(), "{grant}: accepted");
         assert!(err.contains(want), "{grant}: {err}");
@@ -176,11 +185,7 @@ fn the_socket_is_private_and_a_second_daemon_refuses_the_same_data_dir() {
     assert_eq!(mode(&d.socket), 0o600);
     assert_eq!(mode(&dir.path().join("run")), 0o750);
 
-    let out = Command::new(stewardd())
-        .arg("--config")
-        .arg(&cfg)
-        .output()
-        .unwrap();
+    let out = stewardd_run("--config", &cfg);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("another stewardd"), "{err}");
@@ -236,12 +241,7 @@ fn sighup_reloads_a_valid_file_and_keeps_the_old_one_over_an_invalid_one() {
             .await
             .unwrap()
     });
-    let statuses: Vec<&str> = audit["value"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["status"].as_str().unwrap())
-        .collect();
+    let statuses = strings(&audit["value"], "status");
     assert!(
         statuses.contains(&"Succeeded") && statuses.contains(&"Failed"),
         "{audit}"
@@ -284,11 +284,7 @@ fn reading_the_config_file_never_reloads_it_and_a_change_reloads_once() {
             .unwrap();
         assert!(st.success());
     }
-    let check = Command::new(stewardd())
-        .arg("check-config")
-        .arg(&cfg)
-        .output()
-        .unwrap();
+    let check = stewardd_run("check-config", &cfg);
     assert!(check.status.success(), "{check:?}");
     for _ in 0..5 {
         // An editor opening the file: read it whole, keep it open a moment, close it.
@@ -370,18 +366,11 @@ fn sd_notify_reports_ready_reloading_and_stopping() {
     notify
         .set_read_timeout(Some(Duration::from_secs(10)))
         .unwrap();
-    let child = Command::new(stewardd())
-        .arg("--config")
+    let mut cmd = Command::new(stewardd());
+    cmd.arg("--config")
         .arg(&cfg)
-        .env("NOTIFY_SOCKET", &notify_path)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut d = Daemon {
-        child,
-        socket: dir.path().join("run/steward.sock"),
-    };
+        .env("NOTIFY_SOCKET", &notify_path);
+    let mut d = Daemon::spawn(&mut cmd, dir.path().join("run/steward.sock"));
     let recv = || {
         let mut buf = [0u8; 256];
         let n = notify.recv(&mut buf).expect("a notification within 10 s");
@@ -408,20 +397,13 @@ fn socket_activation_serves_the_socket_it_is_given() {
     };
     let (dir, cfg) = setup("owner");
     let activated = dir.path().join("activated.sock");
-    let child = Command::new(activate)
-        .arg("-l")
+    let mut cmd = Command::new(activate);
+    cmd.arg("-l")
         .arg(&activated)
         .arg(stewardd())
         .arg("--config")
-        .arg(&cfg)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut d = Daemon {
-        child,
-        socket: activated.clone(),
-    };
+        .arg(&cfg);
+    let mut d = Daemon::spawn(&mut cmd, activated.clone());
     d.wait_ready();
     assert_eq!(put_contact(&activated), http::StatusCode::CREATED);
     // The daemon did not create a socket of its own.

@@ -16,9 +16,10 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use steward::client::Client;
+use steward_testkit::api::post_alerts;
 use steward_testkit::config::ConfigBuilder;
 use steward_testkit::dsr;
-use steward_testkit::process::{Stewardd, get};
+use steward_testkit::process::{Stewardd, get, temp_dir_named};
 
 const T: &str = "contoso";
 /// The subject, as the contacts spell it (the store keeps it as written).
@@ -30,10 +31,7 @@ const PHONE_DIGITS: &str = "12142754038";
 
 /// A daemon on a temp dir whose log dir is inside the data dir, logging at `debug`.
 fn daemon(scrub_within: &str) -> Stewardd {
-    let dir = tempfile::Builder::new()
-        .prefix("steward-scrub-")
-        .tempdir()
-        .unwrap();
+    let dir = temp_dir_named("steward-scrub-");
     let data = dir.path().join("data");
     let config = ConfigBuilder::reliability(dir.path(), "")
         .log_dir(&data.join("logs"))
@@ -53,6 +51,14 @@ fn data(d: &Stewardd) -> PathBuf {
 }
 
 /// A client with room for a slow rewrite.
+/// A [`daemon`] started, and its [`client`].
+fn started(scrub_within: &str) -> (Stewardd, Client) {
+    let mut d = daemon(scrub_within);
+    d.start_within(START);
+    let c = client(&d);
+    (d, c)
+}
+
 fn client(d: &Stewardd) -> Client {
     Client::new(&d.socket).with_timeout(Some(Duration::from_secs(60)))
 }
@@ -183,9 +189,7 @@ fn assert_none_left(data: &Path, when: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_byte_of_an_erased_subject_remains_under_the_data_dir_after_the_scrub() {
-    let mut d = daemon("6s");
-    d.start_within(START);
-    let c = client(&d);
+    let (mut d, c) = started("6s");
     let export_id = seed(&c).await;
     // A subject search: the daemon must not log the identifiers it is asked about.
     let (st, _) = get(&c, &format!("/v1/tenants/{T}/subjects?email={EMAIL}")).await;
@@ -250,9 +254,7 @@ async fn no_byte_of_an_erased_subject_remains_under_the_data_dir_after_the_scrub
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restart_between_the_erasure_and_its_scrub_still_scrubs() {
-    let mut d = daemon("4s");
-    d.start_within(START);
-    let c = client(&d);
+    let (mut d, c) = started("4s");
     seed(&c).await;
     let erase = dsr::run(
         &c,
@@ -283,9 +285,7 @@ async fn a_restart_between_the_erasure_and_its_scrub_still_scrubs() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_subject_with_retained_alerts_remains_only_in_the_live_alerts() {
-    let mut d = daemon("2s");
-    d.start_within(START);
-    let c = client(&d);
+    let (mut d, c) = started("2s");
     seed(&c).await;
     let now = jiff::Timestamp::now().to_string();
     let alerts: Vec<Value> = (0..3)
@@ -294,11 +294,7 @@ async fn a_subject_with_retained_alerts_remains_only_in_the_live_alerts() {
                 "entities": [{"type": "account", "upn": EMAIL}]}})
         })
         .collect();
-    let r = c
-        .post_json(&format!("/v1/tenants/{T}/alerts"), &alerts)
-        .await
-        .unwrap();
-    assert_eq!(r.status.as_u16(), 201);
+    post_alerts(&c, T, &alerts).await;
     dsr::run(
         &c,
         T,
@@ -345,9 +341,7 @@ async fn a_subject_with_retained_alerts_remains_only_in_the_live_alerts() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sigkill_during_the_rewrite_leaves_a_whole_store_and_the_scrub_still_happens() {
     const ALERTS: usize = 20_000;
-    let mut d = daemon("2s");
-    d.start_within(START);
-    let c = client(&d);
+    let (mut d, c) = started("2s");
     seed(&c).await;
     let now = jiff::Timestamp::now().to_string();
     for batch in 0..(ALERTS / 2000) {
@@ -379,7 +373,7 @@ async fn a_sigkill_during_the_rewrite_leaves_a_whole_store_and_the_scrub_still_h
         }
         false
     });
-    let _ = dsr_no_wait(&c, "erase", json!({"email": EMAIL, "phone": PHONE_DIGITS})).await;
+    dsr_no_wait(&c, "erase", json!({"email": EMAIL, "phone": PHONE_DIGITS})).await;
     assert!(watcher.join().unwrap(), "the rewrite's copy never appeared");
     d.kill9();
 
@@ -429,25 +423,9 @@ async fn a_sigkill_during_the_rewrite_leaves_a_whole_store_and_the_scrub_still_h
 }
 
 /// Opens and confirms a request without waiting for it.
-async fn dsr_no_wait(c: &Client, kind: &str, subject: Value) -> String {
-    let r = c
-        .post_json(
-            &format!("/v1/tenants/{T}/dsr"),
-            &json!({"type": kind, "subject": subject}),
-        )
-        .await
-        .unwrap();
-    assert_eq!(r.status.as_u16(), 201);
-    let id = serde_json::from_slice::<Value>(&r.body).unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let r = c
-        .post_json(&format!("/v1/tenants/{T}/dsr/{id}/confirm"), &json!({}))
-        .await
-        .unwrap();
-    assert_eq!(r.status.as_u16(), 202);
-    id
+async fn dsr_no_wait(c: &Client, kind: &str, subject: Value) {
+    let path = dsr::open(c, T, kind, subject).await;
+    dsr::confirm(c, &path).await;
 }
 
 /// The writers' pause during a rewrite of a realistic store (100k alerts, 1k contacts):
@@ -456,10 +434,9 @@ async fn dsr_no_wait(c: &Client, kind: &str, subject: Value) -> String {
 #[test]
 #[ignore = "a measurement: run by hand"]
 fn rewrite_pause_for_100k_alerts() {
-    use steward::model::{AuditStatus, SubjectKey, SubjectKind};
-    use steward_daemon::store::{
-        AuditEntry, DocInput, Kind, Store, StoreOptions, TenantWrite, WriteError, system_caller,
-    };
+    use steward::model::{SubjectKey, SubjectKind};
+    use steward_daemon::store::{DocInput, Kind, Store, StoreOptions, TenantWrite, WriteError};
+    use steward_testkit::inproc::system_entry;
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
     let body = |i: usize| {
@@ -510,11 +487,7 @@ fn rewrite_pause_for_100k_alerts() {
                         None,
                     )?;
                 }
-                txn.audit(AuditEntry::named(
-                    system_caller(),
-                    "bench.seed",
-                    AuditStatus::Succeeded,
-                ));
+                txn.audit(system_entry("bench.seed"));
                 Ok::<_, WriteError>(())
             })
             .unwrap();
@@ -546,9 +519,7 @@ fn rewrite_pause_for_100k_alerts() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn erasures_within_one_window_share_one_scrub() {
-    let mut d = daemon("8s");
-    d.start_within(START);
-    let c = client(&d);
+    let (_d, c) = started("8s");
     put_contact(&c, "a", "anna@contoso.example", None).await;
     put_contact(&c, "b", "bert@contoso.example", None).await;
     let first = dsr::run(&c, T, "erase", json!({"email": "anna@contoso.example"})).await;

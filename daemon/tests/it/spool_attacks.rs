@@ -22,7 +22,9 @@ use std::time::{Duration, Instant};
 
 use http::StatusCode;
 use serde_json::{Value, json};
-use steward_testkit::process::{Stewardd, get, health, list_all, stewardd, verify_all};
+use steward_testkit::process::{
+    Stewardd, get, health, list_all, stewardd, temp_dir_named, verify_all,
+};
 use steward_testkit::user::OsUser;
 
 /// A daemon whose spool (`<dir>/spool`, rescanned every 200 ms) sources can reach.
@@ -33,10 +35,7 @@ struct Rig {
 
 impl Rig {
     fn new() -> Rig {
-        let dir = tempfile::Builder::new()
-            .prefix("stw-spool-")
-            .tempdir()
-            .unwrap();
+        let dir = temp_dir_named("stw-spool-");
         // Sources pass through to their tenant directory.
         std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o711)).unwrap();
         let spool = dir.path().join("spool");

@@ -21,8 +21,11 @@ use std::time::Duration;
 use http::StatusCode;
 use rand::{Rng, SeedableRng};
 use serde_json::json;
+use steward_testkit::api::expect_status;
 use steward_testkit::fill::{Mount, until_refused};
-use steward_testkit::process::{Stewardd, contact, get, list_all, run_to_exit, verify_all};
+use steward_testkit::process::{
+    Stewardd, contact, get, list_all, run_to_exit, temp_dir_named, verify_all,
+};
 
 /// An alert of about `kb` KiB (alerts are kept whole, so padding is stored).
 fn big_alert(name: &str, kb: usize) -> serde_json::Value {
@@ -33,10 +36,7 @@ fn big_alert(name: &str, kb: usize) -> serde_json::Value {
 /// Fills a small tmpfs under a daemon until a write answers 507. Returns the daemon, the
 /// mount guard, the mount point, the acknowledged alert names and the write count.
 async fn fill_up() -> Option<(Stewardd, Mount, std::path::PathBuf, Vec<String>, usize)> {
-    let dir = tempfile::Builder::new()
-        .prefix("steward-full-")
-        .tempdir()
-        .unwrap();
+    let dir = temp_dir_named("steward-full-");
     let mnt = dir.path().join("small");
     let mount = match Mount::tmpfs(&mnt, "6m") {
         Ok(m) => m,
@@ -82,6 +82,21 @@ async fn fill_up() -> Option<(Stewardd, Mount, std::path::PathBuf, Vec<String>, 
 
 /// The daemon survives a full disk, refuses writes, loses nothing acknowledged, and
 /// writes again once space is freed and it is restarted.
+/// Asserts that contoso holds exactly the `acked` alerts (nothing acknowledged was lost,
+/// nothing refused was stored) and that the chains verify.
+async fn assert_exactly_acked(c: &steward::client::Client, acked: &[String]) {
+    let names: Vec<String> = list_all(c, "/v1/tenants/contoso/alerts")
+        .await
+        .iter()
+        .map(|v| v["name"].as_str().unwrap().to_owned())
+        .collect();
+    for n in acked {
+        assert!(names.contains(n), "{n} was acknowledged but is gone");
+    }
+    assert_eq!(names.len(), acked.len(), "a refused write was stored");
+    verify_all(c).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn full_disk_answers_507_and_loses_nothing() {
     let Some((mut d, _mount, mnt, mut acked, full_at)) = fill_up().await else {
@@ -127,16 +142,7 @@ async fn full_disk_answers_507_and_loses_nothing() {
         String::from_utf8_lossy(&r.body)
     );
     acked.push("after-free".into());
-    let names: Vec<String> = list_all(&c, "/v1/tenants/contoso/alerts")
-        .await
-        .iter()
-        .map(|v| v["name"].as_str().unwrap().to_owned())
-        .collect();
-    for n in &acked {
-        assert!(names.contains(n), "{n} was acknowledged but is gone");
-    }
-    assert_eq!(names.len(), acked.len(), "a refused write was stored");
-    verify_all(&c).await;
+    assert_exactly_acked(&c, &acked).await;
     println!(
         "full disk: 6 MiB tmpfs, full after {full_at} writes of 64 KiB, then {refused} writes refused \
          (codes after the first 507: {codes:?}); after freeing 1 MiB and a restart: {} alerts intact, \
@@ -210,16 +216,7 @@ async fn full_disk_recovers_without_restart() {
     assert!(r.status.is_success(), "{} {}", r.status, d.stderr_text());
     acked.push("after-free".into());
     // Nothing acknowledged was lost, nothing refused was stored, the chains verify.
-    let names: Vec<String> = list_all(&c, "/v1/tenants/contoso/alerts")
-        .await
-        .iter()
-        .map(|v| v["name"].as_str().unwrap().to_owned())
-        .collect();
-    for n in &acked {
-        assert!(names.contains(n), "{n} was acknowledged but is gone");
-    }
-    assert_eq!(names.len(), acked.len(), "a refused write was stored");
-    verify_all(&c).await;
+    assert_exactly_acked(&c, &acked).await;
     assert!(d.alive());
     let reopens = d.stderr_text().matches("reopening the database").count();
     println!(
@@ -280,12 +277,7 @@ async fn full_disk_export_is_507_and_denials_are_audited_from_the_reserve() {
         .get("/v1/tenants/contoso/export/contacts?format=ndjson")
         .await
         .unwrap();
-    assert_eq!(
-        r.status.as_u16(),
-        507,
-        "{}",
-        String::from_utf8_lossy(&r.body)
-    );
+    expect_status(&r, 507, "export on a full disk");
     let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
     assert_eq!(v["error"]["code"], "StorageFull", "{v}");
     assert!(!String::from_utf8_lossy(&r.body).contains("brim@example.com"));
@@ -355,8 +347,7 @@ async fn full_disk_export_is_507_and_denials_are_audited_from_the_reserve() {
 
 /// A daemon with some data, stopped; returns it and its database file's bytes.
 async fn seeded() -> (Stewardd, Vec<u8>) {
-    let mut d = Stewardd::new("", "");
-    d.start();
+    let mut d = Stewardd::started("", "");
     let c = d.client();
     for i in 0..30 {
         let r = c
@@ -498,10 +489,7 @@ async fn start_on(
 fn randomly_damaged(good: &[u8]) -> (Vec<(String, Vec<u8>)>, u64) {
     let seed: u64 = rand::random();
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-    let trials = std::env::var("STEWARD_CORRUPT_TRIALS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(12);
+    let trials = steward_testkit::env_number("STEWARD_CORRUPT_TRIALS").unwrap_or(12);
     let damaged = (0..trials)
         .map(|t| {
             let mut bytes = good.to_vec();
@@ -681,10 +669,7 @@ fn data_dir_owned_by_another_user_or_unwritable_gives_a_clear_error() {
         println!("skipped: needs root and setpriv to run stewardd as another user");
         return;
     }
-    let dir = tempfile::Builder::new()
-        .prefix("steward-perm-")
-        .tempdir()
-        .unwrap();
+    let dir = temp_dir_named("steward-perm-");
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o711)).unwrap();
     let nobody = nix::unistd::Uid::from_raw(65534);
     let nogroup = nix::unistd::Gid::from_raw(65534);

@@ -69,6 +69,18 @@ fn put(
     })
 }
 
+/// Puts an empty contact `name` in contoso (with its audit record).
+fn empty_contact(store: &Store, name: &str) {
+    put(
+        &store.writer(),
+        "contoso",
+        Kind::Contact,
+        name,
+        DocInput::new("{}"),
+    )
+    .unwrap();
+}
+
 fn audit_count(store: &Store, tenant: &str) -> usize {
     store
         .tenant(&tid(tenant))
@@ -461,22 +473,8 @@ fn purging_oldest_audit_records_keeps_the_chain_verifiable_from_the_anchor() {
 fn unknown_format_version_is_a_clear_error_end_to_end() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(dir.path());
-    put(
-        &store.writer(),
-        "contoso",
-        Kind::Contact,
-        "default",
-        DocInput::new("{}"),
-    )
-    .unwrap();
-    put(
-        &store.writer(),
-        "contoso",
-        Kind::Contact,
-        "other",
-        DocInput::new("{}"),
-    )
-    .unwrap();
+    empty_contact(&store, "default");
+    empty_contact(&store, "other");
     let path = store.path().to_path_buf();
     store.close();
     rewrite_raw(&path, |wtx| {
@@ -515,28 +513,14 @@ fn unknown_format_version_is_a_clear_error_end_to_end() {
         matches!(bad, Err(WriteError::Store(StoreError::Codec { .. }))),
         "{bad:?}"
     );
-    put(
-        &store.writer(),
-        "contoso",
-        Kind::Contact,
-        "third",
-        DocInput::new("{}"),
-    )
-    .unwrap();
+    empty_contact(&store, "third");
 }
 
 #[test]
 fn second_open_and_damaged_files_are_errors_not_panics() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(dir.path());
-    put(
-        &store.writer(),
-        "contoso",
-        Kind::Contact,
-        "default",
-        DocInput::new("{}"),
-    )
-    .unwrap();
+    empty_contact(&store, "default");
     let err = Store::open(dir.path(), StoreOptions::default()).unwrap_err();
     assert!(matches!(err, StoreError::AlreadyOpen { .. }), "{err:?}");
     assert!(err.to_string().contains("another stewardd"), "{err}");
