@@ -108,10 +108,15 @@ impl TenantPaths {
 
     /// A whole kind exported, `…/export/{kind}?format={format}`.
     pub fn export(&self, kind: Resource, format: &str) -> String {
-        with_query(
-            &format!("{}/export/{}", self.base, kind.segment()),
-            &[("format", format.to_owned())],
-        )
+        self.export_where(kind, format, &[])
+    }
+
+    /// A kind exported as a filtered list shows it, `…/export/{kind}?format=…&severity=…`
+    /// (the daemon takes the alert list's filters on an alerts export).
+    pub fn export_where(&self, kind: Resource, format: &str, filters: &[(&str, String)]) -> String {
+        let mut query = vec![("format", format.to_owned())];
+        query.extend(filters.iter().cloned());
+        with_query(&format!("{}/export/{}", self.base, kind.segment()), &query)
     }
 
     /// The records naming a data subject, `…/subjects?email=…`.
@@ -208,6 +213,10 @@ mod tests {
             "/v1/tenants/t/export/jit-requests?format=csv"
         );
         assert_eq!(events(Some("t")), "/v1/events?tenant=t");
+        assert_eq!(
+            tenant("t").export_where(Resource::Alerts, "json", &[("severity", "High".into())]),
+            "/v1/tenants/t/export/alerts?format=json&severity=High"
+        );
     }
 
     #[test]

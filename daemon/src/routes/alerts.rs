@@ -51,12 +51,12 @@ pub struct AlertQuery {
     pub cursor: Option<String>,
 }
 
-/// A parsed filter over stored alerts.
-struct Filter {
+/// A parsed filter over stored alerts (the list's, and a filtered export's).
+pub(crate) struct Filter {
     severity: Option<String>,
     status: Option<String>,
-    since: Option<i64>,
-    until: Option<i64>,
+    pub(crate) since: Option<i64>,
+    pub(crate) until: Option<i64>,
     q: Option<String>,
 }
 
@@ -74,7 +74,8 @@ fn time_param(name: &str, v: &Option<String>) -> Result<Option<i64>, ApiError> {
 }
 
 impl Filter {
-    fn new(q: &AlertQuery) -> Result<Filter, ApiError> {
+    /// Parses the query's filters (a bad time is a 400 naming the parameter).
+    pub(crate) fn new(q: &AlertQuery) -> Result<Filter, ApiError> {
         Ok(Filter {
             severity: q.severity.as_ref().map(|s| s.to_lowercase()),
             status: q.status.as_ref().map(|s| s.to_lowercase()),
@@ -88,14 +89,14 @@ impl Filter {
     }
 
     /// `?severity=&status=`, tested on the time index's facets (no record read).
-    fn accepts_facets(&self, f: Facets<'_>) -> bool {
+    pub(crate) fn accepts_facets(&self, f: Facets<'_>) -> bool {
         self.severity.as_deref().is_none_or(|s| f.severity == s)
             && self.status.as_deref().is_none_or(|s| f.status == s)
     }
 
     /// `?until=` (which also starts the scan, see [`list_page`]; `since` ends it) and
     /// `?q=`, tested on the record.
-    fn accepts(&self, doc: &Doc) -> bool {
+    pub(crate) fn accepts(&self, doc: &Doc) -> bool {
         let t = doc.time.unwrap_or(i64::MIN);
         if self.since.is_some_and(|s| t < s) || self.until.is_some_and(|u| t > u) {
             return false;

@@ -234,11 +234,14 @@ pub struct DeleteArgs {
 /// Filters of `alerts list`.
 #[derive(Debug, Clone, Args)]
 pub struct AlertListArgs {
-    /// Only this severity (Informational, Low, Medium, High).
-    #[arg(long)]
+    /// Only this severity (High, Medium, Low, Informational; any case). Another word is a
+    /// usage error naming these, never an empty table.
+    #[arg(long, ignore_case = true,
+          value_parser = clap::builder::PossibleValuesParser::new(steward::model::alert::SEVERITIES))]
     pub severity: Option<String>,
-    /// Only this status (Active, InProgress, Resolved, Dismissed).
-    #[arg(long)]
+    /// Only this status (Active, InProgress, Resolved, Dismissed; any case).
+    #[arg(long, ignore_case = true,
+          value_parser = clap::builder::PossibleValuesParser::new(steward::model::alert::STATUSES))]
     pub status: Option<String>,
     /// Generated at or after: an RFC 3339 time, or a duration ago (`24h`, `90m`).
     #[arg(long, value_name = "TIME", value_parser = parse_time)]

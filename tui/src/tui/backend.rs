@@ -51,8 +51,15 @@ async fn run(
 ) {
     let mut events: JoinHandle<()> = tokio::spawn(follow_events(client.clone(), None, out.clone()));
     let mut tenant: Option<TenantPaths> = None;
+    let mut export: Option<JoinHandle<()>> = None;
     while let Some(request) = rx.recv().await {
         match request {
+            Request::CancelExport => {
+                // Dropping the task drops its ExportFile: the temp file is removed.
+                if let Some(task) = export.take() {
+                    task.abort();
+                }
+            }
             Request::SetSession {
                 tenant: chosen,
                 role,
@@ -63,14 +70,18 @@ async fn run(
                 events = tokio::spawn(follow_events(client.clone(), chosen, out.clone()));
             }
             other => {
+                let is_export = matches!(other, Request::Export { .. });
                 let c = client.clone();
                 let t = tenant.clone();
                 let o = out.clone();
-                tokio::spawn(async move {
+                let task = tokio::spawn(async move {
                     if let Some(m) = handle(&c, t.as_ref(), other, &o).await {
                         let _ = o.send(m);
                     }
                 });
+                if is_export {
+                    export = Some(task);
+                }
             }
         }
     }
@@ -88,6 +99,8 @@ pub struct Call {
     pub body: Option<Value>,
     /// The etag loaded, sent as `If-Match`.
     pub etag: Option<String>,
+    /// Send `If-None-Match: *`: the call creates, and must not replace a record.
+    pub create: bool,
 }
 
 /// How a change is asked of the daemon in `tenant`.
@@ -98,29 +111,34 @@ pub fn call(tenant: &TenantPaths, change: &Change) -> Call {
             name,
             body,
             etag,
+            create,
         } => Call {
             method: Method::PUT,
             path: tenant.record(*kind, name),
             body: Some(body.clone()),
             etag: etag.clone(),
+            create: *create,
         },
         Change::Delete { kind, name, etag } => Call {
             method: Method::DELETE,
             path: tenant.record(*kind, name),
             body: None,
             etag: etag.clone(),
+            create: false,
         },
         Change::Initiate { policy, body } => Call {
             method: Method::POST,
             path: tenant.action(Resource::JitPolicies, policy, RecordAction::Initiate),
             body: Some(body.clone()),
             etag: None,
+            create: false,
         },
         Change::Revoke { id } => Call {
             method: Method::POST,
             path: tenant.action(Resource::JitRequests, id, RecordAction::Revoke),
             body: None,
             etag: None,
+            create: false,
         },
     }
 }
@@ -182,7 +200,7 @@ async fn handle(
     out: &UnboundedSender<Msg>,
 ) -> Option<Msg> {
     match request {
-        Request::SetSession { .. } => None,
+        Request::SetSession { .. } | Request::CancelExport => None,
         Request::LoadSession => {
             let who: Result<WhoAmI, _> = get_json(c, &paths::whoami()).await;
             let tenants: Result<List<TenantInfo>, _> = get_json(c, &paths::tenants()).await;
@@ -229,9 +247,17 @@ async fn handle(
             };
             Some(Msg::Written { change, result })
         }
-        Request::Export { kind, format, file } => {
+        Request::Export {
+            kind,
+            format,
+            file,
+            filters,
+        } => {
             let result = match tenant {
-                Some(t) => export(c, &t.export(kind, format.as_str()), &file, format, out).await,
+                Some(t) => {
+                    let path = t.export_where(kind, format.as_str(), &filters);
+                    export(c, &path, &file, format, out).await
+                }
                 None => Err(no_tenant()),
             };
             Some(match result {
@@ -281,6 +307,9 @@ async fn send_change(c: &Client, call: &Call) -> Result<(), Failure> {
         .as_ref()
         .map(|b| Body::json_bytes(serde_json::to_vec(b).unwrap_or_default()));
     let mut headers = if_match_header(call.etag.as_deref());
+    if call.create {
+        headers.push((header::IF_NONE_MATCH, "*".to_owned()));
+    }
     // One key per action: a creating POST is then never acted on twice.
     if call.method == Method::POST {
         headers.push(idempotency_header());
@@ -414,8 +443,10 @@ mod tests {
                 name: "default".into(),
                 body: serde_json::json!({}),
                 etag: Some("e1".into()),
+                create: false,
             },
         );
+        assert!(!save.create);
         assert_eq!(
             (save.method, save.path.as_str(), save.etag.as_deref()),
             (

@@ -136,6 +136,11 @@ fn draw_body(f: &mut Frame, area: Rect, s: &State) {
         };
         title.push(Span::styled(format!("│ {scope}: {} ", l.filter), t.rw()));
     }
+    for (name, value) in [("severity", l.severity), ("status", l.status)] {
+        if let Some(v) = value.filter(|_| s.tab.server_filter()) {
+            title.push(Span::styled(format!("│ {name}: {v} "), t.rw()));
+        }
+    }
     let block = Block::bordered().title(Line::from(title));
     if !s.session.loaded || (!l.loaded && vis == 0) {
         let text = match (&s.conn, &l.error) {
@@ -156,6 +161,11 @@ fn draw_body(f: &mut Frame, area: Rect, s: &State) {
         let text = match &l.error {
             Some(e) => e.clone(),
             None if !l.filter.is_empty() => format!("Nothing matches `{}`.", l.filter),
+            None if l.severity.is_some() || l.status.is_some() => format!(
+                "Nothing has the severity/status shown ({} and {} cycle them).",
+                s.keymap.first_key(Command::Severity),
+                s.keymap.first_key(Command::Status)
+            ),
             None => "Nothing here yet.".to_owned(),
         };
         f.render_widget(Paragraph::new(text).block(block).style(t.dim()), area);
@@ -189,7 +199,7 @@ fn draw_status(f: &mut Frame, area: Rect, s: &State) {
         _ => {}
     }
     if let Some(p) = &s.export {
-        let label = format!("exporting to {} — {} bytes", p.path, p.bytes);
+        let label = format!("exporting to {} — {} bytes (esc cancels)", p.path, p.bytes);
         let ratio = match p.total {
             Some(total) if total > 0 => (p.bytes as f64 / total as f64).min(1.0),
             _ => 0.0,

@@ -35,6 +35,10 @@ pub enum Command {
     Back,
     /// Filter the list.
     Filter,
+    /// Alerts: cycle the severity shown (all, High, Medium, Low, Informational).
+    Severity,
+    /// Alerts: cycle the status shown (all, Active, InProgress, Resolved, Dismissed).
+    Status,
     /// Create a record.
     New,
     /// Edit the selected record.
@@ -94,6 +98,8 @@ pub enum Gate {
     Export,
     /// Only on this kind's tab, with its action permission.
     ActionOn(Resource),
+    /// Only on this kind's tab; reading it is enough.
+    On(Resource),
 }
 
 /// Where help lists a command.
@@ -166,7 +172,7 @@ impl Spec {
 
 /// Every key command, in the order of help and footer, one row each.
 #[rustfmt::skip]
-pub const COMMANDS: [Spec; 28] = {
+pub const COMMANDS: [Spec; 30] = {
     use Command as C;
     use KeyCode as K;
     [
@@ -175,6 +181,10 @@ pub const COMMANDS: [Spec; 28] = {
         spec(C::Open, "open", "show the record's details", Some("details"), &[Key::code(K::Enter)]),
         spec(C::Back, "back", "close, clear the filter", None, &[Key::code(K::Esc)]),
         spec(C::Filter, "filter", "filter", Some("filter"), &[Key::ch('/')]),
+        spec(C::Severity, "severity", "alerts: cycle the severity shown", Some("severity"), &[Key::ch('v')])
+            .gate(Gate::On(Resource::Alerts)),
+        spec(C::Status, "status", "alerts: cycle the status shown", Some("status"), &[Key::ch('a')])
+            .gate(Gate::On(Resource::Alerts)),
         spec(C::New, "new", "new record", Some("new"), &[Key::ch('n')]).gate(Gate::Write),
         spec(C::Edit, "edit", "edit the record", Some("edit"), &[Key::ch('e')]).gate(Gate::Write),
         spec(C::Delete, "delete", "delete the record", Some("delete"), &[Key::ch('d')])

@@ -63,6 +63,27 @@ pub struct TuiOptions {
     pub keys: Option<PathBuf>,
 }
 
+/// The TUI was asked for without a terminal to draw on (a pipe, a cron job, `ssh host
+/// steward` without `-t`): the binaries print it and exit 2 before anything is set up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "the terminal UI needs a terminal: {0} is not one (for scripts use the subcommands, e.g. `steward alerts list`; over ssh use `ssh -t`)"
+)]
+pub struct NoTerminal(pub &'static str);
+
+/// Whether stdin and stdout are both terminals, checked before anything is started (a
+/// daemon, a temp dir) or written to the screen.
+pub fn require_terminal() -> Result<(), NoTerminal> {
+    use std::io::IsTerminal;
+    if !std::io::stdin().is_terminal() {
+        return Err(NoTerminal("stdin"));
+    }
+    if !std::io::stdout().is_terminal() {
+        return Err(NoTerminal("stdout"));
+    }
+    Ok(())
+}
+
 /// Runs the TUI on a runtime of its own until the operator quits (or SIGTERM/SIGHUP).
 /// Call [`run_async`] instead from inside a tokio runtime (`steward demo`).
 pub fn run(opts: TuiOptions) -> anyhow::Result<()> {
@@ -77,11 +98,12 @@ pub fn run(opts: TuiOptions) -> anyhow::Result<()> {
 /// Runs the TUI on the current tokio runtime until the operator quits.
 pub async fn run_async(opts: TuiOptions) -> anyhow::Result<()> {
     // Errors that need no terminal come first, so they print plainly.
+    require_terminal()?;
     let keys = opts.keys.clone().or_else(Keymap::default_path);
     let keymap = Keymap::load(keys.as_deref())?;
     let mut state = State::new(keymap, opts.tenant.clone(), opts.role.clone());
     state.theme = theme::Theme::from_env();
-    state.in_tmux = std::env::var_os("TMUX").is_some_and(|v| !v.is_empty());
+    state.clipboard = export::Clipboard::from_env();
     let mut sigterm = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
     let mut sighup = signal(SignalKind::hangup()).context("cannot watch SIGHUP")?;
 
@@ -91,7 +113,7 @@ pub async fn run_async(opts: TuiOptions) -> anyhow::Result<()> {
 
     // ratatui::init enters raw mode and the alternate screen and installs a panic hook
     // that restores the terminal; mouse capture stays off so operators can select text.
-    let mut terminal = ratatui::init();
+    let mut terminal = ratatui::try_init().context("cannot set up the terminal")?;
     let result = event_loop(
         &mut terminal,
         &mut state,

@@ -64,7 +64,12 @@ pub enum Request {
         format: ExportFormat,
         /// The file to write (created 0600, replaced only once complete).
         file: PathBuf,
+        /// The list's filters of the view (`severity`, `status`, `q`), so the file holds
+        /// what the screen shows; empty for the whole kind.
+        filters: Vec<(&'static str, String)>,
     },
+    /// Stop the running export; its temp file goes, an existing file stays untouched.
+    CancelExport,
 }
 
 /// A change the UI asked for, echoed in its answer.
@@ -80,6 +85,9 @@ pub enum Change {
         body: Value,
         /// The etag loaded (`If-Match`); `None` for a new record.
         etag: Option<String>,
+        /// A new record: sent with `If-None-Match: *`, so a name already taken is a 412
+        /// ("already exists") and never a silent overwrite.
+        create: bool,
     },
     /// Delete a record.
     Delete {

@@ -16,6 +16,7 @@ use tui_input::Input;
 use super::form::{ContactForm, InitiateForm, TextArea};
 use steward::resource::Resource;
 
+use super::export::Clipboard;
 use super::keymap::Keymap;
 use super::theme::Theme;
 use crate::export_file::ExportFormat;
@@ -59,8 +60,8 @@ pub struct State {
     pub dirty: bool,
     /// The running export, if any.
     pub export: Option<ExportProgress>,
-    /// The terminal is inside tmux (OSC 52 must be wrapped).
-    pub in_tmux: bool,
+    /// How OSC 52 copies are sent (plain, or wrapped for tmux passthrough).
+    pub clipboard: Clipboard,
 }
 
 /// Tenants the caller holds grants in, and which one and which profile it acts under.
@@ -168,6 +169,10 @@ pub struct ListView {
     pub pending: Option<Target>,
     /// The applied filter (`q=` on the server for alerts, the loaded window elsewhere).
     pub filter: String,
+    /// Alerts: only this severity (`?severity=`, one of `steward::model::alert::SEVERITIES`).
+    pub severity: Option<&'static str>,
+    /// Alerts: only this status (`?status=`, one of `steward::model::alert::STATUSES`).
+    pub status: Option<&'static str>,
     /// The client-side sort.
     pub sort: Sort,
     /// An event arrived while loading: refresh once the load ends.
@@ -335,8 +340,13 @@ pub struct ExportForm {
     pub kind: Resource,
     /// The format chosen.
     pub format: ExportFormat,
-    /// The path to write.
+    /// The path to write (relative to the directory `steward` runs in; the dialog shows
+    /// it absolute).
     pub path: Input,
+    /// The view's filters the export applies (the daemon's list parameters).
+    pub filters: Vec<(&'static str, String)>,
+    /// What the file will hold, in words ("alerts with severity High", "every contact").
+    pub scope: String,
 }
 
 /// A running export.
@@ -387,7 +397,7 @@ impl State {
             next_gen: 1,
             dirty: true,
             export: None,
-            in_tmux: false,
+            clipboard: Clipboard::default(),
         }
     }
 

@@ -331,6 +331,7 @@ fn csv_from_the_cli_and_the_tui_neutralises_formula_cells() {
             kind: steward::resource::Resource::Contacts,
             format: ExportFormat::Csv,
             file: f,
+            filters: Vec::new(),
         })
         .unwrap();
         let wait = async {
@@ -429,6 +430,60 @@ fn usage_errors_exit_2() {
         let out = steward(&socket).args(args).output().unwrap();
         assert_eq!(code(&out), 2, "{args:?}: {}", stderr(&out));
     }
+}
+
+/// Issue 19, defect 8: without a terminal `steward` and `steward demo` panicked inside
+/// ratatui (exit 101, an escape sequence on stdout) and the demo left its temp dir.
+#[test]
+fn the_tui_without_a_terminal_says_so_exits_2_and_leaves_nothing() {
+    let (dir, socket) = missing_socket();
+    let tmp = tempfile::tempdir().unwrap();
+    for args in [&[][..], &["demo"][..]] {
+        let out = steward(&socket)
+            .args(args)
+            .env("TMPDIR", tmp.path())
+            .output()
+            .unwrap();
+        assert_eq!(code(&out), 2, "{args:?}: {}", stderr(&out));
+        assert!(
+            out.stdout.is_empty(),
+            "{args:?} wrote to stdout: {:?}",
+            out.stdout
+        );
+        let err = stderr(&out);
+        assert!(err.contains("needs a terminal"), "{err}");
+        assert!(!err.contains("panicked"), "{err}");
+        let left: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().collect();
+        assert!(left.is_empty(), "{args:?} left {left:?} behind");
+    }
+    drop(dir);
+}
+
+/// Issue 19, defect 10: `--severity Huge` printed an empty table and exited 0.
+#[test]
+fn an_unknown_severity_or_status_names_the_allowed_values_and_exits_2() {
+    let (_dir, socket) = missing_socket();
+    let out = steward(&socket)
+        .args(["alerts", "list", "--severity", "Huge"])
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    let err = stderr(&out);
+    for v in ["High", "Medium", "Low", "Informational", "Huge"] {
+        assert!(err.contains(v), "{err}");
+    }
+    let out = steward(&socket)
+        .args(["alerts", "list", "--status", "Open"])
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 2);
+    assert!(stderr(&out).contains("InProgress"), "{}", stderr(&out));
+    // Any case is fine: it gets past parsing to the (missing) daemon, exit 6.
+    let out = steward(&socket)
+        .args(["alerts", "list", "--severity", "high"])
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 6, "{}", stderr(&out));
 }
 
 #[test]
@@ -737,4 +792,97 @@ fn empty_environment_variables_mean_their_defaults() {
         serde_json::from_str::<Value>(&plain).unwrap(),
         d.api("/v1/whoami")
     );
+}
+
+/// Issue 19, defect 2: `x` on a filtered alerts view exported every alert. The TUI's
+/// export carries the view's filters; the daemon applies them (newest first, as listed),
+/// audits which were given, and refuses them on a kind that has none.
+#[test]
+fn the_tuis_export_holds_what_the_filtered_view_shows() {
+    use steward_tui::export_file::ExportFormat;
+    use steward_tui::tui::msg::{Msg, Request};
+    let d = Daemon::start();
+    let work = tempfile::tempdir().unwrap();
+    let f = alerts_file(work.path(), 200);
+    ok(&d.run(&["--as", "ingest", "alerts", "ingest", f.to_str().unwrap()]));
+    let file = work.path().join("high.ndjson");
+    let socket = d.0.socket.clone();
+    let target = file.clone();
+    let run = |kind, filters: Vec<(&'static str, String)>, file: PathBuf| {
+        let socket = socket.clone();
+        d.0.block_on(async move {
+            let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+            let cmds = steward_tui::tui::backend::spawn(socket, None, tx);
+            cmds.send(Request::SetSession {
+                tenant: Some("contoso".into()),
+                role: None,
+            })
+            .unwrap();
+            cmds.send(Request::Export {
+                kind,
+                format: ExportFormat::Ndjson,
+                file,
+                filters,
+            })
+            .unwrap();
+            let wait = async {
+                loop {
+                    match rx.recv().await {
+                        Some(Msg::ExportDone { records, .. }) => return Ok(records),
+                        Some(Msg::ExportFailed(why)) => return Err(why),
+                        Some(_) => {}
+                        None => panic!("the backend stopped"),
+                    }
+                }
+            };
+            tokio::time::timeout(std::time::Duration::from_secs(30), wait)
+                .await
+                .unwrap()
+        })
+    };
+    let records = run(
+        steward::resource::Resource::Alerts,
+        vec![("severity", "High".into()), ("q", "Alert 1".into())],
+        target,
+    )
+    .unwrap();
+    // al-i is High when i % 4 == 0; "Alert 1" matches 1, 10-19, 100-199.
+    let want: Vec<usize> = (0..200)
+        .filter(|i| i % 4 == 0 && format!("Alert {i}").contains("Alert 1"))
+        .collect();
+    assert_eq!(records, want.len() as u64);
+    let text = std::fs::read_to_string(&file).unwrap();
+    let names: Vec<String> = text
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["name"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    let mut expected: Vec<String> = want.iter().map(|i| format!("al-{i:05}")).collect();
+    expected.reverse(); // newest first, as the list shows them
+    assert_eq!(names, expected);
+    // The same as the list answers for the same filters.
+    let listed = d.api("/v1/tenants/contoso/alerts?severity=High&q=Alert%201&limit=1000");
+    assert_eq!(listed["value"].as_array().unwrap().len(), want.len());
+    // The audit record names the filters, not the search text.
+    let audit = ok(&d.run(&["audit", "list", "--all", "-o", "json"]));
+    assert!(audit.contains("filter=severity=High&q"), "{audit}");
+    assert!(
+        !audit.contains("Alert 1"),
+        "the search text reached the audit log"
+    );
+    // A filter on a kind without one is refused, naming it; nothing is written.
+    let other = work.path().join("contacts.ndjson");
+    let why = run(
+        steward::resource::Resource::Contacts,
+        vec![("severity", "High".into())],
+        other.clone(),
+    )
+    .unwrap_err();
+    assert_eq!(why.status, Some(400), "{why:?}");
+    assert!(why.error.message.contains("severity"), "{why:?}");
+    assert!(!other.exists());
 }

@@ -12,7 +12,7 @@ use steward_tui::tui::draw::draw;
 use steward_tui::tui::state::State;
 use steward_tui::tui::update::{Action, update};
 
-fn screen(s: &State, w: u16, h: u16) -> String {
+pub fn screen(s: &State, w: u16, h: u16) -> String {
     let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
     t.draw(|f| draw(f, s)).unwrap();
     t.backend().to_string()

@@ -12,6 +12,7 @@ use crate::export_file::ExportFormat;
 use crate::tui::form::ContactForm;
 use crate::tui::keymap::{COMMANDS, Command, Group};
 use crate::tui::state::{Intent, Modal, PickerKind, State};
+use crate::tui::update::session::absolute;
 use crate::tui::update::{DisabledReason, disabled, required};
 
 /// A `w`×`h` rectangle centred in `area`.
@@ -24,6 +25,26 @@ fn popup(area: Rect, w: u16, h: u16) -> Rect {
         width: w,
         height: h,
     }
+}
+
+/// An error as a form lists it: `field: message`, the field named once (or only the
+/// message when it names no field).
+fn error_text(target: &str, msg: &str) -> String {
+    if target.is_empty() {
+        msg.to_owned()
+    } else {
+        format!("{target}: {msg}")
+    }
+}
+
+/// The rows `texts` take wrapped at `width` columns (at least one per text).
+pub(super) fn wrapped_height(texts: &[String], width: u16) -> u16 {
+    let w = usize::from(width.max(1));
+    let rows: usize = texts
+        .iter()
+        .map(|t| t.chars().count().div_ceil(w).max(1))
+        .sum();
+    u16::try_from(rows).unwrap_or(u16::MAX)
 }
 
 /// Draws the open modal over the body.
@@ -220,13 +241,22 @@ pub(super) fn draw_modal(f: &mut Frame, body: Rect, s: &State, m: &Modal) {
                 ]));
                 for (target, msg) in &form.errors {
                     if ContactForm::field_of(target) == Some(i) && target.starts_with(path) {
-                        lines.push(Line::styled(format!("   ↳ {target}: {msg}"), t.error()));
+                        // The label names the field; a deeper path (`…emails[1]`) is shown.
+                        let text = if target == path {
+                            format!("   ↳ {msg}")
+                        } else {
+                            format!("   ↳ {target}: {msg}")
+                        };
+                        lines.push(Line::styled(text, t.error()));
                     }
                 }
             }
             for (target, msg) in &form.errors {
                 if ContactForm::field_of(target).is_none() {
-                    lines.push(Line::styled(format!(" {target} {msg}"), t.error()));
+                    lines.push(Line::styled(
+                        format!(" {}", error_text(target, msg)),
+                        t.error(),
+                    ));
                 }
             }
             if form.saving {
@@ -255,7 +285,16 @@ pub(super) fn draw_modal(f: &mut Frame, body: Rect, s: &State, m: &Modal) {
             let outer = Block::bordered().title(Span::styled(title, t.title()));
             let inner = outer.inner(r);
             f.render_widget(outer, r);
-            let err_h = ed.errors.len().min(4) as u16;
+            let texts: Vec<String> = ed.errors.iter().map(|(k, v)| error_text(k, v)).collect();
+            // Every error, wrapped, in up to half the editor.
+            let err_h = wrapped_height(&texts, inner.width).min(inner.height / 2);
+            let errs = Paragraph::new(
+                texts
+                    .into_iter()
+                    .map(|e| Line::styled(e, t.error()))
+                    .collect::<Vec<_>>(),
+            )
+            .wrap(Wrap { trim: false });
             let [name_a, text_a, err_a] = Layout::vertical([
                 Constraint::Length(1),
                 Constraint::Min(1),
@@ -290,12 +329,7 @@ pub(super) fn draw_modal(f: &mut Frame, body: Rect, s: &State, m: &Modal) {
                 let y = text_a.y + (ed.text.row - top) as u16;
                 f.set_cursor_position((x.min(text_a.right().saturating_sub(1)), y));
             }
-            let errs: Vec<Line> = ed
-                .errors
-                .iter()
-                .map(|(k, v)| Line::styled(format!("{k}: {v}"), t.error()))
-                .collect();
-            f.render_widget(Paragraph::new(errs), err_a);
+            f.render_widget(errs, err_a);
         }
         Modal::Initiate(form) => {
             let r = popup(body, 72, body.height);
@@ -334,18 +368,20 @@ pub(super) fn draw_modal(f: &mut Frame, body: Rect, s: &State, m: &Modal) {
                 ]));
             }
             for (k, v) in &form.errors {
-                lines.push(Line::styled(format!("{k}: {v}"), t.error()));
+                lines.push(Line::styled(error_text(k, v), t.error()));
             }
             f.render_widget(
-                Paragraph::new(lines).block(Block::bordered().title(Span::styled(
-                    format!(" Request JIT access under {} ", form.policy),
-                    t.title(),
-                ))),
+                Paragraph::new(lines)
+                    .wrap(Wrap { trim: false })
+                    .block(Block::bordered().title(Span::styled(
+                        format!(" Request JIT access under {} ", form.policy),
+                        t.title(),
+                    ))),
                 r,
             );
         }
         Modal::Export(form) => {
-            let r = popup(body, 72, 7);
+            let r = popup(body, 76, 11);
             f.render_widget(Clear, r);
             let mut fmt = vec![Span::styled("format: ", t.column_header())];
             for format in ExportFormat::ALL {
@@ -359,18 +395,24 @@ pub(super) fn draw_modal(f: &mut Frame, body: Rect, s: &State, m: &Modal) {
             }
             let lines = vec![
                 Line::from(fmt),
-                Line::raw(""),
+                Line::from(vec![
+                    Span::styled("holds: ", t.column_header()),
+                    Span::raw(form.scope.clone()),
+                ]),
                 Line::from(vec![
                     Span::styled("path: ", t.column_header()),
                     Span::raw(form.path.value().to_owned()),
                 ]),
-                Line::styled("the file is created 0600", t.dim()),
+                Line::styled(format!("= {}", absolute(form.path.value().trim())), t.dim()),
+                Line::styled("created 0600; esc cancels, also while it runs", t.dim()),
             ];
             f.render_widget(
-                Paragraph::new(lines).block(Block::bordered().title(Span::styled(
-                    format!(" Export {} ", form.kind.title()),
-                    t.title(),
-                ))),
+                Paragraph::new(lines)
+                    .wrap(Wrap { trim: false })
+                    .block(Block::bordered().title(Span::styled(
+                        format!(" Export {} ", form.kind.title()),
+                        t.title(),
+                    ))),
                 r,
             );
         }

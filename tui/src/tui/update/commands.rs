@@ -6,14 +6,15 @@ use serde_json::Value;
 use steward::resource::Resource;
 use tui_input::Input;
 
-use super::list::{apply_filter, go_bottom, go_top, move_by, reanchor, refresh};
-use super::session::switch_tab;
+use super::list::{apply_filter, cycle_facet, go_bottom, go_top, move_by, reanchor, refresh};
+use super::session::{cancel_export, export_scope, switch_tab};
 use super::{Effect, disabled};
 use crate::export_file::ExportFormat;
-use crate::tui::export::{default_export_path, osc52};
+use crate::tui::export::{copy_note, default_export_path, osc52};
 use crate::tui::form::{ContactForm, InitiateForm, TextArea};
 use crate::tui::keymap::Command;
 use crate::tui::state::{ExportForm, Intent, Modal, PickerKind, PolicyEditor, Sort, State};
+use steward::model::alert::{SEVERITIES, STATUSES};
 
 /// Runs one keymap command (after the permission check).
 pub fn command(s: &mut State, cmd: Command) -> Vec<Effect> {
@@ -60,6 +61,9 @@ pub fn command(s: &mut State, cmd: Command) -> Vec<Effect> {
             Vec::new()
         }
         Command::Back => {
+            if s.export.is_some() {
+                return cancel_export(s);
+            }
             if !s.list.filter.is_empty() {
                 return apply_filter(s, String::new());
             }
@@ -69,6 +73,8 @@ pub fn command(s: &mut State, cmd: Command) -> Vec<Effect> {
             s.modal = Some(Modal::Filter(Input::new(s.list.filter.clone())));
             Vec::new()
         }
+        Command::Severity => cycle_facet(s, &SEVERITIES, |l| &mut l.severity, "severity"),
+        Command::Status => cycle_facet(s, &STATUSES, |l| &mut l.status, "status"),
         Command::CommandLine => {
             s.modal = Some(Modal::CommandLine(Input::default()));
             Vec::new()
@@ -152,7 +158,7 @@ pub fn command(s: &mut State, cmd: Command) -> Vec<Effect> {
                 }
                 _ => {
                     s.modal = Some(Modal::PolicyEditor(Box::new(PolicyEditor {
-                        name: Input::new("default".into()),
+                        name: Input::default(),
                         new: true,
                         etag: None,
                         text: TextArea::new(&policy_template(s)),
@@ -229,12 +235,20 @@ pub fn command(s: &mut State, cmd: Command) -> Vec<Effect> {
             Vec::new()
         }
         Command::Export => {
+            if let Some(p) = &s.export {
+                let text = format!("an export to {} is running (esc cancels it)", p.path);
+                s.toast(text, true);
+                return Vec::new();
+            }
             let tenant = s.session.tenant.clone().unwrap_or_default();
             let format = ExportFormat::Json;
+            let (filters, scope) = export_scope(s);
             s.modal = Some(Modal::Export(Box::new(ExportForm {
                 kind: s.tab,
                 format,
                 path: Input::new(default_export_path(&tenant, s.tab, format)),
+                filters,
+                scope,
             })));
             Vec::new()
         }
@@ -245,12 +259,13 @@ pub fn command(s: &mut State, cmd: Command) -> Vec<Effect> {
             };
             let title = format!("{}/{}", s.tab.segment(), s.tab.record_id(v));
             let json = serde_json::to_string_pretty(v).unwrap_or_default();
-            let (seq, truncated) = osc52(&json, s.in_tmux);
-            let text = if truncated {
-                format!("copied {title} as JSON, cut to the first 100 kB (OSC 52)")
-            } else {
-                format!("copied {title} as JSON ({} bytes, OSC 52)", json.len())
-            };
+            let (seq, truncated) = osc52(&json, s.clipboard.passthrough);
+            let text = copy_note(
+                &format!("{title} as JSON"),
+                json.len(),
+                truncated,
+                s.clipboard,
+            );
             s.toast(text, truncated);
             vec![Effect::Terminal(seq)]
         }
@@ -258,7 +273,8 @@ pub fn command(s: &mut State, cmd: Command) -> Vec<Effect> {
 }
 
 /// A new policy's starting text, its VM in the session's tenant (the daemon refuses VM ids
-/// of other subscriptions).
+/// of other subscriptions). The source is a documentation address (RFC 5737) to be
+/// replaced, never `*`: a template accepted as is must not open a port to everyone.
 fn policy_template(s: &State) -> String {
     POLICY_TEMPLATE.replace("TENANT", s.session.tenant.as_deref().unwrap_or("TENANT"))
 }
@@ -271,7 +287,7 @@ const POLICY_TEMPLATE: &str = r#"{
       {
         "id": "/subscriptions/TENANT/resourceGroups/rg1/providers/Microsoft.Compute/virtualMachines/vm1",
         "ports": [
-          {"number": 22, "protocol": "TCP", "allowedSourceAddressPrefix": "*", "maxRequestAccessDuration": "PT3H"}
+          {"number": 22, "protocol": "TCP", "allowedSourceAddressPrefix": "203.0.113.10", "maxRequestAccessDuration": "PT3H"}
         ]
       }
     ]

@@ -55,6 +55,7 @@ pub fn required(cmd: Command) -> Vec<Permission> {
             .filter_map(Resource::export_permission)
             .collect(),
         Gate::ActionOn(kind) => kind.action_permission().into_iter().collect(),
+        Gate::On(kind) => vec![kind.read_permission()],
     };
     perms.dedup();
     perms
@@ -76,6 +77,8 @@ pub fn disabled(s: &State, cmd: Command) -> Option<DisabledReason> {
         },
         Gate::ActionOn(kind) if s.tab != kind => Some(DisabledReason::OnlyOn(kind)),
         Gate::ActionOn(kind) => kind.action_permission().and_then(need),
+        Gate::On(kind) if s.tab != kind => Some(DisabledReason::OnlyOn(kind)),
+        Gate::On(kind) => need(kind.read_permission()),
     }
 }
 

@@ -10,14 +10,54 @@ use crate::tui::msg::Request;
 use crate::tui::state::{ListView, MAX_PAGES, State, Target};
 
 /// The first page's link of the current tab: `?limit=` and, for a kind the daemon
-/// filters, `&q=`.
+/// filters, `&q=`, `&severity=` and `&status=`.
 fn base_link(s: &State) -> Option<String> {
     let tenant = s.session.tenant.as_deref()?;
     let mut query = vec![("limit", s.page_size.to_string())];
+    query.extend(view_query(s));
+    Some(paths::tenant(tenant).list(s.tab, &query))
+}
+
+/// The daemon-side filters of what the view shows (`q`, `severity`, `status`): the list
+/// and an export of "what is on screen" ask for the same.
+pub(crate) fn view_query(s: &State) -> Vec<(&'static str, String)> {
+    let mut query = Vec::new();
     if s.tab.server_filter() && !s.list.filter.is_empty() {
         query.push(("q", s.list.filter.clone()));
     }
-    Some(paths::tenant(tenant).list(s.tab, &query))
+    if s.tab.server_filter() {
+        if let Some(v) = s.list.severity {
+            query.push(("severity", v.to_owned()));
+        }
+        if let Some(v) = s.list.status {
+            query.push(("status", v.to_owned()));
+        }
+    }
+    query
+}
+
+/// Moves a facet filter to the next of `values` (after the last: no filter) and reloads.
+pub(super) fn cycle_facet(
+    s: &mut State,
+    values: &'static [&'static str],
+    get: fn(&mut ListView) -> &mut Option<&'static str>,
+    what: &str,
+) -> Vec<Effect> {
+    let slot = get(&mut s.list);
+    let next = match *slot {
+        None => values.first().copied(),
+        Some(cur) => values
+            .iter()
+            .position(|v| *v == cur)
+            .and_then(|i| values.get(i + 1).copied()),
+    };
+    *slot = next;
+    let text = match next {
+        Some(v) => format!("{what}: {v} only"),
+        None => format!("{what}: all"),
+    };
+    s.toast(text, false);
+    reset_list(s)
 }
 
 fn fetch(
@@ -47,8 +87,11 @@ pub(super) fn reset_list(s: &mut State) -> Vec<Effect> {
         return Vec::new();
     };
     let filter = std::mem::take(&mut s.list.filter);
+    let (severity, status) = (s.list.severity, s.list.status);
     s.list = ListView::default();
     s.list.filter = filter;
+    s.list.severity = severity;
+    s.list.status = status;
     fetch(s, 0, link, 1, false, Target::First)
 }
 

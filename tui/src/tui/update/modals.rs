@@ -166,8 +166,9 @@ pub(super) fn modal_key(s: &mut State, k: KeyEvent) -> Vec<Effect> {
                     f.errors.clear();
                     let body = f.body();
                     let etag = f.etag.clone();
+                    let create = f.new;
                     s.modal = Some(Modal::ContactForm(f));
-                    return save(Resource::Contacts, name, body, etag);
+                    return save(Resource::Contacts, name, body, etag, create);
                 }
             }
         }
@@ -189,8 +190,9 @@ pub(super) fn modal_key(s: &mut State, k: KeyEvent) -> Vec<Effect> {
                         ed.saving = true;
                         ed.errors.clear();
                         let etag = ed.etag.clone();
+                        let create = ed.new;
                         s.modal = Some(Modal::PolicyEditor(ed));
-                        return save(Resource::JitPolicies, name, body, etag);
+                        return save(Resource::JitPolicies, name, body, etag, create);
                     }
                     Ok(_) => {
                         ed.errors.insert("name".into(), "a name is needed".into());
@@ -235,7 +237,12 @@ pub(super) fn modal_key(s: &mut State, k: KeyEvent) -> Vec<Effect> {
             KeyCode::Esc => {}
             KeyCode::Enter => {
                 let path = f.path.value().trim().to_owned();
-                return start_export(s, f.kind, f.format, path);
+                if path.is_empty() {
+                    s.toast("export: a file path is needed", true);
+                    s.modal = Some(Modal::Export(f));
+                    return Vec::new();
+                }
+                return start_export(s, f.kind, f.format, path, f.filters);
             }
             KeyCode::Tab | KeyCode::BackTab | KeyCode::Up | KeyCode::Down => {
                 let old = f.format.as_str();
@@ -260,13 +267,20 @@ pub(super) fn modal_key(s: &mut State, k: KeyEvent) -> Vec<Effect> {
     Vec::new()
 }
 
-/// The request saving a record.
-fn save(kind: Resource, name: String, body: Value, etag: Option<String>) -> Vec<Effect> {
+/// The request saving a record; `create` refuses to replace one of that name.
+fn save(
+    kind: Resource,
+    name: String,
+    body: Value,
+    etag: Option<String>,
+    create: bool,
+) -> Vec<Effect> {
     vec![send(Request::Change(Change::Save {
         kind,
         name,
         body,
         etag,
+        create,
     }))]
 }
 

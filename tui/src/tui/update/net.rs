@@ -138,15 +138,23 @@ pub(super) fn net(s: &mut State, m: Msg) -> Vec<Effect> {
             Vec::new()
         }
         Msg::ExportDone { file, records } => {
-            s.export = None;
-            s.toast(
-                format!("exported {records} records to {}", file.display()),
-                false,
-            );
+            let late = s.export.take().is_none();
+            let text = if late {
+                format!(
+                    "the export had finished before the cancel: {records} records in {}",
+                    file.display()
+                )
+            } else {
+                format!("exported {records} records to {}", file.display())
+            };
+            s.toast(text, late);
             Vec::new()
         }
         Msg::ExportFailed(f) => {
-            s.export = None;
+            if s.export.take().is_none() {
+                // The cancelled export's last word: the cancel already said it.
+                return Vec::new();
+            }
             s.toast(format!("export failed: {}", f.text()), true);
             Vec::new()
         }
@@ -169,6 +177,11 @@ fn written(s: &mut State, change: Change, result: Result<(), Failure>) -> Vec<Ef
             refresh(s)
         }
         Err(f) => {
+            if f.status == Some(412)
+                && let Change::Save { create: true, .. } = change
+            {
+                return already_exists(s, &what);
+            }
             if f.status == Some(412) {
                 if let Change::Save {
                     kind, name, body, ..
@@ -193,11 +206,19 @@ fn written(s: &mut State, change: Change, result: Result<(), Failure>) -> Vec<Ef
             let mut errors: Vec<(String, String)> = Vec::new();
             if f.status == Some(400) {
                 if let Some(t) = &f.error.target {
-                    errors.push((t.clone(), f.error.message.clone()));
+                    errors.push(field_error(t, &f.error.message));
                 }
                 for d in &f.error.details {
-                    errors.push((d.target.clone().unwrap_or_default(), d.message.clone()));
+                    errors.push(field_error(
+                        d.target.as_deref().unwrap_or_default(),
+                        &d.message,
+                    ));
                 }
+            }
+            if errors.is_empty() {
+                // No field named: the whole reason shows in the form, wrapped, not only
+                // in a toast cut at the screen's edge.
+                errors.push((String::new(), f.text()));
             }
             match &mut s.modal {
                 Some(Modal::ContactForm(form)) => {
@@ -218,4 +239,38 @@ fn written(s: &mut State, change: Change, result: Result<(), Failure>) -> Vec<Ef
             Vec::new()
         }
     }
+}
+
+/// A create answered 412 (`If-None-Match: *`): a record of that name exists and was left
+/// as it was. The form stays open with the name marked, so nothing typed is lost.
+fn already_exists(s: &mut State, what: &str) -> Vec<Effect> {
+    let why = "already exists: pick another name, or close and edit the existing one";
+    match &mut s.modal {
+        Some(Modal::ContactForm(form)) => {
+            form.saving = false;
+            form.errors.clear();
+            form.errors.insert("name".into(), why.into());
+            form.focus = 0;
+        }
+        Some(Modal::PolicyEditor(ed)) => {
+            ed.saving = false;
+            ed.errors.clear();
+            ed.errors.insert("name".into(), why.into());
+            ed.on_name = true;
+        }
+        _ => {}
+    }
+    s.toast(format!("{what} already exists; nothing was changed"), true);
+    Vec::new()
+}
+
+/// A field's error as the form keeps it: its path, and the message without the path
+/// the daemon may have put in front of it (so the field is named once).
+fn field_error(target: &str, message: &str) -> (String, String) {
+    let msg = message
+        .strip_prefix(target)
+        .and_then(|m| m.strip_prefix(':'))
+        .filter(|_| !target.is_empty())
+        .map_or(message, str::trim_start);
+    (target.to_owned(), msg.to_owned())
 }

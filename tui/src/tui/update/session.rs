@@ -65,11 +65,13 @@ pub(super) fn run_command_line(s: &mut State, line: &str) -> Vec<Effect> {
                 return command(s, Command::Export);
             }
             let tenant = s.session.tenant.clone().unwrap_or_default();
+            let (filters, _) = export_scope(s);
             start_export(
                 s,
                 s.tab,
                 format,
                 default_export_path(&tenant, s.tab, format),
+                filters,
             )
         }
         _ => {
@@ -138,14 +140,17 @@ pub(super) fn enter_session(s: &mut State) -> Vec<Effect> {
     fx
 }
 
-/// Starts streaming `kind` to `file`; the modal closes and progress shows below.
+/// Starts streaming `kind` (as `filters` narrow it) to `file`; the modal closes and
+/// progress shows below, where `esc` cancels it.
 pub(super) fn start_export(
     s: &mut State,
     kind: Resource,
     format: ExportFormat,
     file: String,
+    filters: Vec<(&'static str, String)>,
 ) -> Vec<Effect> {
     s.modal = None;
+    let file = absolute(&file);
     s.export = Some(ExportProgress {
         path: file.clone(),
         bytes: 0,
@@ -155,5 +160,51 @@ pub(super) fn start_export(
         kind,
         format,
         file: file.into(),
+        filters,
     })]
+}
+
+/// Stops the running export (its partial file is removed by the backend).
+pub(super) fn cancel_export(s: &mut State) -> Vec<Effect> {
+    let Some(p) = s.export.take() else {
+        return Vec::new();
+    };
+    s.toast(
+        format!("export cancelled: {} was not written", p.path),
+        false,
+    );
+    vec![send(Request::CancelExport)]
+}
+
+/// `path` made absolute against the directory `steward` runs in, as the dialog and the
+/// toasts show it (unchanged if the directory cannot be read).
+pub fn absolute(path: &str) -> String {
+    std::path::absolute(path).map_or_else(|_| path.to_owned(), |p| p.display().to_string())
+}
+
+/// The filters of what the view shows that an export applies, and the export's scope in
+/// words. Alerts are filtered by the daemon (text, severity, status); other kinds' filter
+/// narrows only the loaded rows, so their export holds the whole kind, and says so.
+pub(super) fn export_scope(s: &State) -> (Vec<(&'static str, String)>, String) {
+    let filters = super::list::view_query(s);
+    let plural = s.tab.title().to_lowercase();
+    if filters.is_empty() {
+        let scope = if s.list.filter.is_empty() {
+            format!("every record of {plural}")
+        } else {
+            format!(
+                "every record of {plural}: the filter `{}` narrows only the loaded rows",
+                s.list.filter
+            )
+        };
+        return (filters, scope);
+    }
+    let words: Vec<String> = filters
+        .iter()
+        .map(|(k, v)| match *k {
+            "q" => format!("matching `{v}`"),
+            k => format!("{k} {v}"),
+        })
+        .collect();
+    (filters, format!("{plural} as shown: {}", words.join(", ")))
 }

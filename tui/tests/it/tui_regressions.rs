@@ -1,0 +1,364 @@
+//! One regression test per defect of issue 19 ("The operator's TUI, round two"), named
+//! for what was wrong, driven through `update` as the event loop drives it.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use crate::tui_fixtures::*;
+use ratatui::crossterm::event::KeyCode;
+use serde_json::Value;
+use steward::client::paths;
+use steward::resource::Resource;
+use steward::wire::ErrorDetail;
+use steward_tui::tui::backend::call;
+use steward_tui::tui::msg::{Change, Failure, Msg, Request};
+use steward_tui::tui::state::Modal;
+use steward_tui::tui::update::{Action, update};
+
+fn failure(status: u16, message: &str, target: Option<&str>) -> Failure {
+    Failure {
+        status: Some(status),
+        error: ErrorDetail {
+            code: "x".into(),
+            message: message.into(),
+            target: target.map(str::to_owned),
+            details: vec![],
+        },
+    }
+}
+
+/// The one save among the effects.
+fn the_save(fx: &[steward_tui::tui::update::Effect]) -> Change {
+    match cmds(fx).as_slice() {
+        [Request::Change(c @ Change::Save { .. })] => c.clone(),
+        other => panic!("wanted one save, got {other:?}"),
+    }
+}
+
+/// Defect 1: `n` prefilled `default` and the save replaced the existing contact.
+#[test]
+fn new_contact_never_replaces_an_existing_one() {
+    let mut s = loaded(
+        "contoso",
+        None,
+        Resource::Contacts,
+        vec![contact("default", "e1")],
+        None,
+    );
+    update(&mut s, Action::Key(key_of('n')));
+    match &s.modal {
+        Some(Modal::ContactForm(f)) => {
+            assert_eq!(
+                f.name.value(),
+                "",
+                "a new contact must not start with a name"
+            );
+            assert_eq!(f.focus, 0, "the name has focus");
+        }
+        other => panic!("no contact form: {other:?}"),
+    }
+    // Saving without a name is refused locally.
+    let fx = update(&mut s, Action::Key(code(KeyCode::Enter)));
+    assert!(cmds(&fx).is_empty());
+    // The operator types the existing name anyway: the save is a create.
+    typing(&mut s, "default\t");
+    typing(&mut s, "carol@contoso.com");
+    let change = the_save(&update(&mut s, Action::Key(code(KeyCode::Enter))));
+    let http = call(&paths::tenant("contoso"), &change);
+    assert!(http.create, "a create sends If-None-Match: *");
+    assert_eq!(http.etag, None);
+    // The daemon answers 412: the form stays, the name is marked, nothing typed is lost.
+    update(
+        &mut s,
+        Action::Net(Msg::Written {
+            change,
+            result: Err(failure(412, "precondition failed", None)),
+        }),
+    );
+    match &s.modal {
+        Some(Modal::ContactForm(f)) => {
+            assert!(!f.saving);
+            assert!(
+                f.errors["name"].contains("already exists"),
+                "{:?}",
+                f.errors
+            );
+            assert_eq!(f.emails.value(), "carol@contoso.com");
+        }
+        other => panic!("the form closed: {other:?}"),
+    }
+    let toast = s.toast.as_ref().expect("a toast").text.clone();
+    assert!(toast.contains("already exists"), "{toast}");
+}
+
+/// Defect 1: editing is not a create (it sends `If-Match`, not `If-None-Match`).
+#[test]
+fn editing_a_contact_is_not_a_create() {
+    let mut s = loaded(
+        "contoso",
+        None,
+        Resource::Contacts,
+        vec![contact("default", "e1")],
+        None,
+    );
+    update(&mut s, Action::Key(key_of('e')));
+    let change = the_save(&update(&mut s, Action::Key(code(KeyCode::Enter))));
+    let http = call(&paths::tenant("contoso"), &change);
+    assert!(!http.create);
+    assert_eq!(http.etag.as_deref(), Some("e1"));
+}
+
+/// Defect 1: the new JIT policy template opened the port to every address (`*`).
+#[test]
+fn the_jit_template_opens_no_port_to_everyone() {
+    let mut s = loaded("contoso", None, Resource::JitPolicies, vec![], None);
+    update(&mut s, Action::Key(key_of('n')));
+    let Some(Modal::PolicyEditor(ed)) = &s.modal else {
+        panic!("no policy editor: {:?}", s.modal);
+    };
+    assert_eq!(
+        ed.name.value(),
+        "",
+        "a new policy must not start with a name"
+    );
+    let v: Value = serde_json::from_str(&ed.text.text()).unwrap();
+    let prefix = v
+        .pointer("/properties/virtualMachines/0/ports/0/allowedSourceAddressPrefix")
+        .and_then(Value::as_str)
+        .unwrap();
+    assert_ne!(prefix, "*");
+    assert!(!ed.text.text().contains("\"*\""));
+    typing(&mut s, "default");
+    let change = the_save(&update(
+        &mut s,
+        Action::Key(ratatui::crossterm::event::KeyEvent::new(
+            KeyCode::F(2),
+            ratatui::crossterm::event::KeyModifiers::NONE,
+        )),
+    ));
+    assert!(matches!(change, Change::Save { create: true, .. }));
+}
+
+/// Defect 3: `/High` was a text search; severity and status are one-key facets asked of
+/// the daemon (`?severity=`, `?status=`) and shown above the table.
+#[test]
+fn severity_and_status_are_facets_asked_of_the_daemon() {
+    let mut s = loaded(
+        "contoso",
+        None,
+        Resource::Alerts,
+        (1..=5).map(alert).collect(),
+        None,
+    );
+    let fx = update(&mut s, Action::Key(key_of('v')));
+    let (_, _, link, _) = pages_cmd(&fx);
+    assert!(link.contains("severity=High"), "{link}");
+    assert!(!link.contains("q="), "{link}");
+    answer(&mut s, &fx, vec![alert(4)], None);
+    let fx = update(&mut s, Action::Key(key_of('a')));
+    let (_, _, link, _) = pages_cmd(&fx);
+    assert!(
+        link.contains("severity=High") && link.contains("status=Active"),
+        "{link}"
+    );
+    answer(&mut s, &fx, vec![alert(4)], None);
+    assert_eq!(
+        (s.list.severity, s.list.status),
+        (Some("High"), Some("Active"))
+    );
+    // The text filter keeps the facets.
+    update(&mut s, Action::Key(key_of('/')));
+    let fx = typing(&mut s, "powershell\n");
+    let (_, _, link, _) = pages_cmd(&fx);
+    assert!(
+        link.contains("q=powershell") && link.contains("severity=High"),
+        "{link}"
+    );
+    // Cycling past the last severity shows all again.
+    for _ in 0..3 {
+        update(&mut s, Action::Key(key_of('v')));
+    }
+    let fx = update(&mut s, Action::Key(key_of('v')));
+    let (_, _, link, _) = pages_cmd(&fx);
+    assert!(!link.contains("severity="), "{link}");
+    assert_eq!(s.list.severity, None);
+    // Elsewhere the keys say where they work.
+    let mut s = loaded("contoso", None, Resource::Contacts, vec![], None);
+    let fx = update(&mut s, Action::Key(key_of('v')));
+    assert!(cmds(&fx).is_empty());
+    assert!(s.toast.as_ref().unwrap().text.contains("alert"));
+}
+
+/// Defect 7: inside tmux the copy was wrapped for passthrough (off by default in tmux)
+/// and the toast said "copied" although nothing could have reached the clipboard.
+#[test]
+fn a_copy_inside_tmux_is_plain_osc52_and_claims_nothing() {
+    use steward_tui::tui::export::Clipboard;
+    use steward_tui::tui::update::Effect;
+    let mut s = loaded(
+        "contoso",
+        None,
+        Resource::Alerts,
+        (1..=3).map(alert).collect(),
+        None,
+    );
+    s.clipboard = Clipboard {
+        in_tmux: true,
+        passthrough: false,
+    };
+    let fx = update(&mut s, Action::Key(key_of('y')));
+    let seq = fx
+        .iter()
+        .find_map(|e| match e {
+            Effect::Terminal(t) => Some(t.clone()),
+            _ => None,
+        })
+        .expect("an OSC 52 sequence");
+    assert!(seq.starts_with("\x1b]52;c;"), "not plain OSC 52: {seq:?}");
+    let toast = s.toast.as_ref().unwrap().text.clone();
+    assert!(!toast.contains("copied"), "{toast}");
+    assert!(toast.contains("set-clipboard on"), "{toast}");
+    // Passthrough only when asked.
+    s.clipboard.passthrough = true;
+    let fx = update(&mut s, Action::Key(key_of('y')));
+    assert!(
+        fx.iter()
+            .any(|e| matches!(e, Effect::Terminal(t) if t.starts_with("\x1bPtmux;")))
+    );
+}
+
+/// Defect 5: errors were cut at the screen's edge, named the field twice, and a JIT
+/// initiate's real reason (no field named) only flashed in a toast.
+#[test]
+fn errors_name_the_field_once_and_a_reason_without_a_field_stays_in_the_form() {
+    let mut s = loaded(
+        "contoso",
+        None,
+        Resource::Contacts,
+        vec![contact("default", "e1")],
+        None,
+    );
+    update(&mut s, Action::Key(key_of('e')));
+    let change = the_save(&update(&mut s, Action::Key(code(KeyCode::Enter))));
+    let mut f = failure(400, "invalid contact", None);
+    f.error.details = vec![ErrorDetail {
+        code: "x".into(),
+        message: "properties.emails: address 1 has no '@'".into(),
+        target: Some("properties.emails".into()),
+        details: vec![],
+    }];
+    update(
+        &mut s,
+        Action::Net(Msg::Written {
+            change,
+            result: Err(f),
+        }),
+    );
+    let Some(Modal::ContactForm(form)) = &s.modal else {
+        panic!("the form closed");
+    };
+    assert_eq!(form.errors["properties.emails"], "address 1 has no '@'");
+    let screen = crate::tui_snapshots::screen(&s, 60, 20);
+    assert_eq!(
+        screen.matches("properties.emails").count(),
+        0,
+        "the label names the field:\n{screen}"
+    );
+    assert!(screen.contains("address 1 has no '@'"), "{screen}");
+
+    // An initiate refused for a reason naming no field: the whole reason, wrapped.
+    let policy = serde_json::json!({"name": "p1", "properties": {"virtualMachines": [
+        {"id": "/subscriptions/contoso/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/vm1",
+         "ports": [{"number": 22, "protocol": "TCP", "allowedSourceAddressPrefix": "10.0.0.1", "maxRequestAccessDuration": "PT3H"}]}]}});
+    let mut s = loaded("contoso", None, Resource::JitPolicies, vec![policy], None);
+    update(&mut s, Action::Key(key_of('i')));
+    let Some(Modal::Initiate(_)) = &s.modal else {
+        panic!("no initiate form: {:?}", s.modal);
+    };
+    let why = "the request overlaps an active request for vm1 port 22 until 14:05; revoke that one first or wait until it ends";
+    update(
+        &mut s,
+        Action::Net(Msg::Written {
+            change: Change::Initiate {
+                policy: "p1".into(),
+                body: Value::Null,
+            },
+            result: Err(failure(409, why, None)),
+        }),
+    );
+    let Some(Modal::Initiate(form)) = &s.modal else {
+        panic!("the form closed");
+    };
+    assert!(form.errors[""].contains("revoke that one first"));
+    let screen = crate::tui_snapshots::screen(&s, 80, 24).replace(['\n', '│'], " ");
+    let flat = screen.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(flat.contains("or wait until it ends"), "{screen}");
+}
+
+/// Defect 2: `x` on a filtered view exported every record, showed a relative path and
+/// could not be stopped. The dialog says what the file will hold and where, the request
+/// carries the view's filters, and `esc` cancels a running export.
+#[test]
+fn export_takes_the_views_filters_shows_the_absolute_path_and_can_be_cancelled() {
+    let mut s = loaded(
+        "contoso",
+        None,
+        Resource::Alerts,
+        (1..=5).map(alert).collect(),
+        None,
+    );
+    update(&mut s, Action::Key(key_of('/')));
+    let fx = typing(&mut s, "powershell\n");
+    answer(&mut s, &fx, vec![alert(4)], None);
+    let fx = update(&mut s, Action::Key(key_of('v')));
+    answer(&mut s, &fx, vec![alert(4)], None);
+    update(&mut s, Action::Key(key_of('x')));
+    let Some(Modal::Export(form)) = &s.modal else {
+        panic!("no export dialog: {:?}", s.modal);
+    };
+    assert!(form.scope.contains("`powershell`") && form.scope.contains("High"));
+    let screen = crate::tui_snapshots::screen(&s, 80, 24);
+    assert!(screen.contains("as shown"), "{screen}");
+    let cwd = std::env::current_dir().unwrap().display().to_string();
+    let first = &cwd[..cwd.len().min(40)];
+    assert!(screen.contains(first), "no absolute path:\n{screen}");
+    let fx = update(&mut s, Action::Key(code(KeyCode::Enter)));
+    match cmds(&fx).as_slice() {
+        [Request::Export { file, filters, .. }] => {
+            assert!(file.is_absolute(), "{file:?}");
+            assert!(filters.contains(&("q", "powershell".to_owned())));
+            assert!(filters.contains(&("severity", "High".to_owned())));
+        }
+        other => panic!("wanted one export, got {other:?}"),
+    }
+    assert!(s.export.is_some());
+    // A second `x` while it runs does not start another.
+    assert!(cmds(&update(&mut s, Action::Key(key_of('x')))).is_empty());
+    // esc cancels it; its late failure is not reported as a new error.
+    let fx = update(&mut s, Action::Key(code(KeyCode::Esc)));
+    assert_eq!(cmds(&fx), vec![Request::CancelExport]);
+    assert!(s.export.is_none());
+    assert!(s.toast.as_ref().unwrap().text.contains("cancelled"));
+    update(
+        &mut s,
+        Action::Net(Msg::ExportFailed(Failure::transport("aborted"))),
+    );
+    assert!(s.toast.as_ref().unwrap().text.contains("cancelled"));
+    // The filter is still on: esc again clears it.
+    assert_eq!(s.list.filter, "powershell");
+
+    // A kind the daemon does not filter says its export is the whole kind.
+    let mut s = loaded(
+        "contoso",
+        None,
+        Resource::Contacts,
+        vec![contact("default", "e1")],
+        None,
+    );
+    update(&mut s, Action::Key(key_of('/')));
+    typing(&mut s, "alice\n");
+    update(&mut s, Action::Key(key_of('x')));
+    let Some(Modal::Export(form)) = &s.modal else {
+        panic!("no export dialog");
+    };
+    assert!(form.filters.is_empty());
+    assert!(form.scope.contains("every record") && form.scope.contains("loaded rows"));
+}
