@@ -245,16 +245,91 @@ where
     I: ReadableTable<(&'static str, u8, i64, &'static str), (&'static str, &'static str)>,
     T: ReadableTable<(&'static str, u8, &'static str), &'static [u8]>,
 {
-    let limit = limit.max(1);
     let k = kind.as_u8();
     let lower = Bound::Included((tenant, k, since.unwrap_or(i64::MIN), ""));
     let upper = match before {
         Some(c) => Bound::Excluded((tenant, k, c.time_micros, c.name.as_str())),
         None => Bound::Excluded((tenant, k + 1, i64::MIN, "")),
     };
+    let range = index.range((lower, upper))?.rev();
+    page_by_time(
+        range,
+        records,
+        tenant,
+        kind,
+        limit,
+        &mut facets,
+        &mut filter,
+    )
+}
+
+/// Oldest first within `(after ..= until)`: strictly after the cursor `after` (or from
+/// the oldest), up to and including the sort time `until` (or the newest). The mirror of
+/// [`list_by_time`] on the same index, so the far end of a list costs one page, not a
+/// walk through every page before it.
+#[allow(clippy::too_many_arguments)] // as list_by_time
+pub(crate) fn list_by_time_asc<I, T>(
+    index: &I,
+    records: &T,
+    tenant: &str,
+    kind: Kind,
+    after: Option<&TimeCursor>,
+    until: Option<i64>,
+    limit: usize,
+    mut facets: impl FnMut(Facets<'_>) -> bool,
+    mut filter: impl FnMut(&Doc) -> bool,
+) -> Result<Page<Doc, TimeCursor>, StoreError>
+where
+    I: ReadableTable<(&'static str, u8, i64, &'static str), (&'static str, &'static str)>,
+    T: ReadableTable<(&'static str, u8, &'static str), &'static [u8]>,
+{
+    let k = kind.as_u8();
+    let lower = match after {
+        Some(c) => Bound::Excluded((tenant, k, c.time_micros, c.name.as_str())),
+        None => Bound::Included((tenant, k, i64::MIN, "")),
+    };
+    let upper = match until.and_then(|u| u.checked_add(1)) {
+        Some(u) => Bound::Excluded((tenant, k, u, "")),
+        None => Bound::Excluded((tenant, k + 1, i64::MIN, "")),
+    };
+    let range = index.range((lower, upper))?;
+    page_by_time(
+        range,
+        records,
+        tenant,
+        kind,
+        limit,
+        &mut facets,
+        &mut filter,
+    )
+}
+
+/// One page from a walk of the time index in either direction: the records whose facets
+/// and then whole record are accepted, and the cursor of the last when more follow.
+fn page_by_time<'a, T>(
+    range: impl Iterator<
+        Item = Result<
+            (
+                redb::AccessGuard<'a, (&'static str, u8, i64, &'static str)>,
+                redb::AccessGuard<'a, (&'static str, &'static str)>,
+            ),
+            redb::StorageError,
+        >,
+    >,
+    records: &T,
+    tenant: &str,
+    kind: Kind,
+    limit: usize,
+    facets: &mut impl FnMut(Facets<'_>) -> bool,
+    filter: &mut impl FnMut(&Doc) -> bool,
+) -> Result<Page<Doc, TimeCursor>, StoreError>
+where
+    T: ReadableTable<(&'static str, u8, &'static str), &'static [u8]>,
+{
+    let limit = limit.max(1);
     let mut items = Vec::new();
     let mut more = false;
-    for item in index.range((lower, upper))?.rev() {
+    for item in range {
         let (key, value) = item?;
         let (severity, status) = value.value();
         if !facets(Facets { severity, status }) {
@@ -416,6 +491,36 @@ impl TenantReader {
                 kind,
                 before,
                 since,
+                limit,
+                &mut facets,
+                &mut filter,
+            )
+        })
+    }
+
+    /// Records of `kind` that have a sort time, oldest first, strictly after the cursor
+    /// `after` and at or before the sort time `until` (both bound the scan), filtered as
+    /// [`TenantReader::list_by_time`] filters.
+    pub fn list_by_time_asc(
+        &self,
+        kind: Kind,
+        after: Option<&TimeCursor>,
+        until: Option<i64>,
+        limit: usize,
+        mut facets: impl FnMut(Facets<'_>) -> bool,
+        mut filter: impl FnMut(&Doc) -> bool,
+    ) -> Result<Page<Doc, TimeCursor>, StoreError> {
+        self.db.read(|db| {
+            let rtx = db.begin_read()?;
+            let index = rtx.open_table(tables::TIME_INDEX)?;
+            let records = rtx.open_table(tables::RECORDS)?;
+            list_by_time_asc(
+                &index,
+                &records,
+                &self.tenant,
+                kind,
+                after,
+                until,
                 limit,
                 &mut facets,
                 &mut filter,

@@ -52,8 +52,15 @@ async fn run(
     let mut events: JoinHandle<()> = tokio::spawn(follow_events(client.clone(), None, out.clone()));
     let mut tenant: Option<TenantPaths> = None;
     let mut export: Option<JoinHandle<()>> = None;
+    // The list fetch in flight: a newer one (or a cancel) makes it pointless.
+    let mut list: Option<JoinHandle<()>> = None;
     while let Some(request) = rx.recv().await {
         match request {
+            Request::CancelPages => {
+                if let Some(task) = list.take() {
+                    task.abort();
+                }
+            }
             Request::CancelExport => {
                 // Dropping the task drops its ExportFile: the temp file is removed.
                 if let Some(task) = export.take() {
@@ -71,6 +78,10 @@ async fn run(
             }
             other => {
                 let is_export = matches!(other, Request::Export { .. });
+                let is_list = matches!(other, Request::Pages { .. });
+                if is_list && let Some(task) = list.take() {
+                    task.abort();
+                }
                 let c = client.clone();
                 let t = tenant.clone();
                 let o = out.clone();
@@ -81,6 +92,8 @@ async fn run(
                 });
                 if is_export {
                     export = Some(task);
+                } else if is_list {
+                    list = Some(task);
                 }
             }
         }
@@ -200,7 +213,7 @@ async fn handle(
     out: &UnboundedSender<Msg>,
 ) -> Option<Msg> {
     match request {
-        Request::SetSession { .. } | Request::CancelExport => None,
+        Request::SetSession { .. } | Request::CancelExport | Request::CancelPages => None,
         Request::LoadSession => {
             let who: Result<WhoAmI, _> = get_json(c, &paths::whoami()).await;
             let tenants: Result<List<TenantInfo>, _> = get_json(c, &paths::tenants()).await;

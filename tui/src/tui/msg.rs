@@ -68,6 +68,8 @@ pub enum Request {
         /// what the screen shows; empty for the whole kind.
         filters: Vec<(&'static str, String)>,
     },
+    /// Stop fetching pages (the list fetch in flight is no longer wanted).
+    CancelPages,
     /// Stop the running export; its temp file goes, an existing file stays untouched.
     CancelExport,
 }

@@ -173,6 +173,8 @@ pub struct ListView {
     pub severity: Option<&'static str>,
     /// Alerts: only this status (`?status=`, one of `steward::model::alert::STATUSES`).
     pub status: Option<&'static str>,
+    /// Alerts: the daemon lists them oldest first (`?orderby=time asc`), not newest first.
+    pub oldest_first: bool,
     /// The client-side sort.
     pub sort: Sort,
     /// An event arrived while loading: refresh once the load ends.

@@ -76,14 +76,14 @@ pub fn update(s: &mut State, action: Action) -> Vec<Effect> {
                 return Vec::new();
             }
             s.dirty = true;
+            // Any key stops a walk to the last page (`G` on a long list).
+            let mut fx = list::cancel_long_load(s);
             if s.modal.is_some() {
-                modals::modal_key(s, k)
-            } else {
-                match s.keymap.command_for(&k) {
-                    Some(cmd) => command(s, cmd),
-                    None => Vec::new(),
-                }
+                fx.extend(modals::modal_key(s, k));
+            } else if let Some(cmd) = s.keymap.command_for(&k) {
+                fx.extend(command(s, cmd));
             }
+            fx
         }
         Action::Net(m) => {
             s.dirty = true;

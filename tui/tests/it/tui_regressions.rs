@@ -362,3 +362,68 @@ fn export_takes_the_views_filters_shows_the_absolute_path_and_can_be_cancelled()
     assert!(form.filters.is_empty());
     assert!(form.scope.contains("every record") && form.scope.contains("loaded rows"));
 }
+
+/// Defect 4: `G` on 200k alerts walked every page for ~13 s and `g` meanwhile landed at
+/// the end 12 s later. On alerts `G` asks the daemon for the other order (one page);
+/// elsewhere the walk is stopped by the next key, and its answer dropped.
+#[test]
+fn g_on_alerts_asks_the_daemon_and_a_long_walk_stops_at_the_next_key() {
+    let mut s = loaded(
+        "contoso",
+        None,
+        Resource::Alerts,
+        (1..=100).map(alert).collect(),
+        Some("/v1/tenants/contoso/alerts?limit=100&cursor=c1"),
+    );
+    let fx = update(&mut s, Action::Key(key_of('G')));
+    let (_, start, link, to_end) = pages_cmd(&fx);
+    assert!(!to_end, "G must not walk the pages");
+    assert_eq!(start, 0);
+    assert!(link.contains("orderby=time+asc"), "{link}");
+    answer(
+        &mut s,
+        &fx,
+        (1..=100).rev().map(alert).collect(),
+        Some("/n"),
+    );
+    assert!(s.list.oldest_first);
+    let screen = crate::tui_snapshots::screen(&s, 80, 24);
+    assert!(screen.contains("oldest first"), "{screen}");
+    // The facets and the text filter keep the order.
+    let fx = update(&mut s, Action::Key(key_of('v')));
+    let (_, _, link, _) = pages_cmd(&fx);
+    assert!(
+        link.contains("orderby=time+asc") && link.contains("severity=High"),
+        "{link}"
+    );
+    answer(&mut s, &fx, vec![alert(4)], None);
+    // s flips back to newest first.
+    let fx = update(&mut s, Action::Key(key_of('s')));
+    let (_, _, link, _) = pages_cmd(&fx);
+    assert!(!link.contains("orderby"), "{link}");
+
+    // A kind walked to its end: the next key stops the walk.
+    let c = |i: usize| contact(&format!("c-{i:03}"), "e");
+    let mut s = loaded(
+        "contoso",
+        None,
+        Resource::Contacts,
+        (1..=100).map(c).collect(),
+        Some("/v1/tenants/contoso/contacts?limit=100&cursor=c1"),
+    );
+    let walk = update(&mut s, Action::Key(key_of('G')));
+    let (_, _, _, to_end) = pages_cmd(&walk);
+    assert!(to_end);
+    let fx = update(&mut s, Action::Key(key_of('g')));
+    assert!(cmds(&fx).contains(&Request::CancelPages), "{fx:?}");
+    assert!(s.list.loading.is_none());
+    assert_eq!(selected_id_of(&s), "c-001");
+    // The walk's late answer changes nothing.
+    answer(&mut s, &walk, (201..=300).map(c).collect(), None);
+    assert_eq!(selected_id_of(&s), "c-001");
+    assert_eq!(s.list.rows().count(), 100);
+}
+
+fn selected_id_of(s: &steward_tui::tui::state::State) -> String {
+    s.tab.record_id(s.selected().expect("a selected record"))
+}

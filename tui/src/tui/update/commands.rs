@@ -6,7 +6,9 @@ use serde_json::Value;
 use steward::resource::Resource;
 use tui_input::Input;
 
-use super::list::{apply_filter, cycle_facet, go_bottom, go_top, move_by, reanchor, refresh};
+use super::list::{
+    apply_filter, cycle_facet, flip_order, go_bottom, go_top, move_by, reanchor, refresh,
+};
 use super::session::{cancel_export, export_scope, switch_tab};
 use super::{Effect, disabled};
 use crate::export_file::ExportFormat;
@@ -84,9 +86,8 @@ pub fn command(s: &mut State, cmd: Command) -> Vec<Effect> {
             Vec::new()
         }
         Command::Sort => {
-            if s.tab == Resource::Alerts {
-                s.toast("alerts come newest first from the daemon", false);
-                return Vec::new();
+            if s.tab.server_filter() {
+                return flip_order(s);
             }
             s.list.sort = match s.list.sort {
                 Sort::Server => Sort::FirstAsc,

@@ -26,6 +26,9 @@ pub(crate) fn view_query(s: &State) -> Vec<(&'static str, String)> {
         query.push(("q", s.list.filter.clone()));
     }
     if s.tab.server_filter() {
+        if s.list.oldest_first {
+            query.push(("orderby", "time asc".to_owned()));
+        }
         if let Some(v) = s.list.severity {
             query.push(("severity", v.to_owned()));
         }
@@ -87,11 +90,12 @@ pub(super) fn reset_list(s: &mut State) -> Vec<Effect> {
         return Vec::new();
     };
     let filter = std::mem::take(&mut s.list.filter);
-    let (severity, status) = (s.list.severity, s.list.status);
+    let (severity, status, oldest) = (s.list.severity, s.list.status, s.list.oldest_first);
     s.list = ListView::default();
     s.list.filter = filter;
     s.list.severity = severity;
     s.list.status = status;
+    s.list.oldest_first = oldest;
     fetch(s, 0, link, 1, false, Target::First)
 }
 
@@ -200,8 +204,38 @@ pub(super) fn go_top(s: &mut State) -> Vec<Effect> {
     }
 }
 
-/// The last record of the list (following cursors to its last page).
+/// Lists alerts in the other order (newest ↔ oldest first), asked of the daemon: the
+/// far end of 200k alerts is then one page away, not a walk through every page.
+pub(super) fn flip_order(s: &mut State) -> Vec<Effect> {
+    s.list.oldest_first = !s.list.oldest_first;
+    let text = if s.list.oldest_first {
+        "oldest first (the daemon's order by time; s or G flips back)"
+    } else {
+        "newest first"
+    };
+    s.toast(text, false);
+    reset_list(s)
+}
+
+/// Stops a walk to the last page when the operator presses another key meanwhile: its
+/// answer will be dropped and the backend stops fetching.
+pub(super) fn cancel_long_load(s: &mut State) -> Vec<Effect> {
+    if s.list.loading.is_none() || s.list.pending != Some(Target::Last) {
+        return Vec::new();
+    }
+    s.list.loading = None;
+    s.list.pending = None;
+    s.toast("stopped going to the last record", false);
+    vec![send(Request::CancelPages)]
+}
+
+/// The last record of the list: for alerts the other end of the daemon's order
+/// ([`flip_order`]); elsewhere following cursors to the last page (cancelled by the next
+/// key).
 pub(super) fn go_bottom(s: &mut State) -> Vec<Effect> {
+    if s.tab.server_filter() && !s.list.at_end() {
+        return flip_order(s);
+    }
     match s.list.next_link().cloned() {
         None => {
             let n = s.visible().len();
