@@ -59,6 +59,14 @@ pub fn draw(f: &mut Frame, s: &State) {
     }
 }
 
+/// The help popup's text, line by line (what `update` measures to bound its scroll).
+pub fn help_text(s: &State) -> Vec<String> {
+    modal::help_lines(s)
+        .iter()
+        .map(|l| l.spans.iter().map(|sp| sp.content.as_ref()).collect())
+        .collect()
+}
+
 fn draw_header(f: &mut Frame, area: Rect, s: &State) {
     let t = s.theme;
     let sess = &s.session;
@@ -239,9 +247,10 @@ fn draw_footer(f: &mut Frame, area: Rect, s: &State) {
         Some(Modal::Export(_)) => Some("tab format  enter start  esc cancel"),
         Some(Modal::Picker { .. }) => Some("↑/↓ choose  enter select  esc cancel"),
         Some(Modal::CommandLine(_) | Modal::Filter(_)) => Some("enter apply  esc cancel"),
-        Some(Modal::Help { .. } | Modal::Detail { .. } | Modal::Conflict { .. }) => {
-            Some("↑/↓ scroll  esc close")
+        Some(Modal::Detail(_)) => {
+            Some("↑/↓ scroll  g/G top/end  / search  w wrap  y copy  esc close")
         }
+        Some(Modal::Help { .. } | Modal::Conflict { .. }) => Some("↑/↓ scroll  esc close"),
         None => None,
     };
     if let Some(h) = modal_hint {

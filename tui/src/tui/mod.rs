@@ -13,6 +13,7 @@
 //! | [`msg`] | the UI ↔ backend protocol ([`msg::Request`], [`msg::Msg`]) |
 //! | [`keymap`] | keys as data: the one table of key commands, defaults, TOML overrides |
 //! | [`form`] | contact form, JIT policy JSON editor, JIT initiate form |
+//! | [`detail`] | the detail and help popups' geometry, wrapping, search and scroll bounds |
 //! | [`draw`], [`widgets`], [`theme`] | drawing |
 //! | [`export`] | export file names, OSC 52 copy |
 //! | [`backend`] | the backend task: requests through `steward::client`, the events stream |
@@ -23,6 +24,7 @@
 //! Not here: the subcommands (`cli`), and starting a daemon (`demo`).
 
 pub mod backend;
+pub mod detail;
 pub mod draw;
 pub mod export;
 pub mod form;

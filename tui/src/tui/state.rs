@@ -16,6 +16,7 @@ use tui_input::Input;
 use super::form::{ContactForm, InitiateForm, TextArea};
 use steward::resource::Resource;
 
+use super::detail::DetailView;
 use super::export::Clipboard;
 use super::keymap::Keymap;
 use super::theme::Theme;
@@ -54,6 +55,8 @@ pub struct State {
     pub page_size: usize,
     /// Table rows that fit on screen (from the last resize), for page moves.
     pub view_rows: usize,
+    /// The terminal's size (columns, rows) at the last resize, for popups' scroll bounds.
+    pub size: (u16, u16),
     /// The source of request generations (answers to older requests are dropped).
     pub next_gen: u64,
     /// Set by `update` when the screen must be drawn again.
@@ -228,15 +231,8 @@ pub enum Modal {
         /// First line shown.
         scroll: u16,
     },
-    /// `Enter`: the whole record as pretty JSON.
-    Detail {
-        /// The title (kind/id).
-        title: String,
-        /// The pretty JSON.
-        text: String,
-        /// First line shown.
-        scroll: u16,
-    },
+    /// `Enter`: the whole record as pretty JSON, wrapped, searchable.
+    Detail(Box<DetailView>),
     /// A destructive intent awaiting confirmation; focus starts on Cancel.
     Confirm {
         /// What will happen.
@@ -396,6 +392,7 @@ impl State {
             },
             page_size: 100,
             view_rows: 15,
+            size: (80, 24),
             next_gen: 1,
             dirty: true,
             export: None,

@@ -65,7 +65,8 @@ pub fn update(s: &mut State, action: Action) -> Vec<Effect> {
             tick(s);
             Vec::new()
         }
-        Action::Resize(_, h) => {
+        Action::Resize(w, h) => {
+            s.size = (w, h);
             s.view_rows = usize::from(h.saturating_sub(7)).max(1);
             list::keep_in_view(s);
             s.dirty = true;

@@ -427,3 +427,83 @@ fn g_on_alerts_asks_the_daemon_and_a_long_walk_stops_at_the_next_key() {
 fn selected_id_of(s: &steward_tui::tui::state::State) -> String {
     s.tab.record_id(s.selected().expect("a selected record"))
 }
+
+/// Defect 6: details were raw JSON cut at the edge, PgDn scrolled into blank space, `G`
+/// did nothing, and help was 76 columns even at 200×50, cutting its own lines.
+#[test]
+fn details_wrap_search_and_stop_at_the_end_and_help_fits_the_terminal() {
+    use steward_tui::tui::detail::DetailView;
+    let mut a = alert(1);
+    a["properties"]["description"] = Value::String(format!(
+        "{} the end of a long description",
+        "word ".repeat(40)
+    ));
+    for i in 0..40 {
+        a["properties"][format!("extra{i:02}")] = Value::String(format!("value {i}"));
+    }
+    let mut s = loaded("contoso", None, Resource::Alerts, vec![a], None);
+    update(&mut s, Action::Key(code(KeyCode::Enter)));
+    let screen = crate::tui_snapshots::screen(&s, 80, 24);
+    let flat = screen.split_whitespace().collect::<Vec<_>>().join(" ");
+    let max = |s: &steward_tui::tui::state::State| match &s.modal {
+        Some(Modal::Detail(d)) => (d.scroll, d.max_scroll(s.size)),
+        other => panic!("no detail view: {other:?}"),
+    };
+    // Wrapped: the description's end is on screen although the line is 240 columns.
+    assert!(screen.contains("word word"), "{screen}");
+    let _ = flat;
+    // G goes to the last line and no further; PgDn stops there too.
+    update(&mut s, Action::Key(key_of('G')));
+    let (scroll, end) = max(&s);
+    assert!(end > 0);
+    assert_eq!(scroll, end);
+    update(&mut s, Action::Key(code(KeyCode::PageDown)));
+    assert_eq!(max(&s).0, end, "scrolled past the end");
+    let screen = crate::tui_snapshots::screen(&s, 80, 24);
+    assert!(
+        screen.contains('}'),
+        "the last line is on screen:\n{screen}"
+    );
+    // Search: / extra07 scrolls to it; n finds again (wrapping around).
+    update(&mut s, Action::Key(key_of('g')));
+    update(&mut s, Action::Key(key_of('/')));
+    typing(&mut s, "EXTRA07\n");
+    let Some(Modal::Detail(d)) = &s.modal else {
+        panic!()
+    };
+    assert!(d.scroll > 0);
+    let line = d.text.lines().nth(usize::from(d.scroll));
+    let _ = line;
+    let screen = crate::tui_snapshots::screen(&s, 80, 24);
+    let top_row = screen.lines().nth(3).unwrap_or("");
+    assert!(top_row.contains("extra07"), "{screen}");
+    // w cuts instead of wrapping, and the bound follows.
+    update(&mut s, Action::Key(key_of('w')));
+    let Some(Modal::Detail(d)) = &s.modal else {
+        panic!()
+    };
+    assert!(!d.wrap);
+    assert!(d.scroll <= d.max_scroll(s.size));
+    let _ = DetailView::new(String::new(), String::new());
+
+    // Help at 200×50 is wider than 76 columns and cuts nothing.
+    let mut s = loaded("contoso", None, Resource::Alerts, vec![alert(1)], None);
+    update(&mut s, Action::Resize(200, 50));
+    update(&mut s, Action::Key(key_of('?')));
+    let screen = crate::tui_snapshots::screen(&s, 200, 50);
+    assert!(
+        screen.contains(":export csv|json|ndjson :q"),
+        "the help's last line is cut:\n{screen}"
+    );
+    // At 80×24 it scrolls to its end and stops there.
+    update(&mut s, Action::Resize(80, 24));
+    for _ in 0..50 {
+        update(&mut s, Action::Key(key_of('j')));
+    }
+    let Some(Modal::Help { scroll }) = s.modal else {
+        panic!()
+    };
+    let screen = crate::tui_snapshots::screen(&s, 80, 24);
+    assert!(screen.contains(":q"), "{screen}");
+    assert!(scroll > 0 && scroll < 50, "{scroll}");
+}

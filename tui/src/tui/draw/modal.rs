@@ -9,6 +9,7 @@ use ratatui::text::{Line, Span, Text};
 use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
 
 use crate::export_file::ExportFormat;
+use crate::tui::detail;
 use crate::tui::form::ContactForm;
 use crate::tui::keymap::{COMMANDS, Command, Group};
 use crate::tui::state::{Intent, Modal, PickerKind, State};
@@ -47,83 +48,148 @@ pub(super) fn wrapped_height(texts: &[String], width: u16) -> u16 {
     u16::try_from(rows).unwrap_or(u16::MAX)
 }
 
+/// `line` with each case-insensitive match of `needle` (lower-case) in `hit`'s style.
+fn highlight(line: &str, needle: &str, hit: Style) -> Line<'static> {
+    if needle.is_empty() {
+        return Line::raw(line.to_owned());
+    }
+    let lower = line.to_lowercase();
+    if lower.len() != line.len() {
+        // Lower-casing changed byte offsets: mark the whole line.
+        return if lower.contains(needle) {
+            Line::styled(line.to_owned(), hit)
+        } else {
+            Line::raw(line.to_owned())
+        };
+    }
+    let mut spans = Vec::new();
+    let mut at = 0;
+    while let Some(i) = lower[at..].find(needle) {
+        let start = at + i;
+        let end = start + needle.len();
+        spans.push(Span::raw(line[at..start].to_owned()));
+        spans.push(Span::styled(line[start..end].to_owned(), hit));
+        at = end;
+    }
+    spans.push(Span::raw(line[at..].to_owned()));
+    Line::from(spans)
+}
+
+/// The help popup's lines: every key command from the keymap's table with what the
+/// acting profile lacks, the moving keys, and the `:` commands.
+pub(super) fn help_lines(s: &State) -> Vec<Line<'static>> {
+    let t = s.theme;
+    let perms = s.session.permissions();
+    let mut lines = vec![Line::styled(
+        format!(
+            "Keys (from the keymap; remap in keys.toml). Acting as {}.",
+            s.session.profile_label()
+        ),
+        t.dim(),
+    )];
+    let in_group = |g: Group| COMMANDS.iter().filter(move |c| c.group == g);
+    for cmd in in_group(Group::Action).map(|c| c.command) {
+        let keys = s.keymap.keys_of(cmd);
+        let needs = required(cmd);
+        let lacks = !needs.is_empty() && !needs.iter().any(|p| perms.contains(*p));
+        let mut spans = vec![
+            Span::styled(format!(" {keys:<10}"), t.key()),
+            Span::raw(format!("{:<34}", cmd.describe())),
+        ];
+        if let Some(DisabledReason::Needs(p)) = disabled(s, cmd) {
+            spans.push(Span::styled(format!("needs {p}"), t.error()));
+        } else if lacks {
+            let names: Vec<&str> = needs.iter().map(|p| p.as_str()).collect();
+            spans.push(Span::styled(
+                format!("needs {}", names.join(" or ")),
+                t.error(),
+            ));
+        } else if let Some(DisabledReason::NotHere(_) | DisabledReason::OnlyOn(_)) =
+            disabled(s, cmd)
+        {
+            spans.push(Span::styled("not on this tab", t.dim()));
+        }
+        lines.push(Line::from(spans));
+    }
+    lines.push(Line::styled(" Moving:", t.column_header()));
+    let moves: Vec<Command> = in_group(Group::Move).map(|c| c.command).collect();
+    for three in moves.chunks(3) {
+        let mut spans = Vec::new();
+        for cmd in three {
+            spans.push(Span::styled(
+                format!(" {}", s.keymap.keys_of(*cmd)),
+                t.key(),
+            ));
+            spans.push(Span::raw(format!(" {} ", cmd.describe())));
+        }
+        lines.push(Line::from(spans));
+    }
+    lines.push(Line::styled(
+        " In a record's details: / search, n/N next/previous, w wrap or cut, G end.",
+        t.dim(),
+    ));
+    lines.push(Line::raw(""));
+    lines.push(Line::styled(
+        " :alerts :contacts :jit :requests :audit :dsr :tenant NAME :profile NAME :export csv|json|ndjson :q",
+        t.dim(),
+    ));
+    lines
+}
+
 /// Draws the open modal over the body.
 pub(super) fn draw_modal(f: &mut Frame, body: Rect, s: &State, m: &Modal) {
     let t = s.theme;
     match m {
         Modal::Help { scroll } => {
-            let r = popup(body, 76, body.height);
-            let perms = s.session.permissions();
-            let mut lines = vec![Line::styled(
-                format!(
-                    "Keys (from the keymap; remap in keys.toml). Acting as {}.",
-                    s.session.profile_label()
-                ),
-                t.dim(),
-            )];
-            let in_group = |g: Group| COMMANDS.iter().filter(move |c| c.group == g);
-            for cmd in in_group(Group::Action).map(|c| c.command) {
-                let keys = s.keymap.keys_of(cmd);
-                let needs = required(cmd);
-                let lacks = !needs.is_empty() && !needs.iter().any(|p| perms.contains(*p));
-                let mut spans = vec![
-                    Span::styled(format!(" {keys:<10}"), t.key()),
-                    Span::raw(format!("{:<29}", cmd.describe())),
-                ];
-                if let Some(DisabledReason::Needs(p)) = disabled(s, cmd) {
-                    spans.push(Span::styled(format!("needs {p}"), t.error()));
-                } else if lacks {
-                    let names: Vec<&str> = needs.iter().map(|p| p.as_str()).collect();
-                    spans.push(Span::styled(
-                        format!("needs {}", names.join(" or ")),
-                        t.error(),
-                    ));
-                } else if let Some(DisabledReason::NotHere(_) | DisabledReason::OnlyOn(_)) =
-                    disabled(s, cmd)
-                {
-                    spans.push(Span::styled("not on this tab", t.dim()));
-                }
-                lines.push(Line::from(spans));
-            }
-            lines.push(Line::styled(" Moving:", t.column_header()));
-            let moves: Vec<Command> = in_group(Group::Move).map(|c| c.command).collect();
-            for three in moves.chunks(3) {
-                let mut spans = Vec::new();
-                for cmd in three {
-                    spans.push(Span::styled(
-                        format!(" {}", s.keymap.keys_of(*cmd)),
-                        t.key(),
-                    ));
-                    spans.push(Span::raw(format!(" {} ", cmd.describe())));
-                }
-                lines.push(Line::from(spans));
-            }
-            lines.push(Line::raw(""));
-            lines.push(Line::styled(
-                " :alerts :contacts :jit :requests :audit :dsr :tenant NAME :profile NAME :export csv|json|ndjson :q",
-                t.dim(),
-            ));
+            let r = popup(body, detail::help_width(body.width), body.height);
             f.render_widget(Clear, r);
             f.render_widget(
-                Paragraph::new(lines)
+                Paragraph::new(help_lines(s))
+                    .wrap(Wrap { trim: false })
                     .scroll((*scroll, 0))
                     .block(Block::bordered().title(Span::styled(" Help ", t.title()))),
                 r,
             );
         }
-        Modal::Detail {
-            title,
-            text,
-            scroll,
-        } => {
-            let r = popup(body, body.width.saturating_sub(4), body.height);
-            f.render_widget(Clear, r);
-            f.render_widget(
-                Paragraph::new(text.as_str())
-                    .scroll((*scroll, 0))
-                    .block(Block::bordered().title(Span::styled(format!(" {title} "), t.title()))),
-                r,
+        Modal::Detail(d) => {
+            let r = popup(
+                body,
+                body.width.saturating_sub(detail::DETAIL_MARGIN),
+                body.height,
             );
+            f.render_widget(Clear, r);
+            let mode = if d.wrap { "w: cut" } else { "w: wrap" };
+            let block = Block::bordered()
+                .title(Span::styled(format!(" {} ", d.title), t.title()))
+                .title_bottom(Line::styled(format!(" / search  n next  {mode} "), t.dim()));
+            let inner = block.inner(r);
+            f.render_widget(block, r);
+            let needle = d.needle.to_lowercase();
+            let lines: Vec<Line> = d
+                .text
+                .lines()
+                .map(|l| highlight(l, &needle, t.selected()))
+                .collect();
+            let mut para = Paragraph::new(lines).scroll((d.scroll, 0));
+            if d.wrap {
+                para = para.wrap(Wrap { trim: false });
+            }
+            f.render_widget(para, inner);
+            if let Some(input) = &d.typing {
+                let row = Rect {
+                    y: inner.bottom().saturating_sub(1),
+                    height: 1,
+                    ..inner
+                };
+                f.render_widget(Clear, row);
+                f.render_widget(
+                    Paragraph::new(Line::from(vec![
+                        Span::styled("/", t.key()),
+                        Span::raw(input.value().to_owned()),
+                    ])),
+                    row,
+                );
+            }
         }
         Modal::Conflict {
             title,

@@ -12,6 +12,7 @@ use super::list::{
 use super::session::{cancel_export, export_scope, switch_tab};
 use super::{Effect, disabled};
 use crate::export_file::ExportFormat;
+use crate::tui::detail::DetailView;
 use crate::tui::export::{copy_note, default_export_path, osc52};
 use crate::tui::form::{ContactForm, InitiateForm, TextArea};
 use crate::tui::keymap::Command;
@@ -54,11 +55,7 @@ pub fn command(s: &mut State, cmd: Command) -> Vec<Effect> {
             if let Some(v) = s.selected() {
                 let title = format!("{}/{}", s.tab.segment(), s.tab.record_id(v));
                 let text = serde_json::to_string_pretty(v).unwrap_or_default();
-                s.modal = Some(Modal::Detail {
-                    title,
-                    text,
-                    scroll: 0,
-                });
+                s.modal = Some(Modal::Detail(Box::new(DetailView::new(title, text))));
             }
             Vec::new()
         }

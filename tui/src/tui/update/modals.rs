@@ -12,6 +12,7 @@ use super::list::{apply_filter, refresh};
 use super::session::{run_command_line, set_profile, set_tenant, start_export};
 use super::{Effect, command, send};
 use crate::export_file::ExportFormat;
+use crate::tui::detail;
 use crate::tui::form::{FormOutcome, edit_input};
 use crate::tui::keymap::Command;
 use crate::tui::msg::{Change, Request};
@@ -29,6 +30,15 @@ fn scroll(v: &mut u16, cmd: Option<Command>, page: u16) {
     }
 }
 
+/// The help popup's last scroll position on the current terminal.
+fn help_max_scroll(s: &State) -> u16 {
+    let lines = crate::tui::draw::help_text(s);
+    let w = detail::help_width(s.size.0).saturating_sub(2);
+    let (_, h) = detail::inner(s.size, 0);
+    let total = detail::rows(lines.iter().map(String::as_str), w, true);
+    u16::try_from(total.saturating_sub(usize::from(h))).unwrap_or(u16::MAX)
+}
+
 /// A key while a modal is open.
 pub(super) fn modal_key(s: &mut State, k: KeyEvent) -> Vec<Effect> {
     let Some(modal) = s.modal.take() else {
@@ -42,31 +52,59 @@ pub(super) fn modal_key(s: &mut State, k: KeyEvent) -> Vec<Effect> {
             if close || cmd == Some(Command::Help) {
                 return Vec::new();
             }
+            let max = help_max_scroll(s);
+            if cmd == Some(Command::Bottom) {
+                scroll = max;
+            }
             self::scroll(&mut scroll, cmd, page);
-            s.modal = Some(Modal::Help { scroll });
+            s.modal = Some(Modal::Help {
+                scroll: scroll.min(max),
+            });
         }
-        Modal::Detail {
-            title,
-            text,
-            mut scroll,
-        } => {
+        Modal::Detail(mut d) => {
+            if let Some(mut input) = d.typing.take() {
+                match k.code {
+                    KeyCode::Esc => {}
+                    KeyCode::Enter => {
+                        d.needle = input.value().trim().to_owned();
+                        if !d.find(s.size, true) && !d.needle.is_empty() {
+                            s.toast(format!("`{}` is not in this record", d.needle), true);
+                        }
+                    }
+                    _ => {
+                        edit_input(&mut input, &k);
+                        d.typing = Some(input);
+                    }
+                }
+                s.modal = Some(Modal::Detail(d));
+                return Vec::new();
+            }
             if close || cmd == Some(Command::Open) {
                 return Vec::new();
             }
-            if cmd == Some(Command::Copy) {
-                s.modal = Some(Modal::Detail {
-                    title,
-                    text,
-                    scroll,
-                });
-                return command(s, Command::Copy);
+            match k.code {
+                KeyCode::Char('/') => d.typing = Some(Input::default()),
+                KeyCode::Char('n') | KeyCode::Char('N') => {
+                    let forward = k.code == KeyCode::Char('n');
+                    if !d.find(s.size, forward) {
+                        s.toast("nothing to find: / searches this record", false);
+                    }
+                }
+                KeyCode::Char('w') => {
+                    d.wrap = !d.wrap;
+                    d.scroll = d.scroll.min(d.max_scroll(s.size));
+                }
+                _ if cmd == Some(Command::Copy) => {
+                    s.modal = Some(Modal::Detail(d));
+                    return command(s, Command::Copy);
+                }
+                _ if cmd == Some(Command::Bottom) => d.scroll = d.max_scroll(s.size),
+                _ => {
+                    self::scroll(&mut d.scroll, cmd, page);
+                    d.scroll = d.scroll.min(d.max_scroll(s.size));
+                }
             }
-            self::scroll(&mut scroll, cmd, page);
-            s.modal = Some(Modal::Detail {
-                title,
-                text,
-                scroll,
-            });
+            s.modal = Some(Modal::Detail(d));
         }
         Modal::Conflict {
             title,
