@@ -51,6 +51,9 @@ use msg::{Msg, Request};
 use state::State;
 use update::{Action, Effect, update};
 
+/// The shortest time between two frames: at most ten redraws a second.
+const FRAME: Duration = Duration::from_millis(100);
+
 /// What the TUI needs from the command line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TuiOptions {
@@ -141,12 +144,16 @@ async fn event_loop(
     let mut tick = tokio::time::interval(Duration::from_millis(250));
     let size = terminal.size()?;
     update(state, Action::Resize(size.width, size.height));
+    // At most one frame per FRAME: a burst of answers and keys is drawn once.
+    let mut last_draw = tokio::time::Instant::now() - FRAME;
     loop {
-        if state.dirty {
+        if state.dirty && last_draw.elapsed() >= FRAME {
             terminal.draw(|f| draw::draw(f, state))?;
             state.dirty = false;
+            last_draw = tokio::time::Instant::now();
         }
         let action = tokio::select! {
+            () = tokio::time::sleep_until(last_draw + FRAME), if state.dirty => continue,
             ev = events.next() => match ev {
                 Some(Ok(Event::Key(k))) => Action::Key(k),
                 Some(Ok(Event::Resize(w, h))) => Action::Resize(w, h),

@@ -180,7 +180,7 @@ pub struct ListView {
     pub oldest_first: bool,
     /// The client-side sort.
     pub sort: Sort,
-    /// An event arrived while loading: refresh once the load ends.
+    /// Change events arrived: the next tick refreshes once (after the load in flight).
     pub stale: bool,
     /// The last list error.
     pub error: Option<String>,

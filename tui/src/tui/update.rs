@@ -41,7 +41,7 @@ pub enum Action {
     Key(KeyEvent),
     /// The terminal is now this size (columns, rows).
     Resize(u16, u16),
-    /// 250 ms passed (spinner, toast expiry).
+    /// 250 ms passed (spinner, toast expiry, coalesced refreshes).
     Tick,
     /// The backend answered.
     Net(Msg),
@@ -61,10 +61,7 @@ pub enum Effect {
 /// Decides what an action changes and what must happen outside.
 pub fn update(s: &mut State, action: Action) -> Vec<Effect> {
     match action {
-        Action::Tick => {
-            tick(s);
-            Vec::new()
-        }
+        Action::Tick => tick(s),
         Action::Resize(w, h) => {
             s.size = (w, h);
             s.view_rows = usize::from(h.saturating_sub(7)).max(1);
@@ -93,7 +90,9 @@ pub fn update(s: &mut State, action: Action) -> Vec<Effect> {
     }
 }
 
-fn tick(s: &mut State) {
+/// 250 ms passed: the spinner, the toast's time, and one refresh for the change events
+/// that arrived since the last (at most four reloads a second however many come).
+fn tick(s: &mut State) -> Vec<Effect> {
     if s.list.loading.is_some() || s.export.is_some() {
         s.spinner = s.spinner.wrapping_add(1);
         s.dirty = true;
@@ -105,6 +104,11 @@ fn tick(s: &mut State) {
             s.dirty = true;
         }
     }
+    if s.list.stale && s.list.loading.is_none() && !s.frozen {
+        s.list.stale = false;
+        return list::refresh(s);
+    }
+    Vec::new()
 }
 
 /// An effect sending `request` to the backend.

@@ -507,3 +507,79 @@ fn details_wrap_search_and_stop_at_the_end_and_help_fits_the_terminal() {
     assert!(screen.contains(":q"), "{screen}");
     assert!(scroll > 0 && scroll < 50, "{scroll}");
 }
+
+/// Defect 9: sorting three rows showed "3 of 3" with two hidden above the window, and
+/// every change event during a 200k ingest was a reload (56 CPU-seconds).
+#[test]
+fn sorting_hides_no_rows_and_change_events_are_coalesced() {
+    let mut s = loaded(
+        "contoso",
+        None,
+        Resource::Contacts,
+        vec![contact("b", "e1"), contact("c", "e2"), contact("a", "e3")],
+        None,
+    );
+    // b is selected; sorted, it moves to the second row and the window must not follow.
+    typing(&mut s, "s");
+    assert_eq!(s.list.offset, 0, "rows hidden above a window with room");
+    let screen = crate::tui_snapshots::screen(&s, 80, 24);
+    for name in ["│  a ", "│> b ", "│  c "] {
+        assert!(screen.contains(name), "{name} not shown:\n{screen}");
+    }
+    // A thousand events: no reload until the tick, then exactly one.
+    let mut s = loaded("contoso", None, Resource::Alerts, vec![alert(1)], None);
+    let mut fx = Vec::new();
+    for i in 0..1000 {
+        fx.extend(update(
+            &mut s,
+            Action::Net(Msg::Event(steward::wire::Event {
+                seq: i,
+                at: "2026-11-20T10:00:00Z".into(),
+                tenant: "contoso".into(),
+                kind: "alerts".into(),
+                name: format!("n-{i}"),
+                action: "ingested".into(),
+            })),
+        ));
+    }
+    assert!(cmds(&fx).is_empty(), "{} requests", cmds(&fx).len());
+    let fx = update(&mut s, Action::Tick);
+    assert_eq!(cmds(&fx).len(), 1);
+    // More events while that reload runs wait for it and the next tick.
+    update(
+        &mut s,
+        Action::Net(Msg::Event(steward::wire::Event {
+            seq: 2000,
+            at: "2026-11-20T10:00:00Z".into(),
+            tenant: "contoso".into(),
+            kind: "alerts".into(),
+            name: "late".into(),
+            action: "ingested".into(),
+        })),
+    );
+    assert!(
+        update(&mut s, Action::Tick).is_empty(),
+        "a reload is in flight"
+    );
+    let after = answer(&mut s, &fx, vec![alert(2), alert(1)], None);
+    assert!(cmds(&after).is_empty(), "the answer reloaded at once");
+    assert_eq!(cmds(&update(&mut s, Action::Tick)).len(), 1);
+}
+
+/// Defect 9: columns were fixed widths; now they fit what they show and the terminal.
+#[test]
+fn columns_fit_their_content_and_the_terminal() {
+    let long = "a-very-long-contact-name-that-used-to-be-cut";
+    let s = loaded(
+        "contoso",
+        None,
+        Resource::Contacts,
+        vec![contact(long, "e1")],
+        None,
+    );
+    let wide = crate::tui_snapshots::screen(&s, 200, 30);
+    assert!(wide.contains(long), "{wide}");
+    assert!(wide.contains("alice@contoso.com;bob@contoso.com"), "{wide}");
+    let narrow = crate::tui_snapshots::screen(&s, 60, 20);
+    assert!(narrow.contains("(214)275-4038"), "{narrow}");
+}

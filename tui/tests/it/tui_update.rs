@@ -371,12 +371,14 @@ fn an_event_for_the_tab_refreshes_unless_frozen() {
         name: "a-2".into(),
         action: "ingested".into(),
     };
-    let fx = update(&mut s, Action::Net(Msg::Event(ev.clone())));
+    assert!(update(&mut s, Action::Net(Msg::Event(ev.clone()))).is_empty());
+    let fx = update(&mut s, Action::Tick);
     answer(&mut s, &fx, vec![alert(2), alert(1)], None);
     assert_eq!(selected_id(&s), "a-001");
     update(&mut s, Action::Key(key_of('f')));
     let fx = update(&mut s, Action::Net(Msg::Event(ev.clone())));
     assert!(fx.is_empty());
+    assert!(update(&mut s, Action::Tick).is_empty(), "frozen");
     let other = Event {
         tenant: "fabrikam".into(),
         ..ev

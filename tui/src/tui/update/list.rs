@@ -125,15 +125,18 @@ pub(super) fn select(s: &mut State, pos: usize) {
     s.list.anchor = s.selected().map(|v| s.tab.record_id(v));
 }
 
-/// Scrolls so that the selection is on screen.
+/// Scrolls so that the selection is on screen, and no row is hidden above a window
+/// that has room for it (sorting 3 rows must not show "3 of 3" with two out of sight).
 pub(super) fn keep_in_view(s: &mut State) {
     let h = s.view_rows.max(1);
+    let len = s.visible().len();
     let l = &mut s.list;
     if l.selected < l.offset {
         l.offset = l.selected;
     } else if l.selected >= l.offset + h {
         l.offset = l.selected + 1 - h;
     }
+    l.offset = l.offset.min(len.saturating_sub(h));
 }
 
 /// Puts the selection back on the anchored record, or the nearest row.

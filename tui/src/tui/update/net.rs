@@ -51,10 +51,6 @@ pub(super) fn net(s: &mut State, m: Msg) -> Vec<Effect> {
             s.list.error = None;
             let target = s.list.pending.take().unwrap_or(Target::Anchor);
             apply_pages(s, target, start_index, links, pages, next);
-            if s.list.stale {
-                s.list.stale = false;
-                return refresh(s);
-            }
             if matches!(target, Target::Append | Target::Prepend) {
                 return prefetch(s);
             }
@@ -124,11 +120,11 @@ pub(super) fn net(s: &mut State, m: Msg) -> Vec<Effect> {
                 s.dirty = false;
                 return Vec::new();
             }
-            if s.list.loading.is_some() {
-                s.list.stale = true;
-                return Vec::new();
-            }
-            refresh(s)
+            // Coalesced: the next tick refreshes once for however many events came
+            // (200k alerts ingested are not 200k reloads and redraws).
+            s.list.stale = true;
+            s.dirty = false;
+            Vec::new()
         }
         Msg::ExportProgress { bytes, total } => {
             if let Some(p) = &mut s.export {
