@@ -100,6 +100,9 @@ pub enum CliCommand {
     Completions(CompletionsArgs),
     /// Print the man page (roff) to stdout.
     Man,
+    /// Print the terminal UI's keys (the defaults of its keymap, or `--markdown` for the
+    /// README's table).
+    Keys(KeysArgs),
     /// Start a private daemon with demo data and open the terminal UI on it.
     Demo(DemoArgs),
 }
@@ -229,6 +232,14 @@ pub struct DeleteArgs {
     /// Only delete the record if its etag is still this (else exit 5).
     #[arg(long, value_name = "ETAG")]
     pub if_match: Option<String>,
+}
+
+/// `steward keys`.
+#[derive(Debug, Clone, Args)]
+pub struct KeysArgs {
+    /// A Markdown table (what README's TUI section holds) instead of aligned text.
+    #[arg(long)]
+    pub markdown: bool,
 }
 
 /// Filters of `alerts list`.

@@ -449,6 +449,42 @@ impl Keymap {
             .unwrap_or_default()
     }
 
+    /// One row per command in help order: its keys and what it does, with the
+    /// permission it needs when it needs one (what `steward keys` and the man page print).
+    pub fn rows(&self) -> Vec<(Vec<String>, String)> {
+        Command::all()
+            .map(|cmd| {
+                let needs = crate::tui::update::required(cmd);
+                let mut what = cmd.describe().to_owned();
+                if !needs.is_empty() {
+                    let names: Vec<&str> = needs.iter().map(|p| p.as_str()).collect();
+                    what.push_str(&format!(" (needs {})", names.join(" or ")));
+                }
+                let keys = self
+                    .bindings
+                    .get(&cmd)
+                    .map(|ks| ks.iter().map(ToString::to_string).collect())
+                    .unwrap_or_default();
+                (keys, what)
+            })
+            .collect()
+    }
+
+    /// The keys as a Markdown table, for README's TUI section (a test keeps the copy in
+    /// the docs equal to this).
+    pub fn markdown(&self) -> String {
+        let mut md = String::from("| Keys | What it does |\n| --- | --- |\n");
+        for (keys, what) in self.rows() {
+            let keys = keys
+                .iter()
+                .map(|k| format!("`{}`", k.replace('|', "\\|")))
+                .collect::<Vec<_>>()
+                .join(" ");
+            md.push_str(&format!("| {keys} | {} |\n", what.replace('|', "\\|")));
+        }
+        md
+    }
+
     /// The first key of a command, as shown in the footer.
     pub fn first_key(&self, cmd: Command) -> String {
         self.bindings

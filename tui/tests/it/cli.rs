@@ -952,3 +952,45 @@ fn alerts_list_oldest_first_by_the_daemon() {
         "{line}"
     );
 }
+
+/// The docs' key table is `steward keys --markdown`, not a second copy; the man page
+/// has the ENVIRONMENT, FILES and KEYS sections (issue 19, defect 10 and "README's TUI
+/// section lists the keys").
+#[test]
+fn the_documented_keys_and_the_man_page_come_from_the_keymap() {
+    let (_dir, socket) = missing_socket();
+    let out = steward(&socket)
+        .args(["keys", "--markdown"])
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let generated = stdout(&out);
+    assert!(
+        generated.contains("| `d` | delete the record"),
+        "{generated}"
+    );
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    for doc in ["docs/KEYS.md"] {
+        let text = std::fs::read_to_string(root.join(doc)).unwrap();
+        let block = text
+            .split("<!-- keys:begin -->\n")
+            .nth(1)
+            .and_then(|rest| rest.split("<!-- keys:end -->").next())
+            .unwrap_or_else(|| panic!("{doc} has no keys block"));
+        assert_eq!(
+            block, generated,
+            "{doc}'s keys differ from the keymap: run `steward keys --markdown`"
+        );
+    }
+    let man = stdout(&steward(&socket).arg("man").output().unwrap());
+    for section in [
+        ".SH ENVIRONMENT",
+        ".SH FILES",
+        ".SH KEYS",
+        "STEWARD_SOCKET",
+        "keys.toml",
+    ] {
+        assert!(man.contains(section), "the man page lacks {section}");
+    }
+    assert!(man.contains("delete the record"));
+}
