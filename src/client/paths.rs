@@ -73,6 +73,8 @@ pub enum RecordAction {
     Confirm,
     /// Reject a pending data-subject request.
     Reject,
+    /// Extend a data-subject request's deadline (once).
+    Extend,
     /// The bundle of a completed data-subject export (a `GET`).
     Bundle,
 }
@@ -85,6 +87,7 @@ impl RecordAction {
             RecordAction::Revoke => "revoke",
             RecordAction::Confirm => "confirm",
             RecordAction::Reject => "reject",
+            RecordAction::Extend => "extend",
             RecordAction::Bundle => "bundle",
         }
     }

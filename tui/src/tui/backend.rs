@@ -23,6 +23,7 @@ use steward::wire::{ErrorBody, ErrorDetail, Event, List, TenantInfo, WhoAmI};
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 use tokio::task::JoinHandle;
 
+use super::dsr::ReasonFor;
 use super::msg::{Change, Failure, Msg, Request};
 use super::state::Conn;
 use crate::export_file::{ExportFile, ExportFileError, ExportFormat, RecordCounter};
@@ -77,7 +78,7 @@ async fn run(
                 events = tokio::spawn(follow_events(client.clone(), chosen, out.clone()));
             }
             other => {
-                let is_export = matches!(other, Request::Export { .. });
+                let is_export = matches!(other, Request::Export { .. } | Request::Bundle { .. });
                 let is_list = matches!(other, Request::Pages { .. });
                 if is_list && let Some(task) = list.take() {
                     task.abort();
@@ -150,6 +151,34 @@ pub fn call(tenant: &TenantPaths, change: &Change) -> Call {
             method: Method::POST,
             path: tenant.action(Resource::JitRequests, id, RecordAction::Revoke),
             body: None,
+            etag: None,
+            create: false,
+        },
+        Change::DsrOpen { body } => Call {
+            method: Method::POST,
+            path: tenant.list(Resource::Dsr, &[]),
+            body: Some(body.clone()),
+            etag: None,
+            create: false,
+        },
+        Change::DsrConfirm { id } => Call {
+            method: Method::POST,
+            path: tenant.action(Resource::Dsr, id, RecordAction::Confirm),
+            body: None,
+            etag: None,
+            create: false,
+        },
+        Change::DsrReason { id, action, reason } => Call {
+            method: Method::POST,
+            path: tenant.action(
+                Resource::Dsr,
+                id,
+                match action {
+                    ReasonFor::Reject => RecordAction::Reject,
+                    ReasonFor::Extend => RecordAction::Extend,
+                },
+            ),
+            body: Some(serde_json::json!({ "reason": reason })),
             etag: None,
             create: false,
         },
@@ -260,6 +289,19 @@ async fn handle(
             };
             Some(Msg::Written { change, result })
         }
+        Request::Bundle { id, file } => {
+            let result = match tenant {
+                Some(t) => {
+                    let path = t.action(Resource::Dsr, &id, RecordAction::Bundle);
+                    download(c, &path, &file, out).await
+                }
+                None => Err(no_tenant()),
+            };
+            Some(match result {
+                Ok(bytes) => Msg::BundleDone { file, bytes },
+                Err(f) => Msg::ExportFailed(f),
+            })
+        }
         Request::Export {
             kind,
             format,
@@ -346,6 +388,30 @@ async fn export(
     format: ExportFormat,
     out: &UnboundedSender<Msg>,
 ) -> Result<u64, Failure> {
+    let mut counter = RecordCounter::new(format);
+    download_counting(c, path, file, out, Some(&mut counter)).await?;
+    Ok(counter.count())
+}
+
+/// Streams `path` into `file` through [`ExportFile`]: its size.
+async fn download(
+    c: &Client,
+    path: &str,
+    file: &Path,
+    out: &UnboundedSender<Msg>,
+) -> Result<u64, Failure> {
+    download_counting(c, path, file, out, None).await
+}
+
+/// Streams `path` into `file` (0600, renamed into place only once complete), feeding
+/// `counter` when given and reporting progress; the bytes written.
+async fn download_counting(
+    c: &Client,
+    path: &str,
+    file: &Path,
+    out: &UnboundedSender<Msg>,
+    mut counter: Option<&mut RecordCounter>,
+) -> Result<u64, Failure> {
     let mut body = c
         .request_streaming(Method::GET, path, None, &[])
         .await
@@ -361,12 +427,13 @@ async fn export(
         .and_then(|v| v.parse().ok());
     let local = |e: ExportFileError| Failure::transport(e.to_string());
     let mut f = ExportFile::create(file).map_err(local)?;
-    let mut counter = RecordCounter::new(format);
     let mut bytes = 0u64;
     let mut last = tokio::time::Instant::now();
     while let Some(chunk) = body.next_chunk().await.map_err(net_failure)? {
         f.write_all(&chunk).map_err(local)?;
-        counter.feed(&chunk);
+        if let Some(counter) = counter.as_deref_mut() {
+            counter.feed(&chunk);
+        }
         bytes += chunk.len() as u64;
         if last.elapsed() > Duration::from_millis(100) {
             last = tokio::time::Instant::now();
@@ -374,7 +441,7 @@ async fn export(
         }
     }
     f.finish().map_err(local)?;
-    Ok(counter.count())
+    Ok(bytes)
 }
 
 /// Follows `/v1/events` (for `tenant`), reporting the connection and each event, and

@@ -245,6 +245,8 @@ fn draw_footer(f: &mut Frame, area: Rect, s: &State) {
         }
         Some(Modal::PolicyEditor(_)) => Some("ctrl-s/f2 save  tab name/text  esc cancel"),
         Some(Modal::Export(_)) => Some("tab format  enter start  esc cancel"),
+        Some(Modal::DsrForm(_)) => Some("tab/↑↓ field  space type  enter open  esc cancel"),
+        Some(Modal::Reason { .. } | Modal::Bundle { .. }) => Some("enter go  esc cancel"),
         Some(Modal::Picker { .. }) => Some("↑/↓ choose  enter select  esc cancel"),
         Some(Modal::CommandLine(_) | Modal::Filter(_)) => Some("enter apply  esc cancel"),
         Some(Modal::Detail(_)) => {

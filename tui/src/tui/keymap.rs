@@ -51,6 +51,14 @@ pub enum Command {
     Revoke,
     /// Export the kind to a file.
     Export,
+    /// DSR: confirm a pending request (it runs; an erasure erases).
+    DsrConfirm,
+    /// DSR: reject a pending request, with a reason.
+    DsrReject,
+    /// DSR: extend a request's deadline once, with a reason.
+    DsrExtend,
+    /// DSR: download a completed export's bundle.
+    DsrBundle,
     /// Copy the selected record as JSON (OSC 52).
     Copy,
     /// The `:` command line.
@@ -172,7 +180,7 @@ impl Spec {
 
 /// Every key command, in the order of help and footer, one row each.
 #[rustfmt::skip]
-pub const COMMANDS: [Spec; 30] = {
+pub const COMMANDS: [Spec; 34] = {
     use Command as C;
     use KeyCode as K;
     [
@@ -195,6 +203,14 @@ pub const COMMANDS: [Spec; 30] = {
             .gate(Gate::ActionOn(Resource::JitRequests)).destructive(),
         spec(C::Export, "export", "export to a file", Some("export"), &[Key::ch('x')])
             .gate(Gate::Export),
+        spec(C::DsrConfirm, "dsr_confirm", "confirm the data-subject request", Some("confirm"), &[Key::ch('C')])
+            .gate(Gate::ActionOn(Resource::Dsr)).destructive(),
+        spec(C::DsrReject, "dsr_reject", "reject the data-subject request", Some("reject"), &[Key::ch('X')])
+            .gate(Gate::ActionOn(Resource::Dsr)).destructive(),
+        spec(C::DsrExtend, "dsr_extend", "extend its deadline (once)", Some("extend"), &[Key::ch('E')])
+            .gate(Gate::ActionOn(Resource::Dsr)),
+        spec(C::DsrBundle, "dsr_bundle", "download the export's bundle", Some("bundle"), &[Key::ch('b')])
+            .gate(Gate::ActionOn(Resource::Dsr)),
         spec(C::Copy, "copy", "copy the record as JSON", Some("copy"), &[Key::ch('y')]),
         spec(C::CommandLine, "command", "command line (:alerts, :tenant NAME, :export csv)",
             Some("cmd"), &[Key::ch(':')]),

@@ -13,6 +13,7 @@
 //! | [`msg`] | the UI ↔ backend protocol ([`msg::Request`], [`msg::Msg`]) |
 //! | [`keymap`] | keys as data: the one table of key commands, defaults, TOML overrides |
 //! | [`form`] | contact form, JIT policy JSON editor, JIT initiate form |
+//! | [`dsr`] | opening a data-subject request, the reasons of reject/extend |
 //! | [`detail`] | the detail and help popups' geometry, wrapping, search and scroll bounds |
 //! | [`draw`], [`widgets`], [`theme`] | drawing |
 //! | [`export`] | export file names, OSC 52 copy |
@@ -26,6 +27,7 @@
 pub mod backend;
 pub mod detail;
 pub mod draw;
+pub mod dsr;
 pub mod export;
 pub mod form;
 pub mod keymap;

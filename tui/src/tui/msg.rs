@@ -12,6 +12,7 @@ use serde_json::Value;
 use steward::resource::Resource;
 use steward::wire::{ErrorDetail, Event, TenantInfo};
 
+use super::dsr::ReasonFor;
 use super::state::Conn;
 use crate::export_file::ExportFormat;
 
@@ -68,6 +69,13 @@ pub enum Request {
         /// what the screen shows; empty for the whole kind.
         filters: Vec<(&'static str, String)>,
     },
+    /// Download a completed export request's bundle to a file (0600, whole or nothing).
+    Bundle {
+        /// The request id.
+        id: String,
+        /// The file.
+        file: PathBuf,
+    },
     /// Stop fetching pages (the list fetch in flight is no longer wanted).
     CancelPages,
     /// Stop the running export; its temp file goes, an existing file stays untouched.
@@ -112,6 +120,25 @@ pub enum Change {
         /// The request id.
         id: String,
     },
+    /// Open a data-subject request (`{"type", "subject"}`).
+    DsrOpen {
+        /// The request.
+        body: Value,
+    },
+    /// Confirm a pending data-subject request, which starts it.
+    DsrConfirm {
+        /// The request id.
+        id: String,
+    },
+    /// Reject a pending data-subject request, or extend one's deadline, with a reason.
+    DsrReason {
+        /// The request id.
+        id: String,
+        /// Reject or extend.
+        action: ReasonFor,
+        /// Why (kept in the request, never in the audit log).
+        reason: String,
+    },
 }
 
 impl Change {
@@ -123,6 +150,10 @@ impl Change {
             }
             Change::Initiate { policy, .. } => format!("JIT access under `{policy}`"),
             Change::Revoke { id } => format!("JIT request `{id}`"),
+            Change::DsrOpen { .. } => "a data-subject request".to_owned(),
+            Change::DsrConfirm { id } | Change::DsrReason { id, .. } => {
+                format!("data-subject request `{id}`")
+            }
         }
     }
 
@@ -133,6 +164,16 @@ impl Change {
             Change::Delete { .. } => "deleted",
             Change::Initiate { .. } => "requested",
             Change::Revoke { .. } => "revoked",
+            Change::DsrOpen { .. } => "opened (it waits for a confirmation)",
+            Change::DsrConfirm { .. } => "confirmed (it runs now)",
+            Change::DsrReason {
+                action: ReasonFor::Reject,
+                ..
+            } => "rejected",
+            Change::DsrReason {
+                action: ReasonFor::Extend,
+                ..
+            } => "extended",
         }
     }
 }
@@ -229,6 +270,13 @@ pub enum Msg {
         file: PathBuf,
         /// Records written.
         records: u64,
+    },
+    /// A bundle was written whole.
+    BundleDone {
+        /// The file.
+        file: PathBuf,
+        /// Its size.
+        bytes: u64,
     },
     /// Export failed (nothing is left behind; a file that was there is untouched).
     ExportFailed(Failure),

@@ -17,6 +17,7 @@ use super::form::{ContactForm, InitiateForm, TextArea};
 use steward::resource::Resource;
 
 use super::detail::DetailView;
+use super::dsr::{DsrForm, ReasonFor};
 use super::export::Clipboard;
 use super::keymap::Keymap;
 use super::theme::Theme;
@@ -272,6 +273,24 @@ pub enum Modal {
     },
     /// `x`: format and path.
     Export(Box<ExportForm>),
+    /// `n` on the DSR tab: open a data-subject request.
+    DsrForm(Box<DsrForm>),
+    /// `X`/`E` on a data-subject request: the reason to record.
+    Reason {
+        /// Reject or extend.
+        action: ReasonFor,
+        /// The request id.
+        id: String,
+        /// The reason typed.
+        input: Input,
+    },
+    /// `b` on a data-subject request: where its bundle goes.
+    Bundle {
+        /// The request id.
+        id: String,
+        /// The file (created 0600).
+        path: Input,
+    },
 }
 
 /// Which picker.
@@ -300,6 +319,13 @@ pub enum Intent {
         /// The request id.
         id: String,
     },
+    /// Confirm a data-subject request (an erasure cannot be undone).
+    DsrConfirm {
+        /// The request id.
+        id: String,
+        /// `export` or `erase`.
+        kind: String,
+    },
 }
 
 impl Intent {
@@ -308,6 +334,12 @@ impl Intent {
         match self {
             Intent::Delete { kind, name, .. } => format!("Delete {} `{name}`?", kind.singular()),
             Intent::Revoke { id } => format!("Revoke JIT request `{id}`?"),
+            Intent::DsrConfirm { id, kind } if kind == "erase" => format!(
+                "Confirm erasure request `{id}`? It erases the person's records now; it cannot be undone."
+            ),
+            Intent::DsrConfirm { id, kind } => {
+                format!("Confirm {kind} request `{id}`? It runs now.")
+            }
         }
     }
 }

@@ -994,3 +994,118 @@ fn the_documented_keys_and_the_man_page_come_from_the_keymap() {
     }
     assert!(man.contains("delete the record"));
 }
+
+/// What the CLI could do with data-subject requests and the TUI could not (issue 19):
+/// open, confirm, reject, extend and download the bundle, through the TUI's backend
+/// against a real daemon, the bundle written 0600 through the one export writer.
+#[test]
+fn the_tui_opens_confirms_rejects_extends_and_downloads_dsr() {
+    use steward_tui::tui::dsr::ReasonFor;
+    use steward_tui::tui::msg::{Change, Msg, Request};
+    let d = Daemon::start();
+    let work = tempfile::tempdir().unwrap();
+    let socket = d.0.socket.clone();
+    // Sends one request through the backend and waits for its outcome.
+    let run = |request: Request| -> Msg {
+        let socket = socket.clone();
+        d.0.block_on(async move {
+            let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+            let cmds = steward_tui::tui::backend::spawn(socket, None, tx);
+            cmds.send(Request::SetSession {
+                tenant: Some("contoso".into()),
+                role: None,
+            })
+            .unwrap();
+            cmds.send(request).unwrap();
+            let wait = async {
+                loop {
+                    match rx.recv().await {
+                        Some(
+                            m @ (Msg::Written { .. }
+                            | Msg::BundleDone { .. }
+                            | Msg::ExportFailed(_)),
+                        ) => {
+                            return m;
+                        }
+                        Some(_) => {}
+                        None => panic!("the backend stopped"),
+                    }
+                }
+            };
+            tokio::time::timeout(std::time::Duration::from_secs(30), wait)
+                .await
+                .unwrap()
+        })
+    };
+    let written_ok = |m: Msg| match m {
+        Msg::Written { result: Ok(()), .. } => {}
+        other => panic!("not done: {other:?}"),
+    };
+    let ids = || -> Vec<String> {
+        d.api("/v1/tenants/contoso/dsr?limit=100")["value"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let body = |kind: &str| json!({"type": kind, "subject": {"email": "alice@contoso.com"}});
+    written_ok(run(Request::Change(Change::DsrOpen {
+        body: body("export"),
+    })));
+    let export_id = ids().pop().unwrap();
+    written_ok(run(Request::Change(Change::DsrConfirm {
+        id: export_id.clone(),
+    })));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let v = d.api(&format!("/v1/tenants/contoso/dsr/{export_id}"));
+        if v["status"] == "completed" {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "never completed: {v}");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let file = work.path().join("bundle.json");
+    match run(Request::Bundle {
+        id: export_id,
+        file: file.clone(),
+    }) {
+        Msg::BundleDone { bytes, .. } => assert!(bytes > 0),
+        other => panic!("no bundle: {other:?}"),
+    }
+    let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+    let _: Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+    // Reject one and extend another, each with its reason.
+    for action in [ReasonFor::Reject, ReasonFor::Extend] {
+        let before = ids();
+        written_ok(run(Request::Change(Change::DsrOpen {
+            body: body("erase"),
+        })));
+        let id = ids().into_iter().find(|i| !before.contains(i)).unwrap();
+        written_ok(run(Request::Change(Change::DsrReason {
+            id: id.clone(),
+            action,
+            reason: "asked twice".into(),
+        })));
+        let v = d.api(&format!("/v1/tenants/contoso/dsr/{id}"));
+        match action {
+            ReasonFor::Reject => assert_eq!(v["status"], "rejected", "{v}"),
+            ReasonFor::Extend => assert!(v["extendedDueAt"].is_string(), "{v}"),
+        }
+    }
+    // An empty reason is the daemon's 400, naming the field.
+    let id = ids().pop().unwrap();
+    match run(Request::Change(Change::DsrReason {
+        id,
+        action: ReasonFor::Reject,
+        reason: String::new(),
+    })) {
+        Msg::Written { result: Err(f), .. } => {
+            assert_eq!(f.status, Some(400));
+            assert_eq!(f.error.target.as_deref(), Some("reason"));
+        }
+        other => panic!("{other:?}"),
+    }
+}

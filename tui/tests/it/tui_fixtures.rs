@@ -203,3 +203,15 @@ pub fn typing(s: &mut State, text: &str) -> Vec<Effect> {
 pub fn can(s: &State, p: Permission) -> bool {
     s.session.permissions().contains(p)
 }
+
+/// A data-subject request as the daemon lists it.
+pub fn dsr(id: &str, kind: &str, status: &str, due: &str) -> Value {
+    json!({
+        "id": id,
+        "type": kind,
+        "status": status,
+        "subject": {"email": "hmac:…"},
+        "openedAt": "2026-11-01T09:00:00Z",
+        "dueAt": due
+    })
+}

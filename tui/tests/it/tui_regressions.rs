@@ -583,3 +583,83 @@ fn columns_fit_their_content_and_the_terminal() {
     let narrow = crate::tui_snapshots::screen(&s, 60, 20);
     assert!(narrow.contains("(214)275-4038"), "{narrow}");
 }
+
+/// The DSR tab was read-only in the TUI (`n` said "read-only"): a tenant-admin opens a
+/// request, confirms one (asked first), rejects or extends with a reason, downloads a
+/// bundle; a reader sees none of it.
+#[test]
+fn dsr_actions_are_keys_gated_by_dsr_manage() {
+    let rows = vec![
+        dsr(
+            "dsr-1",
+            "erase",
+            "pending_confirmation",
+            "2026-12-01T09:00:00Z",
+        ),
+        dsr("dsr-2", "export", "completed", "2026-12-20T09:00:00Z"),
+    ];
+    let mut s = loaded("contoso", None, Resource::Dsr, rows.clone(), None);
+    // n: the form, which needs an identifier before anything is sent.
+    update(&mut s, Action::Key(key_of('n')));
+    assert!(matches!(s.modal, Some(Modal::DsrForm(_))), "{:?}", s.modal);
+    assert!(cmds(&update(&mut s, Action::Key(code(KeyCode::Enter)))).is_empty());
+    typing(&mut s, "alice@contoso.com");
+    match cmds(&update(&mut s, Action::Key(code(KeyCode::Enter)))).as_slice() {
+        [Request::Change(Change::DsrOpen { body })] => {
+            assert_eq!(body["subject"]["email"], "alice@contoso.com");
+            assert_eq!(body["type"], "export");
+        }
+        other => panic!("{other:?}"),
+    }
+    s.modal = None;
+    // C on an erasure: asked first, focus on Cancel, the question says it erases.
+    update(&mut s, Action::Key(key_of('C')));
+    match &s.modal {
+        Some(Modal::Confirm {
+            intent,
+            on_confirm: false,
+        }) => {
+            assert!(intent.question().contains("cannot be undone"));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(cmds(&update(&mut s, Action::Key(code(KeyCode::Enter)))).is_empty());
+    update(&mut s, Action::Key(key_of('C')));
+    update(&mut s, Action::Key(code(KeyCode::Right)));
+    assert_eq!(
+        cmds(&update(&mut s, Action::Key(code(KeyCode::Enter)))),
+        vec![Request::Change(Change::DsrConfirm { id: "dsr-1".into() })]
+    );
+    // X: a reason is required.
+    update(&mut s, Action::Key(key_of('X')));
+    assert!(cmds(&update(&mut s, Action::Key(code(KeyCode::Enter)))).is_empty());
+    let fx = typing(&mut s, "duplicate\n");
+    assert!(matches!(
+        cmds(&fx).as_slice(),
+        [Request::Change(Change::DsrReason { id, reason, .. })] if id == "dsr-1" && reason == "duplicate"
+    ));
+    // b on an erasure: no bundle; on the export: a path, then the download.
+    update(&mut s, Action::Key(key_of('b')));
+    assert!(s.modal.is_none());
+    update(&mut s, Action::Key(key_of('j')));
+    update(&mut s, Action::Key(key_of('b')));
+    let fx = update(&mut s, Action::Key(code(KeyCode::Enter)));
+    match cmds(&fx).as_slice() {
+        [Request::Bundle { id, file }] => {
+            assert_eq!(id, "dsr-2");
+            assert!(file.is_absolute());
+        }
+        other => panic!("{other:?}"),
+    }
+    // A reader: the keys are hidden and pressing them sends nothing.
+    let mut s = loaded("contoso", Some("reader"), Resource::Alerts, vec![], None);
+    update(&mut s, Action::Key(key_of(':')));
+    typing(&mut s, "dsr\n");
+    for k in ['n', 'C', 'X', 'E', 'b'] {
+        assert!(
+            cmds(&update(&mut s, Action::Key(key_of(k)))).is_empty(),
+            "{k}"
+        );
+        assert!(s.modal.is_none(), "{k} opened {:?}", s.modal);
+    }
+}

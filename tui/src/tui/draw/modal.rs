@@ -10,6 +10,7 @@ use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
 
 use crate::export_file::ExportFormat;
 use crate::tui::detail;
+use crate::tui::dsr::{ReasonFor, SUBJECT_KEYS};
 use crate::tui::form::ContactForm;
 use crate::tui::keymap::{COMMANDS, Command, Group};
 use crate::tui::state::{Intent, Modal, PickerKind, State};
@@ -226,6 +227,7 @@ pub(super) fn draw_modal(f: &mut Frame, body: Rect, s: &State, m: &Modal) {
             let verb = match intent {
                 Intent::Delete { .. } => "Delete",
                 Intent::Revoke { .. } => "Revoke",
+                Intent::DsrConfirm { .. } => "Confirm",
             };
             let button = |label: &str, focused: bool| {
                 if focused {
@@ -441,6 +443,100 @@ pub(super) fn draw_modal(f: &mut Frame, body: Rect, s: &State, m: &Modal) {
                     .wrap(Wrap { trim: false })
                     .block(Block::bordered().title(Span::styled(
                         format!(" Request JIT access under {} ", form.policy),
+                        t.title(),
+                    ))),
+                r,
+            );
+        }
+        Modal::DsrForm(form) => {
+            let r = popup(body, 70, 13);
+            f.render_widget(Clear, r);
+            let row_style = |i: usize| {
+                if form.focus == i {
+                    t.selected()
+                } else {
+                    Style::new()
+                }
+            };
+            let marker = |i: usize| if form.focus == i { ">" } else { " " };
+            let kind = if form.erase {
+                "erase (removes what may be erased)"
+            } else {
+                "export (a bundle of everything)"
+            };
+            let mut lines = vec![Line::from(vec![
+                Span::raw(marker(0)),
+                Span::styled(format!("{:<8}", "Type"), t.column_header()),
+                Span::styled(kind, row_style(0)),
+            ])];
+            for (i, (key, input)) in SUBJECT_KEYS.iter().zip(&form.subject).enumerate() {
+                lines.push(Line::from(vec![
+                    Span::raw(marker(i + 1)),
+                    Span::styled(format!("{key:<8}"), t.column_header()),
+                    Span::styled(input.value().to_owned(), row_style(i + 1)),
+                ]));
+            }
+            lines.push(Line::styled(
+                " at least one identifier; it waits for a confirmation (C)",
+                t.dim(),
+            ));
+            for (k, v) in &form.errors {
+                lines.push(Line::styled(error_text(k, v), t.error()));
+            }
+            if form.saving {
+                lines.push(Line::styled(" opening…", t.dim()));
+            }
+            f.render_widget(
+                Paragraph::new(lines).wrap(Wrap { trim: false }).block(
+                    Block::bordered()
+                        .title(Span::styled(" Open a data-subject request ", t.title())),
+                ),
+                r,
+            );
+        }
+        Modal::Reason { action, id, input } => {
+            let r = popup(body, 70, 6);
+            f.render_widget(Clear, r);
+            let note = match action {
+                ReasonFor::Reject => "kept in the request, never in the audit log",
+                ReasonFor::Extend => "once per request, by two months; kept in the request",
+            };
+            let lines = vec![
+                Line::from(vec![
+                    Span::styled("reason: ", t.column_header()),
+                    Span::raw(input.value().to_owned()),
+                ]),
+                Line::styled(note, t.dim()),
+            ];
+            f.render_widget(
+                Paragraph::new(lines)
+                    .wrap(Wrap { trim: false })
+                    .block(Block::bordered().title(Span::styled(
+                        format!(" {} data-subject request {id} ", action.verb()),
+                        t.title(),
+                    ))),
+                r,
+            );
+        }
+        Modal::Bundle { id, path } => {
+            let r = popup(body, 76, 7);
+            f.render_widget(Clear, r);
+            let lines = vec![
+                Line::from(vec![
+                    Span::styled("path: ", t.column_header()),
+                    Span::raw(path.value().to_owned()),
+                ]),
+                Line::styled(format!("= {}", absolute(path.value().trim())), t.dim()),
+                Line::styled(
+                    "created 0600 and written whole; it holds personal data: keep it safe",
+                    t.dim(),
+                ),
+            ];
+            f.render_widget(
+                Paragraph::new(lines)
+                    .wrap(Wrap { trim: false })
+                    .block(Block::bordered().title(Span::styled(
+                        format!(" Download the bundle of {id} "),
                         t.title(),
                     ))),
                 r,

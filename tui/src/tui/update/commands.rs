@@ -13,6 +13,7 @@ use super::session::{cancel_export, export_scope, switch_tab};
 use super::{Effect, disabled};
 use crate::export_file::ExportFormat;
 use crate::tui::detail::DetailView;
+use crate::tui::dsr::ReasonFor;
 use crate::tui::export::{copy_note, default_export_path, osc52};
 use crate::tui::form::{ContactForm, InitiateForm, TextArea};
 use crate::tui::keymap::Command;
@@ -151,6 +152,7 @@ pub fn command(s: &mut State, cmd: Command) -> Vec<Effect> {
         }
         Command::New => {
             match s.tab {
+                Resource::Dsr => s.modal = Some(Modal::DsrForm(Box::default())),
                 Resource::Contacts => {
                     s.modal = Some(Modal::ContactForm(Box::new(ContactForm::blank())))
                 }
@@ -224,6 +226,9 @@ pub fn command(s: &mut State, cmd: Command) -> Vec<Effect> {
             });
             Vec::new()
         }
+        Command::DsrConfirm | Command::DsrReject | Command::DsrExtend | Command::DsrBundle => {
+            dsr_action(s, cmd)
+        }
         Command::Initiate => {
             let Some(v) = s.selected() else {
                 s.toast("nothing selected", true);
@@ -291,3 +296,49 @@ const POLICY_TEMPLATE: &str = r#"{
     ]
   }
 }"#;
+
+/// `C`, `X`, `E`, `b` on the selected data-subject request: confirm (asked first), a
+/// reason for reject or extend, or where to download the bundle. The daemon decides
+/// whether the request's state allows it and says why not.
+fn dsr_action(s: &mut State, cmd: Command) -> Vec<Effect> {
+    let Some(v) = s.selected() else {
+        s.toast("nothing selected", true);
+        return Vec::new();
+    };
+    let id = s.tab.record_id(v);
+    let kind = v
+        .get("type")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_owned();
+    s.modal = Some(match cmd {
+        Command::DsrConfirm => Modal::Confirm {
+            intent: Intent::DsrConfirm { id, kind },
+            on_confirm: false,
+        },
+        Command::DsrReject | Command::DsrExtend => Modal::Reason {
+            action: if cmd == Command::DsrReject {
+                ReasonFor::Reject
+            } else {
+                ReasonFor::Extend
+            },
+            id,
+            input: Input::default(),
+        },
+        _ => {
+            if kind != "export" {
+                s.toast(
+                    format!("`{id}` is an {kind} request: only an export has a bundle"),
+                    true,
+                );
+                return Vec::new();
+            }
+            let tenant = s.session.tenant.clone().unwrap_or_default();
+            Modal::Bundle {
+                path: Input::new(format!("./steward-{tenant}-dsr-{id}-bundle.json")),
+                id,
+            }
+        }
+    });
+    Vec::new()
+}

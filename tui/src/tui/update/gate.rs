@@ -67,6 +67,10 @@ pub fn disabled(s: &State, cmd: Command) -> Option<DisabledReason> {
     let need = |p: Permission| (!perms.contains(p)).then_some(DisabledReason::Needs(p));
     match cmd.spec().gate {
         Gate::Always => None,
+        // A data-subject request is opened (not edited or deleted) under dsr.manage.
+        Gate::Write if s.tab == Resource::Dsr && cmd == Command::New => {
+            need(steward::permissions::Permission::DsrManage)
+        }
         Gate::Write => match s.tab.write_permission() {
             None => Some(DisabledReason::NotHere("this kind is read-only")),
             Some(p) => need(p),

@@ -9,7 +9,7 @@ use steward::resource::Resource;
 use tui_input::Input;
 
 use super::list::{apply_filter, refresh};
-use super::session::{run_command_line, set_profile, set_tenant, start_export};
+use super::session::{run_command_line, set_profile, set_tenant, start_bundle, start_export};
 use super::{Effect, command, send};
 use crate::export_file::ExportFormat;
 use crate::tui::detail;
@@ -271,6 +271,68 @@ pub(super) fn modal_key(s: &mut State, k: KeyEvent) -> Vec<Effect> {
                 },
             }
         }
+        Modal::DsrForm(mut f) => {
+            if f.saving {
+                s.modal = Some(Modal::DsrForm(f));
+                return Vec::new();
+            }
+            match f.key(&k) {
+                FormOutcome::Cancel => {}
+                FormOutcome::Stay => s.modal = Some(Modal::DsrForm(f)),
+                FormOutcome::Submit => match f.body() {
+                    Ok(body) => {
+                        f.saving = true;
+                        f.errors.clear();
+                        s.modal = Some(Modal::DsrForm(f));
+                        return vec![send(Request::Change(Change::DsrOpen { body }))];
+                    }
+                    Err((field, why)) => {
+                        f.errors.insert(field, why);
+                        s.modal = Some(Modal::DsrForm(f));
+                    }
+                },
+            }
+        }
+        Modal::Reason {
+            action,
+            id,
+            mut input,
+        } => match k.code {
+            KeyCode::Esc => {}
+            KeyCode::Enter => {
+                let reason = input.value().trim().to_owned();
+                if reason.is_empty() {
+                    s.toast(format!("{}: a reason is required", action.verb()), true);
+                    s.modal = Some(Modal::Reason { action, id, input });
+                    return Vec::new();
+                }
+                return vec![send(Request::Change(Change::DsrReason {
+                    id,
+                    action,
+                    reason,
+                }))];
+            }
+            _ => {
+                edit_input(&mut input, &k);
+                s.modal = Some(Modal::Reason { action, id, input });
+            }
+        },
+        Modal::Bundle { id, mut path } => match k.code {
+            KeyCode::Esc => {}
+            KeyCode::Enter => {
+                let file = path.value().trim().to_owned();
+                if file.is_empty() {
+                    s.toast("bundle: a file path is needed", true);
+                    s.modal = Some(Modal::Bundle { id, path });
+                    return Vec::new();
+                }
+                return start_bundle(s, id, file);
+            }
+            _ => {
+                edit_input(&mut path, &k);
+                s.modal = Some(Modal::Bundle { id, path });
+            }
+        },
         Modal::Export(mut f) => match k.code {
             KeyCode::Esc => {}
             KeyCode::Enter => {
@@ -327,6 +389,7 @@ fn confirmed(intent: Intent) -> Vec<Effect> {
     let change = match intent {
         Intent::Delete { kind, name, etag } => Change::Delete { kind, name, etag },
         Intent::Revoke { id } => Change::Revoke { id },
+        Intent::DsrConfirm { id, .. } => Change::DsrConfirm { id },
     };
     vec![send(Request::Change(change))]
 }

@@ -146,6 +146,19 @@ pub(super) fn net(s: &mut State, m: Msg) -> Vec<Effect> {
             s.toast(text, late);
             Vec::new()
         }
+        Msg::BundleDone { file, bytes } => {
+            let late = s.export.take().is_none();
+            let text = if late {
+                format!(
+                    "the download had finished before the cancel: {}",
+                    file.display()
+                )
+            } else {
+                format!("bundle saved to {} ({bytes} bytes, 0600)", file.display())
+            };
+            s.toast(text, late);
+            Vec::new()
+        }
         Msg::ExportFailed(f) => {
             if s.export.take().is_none() {
                 // The cancelled export's last word: the cancel already said it.
@@ -165,7 +178,12 @@ fn written(s: &mut State, change: Change, result: Result<(), Failure>) -> Vec<Ef
             let verb = change.done();
             if matches!(
                 s.modal,
-                Some(Modal::ContactForm(_) | Modal::PolicyEditor(_) | Modal::Initiate(_))
+                Some(
+                    Modal::ContactForm(_)
+                        | Modal::PolicyEditor(_)
+                        | Modal::Initiate(_)
+                        | Modal::DsrForm(_)
+                )
             ) {
                 s.modal = None;
             }
@@ -226,6 +244,10 @@ fn written(s: &mut State, change: Change, result: Result<(), Failure>) -> Vec<Ef
                     ed.errors = errors.into_iter().collect();
                 }
                 Some(Modal::Initiate(form)) => {
+                    form.saving = false;
+                    form.errors = errors.into_iter().collect();
+                }
+                Some(Modal::DsrForm(form)) => {
                     form.saving = false;
                     form.errors = errors.into_iter().collect();
                 }

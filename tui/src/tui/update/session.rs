@@ -164,6 +164,27 @@ pub(super) fn start_export(
     })]
 }
 
+/// Starts downloading a data-subject request's bundle to `file` (shown like an export,
+/// and cancelled like one).
+pub(super) fn start_bundle(s: &mut State, id: String, file: String) -> Vec<Effect> {
+    if let Some(p) = &s.export {
+        let text = format!("a download to {} is running (esc cancels it)", p.path);
+        s.toast(text, true);
+        return Vec::new();
+    }
+    s.modal = None;
+    let file = absolute(&file);
+    s.export = Some(ExportProgress {
+        path: file.clone(),
+        bytes: 0,
+        total: None,
+    });
+    vec![send(Request::Bundle {
+        id,
+        file: file.into(),
+    })]
+}
+
 /// Stops the running export (its partial file is removed by the backend).
 pub(super) fn cancel_export(s: &mut State) -> Vec<Effect> {
     let Some(p) = s.export.take() else {
