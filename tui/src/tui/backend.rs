@@ -19,7 +19,7 @@ use steward::client::{
     Body, Client, ClientError, Method, StatusCode, header, idempotency_header, if_match_header,
 };
 use steward::resource::Resource;
-use steward::wire::{ErrorBody, ErrorDetail, Event, List, TenantInfo, WhoAmI};
+use steward::wire::{ErrorBody, ErrorDetail, Event, List, TenantInfo, VerifyReport, WhoAmI};
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 use tokio::task::JoinHandle;
 
@@ -288,6 +288,28 @@ async fn handle(
                 None => Err(no_tenant()),
             };
             Some(Msg::Written { change, result })
+        }
+        Request::Verify => Some(Msg::Verified(match tenant {
+            Some(t) => get_json::<VerifyReport>(c, &t.audit_verify()).await,
+            None => Err(no_tenant()),
+        })),
+        Request::Subject { key, value } => {
+            let what = format!("{key} {value}");
+            let result = match tenant {
+                Some(t) => get_json::<List<Value>>(c, &t.subjects(&[(key, value)]))
+                    .await
+                    .map(|l| {
+                        l.value
+                            .iter()
+                            .map(|h| {
+                                let s = |k: &str| h[k].as_str().unwrap_or("").to_owned();
+                                (s("kind"), s("id"), s("field"))
+                            })
+                            .collect()
+                    }),
+                None => Err(no_tenant()),
+            };
+            Some(Msg::Subjects { what, result })
         }
         Request::Bundle { id, file } => {
             let result = match tenant {

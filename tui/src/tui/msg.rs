@@ -10,7 +10,7 @@ use std::path::PathBuf;
 
 use serde_json::Value;
 use steward::resource::Resource;
-use steward::wire::{ErrorDetail, Event, TenantInfo};
+use steward::wire::{ErrorDetail, Event, TenantInfo, VerifyReport};
 
 use super::dsr::ReasonFor;
 use super::state::Conn;
@@ -75,6 +75,15 @@ pub enum Request {
         id: String,
         /// The file.
         file: PathBuf,
+    },
+    /// Check the tenant's audit chain (`:verify`).
+    Verify,
+    /// Find the records naming a person (`:subject alice@contoso.com`).
+    Subject {
+        /// The identifier's kind: `email`, `phone`, `ip`, `user` or `host`.
+        key: &'static str,
+        /// The identifier.
+        value: String,
     },
     /// Stop fetching pages (the list fetch in flight is no longer wanted).
     CancelPages,
@@ -270,6 +279,15 @@ pub enum Msg {
         file: PathBuf,
         /// Records written.
         records: u64,
+    },
+    /// The audit chain's check.
+    Verified(Result<VerifyReport, Failure>),
+    /// The records naming a person: `(kind, id, field)` per hit.
+    Subjects {
+        /// What was searched, for the title (`email alice@contoso.com`).
+        what: String,
+        /// The hits, or why not.
+        result: Result<Vec<(String, String, String)>, Failure>,
     },
     /// A bundle was written whole.
     BundleDone {

@@ -64,6 +64,8 @@ pub struct State {
     pub dirty: bool,
     /// The running export, if any.
     pub export: Option<ExportProgress>,
+    /// The audit chain's last check (`:verify`), for the overview.
+    pub chain: Option<steward::wire::VerifyReport>,
     /// How OSC 52 copies are sent (plain, or wrapped for tmux passthrough).
     pub clipboard: Clipboard,
 }
@@ -429,6 +431,7 @@ impl State {
             dirty: true,
             export: None,
             clipboard: Clipboard::default(),
+            chain: None,
         }
     }
 

@@ -1023,7 +1023,9 @@ fn the_tui_opens_confirms_rejects_extends_and_downloads_dsr() {
                         Some(
                             m @ (Msg::Written { .. }
                             | Msg::BundleDone { .. }
-                            | Msg::ExportFailed(_)),
+                            | Msg::ExportFailed(_)
+                            | Msg::Verified(_)
+                            | Msg::Subjects { .. }),
                         ) => {
                             return m;
                         }
@@ -1050,6 +1052,25 @@ fn the_tui_opens_confirms_rejects_extends_and_downloads_dsr() {
             .collect()
     };
     let body = |kind: &str| json!({"type": kind, "subject": {"email": "alice@contoso.com"}});
+    // A contact naming alice, for :subject to find.
+    ok(&d.run_stdin(
+        &["contacts", "put", "ops"],
+        r#"{"properties": {"emails": "alice@contoso.com", "phone": "+1 555 0100", "alertNotifications": {"state": "On", "minimalSeverity": "High"}, "notificationsByRole": {"state": "Off", "roles": []}}}"#,
+    ));
+    match run(Request::Subject {
+        key: "email",
+        value: "alice@contoso.com".into(),
+    }) {
+        Msg::Subjects {
+            result: Ok(hits), ..
+        } => {
+            assert!(
+                hits.iter().any(|(k, id, _)| k == "contacts" && id == "ops"),
+                "{hits:?}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
     written_ok(run(Request::Change(Change::DsrOpen {
         body: body("export"),
     })));
@@ -1094,6 +1115,14 @@ fn the_tui_opens_confirms_rejects_extends_and_downloads_dsr() {
             ReasonFor::Reject => assert_eq!(v["status"], "rejected", "{v}"),
             ReasonFor::Extend => assert!(v["extendedDueAt"].is_string(), "{v}"),
         }
+    }
+    // :verify and :subject through the same backend.
+    match run(Request::Verify) {
+        Msg::Verified(Ok(r)) => {
+            assert!(r.ok);
+            assert!(r.head.seq > 0 && !r.head.hash.is_empty());
+        }
+        other => panic!("{other:?}"),
     }
     // An empty reason is the daemon's 400, naming the field.
     let id = ids().pop().unwrap();

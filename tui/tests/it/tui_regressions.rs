@@ -492,7 +492,7 @@ fn details_wrap_search_and_stop_at_the_end_and_help_fits_the_terminal() {
     update(&mut s, Action::Key(key_of('?')));
     let screen = crate::tui_snapshots::screen(&s, 200, 50);
     assert!(
-        screen.contains(":export csv|json|ndjson :q"),
+        screen.contains(":export csv|json|ndjson :verify"),
         "the help's last line is cut:\n{screen}"
     );
     // At 80×24 it scrolls to its end and stops there.
@@ -662,4 +662,60 @@ fn dsr_actions_are_keys_gated_by_dsr_manage() {
         );
         assert!(s.modal.is_none(), "{k} opened {:?}", s.modal);
     }
+}
+
+/// `:verify` shows the audit chain's verdict and its head; `:subject` searches a person
+/// across kinds (the CLI could, the TUI could not).
+#[test]
+fn verify_shows_the_head_and_subject_guesses_the_identifier() {
+    use steward_tui::tui::update::session::subject_query;
+    let mut s = loaded("contoso", None, Resource::Alerts, vec![], None);
+    let fx = typing(&mut s, ":verify\n");
+    assert_eq!(cmds(&fx), vec![Request::Verify]);
+    update(
+        &mut s,
+        Action::Net(Msg::Verified(Ok(steward::wire::VerifyReport {
+            ok: true,
+            records: 42,
+            head: steward::wire::ChainHead {
+                seq: 42,
+                hash: "ab12cd".into(),
+            },
+            anchor: None,
+            first_bad_seq: None,
+        }))),
+    );
+    let Some(Modal::Detail(d)) = &s.modal else {
+        panic!("{:?}", s.modal)
+    };
+    assert!(d.title.contains("intact"));
+    assert!(d.text.contains("seq 42") && d.text.contains("ab12cd"));
+    assert!(s.chain.as_ref().is_some_and(|c| c.ok));
+    s.modal = None;
+    let fx = typing(&mut s, ":subject alice@contoso.com\n");
+    assert_eq!(
+        cmds(&fx),
+        vec![Request::Subject {
+            key: "email",
+            value: "alice@contoso.com".into()
+        }]
+    );
+    assert_eq!(subject_query("203.0.113.5", &[]).unwrap().0, "ip");
+    assert_eq!(
+        subject_query("+1", &["555", "867", "5309"]).unwrap().0,
+        "phone"
+    );
+    assert_eq!(
+        subject_query("user", &["bob"]).unwrap(),
+        ("user", "bob".into())
+    );
+    assert!(
+        subject_query("bob", &[])
+            .unwrap_err()
+            .contains(":subject user bob")
+    );
+    // A reader may verify but not search people.
+    let mut s = loaded("fabrikam", None, Resource::Alerts, vec![], None);
+    assert!(cmds(&typing(&mut s, ":subject alice@contoso.com\n")).is_empty());
+    assert!(s.toast.as_ref().unwrap().text.contains("dsr.manage"));
 }

@@ -131,7 +131,7 @@ pub(super) fn help_lines(s: &State) -> Vec<Line<'static>> {
     ));
     lines.push(Line::raw(""));
     lines.push(Line::styled(
-        " :alerts :contacts :jit :requests :audit :dsr :tenant NAME :profile NAME :export csv|json|ndjson :q",
+        " :alerts :contacts :jit :requests :audit :dsr :tenant NAME :profile NAME :export csv|json|ndjson :verify :subject EMAIL|PHONE|IP|user NAME|host NAME :q",
         t.dim(),
     ));
     lines

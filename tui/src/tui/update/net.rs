@@ -5,6 +5,7 @@
 use super::list::{apply_pages, prefetch, refresh};
 use super::session::enter_session;
 use super::{Effect, send};
+use crate::tui::detail::DetailView;
 use crate::tui::msg::{Change, Failure, Msg, Request};
 use crate::tui::state::{Conn, Modal, State, Target};
 
@@ -144,6 +145,47 @@ pub(super) fn net(s: &mut State, m: Msg) -> Vec<Effect> {
                 format!("exported {records} records to {}", file.display())
             };
             s.toast(text, late);
+            Vec::new()
+        }
+        Msg::Verified(result) => {
+            let tenant = s.session.tenant.clone().unwrap_or_default();
+            match result {
+                Ok(report) => {
+                    let text = verify_text(&report);
+                    let title = if report.ok {
+                        format!("audit chain of {tenant}: intact")
+                    } else {
+                        format!("audit chain of {tenant}: BROKEN")
+                    };
+                    s.toast(title.clone(), !report.ok);
+                    s.chain = Some(report);
+                    s.modal = Some(Modal::Detail(Box::new(DetailView::new(title, text))));
+                }
+                Err(f) => s.toast(format!("verify: {}", f.text()), true),
+            }
+            Vec::new()
+        }
+        Msg::Subjects { what, result } => {
+            match result {
+                Ok(hits) => {
+                    let mut text = if hits.is_empty() {
+                        format!("No record of this tenant names {what}.\n")
+                    } else {
+                        format!("{} records name {what}:\n\n", hits.len())
+                    };
+                    for (kind, id, field) in &hits {
+                        text.push_str(&format!("  {kind}/{id}    in {field}\n"));
+                    }
+                    text.push_str(
+                        "\nThe search is audited with the identifier only as an HMAC. Open a request for this person with n on the DSR tab.",
+                    );
+                    s.modal = Some(Modal::Detail(Box::new(DetailView::new(
+                        format!("subject {what}"),
+                        text,
+                    ))));
+                }
+                Err(f) => s.toast(format!("subject: {}", f.text()), true),
+            }
             Vec::new()
         }
         Msg::BundleDone { file, bytes } => {
@@ -291,4 +333,29 @@ fn field_error(target: &str, message: &str) -> (String, String) {
         .filter(|_| !target.is_empty())
         .map_or(message, str::trim_start);
     (target.to_owned(), msg.to_owned())
+}
+
+/// The audit chain's check as the detail view shows it: the verdict, the head to save,
+/// and where it breaks.
+fn verify_text(r: &steward::wire::VerifyReport) -> String {
+    let mut t = if r.ok {
+        format!(
+            "Intact: {} records chain to the anchor and hash correctly.\n\n",
+            r.records
+        )
+    } else {
+        format!(
+            "BROKEN: the chain does not verify from record {}.\n{} records checked.\n\n",
+            r.first_bad_seq.map_or("?".to_owned(), |s| s.to_string()),
+            r.records
+        )
+    };
+    t.push_str(&format!(
+        "Head: seq {}\n      {}\n\nSave the head: a later check that finds it proves nothing was cut off.\n",
+        r.head.seq, r.head.hash
+    ));
+    if let Some(a) = &r.anchor {
+        t.push_str(&format!("\nAnchor (last purged record): {a}\n"));
+    }
+    t
 }

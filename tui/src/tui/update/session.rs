@@ -1,6 +1,7 @@
 //! What the operator is looking at: the tenant, the acting profile and the tab, the
 //! `:` command line that switches them, and starting an export.
 
+use steward::permissions::Permission;
 use steward::resource::Resource;
 
 use super::list::reset_list;
@@ -53,6 +54,37 @@ pub(super) fn run_command_line(s: &mut State, line: &str) -> Vec<Effect> {
     match (first, arg) {
         ("q" | "quit" | "q!", _) => vec![Effect::Quit],
         ("help", _) => command(s, Command::Help),
+        ("verify", _) => {
+            if !s.session.can(Permission::AuditRead) {
+                let p = s.session.profile_label();
+                s.toast(format!("verify: the {p} profile lacks audit.read"), true);
+                return Vec::new();
+            }
+            s.toast("verifying the audit chain…", false);
+            vec![send(Request::Verify)]
+        }
+        ("subject", None) => {
+            s.toast(
+                "subject: name the person, e.g. :subject alice@contoso.com (or :subject user NAME)",
+                true,
+            );
+            Vec::new()
+        }
+        ("subject", Some(first)) => {
+            if !s.session.can(Permission::DsrManage) {
+                let p = s.session.profile_label();
+                s.toast(format!("subject: the {p} profile lacks dsr.manage"), true);
+                return Vec::new();
+            }
+            let rest: Vec<&str> = words.collect();
+            match subject_query(first, &rest) {
+                Ok((key, value)) => vec![send(Request::Subject { key, value })],
+                Err(why) => {
+                    s.toast(why, true);
+                    Vec::new()
+                }
+            }
+        }
         ("tenant", Some(t)) => set_tenant(s, t),
         ("profile" | "as", Some(p)) => set_profile(s, p),
         ("export", Some(f)) => {
@@ -76,12 +108,42 @@ pub(super) fn run_command_line(s: &mut State, line: &str) -> Vec<Effect> {
         }
         _ => {
             s.toast(
-                format!("unknown command `{line}` (try :alerts, :tenant NAME, :profile NAME, :export csv, :q)"),
+                format!("unknown command `{line}` (try :alerts, :tenant NAME, :export csv, :verify, :subject EMAIL, :q)"),
                 true,
             );
             Vec::new()
         }
     }
+}
+
+/// `:subject WHO` or `:subject KIND WHO`: the identifier's kind (`email`, `phone`, `ip`,
+/// `user`, `host`) and value. A bare value is an email when it has an `@`, an IP when it
+/// parses as one, a phone when it is digits (with `+ - ( ) .` and spaces); a user or
+/// host name must say which.
+pub fn subject_query(first: &str, rest: &[&str]) -> Result<(&'static str, String), String> {
+    if let Some(key) = crate::tui::dsr::SUBJECT_KEYS.iter().find(|k| **k == first) {
+        if rest.is_empty() {
+            return Err(format!("subject {key}: the {key} is missing"));
+        }
+        return Ok((key, rest.join(" ")));
+    }
+    let value = std::iter::once(first)
+        .chain(rest.iter().copied())
+        .collect::<Vec<_>>()
+        .join(" ");
+    if value.contains('@') {
+        return Ok(("email", value));
+    }
+    if value.parse::<std::net::IpAddr>().is_ok() {
+        return Ok(("ip", value));
+    }
+    let phone_chars = |c: char| c.is_ascii_digit() || "+-(). ".contains(c);
+    if value.chars().all(phone_chars) && value.chars().filter(char::is_ascii_digit).count() >= 5 {
+        return Ok(("phone", value));
+    }
+    Err(format!(
+        "subject: is `{value}` a user or a host? say which: :subject user {value}"
+    ))
 }
 
 /// Opens another tenant the caller holds a grant in.
