@@ -127,6 +127,14 @@ impl TenantPaths {
         with_query(&format!("{}/subjects", self.base), query)
     }
 
+    /// The overview's alert counts, `…/overview/alerts?days=…`.
+    pub fn overview_alerts(&self, days: u32) -> String {
+        with_query(
+            &format!("{}/overview/alerts", self.base),
+            &[("days", days.to_string())],
+        )
+    }
+
     /// The audit chain's check, `…/audit/verify`.
     pub fn audit_verify(&self) -> String {
         format!("{}/{}/verify", self.base, Resource::Audit.segment())

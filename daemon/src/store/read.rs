@@ -528,6 +528,30 @@ impl TenantReader {
         })
     }
 
+    /// Visits the time-index entries of `kind` at or after `since`, oldest first, with
+    /// each one's sort time and facets; no record is read (the overview's counts).
+    pub fn scan_time_facets(
+        &self,
+        kind: Kind,
+        since: i64,
+        mut visit: impl FnMut(i64, Facets<'_>),
+    ) -> Result<(), StoreError> {
+        self.db.read(|db| {
+            let rtx = db.begin_read()?;
+            let index = rtx.open_table(tables::TIME_INDEX)?;
+            let k = kind.as_u8();
+            let lower = Bound::Included((self.tenant.as_str(), k, since, ""));
+            let upper = Bound::Excluded((self.tenant.as_str(), k + 1, i64::MIN, ""));
+            for item in index.range((lower, upper))? {
+                let (key, value) = item?;
+                let (_, _, time, _) = key.value();
+                let (severity, status) = value.value();
+                visit(time, Facets { severity, status });
+            }
+            Ok(())
+        })
+    }
+
     /// Every record of this tenant that holds `key`, and the field that holds it.
     pub fn subjects(&self, key: &SubjectKey) -> Result<Vec<SubjectHit>, StoreError> {
         self.db.read(|db| {

@@ -25,6 +25,7 @@ use tokio::task::JoinHandle;
 
 use super::dsr::ReasonFor;
 use super::msg::{Change, Failure, Msg, Request};
+use super::overview::{AlertOverview, Overview};
 use super::state::Conn;
 use crate::export_file::{ExportFile, ExportFileError, ExportFormat, RecordCounter};
 
@@ -288,6 +289,45 @@ async fn handle(
                 None => Err(no_tenant()),
             };
             Some(Msg::Written { change, result })
+        }
+        Request::Overview { days, alerts } => {
+            let Some(t) = tenant else {
+                let why = no_tenant().text();
+                return Some(Msg::Overview(Box::new(Overview {
+                    days,
+                    alerts: Err(why.clone()),
+                    jit: Err(why.clone()),
+                    dsr: Err(why.clone()),
+                    chain: Err(why),
+                })));
+            };
+            let text = |f: Failure| f.text();
+            let alert_counts = if alerts {
+                get_json::<AlertOverview>(c, &t.overview_alerts(days))
+                    .await
+                    .map_err(text)
+            } else {
+                Err("the profile cannot read alerts".to_owned())
+            };
+            let page = |kind| t.list(kind, &[("limit", "100".to_owned())]);
+            let jit = get_json::<List<Value>>(c, &page(Resource::JitRequests))
+                .await
+                .map(|l| l.value)
+                .map_err(text);
+            let dsr = get_json::<List<Value>>(c, &page(Resource::Dsr))
+                .await
+                .map(|l| l.value)
+                .map_err(text);
+            let chain = get_json::<VerifyReport>(c, &t.audit_verify())
+                .await
+                .map_err(text);
+            Some(Msg::Overview(Box::new(Overview {
+                days,
+                alerts: alert_counts,
+                jit,
+                dsr,
+                chain,
+            })))
         }
         Request::Verify => Some(Msg::Verified(match tenant {
             Some(t) => get_json::<VerifyReport>(c, &t.audit_verify()).await,

@@ -14,6 +14,7 @@ use ratatui::widgets::{Block, Gauge, Paragraph, Tabs, Wrap};
 use tui_input::Input;
 
 mod modal;
+mod overview;
 
 use super::keymap::{COMMANDS, Command};
 use super::state::{Conn, Modal, State};
@@ -123,6 +124,9 @@ fn draw_tabs(f: &mut Frame, area: Rect, s: &State) {
 }
 
 fn draw_body(f: &mut Frame, area: Rect, s: &State) {
+    if s.on_overview {
+        return overview::draw_overview(f, area, s);
+    }
     let t = s.theme;
     let l = &s.list;
     let vis = s.visible().len();

@@ -10,6 +10,7 @@
 //! | --- | --- |
 //! | [`state`] | the state: session, connection, the window of records, the open modal |
 //! | [`update`] | every decision, permission gating ([`update::DisabledReason`]) |
+//! | [`overview`] | the overview screen's data: alerts per day, JIT, DSR due dates, the audit chain |
 //! | [`msg`] | the UI ↔ backend protocol ([`msg::Request`], [`msg::Msg`]) |
 //! | [`keymap`] | keys as data: the one table of key commands, defaults, TOML overrides |
 //! | [`form`] | contact form, JIT policy JSON editor, JIT initiate form |
@@ -32,6 +33,7 @@ pub mod export;
 pub mod form;
 pub mod keymap;
 pub mod msg;
+pub mod overview;
 pub mod state;
 pub mod theme;
 pub mod update;

@@ -13,6 +13,7 @@ use steward::resource::Resource;
 use steward::wire::{ErrorDetail, Event, TenantInfo, VerifyReport};
 
 use super::dsr::ReasonFor;
+use super::overview::Overview;
 use super::state::Conn;
 use crate::export_file::ExportFormat;
 
@@ -75,6 +76,13 @@ pub enum Request {
         id: String,
         /// The file.
         file: PathBuf,
+    },
+    /// Load the overview of the last `days` days.
+    Overview {
+        /// 30 or 90.
+        days: u32,
+        /// Alert counts are asked for only when the profile may read alerts.
+        alerts: bool,
     },
     /// Check the tenant's audit chain (`:verify`).
     Verify,
@@ -280,6 +288,8 @@ pub enum Msg {
         /// Records written.
         records: u64,
     },
+    /// The overview's data.
+    Overview(Box<Overview>),
     /// The audit chain's check.
     Verified(Result<VerifyReport, Failure>),
     /// The records naming a person: `(kind, id, field)` per hit.

@@ -20,6 +20,7 @@ use super::detail::DetailView;
 use super::dsr::{DsrForm, ReasonFor};
 use super::export::Clipboard;
 use super::keymap::Keymap;
+use super::overview::Overview;
 use super::theme::Theme;
 use crate::export_file::ExportFormat;
 
@@ -64,6 +65,13 @@ pub struct State {
     pub dirty: bool,
     /// The running export, if any.
     pub export: Option<ExportProgress>,
+    /// The overview is shown instead of the tab's table.
+    pub on_overview: bool,
+    /// The overview's data, once loaded.
+    pub overview: Option<Box<Overview>>,
+    /// A key was pressed since the session opened (the overview then no longer takes
+    /// over the screen when its data arrives).
+    pub touched: bool,
     /// The audit chain's last check (`:verify`), for the overview.
     pub chain: Option<steward::wire::VerifyReport>,
     /// How OSC 52 copies are sent (plain, or wrapped for tmux passthrough).
@@ -432,6 +440,9 @@ impl State {
             export: None,
             clipboard: Clipboard::default(),
             chain: None,
+            on_overview: false,
+            overview: None,
+            touched: false,
         }
     }
 

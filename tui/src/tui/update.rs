@@ -74,6 +74,7 @@ pub fn update(s: &mut State, action: Action) -> Vec<Effect> {
                 return Vec::new();
             }
             s.dirty = true;
+            s.touched = true;
             // Any key stops a walk to the last page (`G` on a long list).
             let mut fx = list::cancel_long_load(s);
             if s.modal.is_some() {

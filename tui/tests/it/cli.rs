@@ -1138,3 +1138,59 @@ fn the_tui_opens_confirms_rejects_extends_and_downloads_dsr() {
         other => panic!("{other:?}"),
     }
 }
+
+/// The overview's alert counts come from the daemon (`/overview/alerts`): every day of
+/// the period, by severity, from the time index; the top types among the newest alerts;
+/// the period is bounded.
+#[test]
+fn the_overview_counts_alerts_per_day_and_severity() {
+    let d = Daemon::start();
+    let work = tempfile::tempdir().unwrap();
+    let p = work.path().join("recent.ndjson");
+    let mut f = std::fs::File::create(&p).unwrap();
+    let now = jiff::Timestamp::now();
+    for i in 0..40i64 {
+        let sev = ["High", "Medium", "Low", "Informational"][(i % 4) as usize];
+        let t = now - jiff::SignedDuration::from_hours(i * 3);
+        let ty = if i % 5 == 0 { "VM_Rare" } else { "VM_Common" };
+        writeln!(
+            f,
+            "{}",
+            json!({"name": format!("r-{i:03}"), "properties": {
+                "alertDisplayName": format!("Recent {i}"), "alertType": ty,
+                "severity": sev, "status": "Active", "timeGeneratedUtc": t.to_string()}})
+        )
+        .unwrap();
+    }
+    // And one long ago, outside the period.
+    writeln!(
+        f,
+        "{}",
+        json!({"name": "old", "properties": {"severity": "High",
+            "timeGeneratedUtc": "2020-01-01T00:00:00Z"}})
+    )
+    .unwrap();
+    drop(f);
+    ok(&d.run(&["--as", "ingest", "alerts", "ingest", p.to_str().unwrap()]));
+    let o = d.api("/v1/tenants/contoso/overview/alerts?days=30");
+    let days = o["perDay"].as_array().unwrap();
+    assert_eq!(days.len(), 30);
+    assert_eq!(o["total"], 40, "{o}");
+    let sum = |k: &str| days.iter().map(|d| d[k].as_u64().unwrap()).sum::<u64>();
+    assert_eq!(
+        (sum("high"), sum("medium"), sum("low"), sum("other")),
+        (10, 10, 10, 10)
+    );
+    let today = now.to_zoned(jiff::tz::TimeZone::UTC).date().to_string();
+    assert_eq!(days[29]["date"], today.as_str());
+    assert_eq!(o["topTypes"][0]["type"], "VM_Common");
+    assert_eq!(o["topTypes"][0]["count"], 32);
+    assert_eq!(o["typesFrom"], 41);
+    let line = api_error_line(
+        &d,
+        "GET",
+        "/v1/tenants/contoso/overview/alerts?days=0",
+        None,
+    );
+    assert!(line.contains("days"), "{line}");
+}

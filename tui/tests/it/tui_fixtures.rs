@@ -215,3 +215,62 @@ pub fn dsr(id: &str, kind: &str, status: &str, due: &str) -> Value {
         "dueAt": due
     })
 }
+
+/// The overview's data as the backend answers it: 30 days of alerts rising and falling,
+/// no JIT access now, an overdue and a later data-subject request, an intact chain.
+pub fn overview_fixture() -> steward_tui::tui::overview::Overview {
+    use steward_tui::tui::overview::{AlertOverview, Day, Overview, TypeCount};
+    let per_day = (0..30u64)
+        .map(|i| Day {
+            date: format!("2026-11-{:02}", (i % 30) + 1),
+            high: i % 5,
+            medium: (i * 7) % 11,
+            low: (i * 3) % 13,
+            other: i % 3,
+        })
+        .collect::<Vec<_>>();
+    let total = per_day.iter().map(Day::total).sum();
+    Overview {
+        days: 30,
+        alerts: Ok(AlertOverview {
+            per_day,
+            total,
+            top_types: vec![
+                TypeCount {
+                    kind: "VM_SuspiciousPowerShell".into(),
+                    count: 412,
+                },
+                TypeCount {
+                    kind: "SQL.VM_BruteForce".into(),
+                    count: 230,
+                },
+                TypeCount {
+                    kind: "Storage.Blob_AnonymousAccess".into(),
+                    count: 95,
+                },
+            ],
+            types_from: 1000,
+        }),
+        jit: Ok(vec![]),
+        dsr: Ok(vec![
+            dsr(
+                "dsr-0001",
+                "erase",
+                "pending_confirmation",
+                "2020-01-01T09:00:00Z",
+            ),
+            dsr("dsr-0002", "export", "in_progress", "2099-01-01T09:00:00Z"),
+            dsr("dsr-0003", "export", "completed", "2020-02-01T09:00:00Z"),
+        ]),
+        chain: Ok(steward::wire::VerifyReport {
+            ok: true,
+            records: 1234,
+            head: steward::wire::ChainHead {
+                seq: 1234,
+                hash: "9f2c".into(),
+            },
+            anchor: None,
+            first_bad_seq: None,
+        }),
+    }
+}

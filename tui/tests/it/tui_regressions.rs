@@ -719,3 +719,54 @@ fn verify_shows_the_head_and_subject_guesses_the_identifier() {
     assert!(cmds(&typing(&mut s, ":subject alice@contoso.com\n")).is_empty());
     assert!(s.toast.as_ref().unwrap().text.contains("dsr.manage"));
 }
+
+/// The overview opens first when the tenant has alerts (unless the operator already
+/// pressed a key), `:overview 90` asks for 90 days, `esc` goes to the list, `r` reloads.
+#[test]
+fn the_overview_is_first_when_there_are_alerts() {
+    use steward_tui::tui::overview::AlertOverview;
+    let mut s = loaded("contoso", None, Resource::Alerts, vec![alert(1)], None);
+    let mut o = overview_fixture();
+    s.touched = false;
+    update(&mut s, Action::Net(Msg::Overview(Box::new(o.clone()))));
+    assert!(s.on_overview);
+    update(&mut s, Action::Key(code(KeyCode::Esc)));
+    assert!(!s.on_overview);
+    let fx = typing(&mut s, ":overview 90\n");
+    assert_eq!(
+        cmds(&fx),
+        vec![Request::Overview {
+            days: 90,
+            alerts: true
+        }]
+    );
+    assert!(s.on_overview);
+    assert!(cmds(&typing(&mut s, ":overview 7\n")).is_empty());
+    let fx = update(&mut s, Action::Key(key_of('r')));
+    assert!(matches!(cmds(&fx).as_slice(), [Request::Overview { .. }]));
+    // No alerts, or a key already pressed: the list stays.
+    let mut s = loaded("contoso", None, Resource::Alerts, vec![], None);
+    s.touched = false;
+    o.alerts = Ok(AlertOverview::default());
+    update(&mut s, Action::Net(Msg::Overview(Box::new(o.clone()))));
+    assert!(!s.on_overview);
+    o = overview_fixture();
+    s.touched = true;
+    update(&mut s, Action::Net(Msg::Overview(Box::new(o))));
+    assert!(!s.on_overview);
+    // The session asks for it on opening.
+    let mut st = steward_tui::tui::state::State::new(
+        steward_tui::tui::keymap::Keymap::default(),
+        Some("contoso".into()),
+        None,
+    );
+    let fx = update(
+        &mut st,
+        Action::Net(Msg::Session(Ok(("alice".into(), tenants())))),
+    );
+    assert!(
+        cmds(&fx)
+            .iter()
+            .any(|c| matches!(c, Request::Overview { days: 30, .. }))
+    );
+}

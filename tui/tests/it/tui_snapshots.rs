@@ -206,3 +206,37 @@ fn dsr_screen_in_every_theme() {
         insta::assert_snapshot!(format!("dsr_confirm_{name}"), styled_screen(&s, 80, 24));
     }
 }
+
+/// The overview at 80×24 in every theme: charts, top types, DSR due dates (the overdue
+/// one marked in words too), the chain.
+#[test]
+fn overview_in_every_theme() {
+    for (name, theme, no_color) in THEMES {
+        let mut s = loaded("contoso", None, Resource::Alerts, vec![alert(1)], None);
+        s.touched = false;
+        update(
+            &mut s,
+            Action::Net(steward_tui::tui::msg::Msg::Overview(Box::new(
+                overview_fixture(),
+            ))),
+        );
+        assert!(
+            s.on_overview,
+            "the overview is the first screen with alerts"
+        );
+        s.theme = steward_tui::tui::theme::Theme::named(theme, no_color);
+        let out = screen(&s, 80, 24);
+        for want in [
+            "Alerts per day",
+            "High",
+            "VM_SuspiciousPowerShell",
+            "OVERDUE",
+            "dsr-0001",
+            "intact",
+        ] {
+            assert!(out.contains(want), "{name}: no {want}:\n{out}");
+        }
+        assert!(!out.contains("dsr-0003"), "a completed request is not due");
+        insta::assert_snapshot!(format!("overview_{name}"), styled_screen(&s, 80, 24));
+    }
+}

@@ -9,7 +9,7 @@ use tui_input::Input;
 use super::list::{
     apply_filter, cycle_facet, flip_order, go_bottom, go_top, move_by, reanchor, refresh,
 };
-use super::session::{cancel_export, export_scope, switch_tab};
+use super::session::{cancel_export, export_scope, load_overview, switch_tab};
 use super::{Effect, disabled};
 use crate::export_file::ExportFormat;
 use crate::tui::detail::DetailView;
@@ -64,6 +64,10 @@ pub fn command(s: &mut State, cmd: Command) -> Vec<Effect> {
             if s.export.is_some() {
                 return cancel_export(s);
             }
+            if s.on_overview {
+                s.on_overview = false;
+                return Vec::new();
+            }
             if !s.list.filter.is_empty() {
                 return apply_filter(s, String::new());
             }
@@ -102,6 +106,10 @@ pub fn command(s: &mut State, cmd: Command) -> Vec<Effect> {
             s.reindex();
             reanchor(s);
             Vec::new()
+        }
+        Command::Refresh if s.on_overview => {
+            let days = s.overview.as_ref().map_or(30, |o| o.days);
+            load_overview(s, days)
         }
         Command::Refresh => refresh(s),
         Command::Freeze => {

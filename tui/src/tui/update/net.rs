@@ -147,6 +147,17 @@ pub(super) fn net(s: &mut State, m: Msg) -> Vec<Effect> {
             s.toast(text, late);
             Vec::new()
         }
+        Msg::Overview(o) => {
+            let has_alerts = o.alerts.as_ref().is_ok_and(|a| a.total > 0);
+            if !s.touched && has_alerts {
+                s.on_overview = true;
+            }
+            if let Ok(chain) = &o.chain {
+                s.chain = Some(chain.clone());
+            }
+            s.overview = Some(o);
+            Vec::new()
+        }
         Msg::Verified(result) => {
             let tenant = s.session.tenant.clone().unwrap_or_default();
             match result {

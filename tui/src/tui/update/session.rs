@@ -33,7 +33,9 @@ pub(super) fn switch_tab(s: &mut State, tab: Resource) -> Vec<Effect> {
         );
         return Vec::new();
     }
+    let was_overview = std::mem::replace(&mut s.on_overview, false);
     if tab == s.tab && s.list.loaded {
+        s.dirty |= was_overview;
         return Vec::new();
     }
     s.tab = tab;
@@ -54,6 +56,18 @@ pub(super) fn run_command_line(s: &mut State, line: &str) -> Vec<Effect> {
     match (first, arg) {
         ("q" | "quit" | "q!", _) => vec![Effect::Quit],
         ("help", _) => command(s, Command::Help),
+        ("overview", days) => {
+            let days = match days.map(str::parse::<u32>) {
+                None => s.overview.as_ref().map_or(30, |o| o.days),
+                Some(Ok(d)) if crate::tui::overview::PERIODS.contains(&d) => d,
+                Some(_) => {
+                    s.toast("overview: 30 or 90 days (:overview 90)", true);
+                    return Vec::new();
+                }
+            };
+            s.on_overview = true;
+            load_overview(s, days)
+        }
         ("verify", _) => {
             if !s.session.can(Permission::AuditRead) {
                 let p = s.session.profile_label();
@@ -194,12 +208,27 @@ pub(super) fn enter_session(s: &mut State) -> Vec<Effect> {
         s.tab = *t;
     }
     s.list = ListView::default();
+    s.overview = None;
+    s.on_overview = false;
+    s.touched = false;
     if tabs.is_empty() {
         s.toast("this profile may read nothing here", true);
         return fx;
     }
     fx.extend(reset_list(s));
+    if s.session.can(Permission::AlertsRead) {
+        // The overview becomes the first screen if the tenant has alerts (see net).
+        fx.extend(load_overview(s, 30));
+    }
     fx
+}
+
+/// Asks for the overview's data of the last `days` days.
+pub(super) fn load_overview(s: &mut State, days: u32) -> Vec<Effect> {
+    vec![send(Request::Overview {
+        days,
+        alerts: s.session.can(Permission::AlertsRead),
+    })]
 }
 
 /// Starts streaming `kind` (as `filters` narrow it) to `file`; the modal closes and
