@@ -61,6 +61,8 @@ pub enum Command {
     DsrBundle,
     /// Copy the selected record as JSON (OSC 52).
     Copy,
+    /// Copy one field of the selected record (picked from a list).
+    CopyField,
     /// The `:` command line.
     CommandLine,
     /// Reload the list.
@@ -180,12 +182,12 @@ impl Spec {
 
 /// Every key command, in the order of help and footer, one row each.
 #[rustfmt::skip]
-pub const COMMANDS: [Spec; 34] = {
+pub const COMMANDS: [Spec; 35] = {
     use Command as C;
     use KeyCode as K;
     [
         spec(C::Help, "help", "this help", Some("help"), &[Key::ch('?')]),
-        spec(C::Quit, "quit", "quit", Some("quit"), &[Key::ch('q')]),
+        spec(C::Quit, "quit", "quit (ctrl-c quits from anywhere)", Some("quit"), &[Key::ch('q'), Key::ctrl('c')]),
         spec(C::Open, "open", "show the record's details", Some("details"), &[Key::code(K::Enter)]),
         spec(C::Back, "back", "close, clear the filter", None, &[Key::code(K::Esc)]),
         spec(C::Filter, "filter", "filter", Some("filter"), &[Key::ch('/')]),
@@ -212,6 +214,7 @@ pub const COMMANDS: [Spec; 34] = {
         spec(C::DsrBundle, "dsr_bundle", "download the export's bundle", Some("bundle"), &[Key::ch('b')])
             .gate(Gate::ActionOn(Resource::Dsr)),
         spec(C::Copy, "copy", "copy the record as JSON", Some("copy"), &[Key::ch('y')]),
+        spec(C::CopyField, "copy_field", "copy one field of the record", None, &[Key::ch('c')]),
         spec(C::CommandLine, "command", "command line (:alerts, :tenant NAME, :export csv)",
             Some("cmd"), &[Key::ch(':')]),
         spec(C::Refresh, "refresh", "refresh", Some("refresh"), &[Key::ch('r')]),

@@ -65,6 +65,11 @@ pub struct State {
     pub dirty: bool,
     /// The running export, if any.
     pub export: Option<ExportProgress>,
+    /// The filter before `/` was opened: `esc` puts it back (the filter applies as
+    /// it is typed).
+    pub filter_before: Option<String>,
+    /// `:` lines run, oldest first (↑/↓ in the command line).
+    pub history: Vec<String>,
     /// The overview is shown instead of the tab's table.
     pub on_overview: bool,
     /// The overview's data, once loaded.
@@ -310,6 +315,8 @@ pub enum PickerKind {
     Tenant,
     /// Profiles to act under.
     Profile,
+    /// A field of the selected record to copy (`path = value` items).
+    Field,
 }
 
 /// A destructive action asked for, not yet confirmed.
@@ -441,6 +448,8 @@ impl State {
             clipboard: Clipboard::default(),
             chain: None,
             on_overview: false,
+            filter_before: None,
+            history: Vec::new(),
             overview: None,
             touched: false,
         }

@@ -23,7 +23,9 @@ pub mod modals;
 pub mod net;
 pub mod session;
 
-use ratatui::crossterm::event::{KeyEvent, KeyEventKind};
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+
+use super::keymap::Command;
 
 pub use commands::command;
 pub use gate::{DisabledReason, disabled, required};
@@ -77,9 +79,25 @@ pub fn update(s: &mut State, action: Action) -> Vec<Effect> {
             s.touched = true;
             // Any key stops a walk to the last page (`G` on a long list).
             let mut fx = list::cancel_long_load(s);
+            let cmd = s.keymap.command_for(&k);
+            // The quit chord (ctrl-c) quits from anywhere, a modal open or not.
+            if cmd == Some(Command::Quit) && k.modifiers.contains(KeyModifiers::CONTROL) {
+                return vec![Effect::Quit];
+            }
+            if s.modal.is_none()
+                && cmd.is_none()
+                && let KeyCode::Char(d @ '1'..='9') = k.code
+            {
+                // 1–9 jump to the tabs shown, in order.
+                let n = (d as usize) - ('1' as usize);
+                if let Some(tab) = s.tabs().get(n).copied() {
+                    fx.extend(session::switch_tab(s, tab));
+                }
+                return fx;
+            }
             if s.modal.is_some() {
                 fx.extend(modals::modal_key(s, k));
-            } else if let Some(cmd) = s.keymap.command_for(&k) {
+            } else if let Some(cmd) = cmd {
                 fx.extend(command(s, cmd));
             }
             fx

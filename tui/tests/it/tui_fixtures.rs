@@ -92,11 +92,12 @@ pub fn cmds(fx: &[Effect]) -> Vec<Request> {
         .collect()
 }
 
-/// The one `Request::Pages` among effects.
+/// The last `Request::Pages` among effects (the one in flight: a filter typed key by
+/// key sends one per key, and only the newest answer is applied).
 pub fn pages_cmd(fx: &[Effect]) -> (u64, usize, String, bool) {
     cmds(fx)
         .into_iter()
-        .find_map(|c| match c {
+        .filter_map(|c| match c {
             Request::Pages {
                 generation,
                 start_index,
@@ -106,6 +107,7 @@ pub fn pages_cmd(fx: &[Effect]) -> (u64, usize, String, bool) {
             } => Some((generation, start_index, link, to_end)),
             _ => None,
         })
+        .last()
         .unwrap_or_else(|| panic!("no page fetch in {fx:?}"))
 }
 

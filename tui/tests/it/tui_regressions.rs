@@ -770,3 +770,93 @@ fn the_overview_is_first_when_there_are_alerts() {
             .any(|c| matches!(c, Request::Overview { days: 30, .. }))
     );
 }
+
+/// Gaps against k9s/lazygit: ctrl-c quits from anywhere, 1–9 jump to tabs, the filter
+/// applies as it is typed (esc puts the old one back), `:` completes and remembers,
+/// `c` copies one field.
+#[test]
+fn ctrl_c_digits_live_filter_completion_history_and_field_copy() {
+    use ratatui::crossterm::event::{KeyEvent, KeyModifiers};
+    use steward_tui::tui::update::Effect;
+    let ctrl_c = KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL);
+    let mut s = loaded(
+        "contoso",
+        None,
+        Resource::Alerts,
+        (1..=3).map(alert).collect(),
+        None,
+    );
+    update(&mut s, Action::Key(key_of('?')));
+    assert_eq!(update(&mut s, Action::Key(ctrl_c)), vec![Effect::Quit]);
+    s.modal = None;
+    // 1 is the first tab shown (Contacts), 4 Alerts.
+    let fx = update(&mut s, Action::Key(key_of('1')));
+    assert_eq!(s.tab, Resource::Contacts);
+    answer(
+        &mut s,
+        &fx,
+        vec![contact("default", "e1"), contact("ops", "e2")],
+        None,
+    );
+    // Live filter on a client-side kind, and esc restores.
+    update(&mut s, Action::Key(key_of('/')));
+    typing(&mut s, "ops");
+    assert_eq!(s.visible().len(), 1, "not filtered while typing");
+    update(&mut s, Action::Key(code(KeyCode::Esc)));
+    assert_eq!(s.list.filter, "");
+    assert_eq!(s.visible().len(), 2);
+    // On alerts, each key asks the daemon (the backend drops the older fetch).
+    let fx = update(&mut s, Action::Key(key_of('4')));
+    assert_eq!(s.tab, Resource::Alerts);
+    answer(&mut s, &fx, (1..=3).map(alert).collect(), None);
+    update(&mut s, Action::Key(key_of('/')));
+    let fx = typing(&mut s, "po");
+    let links: Vec<String> = cmds(&fx)
+        .into_iter()
+        .filter_map(|c| match c {
+            Request::Pages { link, .. } => Some(link),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(links.len(), 2);
+    assert!(links[1].contains("q=po"), "{links:?}");
+    update(&mut s, Action::Key(code(KeyCode::Enter)));
+    assert_eq!(s.list.filter, "po");
+    // : completes a command and a tenant, and ↑ brings the last line back.
+    update(&mut s, Action::Key(key_of(':')));
+    typing(&mut s, "ten");
+    update(&mut s, Action::Key(code(KeyCode::Tab)));
+    typing(&mut s, "fab");
+    update(&mut s, Action::Key(code(KeyCode::Tab)));
+    let Some(Modal::CommandLine(input)) = &s.modal else {
+        panic!("{:?}", s.modal)
+    };
+    assert_eq!(input.value(), "tenant fabrikam ");
+    update(&mut s, Action::Key(code(KeyCode::Esc)));
+    typing(&mut s, ":verify\n");
+    update(&mut s, Action::Key(key_of(':')));
+    update(&mut s, Action::Key(code(KeyCode::Up)));
+    let Some(Modal::CommandLine(input)) = &s.modal else {
+        panic!()
+    };
+    assert_eq!(input.value(), "verify");
+    s.modal = None;
+    // c: pick a field, copy its value alone.
+    let mut s = loaded("contoso", None, Resource::Alerts, vec![alert(4)], None);
+    update(&mut s, Action::Key(key_of('c')));
+    let Some(Modal::Picker { items, .. }) = &s.modal else {
+        panic!("{:?}", s.modal)
+    };
+    let at = items
+        .iter()
+        .position(|i| i == "properties.severity = High")
+        .unwrap_or_else(|| panic!("{items:?}"));
+    for _ in 0..at {
+        update(&mut s, Action::Key(key_of('j')));
+    }
+    let fx = update(&mut s, Action::Key(code(KeyCode::Enter)));
+    match fx.as_slice() {
+        [Effect::Terminal(seq)] => assert_eq!(seq, "\x1b]52;c;SGlnaA==\x07"),
+        other => panic!("{other:?}"),
+    }
+}

@@ -126,7 +126,7 @@ pub(super) fn help_lines(s: &State) -> Vec<Line<'static>> {
         lines.push(Line::from(spans));
     }
     lines.push(Line::styled(
-        " In a record's details: / search, n/N next/previous, w wrap or cut, G end.",
+        " 1–9 jump to the tab of that number. In a record's details: / search, n/N next/previous, w wrap or cut, G end.",
         t.dim(),
     ));
     lines.push(Line::raw(""));
@@ -260,11 +260,19 @@ pub(super) fn draw_modal(f: &mut Frame, body: Rect, s: &State, m: &Modal) {
             selected,
         } => {
             let h = (items.len() as u16 + 2).min(body.height);
-            let r = popup(body, 40, h);
+            let w = if *kind == PickerKind::Field {
+                body.width.saturating_sub(4)
+            } else {
+                40
+            };
+            let r = popup(body, w, h);
+            // The selection stays inside the popup when the items are more than fit.
+            let top = selected.saturating_sub(usize::from(h.saturating_sub(3)));
             f.render_widget(Clear, r);
             let title = match kind {
                 PickerKind::Tenant => " Tenant ",
                 PickerKind::Profile => " Act as profile ",
+                PickerKind::Field => " Copy which field? ",
             };
             let lines: Vec<Line> = items
                 .iter()
@@ -279,6 +287,7 @@ pub(super) fn draw_modal(f: &mut Frame, body: Rect, s: &State, m: &Modal) {
                 .collect();
             f.render_widget(
                 Paragraph::new(lines)
+                    .scroll((u16::try_from(top).unwrap_or(0), 0))
                     .block(Block::bordered().title(Span::styled(title, t.title()))),
                 r,
             );

@@ -153,7 +153,7 @@ fn draw_jit(f: &mut Frame, area: Rect, o: &Overview, t: Theme) {
                 lines.push(Line::from(vec![
                     Span::raw(format!("{} ", text(v, "Requestor"))),
                     Span::styled(format!("{} left", text(v, "Left")), t.rw()),
-                    Span::styled(format!(" {}", Resource::JitRequests.record_id(v)), t.dim()),
+                    Span::styled(format!(" {}", text(v, "Policy")), t.dim()),
                 ]));
             }
         }

@@ -74,6 +74,7 @@ pub fn command(s: &mut State, cmd: Command) -> Vec<Effect> {
             Vec::new()
         }
         Command::Filter => {
+            s.filter_before = Some(s.list.filter.clone());
             s.modal = Some(Modal::Filter(Input::new(s.list.filter.clone())));
             Vec::new()
         }
@@ -263,6 +264,26 @@ pub fn command(s: &mut State, cmd: Command) -> Vec<Effect> {
             })));
             Vec::new()
         }
+        Command::CopyField => {
+            let Some(v) = s.selected() else {
+                s.toast("nothing selected", true);
+                return Vec::new();
+            };
+            let items: Vec<String> = fields(v)
+                .into_iter()
+                .map(|(path, value)| format!("{path} = {value}"))
+                .collect();
+            if items.is_empty() {
+                s.toast("this record has no field to copy", true);
+                return Vec::new();
+            }
+            s.modal = Some(Modal::Picker {
+                kind: PickerKind::Field,
+                items,
+                selected: 0,
+            });
+            Vec::new()
+        }
         Command::Copy => {
             let Some(v) = s.selected() else {
                 s.toast("nothing selected", true);
@@ -349,4 +370,36 @@ fn dsr_action(s: &mut State, cmd: Command) -> Vec<Effect> {
         }
     });
     Vec::new()
+}
+
+/// The record's scalar fields as `(path, text)`, nested objects flattened with `.`
+/// (`properties.severity`), arrays of scalars joined with `, `, in the record's order.
+pub fn fields(v: &Value) -> Vec<(String, String)> {
+    fn walk(prefix: &str, v: &Value, out: &mut Vec<(String, String)>) {
+        match v {
+            Value::Object(m) => {
+                for (k, x) in m {
+                    let path = if prefix.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{prefix}.{k}")
+                    };
+                    walk(&path, x, out);
+                }
+            }
+            Value::Array(a) if a.iter().all(|x| !x.is_object() && !x.is_array()) => {
+                out.push((prefix.to_owned(), steward::resource::display(v)));
+            }
+            Value::Array(a) => {
+                for (i, x) in a.iter().enumerate() {
+                    walk(&format!("{prefix}[{i}]"), x, out);
+                }
+            }
+            Value::Null => {}
+            other => out.push((prefix.to_owned(), steward::resource::display(other))),
+        }
+    }
+    let mut out = Vec::new();
+    walk("", v, &mut out);
+    out
 }

@@ -30,6 +30,56 @@ fn scroll(v: &mut u16, cmd: Option<Command>, page: u16) {
     }
 }
 
+/// Copies the value of a picked `path = value` item by OSC 52.
+fn copy_field(s: &mut State, item: &str) -> Vec<Effect> {
+    let (path, value) = item.split_once(" = ").unwrap_or(("field", item));
+    let (seq, cut) = crate::tui::export::osc52(value, s.clipboard.passthrough);
+    let note = crate::tui::export::copy_note(path, value.len(), cut, s.clipboard);
+    s.toast(note, cut);
+    vec![Effect::Terminal(seq)]
+}
+
+/// The words the command line completes: tabs, then commands.
+const COMMAND_WORDS: [&str; 16] = [
+    "alerts", "contacts", "jit", "requests", "audit", "dsr", "overview", "verify", "subject",
+    "tenant", "profile", "export", "help", "quit", "q", "as",
+];
+
+/// `line` completed at its last word: a command, a tenant after `tenant`, a profile
+/// after `profile`, a format after `export`; unchanged when nothing or several match
+/// (their common start then).
+fn complete(s: &State, line: &str) -> String {
+    let words: Vec<&str> = line.split(' ').collect();
+    let last = words.last().copied().unwrap_or("");
+    let candidates: Vec<String> = match words.as_slice() {
+        [_] => COMMAND_WORDS.iter().map(|w| (*w).to_owned()).collect(),
+        ["tenant", _] => s.session.tenants.iter().map(|t| t.id.clone()).collect(),
+        ["profile" | "as", _] => s
+            .session
+            .tenant_info()
+            .map(|i| i.actable_profiles.clone())
+            .unwrap_or_default(),
+        ["export", _] => ["csv", "json", "ndjson"].map(str::to_owned).to_vec(),
+        ["overview", _] => ["30", "90"].map(str::to_owned).to_vec(),
+        _ => Vec::new(),
+    };
+    let hits: Vec<&String> = candidates.iter().filter(|c| c.starts_with(last)).collect();
+    let done = match hits.as_slice() {
+        [] => return line.to_owned(),
+        [one] => format!("{one} "),
+        many => {
+            let first = many[0].as_str();
+            let common = (last.len()..=first.len())
+                .rev()
+                .find(|&n| many.iter().all(|m| m.get(..n) == first.get(..n)))
+                .unwrap_or(last.len());
+            first[..common].to_owned()
+        }
+    };
+    let head = &line[..line.len() - last.len()];
+    format!("{head}{done}")
+}
+
 /// The help popup's last scroll position on the current terminal.
 fn help_max_scroll(s: &State) -> u16 {
     let lines = crate::tui::draw::help_text(s);
@@ -143,18 +193,58 @@ pub(super) fn modal_key(s: &mut State, k: KeyEvent) -> Vec<Effect> {
         },
         Modal::CommandLine(mut input) => match k.code {
             KeyCode::Esc => {}
-            KeyCode::Enter => return run_command_line(s, input.value()),
+            KeyCode::Enter => {
+                let line = input.value().trim().to_owned();
+                if !line.is_empty() && s.history.last() != Some(&line) {
+                    s.history.push(line.clone());
+                }
+                return run_command_line(s, &line);
+            }
+            KeyCode::Tab => {
+                input = Input::new(complete(s, input.value()));
+                s.modal = Some(Modal::CommandLine(input));
+            }
+            KeyCode::Up | KeyCode::Down => {
+                let at = s.history.iter().position(|h| h == input.value());
+                let next = match (k.code, at) {
+                    (KeyCode::Up, None) => s.history.last(),
+                    (KeyCode::Up, Some(i)) => s.history.get(i.saturating_sub(1)),
+                    (_, Some(i)) => s.history.get(i + 1),
+                    (_, None) => None,
+                };
+                input = Input::new(next.cloned().unwrap_or_default());
+                s.modal = Some(Modal::CommandLine(input));
+            }
             _ => {
                 edit_input(&mut input, &k);
                 s.modal = Some(Modal::CommandLine(input));
             }
         },
         Modal::Filter(mut input) => match k.code {
-            KeyCode::Esc => {}
-            KeyCode::Enter => return apply_filter(s, input.value().trim().to_owned()),
+            KeyCode::Esc => {
+                // Back to the filter there was before `/`.
+                let before = s.filter_before.take().unwrap_or_default();
+                if before != s.list.filter {
+                    return apply_filter(s, before);
+                }
+            }
+            KeyCode::Enter => {
+                s.filter_before = None;
+                let value = input.value().trim().to_owned();
+                if value != s.list.filter {
+                    return apply_filter(s, value);
+                }
+            }
             _ => {
                 edit_input(&mut input, &k);
+                let value = input.value().trim().to_owned();
                 s.modal = Some(Modal::Filter(input));
+                // Filtered as it is typed (a newer list fetch cancels the older one).
+                if value != s.list.filter {
+                    let fx = apply_filter(s, value);
+                    s.toast = None;
+                    return fx;
+                }
             }
         },
         Modal::Picker {
@@ -171,6 +261,7 @@ pub(super) fn modal_key(s: &mut State, k: KeyEvent) -> Vec<Effect> {
                     return match kind {
                         PickerKind::Tenant => set_tenant(s, &choice),
                         PickerKind::Profile => set_profile(s, &choice),
+                        PickerKind::Field => copy_field(s, &choice),
                     };
                 }
                 (_, Some(Command::Up)) => selected = selected.saturating_sub(1),
