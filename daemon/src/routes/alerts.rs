@@ -2,6 +2,7 @@
 //! security data: no profile updates or deletes one, so every update, delete or state
 //! action answers 405 and is audited as denied.
 
+use crate::store::TenantRead;
 use std::sync::Arc;
 use steward::resource::Operation;
 
@@ -224,7 +225,7 @@ pub async fn list_page(
     // `until`.
     let cursor = match &q.cursor {
         Some(c) => {
-            let p = paging::decode(ctx.tenant.as_str(), order.list(), c)?;
+            let p = paging::decode(&ctx.tenant, order.list(), c)?;
             let (t, name) = p
                 .split_once(':')
                 .and_then(|(t, n)| Some((t.parse::<i64>().ok()?, n.to_owned())))
@@ -251,18 +252,25 @@ pub async fn list_page(
     let (since, until) = (filter.since, filter.until);
     let page = ctx
         .read(move |r| {
-            let facets = |f: Facets<'_>| filter.accepts_facets(f);
+            let mut facets = |f: Facets<'_>| filter.accepts_facets(f);
+            let mut accepts = |d: &Doc| filter.accepts(d);
             Ok(match order {
-                Order::NewestFirst => {
-                    r.list_by_time(Kind::Alert, cursor.as_ref(), since, limit, facets, |d| {
-                        filter.accepts(d)
-                    })?
-                }
-                Order::OldestFirst => {
-                    r.list_by_time_asc(Kind::Alert, cursor.as_ref(), until, limit, facets, |d| {
-                        filter.accepts(d)
-                    })?
-                }
+                Order::NewestFirst => r.list_by_time(
+                    Kind::Alert,
+                    cursor.as_ref(),
+                    since,
+                    limit,
+                    &mut facets,
+                    &mut accepts,
+                )?,
+                Order::OldestFirst => r.list_by_time_asc(
+                    Kind::Alert,
+                    cursor.as_ref(),
+                    until,
+                    limit,
+                    &mut facets,
+                    &mut accepts,
+                )?,
             })
         })
         .await?;
@@ -273,7 +281,7 @@ pub async fn list_page(
         .collect::<Result<Vec<_>, _>>()?;
     let next = page.next.map(|c| {
         paging::encode(
-            ctx.tenant.as_str(),
+            &ctx.tenant,
             order.list(),
             &format!("{}:{}", c.time_micros, c.name),
         )

@@ -10,6 +10,7 @@
 //! and a second one gives its record count when the stream ends (`Failed` with the
 //! partial count if the reader went away); [`stream`] says how.
 
+use crate::store::TenantRead;
 use axum::body::Body;
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
@@ -27,7 +28,7 @@ use super::ctx::TenantCtx;
 use super::extract::{P, Q};
 use super::resource::{resource_json, write_resource};
 use crate::error::ApiError;
-use crate::store::{Kind, TenantReader, TenantTxn, TimeCursor, WriteError};
+use crate::store::{Kind, TenantReader, TenantWrite, TimeCursor, WriteError};
 
 /// Records read per page while exporting.
 const PAGE: usize = 500;
@@ -189,7 +190,7 @@ async fn stream(
     let started = base.clone().reason(format!(
         "started: the records sent are counted in `{operation}.end` (same correlation id)"
     ));
-    ctx.write(move |txn: &mut TenantTxn<'_>| {
+    ctx.write(move |txn: &mut dyn TenantWrite| {
         txn.audit(started);
         Ok(())
     })
@@ -197,7 +198,7 @@ async fn stream(
     let (tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(IN_FLIGHT);
     let reader = ctx.reader();
     let writer = ctx.shared.store.writer();
-    let tenant = ctx.tenant.to_string();
+    let tenant = ctx.tenant.clone();
     let mut end = base;
     end.operation_name = format!("{operation}.end"); // the end record: see [`AuditEntry::named`]
     tokio::task::spawn_blocking(move || {
@@ -406,8 +407,8 @@ fn page(
                     before.as_ref(),
                     f.since,
                     PAGE,
-                    |facets| f.accepts_facets(facets),
-                    |d| f.accepts(d),
+                    &mut |facets| f.accepts_facets(facets),
+                    &mut |d| f.accepts(d),
                 )
                 .map_err(|e| e.to_string())?;
             let more = p.next.is_some();
@@ -441,7 +442,7 @@ fn page(
         }
         Position::Seq(after) => {
             let p = reader
-                .audit(*after, PAGE, |_| true)
+                .audit(*after, PAGE, &mut |_| true)
                 .map_err(|e| e.to_string())?;
             let values = p
                 .items

@@ -15,7 +15,7 @@ use steward::permissions::Permission;
 use super::ctx::TenantCtx;
 use super::extract::Q;
 use crate::error::ApiError;
-use crate::store::Kind;
+use crate::store::{Kind, TenantRead};
 
 /// The most days asked for.
 const MAX_DAYS: u32 = 366;
@@ -97,7 +97,7 @@ pub async fn alerts(
         .read(move |r| {
             let mut per_day: BTreeMap<i64, Day> = BTreeMap::new();
             let mut total = 0u64;
-            r.scan_time_facets(Kind::Alert, since, |t, f| {
+            r.scan_time_facets(Kind::Alert, since, &mut |t, f| {
                 let day = (t - since).div_euclid(86_400_000_000);
                 let d = per_day.entry(day).or_default();
                 match f.severity {
@@ -108,7 +108,14 @@ pub async fn alerts(
                 }
                 total += 1;
             })?;
-            let newest = r.list_by_time(Kind::Alert, None, None, TYPES_FROM, |_| true, |_| true)?;
+            let newest = r.list_by_time(
+                Kind::Alert,
+                None,
+                None,
+                TYPES_FROM,
+                &mut |_| true,
+                &mut |_| true,
+            )?;
             let mut types: BTreeMap<String, u64> = BTreeMap::new();
             for doc in &newest.items {
                 let v: serde_json::Value = serde_json::from_str(&doc.body_json).unwrap_or_default();
