@@ -107,7 +107,7 @@ pub fn pages_cmd(fx: &[Effect]) -> (u64, usize, String, bool) {
             } => Some((generation, start_index, link, to_end)),
             _ => None,
         })
-        .last()
+        .next_back()
         .unwrap_or_else(|| panic!("no page fetch in {fx:?}"))
 }
 
