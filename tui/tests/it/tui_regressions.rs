@@ -744,6 +744,22 @@ fn the_overview_is_first_when_there_are_alerts() {
     assert!(cmds(&typing(&mut s, ":overview 7\n")).is_empty());
     let fx = update(&mut s, Action::Key(key_of('r')));
     assert!(matches!(cmds(&fx).as_slice(), [Request::Overview { .. }]));
+    // An export from an oldest-first view carries the filters, not the order (the
+    // daemon's export has no orderby and would refuse it).
+    update(&mut s, Action::Key(code(KeyCode::Esc)));
+    let fx = update(&mut s, Action::Key(key_of('s')));
+    answer(&mut s, &fx, vec![alert(1)], None);
+    assert!(s.list.oldest_first);
+    update(&mut s, Action::Key(key_of('x')));
+    let Some(Modal::Export(form)) = &s.modal else {
+        panic!("{:?}", s.modal)
+    };
+    assert!(
+        form.filters.iter().all(|(k, _)| *k != "orderby"),
+        "{:?}",
+        form.filters
+    );
+    s.modal = None;
     // No alerts, or a key already pressed: the list stays.
     let mut s = loaded("contoso", None, Resource::Alerts, vec![], None);
     s.touched = false;
@@ -769,6 +785,23 @@ fn the_overview_is_first_when_there_are_alerts() {
             .iter()
             .any(|c| matches!(c, Request::Overview { days: 30, .. }))
     );
+    // `:alerts` typed before the daemon answered wins over the overview.
+    let mut st = steward_tui::tui::state::State::new(
+        steward_tui::tui::keymap::Keymap::default(),
+        Some("contoso".into()),
+        None,
+    );
+    typing(&mut st, ":alerts\n");
+    update(
+        &mut st,
+        Action::Net(Msg::Session(Ok(("alice".into(), tenants())))),
+    );
+    update(
+        &mut st,
+        Action::Net(Msg::Overview(Box::new(overview_fixture()))),
+    );
+    assert!(!st.on_overview, "the overview took over the tab asked for");
+    assert_eq!(st.tab, Resource::Alerts);
 }
 
 /// Gaps against k9s/lazygit: ctrl-c quits from anywhere, 1–9 jump to tabs, the filter

@@ -168,6 +168,9 @@ pub(super) fn set_tenant(s: &mut State, t: &str) -> Vec<Effect> {
     }
     s.session.tenant = Some(t.to_owned());
     s.session.role = None;
+    // Another tenant opens on its overview if it has alerts (keys typed before the first
+    // session loaded, `:alerts` at start, still win there).
+    s.touched = false;
     enter_session(s)
 }
 
@@ -210,7 +213,6 @@ pub(super) fn enter_session(s: &mut State) -> Vec<Effect> {
     s.list = ListView::default();
     s.overview = None;
     s.on_overview = false;
-    s.touched = false;
     if tabs.is_empty() {
         s.toast("this profile may read nothing here", true);
         return fx;
@@ -298,7 +300,11 @@ pub fn absolute(path: &str) -> String {
 /// words. Alerts are filtered by the daemon (text, severity, status); other kinds' filter
 /// narrows only the loaded rows, so their export holds the whole kind, and says so.
 pub(super) fn export_scope(s: &State) -> (Vec<(&'static str, String)>, String) {
-    let filters = super::list::view_query(s);
+    // The export is newest first whatever the view's order (only the filters apply).
+    let filters: Vec<_> = super::list::view_query(s)
+        .into_iter()
+        .filter(|(k, _)| *k != "orderby")
+        .collect();
     let plural = s.tab.title().to_lowercase();
     if filters.is_empty() {
         let scope = if s.list.filter.is_empty() {
