@@ -50,7 +50,7 @@ pub struct Day {
 /// One alert type and how often it came.
 #[derive(Debug, Clone, Serialize)]
 pub struct TypeCount {
-    /// `properties.alertType` (or the display name when there is none).
+    /// `properties.alertType` (`(no alertType)` for alerts without one).
     #[serde(rename = "type")]
     pub kind: String,
     /// Alerts of it among the newest [`TYPES_FROM`].
@@ -120,10 +120,8 @@ pub async fn alerts(
             for doc in &newest.items {
                 let v: serde_json::Value = serde_json::from_str(&doc.body_json).unwrap_or_default();
                 let p = &v["properties"];
-                let kind = p["alertType"]
-                    .as_str()
-                    .or(p["alertDisplayName"].as_str())
-                    .unwrap_or("(no type)");
+                // A display name is not a type: alerts without one count together.
+                let kind = p["alertType"].as_str().unwrap_or("(no alertType)");
                 *types.entry(kind.to_owned()).or_default() += 1;
             }
             let mut top: Vec<TypeCount> = types

@@ -149,7 +149,11 @@ async fn event_loop(
     let size = terminal.size()?;
     update(state, Action::Resize(size.width, size.height));
     // At most one frame per FRAME: a burst of answers and keys is drawn once.
-    let mut last_draw = tokio::time::Instant::now() - FRAME;
+    let long_ago = || {
+        let now = tokio::time::Instant::now();
+        now.checked_sub(FRAME).unwrap_or(now)
+    };
+    let mut last_draw = long_ago();
     loop {
         if state.dirty && last_draw.elapsed() >= FRAME {
             terminal.draw(|f| draw::draw(f, state))?;
@@ -170,6 +174,10 @@ async fn event_loop(
             _ = sigterm.recv() => return Ok(()),
             _ = sighup.recv() => return Ok(()),
         };
+        // A key is drawn at once; only bursts of answers and ticks wait for the frame.
+        if matches!(action, Action::Key(_)) {
+            last_draw = long_ago();
+        }
         for effect in update(state, action) {
             match effect {
                 Effect::Send(request) => {
