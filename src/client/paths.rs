@@ -73,6 +73,8 @@ pub enum RecordAction {
     Confirm,
     /// Reject a pending data-subject request.
     Reject,
+    /// Extend a data-subject request's deadline (once).
+    Extend,
     /// The bundle of a completed data-subject export (a `GET`).
     Bundle,
 }
@@ -85,6 +87,7 @@ impl RecordAction {
             RecordAction::Revoke => "revoke",
             RecordAction::Confirm => "confirm",
             RecordAction::Reject => "reject",
+            RecordAction::Extend => "extend",
             RecordAction::Bundle => "bundle",
         }
     }
@@ -108,15 +111,28 @@ impl TenantPaths {
 
     /// A whole kind exported, `…/export/{kind}?format={format}`.
     pub fn export(&self, kind: Resource, format: &str) -> String {
-        with_query(
-            &format!("{}/export/{}", self.base, kind.segment()),
-            &[("format", format.to_owned())],
-        )
+        self.export_where(kind, format, &[])
+    }
+
+    /// A kind exported as a filtered list shows it, `…/export/{kind}?format=…&severity=…`
+    /// (the daemon takes the alert list's filters on an alerts export).
+    pub fn export_where(&self, kind: Resource, format: &str, filters: &[(&str, String)]) -> String {
+        let mut query = vec![("format", format.to_owned())];
+        query.extend(filters.iter().cloned());
+        with_query(&format!("{}/export/{}", self.base, kind.segment()), &query)
     }
 
     /// The records naming a data subject, `…/subjects?email=…`.
     pub fn subjects(&self, query: &[(&str, String)]) -> String {
         with_query(&format!("{}/subjects", self.base), query)
+    }
+
+    /// The overview's alert counts, `…/overview/alerts?days=…`.
+    pub fn overview_alerts(&self, days: u32) -> String {
+        with_query(
+            &format!("{}/overview/alerts", self.base),
+            &[("days", days.to_string())],
+        )
     }
 
     /// The audit chain's check, `…/audit/verify`.
@@ -208,6 +224,10 @@ mod tests {
             "/v1/tenants/t/export/jit-requests?format=csv"
         );
         assert_eq!(events(Some("t")), "/v1/events?tenant=t");
+        assert_eq!(
+            tenant("t").export_where(Resource::Alerts, "json", &[("severity", "High".into())]),
+            "/v1/tenants/t/export/alerts?format=json&severity=High"
+        );
     }
 
     #[test]

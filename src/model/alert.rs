@@ -15,6 +15,14 @@ use crate::names::{ResourceName, TenantId};
 /// The resource type we serve alerts under (as the API's examples spell it).
 pub const ALERT_TYPE: &str = "Microsoft.Security/Locations/alerts";
 
+/// The severities Defender for Cloud sends, most severe first: what the CLI accepts for
+/// `--severity` and the TUI's severity filter cycles through (the list's `?severity=`).
+pub const SEVERITIES: [&str; 4] = ["High", "Medium", "Low", "Informational"];
+
+/// The statuses Defender for Cloud sends: what the CLI accepts for `--status` and the
+/// TUI's status filter cycles through.
+pub const STATUSES: [&str; 4] = ["Active", "InProgress", "Resolved", "Dismissed"];
+
 /// Parser of ingested alerts.
 #[derive(Debug, Clone, Copy)]
 pub struct AlertInput;

@@ -34,6 +34,17 @@ fn main() -> ExitCode {
     }
 }
 
+/// The exit code and message of a TUI that could not run: 2 without a terminal (a usage
+/// error, nothing was started), 1 otherwise.
+fn tui_failed(prefix: &str, e: &anyhow::Error) -> ExitCode {
+    eprintln!("{prefix}: {e:#}");
+    if e.downcast_ref::<steward_tui::tui::NoTerminal>().is_some() {
+        ExitCode::from(2)
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
 /// Opens the terminal UI on the daemon `global` points at.
 fn run_tui(global: &GlobalArgs) -> ExitCode {
     let opts = steward_tui::tui::TuiOptions {
@@ -47,10 +58,7 @@ fn run_tui(global: &GlobalArgs) -> ExitCode {
     };
     match steward_tui::tui::run(opts) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("steward: {e:#}");
-            ExitCode::FAILURE
-        }
+        Err(e) => tui_failed("steward", &e),
     }
 }
 
@@ -74,6 +82,11 @@ fn run_demo(global: &GlobalArgs, matches: &ArgMatches, args: &DemoArgs) -> ExitC
         tenant: (global.tenant.clone(), given("tenant")),
         role: (global.role.clone(), given("role")),
     };
+    // Before the temp dir and the daemon: nothing to clean up when there is no terminal.
+    if let Err(e) = steward_tui::tui::require_terminal() {
+        eprintln!("steward demo: {e}");
+        return ExitCode::from(2);
+    }
     let opts = match demo::options::resolve(&asked) {
         Ok(opts) => opts,
         Err(why) => {
@@ -83,9 +96,6 @@ fn run_demo(global: &GlobalArgs, matches: &ArgMatches, args: &DemoArgs) -> ExitC
     };
     match demo::run(args.keep, opts) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("steward demo: {e:#}");
-            ExitCode::FAILURE
-        }
+        Err(e) => tui_failed("steward demo", &e),
     }
 }

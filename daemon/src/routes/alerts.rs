@@ -50,14 +50,60 @@ pub struct AlertQuery {
     pub limit: Option<usize>,
     /// Where to resume.
     pub cursor: Option<String>,
+    /// `time desc` (the default, newest first) or `time asc` (oldest first); see
+    /// [`Order::parse`].
+    pub orderby: Option<String>,
 }
 
-/// A parsed filter over stored alerts.
-struct Filter {
+/// The order of an alerts list. Only the generation time has an index (the time index,
+/// which also carries severity and status as facets), so only it orders a page without
+/// reading every alert: at 1M alerts an order by severity or status would cost a full
+/// scan per page, and `?severity=`/`?status=` give the operator the same answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Order {
+    /// Newest first (the default).
+    NewestFirst,
+    /// Oldest first: the far end of the list in one page.
+    OldestFirst,
+}
+
+impl Order {
+    /// `?orderby=`: `time`/`timeGeneratedUtc` with `asc` or `desc` (default `desc`); a
+    /// 400 naming the orders there are otherwise.
+    pub(crate) fn parse(v: Option<&str>) -> Result<Order, ApiError> {
+        let Some(v) = v else {
+            return Ok(Order::NewestFirst);
+        };
+        let mut words = v.split_whitespace();
+        let field = words.next().unwrap_or("");
+        let dir = words.next().unwrap_or("desc");
+        let time = ["time", "timegeneratedutc", "properties/timegeneratedutc"]
+            .contains(&field.to_ascii_lowercase().as_str());
+        match (time, dir.to_ascii_lowercase().as_str(), words.next()) {
+            (true, "desc", None) => Ok(Order::NewestFirst),
+            (true, "asc", None) => Ok(Order::OldestFirst),
+            _ => Err(ApiError::invalid(format!(
+                "alerts can be ordered by `time desc` (newest first) or `time asc`, not `{v}`: only the time is indexed; filter by severity or status instead"
+            ))
+            .with_target("orderby")),
+        }
+    }
+
+    /// The list's name in its cursors: a cursor of one order is refused by the other.
+    fn list(self) -> &'static str {
+        match self {
+            Order::NewestFirst => LIST,
+            Order::OldestFirst => "alerts-asc",
+        }
+    }
+}
+
+/// A parsed filter over stored alerts (the list's, and a filtered export's).
+pub(crate) struct Filter {
     severity: Option<String>,
     status: Option<String>,
-    since: Option<i64>,
-    until: Option<i64>,
+    pub(crate) since: Option<i64>,
+    pub(crate) until: Option<i64>,
     q: Option<String>,
 }
 
@@ -75,7 +121,8 @@ fn time_param(name: &str, v: &Option<String>) -> Result<Option<i64>, ApiError> {
 }
 
 impl Filter {
-    fn new(q: &AlertQuery) -> Result<Filter, ApiError> {
+    /// Parses the query's filters (a bad time is a 400 naming the parameter).
+    pub(crate) fn new(q: &AlertQuery) -> Result<Filter, ApiError> {
         Ok(Filter {
             severity: q.severity.as_ref().map(|s| s.to_lowercase()),
             status: q.status.as_ref().map(|s| s.to_lowercase()),
@@ -89,14 +136,14 @@ impl Filter {
     }
 
     /// `?severity=&status=`, tested on the time index's facets (no record read).
-    fn accepts_facets(&self, f: Facets<'_>) -> bool {
+    pub(crate) fn accepts_facets(&self, f: Facets<'_>) -> bool {
         self.severity.as_deref().is_none_or(|s| f.severity == s)
             && self.status.as_deref().is_none_or(|s| f.status == s)
     }
 
     /// `?until=` (which also starts the scan, see [`list_page`]; `since` ends it) and
     /// `?q=`, tested on the record.
-    fn accepts(&self, doc: &Doc) -> bool {
+    pub(crate) fn accepts(&self, doc: &Doc) -> bool {
         let t = doc.time.unwrap_or(i64::MIN);
         if self.since.is_some_and(|s| t < s) || self.until.is_some_and(|u| t > u) {
             return false;
@@ -172,10 +219,13 @@ pub async fn list_page(
     ctx.require(needed, LIST).await?;
     let limit = paging::limit(q.limit)?;
     let filter = Filter::new(&q)?;
-    // The scan starts at the cursor, else just after `until`, and ends at `since`.
-    let before = match &q.cursor {
+    let order = Order::parse(q.orderby.as_deref())?;
+    // Newest first, the scan starts at the cursor, else just after `until`, and ends at
+    // `since`; oldest first, it starts after the cursor, else at `since`, and ends at
+    // `until`.
+    let cursor = match &q.cursor {
         Some(c) => {
-            let p = paging::decode(&ctx.tenant, LIST, c)?;
+            let p = paging::decode(&ctx.tenant, order.list(), c)?;
             let (t, name) = p
                 .split_once(':')
                 .and_then(|(t, n)| Some((t.parse::<i64>().ok()?, n.to_owned())))
@@ -188,22 +238,40 @@ pub async fn list_page(
                 name,
             })
         }
-        None => filter.until.map(|u| TimeCursor {
-            time_micros: u.saturating_add(1),
-            name: String::new(),
-        }),
+        None => match order {
+            Order::NewestFirst => filter.until.map(|u| TimeCursor {
+                time_micros: u.saturating_add(1),
+                name: String::new(),
+            }),
+            Order::OldestFirst => filter.since.map(|s| TimeCursor {
+                time_micros: s.saturating_sub(1),
+                name: String::new(),
+            }),
+        },
     };
-    let since = filter.since;
+    let (since, until) = (filter.since, filter.until);
     let page = ctx
         .read(move |r| {
-            Ok(r.list_by_time(
-                Kind::Alert,
-                before.as_ref(),
-                since,
-                limit,
-                &mut |f| filter.accepts_facets(f),
-                &mut |d| filter.accepts(d),
-            )?)
+            let mut facets = |f: Facets<'_>| filter.accepts_facets(f);
+            let mut accepts = |d: &Doc| filter.accepts(d);
+            Ok(match order {
+                Order::NewestFirst => r.list_by_time(
+                    Kind::Alert,
+                    cursor.as_ref(),
+                    since,
+                    limit,
+                    &mut facets,
+                    &mut accepts,
+                )?,
+                Order::OldestFirst => r.list_by_time_asc(
+                    Kind::Alert,
+                    cursor.as_ref(),
+                    until,
+                    limit,
+                    &mut facets,
+                    &mut accepts,
+                )?,
+            })
         })
         .await?;
     let value = page
@@ -211,9 +279,13 @@ pub async fn list_page(
         .iter()
         .map(raw_doc_json)
         .collect::<Result<Vec<_>, _>>()?;
-    let next = page
-        .next
-        .map(|c| paging::encode(&ctx.tenant, LIST, &format!("{}:{}", c.time_micros, c.name)));
+    let next = page.next.map(|c| {
+        paging::encode(
+            &ctx.tenant,
+            order.list(),
+            &format!("{}:{}", c.time_micros, c.name),
+        )
+    });
     let mut query = Vec::new();
     for (k, v) in [
         ("severity", &q.severity),
@@ -221,6 +293,7 @@ pub async fn list_page(
         ("since", &q.since),
         ("until", &q.until),
         ("q", &q.q),
+        ("orderby", &q.orderby),
     ] {
         if let Some(v) = v {
             query.push((k, v.clone()));

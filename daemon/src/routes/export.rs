@@ -23,11 +23,12 @@ use tokio::sync::mpsc;
 
 use steward::model::AuditStatus;
 
+use super::alerts::{AlertQuery, Filter};
 use super::ctx::TenantCtx;
 use super::extract::{P, Q};
 use super::resource::{resource_json, write_resource};
 use crate::error::ApiError;
-use crate::store::{Kind, TenantReader, TenantWrite, WriteError};
+use crate::store::{Kind, TenantReader, TenantWrite, TimeCursor, WriteError};
 
 /// Records read per page while exporting.
 const PAGE: usize = 500;
@@ -78,12 +79,69 @@ impl ExportFormat {
     }
 }
 
-/// `?format=`.
+/// `?format=`, and for alerts the list's filters (`severity`, `status`, `since`,
+/// `until`, `q`): an export of what a filtered view shows.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ExportQuery {
     /// json (default), ndjson or csv.
     pub format: Option<ExportFormat>,
+    /// Alerts: only this severity.
+    pub severity: Option<String>,
+    /// Alerts: only this status.
+    pub status: Option<String>,
+    /// Alerts: generated at or after (RFC 3339).
+    pub since: Option<String>,
+    /// Alerts: generated at or before (RFC 3339).
+    pub until: Option<String>,
+    /// Alerts: the list's text search.
+    pub q: Option<String>,
+}
+
+impl ExportQuery {
+    /// The alert filter asked for, as the list parses it, and how the audit record names
+    /// it; `None` when no filter is given (the whole kind, in name order); a 400 for a
+    /// filter on another kind.
+    fn alert_filter(&self, kind: Resource) -> Result<Option<(Filter, String)>, ApiError> {
+        let given: Vec<(&str, &String)> = [
+            ("severity", &self.severity),
+            ("status", &self.status),
+            ("since", &self.since),
+            ("until", &self.until),
+            ("q", &self.q),
+        ]
+        .into_iter()
+        .filter_map(|(k, v)| v.as_ref().map(|v| (k, v)))
+        .collect();
+        let Some((first, _)) = given.first() else {
+            return Ok(None);
+        };
+        if kind != Resource::Alerts {
+            return Err(ApiError::invalid(format!(
+                "`{first}` filters only an alerts export; {kind} is exported whole"
+            ))
+            .with_target(*first));
+        }
+        let q = AlertQuery {
+            severity: self.severity.clone(),
+            status: self.status.clone(),
+            since: self.since.clone(),
+            until: self.until.clone(),
+            q: self.q.clone(),
+            ..AlertQuery::default()
+        };
+        // For the audit record: the search text may name a person, so only that it was
+        // given is kept (audit fields hold no personal values).
+        let shown = given
+            .iter()
+            .map(|(k, v)| match *k {
+                "q" => "q".to_owned(),
+                _ => format!("{k}={v}"),
+            })
+            .collect::<Vec<_>>()
+            .join("&");
+        Ok(Some((Filter::new(&q)?, shown)))
+    }
 }
 
 /// `GET /v1/tenants/{t}/export/{kind}?format=json|ndjson|csv`.
@@ -94,11 +152,13 @@ pub async fn export(
 ) -> Result<Response, ApiError> {
     let (kind, permission, operation) = exportable(&kind)?;
     ctx.require(permission, &format!("export/{kind}")).await?;
+    let filter = q.alert_filter(kind)?;
     stream(
         &ctx,
         kind,
         operation,
         q.format.unwrap_or(ExportFormat::Json),
+        filter,
     )
     .await
 }
@@ -117,11 +177,16 @@ async fn stream(
     kind: Resource,
     operation: Operation,
     format: ExportFormat,
+    filter: Option<(Filter, String)>,
 ) -> Result<Response, ApiError> {
-    let base = ctx
+    let mut base = ctx
         .entry(operation, AuditStatus::Succeeded)
         .resource(format!("export/{kind}"))
         .field(format!("format={}", format.extension()));
+    let filter = filter.map(|(f, shown)| {
+        base = base.clone().field(format!("filter={shown}"));
+        f
+    });
     let started = base.clone().reason(format!(
         "started: the records sent are counted in `{operation}.end` (same correlation id)"
     ));
@@ -138,7 +203,7 @@ async fn stream(
     end.operation_name = format!("{operation}.end"); // the end record: see [`AuditEntry::named`]
     tokio::task::spawn_blocking(move || {
         let mut out = HoldBack { tx, held: None };
-        let outcome = produce(&reader, kind, format, &mut out);
+        let outcome = produce(&reader, kind, format, filter, &mut out);
         let (records, status, reason) = match &outcome {
             Ok(n) => (*n, AuditStatus::Succeeded, None),
             Err((n, why)) => (*n, AuditStatus::Failed, Some(why.clone())),
@@ -208,6 +273,12 @@ impl HoldBack {
 
 /// Where a paged read is.
 enum Position {
+    /// A filtered alerts export, newest first as the list shows it: the next page starts
+    /// before this cursor.
+    Time {
+        before: Option<TimeCursor>,
+        filter: Box<Filter>,
+    },
     Name(Option<String>),
     Seq(u64),
 }
@@ -218,6 +289,7 @@ fn produce(
     reader: &TenantReader,
     kind: Resource,
     format: ExportFormat,
+    filter: Option<Filter>,
     out: &mut HoldBack,
 ) -> Result<u64, (u64, String)> {
     let mut n: u64 = 0;
@@ -238,8 +310,15 @@ fn produce(
         }
         ExportFormat::Ndjson => {}
     }
-    let mut pos = match kind {
-        Resource::Audit => Position::Seq(0),
+    let mut pos = match (kind, filter) {
+        (Resource::Audit, _) => Position::Seq(0),
+        (_, Some(filter)) => Position::Time {
+            before: filter.until.map(|u| TimeCursor {
+                time_micros: u.saturating_add(1),
+                name: String::new(),
+            }),
+            filter: Box::new(filter),
+        },
         _ => Position::Name(None),
     };
     loop {
@@ -320,6 +399,30 @@ fn page(
     pos: &mut Position,
 ) -> Result<(Vec<Rec>, bool), String> {
     match pos {
+        Position::Time { before, filter } => {
+            let f: &Filter = filter;
+            let p = reader
+                .list_by_time(
+                    Kind::Alert,
+                    before.as_ref(),
+                    f.since,
+                    PAGE,
+                    &mut |facets| f.accepts_facets(facets),
+                    &mut |d| f.accepts(d),
+                )
+                .map_err(|e| e.to_string())?;
+            let more = p.next.is_some();
+            let values = p
+                .items
+                .into_iter()
+                .map(|d| Rec::Text {
+                    etag: d.etag,
+                    body_json: d.body_json,
+                })
+                .collect();
+            *before = p.next;
+            Ok((values, more))
+        }
         Position::Name(after) => {
             let k = Kind::of(kind).ok_or_else(|| format!("{kind} has no records to list"))?;
             let p = reader

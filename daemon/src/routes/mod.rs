@@ -12,6 +12,7 @@ mod export;
 mod extract;
 pub mod idempotency;
 mod jit;
+mod overview;
 mod paging;
 mod resource;
 mod subjects;
@@ -52,6 +53,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
                 .delete(contacts::delete),
         )
         .route("/v1/tenants/{t}/alerts", get(alerts::list).post(alerts::ingest))
+        .route("/v1/tenants/{t}/overview/alerts", get(overview::alerts))
         .route(
             "/v1/tenants/{t}/alerts/{name}",
             get(alerts::get)

@@ -67,6 +67,28 @@ pub trait TenantRead {
         filter: &mut dyn FnMut(&Doc) -> bool,
     ) -> Result<Page<Doc, TimeCursor>, StoreError>;
 
+    /// Records of `kind` that have a sort time, oldest first, strictly after the cursor
+    /// `after` and at or before the sort time `until` (both bound the scan), filtered as
+    /// [`TenantRead::list_by_time`] filters: the far end of a list in one page.
+    fn list_by_time_asc(
+        &self,
+        kind: Kind,
+        after: Option<&TimeCursor>,
+        until: Option<i64>,
+        limit: usize,
+        facets: &mut dyn FnMut(Facets<'_>) -> bool,
+        filter: &mut dyn FnMut(&Doc) -> bool,
+    ) -> Result<Page<Doc, TimeCursor>, StoreError>;
+
+    /// Visits the time-index entries of `kind` at or after `since`, oldest first, with
+    /// each one's sort time and facets; no record is read (the overview's counts).
+    fn scan_time_facets(
+        &self,
+        kind: Kind,
+        since: i64,
+        visit: &mut dyn FnMut(i64, Facets<'_>),
+    ) -> Result<(), StoreError>;
+
     /// Every record of this tenant that holds `key`, and the field that holds it.
     fn subjects(&self, key: &SubjectKey) -> Result<Vec<SubjectHit>, StoreError>;
 

@@ -42,6 +42,7 @@ mod read;
 mod reserve;
 mod slot;
 mod space;
+mod time_scan;
 mod txn;
 mod writer;
 

@@ -22,6 +22,7 @@ use super::doc::{Doc, Kind, StoredDoc};
 use super::error::StoreError;
 use super::slot::DbSlot;
 use super::tables::{self, Facets};
+use super::time_scan::{list_by_time, list_by_time_asc};
 
 /// One page of a listing and where the next one starts.
 #[derive(Debug, Clone, PartialEq)]
@@ -228,64 +229,6 @@ where
     )
 }
 
-/// Newest first within `(since ..= before)`: strictly before the cursor `before` (or from
-/// the newest), down to and including the sort time `since` (or the oldest). Both bound
-/// the scan itself, so a page costs what lies between them, not what is stored outside.
-#[allow(clippy::too_many_arguments)] // two tables, the tenant's range, and two filters
-pub(crate) fn list_by_time<I, T>(
-    index: &I,
-    records: &T,
-    tenant: &str,
-    kind: Kind,
-    before: Option<&TimeCursor>,
-    since: Option<i64>,
-    limit: usize,
-    mut facets: impl FnMut(Facets<'_>) -> bool,
-    mut filter: impl FnMut(&Doc) -> bool,
-) -> Result<Page<Doc, TimeCursor>, StoreError>
-where
-    I: ReadableTable<(&'static str, u8, i64, &'static str), (&'static str, &'static str)>,
-    T: ReadableTable<(&'static str, u8, &'static str), &'static [u8]>,
-{
-    let limit = limit.max(1);
-    let k = kind.as_u8();
-    let lower = Bound::Included((tenant, k, since.unwrap_or(i64::MIN), ""));
-    let upper = match before {
-        Some(c) => Bound::Excluded((tenant, k, c.time_micros, c.name.as_str())),
-        None => Bound::Excluded((tenant, k + 1, i64::MIN, "")),
-    };
-    let mut items = Vec::new();
-    let mut more = false;
-    for item in index.range((lower, upper))?.rev() {
-        let (key, value) = item?;
-        let (severity, status) = value.value();
-        if !facets(Facets { severity, status }) {
-            continue;
-        }
-        let (_, _, _, name) = key.value();
-        let Some(doc) = get_doc(records, tenant, kind, name)? else {
-            continue;
-        };
-        if !filter(&doc) {
-            continue;
-        }
-        if items.len() == limit {
-            more = true;
-            break;
-        }
-        items.push(doc);
-    }
-    let next = if more {
-        items.last().map(|d: &Doc| TimeCursor {
-            time_micros: d.time.unwrap_or(i64::MIN),
-            name: d.name.clone(),
-        })
-    } else {
-        None
-    };
-    Ok(Page { items, next })
-}
-
 pub(crate) fn subjects_of<S>(
     s: &S,
     tenant: &str,
@@ -446,6 +389,56 @@ impl TenantRead for TenantReader {
                 &mut *facets,
                 &mut *filter,
             )
+        })
+    }
+
+    fn list_by_time_asc(
+        &self,
+        kind: Kind,
+        after: Option<&TimeCursor>,
+        until: Option<i64>,
+        limit: usize,
+        facets: &mut dyn FnMut(Facets<'_>) -> bool,
+        filter: &mut dyn FnMut(&Doc) -> bool,
+    ) -> Result<Page<Doc, TimeCursor>, StoreError> {
+        self.db.read(|db| {
+            let rtx = db.begin_read()?;
+            let index = rtx.open_table(tables::TIME_INDEX)?;
+            let records = rtx.open_table(tables::RECORDS)?;
+            list_by_time_asc(
+                &index,
+                &records,
+                &self.tenant,
+                kind,
+                after,
+                until,
+                limit,
+                &mut *facets,
+                &mut *filter,
+            )
+        })
+    }
+
+    fn scan_time_facets(
+        &self,
+        kind: Kind,
+        since: i64,
+        visit: &mut dyn FnMut(i64, Facets<'_>),
+    ) -> Result<(), StoreError> {
+        self.db.read(|db| {
+            let rtx = db.begin_read()?;
+            let index = rtx.open_table(tables::TIME_INDEX)?;
+            let k = kind.as_u8();
+            let tenant: &str = &self.tenant;
+            let lower = Bound::Included((tenant, k, since, ""));
+            let upper = Bound::Excluded((tenant, k + 1, i64::MIN, ""));
+            for item in index.range((lower, upper))? {
+                let (key, value) = item?;
+                let (_, _, time, _) = key.value();
+                let (severity, status) = value.value();
+                visit(time, Facets { severity, status });
+            }
+            Ok(())
         })
     }
 

@@ -283,7 +283,7 @@ impl TenantWrite for TenantTxn<'_> {
     ) -> Result<Page<Doc, TimeCursor>, WriteError> {
         let index = self.wtx.open_table(tables::TIME_INDEX)?;
         let records = self.wtx.open_table(tables::RECORDS)?;
-        Ok(read::list_by_time(
+        Ok(super::time_scan::list_by_time(
             &index,
             &records,
             self.tenant.as_str(),

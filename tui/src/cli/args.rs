@@ -100,6 +100,9 @@ pub enum CliCommand {
     Completions(CompletionsArgs),
     /// Print the man page (roff) to stdout.
     Man,
+    /// Print the terminal UI's keys (the defaults of its keymap, or `--markdown` for the
+    /// README's table).
+    Keys(KeysArgs),
     /// Start a private daemon with demo data and open the terminal UI on it.
     Demo(DemoArgs),
 }
@@ -231,14 +234,25 @@ pub struct DeleteArgs {
     pub if_match: Option<String>,
 }
 
+/// `steward keys`.
+#[derive(Debug, Clone, Args)]
+pub struct KeysArgs {
+    /// A Markdown table (what README's TUI section holds) instead of aligned text.
+    #[arg(long)]
+    pub markdown: bool,
+}
+
 /// Filters of `alerts list`.
 #[derive(Debug, Clone, Args)]
 pub struct AlertListArgs {
-    /// Only this severity (Informational, Low, Medium, High).
-    #[arg(long)]
+    /// Only this severity (High, Medium, Low, Informational; any case). Another word is a
+    /// usage error naming these, never an empty table.
+    #[arg(long, ignore_case = true,
+          value_parser = clap::builder::PossibleValuesParser::new(steward::model::alert::SEVERITIES))]
     pub severity: Option<String>,
-    /// Only this status (Active, InProgress, Resolved, Dismissed).
-    #[arg(long)]
+    /// Only this status (Active, InProgress, Resolved, Dismissed; any case).
+    #[arg(long, ignore_case = true,
+          value_parser = clap::builder::PossibleValuesParser::new(steward::model::alert::STATUSES))]
     pub status: Option<String>,
     /// Generated at or after: an RFC 3339 time, or a duration ago (`24h`, `90m`).
     #[arg(long, value_name = "TIME", value_parser = parse_time)]

@@ -349,7 +349,10 @@ pub async fn run(ctx: &Context, command: CliCommand) -> Result<(), CliError> {
             let path = ctx.paths.subjects(&query);
             ctx.show(&path, Kind::Other).await.map(drop)
         }
-        CliCommand::Completions(_) | CliCommand::Man | CliCommand::Demo(_) => Err(CliError::Usage(
+        CliCommand::Completions(_)
+        | CliCommand::Man
+        | CliCommand::Keys(_)
+        | CliCommand::Demo(_) => Err(CliError::Usage(
             "this command does not talk to the daemon".to_owned(),
         )),
     }

@@ -19,11 +19,13 @@ use steward::client::{
     Body, Client, ClientError, Method, StatusCode, header, idempotency_header, if_match_header,
 };
 use steward::resource::Resource;
-use steward::wire::{ErrorBody, ErrorDetail, Event, List, TenantInfo, WhoAmI};
+use steward::wire::{ErrorBody, ErrorDetail, Event, List, TenantInfo, VerifyReport, WhoAmI};
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 use tokio::task::JoinHandle;
 
+use super::dsr::ReasonFor;
 use super::msg::{Change, Failure, Msg, Request};
+use super::overview::{AlertOverview, Overview};
 use super::state::Conn;
 use crate::export_file::{ExportFile, ExportFileError, ExportFormat, RecordCounter};
 
@@ -51,8 +53,22 @@ async fn run(
 ) {
     let mut events: JoinHandle<()> = tokio::spawn(follow_events(client.clone(), None, out.clone()));
     let mut tenant: Option<TenantPaths> = None;
+    let mut export: Option<JoinHandle<()>> = None;
+    // The list fetch in flight: a newer one (or a cancel) makes it pointless.
+    let mut list: Option<JoinHandle<()>> = None;
     while let Some(request) = rx.recv().await {
         match request {
+            Request::CancelPages => {
+                if let Some(task) = list.take() {
+                    task.abort();
+                }
+            }
+            Request::CancelExport => {
+                // Dropping the task drops its ExportFile: the temp file is removed.
+                if let Some(task) = export.take() {
+                    task.abort();
+                }
+            }
             Request::SetSession {
                 tenant: chosen,
                 role,
@@ -63,14 +79,24 @@ async fn run(
                 events = tokio::spawn(follow_events(client.clone(), chosen, out.clone()));
             }
             other => {
+                let is_export = matches!(other, Request::Export { .. } | Request::Bundle { .. });
+                let is_list = matches!(other, Request::Pages { .. });
+                if is_list && let Some(task) = list.take() {
+                    task.abort();
+                }
                 let c = client.clone();
                 let t = tenant.clone();
                 let o = out.clone();
-                tokio::spawn(async move {
+                let task = tokio::spawn(async move {
                     if let Some(m) = handle(&c, t.as_ref(), other, &o).await {
                         let _ = o.send(m);
                     }
                 });
+                if is_export {
+                    export = Some(task);
+                } else if is_list {
+                    list = Some(task);
+                }
             }
         }
     }
@@ -88,6 +114,8 @@ pub struct Call {
     pub body: Option<Value>,
     /// The etag loaded, sent as `If-Match`.
     pub etag: Option<String>,
+    /// Send `If-None-Match: *`: the call creates, and must not replace a record.
+    pub create: bool,
 }
 
 /// How a change is asked of the daemon in `tenant`.
@@ -98,29 +126,62 @@ pub fn call(tenant: &TenantPaths, change: &Change) -> Call {
             name,
             body,
             etag,
+            create,
         } => Call {
             method: Method::PUT,
             path: tenant.record(*kind, name),
             body: Some(body.clone()),
             etag: etag.clone(),
+            create: *create,
         },
         Change::Delete { kind, name, etag } => Call {
             method: Method::DELETE,
             path: tenant.record(*kind, name),
             body: None,
             etag: etag.clone(),
+            create: false,
         },
         Change::Initiate { policy, body } => Call {
             method: Method::POST,
             path: tenant.action(Resource::JitPolicies, policy, RecordAction::Initiate),
             body: Some(body.clone()),
             etag: None,
+            create: false,
         },
         Change::Revoke { id } => Call {
             method: Method::POST,
             path: tenant.action(Resource::JitRequests, id, RecordAction::Revoke),
             body: None,
             etag: None,
+            create: false,
+        },
+        Change::DsrOpen { body } => Call {
+            method: Method::POST,
+            path: tenant.list(Resource::Dsr, &[]),
+            body: Some(body.clone()),
+            etag: None,
+            create: false,
+        },
+        Change::DsrConfirm { id } => Call {
+            method: Method::POST,
+            path: tenant.action(Resource::Dsr, id, RecordAction::Confirm),
+            body: None,
+            etag: None,
+            create: false,
+        },
+        Change::DsrReason { id, action, reason } => Call {
+            method: Method::POST,
+            path: tenant.action(
+                Resource::Dsr,
+                id,
+                match action {
+                    ReasonFor::Reject => RecordAction::Reject,
+                    ReasonFor::Extend => RecordAction::Extend,
+                },
+            ),
+            body: Some(serde_json::json!({ "reason": reason })),
+            etag: None,
+            create: false,
         },
     }
 }
@@ -182,7 +243,7 @@ async fn handle(
     out: &UnboundedSender<Msg>,
 ) -> Option<Msg> {
     match request {
-        Request::SetSession { .. } => None,
+        Request::SetSession { .. } | Request::CancelExport | Request::CancelPages => None,
         Request::LoadSession => {
             let who: Result<WhoAmI, _> = get_json(c, &paths::whoami()).await;
             let tenants: Result<List<TenantInfo>, _> = get_json(c, &paths::tenants()).await;
@@ -229,9 +290,91 @@ async fn handle(
             };
             Some(Msg::Written { change, result })
         }
-        Request::Export { kind, format, file } => {
+        Request::Overview { days, alerts } => {
+            let Some(t) = tenant else {
+                let why = no_tenant().text();
+                return Some(Msg::Overview(Box::new(Overview {
+                    days,
+                    alerts: Err(why.clone()),
+                    jit: Err(why.clone()),
+                    dsr: Err(why.clone()),
+                    chain: Err(why),
+                })));
+            };
+            let text = |f: Failure| f.text();
+            let alert_counts = if alerts {
+                get_json::<AlertOverview>(c, &t.overview_alerts(days))
+                    .await
+                    .map_err(text)
+            } else {
+                Err("the profile cannot read alerts".to_owned())
+            };
+            let page = |kind| t.list(kind, &[("limit", "100".to_owned())]);
+            let jit = get_json::<List<Value>>(c, &page(Resource::JitRequests))
+                .await
+                .map(|l| l.value)
+                .map_err(text);
+            let dsr = get_json::<List<Value>>(c, &page(Resource::Dsr))
+                .await
+                .map(|l| l.value)
+                .map_err(text);
+            let chain = get_json::<VerifyReport>(c, &t.audit_verify())
+                .await
+                .map_err(text);
+            Some(Msg::Overview(Box::new(Overview {
+                days,
+                alerts: alert_counts,
+                jit,
+                dsr,
+                chain,
+            })))
+        }
+        Request::Verify => Some(Msg::Verified(match tenant {
+            Some(t) => get_json::<VerifyReport>(c, &t.audit_verify()).await,
+            None => Err(no_tenant()),
+        })),
+        Request::Subject { key, value } => {
+            let what = format!("{key} {value}");
             let result = match tenant {
-                Some(t) => export(c, &t.export(kind, format.as_str()), &file, format, out).await,
+                Some(t) => get_json::<List<Value>>(c, &t.subjects(&[(key, value)]))
+                    .await
+                    .map(|l| {
+                        l.value
+                            .iter()
+                            .map(|h| {
+                                let s = |k: &str| h[k].as_str().unwrap_or("").to_owned();
+                                (s("kind"), s("id"), s("field"))
+                            })
+                            .collect()
+                    }),
+                None => Err(no_tenant()),
+            };
+            Some(Msg::Subjects { what, result })
+        }
+        Request::Bundle { id, file } => {
+            let result = match tenant {
+                Some(t) => {
+                    let path = t.action(Resource::Dsr, &id, RecordAction::Bundle);
+                    download(c, &path, &file, out).await
+                }
+                None => Err(no_tenant()),
+            };
+            Some(match result {
+                Ok(bytes) => Msg::BundleDone { file, bytes },
+                Err(f) => Msg::ExportFailed(f),
+            })
+        }
+        Request::Export {
+            kind,
+            format,
+            file,
+            filters,
+        } => {
+            let result = match tenant {
+                Some(t) => {
+                    let path = t.export_where(kind, format.as_str(), &filters);
+                    export(c, &path, &file, format, out).await
+                }
                 None => Err(no_tenant()),
             };
             Some(match result {
@@ -281,6 +424,9 @@ async fn send_change(c: &Client, call: &Call) -> Result<(), Failure> {
         .as_ref()
         .map(|b| Body::json_bytes(serde_json::to_vec(b).unwrap_or_default()));
     let mut headers = if_match_header(call.etag.as_deref());
+    if call.create {
+        headers.push((header::IF_NONE_MATCH, "*".to_owned()));
+    }
     // One key per action: a creating POST is then never acted on twice.
     if call.method == Method::POST {
         headers.push(idempotency_header());
@@ -304,6 +450,30 @@ async fn export(
     format: ExportFormat,
     out: &UnboundedSender<Msg>,
 ) -> Result<u64, Failure> {
+    let mut counter = RecordCounter::new(format);
+    download_counting(c, path, file, out, Some(&mut counter)).await?;
+    Ok(counter.count())
+}
+
+/// Streams `path` into `file` through [`ExportFile`]: its size.
+async fn download(
+    c: &Client,
+    path: &str,
+    file: &Path,
+    out: &UnboundedSender<Msg>,
+) -> Result<u64, Failure> {
+    download_counting(c, path, file, out, None).await
+}
+
+/// Streams `path` into `file` (0600, renamed into place only once complete), feeding
+/// `counter` when given and reporting progress; the bytes written.
+async fn download_counting(
+    c: &Client,
+    path: &str,
+    file: &Path,
+    out: &UnboundedSender<Msg>,
+    mut counter: Option<&mut RecordCounter>,
+) -> Result<u64, Failure> {
     let mut body = c
         .request_streaming(Method::GET, path, None, &[])
         .await
@@ -319,12 +489,13 @@ async fn export(
         .and_then(|v| v.parse().ok());
     let local = |e: ExportFileError| Failure::transport(e.to_string());
     let mut f = ExportFile::create(file).map_err(local)?;
-    let mut counter = RecordCounter::new(format);
     let mut bytes = 0u64;
     let mut last = tokio::time::Instant::now();
     while let Some(chunk) = body.next_chunk().await.map_err(net_failure)? {
         f.write_all(&chunk).map_err(local)?;
-        counter.feed(&chunk);
+        if let Some(counter) = counter.as_deref_mut() {
+            counter.feed(&chunk);
+        }
         bytes += chunk.len() as u64;
         if last.elapsed() > Duration::from_millis(100) {
             last = tokio::time::Instant::now();
@@ -332,7 +503,7 @@ async fn export(
         }
     }
     f.finish().map_err(local)?;
-    Ok(counter.count())
+    Ok(bytes)
 }
 
 /// Follows `/v1/events` (for `tenant`), reporting the connection and each event, and
@@ -414,8 +585,10 @@ mod tests {
                 name: "default".into(),
                 body: serde_json::json!({}),
                 etag: Some("e1".into()),
+                create: false,
             },
         );
+        assert!(!save.create);
         assert_eq!(
             (save.method, save.path.as_str(), save.etag.as_deref()),
             (

@@ -14,6 +14,7 @@ use ratatui::widgets::{Block, Gauge, Paragraph, Tabs, Wrap};
 use tui_input::Input;
 
 mod modal;
+mod overview;
 
 use super::keymap::{COMMANDS, Command};
 use super::state::{Conn, Modal, State};
@@ -57,6 +58,14 @@ pub fn draw(f: &mut Frame, s: &State) {
     if let Some(m) = &s.modal {
         modal::draw_modal(f, body, s, m);
     }
+}
+
+/// The help popup's text, line by line (what `update` measures to bound its scroll).
+pub fn help_text(s: &State) -> Vec<String> {
+    modal::help_lines(s)
+        .iter()
+        .map(|l| l.spans.iter().map(|sp| sp.content.as_ref()).collect())
+        .collect()
 }
 
 fn draw_header(f: &mut Frame, area: Rect, s: &State) {
@@ -115,6 +124,9 @@ fn draw_tabs(f: &mut Frame, area: Rect, s: &State) {
 }
 
 fn draw_body(f: &mut Frame, area: Rect, s: &State) {
+    if s.on_overview {
+        return overview::draw_overview(f, area, s);
+    }
     let t = s.theme;
     let l = &s.list;
     let vis = s.visible().len();
@@ -136,6 +148,14 @@ fn draw_body(f: &mut Frame, area: Rect, s: &State) {
         };
         title.push(Span::styled(format!("│ {scope}: {} ", l.filter), t.rw()));
     }
+    if l.oldest_first && s.tab.server_filter() {
+        title.push(Span::styled("│ oldest first ", t.rw()));
+    }
+    for (name, value) in [("severity", l.severity), ("status", l.status)] {
+        if let Some(v) = value.filter(|_| s.tab.server_filter()) {
+            title.push(Span::styled(format!("│ {name}: {v} "), t.rw()));
+        }
+    }
     let block = Block::bordered().title(Line::from(title));
     if !s.session.loaded || (!l.loaded && vis == 0) {
         let text = match (&s.conn, &l.error) {
@@ -156,6 +176,11 @@ fn draw_body(f: &mut Frame, area: Rect, s: &State) {
         let text = match &l.error {
             Some(e) => e.clone(),
             None if !l.filter.is_empty() => format!("Nothing matches `{}`.", l.filter),
+            None if l.severity.is_some() || l.status.is_some() => format!(
+                "Nothing has the severity/status shown ({} and {} cycle them).",
+                s.keymap.first_key(Command::Severity),
+                s.keymap.first_key(Command::Status)
+            ),
             None => "Nothing here yet.".to_owned(),
         };
         f.render_widget(Paragraph::new(text).block(block).style(t.dim()), area);
@@ -189,7 +214,7 @@ fn draw_status(f: &mut Frame, area: Rect, s: &State) {
         _ => {}
     }
     if let Some(p) = &s.export {
-        let label = format!("exporting to {} — {} bytes", p.path, p.bytes);
+        let label = format!("exporting to {} — {} bytes (esc cancels)", p.path, p.bytes);
         let ratio = match p.total {
             Some(total) if total > 0 => (p.bytes as f64 / total as f64).min(1.0),
             _ => 0.0,
@@ -224,11 +249,14 @@ fn draw_footer(f: &mut Frame, area: Rect, s: &State) {
         }
         Some(Modal::PolicyEditor(_)) => Some("ctrl-s/f2 save  tab name/text  esc cancel"),
         Some(Modal::Export(_)) => Some("tab format  enter start  esc cancel"),
+        Some(Modal::DsrForm(_)) => Some("tab/↑↓ field  space type  enter open  esc cancel"),
+        Some(Modal::Reason { .. } | Modal::Bundle { .. }) => Some("enter go  esc cancel"),
         Some(Modal::Picker { .. }) => Some("↑/↓ choose  enter select  esc cancel"),
         Some(Modal::CommandLine(_) | Modal::Filter(_)) => Some("enter apply  esc cancel"),
-        Some(Modal::Help { .. } | Modal::Detail { .. } | Modal::Conflict { .. }) => {
-            Some("↑/↓ scroll  esc close")
+        Some(Modal::Detail(_)) => {
+            Some("↑/↓ scroll  g/G top/end  / search  w wrap  y copy  esc close")
         }
+        Some(Modal::Help { .. } | Modal::Conflict { .. }) => Some("↑/↓ scroll  esc close"),
         None => None,
     };
     if let Some(h) = modal_hint {

@@ -72,18 +72,19 @@ impl ContactForm {
         ("Alert severity ≥", "properties.notificationsSources"),
     ];
 
-    /// An empty form for a new contact (`default` is the usual name).
+    /// An empty form for a new contact. The name starts empty and focused: a prefilled
+    /// name (`default`) would be an existing record's, and a create never replaces one.
     pub fn blank() -> ContactForm {
         ContactForm {
             new: true,
-            name: Input::new("default".into()),
+            name: Input::default(),
             emails: Input::default(),
             phone: Input::default(),
             enabled: true,
             by_role: true,
             roles: Input::new("Owner".into()),
             severity: 2,
-            focus: 1,
+            focus: 0,
             etag: None,
             errors: BTreeMap::new(),
             saving: false,

@@ -35,6 +35,10 @@ pub enum Command {
     Back,
     /// Filter the list.
     Filter,
+    /// Alerts: cycle the severity shown (all, High, Medium, Low, Informational).
+    Severity,
+    /// Alerts: cycle the status shown (all, Active, InProgress, Resolved, Dismissed).
+    Status,
     /// Create a record.
     New,
     /// Edit the selected record.
@@ -47,8 +51,18 @@ pub enum Command {
     Revoke,
     /// Export the kind to a file.
     Export,
+    /// DSR: confirm a pending request (it runs; an erasure erases).
+    DsrConfirm,
+    /// DSR: reject a pending request, with a reason.
+    DsrReject,
+    /// DSR: extend a request's deadline once, with a reason.
+    DsrExtend,
+    /// DSR: download a completed export's bundle.
+    DsrBundle,
     /// Copy the selected record as JSON (OSC 52).
     Copy,
+    /// Copy one field of the selected record (picked from a list).
+    CopyField,
     /// The `:` command line.
     CommandLine,
     /// Reload the list.
@@ -94,6 +108,8 @@ pub enum Gate {
     Export,
     /// Only on this kind's tab, with its action permission.
     ActionOn(Resource),
+    /// Only on this kind's tab; reading it is enough.
+    On(Resource),
 }
 
 /// Where help lists a command.
@@ -166,15 +182,19 @@ impl Spec {
 
 /// Every key command, in the order of help and footer, one row each.
 #[rustfmt::skip]
-pub const COMMANDS: [Spec; 28] = {
+pub const COMMANDS: [Spec; 35] = {
     use Command as C;
     use KeyCode as K;
     [
         spec(C::Help, "help", "this help", Some("help"), &[Key::ch('?')]),
-        spec(C::Quit, "quit", "quit", Some("quit"), &[Key::ch('q')]),
+        spec(C::Quit, "quit", "quit (ctrl-c quits from anywhere)", Some("quit"), &[Key::ch('q'), Key::ctrl('c')]),
         spec(C::Open, "open", "show the record's details", Some("details"), &[Key::code(K::Enter)]),
         spec(C::Back, "back", "close, clear the filter", None, &[Key::code(K::Esc)]),
         spec(C::Filter, "filter", "filter", Some("filter"), &[Key::ch('/')]),
+        spec(C::Severity, "severity", "alerts: cycle the severity shown", Some("severity"), &[Key::ch('v')])
+            .gate(Gate::On(Resource::Alerts)),
+        spec(C::Status, "status", "alerts: cycle the status shown", Some("status"), &[Key::ch('a')])
+            .gate(Gate::On(Resource::Alerts)),
         spec(C::New, "new", "new record", Some("new"), &[Key::ch('n')]).gate(Gate::Write),
         spec(C::Edit, "edit", "edit the record", Some("edit"), &[Key::ch('e')]).gate(Gate::Write),
         spec(C::Delete, "delete", "delete the record", Some("delete"), &[Key::ch('d')])
@@ -185,7 +205,16 @@ pub const COMMANDS: [Spec; 28] = {
             .gate(Gate::ActionOn(Resource::JitRequests)).destructive(),
         spec(C::Export, "export", "export to a file", Some("export"), &[Key::ch('x')])
             .gate(Gate::Export),
+        spec(C::DsrConfirm, "dsr_confirm", "confirm the data-subject request", Some("confirm"), &[Key::ch('C')])
+            .gate(Gate::ActionOn(Resource::Dsr)).destructive(),
+        spec(C::DsrReject, "dsr_reject", "reject the data-subject request", Some("reject"), &[Key::ch('X')])
+            .gate(Gate::ActionOn(Resource::Dsr)).destructive(),
+        spec(C::DsrExtend, "dsr_extend", "extend its deadline (once)", Some("extend"), &[Key::ch('E')])
+            .gate(Gate::ActionOn(Resource::Dsr)),
+        spec(C::DsrBundle, "dsr_bundle", "download the export's bundle", Some("bundle"), &[Key::ch('b')])
+            .gate(Gate::ActionOn(Resource::Dsr)),
         spec(C::Copy, "copy", "copy the record as JSON", Some("copy"), &[Key::ch('y')]),
+        spec(C::CopyField, "copy_field", "copy one field of the record", None, &[Key::ch('c')]),
         spec(C::CommandLine, "command", "command line (:alerts, :tenant NAME, :export csv)",
             Some("cmd"), &[Key::ch(':')]),
         spec(C::Refresh, "refresh", "refresh", Some("refresh"), &[Key::ch('r')]),
@@ -437,6 +466,42 @@ impl Keymap {
                     .join("/")
             })
             .unwrap_or_default()
+    }
+
+    /// One row per command in help order: its keys and what it does, with the
+    /// permission it needs when it needs one (what `steward keys` and the man page print).
+    pub fn rows(&self) -> Vec<(Vec<String>, String)> {
+        Command::all()
+            .map(|cmd| {
+                let needs = crate::tui::update::required(cmd);
+                let mut what = cmd.describe().to_owned();
+                if !needs.is_empty() {
+                    let names: Vec<&str> = needs.iter().map(|p| p.as_str()).collect();
+                    what.push_str(&format!(" (needs {})", names.join(" or ")));
+                }
+                let keys = self
+                    .bindings
+                    .get(&cmd)
+                    .map(|ks| ks.iter().map(ToString::to_string).collect())
+                    .unwrap_or_default();
+                (keys, what)
+            })
+            .collect()
+    }
+
+    /// The keys as a Markdown table, for README's TUI section (a test keeps the copy in
+    /// the docs equal to this).
+    pub fn markdown(&self) -> String {
+        let mut md = String::from("| Keys | What it does |\n| --- | --- |\n");
+        for (keys, what) in self.rows() {
+            let keys = keys
+                .iter()
+                .map(|k| format!("`{}`", k.replace('|', "\\|")))
+                .collect::<Vec<_>>()
+                .join(" ");
+            md.push_str(&format!("| {keys} | {} |\n", what.replace('|', "\\|")));
+        }
+        md
     }
 
     /// The first key of a command, as shown in the footer.

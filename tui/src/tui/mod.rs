@@ -10,9 +10,12 @@
 //! | --- | --- |
 //! | [`state`] | the state: session, connection, the window of records, the open modal |
 //! | [`update`] | every decision, permission gating ([`update::DisabledReason`]) |
+//! | [`overview`] | the overview screen's data: alerts per day, JIT, DSR due dates, the audit chain |
 //! | [`msg`] | the UI ↔ backend protocol ([`msg::Request`], [`msg::Msg`]) |
 //! | [`keymap`] | keys as data: the one table of key commands, defaults, TOML overrides |
 //! | [`form`] | contact form, JIT policy JSON editor, JIT initiate form |
+//! | [`dsr`] | opening a data-subject request, the reasons of reject/extend |
+//! | [`detail`] | the detail and help popups' geometry, wrapping, search and scroll bounds |
 //! | [`draw`], [`widgets`], [`theme`] | drawing |
 //! | [`export`] | export file names, OSC 52 copy |
 //! | [`backend`] | the backend task: requests through `steward::client`, the events stream |
@@ -23,11 +26,14 @@
 //! Not here: the subcommands (`cli`), and starting a daemon (`demo`).
 
 pub mod backend;
+pub mod detail;
 pub mod draw;
+pub mod dsr;
 pub mod export;
 pub mod form;
 pub mod keymap;
 pub mod msg;
+pub mod overview;
 pub mod state;
 pub mod theme;
 pub mod update;
@@ -49,6 +55,9 @@ use msg::{Msg, Request};
 use state::State;
 use update::{Action, Effect, update};
 
+/// The shortest time between two frames: at most ten redraws a second.
+const FRAME: Duration = Duration::from_millis(100);
+
 /// What the TUI needs from the command line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TuiOptions {
@@ -61,6 +70,27 @@ pub struct TuiOptions {
     /// The keys file; `None` looks at `$STEWARD_KEYS`, then
     /// `$XDG_CONFIG_HOME/steward/keys.toml`.
     pub keys: Option<PathBuf>,
+}
+
+/// The TUI was asked for without a terminal to draw on (a pipe, a cron job, `ssh host
+/// steward` without `-t`): the binaries print it and exit 2 before anything is set up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "the terminal UI needs a terminal: {0} is not one (for scripts use the subcommands, e.g. `steward alerts list`; over ssh use `ssh -t`)"
+)]
+pub struct NoTerminal(pub &'static str);
+
+/// Whether stdin and stdout are both terminals, checked before anything is started (a
+/// daemon, a temp dir) or written to the screen.
+pub fn require_terminal() -> Result<(), NoTerminal> {
+    use std::io::IsTerminal;
+    if !std::io::stdin().is_terminal() {
+        return Err(NoTerminal("stdin"));
+    }
+    if !std::io::stdout().is_terminal() {
+        return Err(NoTerminal("stdout"));
+    }
+    Ok(())
 }
 
 /// Runs the TUI on a runtime of its own until the operator quits (or SIGTERM/SIGHUP).
@@ -77,11 +107,12 @@ pub fn run(opts: TuiOptions) -> anyhow::Result<()> {
 /// Runs the TUI on the current tokio runtime until the operator quits.
 pub async fn run_async(opts: TuiOptions) -> anyhow::Result<()> {
     // Errors that need no terminal come first, so they print plainly.
+    require_terminal()?;
     let keys = opts.keys.clone().or_else(Keymap::default_path);
     let keymap = Keymap::load(keys.as_deref())?;
     let mut state = State::new(keymap, opts.tenant.clone(), opts.role.clone());
     state.theme = theme::Theme::from_env();
-    state.in_tmux = std::env::var_os("TMUX").is_some_and(|v| !v.is_empty());
+    state.clipboard = export::Clipboard::from_env();
     let mut sigterm = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
     let mut sighup = signal(SignalKind::hangup()).context("cannot watch SIGHUP")?;
 
@@ -91,7 +122,7 @@ pub async fn run_async(opts: TuiOptions) -> anyhow::Result<()> {
 
     // ratatui::init enters raw mode and the alternate screen and installs a panic hook
     // that restores the terminal; mouse capture stays off so operators can select text.
-    let mut terminal = ratatui::init();
+    let mut terminal = ratatui::try_init().context("cannot set up the terminal")?;
     let result = event_loop(
         &mut terminal,
         &mut state,
@@ -117,12 +148,20 @@ async fn event_loop(
     let mut tick = tokio::time::interval(Duration::from_millis(250));
     let size = terminal.size()?;
     update(state, Action::Resize(size.width, size.height));
+    // At most one frame per FRAME: a burst of answers and keys is drawn once.
+    let long_ago = || {
+        let now = tokio::time::Instant::now();
+        now.checked_sub(FRAME).unwrap_or(now)
+    };
+    let mut last_draw = long_ago();
     loop {
-        if state.dirty {
+        if state.dirty && last_draw.elapsed() >= FRAME {
             terminal.draw(|f| draw::draw(f, state))?;
             state.dirty = false;
+            last_draw = tokio::time::Instant::now();
         }
         let action = tokio::select! {
+            () = tokio::time::sleep_until(last_draw + FRAME), if state.dirty => continue,
             ev = events.next() => match ev {
                 Some(Ok(Event::Key(k))) => Action::Key(k),
                 Some(Ok(Event::Resize(w, h))) => Action::Resize(w, h),
@@ -135,6 +174,10 @@ async fn event_loop(
             _ = sigterm.recv() => return Ok(()),
             _ = sighup.recv() => return Ok(()),
         };
+        // A key is drawn at once; only bursts of answers and ticks wait for the frame.
+        if matches!(action, Action::Key(_)) {
+            last_draw = long_ago();
+        }
         for effect in update(state, action) {
             match effect {
                 Effect::Send(request) => {

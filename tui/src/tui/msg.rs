@@ -10,8 +10,10 @@ use std::path::PathBuf;
 
 use serde_json::Value;
 use steward::resource::Resource;
-use steward::wire::{ErrorDetail, Event, TenantInfo};
+use steward::wire::{ErrorDetail, Event, TenantInfo, VerifyReport};
 
+use super::dsr::ReasonFor;
+use super::overview::Overview;
 use super::state::Conn;
 use crate::export_file::ExportFormat;
 
@@ -64,7 +66,37 @@ pub enum Request {
         format: ExportFormat,
         /// The file to write (created 0600, replaced only once complete).
         file: PathBuf,
+        /// The list's filters of the view (`severity`, `status`, `q`), so the file holds
+        /// what the screen shows; empty for the whole kind.
+        filters: Vec<(&'static str, String)>,
     },
+    /// Download a completed export request's bundle to a file (0600, whole or nothing).
+    Bundle {
+        /// The request id.
+        id: String,
+        /// The file.
+        file: PathBuf,
+    },
+    /// Load the overview of the last `days` days.
+    Overview {
+        /// 30 or 90.
+        days: u32,
+        /// Alert counts are asked for only when the profile may read alerts.
+        alerts: bool,
+    },
+    /// Check the tenant's audit chain (`:verify`).
+    Verify,
+    /// Find the records naming a person (`:subject alice@contoso.com`).
+    Subject {
+        /// The identifier's kind: `email`, `phone`, `ip`, `user` or `host`.
+        key: &'static str,
+        /// The identifier.
+        value: String,
+    },
+    /// Stop fetching pages (the list fetch in flight is no longer wanted).
+    CancelPages,
+    /// Stop the running export; its temp file goes, an existing file stays untouched.
+    CancelExport,
 }
 
 /// A change the UI asked for, echoed in its answer.
@@ -80,6 +112,9 @@ pub enum Change {
         body: Value,
         /// The etag loaded (`If-Match`); `None` for a new record.
         etag: Option<String>,
+        /// A new record: sent with `If-None-Match: *`, so a name already taken is a 412
+        /// ("already exists") and never a silent overwrite.
+        create: bool,
     },
     /// Delete a record.
     Delete {
@@ -102,6 +137,25 @@ pub enum Change {
         /// The request id.
         id: String,
     },
+    /// Open a data-subject request (`{"type", "subject"}`).
+    DsrOpen {
+        /// The request.
+        body: Value,
+    },
+    /// Confirm a pending data-subject request, which starts it.
+    DsrConfirm {
+        /// The request id.
+        id: String,
+    },
+    /// Reject a pending data-subject request, or extend one's deadline, with a reason.
+    DsrReason {
+        /// The request id.
+        id: String,
+        /// Reject or extend.
+        action: ReasonFor,
+        /// Why (kept in the request, never in the audit log).
+        reason: String,
+    },
 }
 
 impl Change {
@@ -113,6 +167,10 @@ impl Change {
             }
             Change::Initiate { policy, .. } => format!("JIT access under `{policy}`"),
             Change::Revoke { id } => format!("JIT request `{id}`"),
+            Change::DsrOpen { .. } => "a data-subject request".to_owned(),
+            Change::DsrConfirm { id } | Change::DsrReason { id, .. } => {
+                format!("data-subject request `{id}`")
+            }
         }
     }
 
@@ -123,6 +181,16 @@ impl Change {
             Change::Delete { .. } => "deleted",
             Change::Initiate { .. } => "requested",
             Change::Revoke { .. } => "revoked",
+            Change::DsrOpen { .. } => "opened (it waits for a confirmation)",
+            Change::DsrConfirm { .. } => "confirmed (it runs now)",
+            Change::DsrReason {
+                action: ReasonFor::Reject,
+                ..
+            } => "rejected",
+            Change::DsrReason {
+                action: ReasonFor::Extend,
+                ..
+            } => "extended",
         }
     }
 }
@@ -219,6 +287,24 @@ pub enum Msg {
         file: PathBuf,
         /// Records written.
         records: u64,
+    },
+    /// The overview's data.
+    Overview(Box<Overview>),
+    /// The audit chain's check.
+    Verified(Result<VerifyReport, Failure>),
+    /// The records naming a person: `(kind, id, field)` per hit.
+    Subjects {
+        /// What was searched, for the title (`email alice@contoso.com`).
+        what: String,
+        /// The hits, or why not.
+        result: Result<Vec<(String, String, String)>, Failure>,
+    },
+    /// A bundle was written whole.
+    BundleDone {
+        /// The file.
+        file: PathBuf,
+        /// Its size.
+        bytes: u64,
     },
     /// Export failed (nothing is left behind; a file that was there is untouched).
     ExportFailed(Failure),

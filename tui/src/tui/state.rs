@@ -16,7 +16,11 @@ use tui_input::Input;
 use super::form::{ContactForm, InitiateForm, TextArea};
 use steward::resource::Resource;
 
+use super::detail::DetailView;
+use super::dsr::{DsrForm, ReasonFor};
+use super::export::Clipboard;
 use super::keymap::Keymap;
+use super::overview::Overview;
 use super::theme::Theme;
 use crate::export_file::ExportFormat;
 
@@ -53,14 +57,30 @@ pub struct State {
     pub page_size: usize,
     /// Table rows that fit on screen (from the last resize), for page moves.
     pub view_rows: usize,
+    /// The terminal's size (columns, rows) at the last resize, for popups' scroll bounds.
+    pub size: (u16, u16),
     /// The source of request generations (answers to older requests are dropped).
     pub next_gen: u64,
     /// Set by `update` when the screen must be drawn again.
     pub dirty: bool,
     /// The running export, if any.
     pub export: Option<ExportProgress>,
-    /// The terminal is inside tmux (OSC 52 must be wrapped).
-    pub in_tmux: bool,
+    /// The filter before `/` was opened: `esc` puts it back (the filter applies as
+    /// it is typed).
+    pub filter_before: Option<String>,
+    /// `:` lines run, oldest first (↑/↓ in the command line).
+    pub history: Vec<String>,
+    /// The overview is shown instead of the tab's table.
+    pub on_overview: bool,
+    /// The overview's data, once loaded.
+    pub overview: Option<Box<Overview>>,
+    /// A key was pressed since the session opened (the overview then no longer takes
+    /// over the screen when its data arrives).
+    pub touched: bool,
+    /// The audit chain's last check (`:verify`), for the overview.
+    pub chain: Option<steward::wire::VerifyReport>,
+    /// How OSC 52 copies are sent (plain, or wrapped for tmux passthrough).
+    pub clipboard: Clipboard,
 }
 
 /// Tenants the caller holds grants in, and which one and which profile it acts under.
@@ -168,9 +188,15 @@ pub struct ListView {
     pub pending: Option<Target>,
     /// The applied filter (`q=` on the server for alerts, the loaded window elsewhere).
     pub filter: String,
+    /// Alerts: only this severity (`?severity=`, one of `steward::model::alert::SEVERITIES`).
+    pub severity: Option<&'static str>,
+    /// Alerts: only this status (`?status=`, one of `steward::model::alert::STATUSES`).
+    pub status: Option<&'static str>,
+    /// Alerts: the daemon lists them oldest first (`?orderby=time asc`), not newest first.
+    pub oldest_first: bool,
     /// The client-side sort.
     pub sort: Sort,
-    /// An event arrived while loading: refresh once the load ends.
+    /// Change events arrived: the next tick refreshes once (after the load in flight).
     pub stale: bool,
     /// The last list error.
     pub error: Option<String>,
@@ -221,15 +247,8 @@ pub enum Modal {
         /// First line shown.
         scroll: u16,
     },
-    /// `Enter`: the whole record as pretty JSON.
-    Detail {
-        /// The title (kind/id).
-        title: String,
-        /// The pretty JSON.
-        text: String,
-        /// First line shown.
-        scroll: u16,
-    },
+    /// `Enter`: the whole record as pretty JSON, wrapped, searchable.
+    Detail(Box<DetailView>),
     /// A destructive intent awaiting confirmation; focus starts on Cancel.
     Confirm {
         /// What will happen.
@@ -269,6 +288,24 @@ pub enum Modal {
     },
     /// `x`: format and path.
     Export(Box<ExportForm>),
+    /// `n` on the DSR tab: open a data-subject request.
+    DsrForm(Box<DsrForm>),
+    /// `X`/`E` on a data-subject request: the reason to record.
+    Reason {
+        /// Reject or extend.
+        action: ReasonFor,
+        /// The request id.
+        id: String,
+        /// The reason typed.
+        input: Input,
+    },
+    /// `b` on a data-subject request: where its bundle goes.
+    Bundle {
+        /// The request id.
+        id: String,
+        /// The file (created 0600).
+        path: Input,
+    },
 }
 
 /// Which picker.
@@ -278,6 +315,8 @@ pub enum PickerKind {
     Tenant,
     /// Profiles to act under.
     Profile,
+    /// A field of the selected record to copy (`path = value` items).
+    Field,
 }
 
 /// A destructive action asked for, not yet confirmed.
@@ -297,6 +336,13 @@ pub enum Intent {
         /// The request id.
         id: String,
     },
+    /// Confirm a data-subject request (an erasure cannot be undone).
+    DsrConfirm {
+        /// The request id.
+        id: String,
+        /// `export` or `erase`.
+        kind: String,
+    },
 }
 
 impl Intent {
@@ -305,6 +351,12 @@ impl Intent {
         match self {
             Intent::Delete { kind, name, .. } => format!("Delete {} `{name}`?", kind.singular()),
             Intent::Revoke { id } => format!("Revoke JIT request `{id}`?"),
+            Intent::DsrConfirm { id, kind } if kind == "erase" => format!(
+                "Confirm erasure request `{id}`? It erases the person's records now; it cannot be undone."
+            ),
+            Intent::DsrConfirm { id, kind } => {
+                format!("Confirm {kind} request `{id}`? It runs now.")
+            }
         }
     }
 }
@@ -335,8 +387,13 @@ pub struct ExportForm {
     pub kind: Resource,
     /// The format chosen.
     pub format: ExportFormat,
-    /// The path to write.
+    /// The path to write (relative to the directory `steward` runs in; the dialog shows
+    /// it absolute).
     pub path: Input,
+    /// The view's filters the export applies (the daemon's list parameters).
+    pub filters: Vec<(&'static str, String)>,
+    /// What the file will hold, in words ("alerts with severity High", "every contact").
+    pub scope: String,
 }
 
 /// A running export.
@@ -384,10 +441,17 @@ impl State {
             },
             page_size: 100,
             view_rows: 15,
+            size: (80, 24),
             next_gen: 1,
             dirty: true,
             export: None,
-            in_tmux: false,
+            clipboard: Clipboard::default(),
+            chain: None,
+            on_overview: false,
+            filter_before: None,
+            history: Vec::new(),
+            overview: None,
+            touched: false,
         }
     }
 

@@ -34,7 +34,8 @@ impl Theme {
     }
 
     /// A foreground colour, swapped for one readable on a light background when the
-    /// theme is light (yellow and cyan wash out on white).
+    /// theme is light (yellow and cyan wash out on white). Dark grey stays dark grey:
+    /// light grey (`Gray`) was the old swap, and it is invisible on white.
     fn fg(self, c: Color) -> Style {
         if !self.color {
             return Style::new();
@@ -42,7 +43,6 @@ impl Theme {
         let c = match (self.light, c) {
             (true, Color::Yellow) => Color::Magenta,
             (true, Color::Cyan) => Color::Blue,
-            (true, Color::DarkGray) => Color::Gray,
             (_, c) => c,
         };
         Style::new().fg(c)
@@ -141,6 +141,20 @@ mod tests {
         assert_eq!(light.severity("medium").fg, Some(Color::Magenta));
         assert_eq!(light.key().fg, Some(Color::Blue));
         assert_eq!(Theme::named(Some("mono"), false).severity("high").fg, None);
+        // Issue 19, defect 9: dim text was light grey, invisible on white.
+        assert_eq!(light.dim().fg, Some(Color::DarkGray));
+        for style in [
+            light.dim(),
+            light.key(),
+            light.title(),
+            light.rw(),
+            light.ok(),
+        ] {
+            assert!(
+                !matches!(style.fg, Some(Color::Gray | Color::White | Color::Yellow)),
+                "{style:?} washes out on white"
+            );
+        }
     }
 
     #[test]

@@ -23,7 +23,9 @@ pub mod modals;
 pub mod net;
 pub mod session;
 
-use ratatui::crossterm::event::{KeyEvent, KeyEventKind};
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+
+use super::keymap::Command;
 
 pub use commands::command;
 pub use gate::{DisabledReason, disabled, required};
@@ -41,7 +43,7 @@ pub enum Action {
     Key(KeyEvent),
     /// The terminal is now this size (columns, rows).
     Resize(u16, u16),
-    /// 250 ms passed (spinner, toast expiry).
+    /// 250 ms passed (spinner, toast expiry, coalesced refreshes).
     Tick,
     /// The backend answered.
     Net(Msg),
@@ -61,11 +63,9 @@ pub enum Effect {
 /// Decides what an action changes and what must happen outside.
 pub fn update(s: &mut State, action: Action) -> Vec<Effect> {
     match action {
-        Action::Tick => {
-            tick(s);
-            Vec::new()
-        }
-        Action::Resize(_, h) => {
+        Action::Tick => tick(s),
+        Action::Resize(w, h) => {
+            s.size = (w, h);
             s.view_rows = usize::from(h.saturating_sub(7)).max(1);
             list::keep_in_view(s);
             s.dirty = true;
@@ -76,14 +76,31 @@ pub fn update(s: &mut State, action: Action) -> Vec<Effect> {
                 return Vec::new();
             }
             s.dirty = true;
-            if s.modal.is_some() {
-                modals::modal_key(s, k)
-            } else {
-                match s.keymap.command_for(&k) {
-                    Some(cmd) => command(s, cmd),
-                    None => Vec::new(),
-                }
+            s.touched = true;
+            // Any key stops a walk to the last page (`G` on a long list).
+            let mut fx = list::cancel_long_load(s);
+            let cmd = s.keymap.command_for(&k);
+            // The quit chord (ctrl-c) quits from anywhere, a modal open or not.
+            if cmd == Some(Command::Quit) && k.modifiers.contains(KeyModifiers::CONTROL) {
+                return vec![Effect::Quit];
             }
+            if s.modal.is_none()
+                && cmd.is_none()
+                && let KeyCode::Char(d @ '1'..='9') = k.code
+            {
+                // 1–9 jump to the tabs shown, in order.
+                let n = (d as usize) - ('1' as usize);
+                if let Some(tab) = s.tabs().get(n).copied() {
+                    fx.extend(session::switch_tab(s, tab));
+                }
+                return fx;
+            }
+            if s.modal.is_some() {
+                fx.extend(modals::modal_key(s, k));
+            } else if let Some(cmd) = cmd {
+                fx.extend(command(s, cmd));
+            }
+            fx
         }
         Action::Net(m) => {
             s.dirty = true;
@@ -92,7 +109,9 @@ pub fn update(s: &mut State, action: Action) -> Vec<Effect> {
     }
 }
 
-fn tick(s: &mut State) {
+/// 250 ms passed: the spinner, the toast's time, and one refresh for the change events
+/// that arrived since the last (at most four reloads a second however many come).
+fn tick(s: &mut State) -> Vec<Effect> {
     if s.list.loading.is_some() || s.export.is_some() {
         s.spinner = s.spinner.wrapping_add(1);
         s.dirty = true;
@@ -104,6 +123,11 @@ fn tick(s: &mut State) {
             s.dirty = true;
         }
     }
+    if s.list.stale && s.list.loading.is_none() && !s.frozen {
+        s.list.stale = false;
+        return list::refresh(s);
+    }
+    Vec::new()
 }
 
 /// An effect sending `request` to the backend.

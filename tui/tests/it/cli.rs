@@ -331,6 +331,7 @@ fn csv_from_the_cli_and_the_tui_neutralises_formula_cells() {
             kind: steward::resource::Resource::Contacts,
             format: ExportFormat::Csv,
             file: f,
+            filters: Vec::new(),
         })
         .unwrap();
         let wait = async {
@@ -429,6 +430,60 @@ fn usage_errors_exit_2() {
         let out = steward(&socket).args(args).output().unwrap();
         assert_eq!(code(&out), 2, "{args:?}: {}", stderr(&out));
     }
+}
+
+/// Issue 19, defect 8: without a terminal `steward` and `steward demo` panicked inside
+/// ratatui (exit 101, an escape sequence on stdout) and the demo left its temp dir.
+#[test]
+fn the_tui_without_a_terminal_says_so_exits_2_and_leaves_nothing() {
+    let (dir, socket) = missing_socket();
+    let tmp = tempfile::tempdir().unwrap();
+    for args in [&[][..], &["demo"][..]] {
+        let out = steward(&socket)
+            .args(args)
+            .env("TMPDIR", tmp.path())
+            .output()
+            .unwrap();
+        assert_eq!(code(&out), 2, "{args:?}: {}", stderr(&out));
+        assert!(
+            out.stdout.is_empty(),
+            "{args:?} wrote to stdout: {:?}",
+            out.stdout
+        );
+        let err = stderr(&out);
+        assert!(err.contains("needs a terminal"), "{err}");
+        assert!(!err.contains("panicked"), "{err}");
+        let left: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().collect();
+        assert!(left.is_empty(), "{args:?} left {left:?} behind");
+    }
+    drop(dir);
+}
+
+/// Issue 19, defect 10: `--severity Huge` printed an empty table and exited 0.
+#[test]
+fn an_unknown_severity_or_status_names_the_allowed_values_and_exits_2() {
+    let (_dir, socket) = missing_socket();
+    let out = steward(&socket)
+        .args(["alerts", "list", "--severity", "Huge"])
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    let err = stderr(&out);
+    for v in ["High", "Medium", "Low", "Informational", "Huge"] {
+        assert!(err.contains(v), "{err}");
+    }
+    let out = steward(&socket)
+        .args(["alerts", "list", "--status", "Open"])
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 2);
+    assert!(stderr(&out).contains("InProgress"), "{}", stderr(&out));
+    // Any case is fine: it gets past parsing to the (missing) daemon, exit 6.
+    let out = steward(&socket)
+        .args(["alerts", "list", "--severity", "high"])
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 6, "{}", stderr(&out));
 }
 
 #[test]
@@ -737,4 +792,409 @@ fn empty_environment_variables_mean_their_defaults() {
         serde_json::from_str::<Value>(&plain).unwrap(),
         d.api("/v1/whoami")
     );
+}
+
+/// Issue 19, defect 2: `x` on a filtered alerts view exported every alert. The TUI's
+/// export carries the view's filters; the daemon applies them (newest first, as listed),
+/// audits which were given, and refuses them on a kind that has none.
+#[test]
+fn the_tuis_export_holds_what_the_filtered_view_shows() {
+    use steward_tui::export_file::ExportFormat;
+    use steward_tui::tui::msg::{Msg, Request};
+    let d = Daemon::start();
+    let work = tempfile::tempdir().unwrap();
+    let f = alerts_file(work.path(), 200);
+    ok(&d.run(&["--as", "ingest", "alerts", "ingest", f.to_str().unwrap()]));
+    let file = work.path().join("high.ndjson");
+    let socket = d.0.socket.clone();
+    let target = file.clone();
+    let run = |kind, filters: Vec<(&'static str, String)>, file: PathBuf| {
+        let socket = socket.clone();
+        d.0.block_on(async move {
+            let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+            let cmds = steward_tui::tui::backend::spawn(socket, None, tx);
+            cmds.send(Request::SetSession {
+                tenant: Some("contoso".into()),
+                role: None,
+            })
+            .unwrap();
+            cmds.send(Request::Export {
+                kind,
+                format: ExportFormat::Ndjson,
+                file,
+                filters,
+            })
+            .unwrap();
+            let wait = async {
+                loop {
+                    match rx.recv().await {
+                        Some(Msg::ExportDone { records, .. }) => return Ok(records),
+                        Some(Msg::ExportFailed(why)) => return Err(why),
+                        Some(_) => {}
+                        None => panic!("the backend stopped"),
+                    }
+                }
+            };
+            tokio::time::timeout(std::time::Duration::from_secs(30), wait)
+                .await
+                .unwrap()
+        })
+    };
+    let records = run(
+        steward::resource::Resource::Alerts,
+        vec![("severity", "High".into()), ("q", "Alert 1".into())],
+        target,
+    )
+    .unwrap();
+    // al-i is High when i % 4 == 0; "Alert 1" matches 1, 10-19, 100-199.
+    let want: Vec<usize> = (0..200)
+        .filter(|i| i % 4 == 0 && format!("Alert {i}").contains("Alert 1"))
+        .collect();
+    assert_eq!(records, want.len() as u64);
+    let text = std::fs::read_to_string(&file).unwrap();
+    let names: Vec<String> = text
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["name"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    let mut expected: Vec<String> = want.iter().map(|i| format!("al-{i:05}")).collect();
+    expected.reverse(); // newest first, as the list shows them
+    assert_eq!(names, expected);
+    // The same as the list answers for the same filters.
+    let listed = d.api("/v1/tenants/contoso/alerts?severity=High&q=Alert%201&limit=1000");
+    assert_eq!(listed["value"].as_array().unwrap().len(), want.len());
+    // The audit record names the filters, not the search text.
+    let audit = ok(&d.run(&["audit", "list", "--all", "-o", "json"]));
+    assert!(audit.contains("filter=severity=High&q"), "{audit}");
+    assert!(
+        !audit.contains("Alert 1"),
+        "the search text reached the audit log"
+    );
+    // A filter on a kind without one is refused, naming it; nothing is written.
+    let other = work.path().join("contacts.ndjson");
+    let why = run(
+        steward::resource::Resource::Contacts,
+        vec![("severity", "High".into())],
+        other.clone(),
+    )
+    .unwrap_err();
+    assert_eq!(why.status, Some(400), "{why:?}");
+    assert!(why.error.message.contains("severity"), "{why:?}");
+    assert!(!other.exists());
+}
+
+/// Issue 19, defect 4 (daemon side): `?orderby=time asc` lists the oldest alerts first
+/// from the time index, pages by a cursor of its own (tenant- and order-bound), keeps
+/// the filters, and an order without an index is a 400 naming the ones there are.
+#[test]
+fn alerts_list_oldest_first_by_the_daemon() {
+    let d = Daemon::start();
+    let work = tempfile::tempdir().unwrap();
+    let f = alerts_file(work.path(), 30);
+    ok(&d.run(&["--as", "ingest", "alerts", "ingest", f.to_str().unwrap()]));
+    let names = |v: &Value| -> Vec<String> {
+        v["value"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["name"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let first = d.api("/v1/tenants/contoso/alerts?orderby=time%20asc&limit=10");
+    assert_eq!(names(&first)[..3], ["al-00000", "al-00001", "al-00002"]);
+    let next = first["nextLink"].as_str().unwrap().to_owned();
+    assert!(next.contains("orderby=time+asc"), "{next}");
+    let path =
+        steward::client::paths::resolve_next_link("/v1/tenants/contoso/alerts", &next).unwrap();
+    let second = d.api(&path);
+    assert_eq!(names(&second)[0], "al-00010");
+    // Every alert once, in order, across the pages.
+    let all = d.api("/v1/tenants/contoso/alerts?orderby=time%20asc&limit=1000");
+    let want: Vec<String> = (0..30).map(|i| format!("al-{i:05}")).collect();
+    assert_eq!(names(&all), want);
+    // Filters keep working, and the default is still newest first.
+    let high = d.api("/v1/tenants/contoso/alerts?orderby=time%20asc&severity=High&limit=2");
+    assert_eq!(names(&high), ["al-00000", "al-00004"]);
+    let desc = d.api("/v1/tenants/contoso/alerts?limit=1");
+    assert_eq!(names(&desc), ["al-00029"]);
+    // A newest-first cursor is not accepted for the oldest-first list, nor the reverse.
+    let desc_next = d.api("/v1/tenants/contoso/alerts?limit=5")["nextLink"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let cursor = desc_next
+        .split("cursor=")
+        .nth(1)
+        .unwrap()
+        .split('&')
+        .next()
+        .unwrap();
+    let line = api_error_line(
+        &d,
+        "GET",
+        &format!("/v1/tenants/contoso/alerts?orderby=time%20asc&cursor={cursor}"),
+        None,
+    );
+    assert!(line.contains("cursor"), "{line}");
+    // Severity has no index: refused, naming what can be ordered by.
+    let line = api_error_line(
+        &d,
+        "GET",
+        "/v1/tenants/contoso/alerts?orderby=severity",
+        None,
+    );
+    assert!(
+        line.contains("time asc") && line.contains("orderby"),
+        "{line}"
+    );
+}
+
+/// The documents holding the generated key table (README.md joins once its TUI section
+/// carries the block).
+const DOCS_WITH_KEYS: &[&str] = &["docs/KEYS.md"];
+
+/// The docs' key table is `steward keys --markdown`, not a second copy; the man page
+/// has the ENVIRONMENT, FILES and KEYS sections (issue 19, defect 10 and "README's TUI
+/// section lists the keys").
+#[test]
+fn the_documented_keys_and_the_man_page_come_from_the_keymap() {
+    let (_dir, socket) = missing_socket();
+    let out = steward(&socket)
+        .args(["keys", "--markdown"])
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let generated = stdout(&out);
+    assert!(
+        generated.contains("| `d` | delete the record"),
+        "{generated}"
+    );
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    for doc in DOCS_WITH_KEYS {
+        let text = std::fs::read_to_string(root.join(doc)).unwrap();
+        let block = text
+            .split("<!-- keys:begin -->\n")
+            .nth(1)
+            .and_then(|rest| rest.split("<!-- keys:end -->").next())
+            .unwrap_or_else(|| panic!("{doc} has no keys block"));
+        assert_eq!(
+            block, generated,
+            "{doc}'s keys differ from the keymap: run `steward keys --markdown`"
+        );
+    }
+    let man = stdout(&steward(&socket).arg("man").output().unwrap());
+    for section in [
+        ".SH ENVIRONMENT",
+        ".SH FILES",
+        ".SH KEYS",
+        "STEWARD_SOCKET",
+        "keys.toml",
+    ] {
+        assert!(man.contains(section), "the man page lacks {section}");
+    }
+    assert!(man.contains("delete the record"));
+}
+
+/// What the CLI could do with data-subject requests and the TUI could not (issue 19):
+/// open, confirm, reject, extend and download the bundle, through the TUI's backend
+/// against a real daemon, the bundle written 0600 through the one export writer.
+#[test]
+fn the_tui_opens_confirms_rejects_extends_and_downloads_dsr() {
+    use steward_tui::tui::dsr::ReasonFor;
+    use steward_tui::tui::msg::{Change, Msg, Request};
+    let d = Daemon::start();
+    let work = tempfile::tempdir().unwrap();
+    let socket = d.0.socket.clone();
+    // Sends one request through the backend and waits for its outcome.
+    let run = |request: Request| -> Msg {
+        let socket = socket.clone();
+        d.0.block_on(async move {
+            let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+            let cmds = steward_tui::tui::backend::spawn(socket, None, tx);
+            cmds.send(Request::SetSession {
+                tenant: Some("contoso".into()),
+                role: None,
+            })
+            .unwrap();
+            cmds.send(request).unwrap();
+            let wait = async {
+                loop {
+                    match rx.recv().await {
+                        Some(
+                            m @ (Msg::Written { .. }
+                            | Msg::BundleDone { .. }
+                            | Msg::ExportFailed(_)
+                            | Msg::Verified(_)
+                            | Msg::Subjects { .. }),
+                        ) => {
+                            return m;
+                        }
+                        Some(_) => {}
+                        None => panic!("the backend stopped"),
+                    }
+                }
+            };
+            tokio::time::timeout(std::time::Duration::from_secs(30), wait)
+                .await
+                .unwrap()
+        })
+    };
+    let written_ok = |m: Msg| match m {
+        Msg::Written { result: Ok(()), .. } => {}
+        other => panic!("not done: {other:?}"),
+    };
+    let ids = || -> Vec<String> {
+        d.api("/v1/tenants/contoso/dsr?limit=100")["value"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let body = |kind: &str| json!({"type": kind, "subject": {"email": "alice@contoso.com"}});
+    // A contact naming alice, for :subject to find.
+    ok(&d.run_stdin(
+        &["contacts", "put", "ops"],
+        r#"{"properties": {"emails": "alice@contoso.com", "phone": "+1 555 0100", "alertNotifications": {"state": "On", "minimalSeverity": "High"}, "notificationsByRole": {"state": "Off", "roles": []}}}"#,
+    ));
+    match run(Request::Subject {
+        key: "email",
+        value: "alice@contoso.com".into(),
+    }) {
+        Msg::Subjects {
+            result: Ok(hits), ..
+        } => {
+            assert!(
+                hits.iter().any(|(k, id, _)| k == "contacts" && id == "ops"),
+                "{hits:?}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    written_ok(run(Request::Change(Change::DsrOpen {
+        body: body("export"),
+    })));
+    let export_id = ids().pop().unwrap();
+    written_ok(run(Request::Change(Change::DsrConfirm {
+        id: export_id.clone(),
+    })));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let v = d.api(&format!("/v1/tenants/contoso/dsr/{export_id}"));
+        if v["status"] == "completed" {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "never completed: {v}");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let file = work.path().join("bundle.json");
+    match run(Request::Bundle {
+        id: export_id,
+        file: file.clone(),
+    }) {
+        Msg::BundleDone { bytes, .. } => assert!(bytes > 0),
+        other => panic!("no bundle: {other:?}"),
+    }
+    let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+    let _: Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+    // Reject one and extend another, each with its reason.
+    for action in [ReasonFor::Reject, ReasonFor::Extend] {
+        let before = ids();
+        written_ok(run(Request::Change(Change::DsrOpen {
+            body: body("erase"),
+        })));
+        let id = ids().into_iter().find(|i| !before.contains(i)).unwrap();
+        written_ok(run(Request::Change(Change::DsrReason {
+            id: id.clone(),
+            action,
+            reason: "asked twice".into(),
+        })));
+        let v = d.api(&format!("/v1/tenants/contoso/dsr/{id}"));
+        match action {
+            ReasonFor::Reject => assert_eq!(v["status"], "rejected", "{v}"),
+            ReasonFor::Extend => assert!(v["extendedDueAt"].is_string(), "{v}"),
+        }
+    }
+    // :verify and :subject through the same backend.
+    match run(Request::Verify) {
+        Msg::Verified(Ok(r)) => {
+            assert!(r.ok);
+            assert!(r.head.seq > 0 && !r.head.hash.is_empty());
+        }
+        other => panic!("{other:?}"),
+    }
+    // An empty reason is the daemon's 400, naming the field.
+    let id = ids().pop().unwrap();
+    match run(Request::Change(Change::DsrReason {
+        id,
+        action: ReasonFor::Reject,
+        reason: String::new(),
+    })) {
+        Msg::Written { result: Err(f), .. } => {
+            assert_eq!(f.status, Some(400));
+            assert_eq!(f.error.target.as_deref(), Some("reason"));
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+/// The overview's alert counts come from the daemon (`/overview/alerts`): every day of
+/// the period, by severity, from the time index; the top types among the newest alerts;
+/// the period is bounded.
+#[test]
+fn the_overview_counts_alerts_per_day_and_severity() {
+    let d = Daemon::start();
+    let work = tempfile::tempdir().unwrap();
+    let p = work.path().join("recent.ndjson");
+    let mut f = std::fs::File::create(&p).unwrap();
+    let now = jiff::Timestamp::now();
+    for i in 0..40i64 {
+        let sev = ["High", "Medium", "Low", "Informational"][(i % 4) as usize];
+        let t = now - jiff::SignedDuration::from_hours(i * 3);
+        let ty = if i % 5 == 0 { "VM_Rare" } else { "VM_Common" };
+        writeln!(
+            f,
+            "{}",
+            json!({"name": format!("r-{i:03}"), "properties": {
+                "alertDisplayName": format!("Recent {i}"), "alertType": ty,
+                "severity": sev, "status": "Active", "timeGeneratedUtc": t.to_string()}})
+        )
+        .unwrap();
+    }
+    // And one long ago, outside the period.
+    writeln!(
+        f,
+        "{}",
+        json!({"name": "old", "properties": {"severity": "High",
+            "timeGeneratedUtc": "2020-01-01T00:00:00Z"}})
+    )
+    .unwrap();
+    drop(f);
+    ok(&d.run(&["--as", "ingest", "alerts", "ingest", p.to_str().unwrap()]));
+    let o = d.api("/v1/tenants/contoso/overview/alerts?days=30");
+    let days = o["perDay"].as_array().unwrap();
+    assert_eq!(days.len(), 30);
+    assert_eq!(o["total"], 40, "{o}");
+    let sum = |k: &str| days.iter().map(|d| d[k].as_u64().unwrap()).sum::<u64>();
+    assert_eq!(
+        (sum("high"), sum("medium"), sum("low"), sum("other")),
+        (10, 10, 10, 10)
+    );
+    let today = now.to_zoned(jiff::tz::TimeZone::UTC).date().to_string();
+    assert_eq!(days[29]["date"], today.as_str());
+    assert_eq!(o["topTypes"][0]["type"], "VM_Common");
+    assert_eq!(o["topTypes"][0]["count"], 32);
+    assert_eq!(o["typesFrom"], 41);
+    let line = api_error_line(
+        &d,
+        "GET",
+        "/v1/tenants/contoso/overview/alerts?days=0",
+        None,
+    );
+    assert!(line.contains("days"), "{line}");
 }

@@ -6,6 +6,7 @@
 //! | [`cli`] | the `steward` subcommands as a script sees them, against a real daemon |
 //! | [`e2e_pty`] | the real `steward` TUI in a pseudo-terminal against a real daemon |
 //! | [`squatted_socket`] | a socket squatted by another local user is refused before a byte |
+//! | [`tui_regressions`] | one test per defect of issue 19, named for what was wrong |
 //! | [`tui_snapshots`] | each screen at 80×24 per profile (`insta` snapshots in `snapshots/`) |
 //! | [`tui_update`] | `update(State, Action)` without a terminal |
 //!
@@ -17,5 +18,6 @@ mod cli;
 mod e2e_pty;
 mod squatted_socket;
 mod tui_fixtures;
+mod tui_regressions;
 mod tui_snapshots;
 mod tui_update;

@@ -92,11 +92,12 @@ pub fn cmds(fx: &[Effect]) -> Vec<Request> {
         .collect()
 }
 
-/// The one `Request::Pages` among effects.
+/// The last `Request::Pages` among effects (the one in flight: a filter typed key by
+/// key sends one per key, and only the newest answer is applied).
 pub fn pages_cmd(fx: &[Effect]) -> (u64, usize, String, bool) {
     cmds(fx)
         .into_iter()
-        .find_map(|c| match c {
+        .filter_map(|c| match c {
             Request::Pages {
                 generation,
                 start_index,
@@ -106,6 +107,7 @@ pub fn pages_cmd(fx: &[Effect]) -> (u64, usize, String, bool) {
             } => Some((generation, start_index, link, to_end)),
             _ => None,
         })
+        .next_back()
         .unwrap_or_else(|| panic!("no page fetch in {fx:?}"))
 }
 
@@ -202,4 +204,75 @@ pub fn typing(s: &mut State, text: &str) -> Vec<Effect> {
 /// Whether the acting permissions hold `p`.
 pub fn can(s: &State, p: Permission) -> bool {
     s.session.permissions().contains(p)
+}
+
+/// A data-subject request as the daemon lists it.
+pub fn dsr(id: &str, kind: &str, status: &str, due: &str) -> Value {
+    json!({
+        "id": id,
+        "type": kind,
+        "status": status,
+        "subject": {"email": "hmac:…"},
+        "openedAt": "2026-11-01T09:00:00Z",
+        "dueAt": due
+    })
+}
+
+/// The overview's data as the backend answers it: 30 days of alerts rising and falling,
+/// no JIT access now, an overdue and a later data-subject request, an intact chain.
+pub fn overview_fixture() -> steward_tui::tui::overview::Overview {
+    use steward_tui::tui::overview::{AlertOverview, Day, Overview, TypeCount};
+    let per_day = (0..30u64)
+        .map(|i| Day {
+            date: format!("2026-11-{:02}", (i % 30) + 1),
+            high: i % 5,
+            medium: (i * 7) % 11,
+            low: (i * 3) % 13,
+            other: i % 3,
+        })
+        .collect::<Vec<_>>();
+    let total = per_day.iter().map(Day::total).sum();
+    Overview {
+        days: 30,
+        alerts: Ok(AlertOverview {
+            per_day,
+            total,
+            top_types: vec![
+                TypeCount {
+                    kind: "VM_SuspiciousPowerShell".into(),
+                    count: 412,
+                },
+                TypeCount {
+                    kind: "SQL.VM_BruteForce".into(),
+                    count: 230,
+                },
+                TypeCount {
+                    kind: "Storage.Blob_AnonymousAccess".into(),
+                    count: 95,
+                },
+            ],
+            types_from: 1000,
+        }),
+        jit: Ok(vec![]),
+        dsr: Ok(vec![
+            dsr(
+                "dsr-0001",
+                "erase",
+                "pending_confirmation",
+                "2020-01-01T09:00:00Z",
+            ),
+            dsr("dsr-0002", "export", "in_progress", "2099-01-01T09:00:00Z"),
+            dsr("dsr-0003", "export", "completed", "2020-02-01T09:00:00Z"),
+        ]),
+        chain: Ok(steward::wire::VerifyReport {
+            ok: true,
+            records: 1234,
+            head: steward::wire::ChainHead {
+                seq: 1234,
+                hash: "9f2c".into(),
+            },
+            anchor: None,
+            first_bad_seq: None,
+        }),
+    }
 }

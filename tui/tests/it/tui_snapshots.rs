@@ -12,7 +12,7 @@ use steward_tui::tui::draw::draw;
 use steward_tui::tui::state::State;
 use steward_tui::tui::update::{Action, update};
 
-fn screen(s: &State, w: u16, h: u16) -> String {
+pub fn screen(s: &State, w: u16, h: u16) -> String {
     let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
     t.draw(|f| draw(f, s)).unwrap();
     t.backend().to_string()
@@ -118,5 +118,125 @@ fn first_frame_shows_every_tab_before_the_daemon_answers() {
             out.contains(tab),
             "no `{tab}` tab in the first frame:\n{out}"
         );
+    }
+}
+
+/// A screen with its styles: the text, then one line per styled run (`row col..col
+/// fg/bg/modifiers`), so a theme's snapshot shows what it colours and how.
+pub fn styled_screen(s: &State, w: u16, h: u16) -> String {
+    use ratatui::style::{Color, Modifier};
+    let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
+    t.draw(|f| draw(f, s)).unwrap();
+    let buf = t.backend().buffer().clone();
+    let mut out = t.backend().to_string();
+    out.push_str("--- styles ---\n");
+    for y in 0..h {
+        let mut run: Option<(u16, String)> = None;
+        let flush = |run: &mut Option<(u16, String)>, end: u16, out: &mut String| {
+            if let Some((start, style)) = run.take() {
+                out.push_str(&format!("{y:>2} {start:>2}..{end:<2} {style}\n"));
+            }
+        };
+        for x in 0..w {
+            let c = &buf[(x, y)];
+            let mut parts = Vec::new();
+            if c.fg != Color::Reset {
+                parts.push(format!("fg={:?}", c.fg));
+            }
+            if c.bg != Color::Reset {
+                parts.push(format!("bg={:?}", c.bg));
+            }
+            if c.modifier != Modifier::empty() {
+                parts.push(format!("{:?}", c.modifier));
+            }
+            let style = parts.join(" ");
+            match &run {
+                Some((_, cur)) if *cur == style => {}
+                _ => {
+                    flush(&mut run, x, &mut out);
+                    if !style.is_empty() {
+                        run = Some((x, style));
+                    }
+                }
+            }
+        }
+        flush(&mut run, w, &mut out);
+    }
+    out
+}
+
+/// The themes every screen is snapshotted in: (name, STEWARD_THEME, NO_COLOR).
+pub const THEMES: [(&str, Option<&str>, bool); 3] = [
+    ("dark", None, false),
+    ("light", Some("light"), false),
+    ("mono", None, true),
+];
+
+/// The DSR tab as tenant-admin: pending, running and overdue requests, the action keys
+/// in the footer; in every theme.
+#[test]
+fn dsr_screen_in_every_theme() {
+    for (name, theme, no_color) in THEMES {
+        let mut s = loaded(
+            "contoso",
+            None,
+            Resource::Dsr,
+            vec![
+                dsr(
+                    "dsr-0001",
+                    "export",
+                    "pending_confirmation",
+                    "2026-12-01T09:00:00Z",
+                ),
+                dsr("dsr-0002", "erase", "in_progress", "2027-01-01T09:00:00Z"),
+                dsr("dsr-0003", "export", "completed", "2026-12-20T09:00:00Z"),
+            ],
+            None,
+        );
+        s.theme = steward_tui::tui::theme::Theme::named(theme, no_color);
+        let out = screen(&s, 80, 24);
+        assert!(
+            out.contains("dsr-0001") && out.contains("C confirm"),
+            "{out}"
+        );
+        insta::assert_snapshot!(format!("dsr_{name}"), styled_screen(&s, 80, 24));
+        update(&mut s, Action::Key(key_of('C')));
+        let out = screen(&s, 80, 24);
+        assert!(out.contains("> Cancel <"), "{out}");
+        insta::assert_snapshot!(format!("dsr_confirm_{name}"), styled_screen(&s, 80, 24));
+    }
+}
+
+/// The overview at 80×24 in every theme: charts, top types, DSR due dates (the overdue
+/// one marked in words too), the chain.
+#[test]
+fn overview_in_every_theme() {
+    for (name, theme, no_color) in THEMES {
+        let mut s = loaded("contoso", None, Resource::Alerts, vec![alert(1)], None);
+        s.touched = false;
+        update(
+            &mut s,
+            Action::Net(steward_tui::tui::msg::Msg::Overview(Box::new(
+                overview_fixture(),
+            ))),
+        );
+        assert!(
+            s.on_overview,
+            "the overview is the first screen with alerts"
+        );
+        s.theme = steward_tui::tui::theme::Theme::named(theme, no_color);
+        let out = screen(&s, 80, 24);
+        for want in [
+            "Alerts per day",
+            "High",
+            "VM_SuspiciousPowerShell",
+            "OVERDUE",
+            "dsr-0001",
+            "intact",
+        ] {
+            assert!(out.contains(want), "{name}: no {want}:\n{out}");
+        }
+        assert!(!out.contains("dsr-0003"), "a completed request is not due");
+        insta::assert_snapshot!(format!("overview_{name}"), styled_screen(&s, 80, 24));
     }
 }

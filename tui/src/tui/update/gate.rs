@@ -55,6 +55,7 @@ pub fn required(cmd: Command) -> Vec<Permission> {
             .filter_map(Resource::export_permission)
             .collect(),
         Gate::ActionOn(kind) => kind.action_permission().into_iter().collect(),
+        Gate::On(kind) => vec![kind.read_permission()],
     };
     perms.dedup();
     perms
@@ -66,6 +67,10 @@ pub fn disabled(s: &State, cmd: Command) -> Option<DisabledReason> {
     let need = |p: Permission| (!perms.contains(p)).then_some(DisabledReason::Needs(p));
     match cmd.spec().gate {
         Gate::Always => None,
+        // A data-subject request is opened (not edited or deleted) under dsr.manage.
+        Gate::Write if s.tab == Resource::Dsr && cmd == Command::New => {
+            need(steward::permissions::Permission::DsrManage)
+        }
         Gate::Write => match s.tab.write_permission() {
             None => Some(DisabledReason::NotHere("this kind is read-only")),
             Some(p) => need(p),
@@ -76,6 +81,8 @@ pub fn disabled(s: &State, cmd: Command) -> Option<DisabledReason> {
         },
         Gate::ActionOn(kind) if s.tab != kind => Some(DisabledReason::OnlyOn(kind)),
         Gate::ActionOn(kind) => kind.action_permission().and_then(need),
+        Gate::On(kind) if s.tab != kind => Some(DisabledReason::OnlyOn(kind)),
+        Gate::On(kind) => need(kind.read_permission()),
     }
 }
 

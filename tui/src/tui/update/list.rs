@@ -10,14 +10,57 @@ use crate::tui::msg::Request;
 use crate::tui::state::{ListView, MAX_PAGES, State, Target};
 
 /// The first page's link of the current tab: `?limit=` and, for a kind the daemon
-/// filters, `&q=`.
+/// filters, `&q=`, `&severity=` and `&status=`.
 fn base_link(s: &State) -> Option<String> {
     let tenant = s.session.tenant.as_deref()?;
     let mut query = vec![("limit", s.page_size.to_string())];
+    query.extend(view_query(s));
+    Some(paths::tenant(tenant).list(s.tab, &query))
+}
+
+/// The daemon-side filters of what the view shows (`q`, `severity`, `status`): the list
+/// and an export of "what is on screen" ask for the same.
+pub(crate) fn view_query(s: &State) -> Vec<(&'static str, String)> {
+    let mut query = Vec::new();
     if s.tab.server_filter() && !s.list.filter.is_empty() {
         query.push(("q", s.list.filter.clone()));
     }
-    Some(paths::tenant(tenant).list(s.tab, &query))
+    if s.tab.server_filter() {
+        if s.list.oldest_first {
+            query.push(("orderby", "time asc".to_owned()));
+        }
+        if let Some(v) = s.list.severity {
+            query.push(("severity", v.to_owned()));
+        }
+        if let Some(v) = s.list.status {
+            query.push(("status", v.to_owned()));
+        }
+    }
+    query
+}
+
+/// Moves a facet filter to the next of `values` (after the last: no filter) and reloads.
+pub(super) fn cycle_facet(
+    s: &mut State,
+    values: &'static [&'static str],
+    get: fn(&mut ListView) -> &mut Option<&'static str>,
+    what: &str,
+) -> Vec<Effect> {
+    let slot = get(&mut s.list);
+    let next = match *slot {
+        None => values.first().copied(),
+        Some(cur) => values
+            .iter()
+            .position(|v| *v == cur)
+            .and_then(|i| values.get(i + 1).copied()),
+    };
+    *slot = next;
+    let text = match next {
+        Some(v) => format!("{what}: {v} only"),
+        None => format!("{what}: all"),
+    };
+    s.toast(text, false);
+    reset_list(s)
 }
 
 fn fetch(
@@ -47,8 +90,12 @@ pub(super) fn reset_list(s: &mut State) -> Vec<Effect> {
         return Vec::new();
     };
     let filter = std::mem::take(&mut s.list.filter);
+    let (severity, status, oldest) = (s.list.severity, s.list.status, s.list.oldest_first);
     s.list = ListView::default();
     s.list.filter = filter;
+    s.list.severity = severity;
+    s.list.status = status;
+    s.list.oldest_first = oldest;
     fetch(s, 0, link, 1, false, Target::First)
 }
 
@@ -78,15 +125,18 @@ pub(super) fn select(s: &mut State, pos: usize) {
     s.list.anchor = s.selected().map(|v| s.tab.record_id(v));
 }
 
-/// Scrolls so that the selection is on screen.
+/// Scrolls so that the selection is on screen, and no row is hidden above a window
+/// that has room for it (sorting 3 rows must not show "3 of 3" with two out of sight).
 pub(super) fn keep_in_view(s: &mut State) {
     let h = s.view_rows.max(1);
+    let len = s.visible().len();
     let l = &mut s.list;
     if l.selected < l.offset {
         l.offset = l.selected;
     } else if l.selected >= l.offset + h {
         l.offset = l.selected + 1 - h;
     }
+    l.offset = l.offset.min(len.saturating_sub(h));
 }
 
 /// Puts the selection back on the anchored record, or the nearest row.
@@ -157,8 +207,38 @@ pub(super) fn go_top(s: &mut State) -> Vec<Effect> {
     }
 }
 
-/// The last record of the list (following cursors to its last page).
+/// Lists alerts in the other order (newest ↔ oldest first), asked of the daemon: the
+/// far end of 200k alerts is then one page away, not a walk through every page.
+pub(super) fn flip_order(s: &mut State) -> Vec<Effect> {
+    s.list.oldest_first = !s.list.oldest_first;
+    let text = if s.list.oldest_first {
+        "oldest first (the daemon's order by time; s or G flips back)"
+    } else {
+        "newest first"
+    };
+    s.toast(text, false);
+    reset_list(s)
+}
+
+/// Stops a walk to the last page when the operator presses another key meanwhile: its
+/// answer will be dropped and the backend stops fetching.
+pub(super) fn cancel_long_load(s: &mut State) -> Vec<Effect> {
+    if s.list.loading.is_none() || s.list.pending != Some(Target::Last) {
+        return Vec::new();
+    }
+    s.list.loading = None;
+    s.list.pending = None;
+    s.toast("stopped going to the last record", false);
+    vec![send(Request::CancelPages)]
+}
+
+/// The last record of the list: for alerts the other end of the daemon's order
+/// ([`flip_order`]); elsewhere following cursors to the last page (cancelled by the next
+/// key).
 pub(super) fn go_bottom(s: &mut State) -> Vec<Effect> {
+    if s.tab.server_filter() && !s.list.at_end() {
+        return flip_order(s);
+    }
     match s.list.next_link().cloned() {
         None => {
             let n = s.visible().len();

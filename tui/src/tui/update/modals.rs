@@ -9,9 +9,10 @@ use steward::resource::Resource;
 use tui_input::Input;
 
 use super::list::{apply_filter, refresh};
-use super::session::{run_command_line, set_profile, set_tenant, start_export};
+use super::session::{run_command_line, set_profile, set_tenant, start_bundle, start_export};
 use super::{Effect, command, send};
 use crate::export_file::ExportFormat;
+use crate::tui::detail;
 use crate::tui::form::{FormOutcome, edit_input};
 use crate::tui::keymap::Command;
 use crate::tui::msg::{Change, Request};
@@ -29,6 +30,65 @@ fn scroll(v: &mut u16, cmd: Option<Command>, page: u16) {
     }
 }
 
+/// Copies the value of a picked `path = value` item by OSC 52.
+fn copy_field(s: &mut State, item: &str) -> Vec<Effect> {
+    let (path, value) = item.split_once(" = ").unwrap_or(("field", item));
+    let (seq, cut) = crate::tui::export::osc52(value, s.clipboard.passthrough);
+    let note = crate::tui::export::copy_note(path, value.len(), cut, s.clipboard);
+    s.toast(note, cut);
+    vec![Effect::Terminal(seq)]
+}
+
+/// The words the command line completes: tabs, then commands.
+const COMMAND_WORDS: [&str; 16] = [
+    "alerts", "contacts", "jit", "requests", "audit", "dsr", "overview", "verify", "subject",
+    "tenant", "profile", "export", "help", "quit", "q", "as",
+];
+
+/// `line` completed at its last word: a command, a tenant after `tenant`, a profile
+/// after `profile`, a format after `export`; unchanged when nothing or several match
+/// (their common start then).
+fn complete(s: &State, line: &str) -> String {
+    let words: Vec<&str> = line.split(' ').collect();
+    let last = words.last().copied().unwrap_or("");
+    let candidates: Vec<String> = match words.as_slice() {
+        [_] => COMMAND_WORDS.iter().map(|w| (*w).to_owned()).collect(),
+        ["tenant", _] => s.session.tenants.iter().map(|t| t.id.clone()).collect(),
+        ["profile" | "as", _] => s
+            .session
+            .tenant_info()
+            .map(|i| i.actable_profiles.clone())
+            .unwrap_or_default(),
+        ["export", _] => ["csv", "json", "ndjson"].map(str::to_owned).to_vec(),
+        ["overview", _] => ["30", "90"].map(str::to_owned).to_vec(),
+        _ => Vec::new(),
+    };
+    let hits: Vec<&String> = candidates.iter().filter(|c| c.starts_with(last)).collect();
+    let done = match hits.as_slice() {
+        [] => return line.to_owned(),
+        [one] => format!("{one} "),
+        many => {
+            let first = many[0].as_str();
+            let common = (last.len()..=first.len())
+                .rev()
+                .find(|&n| many.iter().all(|m| m.get(..n) == first.get(..n)))
+                .unwrap_or(last.len());
+            first[..common].to_owned()
+        }
+    };
+    let head = &line[..line.len() - last.len()];
+    format!("{head}{done}")
+}
+
+/// The help popup's last scroll position on the current terminal.
+fn help_max_scroll(s: &State) -> u16 {
+    let lines = crate::tui::draw::help_text(s);
+    let w = detail::help_width(s.size.0).saturating_sub(2);
+    let (_, h) = detail::inner(s.size, 0);
+    let total = detail::rows(lines.iter().map(String::as_str), w, true);
+    u16::try_from(total.saturating_sub(usize::from(h))).unwrap_or(u16::MAX)
+}
+
 /// A key while a modal is open.
 pub(super) fn modal_key(s: &mut State, k: KeyEvent) -> Vec<Effect> {
     let Some(modal) = s.modal.take() else {
@@ -42,31 +102,59 @@ pub(super) fn modal_key(s: &mut State, k: KeyEvent) -> Vec<Effect> {
             if close || cmd == Some(Command::Help) {
                 return Vec::new();
             }
+            let max = help_max_scroll(s);
+            if cmd == Some(Command::Bottom) {
+                scroll = max;
+            }
             self::scroll(&mut scroll, cmd, page);
-            s.modal = Some(Modal::Help { scroll });
+            s.modal = Some(Modal::Help {
+                scroll: scroll.min(max),
+            });
         }
-        Modal::Detail {
-            title,
-            text,
-            mut scroll,
-        } => {
+        Modal::Detail(mut d) => {
+            if let Some(mut input) = d.typing.take() {
+                match k.code {
+                    KeyCode::Esc => {}
+                    KeyCode::Enter => {
+                        d.needle = input.value().trim().to_owned();
+                        if !d.find(s.size, true) && !d.needle.is_empty() {
+                            s.toast(format!("`{}` is not in this record", d.needle), true);
+                        }
+                    }
+                    _ => {
+                        edit_input(&mut input, &k);
+                        d.typing = Some(input);
+                    }
+                }
+                s.modal = Some(Modal::Detail(d));
+                return Vec::new();
+            }
             if close || cmd == Some(Command::Open) {
                 return Vec::new();
             }
-            if cmd == Some(Command::Copy) {
-                s.modal = Some(Modal::Detail {
-                    title,
-                    text,
-                    scroll,
-                });
-                return command(s, Command::Copy);
+            match k.code {
+                KeyCode::Char('/') => d.typing = Some(Input::default()),
+                KeyCode::Char('n') | KeyCode::Char('N') => {
+                    let forward = k.code == KeyCode::Char('n');
+                    if !d.find(s.size, forward) {
+                        s.toast("nothing to find: / searches this record", false);
+                    }
+                }
+                KeyCode::Char('w') => {
+                    d.wrap = !d.wrap;
+                    d.scroll = d.scroll.min(d.max_scroll(s.size));
+                }
+                _ if cmd == Some(Command::Copy) => {
+                    s.modal = Some(Modal::Detail(d));
+                    return command(s, Command::Copy);
+                }
+                _ if cmd == Some(Command::Bottom) => d.scroll = d.max_scroll(s.size),
+                _ => {
+                    self::scroll(&mut d.scroll, cmd, page);
+                    d.scroll = d.scroll.min(d.max_scroll(s.size));
+                }
             }
-            self::scroll(&mut scroll, cmd, page);
-            s.modal = Some(Modal::Detail {
-                title,
-                text,
-                scroll,
-            });
+            s.modal = Some(Modal::Detail(d));
         }
         Modal::Conflict {
             title,
@@ -105,18 +193,58 @@ pub(super) fn modal_key(s: &mut State, k: KeyEvent) -> Vec<Effect> {
         },
         Modal::CommandLine(mut input) => match k.code {
             KeyCode::Esc => {}
-            KeyCode::Enter => return run_command_line(s, input.value()),
+            KeyCode::Enter => {
+                let line = input.value().trim().to_owned();
+                if !line.is_empty() && s.history.last() != Some(&line) {
+                    s.history.push(line.clone());
+                }
+                return run_command_line(s, &line);
+            }
+            KeyCode::Tab => {
+                input = Input::new(complete(s, input.value()));
+                s.modal = Some(Modal::CommandLine(input));
+            }
+            KeyCode::Up | KeyCode::Down => {
+                let at = s.history.iter().position(|h| h == input.value());
+                let next = match (k.code, at) {
+                    (KeyCode::Up, None) => s.history.last(),
+                    (KeyCode::Up, Some(i)) => s.history.get(i.saturating_sub(1)),
+                    (_, Some(i)) => s.history.get(i + 1),
+                    (_, None) => None,
+                };
+                input = Input::new(next.cloned().unwrap_or_default());
+                s.modal = Some(Modal::CommandLine(input));
+            }
             _ => {
                 edit_input(&mut input, &k);
                 s.modal = Some(Modal::CommandLine(input));
             }
         },
         Modal::Filter(mut input) => match k.code {
-            KeyCode::Esc => {}
-            KeyCode::Enter => return apply_filter(s, input.value().trim().to_owned()),
+            KeyCode::Esc => {
+                // Back to the filter there was before `/`.
+                let before = s.filter_before.take().unwrap_or_default();
+                if before != s.list.filter {
+                    return apply_filter(s, before);
+                }
+            }
+            KeyCode::Enter => {
+                s.filter_before = None;
+                let value = input.value().trim().to_owned();
+                if value != s.list.filter {
+                    return apply_filter(s, value);
+                }
+            }
             _ => {
                 edit_input(&mut input, &k);
+                let value = input.value().trim().to_owned();
                 s.modal = Some(Modal::Filter(input));
+                // Filtered as it is typed (a newer list fetch cancels the older one).
+                if value != s.list.filter {
+                    let fx = apply_filter(s, value);
+                    s.toast = None;
+                    return fx;
+                }
             }
         },
         Modal::Picker {
@@ -133,6 +261,7 @@ pub(super) fn modal_key(s: &mut State, k: KeyEvent) -> Vec<Effect> {
                     return match kind {
                         PickerKind::Tenant => set_tenant(s, &choice),
                         PickerKind::Profile => set_profile(s, &choice),
+                        PickerKind::Field => copy_field(s, &choice),
                     };
                 }
                 (_, Some(Command::Up)) => selected = selected.saturating_sub(1),
@@ -166,8 +295,9 @@ pub(super) fn modal_key(s: &mut State, k: KeyEvent) -> Vec<Effect> {
                     f.errors.clear();
                     let body = f.body();
                     let etag = f.etag.clone();
+                    let create = f.new;
                     s.modal = Some(Modal::ContactForm(f));
-                    return save(Resource::Contacts, name, body, etag);
+                    return save(Resource::Contacts, name, body, etag, create);
                 }
             }
         }
@@ -189,8 +319,9 @@ pub(super) fn modal_key(s: &mut State, k: KeyEvent) -> Vec<Effect> {
                         ed.saving = true;
                         ed.errors.clear();
                         let etag = ed.etag.clone();
+                        let create = ed.new;
                         s.modal = Some(Modal::PolicyEditor(ed));
-                        return save(Resource::JitPolicies, name, body, etag);
+                        return save(Resource::JitPolicies, name, body, etag, create);
                     }
                     Ok(_) => {
                         ed.errors.insert("name".into(), "a name is needed".into());
@@ -231,11 +362,78 @@ pub(super) fn modal_key(s: &mut State, k: KeyEvent) -> Vec<Effect> {
                 },
             }
         }
+        Modal::DsrForm(mut f) => {
+            if f.saving {
+                s.modal = Some(Modal::DsrForm(f));
+                return Vec::new();
+            }
+            match f.key(&k) {
+                FormOutcome::Cancel => {}
+                FormOutcome::Stay => s.modal = Some(Modal::DsrForm(f)),
+                FormOutcome::Submit => match f.body() {
+                    Ok(body) => {
+                        f.saving = true;
+                        f.errors.clear();
+                        s.modal = Some(Modal::DsrForm(f));
+                        return vec![send(Request::Change(Change::DsrOpen { body }))];
+                    }
+                    Err((field, why)) => {
+                        f.errors.insert(field, why);
+                        s.modal = Some(Modal::DsrForm(f));
+                    }
+                },
+            }
+        }
+        Modal::Reason {
+            action,
+            id,
+            mut input,
+        } => match k.code {
+            KeyCode::Esc => {}
+            KeyCode::Enter => {
+                let reason = input.value().trim().to_owned();
+                if reason.is_empty() {
+                    s.toast(format!("{}: a reason is required", action.verb()), true);
+                    s.modal = Some(Modal::Reason { action, id, input });
+                    return Vec::new();
+                }
+                return vec![send(Request::Change(Change::DsrReason {
+                    id,
+                    action,
+                    reason,
+                }))];
+            }
+            _ => {
+                edit_input(&mut input, &k);
+                s.modal = Some(Modal::Reason { action, id, input });
+            }
+        },
+        Modal::Bundle { id, mut path } => match k.code {
+            KeyCode::Esc => {}
+            KeyCode::Enter => {
+                let file = path.value().trim().to_owned();
+                if file.is_empty() {
+                    s.toast("bundle: a file path is needed", true);
+                    s.modal = Some(Modal::Bundle { id, path });
+                    return Vec::new();
+                }
+                return start_bundle(s, id, file);
+            }
+            _ => {
+                edit_input(&mut path, &k);
+                s.modal = Some(Modal::Bundle { id, path });
+            }
+        },
         Modal::Export(mut f) => match k.code {
             KeyCode::Esc => {}
             KeyCode::Enter => {
                 let path = f.path.value().trim().to_owned();
-                return start_export(s, f.kind, f.format, path);
+                if path.is_empty() {
+                    s.toast("export: a file path is needed", true);
+                    s.modal = Some(Modal::Export(f));
+                    return Vec::new();
+                }
+                return start_export(s, f.kind, f.format, path, f.filters);
             }
             KeyCode::Tab | KeyCode::BackTab | KeyCode::Up | KeyCode::Down => {
                 let old = f.format.as_str();
@@ -260,13 +458,20 @@ pub(super) fn modal_key(s: &mut State, k: KeyEvent) -> Vec<Effect> {
     Vec::new()
 }
 
-/// The request saving a record.
-fn save(kind: Resource, name: String, body: Value, etag: Option<String>) -> Vec<Effect> {
+/// The request saving a record; `create` refuses to replace one of that name.
+fn save(
+    kind: Resource,
+    name: String,
+    body: Value,
+    etag: Option<String>,
+    create: bool,
+) -> Vec<Effect> {
     vec![send(Request::Change(Change::Save {
         kind,
         name,
         body,
         etag,
+        create,
     }))]
 }
 
@@ -275,6 +480,7 @@ fn confirmed(intent: Intent) -> Vec<Effect> {
     let change = match intent {
         Intent::Delete { kind, name, etag } => Change::Delete { kind, name, etag },
         Intent::Revoke { id } => Change::Revoke { id },
+        Intent::DsrConfirm { id, .. } => Change::DsrConfirm { id },
     };
     vec![send(Request::Change(change))]
 }

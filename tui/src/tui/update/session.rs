@@ -1,6 +1,7 @@
 //! What the operator is looking at: the tenant, the acting profile and the tab, the
 //! `:` command line that switches them, and starting an export.
 
+use steward::permissions::Permission;
 use steward::resource::Resource;
 
 use super::list::reset_list;
@@ -32,7 +33,9 @@ pub(super) fn switch_tab(s: &mut State, tab: Resource) -> Vec<Effect> {
         );
         return Vec::new();
     }
+    let was_overview = std::mem::replace(&mut s.on_overview, false);
     if tab == s.tab && s.list.loaded {
+        s.dirty |= was_overview;
         return Vec::new();
     }
     s.tab = tab;
@@ -53,6 +56,49 @@ pub(super) fn run_command_line(s: &mut State, line: &str) -> Vec<Effect> {
     match (first, arg) {
         ("q" | "quit" | "q!", _) => vec![Effect::Quit],
         ("help", _) => command(s, Command::Help),
+        ("overview", days) => {
+            let days = match days.map(str::parse::<u32>) {
+                None => s.overview.as_ref().map_or(30, |o| o.days),
+                Some(Ok(d)) if crate::tui::overview::PERIODS.contains(&d) => d,
+                Some(_) => {
+                    s.toast("overview: 30 or 90 days (:overview 90)", true);
+                    return Vec::new();
+                }
+            };
+            s.on_overview = true;
+            load_overview(s, days)
+        }
+        ("verify", _) => {
+            if !s.session.can(Permission::AuditRead) {
+                let p = s.session.profile_label();
+                s.toast(format!("verify: the {p} profile lacks audit.read"), true);
+                return Vec::new();
+            }
+            s.toast("verifying the audit chain…", false);
+            vec![send(Request::Verify)]
+        }
+        ("subject", None) => {
+            s.toast(
+                "subject: name the person, e.g. :subject alice@contoso.com (or :subject user NAME)",
+                true,
+            );
+            Vec::new()
+        }
+        ("subject", Some(first)) => {
+            if !s.session.can(Permission::DsrManage) {
+                let p = s.session.profile_label();
+                s.toast(format!("subject: the {p} profile lacks dsr.manage"), true);
+                return Vec::new();
+            }
+            let rest: Vec<&str> = words.collect();
+            match subject_query(first, &rest) {
+                Ok((key, value)) => vec![send(Request::Subject { key, value })],
+                Err(why) => {
+                    s.toast(why, true);
+                    Vec::new()
+                }
+            }
+        }
         ("tenant", Some(t)) => set_tenant(s, t),
         ("profile" | "as", Some(p)) => set_profile(s, p),
         ("export", Some(f)) => {
@@ -65,21 +111,53 @@ pub(super) fn run_command_line(s: &mut State, line: &str) -> Vec<Effect> {
                 return command(s, Command::Export);
             }
             let tenant = s.session.tenant.clone().unwrap_or_default();
+            let (filters, _) = export_scope(s);
             start_export(
                 s,
                 s.tab,
                 format,
                 default_export_path(&tenant, s.tab, format),
+                filters,
             )
         }
         _ => {
             s.toast(
-                format!("unknown command `{line}` (try :alerts, :tenant NAME, :profile NAME, :export csv, :q)"),
+                format!("unknown command `{line}` (try :alerts, :tenant NAME, :export csv, :verify, :subject EMAIL, :q)"),
                 true,
             );
             Vec::new()
         }
     }
+}
+
+/// `:subject WHO` or `:subject KIND WHO`: the identifier's kind (`email`, `phone`, `ip`,
+/// `user`, `host`) and value. A bare value is an email when it has an `@`, an IP when it
+/// parses as one, a phone when it is digits (with `+ - ( ) .` and spaces); a user or
+/// host name must say which.
+pub fn subject_query(first: &str, rest: &[&str]) -> Result<(&'static str, String), String> {
+    if let Some(key) = crate::tui::dsr::SUBJECT_KEYS.iter().find(|k| **k == first) {
+        if rest.is_empty() {
+            return Err(format!("subject {key}: the {key} is missing"));
+        }
+        return Ok((key, rest.join(" ")));
+    }
+    let value = std::iter::once(first)
+        .chain(rest.iter().copied())
+        .collect::<Vec<_>>()
+        .join(" ");
+    if value.contains('@') {
+        return Ok(("email", value));
+    }
+    if value.parse::<std::net::IpAddr>().is_ok() {
+        return Ok(("ip", value));
+    }
+    let phone_chars = |c: char| c.is_ascii_digit() || "+-(). ".contains(c);
+    if value.chars().all(phone_chars) && value.chars().filter(char::is_ascii_digit).count() >= 5 {
+        return Ok(("phone", value));
+    }
+    Err(format!(
+        "subject: is `{value}` a user or a host? say which: :subject user {value}"
+    ))
 }
 
 /// Opens another tenant the caller holds a grant in.
@@ -90,6 +168,9 @@ pub(super) fn set_tenant(s: &mut State, t: &str) -> Vec<Effect> {
     }
     s.session.tenant = Some(t.to_owned());
     s.session.role = None;
+    // Another tenant opens on its overview if it has alerts (keys typed before the first
+    // session loaded, `:alerts` at start, still win there).
+    s.touched = false;
     enter_session(s)
 }
 
@@ -130,22 +211,39 @@ pub(super) fn enter_session(s: &mut State) -> Vec<Effect> {
         s.tab = *t;
     }
     s.list = ListView::default();
+    s.overview = None;
+    s.on_overview = false;
     if tabs.is_empty() {
         s.toast("this profile may read nothing here", true);
         return fx;
     }
     fx.extend(reset_list(s));
+    if s.session.can(Permission::AlertsRead) {
+        // The overview becomes the first screen if the tenant has alerts (see net).
+        fx.extend(load_overview(s, 30));
+    }
     fx
 }
 
-/// Starts streaming `kind` to `file`; the modal closes and progress shows below.
+/// Asks for the overview's data of the last `days` days.
+pub(super) fn load_overview(s: &mut State, days: u32) -> Vec<Effect> {
+    vec![send(Request::Overview {
+        days,
+        alerts: s.session.can(Permission::AlertsRead),
+    })]
+}
+
+/// Starts streaming `kind` (as `filters` narrow it) to `file`; the modal closes and
+/// progress shows below, where `esc` cancels it.
 pub(super) fn start_export(
     s: &mut State,
     kind: Resource,
     format: ExportFormat,
     file: String,
+    filters: Vec<(&'static str, String)>,
 ) -> Vec<Effect> {
     s.modal = None;
+    let file = absolute(&file);
     s.export = Some(ExportProgress {
         path: file.clone(),
         bytes: 0,
@@ -155,5 +253,76 @@ pub(super) fn start_export(
         kind,
         format,
         file: file.into(),
+        filters,
     })]
+}
+
+/// Starts downloading a data-subject request's bundle to `file` (shown like an export,
+/// and cancelled like one).
+pub(super) fn start_bundle(s: &mut State, id: String, file: String) -> Vec<Effect> {
+    if let Some(p) = &s.export {
+        let text = format!("a download to {} is running (esc cancels it)", p.path);
+        s.toast(text, true);
+        return Vec::new();
+    }
+    s.modal = None;
+    let file = absolute(&file);
+    s.export = Some(ExportProgress {
+        path: file.clone(),
+        bytes: 0,
+        total: None,
+    });
+    vec![send(Request::Bundle {
+        id,
+        file: file.into(),
+    })]
+}
+
+/// Stops the running export (its partial file is removed by the backend).
+pub(super) fn cancel_export(s: &mut State) -> Vec<Effect> {
+    let Some(p) = s.export.take() else {
+        return Vec::new();
+    };
+    s.toast(
+        format!("export cancelled: {} was not written", p.path),
+        false,
+    );
+    vec![send(Request::CancelExport)]
+}
+
+/// `path` made absolute against the directory `steward` runs in, as the dialog and the
+/// toasts show it (unchanged if the directory cannot be read).
+pub fn absolute(path: &str) -> String {
+    std::path::absolute(path).map_or_else(|_| path.to_owned(), |p| p.display().to_string())
+}
+
+/// The filters of what the view shows that an export applies, and the export's scope in
+/// words. Alerts are filtered by the daemon (text, severity, status); other kinds' filter
+/// narrows only the loaded rows, so their export holds the whole kind, and says so.
+pub(super) fn export_scope(s: &State) -> (Vec<(&'static str, String)>, String) {
+    // The export is newest first whatever the view's order (only the filters apply).
+    let filters: Vec<_> = super::list::view_query(s)
+        .into_iter()
+        .filter(|(k, _)| *k != "orderby")
+        .collect();
+    let plural = s.tab.title().to_lowercase();
+    if filters.is_empty() {
+        let scope = if s.list.filter.is_empty() {
+            format!("every record of {plural}")
+        } else {
+            format!(
+                "every record of {plural}: the filter `{}` narrows only the loaded rows",
+                s.list.filter
+            )
+        };
+        return (filters, scope);
+    }
+    let words: Vec<String> = filters
+        .iter()
+        .map(|(k, v)| match *k {
+            "q" => format!("matching `{v}`"),
+            k => format!("{k} {v}"),
+        })
+        .collect();
+    (filters, format!("{plural} as shown: {}", words.join(", ")))
 }
