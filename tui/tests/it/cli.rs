@@ -955,7 +955,7 @@ fn alerts_list_oldest_first_by_the_daemon() {
 
 /// The documents holding the generated key table (README.md joins once its TUI section
 /// carries the block).
-const DOCS_WITH_KEYS: &[&str] = &["docs/KEYS.md"];
+const DOCS_WITH_KEYS: &[&str] = &["docs/KEYS.md", "README.md"];
 
 /// The docs' key table is `steward keys --markdown`, not a second copy; the man page
 /// has the ENVIRONMENT, FILES and KEYS sections (issue 19, defect 10 and "README's TUI
