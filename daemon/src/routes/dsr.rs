@@ -110,6 +110,7 @@ pub async fn list(ctx: TenantCtx, Q(q): Q<ListQuery>) -> Result<Json<List<Value>
         LIST,
         &q,
         &path,
+        super::arm::Mount::V1,
         served,
     )
     .await?;
