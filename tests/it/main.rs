@@ -4,6 +4,7 @@
 //! | module | what it checks |
 //! | --- | --- |
 //! | [`api`] | contacts, alerts, tenants, paging, limits and the audit log through the socket |
+//! | [`api_arm`] | the Microsoft.Security (ARM) mount against `/v1`: one operation mounted twice, versions, placement, `If-None-Match` |
 //! | [`api_dsr`] | data-subject requests: open, confirm, reject, bundles, deadlines |
 //! | [`api_jit`] | JIT policies and requests: initiate, supersede, revoke, permissions |
 //! | [`azure_sdk`] | Microsoft's Python SDK (azure-mgmt-security 7.0.0) driving every ARM operation over the socket |
@@ -19,6 +20,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod api;
+mod api_arm;
 mod api_dsr;
 mod api_jit;
 mod audit_guard;

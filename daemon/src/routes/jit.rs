@@ -174,8 +174,8 @@ pub async fn get_policy(ctx: TenantCtx, P(at): P<At>) -> Result<Response, ApiErr
 }
 
 /// `PUT …/jit-policies/{name}` on either mount. On `/v1`: 201 when created, 200 when
-/// replaced; the location is the body's (default `local`) and a replaced policy keeps
-/// its resource group. On the ARM path: 200 either way (all its spec and SDK accept);
+/// replaced; the location is the body's (default `local`; a replaced policy keeps its
+/// own when the body names none) and a replaced policy keeps its resource group. On the ARM path: 200 either way (all its spec and SDK accept);
 /// the path's resource group and location place it, and a policy of that name placed
 /// elsewhere is a 409 (one name per tenant). `If-Match` and `If-None-Match: *` as for
 /// contacts.
@@ -198,6 +198,7 @@ pub async fn put_policy(
         input = input.at(rg, loc)?;
     }
     let placed = rg.is_some();
+    let body_location = value.get("location").is_some_and(|l| !l.is_null());
     let entry = ctx
         .entry(Operation::JitWrite, AuditStatus::Succeeded)
         .resource(&resource)
@@ -221,7 +222,11 @@ pub async fn put_policy(
                     )));
                 }
                 if !placed && let Some(g) = group {
-                    let loc = input.location().to_owned();
+                    let loc = if body_location {
+                        input.location().to_owned()
+                    } else {
+                        cur.location.clone()
+                    };
                     input = input.at(&g, &loc)?;
                 }
             }
