@@ -56,8 +56,7 @@ pub async fn list(
         Kind::Contact,
         LIST,
         &q,
-        &path,
-        mount,
+        (&path, mount),
         |d| contact_json(d, shape),
     )
     .await?;

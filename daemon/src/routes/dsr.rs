@@ -109,8 +109,7 @@ pub async fn list(ctx: TenantCtx, Q(q): Q<ListQuery>) -> Result<Json<List<Value>
         Kind::Dsr,
         LIST,
         &q,
-        &path,
-        super::arm::Mount::V1,
+        (&path, super::arm::Mount::V1),
         served,
     )
     .await?;

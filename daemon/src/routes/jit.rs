@@ -377,8 +377,7 @@ pub async fn list_requests(
         Kind::JitRequest,
         REQUESTS,
         &q,
-        &path,
-        Mount::V1,
+        (&path, Mount::V1),
         doc_json,
     )
     .await?;

@@ -114,8 +114,7 @@ pub async fn name_page(
     kind: Kind,
     list: &str,
     q: &ListQuery,
-    path: &str,
-    mount: Mount,
+    (path, mount): (&str, Mount),
     mut to_json: impl FnMut(&Doc) -> Result<Value, ApiError>,
 ) -> Result<List<Value>, ApiError> {
     ctx.require(needed, list).await?;
