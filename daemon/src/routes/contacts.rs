@@ -3,6 +3,7 @@
 //! the ARM path, [`Mount`]): the mount picks the shape a contact is served in
 //! ([`ContactShape`]) and whether deleting what is not there is 404 (`/v1`) or 204 (ARM).
 
+use crate::store::TenantRead;
 use axum::Json;
 use axum::body::Body;
 use axum::response::{IntoResponse, Response};
@@ -116,7 +117,7 @@ pub async fn put(
         .resource(&resource);
     let (doc, created) = ctx
         .write(move |txn| {
-            let put = resource::put_under(txn, Kind::Contact, name.as_str(), input, pre, failed)?;
+            let put = resource::put_under(txn, Kind::Contact, &name, input, pre, failed)?;
             txn.audit(entry);
             Ok::<_, ApiError>(put)
         })

@@ -12,8 +12,10 @@
 //! field names and the people it concerns as subjects (HMACs), and the `jit.on_change`
 //! hook runs after each open and close, off the request path.
 
+use crate::store::TenantRead;
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use steward::names::ResourceName;
 use steward::resource::{Operation, Resource};
 
 use axum::Json;
@@ -36,7 +38,7 @@ use super::resource::{self, ListQuery, Precondition, name_page};
 use super::resource::{doc_json, etag_header, resource_name};
 use crate::error::ApiError;
 use crate::jit::{self, parse_request, request_input};
-use crate::store::{Doc, Kind, TenantReader, TenantTxn};
+use crate::store::{Doc, Kind, TenantReader, TenantWrite};
 use crate::timers::hook::{self, HookEvent};
 
 /// Cursor list name of policies.
@@ -46,7 +48,7 @@ const REQUESTS: &str = "jit-requests";
 /// Records read per page when scanning every request of a tenant.
 const SCAN: usize = 500;
 
-fn now_of(txn: &TenantTxn<'_>) -> Timestamp {
+fn now_of(txn: &dyn TenantWrite) -> Timestamp {
     Timestamp::from_microsecond(txn.now_micros()).unwrap_or_else(|_| Timestamp::now())
 }
 
@@ -99,7 +101,7 @@ pub async fn list_policies(
     let (rg, loc) = at.placement()?;
     let limit = paging::limit(q.limit)?;
     let after = match &q.cursor {
-        Some(c) => Some(paging::decode(ctx.tenant.as_str(), POLICIES, c)?),
+        Some(c) => Some(paging::decode(&ctx.tenant, POLICIES, c)?),
         None => None,
     };
     let (docs, next, mut requests) = ctx
@@ -129,7 +131,7 @@ pub async fn list_policies(
         .iter()
         .map(|d| policy_json(d, requests.remove(&d.name).unwrap_or_default()))
         .collect::<Result<Vec<_>, _>>()?;
-    let next = next.map(|n| paging::encode(ctx.tenant.as_str(), POLICIES, &n));
+    let next = next.map(|n| paging::encode(&ctx.tenant, POLICIES, &n));
     let path = at.list_path(&ctx, mount, "jit-policies", "jitNetworkAccessPolicies");
     Ok(Json(paging::page(
         value,
@@ -235,7 +237,7 @@ pub async fn put_policy(
             let put = resource::put_under(
                 txn,
                 Kind::JitPolicy,
-                name.as_str(),
+                &name,
                 crate::store::DocInput::new(body_json),
                 pre,
                 failed,
@@ -245,7 +247,7 @@ pub async fn put_policy(
         })
         .await?;
     // firewall: the policy's ports are the guards.
-    crate::firewall::changed(&ctx.shared, ctx.tenant.as_str(), resource).await?;
+    crate::firewall::changed(&ctx.shared, &ctx.tenant, resource).await?;
     let (_, v) = read_policy(&ctx, doc.name.clone(), None, None).await?;
     let status = if created && !mount.is_arm() {
         StatusCode::CREATED
@@ -277,7 +279,7 @@ pub async fn delete_policy(
         };
     };
     let resource = format!("jit-policies/{name}");
-    crate::firewall::changed(&ctx.shared, ctx.tenant.as_str(), resource).await?; // firewall
+    crate::firewall::changed(&ctx.shared, &ctx.tenant, resource).await?; // firewall
     Ok((StatusCode::OK, Json(doc_json(&doc)?)).into_response())
 }
 
@@ -308,13 +310,13 @@ pub async fn initiate(
         value.to_string().as_bytes(),
     )?;
     let requestor = ctx.caller.user.clone();
-    let id = uuid::Uuid::now_v7().to_string();
+    let id = ResourceName::fresh();
     let request_id = id.clone();
     // firewall: with `[jit] firewall`, every port needs a target it can open.
     let cfg = ctx.shared.config();
     let firewall = crate::firewall::enabled(&cfg).then(|| cfg.jit.clone());
     let retention = ctx.shared.config().retention.jit_requests.0;
-    let tenant = ctx.tenant.to_string();
+    let tenant = ctx.tenant.clone();
     let opened = ctx.entry(Operation::JitInitiate, AuditStatus::Succeeded);
     let superseded = ctx.entry(Operation::JitRevoke, AuditStatus::Succeeded);
     let (outcome, replayed, hooks) = ctx
@@ -331,7 +333,7 @@ pub async fn initiate(
                 .filter(|p| p.is_at(rg.as_deref(), loc.as_deref()))
                 .ok_or_else(|| ApiError::not_found("no such JIT policy"))?;
             let now = now_of(txn);
-            let req = policy.initiate(&asked, &requestor, now, id.clone())?;
+            let req = policy.initiate(&asked, &requestor, now, id.to_string())?;
             if let Some(jit) = &firewall {
                 crate::firewall::check_request(jit, &req)?; // firewall: 400 naming the port
             }
@@ -360,7 +362,7 @@ pub async fn initiate(
     hook::spawn(Arc::clone(&ctx.shared), hooks);
     if !replayed {
         // firewall: open the doors (close superseded ones) before answering.
-        crate::firewall::opened(&ctx.shared, ctx.tenant.as_str(), &request_id).await?;
+        crate::firewall::opened(&ctx.shared, &ctx.tenant, &request_id).await?;
     }
     Ok(outcome.into_response(replayed))
 }
@@ -412,7 +414,7 @@ pub async fn revoke(
     let id = resource_name(&id)?;
     let if_match = body::if_match(&headers)?;
     let retention = ctx.shared.config().retention.jit_requests.0;
-    let tenant = ctx.tenant.to_string();
+    let tenant = ctx.tenant.clone();
     let entry = ctx
         .entry(Operation::JitRevoke, AuditStatus::Succeeded)
         .resource(&resource)
@@ -438,12 +440,7 @@ pub async fn revoke(
             if req.revoke_all(RevokeReason::UserRequested, now_of(txn)) == 0 {
                 return Err(ApiError::conflict("the request has no open port to revoke"));
             }
-            let doc = txn.put(
-                Kind::JitRequest,
-                id.as_str(),
-                request_input(&req, retention)?,
-                None,
-            )?;
+            let doc = txn.put(Kind::JitRequest, &id, request_input(&req, retention)?, None)?;
             let mut entry = entry;
             for k in &req.subject_keys() {
                 entry = entry.subject(k);
@@ -454,6 +451,6 @@ pub async fn revoke(
         })
         .await?;
     hook::spawn(Arc::clone(&ctx.shared), vec![hook]);
-    crate::firewall::changed(&ctx.shared, ctx.tenant.as_str(), resource).await?; // firewall
+    crate::firewall::changed(&ctx.shared, &ctx.tenant, resource).await?; // firewall
     Ok((etag_header(&doc.etag), Json(doc_json(&doc)?)).into_response())
 }

@@ -1,6 +1,7 @@
 //! Turning stored documents into API resources, and the small checks every resource
 //! route shares.
 
+use crate::store::TenantRead;
 use http::header::ETAG;
 use http::{HeaderMap, HeaderValue};
 use serde::Deserialize;
@@ -16,7 +17,7 @@ use super::arm::Mount;
 use super::ctx::TenantCtx;
 use super::paging;
 use crate::error::ApiError;
-use crate::store::{AuditEntry, Doc, DocInput, IfMatch, Kind, TenantTxn};
+use crate::store::{AuditEntry, Doc, DocInput, IfMatch, Kind, TenantWrite};
 
 /// The resource as served: the stored JSON with the current `etag`.
 pub fn doc_json(doc: &Doc) -> Result<Value, ApiError> {
@@ -120,7 +121,7 @@ pub async fn name_page(
     ctx.require(needed, list).await?;
     let limit = paging::limit(q.limit)?;
     let after = match &q.cursor {
-        Some(c) => Some(paging::decode(ctx.tenant.as_str(), list, c)?),
+        Some(c) => Some(paging::decode(&ctx.tenant, list, c)?),
         None => None,
     };
     let page = ctx
@@ -131,9 +132,7 @@ pub async fn name_page(
         .iter()
         .map(&mut to_json)
         .collect::<Result<Vec<_>, _>>()?;
-    let next = page
-        .next
-        .map(|n| paging::encode(ctx.tenant.as_str(), list, &n));
+    let next = page.next.map(|n| paging::encode(&ctx.tenant, list, &n));
     Ok(paging::page(value, path, &mount.query(), limit, next))
 }
 
@@ -177,16 +176,16 @@ impl Precondition {
 /// precondition that does not hold answers 412 and audits `failed` (with the reason) while
 /// the job's changes are discarded, like every refused write.
 pub fn put_under(
-    txn: &mut TenantTxn<'_>,
+    txn: &mut dyn TenantWrite,
     kind: Kind,
-    name: &str,
+    name: &ResourceName,
     input: DocInput,
     pre: Precondition,
     failed: AuditEntry,
 ) -> Result<(Doc, bool), ApiError> {
     match pre {
         Precondition::Create => {
-            if let Some(cur) = txn.get(kind, name)? {
+            if let Some(cur) = txn.get(kind, name.as_str())? {
                 txn.audit_on_failure(failed.reason("If-None-Match: * but the name is taken"));
                 return Err(ApiError::new(
                     http::StatusCode::PRECONDITION_FAILED,

@@ -410,6 +410,8 @@ fn zero_when_released(old: Option<Arc<Database>>, file: File) -> std::io::Result
 
 #[cfg(test)]
 mod tests {
+    use crate::store::TenantRead;
+    use crate::testing::{rn, tid};
     use std::io::Read;
 
     use redb::{ReadableDatabase, ReadableTable};
@@ -417,7 +419,7 @@ mod tests {
 
     use super::*;
     use crate::store::{
-        AuditEntry, DocInput, Kind, ScheduleAction, Store, StoreOptions, TenantTxn, system_caller,
+        AuditEntry, DocInput, Kind, ScheduleAction, Store, StoreOptions, TenantWrite, system_caller,
     };
 
     /// Every entry of one table, as raw key and value bytes.
@@ -466,17 +468,17 @@ mod tests {
                 .unwrap();
                 store
                     .writer()
-                    .write_blocking(tenant, move |txn: &mut TenantTxn<'_>| {
+                    .write_blocking(&tid(tenant), move |txn: &mut dyn TenantWrite| {
                         let body = format!("{{\"n\":{i},\"pad\":\"{}\"}}", "x".repeat(200));
                         txn.put(
                             Kind::Contact,
-                            &format!("c{i:04}"),
+                            &rn(&format!("c{i:04}")),
                             DocInput::new(body.clone()).subject(&key),
                             None,
                         )?;
                         txn.put(
                             Kind::Alert,
-                            &format!("a{i:04}"),
+                            &rn(&format!("a{i:04}")),
                             DocInput::new(body)
                                 .time(1_700_000_000_000_000 + i64::from(i))
                                 .facets("high", "active")
@@ -496,7 +498,7 @@ mod tests {
             for i in 0..100 {
                 store
                     .writer()
-                    .write_blocking(tenant, move |txn: &mut TenantTxn<'_>| {
+                    .write_blocking(&tid(tenant), move |txn: &mut dyn TenantWrite| {
                         txn.delete(Kind::Contact, &format!("c{i:04}"), None)?;
                         txn.audit(AuditEntry::named(
                             system_caller(),
@@ -515,7 +517,7 @@ mod tests {
         // An anchor in one chain.
         rt.block_on(crate::timers::retention::purge_audit(
             &store.writer(),
-            "contoso",
+            &tid("contoso"),
             i64::MAX,
             10,
         ))
@@ -562,7 +564,7 @@ mod tests {
         let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
         seed(&store);
         let before = dump(&store.db.get().unwrap());
-        let reader = store.tenant("contoso");
+        let reader = store.tenant(&tid("contoso"));
         let verified = reader.audit_verify().unwrap();
         // A reader in the middle of a read of the old file when the rewrite happens.
         let old = store.db.get().unwrap();
@@ -573,7 +575,7 @@ mod tests {
             .enable_all()
             .build()
             .unwrap();
-        let job = |txn: &mut TenantTxn<'_>| {
+        let job = |txn: &mut dyn TenantWrite| {
             txn.audit(AuditEntry::named(
                 system_caller(),
                 "test.rewrite",
@@ -582,7 +584,7 @@ mod tests {
             Ok(())
         };
         let (report, retirement) = rt
-            .block_on(store.writer().rewrite(vec![("contoso".to_string(), job)]))
+            .block_on(store.writer().rewrite(vec![(tid("contoso"), job)]))
             .unwrap();
         assert_eq!(report.copied.tables.len(), before.len());
         assert!(report.new_bytes <= report.old_bytes, "{report:?}");
@@ -633,7 +635,7 @@ mod tests {
         // Writes go on in the new file.
         store
             .writer()
-            .write_blocking("contoso", |txn: &mut TenantTxn<'_>| {
+            .write_blocking(&tid("contoso"), |txn: &mut dyn TenantWrite| {
                 txn.audit(AuditEntry::named(
                     system_caller(),
                     "test.after",

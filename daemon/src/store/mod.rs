@@ -4,6 +4,7 @@
 //! | module | what it holds |
 //! | --- | --- |
 //! | [`tables`] | every table definition: the on-disk layout in one screen |
+//! | `boundary` | [`TenantRead`], [`TenantWrite`]: what the daemon asks of a storage backend |
 //! | [`codec`] | the format-version byte + postcard encoding of every value |
 //! | `doc` | [`Doc`], [`DocInput`], [`Kind`], schedule entries |
 //! | `audit` | audit entries, the hash chain over the stored records and its verification |
@@ -29,6 +30,7 @@ pub mod tables;
 
 mod audit;
 mod backup;
+mod boundary;
 mod check;
 mod copy;
 mod doc;
@@ -46,11 +48,13 @@ use std::sync::Arc;
 
 use rand::TryRngCore;
 use redb::{Database, Durability, ReadableDatabase, ReadableTable};
+use steward::names::TenantId;
 
 pub use audit::{
     AuditEntry, ChainPoint, GENESIS_HASH, HASHED_SEGMENT_PREFIX, VerifyReport, system_caller,
 };
 pub use backup::{BackupReport, REPLACED_PREFIX, RESTORE_FILE, RestoreReport};
+pub use boundary::{TenantRead, TenantWrite};
 pub use check::CheckReport;
 pub use codec::CodecError;
 pub use copy::{COPY_FILE, CopyCounts, Retirement, RewriteReport};
@@ -102,7 +106,7 @@ pub struct Due {
     /// The record's kind.
     pub kind: Kind,
     /// The record's tenant.
-    pub tenant: String,
+    pub tenant: TenantId,
     /// The record's name.
     pub name: String,
 }
@@ -218,7 +222,7 @@ impl Store {
     }
 
     /// A read handle bound to `tenant`: it sees that tenant's data and nothing else.
-    pub fn tenant(&self, tenant: &str) -> TenantReader {
+    pub fn tenant(&self, tenant: &TenantId) -> TenantReader {
         TenantReader::new(self.db.clone(), tenant, self.key.clone())
     }
 
@@ -297,11 +301,14 @@ pub(crate) fn due_entries(
         let (_, at_secs, kind, tenant, name) = k.value();
         let kind = Kind::from_u8(kind)
             .ok_or_else(|| StoreError::Corrupted(format!("unknown kind byte {kind}")))?;
+        let tenant = TenantId::parse(tenant).map_err(|e| {
+            StoreError::Corrupted(format!("a schedule entry's tenant {tenant:?}: {e}"))
+        })?;
         out.push(Due {
             at_secs,
             action,
             kind,
-            tenant: tenant.to_string(),
+            tenant,
             name: name.to_string(),
         });
     }

@@ -19,9 +19,11 @@ use steward::resource::Operation;
 
 use redb::{Database, Durability};
 use steward::model::AuditStatus;
+use steward::names::TenantId;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
 use super::audit::{AuditEntry, HmacKey, system_caller};
+use super::boundary::TenantWrite;
 use super::copy::{Retirement, RewriteReport};
 use super::doc::{Kind, ScheduleAction};
 use super::error::{StoreError, WriteError};
@@ -41,7 +43,7 @@ pub struct ChangeEvent {
     /// Commit time of the group, Unix microseconds.
     pub at_micros: i64,
     /// Tenant of the record.
-    pub tenant: String,
+    pub tenant: TenantId,
     /// Kind of the record.
     pub kind: Kind,
     /// Name of the record.
@@ -64,7 +66,7 @@ pub struct WriterStats {
 /// A queued job with its type erased: run it against a view, then answer it after commit.
 pub(super) trait JobFn: Send {
     /// Runs the closure once; `true` when it returned `Ok`.
-    fn run(&mut self, txn: &mut TenantTxn<'_>) -> bool;
+    fn run(&mut self, txn: &mut dyn TenantWrite) -> bool;
     /// Answers the caller: its own error if it failed, else `outcome` (commit or refusal).
     fn answer(self: Box<Self>, outcome: Result<(), WriteError>);
 }
@@ -77,11 +79,11 @@ struct TypedJob<F, T, E> {
 
 impl<F, T, E> JobFn for TypedJob<F, T, E>
 where
-    F: FnOnce(&mut TenantTxn<'_>) -> Result<T, E> + Send,
+    F: FnOnce(&mut dyn TenantWrite) -> Result<T, E> + Send,
     T: Send,
     E: From<WriteError> + Send,
 {
-    fn run(&mut self, txn: &mut TenantTxn<'_>) -> bool {
+    fn run(&mut self, txn: &mut dyn TenantWrite) -> bool {
         let Some(f) = self.f.take() else { return false };
         let r = f(txn);
         let ok = r.is_ok();
@@ -104,7 +106,7 @@ where
 /// A queued job: the tenant its view is bound to, and the closure.
 pub(super) struct Job {
     /// The tenant.
-    pub(super) tenant: String,
+    pub(super) tenant: TenantId,
     /// The closure, type-erased.
     pub(super) f: Box<dyn JobFn>,
 }
@@ -119,7 +121,7 @@ struct Shared {
     jobs_committed: AtomicU64,
     jobs_failed: AtomicU64,
     /// The last event number of each tenant and kind (see [`ChangeEvent::seq`]).
-    event_seq: std::sync::Mutex<std::collections::HashMap<(String, Kind), u64>>,
+    event_seq: std::sync::Mutex<std::collections::HashMap<(TenantId, Kind), u64>>,
     /// Set by [`Writer::stop`]; the thread exits after its current group.
     stopping: AtomicBool,
     events: broadcast::Sender<ChangeEvent>,
@@ -183,15 +185,15 @@ impl Writer {
     }
 
     /// Runs `f` against a view of the writer's transaction bound to `tenant` and returns its
-    /// result once the group it ran in has committed durably. See [`TenantTxn`] for what a
+    /// result once the group it ran in has committed durably. See [`TenantWrite`] for what a
     /// job may do; `E` is the caller's error type (e.g. the API error) or [`WriteError`].
     /// While the disk is full and the space reserve has gone to refusals, fails with
     /// [`StoreError::StorageFull`] without running (see `reserve.rs`).
-    pub async fn write<T, E, F>(&self, tenant: &str, f: F) -> Result<T, E>
+    pub async fn write<T, E, F>(&self, tenant: &TenantId, f: F) -> Result<T, E>
     where
         T: Send + 'static,
         E: From<WriteError> + Send + 'static,
-        F: FnOnce(&mut TenantTxn<'_>) -> Result<T, E> + Send + 'static,
+        F: FnOnce(&mut dyn TenantWrite) -> Result<T, E> + Send + 'static,
     {
         self.write_handing(tenant, f, None).await
     }
@@ -201,14 +203,14 @@ impl Writer {
     /// handed over, and one that stops after knows the job will run.
     pub async fn write_handing<T, E, F>(
         &self,
-        tenant: &str,
+        tenant: &TenantId,
         f: F,
         handoff: Option<&Handoff>,
     ) -> Result<T, E>
     where
         T: Send + 'static,
         E: From<WriteError> + Send + 'static,
-        F: FnOnce(&mut TenantTxn<'_>) -> Result<T, E> + Send + 'static,
+        F: FnOnce(&mut dyn TenantWrite) -> Result<T, E> + Send + 'static,
     {
         self.shared
             .reserve
@@ -220,9 +222,13 @@ impl Writer {
     /// Commits the audit record of a refusal (a denied attempt). On a full disk it may use
     /// the space reserve: if the record fails with [`StoreError::StorageFull`], the reserve
     /// is released and the record tried once more.
-    pub async fn write_refusal(&self, tenant: &str, entry: AuditEntry) -> Result<(), WriteError> {
+    pub async fn write_refusal(
+        &self,
+        tenant: &TenantId,
+        entry: AuditEntry,
+    ) -> Result<(), WriteError> {
         let job = |e: AuditEntry| {
-            move |txn: &mut TenantTxn<'_>| {
+            move |txn: &mut dyn TenantWrite| {
                 txn.audit(e);
                 Ok::<(), WriteError>(())
             }
@@ -236,13 +242,18 @@ impl Writer {
     }
 
     /// Queues `f` (marking `handoff` as it is queued) and waits for its group's commit.
-    async fn submit<T, E, F>(&self, tenant: &str, f: F, handoff: Option<&Handoff>) -> Result<T, E>
+    async fn submit<T, E, F>(
+        &self,
+        tenant: &TenantId,
+        f: F,
+        handoff: Option<&Handoff>,
+    ) -> Result<T, E>
     where
         T: Send + 'static,
         E: From<WriteError> + Send + 'static,
-        F: FnOnce(&mut TenantTxn<'_>) -> Result<T, E> + Send + 'static,
+        F: FnOnce(&mut dyn TenantWrite) -> Result<T, E> + Send + 'static,
     {
-        let (job, rx) = make_job(tenant, f)?;
+        let (job, rx) = make_job(tenant, f);
         let slot = self.tx.reserve().await.map_err(|_| stopped::<E>())?;
         if let Some(h) = handoff {
             h.0.store(true, Ordering::SeqCst);
@@ -253,17 +264,17 @@ impl Writer {
 
     /// [`Writer::write`] for synchronous callers (startup work, tests). Must not be called
     /// from inside an async task (it blocks the thread).
-    pub fn write_blocking<T, E, F>(&self, tenant: &str, f: F) -> Result<T, E>
+    pub fn write_blocking<T, E, F>(&self, tenant: &TenantId, f: F) -> Result<T, E>
     where
         T: Send + 'static,
         E: From<WriteError> + Send + 'static,
-        F: FnOnce(&mut TenantTxn<'_>) -> Result<T, E> + Send + 'static,
+        F: FnOnce(&mut dyn TenantWrite) -> Result<T, E> + Send + 'static,
     {
         self.shared
             .reserve
             .admit()
             .map_err(|e| E::from(WriteError::Store(e)))?;
-        let (job, rx) = make_job(tenant, f)?;
+        let (job, rx) = make_job(tenant, f);
         self.tx
             .blocking_send(Msg::Job(job))
             .map_err(|_| stopped::<E>())?;
@@ -320,15 +331,15 @@ impl Writer {
     /// [`Retirement`] zeroes the old file once its last reader is done.
     pub async fn rewrite<F>(
         &self,
-        jobs: Vec<(String, F)>,
+        jobs: Vec<(TenantId, F)>,
     ) -> Result<(RewriteReport, Retirement), WriteError>
     where
-        F: FnOnce(&mut TenantTxn<'_>) -> Result<(), WriteError> + Send + 'static,
+        F: FnOnce(&mut dyn TenantWrite) -> Result<(), WriteError> + Send + 'static,
     {
         let mut queued = Vec::with_capacity(jobs.len());
         let mut answers = Vec::with_capacity(jobs.len());
         for (tenant, f) in jobs {
-            let (job, rx) = make_job(&tenant, f)?;
+            let (job, rx) = make_job(&tenant, f);
             queued.push(job);
             answers.push(rx);
         }
@@ -357,11 +368,11 @@ impl Writer {
     /// `store.compact` audit record per tenant of `tenants` commits with the new file.
     /// Writes wait only for the catch-up at the end (`online.rs`). The old file is zeroed in the
     /// background once its last reader is done.
-    pub async fn compact(&self, tenants: Vec<String>) -> Result<RewriteReport, WriteError> {
+    pub async fn compact(&self, tenants: Vec<TenantId>) -> Result<RewriteReport, WriteError> {
         let jobs = tenants
             .into_iter()
             .map(|t| {
-                (t, |txn: &mut TenantTxn<'_>| {
+                (t, |txn: &mut dyn TenantWrite| {
                     txn.audit(
                         AuditEntry::new(
                             system_caller(),
@@ -420,25 +431,22 @@ pub(super) struct Rewrite {
     pub(super) reply: oneshot::Sender<Result<(RewriteReport, Retirement), WriteError>>,
 }
 
-fn make_job<T, E, F>(tenant: &str, f: F) -> Result<(Job, oneshot::Receiver<Result<T, E>>), E>
+fn make_job<T, E, F>(tenant: &TenantId, f: F) -> (Job, oneshot::Receiver<Result<T, E>>)
 where
     T: Send + 'static,
     E: From<WriteError> + Send + 'static,
-    F: FnOnce(&mut TenantTxn<'_>) -> Result<T, E> + Send + 'static,
+    F: FnOnce(&mut dyn TenantWrite) -> Result<T, E> + Send + 'static,
 {
-    if tenant.is_empty() {
-        return Err(E::from(WriteError::Invalid("empty tenant id".into())));
-    }
     let (tx, rx) = oneshot::channel();
     let job = Job {
-        tenant: tenant.to_string(),
+        tenant: tenant.clone(),
         f: Box::new(TypedJob {
             f: Some(f),
             result: None,
             tx,
         }),
     };
-    Ok((job, rx))
+    (job, rx)
 }
 
 fn writer_loop(
@@ -514,7 +522,7 @@ struct Ran {
     closure_ok: bool,
     /// Refused by the writer despite `Ok`: [`WriteError::Unaudited`] or a panic.
     refusal: Option<WriteError>,
-    tenant: String,
+    tenant: TenantId,
     events: Vec<txn::JobEvent>,
 }
 
@@ -571,7 +579,7 @@ fn run_group(
         let applied = match applied {
             None => Ok(()),
             Some((staged, entries)) => {
-                let r = txn::apply(&wtx, &tenant, key, now, &staged, &entries);
+                let r = txn::apply(&wtx, tenant.as_str(), key, now, &staged, &entries);
                 if journaling && r.is_ok() && !(staged.is_empty() && entries.is_empty()) {
                     replays.push(online::Replay {
                         tenant: tenant.clone(),
