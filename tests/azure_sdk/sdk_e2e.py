@@ -342,7 +342,8 @@ def jit(client, sub, user):
 
 
 def alert_ops(client, sub, alerts):
-    """alerts (2022-01-01): the four lists, the two gets, and the state actions' 405."""
+    """alerts (2022-01-01): the four lists, the two gets, and the 405 of the state actions
+    and of simulate."""
     ops = client.alerts
     by_name = {a["alert"]["name"]: a for a in alerts}
 
@@ -413,7 +414,14 @@ def alert_ops(client, sub, alerts):
             405,
             lambda: getattr(ops, f"update_resource_group_level_state_to_{action}")(a["rg"], a["loc"], some),
         )
+    e = expect_error(
+        "simulate",
+        405,
+        lambda: ops.begin_simulate(a["loc"], {"properties": {"kind": "Bundles", "bundles": ["VirtualMachines"]}}),
+    )
+    check("simulate: says read-only", "read-only" in e.message, True)
     check("status unchanged", ops.get_subscription_level(a["loc"], some).status, a["alert"]["properties"]["status"])
+    check("no alert was added", sorted(x.name for x in ops.list()), where())
 
 
 def get_raw(client, path):

@@ -7,7 +7,7 @@
 
 use std::path::PathBuf;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use http::StatusCode;
 use serde_json::{Value, json};
@@ -139,10 +139,6 @@ async fn the_sdk_drives_every_operation() {
         started.elapsed()
     );
     assert!(stdout.contains("checks passed"), "{stdout}\n{stderr}");
-    assert!(
-        started.elapsed() < Duration::from_secs(120),
-        "the SDK script is meant to take seconds"
-    );
 
     // The SDK's calls were audited as the test's OS user, with the operations' own names,
     // exactly as the /v1 routes audit them.
