@@ -23,6 +23,21 @@ pub const SEVERITIES: [&str; 4] = ["High", "Medium", "Low", "Informational"];
 /// TUI's status filter cycles through.
 pub const STATUSES: [&str; 4] = ["Active", "InProgress", "Resolved", "Dismissed"];
 
+/// The resource group and location an ARM id names (`…/resourceGroups/{rg}/…` and
+/// `…/locations/{location}/…`, segment names compared case-insensitively), each if present.
+pub fn placement_of(id: &str) -> (Option<&str>, Option<&str>) {
+    let segment = |name: &str| {
+        let mut segs = id.split('/');
+        while let Some(s) = segs.next() {
+            if s.eq_ignore_ascii_case(name) {
+                return segs.next().filter(|v| !v.is_empty());
+            }
+        }
+        None
+    };
+    (segment("resourceGroups"), segment("locations"))
+}
+
 /// Parser of ingested alerts.
 #[derive(Debug, Clone, Copy)]
 pub struct AlertInput;
@@ -173,15 +188,30 @@ impl ValidAlert {
     }
 
     /// The alert as served by `tenant`: the source's object with `id` and `type` set to
-    /// ours (`/subscriptions/{tenant}/providers/Microsoft.Security/locations/local/alerts/{name}`,
-    /// [`ALERT_TYPE`]); everything else as sent. Consumes the alert (an ingest batch
-    /// would otherwise copy every alert's whole object).
+    /// ours (`/subscriptions/{tenant}[/resourceGroups/{rg}]/providers/Microsoft.Security/
+    /// locations/{location}/alerts/{name}`, [`ALERT_TYPE`]); everything else as sent. The
+    /// resource group and location are those the source's own ARM `id` names ([`placement_of`];
+    /// one that is not a valid name is dropped), else none and `local`: the ARM paths
+    /// list and get alerts by them. Consumes the alert (an ingest batch would otherwise
+    /// copy every alert's whole object).
     pub fn into_json_for_tenant(self, tenant: &TenantId) -> Map<String, Value> {
         let mut m = self.json;
+        let (rg, location) = match m.get("id").and_then(Value::as_str) {
+            Some(id) => placement_of(id),
+            None => (None, None),
+        };
+        let rg = rg
+            .filter(|g| super::jit::is_resource_group(g))
+            .map(|g| format!("/resourceGroups/{g}"))
+            .unwrap_or_default();
+        let location = location
+            .filter(|l| ResourceName::parse(l).is_ok())
+            .unwrap_or(super::jit::DEFAULT_LOCATION)
+            .to_owned();
         m.insert(
             "id".to_owned(),
             Value::String(format!(
-                "/subscriptions/{tenant}/providers/Microsoft.Security/locations/local/alerts/{}",
+                "/subscriptions/{tenant}{rg}/providers/Microsoft.Security/locations/{location}/alerts/{}",
                 self.name
             )),
         );
@@ -383,5 +413,37 @@ mod tests {
         );
         assert_eq!(m["type"], ALERT_TYPE);
         assert_eq!(m["x"], 1);
+    }
+
+    /// The source's ARM id places the alert (for the ARM paths' lists and gets); a
+    /// segment that is not a valid name is not copied into ours.
+    #[test]
+    fn json_for_tenant_keeps_the_sources_group_and_location() {
+        let tenant = TenantId::parse("contoso").unwrap();
+        let at = |id: &str| {
+            let a = AlertInput::parse(&json!({"id": id, "name": "a1", "properties": {}}), now())
+                .unwrap();
+            a.into_json_for_tenant(&tenant)["id"].clone()
+        };
+        assert_eq!(
+            at(
+                "/subscriptions/x/resourceGroups/myRg1/providers/Microsoft.Security/locations/westeurope/alerts/z"
+            ),
+            "/subscriptions/contoso/resourceGroups/myRg1/providers/Microsoft.Security/locations/westeurope/alerts/a1"
+        );
+        assert_eq!(
+            at("/subscriptions/x/providers/Microsoft.Security/locations/centralus/alerts/z"),
+            "/subscriptions/contoso/providers/Microsoft.Security/locations/centralus/alerts/a1"
+        );
+        assert_eq!(
+            at(
+                "/subscriptions/x/resourceGroups/a?b/providers/Microsoft.Security/locations/../alerts/z"
+            ),
+            "/subscriptions/contoso/providers/Microsoft.Security/locations/local/alerts/a1"
+        );
+        assert_eq!(
+            placement_of("/subscriptions/x/resourcegroups/RG/providers/p/Locations/l/alerts/a"),
+            (Some("RG"), Some("l"))
+        );
     }
 }

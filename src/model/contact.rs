@@ -75,6 +75,51 @@ pub struct ContactProperties {
     /// Which notifications, from which sources, at which minimum level.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub notifications_sources: Option<Vec<NotificationsSource>>,
+    /// `alertNotifications` as a 2020-01-01-preview body gave it, kept so that shape
+    /// reads back whole (an `Off` state keeps its `minimalSeverity`, which no
+    /// `notificationsSources` entry can hold). Never served in the 2023 shape
+    /// ([`SecurityContact::render`]); a 2023 body leaves it unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alert_notifications: Option<AlertNotifications>,
+}
+
+/// `alertNotifications` of the 2020-01-01-preview shape: open strings, kept as given.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AlertNotifications {
+    /// `On` or `Off` (or whatever the client sent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
+    /// `High`, `Medium` or `Low`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub minimal_severity: Option<String>,
+}
+
+/// The shapes a contact is served in, picked by a request's `api-version`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ContactShape {
+    /// `2020-01-01-preview` (what `azure-mgmt-security` 7.0.0 sends): `emails`, `phone`,
+    /// `alertNotifications {state, minimalSeverity}`, `notificationsByRole`.
+    Preview2020,
+    /// `2023-12-01-preview`: `emails`, `phone`, `isEnabled`, `notificationsByRole`,
+    /// `notificationsSources`. The shape contacts are stored in, and `/v1` serves.
+    Preview2023,
+}
+
+impl ContactShape {
+    /// Every served shape with its `api-version`, oldest first.
+    pub const SERVED: [(&'static str, ContactShape); 2] = [
+        ("2020-01-01-preview", ContactShape::Preview2020),
+        ("2023-12-01-preview", ContactShape::Preview2023),
+    ];
+
+    /// The shape an `api-version` asks for; `None` for a version not served.
+    pub fn from_api_version(version: &str) -> Option<ContactShape> {
+        Self::SERVED
+            .into_iter()
+            .find(|(v, _)| *v == version)
+            .map(|(_, s)| s)
+    }
 }
 
 /// `notificationsByRole`: state and roles are open strings (`On`/`Off`; `Owner`, ...), kept
@@ -175,6 +220,7 @@ impl ContactInput {
                 .collect::<Vec<_>>()
         });
 
+        let mut alert_notifications = None;
         if let Some(an) = c.opt_object(p, "alertNotifications", base) {
             let an_path = join(base, "alertNotifications");
             if p.get("notificationsSources").is_some_and(|v| !v.is_null()) {
@@ -193,10 +239,14 @@ impl ContactInput {
                     .get_or_insert_with(Vec::new)
                     .push(NotificationsSource {
                         source_type: "Alert".to_owned(),
-                        minimal_severity,
+                        minimal_severity: minimal_severity.clone(),
                         minimal_risk_level: None,
                     });
             }
+            alert_notifications = Some(AlertNotifications {
+                state,
+                minimal_severity,
+            });
         }
 
         c.finish(ContactProperties {
@@ -205,6 +255,7 @@ impl ContactInput {
             is_enabled,
             notifications_by_role,
             notifications_sources,
+            alert_notifications,
         })
     }
 }
@@ -300,7 +351,49 @@ impl ContactProperties {
         add(self.is_enabled.is_some(), "isEnabled");
         add(self.notifications_by_role.is_some(), "notificationsByRole");
         add(self.notifications_sources.is_some(), "notificationsSources");
+        add(self.alert_notifications.is_some(), "alertNotifications");
         f
+    }
+
+    /// `alertNotifications` as the 2020-01-01-preview shape reads it: as written in that
+    /// shape when it was, else from the first `Alert` source (`On` with its
+    /// `minimalSeverity`, `Off` when `isEnabled` is false), else `Off`.
+    pub fn alert_notifications_2020(&self) -> AlertNotifications {
+        if let Some(an) = &self.alert_notifications {
+            return an.clone();
+        }
+        let alert = self
+            .notifications_sources
+            .iter()
+            .flatten()
+            .find(|s| s.source_type.eq_ignore_ascii_case("alert"));
+        let on = alert.is_some() && self.is_enabled != Some(false);
+        AlertNotifications {
+            state: Some(if on { "On" } else { "Off" }.to_owned()),
+            minimal_severity: alert.and_then(|s| s.minimal_severity.clone()),
+        }
+    }
+}
+
+impl SecurityContact {
+    /// The contact as served in `shape`. The 2023 shape is the stored one without the
+    /// kept 2020 `alertNotifications`; the 2020 shape has `emails`, `phone`,
+    /// `notificationsByRole` and `alertNotifications`
+    /// ([`ContactProperties::alert_notifications_2020`]), and cannot hold `isEnabled` or
+    /// sources other than `Alert`.
+    pub fn render(&self, shape: ContactShape) -> serde_json::Result<Value> {
+        let mut v = serde_json::to_value(self)?;
+        let Some(p) = v.get_mut("properties").and_then(Value::as_object_mut) else {
+            return Ok(v);
+        };
+        p.remove("alertNotifications");
+        if shape == ContactShape::Preview2020 {
+            p.remove("isEnabled");
+            p.remove("notificationsSources");
+            let an = self.properties.alert_notifications_2020();
+            p.insert("alertNotifications".to_owned(), serde_json::to_value(an)?);
+        }
+        Ok(v)
     }
 }
 
@@ -360,6 +453,58 @@ mod tests {
         assert!(!q.has_email("b@y.org"));
         assert_eq!(q.without_email("a@x.com"), None);
         assert_eq!(p.without_email("nobody@x.com").unwrap(), p);
+    }
+
+    /// A contact PUT in one shape reads back whole in the same shape, and in the other
+    /// shape holds what that shape can say.
+    #[test]
+    fn each_shape_reads_back_whole() {
+        let tenant = TenantId::parse("contoso").unwrap();
+        let name = ResourceName::parse("default").unwrap();
+        let old = json!({
+            "emails": "a@x.com;b@y.org",
+            "phone": "(214)275-4038",
+            "alertNotifications": {"state": "Off", "minimalSeverity": "High"},
+            "notificationsByRole": {"state": "On", "roles": ["Owner"]}
+        });
+        let p = ContactInput::parse(&json!({ "properties": old })).unwrap();
+        let c = SecurityContact::new(&tenant, &name, p, None);
+        assert_eq!(
+            c.render(ContactShape::Preview2020).unwrap()["properties"],
+            old
+        );
+        let new = c.render(ContactShape::Preview2023).unwrap();
+        assert_eq!(new["properties"].get("alertNotifications"), None);
+        assert_eq!(new["properties"]["emails"], "a@x.com;b@y.org");
+
+        let new_body = json!({
+            "emails": "a@x.com",
+            "isEnabled": true,
+            "notificationsByRole": {"state": "Off", "roles": []},
+            "notificationsSources": [
+                {"sourceType": "Alert", "minimalSeverity": "Medium"},
+                {"sourceType": "AttackPath", "minimalRiskLevel": "Critical"}
+            ]
+        });
+        let p = ContactInput::parse(&json!({ "properties": new_body })).unwrap();
+        let c = SecurityContact::new(&tenant, &name, p, None);
+        assert_eq!(
+            c.render(ContactShape::Preview2023).unwrap()["properties"],
+            new_body
+        );
+        assert_eq!(
+            c.render(ContactShape::Preview2020).unwrap()["properties"],
+            json!({
+                "emails": "a@x.com",
+                "alertNotifications": {"state": "On", "minimalSeverity": "Medium"},
+                "notificationsByRole": {"state": "Off", "roles": []}
+            })
+        );
+        assert_eq!(
+            ContactShape::from_api_version("2020-01-01-preview"),
+            Some(ContactShape::Preview2020)
+        );
+        assert_eq!(ContactShape::from_api_version("2017-08-01-preview"), None);
     }
 
     #[test]

@@ -263,8 +263,30 @@ pub enum VmIdError {
     Name,
 }
 
+/// Checks a resource group and a location named by an ARM path (each when given): 400
+/// naming `resourceGroupName` or `location` when either is not a valid name.
+pub fn check_placement(
+    resource_group: Option<&str>,
+    location: Option<&str>,
+) -> Result<(), ValidationErrors> {
+    let mut c = Collector::new();
+    if resource_group.is_some_and(|g| !is_resource_group(g)) {
+        c.push(
+            "resourceGroupName",
+            "must be 1-90 letters, digits, '_', '-', '.', '(' or ')', not ending in '.'",
+        );
+    }
+    if location.is_some_and(|l| ResourceName::parse(l).is_err()) {
+        c.push(
+            "location",
+            "must be letters, digits, '.', '_' or '-' (e.g. westeurope)",
+        );
+    }
+    c.finish(())
+}
+
 /// Whether `s` is an ARM resource group name (ASCII subset).
-fn is_resource_group(s: &str) -> bool {
+pub(crate) fn is_resource_group(s: &str) -> bool {
     (1..=90).contains(&s.len())
         && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"_-.()".contains(&b))
@@ -354,6 +376,9 @@ pub struct JitPolicyInput {
     kind: Option<String>,
     /// `location`, or [`DEFAULT_LOCATION`].
     location: String,
+    /// The resource group the policy is at, when a path names it ([`JitPolicyInput::at`]);
+    /// else that of its first VM.
+    resource_group: Option<String>,
     /// The properties, with `requests` empty and `provisioningState` unset.
     properties: JitPolicyProperties,
 }
@@ -403,6 +428,7 @@ impl JitPolicyInput {
             tenant: tenant.clone(),
             kind,
             location,
+            resource_group: None,
             properties: JitPolicyProperties {
                 virtual_machines,
                 requests: Vec::new(),
@@ -431,6 +457,18 @@ impl JitPolicyInput {
     /// The properties, with `requests` empty and `provisioningState` unset.
     pub fn properties(&self) -> &JitPolicyProperties {
         &self.properties
+    }
+
+    /// The policy placed at the resource group and location a path names (the ARM path
+    /// `…/resourceGroups/{rg}/…/locations/{location}/jitNetworkAccessPolicies/{name}`):
+    /// they override the body's `location` (read-only in the API, which its SDK never
+    /// sends) and the first VM's resource group. 400 naming `resourceGroupName` or
+    /// `location` when either is not a valid name.
+    pub fn at(mut self, resource_group: &str, location: &str) -> Result<Self, ValidationErrors> {
+        check_placement(Some(resource_group), Some(location))?;
+        self.resource_group = Some(resource_group.to_owned());
+        self.location = location.to_owned();
+        Ok(self)
     }
 }
 
@@ -604,7 +642,10 @@ impl JitPolicy {
             etag,
             properties,
         };
-        let rg = policy.resource_group().unwrap_or("default").to_owned();
+        let rg = match input.resource_group {
+            Some(rg) => rg,
+            None => policy.resource_group().unwrap_or("default").to_owned(),
+        };
         policy.id = format!(
             "/subscriptions/{tenant}/resourceGroups/{rg}/providers/Microsoft.Security/locations/{}/jitNetworkAccessPolicies/{name}",
             policy.location
@@ -612,12 +653,25 @@ impl JitPolicy {
         policy
     }
 
-    /// The policy's resource group: that of its first VM id.
+    /// The policy's resource group: the one its `id` names (where it was put), else
+    /// that of its first VM id (which is what `id` held before policies could be put at
+    /// an ARM path, so a policy stored then reads the same).
     pub fn resource_group(&self) -> Option<&str> {
-        self.properties
-            .virtual_machines
-            .first()
-            .and_then(|vm| resource_group_of(&vm.id))
+        resource_group_of(&self.id).or_else(|| {
+            self.properties
+                .virtual_machines
+                .first()
+                .and_then(|vm| resource_group_of(&vm.id))
+        })
+    }
+
+    /// Whether the policy is at `resource_group` and `location` (each compared
+    /// case-insensitively, as ARM does; `None` matches any).
+    pub fn is_at(&self, resource_group: Option<&str>, location: Option<&str>) -> bool {
+        resource_group.is_none_or(|g| {
+            self.resource_group()
+                .is_some_and(|r| r.eq_ignore_ascii_case(g))
+        }) && location.is_none_or(|l| self.location.eq_ignore_ascii_case(l))
     }
 
     /// The VM with this id (ARM ids compare case-insensitively).

@@ -18,7 +18,8 @@ pub mod validate;
 pub use alert::{AlertInput, ValidAlert};
 pub use audit::{AuditCaller, AuditDetails, AuditRecord, AuditStatus};
 pub use contact::{
-    ContactInput, ContactProperties, NotificationsByRole, NotificationsSource, SecurityContact,
+    AlertNotifications, ContactInput, ContactProperties, ContactShape, NotificationsByRole,
+    NotificationsSource, SecurityContact,
 };
 pub use dsr::{
     DataSubjectRequest, DsrError, DsrInput, DsrStatus, DsrSubject, DsrType, ReportEntry,

@@ -472,54 +472,6 @@ async fn events_carry_only_what_the_caller_may_see() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn azure_paths_answer_with_the_export_permissions() {
-    let (_dir, d) = start().await;
-    d.client()
-        .put(
-            &format!("/v1/tenants/{T}/contacts/default"),
-            &contact(),
-            None,
-        )
-        .await;
-    let (s, v, _) = d
-        .client()
-        .get("/subscriptions/contoso/providers/Microsoft.Security/securityContacts?api-version=2023-12-01-preview")
-        .await;
-    assert_eq!(s, StatusCode::OK);
-    assert_eq!(
-        v["value"][0]["properties"]["emails"],
-        "alice@contoso.com;bob@contoso.com"
-    );
-    let alerts =
-        "/subscriptions/contoso/providers/Microsoft.Security/alerts?api-version=2022-01-01";
-    assert_eq!(d.client().get(alerts).await.0, StatusCode::OK);
-    assert_eq!(
-        d.client_as("owner").get(alerts).await.0,
-        StatusCode::FORBIDDEN
-    );
-    // Each is audited as an export of what it served, like `/export/{kind}`.
-    let exports: Vec<(String, Option<u64>)> = d
-        .audit()
-        .await
-        .into_iter()
-        .filter(|r| {
-            r.operation_name.ends_with(".export")
-                && r.status == steward::model::AuditStatus::Succeeded
-        })
-        .map(|r| (r.operation_name, r.details.counts.get("records").copied()))
-        .collect();
-    assert_eq!(
-        exports,
-        [
-            ("contacts.export".to_owned(), Some(1)),
-            ("alerts.export".to_owned(), Some(0))
-        ],
-        "the product paths' exports are audited with their record counts"
-    );
-    d.stop().await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bodies_are_bounded_and_typed() {
     let (_dir, d) = TestDaemon::in_temp("[limits]\nmax_body = \"1KiB\"").await;
     let api = d.client();

@@ -5,7 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use http::StatusCode;
-use serde_json::{Value, json};
+use serde_json::json;
 use steward::model::AuditStatus;
 use steward_daemon::store::{DocInput, Kind, ScheduleAction, TenantRead};
 use steward_testkit::inproc::{
@@ -312,37 +312,6 @@ async fn a_reader_may_look_but_not_change() {
         .map(|r| r.details.counts.get("attempts").copied().unwrap_or(1))
         .sum();
     assert_eq!(denied, 4);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_products_policy_path_answers_with_export_permission() {
-    let (_dir, d) = TestDaemon::in_temp("").await;
-    let c = d.client();
-    c.put(
-        &format!("{}/jit-policies/default", base()),
-        &policy("PT3H"),
-        None,
-    )
-    .await;
-    let az = "/subscriptions/contoso/resourceGroups/rg1/providers/Microsoft.Security/locations/local/jitNetworkAccessPolicies/default?api-version=2020-01-01";
-    let (s, v, _) = c.get(az).await;
-    assert_eq!(s, StatusCode::OK, "{v}");
-    assert_eq!(v["name"], "default");
-    assert!(v["properties"]["requests"].is_array());
-    let (s, v, _) = d.client_as("owner").get(az).await;
-    assert_eq!(s, StatusCode::FORBIDDEN);
-    assert!(v.to_string().contains("jit.export"), "{v}");
-    let other_rg = az.replace("/rg1/", "/rg2/");
-    assert_eq!(c.get(&other_rg).await.0, StatusCode::NOT_FOUND);
-    assert!(
-        d.audit()
-            .await
-            .iter()
-            .any(|r| r.operation_name == "jit-policies.export"
-                && r.details.counts.get("records") == Some(&1))
-    );
-    let _: Value = v;
-    d.stop().await;
 }
 
 /// A hook script in `dir` appending each document it reads on stdin to `hook.out`.

@@ -610,7 +610,7 @@ impl Ctx<'_> {
                     "/subscriptions/{t}/resourceGroups/{t}-rg/providers/Microsoft.Security/locations/local/jitNetworkAccessPolicies/{t}-pol?api-version=2020-01-01"
                 ),
                 None,
-                Some("jit.export"),
+                Some("jit.read"),
                 Success,
             ),
             Op::Initiate => (
@@ -727,7 +727,7 @@ impl Ctx<'_> {
                     "/subscriptions/{t}/providers/Microsoft.Security/securityContacts?api-version=2023-12-01-preview"
                 ),
                 None,
-                Some("contacts.export"),
+                Some("contacts.read"),
                 Success,
             ),
             Op::AzureAlerts => (
@@ -736,7 +736,7 @@ impl Ctx<'_> {
                     "/subscriptions/{t}/providers/Microsoft.Security/alerts?api-version=2022-01-01"
                 ),
                 None,
-                Some("alerts.export"),
+                Some("alerts.read"),
                 Success,
             ),
             Op::Subjects(of, kind) => {

@@ -1,6 +1,9 @@
 //! Alerts: list newest first with filters, get one, ingest (append only). Alerts are
 //! security data: no profile updates or deletes one, so every update, delete or state
-//! action answers 405 and is audited as denied.
+//! action answers 405 and is audited as denied. The list and the get answer on both
+//! mounts ([`Mount`]): the ARM paths' resource group and location filter the list and
+//! must be the alert's for a get (those its `id` names, kept from the source's own id at
+//! ingest).
 
 use crate::store::TenantRead;
 use std::sync::Arc;
@@ -18,6 +21,7 @@ use steward::wire::List;
 
 use steward::model::AuditStatus;
 
+use super::arm::{At, Mount};
 use super::body::{self, Accept, Format};
 use super::ctx::TenantCtx;
 use super::extract::{P, Q};
@@ -105,6 +109,22 @@ pub(crate) struct Filter {
     pub(crate) since: Option<i64>,
     pub(crate) until: Option<i64>,
     q: Option<String>,
+    /// The resource group and location an ARM path names, matched against the alert's
+    /// `id` (case-insensitively).
+    at: (Option<String>, Option<String>),
+}
+
+/// Whether an alert's `id` is at `rg` and `loc` (each when given; compared
+/// case-insensitively, as ARM does).
+fn is_at(id: Option<&str>, (rg, loc): &(Option<String>, Option<String>)) -> bool {
+    let (g, l) = id
+        .map(steward::model::alert::placement_of)
+        .unwrap_or_default();
+    let same = |want: &Option<String>, have: Option<&str>| {
+        want.as_deref()
+            .is_none_or(|w| have.is_some_and(|h| h.eq_ignore_ascii_case(w)))
+    };
+    same(rg, g) && same(loc, l)
 }
 
 fn time_param(name: &str, v: &Option<String>) -> Result<Option<i64>, ApiError> {
@@ -121,8 +141,12 @@ fn time_param(name: &str, v: &Option<String>) -> Result<Option<i64>, ApiError> {
 }
 
 impl Filter {
-    /// Parses the query's filters (a bad time is a 400 naming the parameter).
-    pub(crate) fn new(q: &AlertQuery) -> Result<Filter, ApiError> {
+    /// Parses the query's filters (a bad time is a 400 naming the parameter), at the
+    /// resource group and location `at` names (an ARM path's; `(None, None)` elsewhere).
+    pub(crate) fn new(
+        q: &AlertQuery,
+        at: (Option<String>, Option<String>),
+    ) -> Result<Filter, ApiError> {
         Ok(Filter {
             severity: q.severity.as_ref().map(|s| s.to_lowercase()),
             status: q.status.as_ref().map(|s| s.to_lowercase()),
@@ -132,6 +156,7 @@ impl Filter {
                 .as_ref()
                 .map(|s| s.to_lowercase())
                 .filter(|s| !s.is_empty()),
+            at,
         })
     }
 
@@ -148,9 +173,10 @@ impl Filter {
         if self.since.is_some_and(|s| t < s) || self.until.is_some_and(|u| t > u) {
             return false;
         }
-        let Some(q) = &self.q else {
+        let placed = self.at.0.is_some() || self.at.1.is_some();
+        if self.q.is_none() && !placed {
             return true;
-        };
+        }
         // Only the fields `q` reads are decoded: parsing each whole body into a `Value`
         // was most of a filtered page's time (docs/PERFORMANCE.md). A body this shape
         // does not fit takes the old path.
@@ -160,6 +186,12 @@ impl Filter {
                 Ok(v) => v,
                 Err(_) => return false,
             },
+        };
+        if placed && !is_at(v["id"].as_str(), &self.at) {
+            return false;
+        }
+        let Some(q) = &self.q else {
+            return true;
         };
         let p = &v["properties"];
         let field = |k: &str| p[k].as_str().unwrap_or("").to_lowercase();
@@ -176,6 +208,8 @@ impl Filter {
 /// The parts of a stored alert `?q=` reads.
 #[derive(Deserialize)]
 struct FilterBody {
+    #[serde(default)]
+    id: Option<Value>,
     #[serde(default)]
     properties: FilterProps,
 }
@@ -204,21 +238,23 @@ impl FilterBody {
                 m.insert(k.to_owned(), v);
             }
         }
-        serde_json::json!({ "properties": m })
+        serde_json::json!({ "id": self.id, "properties": m })
     }
 }
 
-/// Lists alerts newest first: used by `GET …/alerts` and the Azure path. Each alert is
-/// served as its stored JSON text with the etag added ([`raw_doc_json`], no parse).
-pub async fn list_page(
+/// Lists alerts newest first, at the resource group and location `at` names (each when
+/// given). Each alert is served as its stored JSON text with the etag added
+/// ([`raw_doc_json`], no parse).
+async fn list_page(
     ctx: &TenantCtx,
-    needed: Permission,
     q: AlertQuery,
+    at: (Option<String>, Option<String>),
     path: &str,
+    mount: Mount,
 ) -> Result<List<Box<RawValue>>, ApiError> {
-    ctx.require(needed, LIST).await?;
+    ctx.require(Permission::AlertsRead, LIST).await?;
     let limit = paging::limit(q.limit)?;
-    let filter = Filter::new(&q)?;
+    let filter = Filter::new(&q, at)?;
     let order = Order::parse(q.orderby.as_deref())?;
     // Newest first, the scan starts at the cursor, else just after `until`, and ends at
     // `since`; oldest first, it starts after the cursor, else at `since`, and ends at
@@ -286,7 +322,7 @@ pub async fn list_page(
             &format!("{}:{}", c.time_micros, c.name),
         )
     });
-    let mut query = Vec::new();
+    let mut query = mount.query();
     for (k, v) in [
         ("severity", &q.severity),
         ("status", &q.status),
@@ -302,25 +338,39 @@ pub async fn list_page(
     Ok(paging::page(value, path, &query, limit, next))
 }
 
-/// `GET /v1/tenants/{t}/alerts`.
+/// `GET /v1/tenants/{t}/alerts` and the ARM lists (of the subscription or a resource
+/// group, each also by region).
 pub async fn list(
     ctx: TenantCtx,
+    mount: Mount,
+    P(at): P<At>,
     Q(q): Q<AlertQuery>,
 ) -> Result<Json<List<Box<RawValue>>>, ApiError> {
-    let path = format!("{}/alerts", ctx.base());
-    Ok(Json(
-        list_page(&ctx, Permission::AlertsRead, q, &path).await?,
-    ))
+    let placement = at.placement()?;
+    let path = at.list_path(&ctx, mount, "alerts", "alerts");
+    Ok(Json(list_page(&ctx, q, placement, &path, mount).await?))
 }
 
-/// `GET /v1/tenants/{t}/alerts/{name}`.
-pub async fn get(ctx: TenantCtx, P((_, name)): P<(String, String)>) -> Result<Response, ApiError> {
+/// `GET /v1/tenants/{t}/alerts/{name}` and the ARM gets (subscription or resource group
+/// level, at a location: the alert's own, else 404).
+pub async fn get(ctx: TenantCtx, P(at): P<At>) -> Result<Response, ApiError> {
+    let name = at.name()?;
     ctx.require(Permission::AlertsRead, &format!("alerts/{name}"))
         .await?;
+    let placement = at.placement()?;
     let name = resource_name(&name)?;
     let doc = ctx
         .read(move |r| Ok(r.get(Kind::Alert, name.as_str())?))
         .await?
+        .filter(|d| {
+            placement == (None, None) || {
+                let id = serde_json::from_str::<FilterBody>(&d.body_json)
+                    .ok()
+                    .and_then(|b| b.id)
+                    .and_then(|v| v.as_str().map(str::to_owned));
+                is_at(id.as_deref(), &placement)
+            }
+        })
         .ok_or_else(|| ApiError::not_found("no such alert"))?;
     Ok((etag_header(&doc.etag), Json(doc_json(&doc)?)).into_response())
 }

@@ -111,7 +111,7 @@ pub async fn list(ctx: TenantCtx, Q(q): Q<ListQuery>) -> Result<Json<List<Value>
         Kind::Dsr,
         LIST,
         &q,
-        &path,
+        (&path, super::arm::Mount::V1),
         served,
     )
     .await?;

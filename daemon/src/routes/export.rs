@@ -140,7 +140,7 @@ impl ExportQuery {
             })
             .collect::<Vec<_>>()
             .join("&");
-        Ok(Some((Filter::new(&q)?, shown)))
+        Ok(Some((Filter::new(&q, (None, None))?, shown)))
     }
 }
 

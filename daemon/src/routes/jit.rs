@@ -1,7 +1,8 @@
 //! JIT network access: policies (list, get, create or replace, delete), initiating a
-//! request under a policy, and requests (list, get, revoke); plus the product's own path
-//! for reading one policy (`/subscriptions/{t}/resourceGroups/{rg}/providers/
-//! Microsoft.Security/locations/{loc}/jitNetworkAccessPolicies/{name}`).
+//! request under a policy, and requests (list, get, revoke). The policy handlers answer
+//! on both mounts ([`Mount`]): on the ARM paths the resource group and location in the
+//! path ([`At`]) place a policy when it is put, filter the lists, and must be the
+//! policy's for a get, delete or initiate (else 404; a delete answers 204).
 //!
 //! A policy is stored without its requests; `properties.requests` is filled when it is
 //! served, from the tenant's request records. A request is its own record (key: its id, a
@@ -27,15 +28,17 @@ use steward::model::{AuditStatus, InitiateRequest, JitPolicy, JitPolicyInput, Re
 use steward::permissions::Permission;
 use steward::wire::List;
 
+use super::arm::{At, Mount};
 use super::body;
 use super::ctx::TenantCtx;
 use super::extract::{P, Q};
 use super::idempotency::{IdempotencyKey, Outcome};
-use super::resource::{self, ListQuery, name_page};
+use super::paging;
+use super::resource::{self, ListQuery, Precondition, name_page};
 use super::resource::{doc_json, etag_header, resource_name};
 use crate::error::ApiError;
 use crate::jit::{self, parse_request, request_input};
-use crate::store::{Doc, IfMatch, Kind, TenantReader, TenantWrite};
+use crate::store::{Doc, Kind, TenantReader, TenantWrite};
 use crate::timers::hook::{self, HookEvent};
 
 /// Cursor list name of policies.
@@ -80,35 +83,79 @@ fn policy_json(doc: &Doc, requests: Vec<Value>) -> Result<Value, ApiError> {
     Ok(v)
 }
 
-/// `GET /v1/tenants/{t}/jit-policies`.
-pub async fn list_policies(
-    ctx: TenantCtx,
-    Q(q): Q<ListQuery>,
-) -> Result<Json<List<Value>>, ApiError> {
-    // Checked before the requests are read (name_page checks it again, at no cost).
-    ctx.require(Permission::JitRead, POLICIES).await?;
-    let mut requests = ctx.read(requests_by_policy).await?;
-    let path = format!("{}/jit-policies", ctx.base());
-    let page = name_page(
-        &ctx,
-        Permission::JitRead,
-        Kind::JitPolicy,
-        POLICIES,
-        &q,
-        &path,
-        |d| policy_json(d, requests.remove(&d.name).unwrap_or_default()),
-    )
-    .await?;
-    Ok(Json(page))
+/// A stored policy.
+fn policy_of(doc: &Doc) -> Result<JitPolicy, ApiError> {
+    serde_json::from_str(&doc.body_json).map_err(|e| ApiError::internal(&e))
 }
 
-/// Reads one policy with its requests, or 404.
-async fn read_policy(ctx: &TenantCtx, name: String) -> Result<(Doc, Value), ApiError> {
+/// `GET /v1/tenants/{t}/jit-policies` and the ARM lists (of the subscription, a region,
+/// a resource group, or both): the policies at the path's resource group and location,
+/// in name order, each with its requests.
+pub async fn list_policies(
+    ctx: TenantCtx,
+    mount: Mount,
+    P(at): P<At>,
+    Q(q): Q<ListQuery>,
+) -> Result<Json<List<Value>>, ApiError> {
+    ctx.require(Permission::JitRead, POLICIES).await?;
+    let (rg, loc) = at.placement()?;
+    let limit = paging::limit(q.limit)?;
+    let after = match &q.cursor {
+        Some(c) => Some(paging::decode(&ctx.tenant, POLICIES, c)?),
+        None => None,
+    };
+    let (docs, next, mut requests) = ctx
+        .read(move |r| {
+            let mut found: Vec<Doc> = Vec::new();
+            let mut after = after;
+            loop {
+                let page = r.list(Kind::JitPolicy, after.as_deref(), SCAN)?;
+                for doc in page.items {
+                    if !policy_of(&doc)?.is_at(rg.as_deref(), loc.as_deref()) {
+                        continue;
+                    }
+                    if found.len() == limit {
+                        let next = found.last().map(|d| d.name.clone());
+                        return Ok((found, next, requests_by_policy(r)?));
+                    }
+                    found.push(doc);
+                }
+                match page.next {
+                    Some(n) => after = Some(n),
+                    None => return Ok((found, None, requests_by_policy(r)?)),
+                }
+            }
+        })
+        .await?;
+    let value = docs
+        .iter()
+        .map(|d| policy_json(d, requests.remove(&d.name).unwrap_or_default()))
+        .collect::<Result<Vec<_>, _>>()?;
+    let next = next.map(|n| paging::encode(&ctx.tenant, POLICIES, &n));
+    let path = at.list_path(&ctx, mount, "jit-policies", "jitNetworkAccessPolicies");
+    Ok(Json(paging::page(
+        value,
+        &path,
+        &mount.query(),
+        limit,
+        next,
+    )))
+}
+
+/// Reads one policy with its requests, or 404 (also when it is not at the resource
+/// group and location given).
+async fn read_policy(
+    ctx: &TenantCtx,
+    name: String,
+    rg: Option<String>,
+    loc: Option<String>,
+) -> Result<(Doc, Value), ApiError> {
     let name = resource_name(&name)?;
     let (doc, mut requests) = ctx
         .read(move |r| {
             let doc = r
                 .get(Kind::JitPolicy, name.as_str())?
+                .filter(|d| policy_of(d).is_ok_and(|p| p.is_at(rg.as_deref(), loc.as_deref())))
                 .ok_or_else(|| ApiError::not_found("no such JIT policy"))?;
             Ok((doc, requests_by_policy(r)?))
         })
@@ -117,75 +164,83 @@ async fn read_policy(ctx: &TenantCtx, name: String) -> Result<(Doc, Value), ApiE
     Ok((doc, v))
 }
 
-/// `GET /v1/tenants/{t}/jit-policies/{name}`.
-pub async fn get_policy(
-    ctx: TenantCtx,
-    P((_, name)): P<(String, String)>,
-) -> Result<Response, ApiError> {
+/// `GET …/jit-policies/{name}` and `GET …/resourceGroups/{rg}/…/locations/{loc}/
+/// jitNetworkAccessPolicies/{name}`.
+pub async fn get_policy(ctx: TenantCtx, P(at): P<At>) -> Result<Response, ApiError> {
+    let name = at.name()?;
     ctx.require(Permission::JitRead, &format!("jit-policies/{name}"))
         .await?;
-    let (doc, v) = read_policy(&ctx, name).await?;
+    let (rg, loc) = at.placement()?;
+    let (doc, v) = read_policy(&ctx, name, rg, loc).await?;
     Ok((etag_header(&doc.etag), Json(v)).into_response())
 }
 
-/// `GET /subscriptions/{t}/resourceGroups/{rg}/providers/Microsoft.Security/locations/
-/// {loc}/jitNetworkAccessPolicies/{name}`: the product's documented way of exporting a JIT
-/// policy, so it needs `jit.export` like `…/export/jit-policies` (DESIGN: the export calls
-/// answer at their own paths "with the same permissions") and is audited as an export.
-/// The resource group and location must be the policy's (case-insensitive), as in its `id`.
-pub async fn azure_get_policy(
-    ctx: TenantCtx,
-    P((_, rg, loc, name)): P<(String, String, String, String)>,
-) -> Result<Response, ApiError> {
-    let resource = format!("jit-policies/{name}");
-    ctx.require(Permission::JitExport, &resource).await?;
-    let (doc, v) = read_policy(&ctx, name).await?;
-    let policy: JitPolicy =
-        serde_json::from_str(&doc.body_json).map_err(|e| ApiError::internal(&e))?;
-    let rg_ok = policy
-        .resource_group()
-        .is_some_and(|g| g.eq_ignore_ascii_case(&rg));
-    if !rg_ok || !policy.location.eq_ignore_ascii_case(&loc) {
-        return Err(ApiError::not_found("no such JIT policy"));
-    }
-    super::azure::audit_export(&ctx, Resource::JitPolicies, &resource, 1).await?;
-    Ok((etag_header(&doc.etag), Json(v)).into_response())
-}
-
-/// `PUT /v1/tenants/{t}/jit-policies/{name}`: 201 when created, 200 when replaced.
+/// `PUT …/jit-policies/{name}` on either mount. On `/v1`: 201 when created, 200 when
+/// replaced; the location is the body's (default `local`; a replaced policy keeps its
+/// own when the body names none) and a replaced policy keeps its resource group. On the ARM path: 200 either way (all its spec and SDK accept);
+/// the path's resource group and location place it, and a policy of that name placed
+/// elsewhere is a 409 (one name per tenant). `If-Match` and `If-None-Match: *` as for
+/// contacts.
 pub async fn put_policy(
     ctx: TenantCtx,
+    mount: Mount,
     headers: HeaderMap,
-    P((_, name)): P<(String, String)>,
+    P(at): P<At>,
     raw: Body,
 ) -> Result<Response, ApiError> {
+    let name = at.name()?;
     let resource = format!("jit-policies/{name}");
     ctx.require(Permission::JitWrite, &resource).await?;
     let name = resource_name(&name)?;
-    let if_match = body::if_match(&headers)?;
+    let (rg, loc) = at.placement()?;
+    let pre = Precondition::of(&headers)?;
     let value = body::object(&ctx.shared, &headers, raw).await?;
-    let input = JitPolicyInput::parse(&value, &ctx.tenant)?;
-    let policy = JitPolicy::new(&name, input, None);
-    let body_json = serde_json::to_string(&policy).map_err(|e| ApiError::internal(&e))?;
+    let mut input = JitPolicyInput::parse(&value, &ctx.tenant)?;
+    if let (Some(rg), Some(loc)) = (&rg, &loc) {
+        input = input.at(rg, loc)?;
+    }
+    let placed = rg.is_some();
+    let body_location = value.get("location").is_some_and(|l| !l.is_null());
     let entry = ctx
         .entry(Operation::JitWrite, AuditStatus::Succeeded)
         .resource(&resource)
         .field("kind")
         .field("location")
         .field("properties.virtualMachines");
-    let cond = IfMatch {
-        tag: if_match,
-        failed: ctx
-            .entry(Operation::JitWrite, AuditStatus::Failed)
-            .resource(&resource),
-    };
+    let failed = ctx
+        .entry(Operation::JitWrite, AuditStatus::Failed)
+        .resource(&resource);
     let (doc, created) = ctx
         .write(move |txn| {
-            let put = txn.replace_if_match(
+            if let Some(cur) = txn.get(Kind::JitPolicy, name.as_str())? {
+                let cur = policy_of(&cur)?;
+                let group = cur.resource_group().map(str::to_owned);
+                if placed && !cur.is_at(rg.as_deref(), loc.as_deref()) {
+                    txn.audit_on_failure(failed.reason("the name is taken at another place"));
+                    return Err(ApiError::conflict(format!(
+                        "a JIT policy named `{name}` exists at resource group `{}`, location `{}`: delete it there first, or use another name (a name is unique in a subscription)",
+                        group.as_deref().unwrap_or("-"),
+                        cur.location
+                    )));
+                }
+                if !placed && let Some(g) = group {
+                    let loc = if body_location {
+                        input.location().to_owned()
+                    } else {
+                        cur.location.clone()
+                    };
+                    input = input.at(&g, &loc)?;
+                }
+            }
+            let policy = JitPolicy::new(&name, input, None);
+            let body_json = serde_json::to_string(&policy).map_err(|e| ApiError::internal(&e))?;
+            let put = resource::put_under(
+                txn,
                 Kind::JitPolicy,
                 &name,
                 crate::store::DocInput::new(body_json),
-                cond,
+                pre,
+                failed,
             )?;
             txn.audit(entry);
             Ok::<_, ApiError>(put)
@@ -193,8 +248,8 @@ pub async fn put_policy(
         .await?;
     // firewall: the policy's ports are the guards.
     crate::firewall::changed(&ctx.shared, &ctx.tenant, resource).await?;
-    let (_, v) = read_policy(&ctx, doc.name.clone()).await?;
-    let status = if created {
+    let (_, v) = read_policy(&ctx, doc.name.clone(), None, None).await?;
+    let status = if created && !mount.is_arm() {
         StatusCode::CREATED
     } else {
         StatusCode::OK
@@ -202,34 +257,50 @@ pub async fn put_policy(
     Ok((status, etag_header(&doc.etag), Json(v)).into_response())
 }
 
-/// `DELETE /v1/tenants/{t}/jit-policies/{name}`. Its requests stay (listable until
-/// retention removes them) and open ports close at their own end.
+/// `DELETE …/jit-policies/{name}` on either mount: 200 with the deleted policy; when
+/// there is none (at the path's resource group and location), 404 on `/v1` and 204 on
+/// the ARM path. Its requests stay (listable until retention removes them) and open
+/// ports close at their own end.
 pub async fn delete_policy(
     ctx: TenantCtx,
+    mount: Mount,
     headers: HeaderMap,
-    P((_, name)): P<(String, String)>,
+    P(at): P<At>,
 ) -> Result<Response, ApiError> {
-    let doc = resource::delete(&ctx, Resource::JitPolicies, &name, &headers).await?;
+    let name = at.name()?;
+    let (rg, loc) = at.placement()?;
+    let here = move |d: &Doc| Ok(policy_of(d)?.is_at(rg.as_deref(), loc.as_deref()));
+    let gone = resource::delete(&ctx, Resource::JitPolicies, &name, &headers, here).await?;
+    let Some(doc) = gone else {
+        return if mount.is_arm() {
+            Ok(StatusCode::NO_CONTENT.into_response())
+        } else {
+            Err(ApiError::not_found("no such JIT policy"))
+        };
+    };
     let resource = format!("jit-policies/{name}");
     crate::firewall::changed(&ctx.shared, &ctx.tenant, resource).await?; // firewall
     Ok((StatusCode::OK, Json(doc_json(&doc)?)).into_response())
 }
 
-/// `POST /v1/tenants/{t}/jit-policies/{name}/initiate`: 202 with the new request. The
+/// `POST …/jit-policies/{name}/initiate` on either mount (the ARM path's resource group
+/// and location must be the policy's): 202 with the new request. The
 /// requestor is the caller's OS user. In the same write job, every open port of an older
 /// request that the new one opens again closes with `NewerRequestInitiated`.
 pub async fn initiate(
     ctx: TenantCtx,
     headers: HeaderMap,
-    P((_, name)): P<(String, String)>,
+    P(at): P<At>,
     raw: Body,
 ) -> Result<Response, ApiError> {
+    let name = at.name()?;
     ctx.require(
         Permission::JitRequest,
         &format!("jit-policies/{name}/initiate"),
     )
     .await?;
     let name = resource_name(&name)?;
+    let (rg, loc) = at.placement()?;
     let value = body::object(&ctx.shared, &headers, raw).await?;
     let asked = InitiateRequest::parse(&value, &ctx.tenant)?;
     let key = IdempotencyKey::of(
@@ -255,11 +326,12 @@ pub async fn initiate(
             {
                 return Ok((o, true, Vec::new()));
             }
-            let pdoc = txn
+            let policy = txn
                 .get(Kind::JitPolicy, name.as_str())?
+                .map(|d| policy_of(&d))
+                .transpose()?
+                .filter(|p| p.is_at(rg.as_deref(), loc.as_deref()))
                 .ok_or_else(|| ApiError::not_found("no such JIT policy"))?;
-            let policy: JitPolicy =
-                serde_json::from_str(&pdoc.body_json).map_err(|e| ApiError::internal(&e))?;
             let now = now_of(txn);
             let req = policy.initiate(&asked, &requestor, now, id.to_string())?;
             if let Some(jit) = &firewall {
@@ -307,7 +379,7 @@ pub async fn list_requests(
         Kind::JitRequest,
         REQUESTS,
         &q,
-        &path,
+        (&path, Mount::V1),
         doc_json,
     )
     .await?;

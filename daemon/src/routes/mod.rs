@@ -2,8 +2,8 @@
 //! plus the helpers every tenant route uses to learn who is calling and what it may do.
 
 mod alerts;
+mod arm;
 mod audit;
-mod azure;
 mod body;
 mod contacts;
 mod ctx;
@@ -52,7 +52,10 @@ pub fn router(shared: Arc<Shared>) -> Router {
                 .put(contacts::put)
                 .delete(contacts::delete),
         )
-        .route("/v1/tenants/{t}/alerts", get(alerts::list).post(alerts::ingest))
+        .route(
+            "/v1/tenants/{t}/alerts",
+            get(alerts::list).post(alerts::ingest),
+        )
         .route("/v1/tenants/{t}/overview/alerts", get(overview::alerts))
         .route(
             "/v1/tenants/{t}/alerts/{name}",
@@ -62,7 +65,10 @@ pub fn router(shared: Arc<Shared>) -> Router {
                 .delete(alerts::read_only)
                 .post(alerts::read_only),
         )
-        .route("/v1/tenants/{t}/alerts/{name}/{action}", any(alerts::read_only))
+        .route(
+            "/v1/tenants/{t}/alerts/{name}/{action}",
+            any(alerts::read_only),
+        )
         .route("/v1/tenants/{t}/audit", get(audit::list))
         .route("/v1/tenants/{t}/audit/verify", get(audit::verify))
         .route("/v1/tenants/{t}/export/{kind}", get(export::export))
@@ -73,22 +79,6 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/v1/tenants/{t}/dsr/{id}/reject", post(dsr::reject))
         .route("/v1/tenants/{t}/dsr/{id}/extend", post(dsr::extend))
         .route("/v1/tenants/{t}/dsr/{id}/bundle", get(dsr::bundle))
-        .route(
-            "/subscriptions/{t}/providers/Microsoft.Security/securityContacts",
-            get(azure::contacts),
-        )
-        .route(
-            "/subscriptions/{t}/providers/Microsoft.Security/alerts",
-            get(azure::alerts),
-        )
-        .route(
-            "/subscriptions/{t}/providers/Microsoft.Security/locations/{loc}/alerts/{name}/{action}",
-            post(alerts::read_only),
-        )
-        .route(
-            "/subscriptions/{t}/resourceGroups/{rg}/providers/Microsoft.Security/locations/{loc}/alerts/{name}/{action}",
-            post(alerts::read_only),
-        )
         .route("/v1/tenants/{t}/jit-policies", get(jit::list_policies))
         .route(
             "/v1/tenants/{t}/jit-policies/{name}",
@@ -102,12 +92,12 @@ pub fn router(shared: Arc<Shared>) -> Router {
         )
         .route("/v1/tenants/{t}/jit-requests", get(jit::list_requests))
         .route("/v1/tenants/{t}/jit-requests/{id}", get(jit::get_request))
-        .route("/v1/tenants/{t}/jit-requests/{id}/revoke", post(jit::revoke))
         .route(
-            "/subscriptions/{t}/resourceGroups/{rg}/providers/Microsoft.Security/locations/{loc}/jitNetworkAccessPolicies/{name}",
-            get(jit::azure_get_policy),
+            "/v1/tenants/{t}/jit-requests/{id}/revoke",
+            post(jit::revoke),
         )
-        .fallback(|| async { ApiError::not_found("no such route") })
+        .merge(arm::router())
+        .fallback(arm::not_found)
         .method_not_allowed_fallback(|| async {
             ApiError::method_not_allowed("this method is not allowed on this path")
         })

@@ -13,10 +13,11 @@ use steward::permissions::Permission;
 use steward::resource::Resource;
 use steward::wire::List;
 
+use super::arm::Mount;
 use super::ctx::TenantCtx;
 use super::paging;
 use crate::error::ApiError;
-use crate::store::{Doc, IfMatch, Kind};
+use crate::store::{AuditEntry, Doc, DocInput, IfMatch, Kind, TenantWrite};
 
 /// The resource as served: the stored JSON with the current `etag`.
 pub fn doc_json(doc: &Doc) -> Result<Value, ApiError> {
@@ -95,8 +96,8 @@ pub fn resource_name(name: &str) -> Result<ResourceName, ApiError> {
     ResourceName::parse(name).map_err(|e| ApiError::invalid(e.to_string()).with_target("name"))
 }
 
-/// `?limit=&cursor=` of a list in name order (other parameters, such as the Azure paths'
-/// `api-version`, are ignored).
+/// `?limit=&cursor=` of a list in name order (other parameters, such as the ARM paths'
+/// `api-version`, which the ARM mount checks before the handler runs, are ignored here).
 #[derive(Debug, Default, Deserialize)]
 pub struct ListQuery {
     /// Page size.
@@ -107,14 +108,14 @@ pub struct ListQuery {
 
 /// One page of a tenant's records of `kind` in name order, as the list envelope: checks
 /// `needed`, resumes after the cursor of the list called `list`, serves each record
-/// with `to_json`, and links the next page at `path`.
+/// with `to_json`, and links the next page at `path` (with the mount's `api-version`).
 pub async fn name_page(
     ctx: &TenantCtx,
     needed: Permission,
     kind: Kind,
     list: &str,
     q: &ListQuery,
-    path: &str,
+    (path, mount): (&str, Mount),
     mut to_json: impl FnMut(&Doc) -> Result<Value, ApiError>,
 ) -> Result<List<Value>, ApiError> {
     ctx.require(needed, list).await?;
@@ -132,19 +133,98 @@ pub async fn name_page(
         .map(&mut to_json)
         .collect::<Result<Vec<_>, _>>()?;
     let next = page.next.map(|n| paging::encode(&ctx.tenant, list, &n));
-    Ok(paging::page(value, path, &[], limit, next))
+    Ok(paging::page(value, path, &mount.query(), limit, next))
+}
+
+/// A PUT's precondition, from its headers: `If-Match` (an etag, or `*`: the record must
+/// exist), `If-None-Match: *` (a create: the name must be free), or neither.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Precondition {
+    /// Write whatever is stored.
+    None,
+    /// `If-Match`: the current etag must be this one (`*`: any, but it must exist).
+    IfMatch(String),
+    /// `If-None-Match: *`: nothing may be stored under the name.
+    Create,
+}
+
+impl Precondition {
+    /// Reads `If-Match` and `If-None-Match` (only `*` is meaningful on a PUT; any other
+    /// value, or both headers at once, is a 400 naming the header).
+    pub fn of(headers: &HeaderMap) -> Result<Precondition, ApiError> {
+        let if_match = super::body::if_match(headers)?;
+        let Some(none) = headers.get(http::header::IF_NONE_MATCH) else {
+            return Ok(if_match.map_or(Precondition::None, Precondition::IfMatch));
+        };
+        if none.to_str().map(str::trim).ok() != Some("*") {
+            return Err(ApiError::invalid(
+                "If-None-Match on a PUT must be `*` (create only if the name is free)",
+            )
+            .with_target("If-None-Match"));
+        }
+        if if_match.is_some() {
+            return Err(ApiError::invalid(
+                "If-Match and If-None-Match cannot both be given: one replaces, the other creates",
+            )
+            .with_target("If-None-Match"));
+        }
+        Ok(Precondition::Create)
+    }
+}
+
+/// Creates or replaces `name` of `kind` in a write job under `pre`: `(doc, created)`. A
+/// precondition that does not hold answers 412 and audits `failed` (with the reason) while
+/// the job's changes are discarded, like every refused write.
+pub fn put_under(
+    txn: &mut dyn TenantWrite,
+    kind: Kind,
+    name: &ResourceName,
+    input: DocInput,
+    pre: Precondition,
+    failed: AuditEntry,
+) -> Result<(Doc, bool), ApiError> {
+    match pre {
+        Precondition::Create => {
+            if let Some(cur) = txn.get(kind, name.as_str())? {
+                txn.audit_on_failure(failed.reason("If-None-Match: * but the name is taken"));
+                return Err(ApiError::new(
+                    http::StatusCode::PRECONDITION_FAILED,
+                    steward::wire::codes::PRECONDITION_FAILED,
+                    format!(
+                        "If-None-Match: * asks for a create, but `{name}` already exists (etag \"{}\"): read it and replace it with If-Match instead",
+                        cur.etag
+                    ),
+                ));
+            }
+            Ok((txn.put(kind, name, input, None)?, true))
+        }
+        Precondition::IfMatch(tag) => {
+            let cond = IfMatch {
+                tag: Some(tag),
+                failed,
+            };
+            Ok(txn.replace_if_match(kind, name, input, cond)?)
+        }
+        Precondition::None => {
+            let cond = IfMatch { tag: None, failed };
+            Ok(txn.replace_if_match(kind, name, input, cond)?)
+        }
+    }
 }
 
 /// `DELETE` of a named record of `kind` (contacts, JIT policies): needs the kind's write
 /// permission; honours `If-Match` (a refused one is audited as failed and answers 412);
-/// the audit record names the people the record named, as HMACs. Answers the deleted
-/// record as served.
+/// the audit record names the people the record named, as HMACs. `here` says whether the
+/// stored record is the one the path means (the ARM paths name a policy's resource group
+/// and location too). Answers the deleted record, or `None` when there was none here
+/// (the `/v1` mount answers that 404, the ARM mount 204, as the API's spec says).
 pub async fn delete(
     ctx: &TenantCtx,
     kind: Resource,
     name: &str,
     headers: &HeaderMap,
-) -> Result<Doc, ApiError> {
+    here: impl FnOnce(&Doc) -> Result<bool, ApiError> + Send + 'static,
+) -> Result<Option<Doc>, ApiError> {
     let (Some(permission), Some(operation), Some(stored)) = (
         kind.write_permission(),
         kind.delete_operation(),
@@ -166,13 +246,22 @@ pub async fn delete(
     let entry = ctx
         .entry(operation, AuditStatus::Succeeded)
         .resource(&resource);
-    ctx.write(move |txn| {
-        let doc = txn.delete_if_match(stored, name.as_str(), cond)?;
-        let entry = doc.subjects.iter().fold(entry, |e, s| e.subject(s));
-        txn.audit(entry);
-        Ok::<_, ApiError>(doc)
-    })
-    .await
+    let gone = ctx
+        .write(move |txn| {
+            match txn.get(stored, name.as_str())? {
+                Some(cur) if here(&cur)? => {}
+                _ => return Ok(None),
+            }
+            let doc = txn.delete_if_match(stored, name.as_str(), cond)?;
+            let entry = doc.subjects.iter().fold(entry, |e, s| e.subject(s));
+            txn.audit(entry);
+            Ok::<_, ApiError>(Some(doc))
+        })
+        .await;
+    match gone {
+        Err(e) if e.status == http::StatusCode::NOT_FOUND => Ok(None),
+        other => other,
+    }
 }
 
 #[cfg(test)]
