@@ -13,7 +13,8 @@ use std::time::Duration;
 use jiff::Timestamp;
 use steward::model::{JitRequest, RevokeReason};
 
-use crate::store::{AuditEntry, Doc, DocInput, Kind, ScheduleAction, TenantWrite, WriteError};
+use crate::records::Stored;
+use crate::store::{AuditEntry, DocInput, Kind, ScheduleAction, TenantWrite, WriteError};
 use crate::timers::hook::HookEvent;
 
 /// Requests read per page while looking for the ones a new request supersedes.
@@ -29,24 +30,13 @@ pub fn ceil_secs(t: Timestamp) -> i64 {
 /// addresses) for the subject index, an `End` entry while a port is open and a `Purge`
 /// entry `retention` after it ends.
 pub fn request_input(req: &JitRequest, retention: Duration) -> Result<DocInput, WriteError> {
-    let body =
-        serde_json::to_string(req).map_err(|e| WriteError::Encode(format!("JIT request: {e}")))?;
-    let mut input = DocInput::new(body);
-    for k in &req.subject_keys() {
-        input = input.subject(k);
-    }
+    let mut input = req.to_input()?;
     if let Some(next) = req.next_expiry() {
         input = input.schedule(ScheduleAction::End, ceil_secs(next));
     }
     let keep = i64::try_from(retention.as_secs()).unwrap_or(i64::MAX);
     let purge = ceil_secs(req.end_time()).saturating_add(keep);
     Ok(input.schedule(ScheduleAction::Purge, purge))
-}
-
-/// Parses a stored request document.
-pub fn parse_request(doc: &Doc) -> Result<JitRequest, WriteError> {
-    serde_json::from_str(&doc.body_json)
-        .map_err(|e| WriteError::Corrupt(format!("stored JIT request {:?}: {e}", doc.name)))
 }
 
 /// Ends, in `txn`, every open port of the tenant's requests that `newer` asks for again:
@@ -66,7 +56,7 @@ pub fn supersede(
     loop {
         let page = txn.list(Kind::JitRequest, after.as_deref(), SCAN)?;
         for old_doc in &page.items {
-            let mut old = parse_request(old_doc)?;
+            let mut old = JitRequest::from_doc(old_doc)?;
             if !old.is_active() {
                 continue;
             }

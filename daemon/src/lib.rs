@@ -22,6 +22,7 @@
 //! | [`daemon`] | starting a daemon on a listener of one's own ([`run`]) |
 //! | [`socket`] | the listening socket: created safely, or from systemd |
 //! | [`private`] | the daemon's own files and their modes: data, store, logs, runtime dir |
+//! | [`records`] | each kind's one mapping between its model type and its stored record |
 //! | [`reload`] | watching and reloading the config file |
 //! | [`logging`] | daily-rotated log files and stderr |
 //! | [`firewall`] | the built-in JIT firewall: the `inet steward` nftables table rebuilt from the store |
@@ -38,6 +39,7 @@ pub mod ingest;
 pub mod jit;
 pub mod logging;
 pub mod private;
+pub mod records;
 pub mod reload;
 pub mod routes;
 pub mod server;

@@ -23,6 +23,7 @@
 //! then their bundle files are removed; a crash between the two redoes both (the job adds
 //! only missing report lines, and a file already gone is fine).
 
+use crate::records::Stored;
 use crate::store::TenantRead;
 use std::collections::HashSet;
 use std::path::PathBuf;
@@ -39,7 +40,7 @@ use steward::names::{ResourceName, TenantId};
 use super::bundle::{self, hits};
 use super::{DsrDoc, STEP, complete, load, remove_subject, save, system};
 use crate::state::Shared;
-use crate::store::{Doc, DocInput, Kind, TenantWrite, WriteError};
+use crate::store::{Doc, Kind, TenantWrite, WriteError};
 
 /// Why alerts are kept.
 pub const ALERT_REASON: &str = "security alert: security data kept under GDPR art. 17(3)(b) and (e) (legal obligation, establishment and defence of legal claims); alerts are read-only and leave only through retention";
@@ -72,8 +73,7 @@ fn erase_contact(
     doc: &Doc,
     d: &DsrDoc,
 ) -> Result<ReportEntry, WriteError> {
-    let contact: SecurityContact = serde_json::from_str(&doc.body_json)
-        .map_err(|e| WriteError::Corrupt(format!("stored contact {:?}: {e}", doc.name)))?;
+    let contact = SecurityContact::from_doc(doc)?;
     let subject = &d.request.subject;
     let mut props: ContactProperties = contact.properties.clone();
     let mut fields = Vec::new();
@@ -106,13 +106,7 @@ fn erase_contact(
         let name =
             ResourceName::parse(&doc.name).map_err(|e| WriteError::Corrupt(e.to_string()))?;
         let contact = SecurityContact::new(txn.tenant(), &name, props, None);
-        let mut input = DocInput::new(
-            serde_json::to_string(&contact).map_err(|e| WriteError::Encode(e.to_string()))?,
-        );
-        for k in &contact.properties.subject_keys() {
-            input = input.subject(k);
-        }
-        txn.put(Kind::Contact, &name, input, None)?;
+        txn.put(Kind::Contact, &name, contact.to_input()?, None)?;
         entry = entry.reason("the subject's identifiers removed from the contact");
     } else {
         txn.delete(Kind::Contact, &doc.name, None)?;

@@ -36,7 +36,8 @@ use steward::resource::Operation;
 use http::StatusCode;
 
 use crate::error::ApiError;
-use crate::jit::{parse_request, request_input};
+use crate::jit::request_input;
+use crate::records::Stored;
 use crate::state::Shared;
 use crate::store::{self, AuditEntry, Kind, StoreError, TenantWrite, WriteError};
 use crate::timers::hook::{self, HookEvent};
@@ -133,14 +134,14 @@ fn read_state(shared: &Shared) -> Result<Vec<plan::TenantState>, StoreError> {
                 let page = r.list(kind, after.as_deref(), SCAN)?;
                 for doc in &page.items {
                     if kind == Kind::JitPolicy {
-                        match serde_json::from_str::<JitPolicy>(&doc.body_json) {
+                        match JitPolicy::from_doc(doc) {
                             Ok(p) => state.policies.push(p),
                             Err(e) => {
                                 tracing::error!(tenant = %t.id, policy = %doc.name, error = %e, "firewall: unreadable policy skipped")
                             }
                         }
                     } else {
-                        match parse_request(doc) {
+                        match JitRequest::from_doc(doc) {
                             Ok(q) if q.is_active() => state.requests.push(q),
                             Ok(_) => {}
                             Err(e) => {
@@ -298,7 +299,7 @@ fn close(
                 let Some(doc) = txn.get(Kind::JitRequest, &name)? else {
                     return Ok(None);
                 };
-                let mut req: JitRequest = parse_request(&doc)?;
+                let mut req: JitRequest = JitRequest::from_doc(&doc)?;
                 let before = req.clone();
                 let now = Timestamp::from_microsecond(txn.now_micros())
                     .unwrap_or_else(|_| Timestamp::now());

@@ -3,6 +3,7 @@
 //! the ARM path, [`Mount`]): the mount picks the shape a contact is served in
 //! ([`ContactShape`]) and whether deleting what is not there is 404 (`/v1`) or 204 (ARM).
 
+use crate::records::Stored;
 use crate::store::TenantRead;
 use axum::Json;
 use axum::body::Body;
@@ -20,15 +21,14 @@ use super::ctx::TenantCtx;
 use super::extract::{P, Q};
 use super::resource::{self, ListQuery, Precondition, etag_header, name_page, resource_name};
 use crate::error::ApiError;
-use crate::store::{Doc, DocInput, Kind};
+use crate::store::{Doc, Kind};
 
 /// The name of this list in cursors.
 const LIST: &str = "contacts";
 
 /// A stored contact as served in `shape`, with its etag.
 fn contact_json(doc: &Doc, shape: ContactShape) -> Result<Value, ApiError> {
-    let contact: SecurityContact =
-        serde_json::from_str(&doc.body_json).map_err(|e| ApiError::internal(&e))?;
+    let contact = SecurityContact::from_doc(doc)?;
     let mut v = contact.render(shape).map_err(|e| ApiError::internal(&e))?;
     if let Some(o) = v.as_object_mut() {
         o.insert("etag".into(), Value::String(doc.etag.clone()));
@@ -99,17 +99,14 @@ pub async fn put(
     let value = body::object(&ctx.shared, &headers, raw).await?;
     let props = ContactInput::parse(&value)?;
     let contact = SecurityContact::new(&ctx.tenant, &name, props, None);
-    let keys = contact.properties.subject_keys();
-    let mut input =
-        DocInput::new(serde_json::to_string(&contact).map_err(|e| ApiError::internal(&e))?);
+    let input = contact.to_input()?;
     let mut entry = ctx
         .entry(Operation::ContactsWrite, AuditStatus::Succeeded)
         .resource(&resource);
     for f in contact.properties.field_names() {
         entry = entry.field(f);
     }
-    for k in &keys {
-        input = input.subject(k);
+    for k in &contact.subjects() {
         entry = entry.subject(k);
     }
     let failed = ctx

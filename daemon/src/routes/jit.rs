@@ -24,7 +24,9 @@ use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, StatusCode};
 use jiff::Timestamp;
 use serde_json::Value;
-use steward::model::{AuditStatus, InitiateRequest, JitPolicy, JitPolicyInput, RevokeReason};
+use steward::model::{
+    AuditStatus, InitiateRequest, JitPolicy, JitPolicyInput, JitRequest, RevokeReason,
+};
 use steward::permissions::Permission;
 use steward::wire::List;
 
@@ -37,7 +39,8 @@ use super::paging;
 use super::resource::{self, ListQuery, Precondition, name_page};
 use super::resource::{doc_json, etag_header, resource_name};
 use crate::error::ApiError;
-use crate::jit::{self, parse_request, request_input};
+use crate::jit::{self, request_input};
+use crate::records::Stored;
 use crate::store::{Doc, Kind, TenantReader, TenantWrite};
 use crate::timers::hook::{self, HookEvent};
 
@@ -85,7 +88,7 @@ fn policy_json(doc: &Doc, requests: Vec<Value>) -> Result<Value, ApiError> {
 
 /// A stored policy.
 fn policy_of(doc: &Doc) -> Result<JitPolicy, ApiError> {
-    serde_json::from_str(&doc.body_json).map_err(|e| ApiError::internal(&e))
+    Ok(JitPolicy::from_doc(doc)?)
 }
 
 /// `GET /v1/tenants/{t}/jit-policies` and the ARM lists (of the subscription, a region,
@@ -233,15 +236,8 @@ pub async fn put_policy(
                 }
             }
             let policy = JitPolicy::new(&name, input, None);
-            let body_json = serde_json::to_string(&policy).map_err(|e| ApiError::internal(&e))?;
-            let put = resource::put_under(
-                txn,
-                Kind::JitPolicy,
-                &name,
-                crate::store::DocInput::new(body_json),
-                pre,
-                failed,
-            )?;
+            let put =
+                resource::put_under(txn, Kind::JitPolicy, &name, policy.to_input()?, pre, failed)?;
             txn.audit(entry);
             Ok::<_, ApiError>(put)
         })
@@ -435,7 +431,7 @@ pub async fn revoke(
                 txn.audit_on_failure(failed.reason("If-Match did not match"));
                 return Err(ApiError::precondition_failed(Some(&cur.etag)));
             }
-            let mut req = parse_request(&cur)?;
+            let mut req = JitRequest::from_doc(&cur)?;
             let before = req.clone();
             if req.revoke_all(RevokeReason::UserRequested, now_of(txn)) == 0 {
                 return Err(ApiError::conflict("the request has no open port to revoke"));

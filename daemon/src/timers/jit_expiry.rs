@@ -8,10 +8,11 @@ use std::sync::Arc;
 use std::time::Duration;
 use steward::resource::Operation;
 
-use crate::jit::{parse_request, request_input};
+use crate::jit::request_input;
+use crate::records::Stored;
 
 use jiff::Timestamp;
-use steward::model::AuditStatus;
+use steward::model::{AuditStatus, JitRequest};
 
 use super::hook::{self, HookEvent};
 use crate::state::Shared;
@@ -51,7 +52,7 @@ fn expire_job(
             AuditStatus::Succeeded,
         )
         .resource(&resource);
-        let mut req = match parse_request(&doc) {
+        let mut req = match JitRequest::from_doc(&doc) {
             Ok(r) => r,
             Err(e) => {
                 // Drop the End entry so an unreadable record cannot keep the timer busy.
