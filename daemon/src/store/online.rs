@@ -11,13 +11,14 @@
 //! 3. When the copy is done, the writer (between groups: writes wait from here) opens the
 //!    copy, replays the journal through `txn::apply` in commit order, runs the rewrite's
 //!    own jobs (the scrub's records), commits durably, and swaps the file in
-//!    (`copy::swap_in`). `apply` is deterministic given its arguments and the state it
+//!    (`swap::swap_in`). `apply` is deterministic given its arguments and the state it
 //!    starts from (the group's clock is in the journal, hashes are computed from what it
 //!    reads), and the copy starts from the snapshot every journaled group followed, so the
 //!    replayed copy holds exactly what the live file holds.
 //!
-//! The journal is bounded ([`JOURNAL_BYTES`]): past it, the writer stops taking groups and
-//! waits for the copy (the pause the rewrite had before). SIGKILL at any point leaves the
+//! The journal is bounded ([`JOURNAL_BYTES`] by default): past it, the writer stops taking
+//! groups and waits for the copy (the pause the rewrite had before), and the copy, which
+//! otherwise runs at idle priority (`pace.rs`), runs at normal priority until it is done. SIGKILL at any point leaves the
 //! live file untouched; the next open removes the copy. When the store closes during a
 //! copy, the copy is cancelled and removed.
 //!
@@ -26,7 +27,7 @@
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::mpsc as std_mpsc;
 use std::time::{Duration, Instant};
 
@@ -36,11 +37,14 @@ use tokio::sync::mpsc::WeakSender;
 use super::audit::{AuditEntry, HmacKey};
 use super::copy::{self, CopyCounts};
 use super::error::{StoreError, WriteError};
+use super::pace::Control;
 use super::slot::DbSlot;
+use super::swap;
 use super::txn::{self, Staged, TenantTxn};
 use super::writer::{Job, Msg, Rewrite};
 
-/// Most bytes (estimated) the journal holds before the writer waits for the copy.
+/// Most bytes (estimated) the journal holds before the writer waits for the copy, unless
+/// [`super::StoreOptions::rewrite_journal_bytes`] says otherwise.
 pub(crate) const JOURNAL_BYTES: usize = 64 << 20;
 
 /// One job's applied changes, as `txn::apply` took them.
@@ -83,10 +87,12 @@ pub(crate) struct Pending {
     journal: Vec<Replay>,
     /// [`Replay::bytes`] over the journal.
     journal_bytes: usize,
+    /// The most `journal_bytes` before writes wait for the copy.
+    journal_cap: usize,
     /// The copier's outcome.
     done: std_mpsc::Receiver<Result<Copied, WriteError>>,
-    /// Stops the copier early.
-    cancel: Arc<AtomicBool>,
+    /// Cancels the copier, or makes it urgent (writes wait for it).
+    control: Arc<Control>,
     /// The copier thread.
     thread: Option<std::thread::JoinHandle<()>>,
     /// The copy's file.
@@ -100,7 +106,7 @@ pub(crate) struct Pending {
 impl Pending {
     /// Whether the journal is full (the writer must wait for the copy).
     pub(crate) fn full(&self) -> bool {
-        self.journal_bytes >= JOURNAL_BYTES
+        self.journal_bytes >= self.journal_cap
     }
 
     /// Adds a committed group's replays.
@@ -111,9 +117,11 @@ impl Pending {
         }
     }
 
-    /// The copier's outcome if it is done; with `wait`, waits for it.
+    /// The copier's outcome if it is done; with `wait`, waits for it (and from then on the
+    /// copy runs at normal priority: writes are waiting for it).
     pub(crate) fn poll(&mut self, wait: bool) -> Option<Result<Copied, WriteError>> {
         if wait {
+            self.control.urgent.store(true, Ordering::SeqCst);
             let started = Instant::now();
             let r = self.done.recv().ok();
             self.waited += started.elapsed();
@@ -130,7 +138,7 @@ impl Pending {
     /// Cancels the copy (the store is closing): stops the copier, removes its file, and
     /// answers the rewrite's callers that the store stopped.
     pub(crate) fn cancel(mut self) {
-        self.cancel.store(true, Ordering::SeqCst);
+        self.control.cancel.store(true, Ordering::SeqCst);
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
@@ -147,12 +155,18 @@ impl Pending {
 }
 
 /// Starts the copy of a rewrite (step 1 of the module doc); on failure answers it and
-/// returns `None`. `wake` wakes the writer when the copy is done.
-pub(crate) fn start(slot: &DbSlot, r: Rewrite, wake: WeakSender<Msg>) -> Option<Pending> {
+/// returns `None`. `wake` wakes the writer when the copy is done; `journal_cap` bounds the
+/// journal (bytes).
+pub(crate) fn start(
+    slot: &DbSlot,
+    r: Rewrite,
+    wake: WeakSender<Msg>,
+    journal_cap: usize,
+) -> Option<Pending> {
     let started = (|| {
         let old = slot.get()?;
         let old_bytes = std::fs::metadata(slot.path()).map(|m| m.len()).unwrap_or(0);
-        let (dest, file) = copy::create_copy(slot)?;
+        let (dest, file) = swap::create_copy(slot)?;
         Ok::<_, StoreError>((old, old_bytes, dest, file))
     })();
     let (old, old_bytes, dest, file) = match started {
@@ -162,17 +176,17 @@ pub(crate) fn start(slot: &DbSlot, r: Rewrite, wake: WeakSender<Msg>) -> Option<
             return None;
         }
     };
-    let cancel = Arc::new(AtomicBool::new(false));
+    let control = Arc::new(Control::default());
     let (snap_tx, snap_rx) = std_mpsc::channel::<()>();
     let (done_tx, done) = std_mpsc::channel();
-    let thread_cancel = cancel.clone();
+    let thread_control = control.clone();
     let spawned = std::thread::Builder::new()
         .name("steward-copy".into())
         .spawn(move || {
             let result = (|| {
                 let rtx = old.begin_read()?;
                 let _ = snap_tx.send(());
-                copy::copy_open(&rtx, file, &thread_cancel, |_| Ok(()))
+                copy::copy_open(&rtx, file, &thread_control, |_| Ok(()))
             })();
             drop(snap_tx);
             let _ = done_tx.send(result);
@@ -195,8 +209,9 @@ pub(crate) fn start(slot: &DbSlot, r: Rewrite, wake: WeakSender<Msg>) -> Option<
         rewrite: r,
         journal: Vec::new(),
         journal_bytes: 0,
+        journal_cap,
         done,
-        cancel,
+        control,
         thread: Some(thread),
         dest,
         old_bytes,
@@ -221,7 +236,7 @@ pub(crate) fn finish(
     let mut failed = None;
     let outcome = copied.and_then(|(counts, db)| {
         catch_up(&p, &db, key, &mut jobs, &mut failed)?;
-        copy::swap_in(slot, &p.dest, db, p.old_bytes, counts, paused)
+        swap::swap_in(slot, &p.dest, db, p.old_bytes, counts, paused)
     });
     if outcome.is_err() {
         let _ = std::fs::remove_file(&p.dest);

@@ -22,13 +22,13 @@ use steward::model::AuditStatus;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
 use super::audit::{AuditEntry, HmacKey, system_caller};
-use super::copy::{Retirement, RewriteReport};
 use super::doc::{Kind, ScheduleAction};
 use super::error::{StoreError, WriteError};
 use super::online;
 use super::reserve::Reserve;
 use super::slot::DbSlot;
 use super::space::{Space, space};
+use super::swap::{Retirement, RewriteReport};
 use super::txn::{self, TenantTxn};
 use super::{Due, due_entries};
 
@@ -161,6 +161,7 @@ impl Writer {
         max_group: usize,
         queue: usize,
         event_capacity: usize,
+        journal_cap: usize,
     ) -> Result<(Writer, std::thread::JoinHandle<()>), StoreError> {
         let (tx, rx) = mpsc::channel(queue.max(1));
         let (events, _) = broadcast::channel(event_capacity.max(1));
@@ -178,7 +179,10 @@ impl Writer {
         let wake = tx.downgrade();
         let handle = std::thread::Builder::new()
             .name("steward-writer".into())
-            .spawn(move || writer_loop(db, key, rx, wake, thread_shared, max_group.max(1)))?;
+            .spawn(move || {
+                let limits = (max_group.max(1), journal_cap);
+                writer_loop(db, key, rx, wake, thread_shared, limits);
+            })?;
         Ok((Writer { tx, shared }, handle))
     }
 
@@ -447,7 +451,7 @@ fn writer_loop(
     mut rx: mpsc::Receiver<Msg>,
     wake: mpsc::WeakSender<Msg>,
     shared: Arc<Shared>,
-    max_group: usize,
+    (max_group, journal_cap): (usize, usize),
 ) {
     // The rewrite whose copy runs beside the writer (`online.rs`), and those waiting.
     let mut pending: Option<online::Pending> = None;
@@ -495,7 +499,7 @@ fn writer_loop(
         if pending.is_none()
             && let Some(r) = waiting.pop_front()
         {
-            pending = online::start(&slot, r, wake.clone());
+            pending = online::start(&slot, r, wake.clone(), journal_cap);
         }
         if shared.stopping.load(Ordering::SeqCst) {
             break;
