@@ -236,7 +236,10 @@ pub(crate) fn finish(
     let mut failed = None;
     let outcome = copied.and_then(|(counts, db)| {
         catch_up(&p, &db, key, &mut jobs, &mut failed)?;
-        swap::swap_in(slot, &p.dest, db, p.old_bytes, counts, paused)
+        swap::swap_in(slot, &p.dest, db, p.old_bytes, counts, paused).map(|(mut r, old)| {
+            r.journal_wait = p.waited;
+            (r, old)
+        })
     });
     if outcome.is_err() {
         let _ = std::fs::remove_file(&p.dest);
@@ -439,6 +442,98 @@ mod tests {
         // The compaction record is the last of each chain.
         let last = fabrikam.audit_verify().unwrap().records;
         assert_eq!(u64::from(n) + 1, last);
+        drop((fabrikam, contoso));
+        drop(store);
+        let checked = Store::verify(dir.path()).unwrap();
+        assert_eq!(checked.tenants, 2);
+    }
+
+    #[test]
+    fn a_full_journal_makes_writes_wait_for_the_copy_then_they_commit_and_nothing_is_lost() {
+        let dir = tempfile::tempdir().unwrap();
+        // A journal smaller than one of the writes below: the first write journaled during
+        // the copy fills it.
+        let cap = 16 << 10;
+        let options = StoreOptions {
+            rewrite_journal_bytes: cap,
+            ..StoreOptions::default()
+        };
+        let store = Store::open(dir.path(), options).unwrap();
+        // Enough to copy that writes commit meanwhile.
+        for j in 0..10 {
+            store
+                .writer()
+                .write_blocking("contoso", move |txn: &mut TenantTxn<'_>| {
+                    for i in 0..2000 {
+                        let body = format!("{{\"n\":{i},\"pad\":\"{}\"}}", "x".repeat(300));
+                        txn.put(Kind::Alert, &format!("a{j}-{i}"), DocInput::new(body), None)?;
+                    }
+                    audit(txn, "test.seed");
+                    Ok::<_, WriteError>(())
+                })
+                .unwrap();
+        }
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let w = store.writer();
+        let rewrite =
+            rt.spawn(async move { w.compact(vec!["contoso".into(), "fabrikam".into()]).await });
+        // Writes of 8 records of 4 KiB each (over the cap) while the rewrite runs, and a few
+        // after it, so that one write certainly waited behind the full journal.
+        let pad = "y".repeat(4096);
+        let (mut n, mut during, mut after) = (0u32, 0u32, 0u32);
+        while after < 3 {
+            let body = format!("{{\"pad\":\"{pad}\"}}");
+            store
+                .writer()
+                .write_blocking("fabrikam", move |txn: &mut TenantTxn<'_>| {
+                    for k in 0..8 {
+                        let doc = DocInput::new(body.clone());
+                        txn.put(Kind::Contact, &format!("c{n}-{k}"), doc, None)?;
+                    }
+                    audit(txn, "test.during");
+                    Ok::<_, WriteError>(())
+                })
+                .unwrap();
+            if rewrite.is_finished() {
+                after += 1;
+            } else {
+                during += 1;
+            }
+            n += 1;
+        }
+        let report = rt.block_on(rewrite).unwrap().unwrap();
+        eprintln!("{report:?} with {during} writes during the rewrite, {n} in all");
+        assert!(
+            report.journal_wait > std::time::Duration::ZERO,
+            "the journal (cap {cap} bytes) never filled, so no write waited: the copy was too \
+             quick for this test ({during} writes committed during it; {report:?})"
+        );
+        assert!(report.pause >= report.journal_wait, "{report:?}");
+        assert!(during >= 1, "no write committed while the copy ran");
+        // Every write is in the live (new) file: those journaled and replayed, the one that
+        // waited, and those after.
+        let fabrikam = store.tenant("fabrikam");
+        for i in 0..n {
+            for k in 0..8 {
+                assert!(
+                    fabrikam
+                        .get(Kind::Contact, &format!("c{i}-{k}"))
+                        .unwrap()
+                        .is_some(),
+                    "c{i}-{k} is missing after the rewrite"
+                );
+            }
+        }
+        let v = fabrikam.audit_verify().unwrap();
+        assert!(v.ok, "{v:?}");
+        // Each write's audit record, and the compaction's.
+        assert_eq!(v.records, u64::from(n) + 1);
+        let contoso = store.tenant("contoso");
+        assert!(contoso.get(Kind::Alert, "a9-1999").unwrap().is_some());
         drop((fabrikam, contoso));
         drop(store);
         let checked = Store::verify(dir.path()).unwrap();

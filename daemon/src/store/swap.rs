@@ -46,6 +46,9 @@ pub struct RewriteReport {
     /// How long writes waited: the catch-up of what committed during the copy and the
     /// swap (plus any wait for the copy once the catch-up journal was full).
     pub pause: Duration,
+    /// The part of `pause` that writes waited for the copy itself because the catch-up
+    /// journal was full (`StoreOptions::rewrite_journal_bytes`); zero when it never filled.
+    pub journal_wait: Duration,
 }
 
 /// The old file after a rewrite, until its last reader lets go and its bytes are zeroed.
@@ -152,6 +155,7 @@ pub(crate) fn swap_in(
             old_bytes,
             new_bytes,
             pause,
+            journal_wait: Duration::ZERO,
         },
         Retirement {
             thread: Some(thread),
