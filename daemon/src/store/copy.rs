@@ -199,8 +199,8 @@ pub(crate) fn copy_tables(
         next: 0,
         counts: CopyCounts::default(),
     };
-    let cancelled = || StoreError::Refused("the copy was cancelled: the store is closing".into());
-    let (done, paced) = pace::run(state, control, cancelled, chunk)?;
+    let stopped = |why: &str| StoreError::Refused(why.to_string());
+    let (done, paced) = pace::run(state, control, stopped, chunk)?;
     for t in src.list_tables()? {
         if !done.counts.tables.iter().any(|n| n == t.name()) {
             return Err(StoreError::Corrupted(format!(

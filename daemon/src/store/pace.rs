@@ -50,6 +50,13 @@ pub(crate) const CHUNK_ENTRIES: u64 = 1024;
 /// doc): below it, chunks run at normal priority.
 pub(crate) const FLOOR_PERCENT: u32 = 20;
 
+/// CPU time a copy may be behind its floor before chunks run at normal priority: lets the
+/// idle worker wait up to 50 ms for a core before the copy competes for one.
+const FLOOR_GRACE: Duration = Duration::from_millis(10);
+
+/// Why a copy stopped when one of its chunks panicked.
+const PANICKED: &str = "the copy stopped: reading the store panicked (a damaged page?)";
+
 /// Signals to a running copy from outside it.
 #[derive(Debug, Default)]
 pub(crate) struct Control {
@@ -97,12 +104,12 @@ pub(crate) fn lower_this_thread() -> bool {
 /// Runs `step` on `state` until it says it is done (`Ok(true)`) or fails, chunk by chunk,
 /// on the idle worker or on this thread as the module doc says; returns the state and what
 /// the chunks took. `step` is one chunk: it must return within a few milliseconds of CPU.
-/// `cancelled` makes the error for a copy stopped through [`Control::cancel`] (or whose
-/// worker panicked).
+/// `stopped` makes the error for a copy that cannot go on, from the reason: cancelled
+/// through [`Control::cancel`], or its idle worker panicked.
 pub(crate) fn run<S, E, F>(
     state: S,
     control: &Control,
-    cancelled: impl Fn() -> E,
+    stopped: impl Fn(&'static str) -> E,
     step: F,
 ) -> Result<(S, PaceReport), E>
 where
@@ -110,14 +117,14 @@ where
     E: Send,
     F: Fn(&mut S) -> Result<bool, E> + Sync,
 {
-    let started = Instant::now();
+    // A chunk and the CPU time it took; `None` if it panicked (redb may, on a damaged page).
     let timed = |s: &mut S| {
         let before = thread_cpu();
-        let r = step(s);
-        (r, thread_cpu().saturating_sub(before))
+        let r = catch_unwind(AssertUnwindSafe(|| step(s))).ok()?;
+        Some((r, thread_cpu().saturating_sub(before)))
     };
     let timed = &timed;
-    let cancelled = &cancelled;
+    let stopped = &stopped;
     std::thread::scope(move |scope| {
         let mut state = state;
         let mut report = PaceReport::default();
@@ -129,9 +136,9 @@ where
             .spawn_scoped(scope, move || {
                 let _ = ready_tx.send(lower_this_thread());
                 for mut s in idle_rx {
-                    // A panic (redb on a damaged page) ends the worker and drops the state;
-                    // the caller sees the channel close and fails the copy.
-                    let Ok((r, cpu)) = catch_unwind(AssertUnwindSafe(|| timed(&mut s))) else {
+                    // A panic ends the worker and drops the state; the caller sees the
+                    // channel close and fails the copy.
+                    let Some((r, cpu)) = timed(&mut s) else {
                         break;
                     };
                     if idle_tx.send((s, r, cpu)).is_err() {
@@ -149,11 +156,12 @@ where
                 None
             }
         };
+        let started = Instant::now();
         loop {
             if control.cancel.load(Ordering::SeqCst) {
-                return Err(cancelled());
+                return Err(stopped("the copy was cancelled: the store is closing"));
             }
-            let below = report.cpu < started.elapsed() * FLOOR_PERCENT / 100;
+            let below = report.cpu + FLOOR_GRACE < started.elapsed() * FLOOR_PERCENT / 100;
             let here = below || control.urgent.load(Ordering::SeqCst);
             let (r, cpu) = match to_idle.as_ref() {
                 Some(tx) if !here => {
@@ -165,7 +173,7 @@ where
                     // The worker hands the state back after one chunk; if it panicked, the
                     // state is gone with it and the copy cannot go on.
                     let Ok((s, r, cpu)) = from_idle.recv() else {
-                        return Err(cancelled());
+                        return Err(stopped(PANICKED));
                     };
                     state = s;
                     report.idle_chunks += 1;
@@ -173,7 +181,7 @@ where
                 }
                 _ => {
                     report.normal_chunks += 1;
-                    timed(&mut state)
+                    timed(&mut state).ok_or_else(|| stopped(PANICKED))?
                 }
             };
             report.cpu += cpu;
@@ -188,4 +196,117 @@ where
         tracing::debug!(?report, "store copy paced");
         Ok((state, report))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use thread_priority::thread_schedule_policy;
+
+    use super::*;
+
+    /// Burns about `d` of this thread's CPU time.
+    fn burn(d: Duration) {
+        let until = thread_cpu() + d;
+        let mut x = 0u64;
+        while thread_cpu() < until {
+            x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(7));
+        }
+    }
+
+    /// A copy of `chunks` chunks of ~1 ms of CPU each, recording the scheduling policy each
+    /// chunk ran under.
+    fn chunks(
+        n: usize,
+        control: &Control,
+    ) -> Result<(Vec<ThreadSchedulePolicy>, PaceReport), String> {
+        let step = |seen: &mut Vec<ThreadSchedulePolicy>| {
+            burn(Duration::from_millis(1));
+            seen.push(thread_schedule_policy().map_err(|e| format!("{e:?}"))?);
+            Ok(seen.len() >= n)
+        };
+        run(Vec::new(), control, |why: &str| why.to_string(), step)
+    }
+
+    const IDLE: ThreadSchedulePolicy =
+        ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Idle);
+
+    #[test]
+    fn chunks_run_at_idle_priority_and_the_caller_keeps_its_own() {
+        let before = thread_schedule_policy().unwrap();
+        let (seen, report) = chunks(20, &Control::default()).unwrap();
+        assert_eq!(seen.len(), 20);
+        assert!(
+            report.idle_priority,
+            "the kernel refused SCHED_IDLE: {report:?}"
+        );
+        // The first chunk always goes to the idle worker (nothing is below the floor yet).
+        assert!(report.idle_chunks >= 1, "{report:?}");
+        assert_eq!(report.idle_chunks + report.normal_chunks, 20);
+        let idle = seen.iter().filter(|p| **p == IDLE).count() as u64;
+        assert_eq!(idle, report.idle_chunks, "{seen:?} {report:?}");
+        assert_eq!(
+            thread_schedule_policy().unwrap(),
+            before,
+            "the caller's priority changed"
+        );
+        assert_ne!(before, IDLE);
+    }
+
+    #[test]
+    fn urgent_chunks_run_at_normal_priority() {
+        let control = Control::default();
+        control.urgent.store(true, Ordering::SeqCst);
+        let (seen, report) = chunks(10, &control).unwrap();
+        assert_eq!(report.idle_chunks, 0, "{report:?}");
+        assert!(seen.iter().all(|p| *p != IDLE), "{seen:?}");
+    }
+
+    #[test]
+    fn a_starved_copy_runs_at_normal_priority_and_finishes() {
+        // Every core busy with normal-priority threads: the idle worker gets (almost) no
+        // CPU, so the floor must move the copy to the caller's thread.
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let stop = Arc::new(AtomicBool::new(false));
+        let spinners: Vec<_> = (0..cores * 2)
+            .map(|_| {
+                let stop = stop.clone();
+                std::thread::spawn(move || {
+                    let mut x = 0u64;
+                    while !stop.load(Ordering::Relaxed) {
+                        x = std::hint::black_box(x.wrapping_add(1));
+                    }
+                })
+            })
+            .collect();
+        let outcome = chunks(200, &Control::default());
+        stop.store(true, Ordering::SeqCst);
+        for s in spinners {
+            s.join().unwrap();
+        }
+        let (seen, report) = outcome.unwrap();
+        assert_eq!(seen.len(), 200, "the copy did not finish");
+        assert!(
+            report.normal_chunks > 0,
+            "the floor never moved the starved copy to normal priority: {report:?}"
+        );
+        eprintln!("{report:?}");
+    }
+
+    #[test]
+    fn a_cancelled_copy_stops_and_a_panicking_chunk_fails_it() {
+        let control = Control::default();
+        control.cancel.store(true, Ordering::SeqCst);
+        assert!(chunks(10, &control).unwrap_err().contains("cancelled"));
+        // The first chunk runs on the idle worker; its panic fails the copy, not the caller.
+        let step = |_: &mut ()| -> Result<bool, String> { panic!("a damaged page") };
+        let err = run((), &Control::default(), |why: &str| why.to_string(), step);
+        assert_eq!(err.unwrap_err(), PANICKED);
+        // The same on the caller's thread.
+        let control = Control::default();
+        control.urgent.store(true, Ordering::SeqCst);
+        let err = run((), &control, |why: &str| why.to_string(), step);
+        assert_eq!(err.unwrap_err(), PANICKED);
+    }
 }
