@@ -154,6 +154,32 @@ macro_rules! name_type {
             }
         }
 
+        /// A checked name reads as the string it is (`&name` where a `&str` is wanted).
+        impl std::ops::Deref for $name {
+            type Target = str;
+            fn deref(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl std::borrow::Borrow<str> for $name {
+            fn borrow(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl PartialEq<str> for $name {
+            fn eq(&self, other: &str) -> bool {
+                self.0 == other
+            }
+        }
+
+        impl PartialEq<&str> for $name {
+            fn eq(&self, other: &&str) -> bool {
+                self.0 == *other
+            }
+        }
+
         impl Serialize for $name {
             fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
                 serializer.serialize_str(&self.0)
@@ -176,6 +202,14 @@ name_type!(
     TENANT
 );
 
+/// A tenant id is one safe path component (no `/`, never `.` or `..`): the daemon names
+/// per-tenant directories (spool, bundles) by it.
+impl AsRef<std::path::Path> for TenantId {
+    fn as_ref(&self) -> &std::path::Path {
+        std::path::Path::new(&self.0)
+    }
+}
+
 impl TenantId {
     /// `default`, the tenant of the embedded default configuration.
     pub fn default_tenant() -> Self {
@@ -188,6 +222,14 @@ name_type!(
     ResourceName,
     RESOURCE
 );
+
+impl ResourceName {
+    /// A new unique name, a time-ordered UUID (v7), for records the daemon names itself
+    /// (JIT requests, data-subject requests).
+    pub fn fresh() -> Self {
+        ResourceName(uuid::Uuid::now_v7().to_string())
+    }
+}
 
 #[cfg(test)]
 mod tests {

@@ -6,6 +6,7 @@
 //! here and 404 on the wire.
 
 use steward::config::{Config, Grantee};
+use steward::names::TenantId;
 use steward::permissions::{ActAsError, Permission, PermissionSet};
 
 use crate::identity::Caller;
@@ -39,7 +40,7 @@ fn names(grantee: &Grantee<'_>, caller: &Caller) -> bool {
 }
 
 /// The profiles the caller holds in `tenant`, sorted and without repeats.
-pub fn profiles_in(config: &Config, caller: &Caller, tenant: &str) -> Vec<String> {
+pub fn profiles_in(config: &Config, caller: &Caller, tenant: &TenantId) -> Vec<String> {
     if config.tenant(tenant).is_none() {
         return Vec::new();
     }
@@ -56,7 +57,7 @@ pub fn profiles_in(config: &Config, caller: &Caller, tenant: &str) -> Vec<String
 
 /// The union of the caller's grants in `tenant`; `None` when it holds none there (or
 /// the tenant does not exist).
-pub fn held_in(config: &Config, caller: &Caller, tenant: &str) -> Option<PermissionSet> {
+pub fn held_in(config: &Config, caller: &Caller, tenant: &TenantId) -> Option<PermissionSet> {
     let profiles = profiles_in(config, caller, tenant);
     if profiles.is_empty() {
         return None;
@@ -82,7 +83,7 @@ pub enum AccessError {
 pub fn resolve(
     config: &Config,
     caller: &Caller,
-    tenant: &str,
+    tenant: &TenantId,
     acting: Option<&str>,
 ) -> Result<Access, AccessError> {
     let profiles = profiles_in(config, caller, tenant);
@@ -101,6 +102,7 @@ pub fn resolve(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::tid;
 
     fn caller(user: &str, uid: u32, groups: &[&str]) -> Caller {
         Caller {
@@ -139,12 +141,12 @@ role = "ingest"
         let cfg = Config::parse(CFG).unwrap();
         let p = cfg.profiles();
         let alice = caller("alice", 1000, &["secops"]);
-        assert_eq!(held_in(&cfg, &alice, "contoso"), p.get("owner"));
-        assert_eq!(held_in(&cfg, &alice, "fabrikam"), p.get("reader"));
+        assert_eq!(held_in(&cfg, &alice, &tid("contoso")), p.get("owner"));
+        assert_eq!(held_in(&cfg, &alice, &tid("fabrikam")), p.get("reader"));
         let ingester = caller("svc", 990, &[]);
-        assert_eq!(held_in(&cfg, &ingester, "contoso"), None);
-        assert_eq!(held_in(&cfg, &ingester, "fabrikam"), p.get("ingest"));
-        assert_eq!(held_in(&cfg, &alice, "nowhere"), None);
+        assert_eq!(held_in(&cfg, &ingester, &tid("contoso")), None);
+        assert_eq!(held_in(&cfg, &ingester, &tid("fabrikam")), p.get("ingest"));
+        assert_eq!(held_in(&cfg, &alice, &tid("nowhere")), None);
     }
 
     #[test]
@@ -152,23 +154,23 @@ role = "ingest"
         let cfg = Config::parse(CFG).unwrap();
         let mut ghost = caller("alice", 4242, &[]);
         ghost.named = false;
-        assert_eq!(held_in(&cfg, &ghost, "contoso"), None);
+        assert_eq!(held_in(&cfg, &ghost, &tid("contoso")), None);
     }
 
     #[test]
     fn acting_lower_is_allowed_and_higher_refused() {
         let cfg = Config::parse(CFG).unwrap();
         let alice = caller("alice", 1000, &[]);
-        let a = resolve(&cfg, &alice, "contoso", Some("reader")).unwrap();
+        let a = resolve(&cfg, &alice, &tid("contoso"), Some("reader")).unwrap();
         assert!(a.allows(Permission::ContactsRead));
         assert!(!a.allows(Permission::ContactsWrite));
         assert_eq!(a.profile, "reader");
         assert!(matches!(
-            resolve(&cfg, &alice, "contoso", Some("tenant-admin")),
+            resolve(&cfg, &alice, &tid("contoso"), Some("tenant-admin")),
             Err(AccessError::ActAs(_))
         ));
         assert_eq!(
-            resolve(&cfg, &alice, "fabrikam", None),
+            resolve(&cfg, &alice, &tid("fabrikam"), None),
             Err(AccessError::NoTenant)
         );
     }

@@ -101,7 +101,7 @@ pub fn compact(config: &Config) -> anyhow::Result<()> {
     }
     match Store::open(data_dir, StoreOptions::default()) {
         Ok(store) => {
-            let tenants = config.tenants.iter().map(|t| t.id.to_string()).collect();
+            let tenants = config.tenants.iter().map(|t| t.id.clone()).collect();
             let r = runtime()?.block_on(store.writer().compact(tenants))?;
             drop(store);
             println!(

@@ -24,6 +24,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use steward::names::TenantId;
 use steward::resource::Operation;
 
 use steward::model::AuditStatus;
@@ -45,7 +46,7 @@ const SWEEP: Duration = Duration::from_secs(5);
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct Key {
     /// Tenant of the attempt (each tenant has its own audit chain).
-    tenant: String,
+    tenant: TenantId,
     /// The operation, or [`OVERFLOW_OPERATION`].
     operation: String,
     /// The resource as the route named it (hashed only when stored).
@@ -102,7 +103,7 @@ impl Denials {
         &self,
         shared: &Shared,
         uid: u32,
-        tenant: &str,
+        tenant: &TenantId,
         entry: AuditEntry,
         operation: &str,
         resource: &str,
@@ -126,7 +127,7 @@ impl Denials {
                 keys: HashMap::new(),
             });
             let mut key = Key {
-                tenant: tenant.to_owned(),
+                tenant: tenant.clone(),
                 operation: operation.to_owned(),
                 resource: resource.to_owned(),
             };
@@ -138,7 +139,7 @@ impl Denials {
                 .count();
             if !w.keys.contains_key(&key) && distinct >= limits.denials_per_uid {
                 key = Key {
-                    tenant: tenant.to_owned(),
+                    tenant: tenant.clone(),
                     operation: OVERFLOW_OPERATION.to_owned(),
                     resource: "denials".to_owned(),
                 };

@@ -13,7 +13,7 @@ use std::time::Duration;
 use jiff::Timestamp;
 use steward::model::{JitRequest, RevokeReason};
 
-use crate::store::{AuditEntry, Doc, DocInput, Kind, ScheduleAction, TenantTxn, WriteError};
+use crate::store::{AuditEntry, Doc, DocInput, Kind, ScheduleAction, TenantWrite, WriteError};
 use crate::timers::hook::HookEvent;
 
 /// Requests read per page while looking for the ones a new request supersedes.
@@ -54,7 +54,7 @@ pub fn parse_request(doc: &Doc) -> Result<JitRequest, WriteError> {
 /// with the caller and correlation id) naming it and `NewerRequestInitiated`, and
 /// announced as `revoked`. Returns the hook events of the requests it closed.
 pub fn supersede(
-    txn: &mut TenantTxn<'_>,
+    txn: &mut dyn TenantWrite,
     newer: &JitRequest,
     now: Timestamp,
     retention: Duration,
@@ -74,11 +74,10 @@ pub fn supersede(
             if old.supersede_by(newer, now) == 0 {
                 continue;
             }
-            txn.put(
+            txn.update(
                 Kind::JitRequest,
                 &old_doc.name,
                 request_input(&old, retention)?,
-                None,
             )?;
             let mut e = superseded
                 .clone()

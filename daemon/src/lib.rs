@@ -48,3 +48,19 @@ pub mod strict_json;
 pub mod timers;
 
 pub use daemon::run;
+
+/// Checked names from unit tests' literals.
+#[cfg(test)]
+pub(crate) mod testing {
+    use steward::names::{ResourceName, TenantId};
+
+    /// A tenant id from a literal (panics on a malformed one: a bug in the test).
+    pub fn tid(s: &str) -> TenantId {
+        TenantId::parse(s).expect("a tenant id literal")
+    }
+
+    /// A resource name from a literal (panics on a malformed one: a bug in the test).
+    pub fn rn(s: &str) -> ResourceName {
+        ResourceName::parse(s).expect("a resource name literal")
+    }
+}

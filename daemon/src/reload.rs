@@ -172,7 +172,7 @@ async fn audit_reload(shared: &Arc<Shared>, refused: Option<&str>) {
             entry = entry.reason("the new file was refused and the previous configuration stays in force; the daemon's log has the error");
         }
         let r: Result<(), WriteError> = writer
-            .write(t.id.as_str(), move |txn| {
+            .write(&t.id, move |txn| {
                 txn.audit(entry);
                 Ok(())
             })

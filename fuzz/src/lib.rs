@@ -16,6 +16,7 @@ use steward::model::{
     SubjectKind, ValidAlert,
 };
 use steward::names::{ResourceName, TenantId};
+use steward_daemon::store::TenantRead;
 use steward_daemon::store::codec;
 
 /// A fixed policy the fuzzed initiate bodies are checked against.
@@ -146,14 +147,14 @@ pub fn stored(data: &[u8]) {
     let Ok(store) = Store::open(dir.path(), StoreOptions::default()) else {
         return;
     };
-    let r = store.tenant("contoso");
+    let r = store.tenant(&steward::names::TenantId::parse("contoso").expect("a tenant id"));
     for kind in [Kind::Contact, Kind::Alert] {
         if let Ok(Some(doc)) = r.get(kind, "x") {
             stored_body(doc.body_json.as_bytes());
         }
         let _ = r.list(kind, None, 10);
     }
-    let _ = r.audit(0, 10, |_| true);
+    let _ = r.audit(0, 10, &mut |_| true);
     let _ = r.audit_verify();
     drop(r);
     store.close();

@@ -15,7 +15,7 @@ use steward::client::Client;
 use steward::config::Config;
 use steward::model::AuditRecord;
 use steward_daemon::daemon::{Daemon, Reloader, StartError};
-use steward_daemon::store::{Store, StoreError, StoreOptions};
+use steward_daemon::store::{Store, StoreError, StoreOptions, TenantRead};
 use tokio_util::sync::CancellationToken;
 
 pub use crate::config::ConfigBuilder;
@@ -70,8 +70,8 @@ pub fn stored(dir: &Path) -> Store {
 /// Every audit record of `tenant` in the store of a stopped daemon on `dir`.
 pub fn stored_audit(dir: &Path, tenant: &str) -> Vec<AuditRecord> {
     stored(dir)
-        .tenant(tenant)
-        .audit(0, 1_000_000, |_| true)
+        .tenant(&crate::tid(tenant))
+        .audit(0, 1_000_000, &mut |_| true)
         .unwrap()
         .items
 }

@@ -32,3 +32,13 @@ pub mod raw;
 pub mod user;
 
 pub use user::me;
+
+/// A tenant id from a test's literal (panics on a malformed one: a bug in the test).
+pub fn tid(s: &str) -> steward::names::TenantId {
+    steward::names::TenantId::parse(s).expect("a tenant id literal")
+}
+
+/// A resource name from a test's literal (panics on a malformed one: a bug in the test).
+pub fn rn(s: &str) -> steward::names::ResourceName {
+    steward::names::ResourceName::parse(s).expect("a resource name literal")
+}

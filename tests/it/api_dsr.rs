@@ -9,12 +9,13 @@
 
 use std::os::unix::fs::PermissionsExt;
 use std::time::Duration;
+use steward_testkit::{rn, tid};
 
 use http::StatusCode;
 use serde_json::{Value, json};
 use steward::model::{AuditStatus, DataSubjectRequest, DsrInput};
 use steward_daemon::dsr::DsrDoc;
-use steward_daemon::store::{Kind, TenantTxn, WriteError};
+use steward_daemon::store::{Kind, TenantWrite, WriteError};
 use steward_testkit::inproc::{T, TestDaemon, in_secs, initiate, me, policy, poll};
 
 const CAROL: &str = "carol@contoso.com";
@@ -491,8 +492,8 @@ async fn a_request_past_its_deadline_raises_an_overdue_event() {
     let retention = Duration::from_secs(3 * 365 * 86_400);
     steward_testkit::inproc::stored(dir.path())
         .writer()
-        .write(T, move |txn: &mut TenantTxn<'_>| {
-            txn.put(Kind::Dsr, "late-1", doc.input(retention)?, None)?;
+        .write(&tid(T), move |txn: &mut dyn TenantWrite| {
+            txn.put(Kind::Dsr, &rn("late-1"), doc.input(retention)?, None)?;
             txn.audit(doc.entry(steward_daemon::store::AuditEntry::named(
                 steward_daemon::store::system_caller(),
                 "dsr.open",

@@ -7,12 +7,14 @@
 use http::StatusCode;
 use serde_json::{Value, json};
 use steward::model::AuditStatus;
+use steward_daemon::store::TenantRead;
 use steward_daemon::store::{
-    AuditEntry, DocInput, Kind, ScheduleAction, TenantTxn, WriteError, system_caller,
+    AuditEntry, DocInput, Kind, ScheduleAction, TenantWrite, WriteError, system_caller,
 };
 use steward_testkit::inproc::{
     T, TestDaemon, in_secs, initiate, policy, reasons, stored, stored_audit,
 };
+use steward_testkit::{rn, tid};
 
 fn base() -> String {
     format!("/v1/tenants/{T}")
@@ -190,7 +192,7 @@ async fn initiate_rules_and_the_request_listing() {
     let dir = d.dir.clone();
     d.stop().await;
     let doc = stored(&dir)
-        .tenant(T)
+        .tenant(&tid(T))
         .get(Kind::JitRequest, &id)
         .unwrap()
         .unwrap();
@@ -247,7 +249,7 @@ async fn a_newer_request_ends_the_older_and_revoke_ends_early() {
     let dir = d.dir.clone();
     d.stop().await;
     let doc = stored(&dir)
-        .tenant(T)
+        .tenant(&tid(T))
         .get(Kind::JitRequest, second_id)
         .unwrap()
         .unwrap();
@@ -408,8 +410,8 @@ async fn a_policy_cannot_name_another_tenants_vm_and_the_hook_never_sees_one() {
     d.stop().await;
     stored(&dir)
         .writer()
-        .write(T, move |txn: &mut TenantTxn<'_>| {
-            txn.put(Kind::JitPolicy, "legacy", DocInput::new(text), None)?;
+        .write(&tid(T), move |txn: &mut dyn TenantWrite| {
+            txn.put(Kind::JitPolicy, &rn("legacy"), DocInput::new(text), None)?;
             txn.audit(AuditEntry::named(
                 system_caller(),
                 "jit.write",
@@ -509,10 +511,10 @@ async fn a_damaged_stored_request_answers_500_not_400() {
     TestDaemon::start(dir.path(), "").await.stop().await;
     stored(dir.path())
         .writer()
-        .write(T, move |txn: &mut TenantTxn<'_>| {
+        .write(&tid(T), move |txn: &mut dyn TenantWrite| {
             txn.put(
                 Kind::JitRequest,
-                "damaged",
+                &rn("damaged"),
                 DocInput::new("{\"not\": \"a request\"}".to_owned()),
                 None,
             )?;

@@ -6,6 +6,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::time::{Duration, Instant};
+use steward_daemon::store::TenantRead;
+use steward_testkit::tid;
 
 use http::StatusCode;
 use serde_json::json;
@@ -233,11 +235,11 @@ async fn personal_data_in_paths_and_spool_names_is_only_an_hmac_in_the_audit_log
     d.stop().await;
     let store = stored(&dir);
     let key = SubjectKey::new(SubjectKind::Email, email, "email").unwrap();
-    let found = store.tenant(T).audit_for_subject(&key).unwrap();
+    let found = store.tenant(&tid(T)).audit_for_subject(&key).unwrap();
     assert!(found.iter().any(|r| r.seq == dsr_denied.seq));
     // The phone number in the JIT path: hashed as a phone, found by its digits.
     let phone = SubjectKey::new(SubjectKind::Phone, "+1 (555) 867-5309", "phone").unwrap();
-    let found = store.tenant(T).audit_for_subject(&phone).unwrap();
+    let found = store.tenant(&tid(T)).audit_for_subject(&phone).unwrap();
     assert!(
         found.iter().any(|r| r.operation_name == "jit.request"),
         "{found:?}"

@@ -6,11 +6,13 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::time::{Duration, Instant};
+use steward_daemon::store::TenantRead;
+use steward_testkit::{rn, tid};
 
 use http::StatusCode;
 use serde_json::{Value, json};
 use steward::model::AuditStatus;
-use steward_daemon::store::{AuditEntry, DocInput, Kind, TenantTxn, WriteError, system_caller};
+use steward_daemon::store::{AuditEntry, DocInput, Kind, TenantWrite, WriteError, system_caller};
 use steward_testkit::inproc::{T, TestDaemon, in_secs, initiate, policy, poll, reasons, stored};
 
 async fn with_policy(d: &TestDaemon) {
@@ -97,7 +99,7 @@ async fn a_port_that_fell_due_while_stopped_is_expired_before_the_socket_opens()
     // Opened, never served: the redb file already says Expired.
     drop(steward_testkit::inproc::open(dir.path(), ""));
     let doc = stored(dir.path())
-        .tenant(T)
+        .tenant(&tid(T))
         .get(Kind::JitRequest, &id)
         .unwrap()
         .unwrap();
@@ -247,7 +249,7 @@ async fn a_hook_that_never_reads_its_stdin_is_killed_at_the_timeout() {
         "startTimeUtc": "2029-12-31T23:00:00Z", "requestor": "alice"
     }))
     .unwrap();
-    let ev = HookEvent::opened(T, &req);
+    let ev = HookEvent::opened(&tid(T), &req);
     assert!(serde_json::to_vec(&ev).unwrap().len() > 256 * 1024);
     let ran = tokio::time::timeout(
         Duration::from_secs(20),
@@ -294,10 +296,10 @@ async fn the_sweep_removes_what_expired_and_audits_the_counts() {
     let past = jiff::Timestamp::now().as_second() - 1;
     stored(dir.path())
         .writer()
-        .write(T, move |txn: &mut TenantTxn<'_>| {
+        .write(&tid(T), move |txn: &mut dyn TenantWrite| {
             txn.put(
                 Kind::Alert,
-                "old",
+                &rn("old"),
                 DocInput::new("{\"name\":\"old\"}").expires_at(past),
                 None,
             )?;

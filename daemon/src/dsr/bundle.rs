@@ -12,11 +12,13 @@
 //!
 //! Not here: who may fetch the bundle (`routes/dsr.rs`), the request's states (`super`).
 
+use crate::store::TenantRead;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::io::Write;
 use std::os::unix::fs::{FileExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use steward::names::TenantId;
 
 use jiff::Timestamp;
 use serde_json::{Value, json};
@@ -24,10 +26,10 @@ use steward::model::{DsrStatus, DsrSubject, SubjectKey};
 
 use super::{DsrDoc, complete, load};
 use crate::state::Shared;
-use crate::store::{Kind, TenantReader, TenantTxn, WriteError};
+use crate::store::{Kind, TenantReader, TenantWrite, WriteError};
 
 /// The bundle file of request `id` of `tenant`.
-pub fn path(data_dir: &Path, tenant: &str, id: &str) -> PathBuf {
+pub fn path(data_dir: &Path, tenant: &TenantId, id: &str) -> PathBuf {
     data_dir.join("dsr").join(tenant).join(format!("{id}.json"))
 }
 
@@ -43,7 +45,11 @@ pub fn remove_orphans(shared: &Shared) -> Result<usize, WriteError> {
     let mut removed = 0;
     for tenant in tenants {
         let tenant = tenant.map_err(|e| WriteError::Store(e.into()))?;
-        let Some(t) = tenant.file_name().to_str().map(str::to_owned) else {
+        let Some(t) = tenant
+            .file_name()
+            .to_str()
+            .and_then(|t| TenantId::parse(t).ok())
+        else {
             continue;
         };
         let reader = shared.store.tenant(&t);
@@ -70,7 +76,7 @@ pub fn remove_orphans(shared: &Shared) -> Result<usize, WriteError> {
 /// e.g. a phone with separators). Returns `(request id, file)`, in name order.
 pub fn naming(
     data_dir: &Path,
-    tenant: &str,
+    tenant: &TenantId,
     subject: &DsrSubject,
     records: &HashSet<(String, String)>,
 ) -> std::io::Result<Vec<(String, PathBuf)>> {
@@ -256,7 +262,7 @@ pub fn write(path: &Path, bundle: &Value) -> std::io::Result<()> {
 }
 
 /// Export steps after `start`: build and write the bundle, then complete the request.
-pub async fn run(shared: &Arc<Shared>, tenant: &str, id: &str) -> Result<(), WriteError> {
+pub async fn run(shared: &Arc<Shared>, tenant: &TenantId, id: &str) -> Result<(), WriteError> {
     let reader = shared.store.tenant(tenant);
     let file = path(&shared.config().daemon.data_dir, tenant, id);
     let i = id.to_string();
@@ -278,7 +284,7 @@ pub async fn run(shared: &Arc<Shared>, tenant: &str, id: &str) -> Result<(), Wri
     shared
         .store
         .writer()
-        .write(tenant, move |txn: &mut TenantTxn<'_>| {
+        .write(tenant, move |txn: &mut dyn TenantWrite| {
             let mut d = load(txn, &i)?;
             if d.request.status != DsrStatus::InProgress {
                 return Ok(());

@@ -23,6 +23,7 @@
 //! then their bundle files are removed; a crash between the two redoes both (the job adds
 //! only missing report lines, and a file already gone is fine).
 
+use crate::store::TenantRead;
 use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -38,7 +39,7 @@ use steward::names::{ResourceName, TenantId};
 use super::bundle::{self, hits};
 use super::{DsrDoc, STEP, complete, load, remove_subject, save, system};
 use crate::state::Shared;
-use crate::store::{Doc, DocInput, Kind, TenantTxn, WriteError};
+use crate::store::{Doc, DocInput, Kind, TenantWrite, WriteError};
 
 /// Why alerts are kept.
 pub const ALERT_REASON: &str = "security alert: security data kept under GDPR art. 17(3)(b) and (e) (legal obligation, establishment and defence of legal claims); alerts are read-only and leave only through retention";
@@ -67,7 +68,7 @@ fn micros_ts(secs: i64) -> Option<Timestamp> {
 
 /// Erases the subject from one contact: `(erased?, new body or deletion)`.
 fn erase_contact(
-    txn: &mut TenantTxn<'_>,
+    txn: &mut dyn TenantWrite,
     doc: &Doc,
     d: &DsrDoc,
 ) -> Result<ReportEntry, WriteError> {
@@ -101,18 +102,17 @@ fn erase_contact(
         .is_some_and(|e| !e.trim().is_empty())
         || props.phone.is_some();
     if left {
-        let tenant =
-            TenantId::parse(txn.tenant()).map_err(|e| WriteError::Corrupt(e.to_string()))?;
+        // A contact is stored under a checked name; one that is not is damaged.
         let name =
             ResourceName::parse(&doc.name).map_err(|e| WriteError::Corrupt(e.to_string()))?;
-        let contact = SecurityContact::new(&tenant, &name, props, None);
+        let contact = SecurityContact::new(txn.tenant(), &name, props, None);
         let mut input = DocInput::new(
             serde_json::to_string(&contact).map_err(|e| WriteError::Encode(e.to_string()))?,
         );
         for k in &contact.properties.subject_keys() {
             input = input.subject(k);
         }
-        txn.put(Kind::Contact, &doc.name, input, None)?;
+        txn.put(Kind::Contact, &name, input, None)?;
         entry = entry.reason("the subject's identifiers removed from the contact");
     } else {
         txn.delete(Kind::Contact, &doc.name, None)?;
@@ -157,7 +157,7 @@ enum Step {
 }
 
 /// Job: handles the next `STEP` records that have no report line yet.
-fn step(txn: &mut TenantTxn<'_>, id: &str, r: Retention) -> Result<Step, WriteError> {
+fn step(txn: &mut dyn TenantWrite, id: &str, r: Retention) -> Result<Step, WriteError> {
     let mut d = load(txn, id)?;
     if d.request.status != DsrStatus::InProgress {
         return Ok(Step::Stopped);
@@ -205,7 +205,7 @@ fn step(txn: &mut TenantTxn<'_>, id: &str, r: Retention) -> Result<Step, WriteEr
 /// Ends one step of an erasure: counts it, stores the request with its report lines,
 /// and audits the step's counts (`dsr.execute`, no personal values).
 fn end_step(
-    txn: &mut TenantTxn<'_>,
+    txn: &mut dyn TenantWrite,
     d: &mut DsrDoc,
     r: Retention,
     erased: u64,
@@ -227,7 +227,7 @@ fn end_step(
 /// `bundleRemovedBy`; finished ones sharing an identifier keep only HMACs from now on; open
 /// ones are reported as kept. Each gets one report line, added once.
 fn supersede(
-    txn: &mut TenantTxn<'_>,
+    txn: &mut dyn TenantWrite,
     id: &str,
     bundles: &[String],
     r: Retention,
@@ -313,7 +313,7 @@ fn supersede(
 /// (read off the async threads).
 async fn bundles_naming(
     shared: &Arc<Shared>,
-    tenant: &str,
+    tenant: &TenantId,
     id: &str,
 ) -> Result<Vec<(String, PathBuf)>, WriteError> {
     let reader = shared.store.tenant(tenant);
@@ -337,7 +337,7 @@ async fn bundles_naming(
 
 /// Job: the audit line, then `completed`.
 fn finish(
-    txn: &mut TenantTxn<'_>,
+    txn: &mut dyn TenantWrite,
     id: &str,
     audit_records: u64,
     audit_keep: Duration,
@@ -374,7 +374,7 @@ fn finish(
 
 /// Erase steps after `start`: steps until nothing is left, then the audit line and
 /// completion.
-pub async fn run(shared: &Arc<Shared>, tenant: &str, id: &str) -> Result<(), WriteError> {
+pub async fn run(shared: &Arc<Shared>, tenant: &TenantId, id: &str) -> Result<(), WriteError> {
     let writer = shared.store.writer();
     let cfg = shared.config();
     let r = Retention {
@@ -388,7 +388,7 @@ pub async fn run(shared: &Arc<Shared>, tenant: &str, id: &str) -> Result<(), Wri
         }
         let i = id.to_string();
         match writer
-            .write(tenant, move |txn: &mut TenantTxn<'_>| step(txn, &i, r))
+            .write(tenant, move |txn: &mut dyn TenantWrite| step(txn, &i, r))
             .await?
         {
             Step::Did(_) => {}
@@ -401,7 +401,7 @@ pub async fn run(shared: &Arc<Shared>, tenant: &str, id: &str) -> Result<(), Wri
     let ids: Vec<String> = bundles.iter().map(|(o, _)| o.clone()).collect();
     let i = id.to_string();
     writer
-        .write(tenant, move |txn: &mut TenantTxn<'_>| {
+        .write(tenant, move |txn: &mut dyn TenantWrite| {
             supersede(txn, &i, &ids, r)
         })
         .await?;
@@ -429,7 +429,7 @@ pub async fn run(shared: &Arc<Shared>, tenant: &str, id: &str) -> Result<(), Wri
     let audit_keep = cfg.retention.audit.0;
     let i = id.to_string();
     writer
-        .write(tenant, move |txn: &mut TenantTxn<'_>| {
+        .write(tenant, move |txn: &mut dyn TenantWrite| {
             finish(txn, &i, audit_records, audit_keep, r)
         })
         .await

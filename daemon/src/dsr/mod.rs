@@ -45,9 +45,11 @@ pub mod bundle;
 pub mod erase;
 pub mod scrub;
 
+use crate::store::TenantRead;
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use steward::names::TenantId;
 use steward::resource::Operation;
 
 use jiff::Timestamp;
@@ -55,7 +57,7 @@ use serde::{Deserialize, Serialize};
 use steward::model::{AuditStatus, DataSubjectRequest, DsrStatus, DsrType, SubjectKey};
 
 use crate::state::Shared;
-use crate::store::{self, AuditEntry, DocInput, Kind, ScheduleAction, TenantTxn, WriteError};
+use crate::store::{self, AuditEntry, DocInput, Kind, ScheduleAction, TenantWrite, WriteError};
 
 /// How many times a failed execution is retried by its task before waiting for a restart.
 const ATTEMPTS: u32 = 3;
@@ -172,7 +174,7 @@ impl DsrDoc {
 }
 
 /// Reads a request inside a job.
-pub fn load(txn: &TenantTxn<'_>, id: &str) -> Result<DsrDoc, WriteError> {
+pub fn load(txn: &dyn TenantWrite, id: &str) -> Result<DsrDoc, WriteError> {
     let doc = txn
         .get(Kind::Dsr, id)?
         .ok_or_else(|| WriteError::NotFound {
@@ -194,12 +196,12 @@ pub fn read(reader: &store::TenantReader, id: &str) -> Result<DsrDoc, WriteError
 }
 
 /// Writes a request back inside a job.
-pub fn save(txn: &mut TenantTxn<'_>, d: &DsrDoc, retention: Duration) -> Result<(), WriteError> {
-    txn.put(Kind::Dsr, &d.request.id, d.input(retention)?, None)?;
+pub fn save(txn: &mut dyn TenantWrite, d: &DsrDoc, retention: Duration) -> Result<(), WriteError> {
+    txn.update(Kind::Dsr, &d.request.id, d.input(retention)?)?;
     Ok(())
 }
 
-fn now_of(txn: &TenantTxn<'_>) -> Timestamp {
+fn now_of(txn: &dyn TenantWrite) -> Timestamp {
     Timestamp::from_microsecond(txn.now_micros()).unwrap_or_else(|_| Timestamp::now())
 }
 
@@ -216,7 +218,7 @@ enum Started {
 }
 
 /// Job: `confirmed | failed → in_progress` (an `in_progress` request resumes as it is).
-fn start(txn: &mut TenantTxn<'_>, id: &str, retention: Duration) -> Result<Started, WriteError> {
+fn start(txn: &mut dyn TenantWrite, id: &str, retention: Duration) -> Result<Started, WriteError> {
     let mut d = load(txn, id)?;
     let kind = d.request.kind;
     match d.request.status {
@@ -245,7 +247,7 @@ fn start(txn: &mut TenantTxn<'_>, id: &str, retention: Duration) -> Result<Start
 
 /// Job: `in_progress → failed`, recording the error.
 fn fail(
-    txn: &mut TenantTxn<'_>,
+    txn: &mut dyn TenantWrite,
     id: &str,
     error: &str,
     retention: Duration,
@@ -268,7 +270,7 @@ fn fail(
 
 /// Replaces the identifiers of `d` with their kinds and HMACs (see
 /// [`steward::model::SubjectRemoved`]); `by` is the erasure doing it.
-pub(crate) fn remove_subject(txn: &TenantTxn<'_>, d: &mut DsrDoc, by: &str) {
+pub(crate) fn remove_subject(txn: &dyn TenantWrite, d: &mut DsrDoc, by: &str) {
     let hmacs = d.subject_keys().iter().map(|k| txn.hmac(k)).collect();
     d.request.remove_subject(now_of(txn), by, hmacs);
 }
@@ -277,7 +279,7 @@ pub(crate) fn remove_subject(txn: &TenantTxn<'_>, d: &mut DsrDoc, by: &str) {
 /// erasure, whose request keeps only HMACs of the identifiers from now on and whose scrub
 /// is scheduled (half the window from now, leaving the other half for the rewrite).
 pub(crate) fn complete(
-    txn: &mut TenantTxn<'_>,
+    txn: &mut dyn TenantWrite,
     d: &mut DsrDoc,
     counts: &[(&str, u64)],
     retention: Duration,
@@ -310,16 +312,16 @@ pub(crate) fn complete(
 
 /// Requests being executed by a task of this process, so one is not run twice at once
 /// (doing so would be harmless, only wasteful).
-fn running() -> &'static Mutex<HashSet<(String, String)>> {
-    static RUNNING: std::sync::OnceLock<Mutex<HashSet<(String, String)>>> =
+fn running() -> &'static Mutex<HashSet<(TenantId, String)>> {
+    static RUNNING: std::sync::OnceLock<Mutex<HashSet<(TenantId, String)>>> =
         std::sync::OnceLock::new();
     RUNNING.get_or_init(|| Mutex::new(HashSet::new()))
 }
 
 /// Starts executing request `id` of `tenant` in the background (no-op when it is already
 /// running here, or not confirmed).
-pub fn spawn(shared: &Arc<Shared>, tenant: &str, id: &str) {
-    let key = (tenant.to_string(), id.to_string());
+pub fn spawn(shared: &Arc<Shared>, tenant: &TenantId, id: &str) {
+    let key = (tenant.clone(), id.to_string());
     if let Ok(mut set) = running().lock()
         && !set.insert(key.clone())
     {
@@ -335,7 +337,7 @@ pub fn spawn(shared: &Arc<Shared>, tenant: &str, id: &str) {
 }
 
 /// Executes a request to the end, retrying a failure a few times with a backoff.
-async fn run(shared: &Arc<Shared>, tenant: &str, id: &str) {
+async fn run(shared: &Arc<Shared>, tenant: &TenantId, id: &str) {
     for attempt in 0..ATTEMPTS {
         if shared.shutdown.is_cancelled() {
             return;
@@ -343,19 +345,19 @@ async fn run(shared: &Arc<Shared>, tenant: &str, id: &str) {
         match execute(shared, tenant, id).await {
             Ok(()) => return,
             Err(e) => {
-                tracing::error!(tenant, request = id, error = %e, "data-subject request failed");
+                tracing::error!(tenant = %tenant, request = id, error = %e, "data-subject request failed");
                 let retention = shared.config().retention.dsr.0;
                 let msg = e.to_string();
-                let (t, i) = (tenant.to_string(), id.to_string());
+                let (t, i) = (tenant.clone(), id.to_string());
                 let marked: Result<(), WriteError> = shared
                     .store
                     .writer()
-                    .write(&t, move |txn: &mut TenantTxn<'_>| {
+                    .write(&t, move |txn: &mut dyn TenantWrite| {
                         fail(txn, &i, &msg, retention)
                     })
                     .await;
                 if let Err(e) = marked {
-                    tracing::error!(tenant, request = id, error = %e, "could not record the failure");
+                    tracing::error!(tenant = %tenant, request = id, error = %e, "could not record the failure");
                 }
                 let wait = Duration::from_millis(500u64 << attempt);
                 tokio::select! {
@@ -368,12 +370,12 @@ async fn run(shared: &Arc<Shared>, tenant: &str, id: &str) {
 }
 
 /// One attempt: start, the type's steps, complete.
-async fn execute(shared: &Arc<Shared>, tenant: &str, id: &str) -> Result<(), WriteError> {
+async fn execute(shared: &Arc<Shared>, tenant: &TenantId, id: &str) -> Result<(), WriteError> {
     let writer = shared.store.writer();
     let retention = shared.config().retention.dsr.0;
     let i = id.to_string();
     let started = writer
-        .write(tenant, move |txn: &mut TenantTxn<'_>| {
+        .write(tenant, move |txn: &mut dyn TenantWrite| {
             start(txn, &i, retention)
         })
         .await?;
@@ -390,7 +392,7 @@ pub async fn resume_all(shared: &Arc<Shared>) -> usize {
     let cfg = shared.config();
     let mut n = 0;
     for t in &cfg.tenants {
-        let reader = shared.store.tenant(t.id.as_str());
+        let reader = shared.store.tenant(&t.id);
         let ids = tokio::task::spawn_blocking(move || -> Result<Vec<String>, WriteError> {
             let mut out = Vec::new();
             let mut after: Option<String> = None;
@@ -416,7 +418,7 @@ pub async fn resume_all(shared: &Arc<Shared>) -> usize {
             Ok(Ok(ids)) => {
                 for id in ids {
                     tracing::info!(tenant = %t.id, request = %id, "resuming a data-subject request");
-                    spawn(shared, t.id.as_str(), &id);
+                    spawn(shared, &t.id, &id);
                     n += 1;
                 }
             }

@@ -14,7 +14,6 @@
 //!
 //! Not here: when the task wakes (`crate::timers::dsr_scrub`), the copy (`store/copy.rs`).
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 use steward::resource::Operation;
@@ -24,7 +23,7 @@ use steward::model::AuditStatus;
 
 use super::{DsrDoc, save, system};
 use crate::state::Shared;
-use crate::store::{Kind, RewriteReport, ScheduleAction, TenantTxn, WriteError};
+use crate::store::{Kind, RewriteReport, ScheduleAction, TenantWrite, WriteError};
 
 /// Most pending scrub entries read per pass (one rewrite covers them all; more wait for
 /// the next pass).
@@ -43,7 +42,7 @@ pub struct ScrubReport {
 
 /// Job, in the new file's transaction: marks the listed requests scrubbed (which drops
 /// their `Scrub` entries) and records `dsr.scrub`.
-fn mark(txn: &mut TenantTxn<'_>, ids: &[String], retention: Duration) -> Result<(), WriteError> {
+fn mark(txn: &mut dyn TenantWrite, ids: &[String], retention: Duration) -> Result<(), WriteError> {
     let now = Timestamp::from_microsecond(txn.now_micros()).unwrap_or_else(|_| Timestamp::now());
     let mut n = 0u64;
     for id in ids {
@@ -86,15 +85,12 @@ pub async fn pass(shared: &Arc<Shared>) -> Result<Option<ScrubReport>, WriteErro
         return Ok(None);
     }
     let requests = pending.len();
-    let mut by_tenant: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for d in pending.into_iter().filter(|d| d.kind == Kind::Dsr) {
-        by_tenant.entry(d.tenant).or_default().push(d.name);
-    }
+    let by_tenant = crate::timers::by_tenant(pending, Kind::Dsr);
     let retention = shared.config().retention.dsr.0;
     let jobs: Vec<_> = by_tenant
         .into_iter()
         .map(|(tenant, ids)| {
-            (tenant, move |txn: &mut TenantTxn<'_>| {
+            (tenant, move |txn: &mut dyn TenantWrite| {
                 mark(txn, &ids, retention)
             })
         })

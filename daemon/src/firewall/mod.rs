@@ -24,7 +24,9 @@
 pub mod nft;
 pub mod plan;
 
+use crate::store::TenantRead;
 use std::sync::{Arc, Mutex};
+use steward::names::TenantId;
 
 use jiff::Timestamp;
 use steward::config::{Config, FirewallBackend};
@@ -36,7 +38,7 @@ use http::StatusCode;
 use crate::error::ApiError;
 use crate::jit::{parse_request, request_input};
 use crate::state::Shared;
-use crate::store::{self, AuditEntry, Kind, StoreError, TenantTxn, WriteError};
+use crate::store::{self, AuditEntry, Kind, StoreError, TenantWrite, WriteError};
 use crate::timers::hook::{self, HookEvent};
 pub use nft::NftError;
 pub use plan::{Plan, Refusal, check_request};
@@ -83,7 +85,7 @@ pub enum Trigger {
     /// A change in one tenant to one resource (`jit-requests/ID`, `jit-policies/NAME`).
     Change {
         /// The tenant.
-        tenant: String,
+        tenant: TenantId,
         /// The resource that changed.
         resource: String,
     },
@@ -119,10 +121,11 @@ pub fn enabled(cfg: &Config) -> bool {
 fn read_state(shared: &Shared) -> Result<Vec<plan::TenantState>, StoreError> {
     let mut out = Vec::new();
     for t in &shared.config().tenants {
-        let r = shared.store.tenant(t.id.as_str());
+        let r = shared.store.tenant(&t.id);
         let mut state = plan::TenantState {
-            tenant: t.id.to_string(),
-            ..Default::default()
+            tenant: t.id.clone(),
+            policies: Vec::new(),
+            requests: Vec::new(),
         };
         for kind in [Kind::JitPolicy, Kind::JitRequest] {
             let mut after: Option<String> = None;
@@ -211,13 +214,13 @@ fn record(
     trigger: &Trigger,
     outcome: &Result<Plan, FirewallError>,
 ) {
-    let tenants: Vec<String> = match trigger {
+    let tenants: Vec<TenantId> = match trigger {
         Trigger::Change { tenant, .. } => vec![tenant.clone()],
         _ => shared
             .config()
             .tenants
             .iter()
-            .map(|t| t.id.to_string())
+            .map(|t| t.id.clone())
             .collect(),
     };
     let resource = match trigger {
@@ -236,7 +239,7 @@ fn record(
                 .reason(format!("{}: {e}", trigger.why())),
         };
         let r: Result<(), WriteError> =
-            writer.write_blocking(tenant, move |txn: &mut TenantTxn<'_>| {
+            writer.write_blocking(tenant, move |txn: &mut dyn TenantWrite| {
                 txn.audit(entry);
                 Ok(())
             });
@@ -273,7 +276,7 @@ fn record(
 fn close(
     shared: &Arc<Shared>,
     rt: Option<&tokio::runtime::Handle>,
-    tenant: &str,
+    tenant: &TenantId,
     request: &str,
     port: Option<(&str, u16)>,
     reason: String,
@@ -290,7 +293,7 @@ fn close(
         shared
             .store
             .writer()
-            .write_blocking(tenant, move |txn: &mut TenantTxn<'_>| {
+            .write_blocking(tenant, move |txn: &mut dyn TenantWrite| {
                 txn.audit(entry);
                 let Some(doc) = txn.get(Kind::JitRequest, &name)? else {
                     return Ok(None);
@@ -307,12 +310,7 @@ fn close(
                 if closed == 0 {
                     return Ok(None);
                 }
-                txn.put(
-                    Kind::JitRequest,
-                    &name,
-                    request_input(&req, retention)?,
-                    None,
-                )?;
+                txn.update(Kind::JitRequest, &name, request_input(&req, retention)?)?;
                 txn.emit(Kind::JitRequest, &name, "revoked");
                 Ok(Some(HookEvent::closed(&t, &before, &req)))
             });
@@ -333,12 +331,16 @@ fn close(
 /// not open, the request's ports are closed `FirewallFailed` and the error says why: 409
 /// when the request itself cannot be opened (an overlapping door, a target gone), 503
 /// when the table could not be rebuilt. Does nothing when the firewall is off.
-pub async fn opened(shared: &Arc<Shared>, tenant: &str, request: &str) -> Result<(), ApiError> {
+pub async fn opened(
+    shared: &Arc<Shared>,
+    tenant: &TenantId,
+    request: &str,
+) -> Result<(), ApiError> {
     if !enabled(&shared.config()) {
         return Ok(());
     }
     let trigger = Trigger::Change {
-        tenant: tenant.to_owned(),
+        tenant: tenant.clone(),
         resource: format!("jit-requests/{request}"),
     };
     let closed = |why: &str| {
@@ -351,7 +353,7 @@ pub async fn opened(shared: &Arc<Shared>, tenant: &str, request: &str) -> Result
             let mine: Vec<String> = report
                 .refused
                 .iter()
-                .filter(|r| r.tenant == tenant && r.request == request)
+                .filter(|r| r.tenant == *tenant && r.request == request)
                 .map(|r| format!("port {}: {}", r.port, r.reason))
                 .collect();
             if mine.is_empty() {
@@ -387,12 +389,16 @@ pub async fn opened(shared: &Arc<Shared>, tenant: &str, request: &str) -> Result
 /// (a revoke, a policy written or deleted): rebuilds the table. 503 when it could not
 /// (the change is recorded; a door it should close still closes at its end, by the
 /// kernel). Does nothing when the firewall is off.
-pub async fn changed(shared: &Arc<Shared>, tenant: &str, resource: String) -> Result<(), ApiError> {
+pub async fn changed(
+    shared: &Arc<Shared>,
+    tenant: &TenantId,
+    resource: String,
+) -> Result<(), ApiError> {
     if !enabled(&shared.config()) {
         return Ok(());
     }
     let trigger = Trigger::Change {
-        tenant: tenant.to_owned(),
+        tenant: tenant.clone(),
         resource: resource.clone(),
     };
     sync(shared, trigger).await.map(|_| ()).map_err(|e| {

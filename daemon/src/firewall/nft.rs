@@ -307,6 +307,7 @@ pub fn apply(doc: &Nftables<'_>) -> Result<(), NftError> {
 mod tests {
     use super::*;
     use crate::firewall::plan::{Door, Guard, Plan, Proto};
+    use steward::names::TenantId;
 
     fn sample() -> Plan {
         let mut p = Plan::default();
@@ -324,7 +325,7 @@ mod tests {
                 "2001:db8::/32"
             };
             p.doors.push(Door {
-                tenant: "contoso".into(),
+                tenant: TenantId::parse("contoso").unwrap(),
                 request: "r1".into(),
                 vm: "vm1".into(),
                 guard,

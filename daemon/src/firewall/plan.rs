@@ -17,6 +17,7 @@
 
 use std::collections::BTreeSet;
 use std::net::IpAddr;
+use steward::names::TenantId;
 
 use ipnet::IpNet;
 use jiff::Timestamp;
@@ -67,7 +68,7 @@ pub struct Guard {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Door {
     /// The tenant of the request.
-    pub tenant: String,
+    pub tenant: TenantId,
     /// The request's id.
     pub request: String,
     /// The VM id of the port, as in the request.
@@ -84,7 +85,7 @@ pub struct Door {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Refusal {
     /// The tenant of the request.
-    pub tenant: String,
+    pub tenant: TenantId,
     /// The request's id.
     pub request: String,
     /// The VM id of the port.
@@ -96,10 +97,10 @@ pub struct Refusal {
 }
 
 /// One tenant's policies and requests, as read from the store.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct TenantState {
     /// The tenant id.
-    pub tenant: String,
+    pub tenant: TenantId,
     /// Its policies.
     pub policies: Vec<JitPolicy>,
     /// Its requests, oldest first (only the open ones matter).
@@ -119,8 +120,8 @@ pub struct Plan {
 
 impl Plan {
     /// How many doors belong to `tenant`.
-    pub fn doors_of(&self, tenant: &str) -> usize {
-        self.doors.iter().filter(|d| d.tenant == tenant).count()
+    pub fn doors_of(&self, tenant: &TenantId) -> usize {
+        self.doors.iter().filter(|d| d.tenant == *tenant).count()
     }
 }
 
@@ -405,7 +406,7 @@ mod tests {
 
     fn tenant(policies: Vec<JitPolicy>, requests: Vec<JitRequest>) -> TenantState {
         TenantState {
-            tenant: "contoso".into(),
+            tenant: TenantId::parse("contoso").unwrap(),
             policies,
             requests,
         }

@@ -25,10 +25,10 @@ use serde::de::{Deserializer as _, SeqAccess, Visitor};
 use serde_json::Value;
 use serde_json::value::RawValue;
 use steward::model::{AlertInput, FieldError, SubjectKey, ValidAlert, ValidationErrors};
-use steward::names::TenantId;
+use steward::names::{ResourceName, TenantId};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use crate::store::{AuditEntry, DocInput, Kind, TenantTxn, WriteError};
+use crate::store::{AuditEntry, DocInput, Kind, TenantWrite, WriteError};
 
 /// Most errors a rejected body lists; the rest are counted in one last entry, so a body of
 /// a million bad alerts costs no more memory than one of a hundred.
@@ -365,7 +365,7 @@ impl Budget {
 /// of every tenant waits for, does only the storing.
 #[derive(Debug)]
 pub struct PreparedAlert {
-    name: String,
+    name: ResourceName,
     input: DocInput,
     subjects: Vec<SubjectKey>,
 }
@@ -389,7 +389,7 @@ pub fn prepare_one(alert: ValidAlert, tenant: &TenantId, retention: Duration) ->
     let keep_secs = i64::try_from(retention.as_secs()).unwrap_or(i64::MAX);
     let t = alert.time_generated();
     let subjects = alert.subject_keys();
-    let name = alert.name().as_str().to_string();
+    let name = alert.name().clone();
     // Lower-cased as the list filters compare them.
     let severity = alert.severity().unwrap_or("").to_lowercase();
     let status = alert.status().unwrap_or("").to_lowercase();
@@ -412,7 +412,7 @@ pub fn prepare_one(alert: ValidAlert, tenant: &TenantId, retention: Duration) ->
 /// earlier in the batch) are counted as duplicates. `entry` is completed with the counts
 /// and the people concerned and recorded.
 pub fn store_alerts(
-    txn: &mut TenantTxn<'_>,
+    txn: &mut dyn TenantWrite,
     alerts: Vec<PreparedAlert>,
     entry: AuditEntry,
 ) -> Result<IngestSummary, WriteError> {

@@ -77,7 +77,7 @@ use tokio::sync::mpsc;
 
 use super::{PreparedAlert, parse_json, parse_ndjson, prepare, store_alerts};
 use crate::state::Shared;
-use crate::store::{self, AuditEntry, TenantTxn, WriteError};
+use crate::store::{self, AuditEntry, TenantWrite, WriteError};
 
 /// How long the tree must be quiet before files are looked at.
 const DEBOUNCE: Duration = Duration::from_millis(100);
@@ -134,7 +134,7 @@ pub fn ensure_dirs(cfg: &Config) -> Result<(), SpoolError> {
     let root = cfg.spool_dir();
     let mut first = None;
     for t in &cfg.tenants {
-        let opened = TenantDir::open(&root, t.id.as_str()).and_then(|d| {
+        let opened = TenantDir::open(&root, &t.id).and_then(|d| {
             d.own(DONE)?;
             d.own(REJECTED)?;
             Ok(())
@@ -199,7 +199,7 @@ type Watcher = Debouncer<RecommendedWatcher, NoCache>;
 pub fn start(shared: &Arc<Shared>) -> Result<Spool, SpoolError> {
     let cfg = shared.config();
     let root = cfg.spool_dir();
-    let (tx, rx) = mpsc::channel::<String>(1024);
+    let (tx, rx) = mpsc::channel::<TenantId>(1024);
     let watch_root = root.clone();
     let events_tx = tx.clone();
     let handler = move |res: DebounceEventResult| {
@@ -220,8 +220,11 @@ pub fn start(shared: &Arc<Shared>) -> Result<Spool, SpoolError> {
                     continue;
                 };
                 let mut parts = rel.components();
-                if let (Some(t), Some(_), None) = (parts.next(), parts.next(), parts.next()) {
-                    let _ = events_tx.try_send(t.as_os_str().to_string_lossy().into_owned());
+                if let (Some(t), Some(_), None) = (parts.next(), parts.next(), parts.next())
+                    && let Some(t) = t.as_os_str().to_str()
+                    && let Ok(t) = TenantId::parse(t)
+                {
+                    let _ = events_tx.try_send(t);
                 }
             }
         }
@@ -243,7 +246,7 @@ pub fn start(shared: &Arc<Shared>) -> Result<Spool, SpoolError> {
     tokio::spawn(worker(Arc::clone(shared), rx, Arc::clone(&watcher)));
     // Files present before the start.
     for t in &cfg.tenants {
-        let _ = tx.try_send(t.id.to_string());
+        let _ = tx.try_send(t.id.clone());
     }
     let sh = Arc::clone(shared);
     tokio::spawn(async move {
@@ -254,7 +257,7 @@ pub fn start(shared: &Arc<Shared>) -> Result<Spool, SpoolError> {
                 () = tokio::time::sleep(every) => {}
             }
             for t in &sh.config().tenants {
-                let _ = tx.try_send(t.id.to_string());
+                let _ = tx.try_send(t.id.clone());
             }
         }
     });
@@ -278,8 +281,12 @@ struct Memory {
 type FileKey = (u64, Vec<u8>);
 
 /// Scans the tenants named on `rx`, one at a time, until shutdown.
-async fn worker(shared: Arc<Shared>, mut rx: mpsc::Receiver<String>, watcher: Arc<Mutex<Watcher>>) {
-    let mut memory: HashMap<String, Memory> = HashMap::new();
+async fn worker(
+    shared: Arc<Shared>,
+    mut rx: mpsc::Receiver<TenantId>,
+    watcher: Arc<Mutex<Watcher>>,
+) {
+    let mut memory: HashMap<TenantId, Memory> = HashMap::new();
     loop {
         let tenant = tokio::select! {
             () = shared.shutdown.cancelled() => return,
@@ -293,12 +300,14 @@ async fn worker(shared: Arc<Shared>, mut rx: mpsc::Receiver<String>, watcher: Ar
         // Watch first, then scan: a file dropped during the first scan raises an event
         // instead of waiting for the next rescan.
         if !mem.watched {
-            let dir = cfg.spool_dir().join(&tenant);
+            let dir = cfg.spool_dir().join(tenant.as_str());
             if let Ok(mut w) = watcher.lock() {
                 match w.watch(&dir, RecursiveMode::NonRecursive) {
                     Ok(()) => mem.watched = true,
                     // The rescan still finds its files; the next scan tries again.
-                    Err(e) => tracing::debug!(tenant, error = %e, "spool directory not watched"),
+                    Err(e) => {
+                        tracing::debug!(tenant = %tenant, error = %e, "spool directory not watched")
+                    }
                 }
             }
         }
@@ -316,7 +325,7 @@ async fn blocking<T: Send + 'static>(
 }
 
 /// Ingests every file of one tenant's directory, oldest name first.
-async fn scan(shared: &Arc<Shared>, tenant: &str, mem: &mut Memory) {
+async fn scan(shared: &Arc<Shared>, tenant: &TenantId, mem: &mut Memory) {
     let root = shared.config().spool_dir();
     let t = tenant.to_owned();
     let opened = blocking(move || -> Result<_, SpoolError> {
@@ -333,18 +342,18 @@ async fn scan(shared: &Arc<Shared>, tenant: &str, mem: &mut Memory) {
         Ok(Err(e)) => {
             let problem = e.to_string();
             if mem.problem.as_deref() != Some(problem.as_str()) {
-                tracing::error!(tenant, error = problem, "spool directory not scanned");
+                tracing::error!(tenant = %tenant, error = problem, "spool directory not scanned");
                 mem.problem = Some(problem);
             }
             return;
         }
         Err(e) => {
-            tracing::error!(tenant, error = %e, "spool scan failed");
+            tracing::error!(tenant = %tenant, error = %e, "spool scan failed");
             return;
         }
     };
     if mem.problem.take().is_some() {
-        tracing::info!(tenant, "spool directory usable again");
+        tracing::info!(tenant = %tenant, "spool directory usable again");
     }
     let present: HashSet<&FileKey> = files.iter().map(|f| &f.key).collect();
     mem.stuck.retain(|k| present.contains(k));
@@ -359,7 +368,7 @@ async fn scan(shared: &Arc<Shared>, tenant: &str, mem: &mut Memory) {
             Ok(None) => {}
             Ok(Some(why)) => {
                 tracing::warn!(
-                    tenant,
+                    tenant = %tenant,
                     file = %shown(&file.key.1),
                     why,
                     "spool file left where it is; skipped until it changes"
@@ -367,7 +376,7 @@ async fn scan(shared: &Arc<Shared>, tenant: &str, mem: &mut Memory) {
                 mem.stuck.insert(file.key.clone());
             }
             Err(e) => {
-                tracing::error!(tenant, file = %shown(&file.key.1), error = %e, "spool file not ingested; retried later");
+                tracing::error!(tenant = %tenant, file = %shown(&file.key.1), error = %e, "spool file not ingested; retried later");
             }
         }
     }
@@ -494,22 +503,23 @@ fn open_root(root: &Path) -> Result<OwnedFd, SpoolError> {
 
 impl TenantDir {
     /// Opens `<root>/<tenant>` through the root's handle, creating it (`0700`) when missing.
-    fn open(root: &Path, tenant: &str) -> Result<TenantDir, SpoolError> {
+    fn open(root: &Path, tenant: &TenantId) -> Result<TenantDir, SpoolError> {
         let root_fd = open_root(root)?;
-        let path = root.join(tenant);
+        let path = root.join(tenant.as_str());
         let dir_err = |e: Errno| SpoolError::Dir {
             dir: path.clone(),
             source: e.into(),
         };
-        let fd = match openat(&root_fd, tenant, dir_flags(), Mode::empty()) {
+        let fd = match openat(&root_fd, tenant.as_str(), dir_flags(), Mode::empty()) {
             Ok(fd) => fd,
             Err(Errno::ENOENT) => {
-                let created = match mkdirat(&root_fd, tenant, mode(TENANT_MODE)) {
+                let created = match mkdirat(&root_fd, tenant.as_str(), mode(TENANT_MODE)) {
                     Ok(()) => true,
                     Err(Errno::EEXIST) => false,
                     Err(e) => return Err(dir_err(e)),
                 };
-                let fd = openat(&root_fd, tenant, dir_flags(), Mode::empty()).map_err(dir_err)?;
+                let fd = openat(&root_fd, tenant.as_str(), dir_flags(), Mode::empty())
+                    .map_err(dir_err)?;
                 if created {
                     set_created_mode(&fd, TENANT_MODE).map_err(dir_err)?;
                 }
@@ -799,7 +809,7 @@ fn entry(file: &str, status: AuditStatus) -> AuditEntry {
 /// leaves the file where it is (retried at the next scan).
 async fn take(
     shared: &Arc<Shared>,
-    tenant: &str,
+    tenant: &TenantId,
     dir: &Arc<TenantDir>,
     file: &Found,
 ) -> Result<Option<String>, WriteError> {
@@ -809,8 +819,8 @@ async fn take(
     let cfg = shared.config();
     let limit = cfg.limits.max_ingest_body.bytes();
     let ndjson = raw.ends_with(b".ndjson");
-    let tenant_id = TenantId::parse(tenant).map_err(|e| WriteError::Invalid(e.to_string()))?;
     let retention = cfg.retention.alerts.0;
+    let tenant_id = tenant.clone();
     let (d, n) = (Arc::clone(dir), raw.clone());
     let taken = blocking(move || match d.read(&n, limit) {
         Err(Refusal::Gone) => Taken::Gone,
@@ -842,7 +852,7 @@ async fn take(
             let summary = shared
                 .store
                 .writer()
-                .write(tenant, move |txn: &mut TenantTxn<'_>| {
+                .write(tenant, move |txn: &mut dyn TenantWrite| {
                     store_alerts(txn, alerts, e)
                 })
                 .await?;
@@ -852,7 +862,7 @@ async fn take(
                 Err(why) => return Ok(Some(format!("ingested, but {why}"))),
             }
             tracing::info!(
-                tenant,
+                tenant = %tenant,
                 file = %file,
                 ingested = summary.ingested,
                 duplicates = summary.duplicates,
@@ -876,7 +886,7 @@ async fn take(
             shared
                 .store
                 .writer()
-                .write(tenant, move |txn: &mut TenantTxn<'_>| {
+                .write(tenant, move |txn: &mut dyn TenantWrite| {
                     txn.audit(e);
                     Ok::<(), WriteError>(())
                 })
@@ -896,7 +906,7 @@ async fn take(
                 .filter(|f| f.path == "file")
                 .map_or(first, |f| f.message.clone());
             tracing::warn!(
-                tenant,
+                tenant = %tenant,
                 file = %file,
                 errors = n,
                 error_file,

@@ -2,6 +2,7 @@
 //! security data: no profile updates or deletes one, so every update, delete or state
 //! action answers 405 and is audited as denied.
 
+use crate::store::TenantRead;
 use std::sync::Arc;
 use steward::resource::Operation;
 
@@ -174,7 +175,7 @@ pub async fn list_page(
     // The scan starts at the cursor, else just after `until`, and ends at `since`.
     let before = match &q.cursor {
         Some(c) => {
-            let p = paging::decode(ctx.tenant.as_str(), LIST, c)?;
+            let p = paging::decode(&ctx.tenant, LIST, c)?;
             let (t, name) = p
                 .split_once(':')
                 .and_then(|(t, n)| Some((t.parse::<i64>().ok()?, n.to_owned())))
@@ -200,8 +201,8 @@ pub async fn list_page(
                 before.as_ref(),
                 since,
                 limit,
-                |f| filter.accepts_facets(f),
-                |d| filter.accepts(d),
+                &mut |f| filter.accepts_facets(f),
+                &mut |d| filter.accepts(d),
             )?)
         })
         .await?;
@@ -210,13 +211,9 @@ pub async fn list_page(
         .iter()
         .map(raw_doc_json)
         .collect::<Result<Vec<_>, _>>()?;
-    let next = page.next.map(|c| {
-        paging::encode(
-            ctx.tenant.as_str(),
-            LIST,
-            &format!("{}:{}", c.time_micros, c.name),
-        )
-    });
+    let next = page
+        .next
+        .map(|c| paging::encode(&ctx.tenant, LIST, &format!("{}:{}", c.time_micros, c.name)));
     let mut query = Vec::new();
     for (k, v) in [
         ("severity", &q.severity),

@@ -7,6 +7,7 @@
 //! uses the HMACs inside the daemon). The export carries whole records, so a chain can be
 //! verified outside the daemon.
 
+use crate::store::TenantRead;
 use axum::Json;
 use serde::Deserialize;
 use serde_json::Value;
@@ -86,7 +87,7 @@ pub async fn list(ctx: TenantCtx, Q(q): Q<AuditQuery>) -> Result<Json<List<Value
     ctx.require(Permission::AuditRead, LIST).await?;
     let limit = paging::limit(q.limit)?;
     let after = match &q.cursor {
-        Some(c) => paging::decode(ctx.tenant.as_str(), LIST, c)?
+        Some(c) => paging::decode(&ctx.tenant, LIST, c)?
             .parse::<u64>()
             .map_err(|_| {
                 ApiError::invalid("the cursor is not one this list gave out").with_target("cursor")
@@ -95,7 +96,7 @@ pub async fn list(ctx: TenantCtx, Q(q): Q<AuditQuery>) -> Result<Json<List<Value
     };
     let filter = AuditFilter::new(&q)?;
     let page = ctx
-        .read(move |r| Ok(r.audit(after, limit, |rec| filter.accepts(rec))?))
+        .read(move |r| Ok(r.audit(after, limit, &mut |rec| filter.accepts(rec))?))
         .await?;
     let with_subjects = q.subjects.unwrap_or(false);
     let value = page
@@ -105,7 +106,7 @@ pub async fn list(ctx: TenantCtx, Q(q): Q<AuditQuery>) -> Result<Json<List<Value
         .collect::<Result<Vec<_>, _>>()?;
     let next = page
         .next
-        .map(|seq| paging::encode(ctx.tenant.as_str(), LIST, &seq.to_string()));
+        .map(|seq| paging::encode(&ctx.tenant, LIST, &seq.to_string()));
     let mut query = Vec::new();
     for (k, v) in [
         ("since", &q.since),

@@ -1,6 +1,7 @@
 //! Security contacts: list, get, create or replace (the 2023-12-01-preview shape, and
 //! the 2020-01-01-preview one), delete.
 
+use crate::store::TenantRead;
 use axum::Json;
 use axum::body::Body;
 use axum::response::{IntoResponse, Response};
@@ -86,7 +87,7 @@ pub async fn put(
     };
     let (doc, created) = ctx
         .write(move |txn| {
-            let put = txn.replace_if_match(Kind::Contact, name.as_str(), input, cond)?;
+            let put = txn.replace_if_match(Kind::Contact, &name, input, cond)?;
             txn.audit(entry);
             Ok::<_, ApiError>(put)
         })

@@ -15,12 +15,12 @@ use steward::permissions::Permission;
 
 use super::extract::RequestId;
 use super::extract::{P, Rid};
-use super::{CallerExt, acting_role, tenant_access};
+use super::{CallerExt, acting_role, parse_tenant, tenant_access};
 use crate::access::Access;
 use crate::error::ApiError;
 use crate::identity::Caller;
 use crate::state::Shared;
-use crate::store::{self, AuditEntry, TenantReader, TenantTxn};
+use crate::store::{self, AuditEntry, TenantReader, TenantWrite};
 
 /// A request's standing in one tenant.
 pub struct TenantCtx {
@@ -69,10 +69,9 @@ impl TenantCtx {
         request_id: RequestId,
         tenant: &str,
     ) -> Result<TenantCtx, ApiError> {
+        let tenant = parse_tenant(tenant)?;
         let acting = acting_role(headers)?;
-        let access = tenant_access(shared, &caller, tenant, acting.as_deref())?;
-        let tenant = TenantId::parse(tenant)
-            .map_err(|e| ApiError::invalid(e.to_string()).with_target("tenant"))?;
+        let access = tenant_access(shared, &caller, &tenant, acting.as_deref())?;
         Ok(TenantCtx {
             shared: Arc::clone(shared),
             caller,
@@ -128,7 +127,7 @@ impl TenantCtx {
             .record(
                 &self.shared,
                 self.caller.uid,
-                self.tenant.as_str(),
+                &self.tenant,
                 entry,
                 operation,
                 resource,
@@ -142,7 +141,7 @@ impl TenantCtx {
 
     /// Reads under this tenant only.
     pub fn reader(&self) -> TenantReader {
-        self.shared.store.tenant(self.tenant.as_str())
+        self.shared.store.tenant(&self.tenant)
     }
 
     /// Runs a read off the async threads (redb is synchronous). On the daemon's
@@ -174,12 +173,12 @@ impl TenantCtx {
     pub async fn write<T, F>(&self, f: F) -> Result<T, ApiError>
     where
         T: Send + 'static,
-        F: FnOnce(&mut TenantTxn<'_>) -> Result<T, ApiError> + Send + 'static,
+        F: FnOnce(&mut dyn TenantWrite) -> Result<T, ApiError> + Send + 'static,
     {
         self.shared
             .store
             .writer()
-            .write_handing(self.tenant.as_str(), f, self.handoff.as_deref())
+            .write_handing(&self.tenant, f, self.handoff.as_deref())
             .await
     }
 

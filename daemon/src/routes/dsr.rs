@@ -4,6 +4,7 @@
 //! a rejection reason is kept in the request, never in the audit log, since it may name
 //! the person. Execution itself is [`crate::dsr`].
 
+use crate::store::TenantRead;
 use axum::Json;
 use axum::body::Body;
 use axum::response::{IntoResponse, Response};
@@ -11,6 +12,7 @@ use http::{HeaderMap, StatusCode, header};
 use jiff::Timestamp;
 use serde_json::Value;
 use steward::model::{AuditStatus, DataSubjectRequest, DsrError, DsrInput, DsrStatus, DsrType};
+use steward::names::ResourceName;
 use steward::permissions::Permission;
 use steward::resource::Operation;
 use steward::wire::List;
@@ -23,7 +25,7 @@ use super::resource::{ListQuery, name_page};
 use super::resource::{etag_header, resource_name};
 use crate::dsr::{self, DsrDoc};
 use crate::error::ApiError;
-use crate::store::{Doc, Kind, TenantTxn};
+use crate::store::{Doc, Kind, TenantWrite};
 
 /// Cursor list name.
 const LIST: &str = "dsr";
@@ -65,12 +67,12 @@ pub async fn open(ctx: TenantCtx, headers: HeaderMap, raw: Body) -> Result<Respo
         Operation::DsrOpen.as_str(),
         value.to_string().as_bytes(),
     )?;
-    let id = uuid::Uuid::now_v7().to_string();
+    let id = ResourceName::fresh();
     let by = ctx.caller.user.clone();
     let retention = ctx.shared.config().retention.dsr.0;
     let entry = ctx.entry(Operation::DsrOpen, AuditStatus::Succeeded);
     let (outcome, replayed) = ctx
-        .write(move |txn: &mut TenantTxn<'_>| {
+        .write(move |txn: &mut dyn TenantWrite| {
             if let Some(k) = &key
                 && let Some(o) = k.recorded(txn)?
             {
@@ -78,7 +80,7 @@ pub async fn open(ctx: TenantCtx, headers: HeaderMap, raw: Body) -> Result<Respo
             }
             let now =
                 Timestamp::from_microsecond(txn.now_micros()).unwrap_or_else(|_| Timestamp::now());
-            let d = DsrDoc::new(DataSubjectRequest::new(&id, input, by, now));
+            let d = DsrDoc::new(DataSubjectRequest::new(id.as_str(), input, by, now));
             let doc = txn.put(Kind::Dsr, &id, d.input(retention)?, None)?;
             let kind = match d.request.kind {
                 DsrType::Export => "export",
@@ -147,7 +149,7 @@ async fn change(
     let retention = ctx.shared.config().retention.dsr.0;
     let ok = ctx.entry(operation, AuditStatus::Succeeded);
     let failed = ctx.entry(operation, AuditStatus::Failed);
-    ctx.write(move |txn: &mut TenantTxn<'_>| {
+    ctx.write(move |txn: &mut dyn TenantWrite| {
         let doc = txn
             .get(Kind::Dsr, id.as_str())?
             .ok_or_else(|| ApiError::not_found("no such data-subject request"))?;
@@ -156,7 +158,7 @@ async fn change(
             txn.audit_on_failure(d.entry(failed).reason(e.to_string()));
             return Err(model_error(e));
         }
-        let doc = txn.put(Kind::Dsr, id.as_str(), d.input(retention)?, None)?;
+        let doc = txn.put(Kind::Dsr, &id, d.input(retention)?, None)?;
         let e = fields.iter().fold(d.entry(ok), |e, f| e.field(*f));
         txn.audit(e);
         Ok(doc)
@@ -181,7 +183,7 @@ pub async fn confirm(
         Box::new(move |d| d.request.confirm(&by, second)),
     )
     .await?;
-    dsr::spawn(&ctx.shared, ctx.tenant.as_str(), &doc.name);
+    dsr::spawn(&ctx.shared, &ctx.tenant, &doc.name);
     Ok((
         StatusCode::ACCEPTED,
         etag_header(&doc.etag),
@@ -292,14 +294,14 @@ pub async fn bundle(ctx: TenantCtx, P((_, id)): P<(String, String)>) -> Result<R
     }
     let file = dsr::bundle::path(
         &ctx.shared.config().daemon.data_dir,
-        ctx.tenant.as_str(),
+        &ctx.tenant,
         id.as_str(),
     );
     let bytes = tokio::fs::read(&file)
         .await
         .map_err(|e| ApiError::internal(&format!("cannot read the bundle: {e}")))?;
     let entry = d.entry(ctx.entry(Operation::DsrBundle, AuditStatus::Succeeded));
-    ctx.write(move |txn: &mut TenantTxn<'_>| {
+    ctx.write(move |txn: &mut dyn TenantWrite| {
         txn.audit(entry);
         Ok(())
     })

@@ -10,6 +10,7 @@
 //! and a second one gives its record count when the stream ends (`Failed` with the
 //! partial count if the reader went away); [`stream`] says how.
 
+use crate::store::TenantRead;
 use axum::body::Body;
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
@@ -26,7 +27,7 @@ use super::ctx::TenantCtx;
 use super::extract::{P, Q};
 use super::resource::{resource_json, write_resource};
 use crate::error::ApiError;
-use crate::store::{Kind, TenantReader, TenantTxn, WriteError};
+use crate::store::{Kind, TenantReader, TenantWrite, WriteError};
 
 /// Records read per page while exporting.
 const PAGE: usize = 500;
@@ -124,7 +125,7 @@ async fn stream(
     let started = base.clone().reason(format!(
         "started: the records sent are counted in `{operation}.end` (same correlation id)"
     ));
-    ctx.write(move |txn: &mut TenantTxn<'_>| {
+    ctx.write(move |txn: &mut dyn TenantWrite| {
         txn.audit(started);
         Ok(())
     })
@@ -132,7 +133,7 @@ async fn stream(
     let (tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(IN_FLIGHT);
     let reader = ctx.reader();
     let writer = ctx.shared.store.writer();
-    let tenant = ctx.tenant.to_string();
+    let tenant = ctx.tenant.clone();
     let mut end = base;
     end.operation_name = format!("{operation}.end"); // the end record: see [`AuditEntry::named`]
     tokio::task::spawn_blocking(move || {
@@ -338,7 +339,7 @@ fn page(
         }
         Position::Seq(after) => {
             let p = reader
-                .audit(*after, PAGE, |_| true)
+                .audit(*after, PAGE, &mut |_| true)
                 .map_err(|e| e.to_string())?;
             let values = p
                 .items

@@ -2,7 +2,7 @@
 //! retry with the same key and the same request answers the first outcome (status, ETag
 //! and body) without acting twice; the same key with a different request is 422.
 //!
-//! Keys belong to one caller in one tenant: the record is named `{uid}:{key}` under the
+//! Keys belong to one caller in one tenant: the record is named `{uid}-{sha256(key)}` under the
 //! tenant ([`Kind::IdempotencyKey`]), so a key sent by another uid (or in another tenant)
 //! never replays this one's answer — an answer can carry what only its caller may see (a
 //! DSR's subject). The outcome is recorded by the write job that acts, so it commits in
@@ -16,10 +16,11 @@ use http::{HeaderMap, HeaderValue, StatusCode, header};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::time::Duration;
+use steward::names::ResourceName;
 
 use super::ctx::TenantCtx;
 use crate::error::ApiError;
-use crate::store::{DocInput, Kind, TenantTxn};
+use crate::store::{DocInput, Kind, TenantWrite};
 
 /// The request header.
 pub const HEADER: &str = "Idempotency-Key";
@@ -36,8 +37,8 @@ pub const REPLAYED_HEADER: &str = "Idempotent-Replayed";
 /// One request's key, bound to its caller and to what it asks.
 #[derive(Debug, Clone)]
 pub struct IdempotencyKey {
-    /// The record's name: `{uid}:{key}`.
-    name: String,
+    /// The record's name: `{uid}-{hex sha256 of the key}`.
+    name: ResourceName,
     /// SHA-256 of the operation and the body: a retry must ask the same thing.
     fingerprint: String,
 }
@@ -107,15 +108,19 @@ impl IdempotencyKey {
             .iter()
             .map(|b| format!("{b:02x}"))
             .collect::<String>();
-        Ok(Some(IdempotencyKey {
-            name: format!("{}:{key}", ctx.caller.uid),
-            fingerprint,
-        }))
+        // `{uid}-{sha256(key)}`: a resource name whatever characters the key holds.
+        let key_hash = Sha256::digest(key.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>();
+        let name = ResourceName::parse(&format!("{}-{key_hash}", ctx.caller.uid))
+            .map_err(|e| ApiError::internal(&e))?;
+        Ok(Some(IdempotencyKey { name, fingerprint }))
     }
 
     /// In a write job: the outcome recorded under this key, if any; 422 naming the
     /// header when the key was recorded for a different request.
-    pub fn recorded(&self, txn: &TenantTxn<'_>) -> Result<Option<Outcome>, ApiError> {
+    pub fn recorded(&self, txn: &dyn TenantWrite) -> Result<Option<Outcome>, ApiError> {
         let Some(doc) = txn.get(Kind::IdempotencyKey, &self.name)? else {
             return Ok(None);
         };
@@ -137,7 +142,7 @@ impl IdempotencyKey {
     /// In the write job that acts: records `outcome` under the key, committed with the
     /// job's change and kept for [`KEEP`]. A key recorded meanwhile (a concurrent retry
     /// of a chunked ingest) is left as it is.
-    pub fn record(&self, txn: &mut TenantTxn<'_>, outcome: Outcome) -> Result<(), ApiError> {
+    pub fn record(&self, txn: &mut dyn TenantWrite, outcome: Outcome) -> Result<(), ApiError> {
         let r = Recorded {
             fingerprint: self.fingerprint.clone(),
             outcome,

@@ -11,8 +11,10 @@
 //! field names and the people it concerns as subjects (HMACs), and the `jit.on_change`
 //! hook runs after each open and close, off the request path.
 
+use crate::store::TenantRead;
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use steward::names::ResourceName;
 use steward::resource::{Operation, Resource};
 
 use axum::Json;
@@ -33,7 +35,7 @@ use super::resource::{self, ListQuery, name_page};
 use super::resource::{doc_json, etag_header, resource_name};
 use crate::error::ApiError;
 use crate::jit::{self, parse_request, request_input};
-use crate::store::{Doc, IfMatch, Kind, TenantReader, TenantTxn};
+use crate::store::{Doc, IfMatch, Kind, TenantReader, TenantWrite};
 use crate::timers::hook::{self, HookEvent};
 
 /// Cursor list name of policies.
@@ -43,7 +45,7 @@ const REQUESTS: &str = "jit-requests";
 /// Records read per page when scanning every request of a tenant.
 const SCAN: usize = 500;
 
-fn now_of(txn: &TenantTxn<'_>) -> Timestamp {
+fn now_of(txn: &dyn TenantWrite) -> Timestamp {
     Timestamp::from_microsecond(txn.now_micros()).unwrap_or_else(|_| Timestamp::now())
 }
 
@@ -181,7 +183,7 @@ pub async fn put_policy(
         .write(move |txn| {
             let put = txn.replace_if_match(
                 Kind::JitPolicy,
-                name.as_str(),
+                &name,
                 crate::store::DocInput::new(body_json),
                 cond,
             )?;
@@ -190,7 +192,7 @@ pub async fn put_policy(
         })
         .await?;
     // firewall: the policy's ports are the guards.
-    crate::firewall::changed(&ctx.shared, ctx.tenant.as_str(), resource).await?;
+    crate::firewall::changed(&ctx.shared, &ctx.tenant, resource).await?;
     let (_, v) = read_policy(&ctx, doc.name.clone()).await?;
     let status = if created {
         StatusCode::CREATED
@@ -209,7 +211,7 @@ pub async fn delete_policy(
 ) -> Result<Response, ApiError> {
     let doc = resource::delete(&ctx, Resource::JitPolicies, &name, &headers).await?;
     let resource = format!("jit-policies/{name}");
-    crate::firewall::changed(&ctx.shared, ctx.tenant.as_str(), resource).await?; // firewall
+    crate::firewall::changed(&ctx.shared, &ctx.tenant, resource).await?; // firewall
     Ok((StatusCode::OK, Json(doc_json(&doc)?)).into_response())
 }
 
@@ -237,13 +239,13 @@ pub async fn initiate(
         value.to_string().as_bytes(),
     )?;
     let requestor = ctx.caller.user.clone();
-    let id = uuid::Uuid::now_v7().to_string();
+    let id = ResourceName::fresh();
     let request_id = id.clone();
     // firewall: with `[jit] firewall`, every port needs a target it can open.
     let cfg = ctx.shared.config();
     let firewall = crate::firewall::enabled(&cfg).then(|| cfg.jit.clone());
     let retention = ctx.shared.config().retention.jit_requests.0;
-    let tenant = ctx.tenant.to_string();
+    let tenant = ctx.tenant.clone();
     let opened = ctx.entry(Operation::JitInitiate, AuditStatus::Succeeded);
     let superseded = ctx.entry(Operation::JitRevoke, AuditStatus::Succeeded);
     let (outcome, replayed, hooks) = ctx
@@ -259,7 +261,7 @@ pub async fn initiate(
             let policy: JitPolicy =
                 serde_json::from_str(&pdoc.body_json).map_err(|e| ApiError::internal(&e))?;
             let now = now_of(txn);
-            let req = policy.initiate(&asked, &requestor, now, id.clone())?;
+            let req = policy.initiate(&asked, &requestor, now, id.to_string())?;
             if let Some(jit) = &firewall {
                 crate::firewall::check_request(jit, &req)?; // firewall: 400 naming the port
             }
@@ -288,7 +290,7 @@ pub async fn initiate(
     hook::spawn(Arc::clone(&ctx.shared), hooks);
     if !replayed {
         // firewall: open the doors (close superseded ones) before answering.
-        crate::firewall::opened(&ctx.shared, ctx.tenant.as_str(), &request_id).await?;
+        crate::firewall::opened(&ctx.shared, &ctx.tenant, &request_id).await?;
     }
     Ok(outcome.into_response(replayed))
 }
@@ -340,7 +342,7 @@ pub async fn revoke(
     let id = resource_name(&id)?;
     let if_match = body::if_match(&headers)?;
     let retention = ctx.shared.config().retention.jit_requests.0;
-    let tenant = ctx.tenant.to_string();
+    let tenant = ctx.tenant.clone();
     let entry = ctx
         .entry(Operation::JitRevoke, AuditStatus::Succeeded)
         .resource(&resource)
@@ -366,12 +368,7 @@ pub async fn revoke(
             if req.revoke_all(RevokeReason::UserRequested, now_of(txn)) == 0 {
                 return Err(ApiError::conflict("the request has no open port to revoke"));
             }
-            let doc = txn.put(
-                Kind::JitRequest,
-                id.as_str(),
-                request_input(&req, retention)?,
-                None,
-            )?;
+            let doc = txn.put(Kind::JitRequest, &id, request_input(&req, retention)?, None)?;
             let mut entry = entry;
             for k in &req.subject_keys() {
                 entry = entry.subject(k);
@@ -382,6 +379,6 @@ pub async fn revoke(
         })
         .await?;
     hook::spawn(Arc::clone(&ctx.shared), vec![hook]);
-    crate::firewall::changed(&ctx.shared, ctx.tenant.as_str(), resource).await?; // firewall
+    crate::firewall::changed(&ctx.shared, &ctx.tenant, resource).await?; // firewall
     Ok((etag_header(&doc.etag), Json(doc_json(&doc)?)).into_response())
 }

@@ -19,6 +19,7 @@ mod system;
 pub mod upkeep;
 
 use std::sync::Arc;
+use steward::names::TenantId;
 
 use axum::Router;
 use axum::extract::FromRequestParts;
@@ -137,20 +138,25 @@ pub fn acting_role(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     }
 }
 
+/// The tenant id a path or query names: 400 before any lookup when it is malformed. The
+/// one place a request's tenant is parsed; it travels as a [`TenantId`] from here on.
+pub fn parse_tenant(tenant: &str) -> Result<TenantId, ApiError> {
+    TenantId::parse(tenant).map_err(|_| {
+        ApiError::invalid(format!(
+            "`{tenant}` is not a tenant id ([a-z0-9][a-z0-9-]{{0,62}})"
+        ))
+        .with_target("tenant")
+    })
+}
+
 /// The caller's access in `tenant`: 404 when it holds nothing there (exactly as for a
 /// tenant that does not exist), 403 when it asks to act above what it holds.
 pub fn tenant_access(
     shared: &Shared,
     caller: &Caller,
-    tenant: &str,
+    tenant: &TenantId,
     acting: Option<&str>,
 ) -> Result<Access, ApiError> {
-    if steward::names::TenantId::parse(tenant).is_err() {
-        return Err(ApiError::invalid(format!(
-            "`{tenant}` is not a tenant id ([a-z0-9][a-z0-9-]{{0,62}})"
-        ))
-        .with_target("tenant"));
-    }
     let cfg = shared.config();
     access::resolve(&cfg, caller, tenant, acting).map_err(|e| match e {
         AccessError::NoTenant => ApiError::no_tenant(),

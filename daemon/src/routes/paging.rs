@@ -8,6 +8,7 @@
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
+use steward::names::TenantId;
 use steward::wire::List;
 
 use crate::error::ApiError;
@@ -28,9 +29,9 @@ struct CursorBody {
 }
 
 /// Encodes a resume position of `list` in `tenant`.
-pub fn encode(tenant: &str, list: &str, position: &str) -> String {
+pub fn encode(tenant: &TenantId, list: &str, position: &str) -> String {
     let body = CursorBody {
-        t: tenant.to_owned(),
+        t: tenant.to_string(),
         l: list.to_owned(),
         p: position.to_owned(),
     };
@@ -39,12 +40,12 @@ pub fn encode(tenant: &str, list: &str, position: &str) -> String {
 }
 
 /// Decodes a cursor of `list` in `tenant` into its position.
-pub fn decode(tenant: &str, list: &str, cursor: &str) -> Result<String, ApiError> {
+pub fn decode(tenant: &TenantId, list: &str, cursor: &str) -> Result<String, ApiError> {
     let bad =
         || ApiError::invalid("the cursor is not one this list gave out").with_target("cursor");
     let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| bad())?;
     let body: CursorBody = serde_json::from_slice(&bytes).map_err(|_| bad())?;
-    if body.t != tenant || body.l != list {
+    if body.t != tenant.as_str() || body.l != list {
         return Err(bad());
     }
     Ok(body.p)
@@ -93,14 +94,15 @@ fn form_urlencoded_pairs(query: &[(&str, String)]) -> Vec<(String, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::tid;
 
     #[test]
     fn a_cursor_resumes_only_its_own_tenant_and_list() {
-        let c = encode("contoso", "contacts", "default");
-        assert_eq!(decode("contoso", "contacts", &c).unwrap(), "default");
-        assert!(decode("fabrikam", "contacts", &c).is_err());
-        assert!(decode("contoso", "alerts", &c).is_err());
-        assert!(decode("contoso", "contacts", "not-base64!").is_err());
+        let c = encode(&tid("contoso"), "contacts", "default");
+        assert_eq!(decode(&tid("contoso"), "contacts", &c).unwrap(), "default");
+        assert!(decode(&tid("fabrikam"), "contacts", &c).is_err());
+        assert!(decode(&tid("contoso"), "alerts", &c).is_err());
+        assert!(decode(&tid("contoso"), "contacts", "not-base64!").is_err());
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Turning stored documents into API resources, and the small checks every resource
 //! route shares.
 
+use crate::store::TenantRead;
 use http::header::ETAG;
 use http::{HeaderMap, HeaderValue};
 use serde::Deserialize;
@@ -119,7 +120,7 @@ pub async fn name_page(
     ctx.require(needed, list).await?;
     let limit = paging::limit(q.limit)?;
     let after = match &q.cursor {
-        Some(c) => Some(paging::decode(ctx.tenant.as_str(), list, c)?),
+        Some(c) => Some(paging::decode(&ctx.tenant, list, c)?),
         None => None,
     };
     let page = ctx
@@ -130,9 +131,7 @@ pub async fn name_page(
         .iter()
         .map(&mut to_json)
         .collect::<Result<Vec<_>, _>>()?;
-    let next = page
-        .next
-        .map(|n| paging::encode(ctx.tenant.as_str(), list, &n));
+    let next = page.next.map(|n| paging::encode(&ctx.tenant, list, &n));
     Ok(paging::page(value, path, &[], limit, next))
 }
 

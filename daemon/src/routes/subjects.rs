@@ -5,6 +5,7 @@
 //! every search is audited as `subjects.search` with the identifiers only as HMACs.
 //! Data-subject requests themselves are not indexed (see [`crate::dsr`]).
 
+use crate::store::TenantRead;
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use steward::model::{AuditStatus, SubjectKey, SubjectKind};
@@ -16,7 +17,7 @@ use steward::wire::List;
 use super::ctx::TenantCtx;
 use super::extract::Q;
 use crate::error::ApiError;
-use crate::store::TenantTxn;
+use crate::store::TenantWrite;
 
 /// The identifiers searched for (at least one).
 #[derive(Debug, Default, Deserialize)]
@@ -103,7 +104,7 @@ pub async fn search(ctx: TenantCtx, Q(q): Q<SubjectQuery>) -> Result<Json<List<H
     for key in &keys {
         entry = entry.field(key.kind.as_str()).subject(key);
     }
-    ctx.write(move |txn: &mut TenantTxn<'_>| {
+    ctx.write(move |txn: &mut dyn TenantWrite| {
         txn.audit(entry);
         Ok(())
     })

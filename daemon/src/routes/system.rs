@@ -2,6 +2,7 @@
 //! tenants, and the change-event stream.
 
 use std::sync::Arc;
+use steward::names::TenantId;
 
 use axum::Extension;
 use axum::Json;
@@ -45,7 +46,7 @@ pub async fn whoami(
         .tenants
         .iter()
         .flat_map(|t| {
-            access::profiles_in(&cfg, &caller, t.id.as_str())
+            access::profiles_in(&cfg, &caller, &t.id)
                 .into_iter()
                 .map(|profile| GrantInfo {
                     tenant: t.id.to_string(),
@@ -72,11 +73,11 @@ pub async fn tenants(
         .tenants
         .iter()
         .filter_map(|t| {
-            let held = access::held_in(&cfg, &caller, t.id.as_str())?;
+            let held = access::held_in(&cfg, &caller, &t.id)?;
             Some(TenantInfo {
                 id: t.id.to_string(),
                 display_name: t.name.clone(),
-                profiles: access::profiles_in(&cfg, &caller, t.id.as_str()),
+                profiles: access::profiles_in(&cfg, &caller, &t.id),
                 permissions: held,
                 actable_profiles: cfg.profiles().actable(held),
             })
@@ -97,7 +98,7 @@ fn wire_event(c: &ChangeEvent) -> Option<(Event, Resource)> {
         at: jiff::Timestamp::from_microsecond(c.at_micros)
             .unwrap_or(jiff::Timestamp::UNIX_EPOCH)
             .to_string(),
-        tenant: c.tenant.clone(),
+        tenant: c.tenant.to_string(),
         kind: resource.segment().to_owned(),
         name: c.name.clone(),
         action: c.action.clone(),
@@ -131,16 +132,17 @@ pub async fn events(
     Query(q): Query<EventsQuery>,
 ) -> Result<Response, ApiError> {
     let acting = acting_role(&headers)?;
-    if let Some(t) = &q.tenant {
+    let only = q.tenant.as_deref().map(super::parse_tenant).transpose()?;
+    if let Some(t) = &only {
         super::tenant_access(&shared, &caller, t, acting.as_deref())?;
     }
     let cfg = shared.config();
-    let following = match &q.tenant {
+    let following = match &only {
         Some(t) => vec![t.clone()],
         None => cfg
             .tenants
             .iter()
-            .map(|t| t.id.to_string())
+            .map(|t| t.id.clone())
             .filter(|t| access::resolve(&cfg, &caller, t, acting.as_deref()).is_ok())
             .collect(),
     };
@@ -153,7 +155,7 @@ pub async fn events(
         stop: shared.shutdown.clone(),
         shared,
         identity,
-        only: q.tenant,
+        only,
         following,
         acting,
         tick,
@@ -183,9 +185,9 @@ struct EventStream {
     /// The connection's caller.
     identity: Arc<Identity>,
     /// `?tenant=`.
-    only: Option<String>,
+    only: Option<TenantId>,
     /// The tenants the stream follows: the stream ends when one is no longer granted.
-    following: Vec<String>,
+    following: Vec<TenantId>,
     /// The `X-Steward-Role` profile.
     acting: Option<String>,
     /// When the caller is looked up again.
@@ -253,7 +255,7 @@ impl EventStream {
     /// The line for `change`, if the caller may see it now.
     async fn event_line(&mut self, change: &ChangeEvent) -> Option<String> {
         let (ev, resource) = wire_event(change)?;
-        if self.only.as_ref().is_some_and(|t| *t != ev.tenant) {
+        if self.only.as_ref().is_some_and(|t| *t != change.tenant) {
             return None;
         }
         let caller = match self.caller().await {
@@ -261,7 +263,7 @@ impl EventStream {
             Err(last) => return Some(last),
         };
         let cfg = self.shared.config();
-        let access = access::resolve(&cfg, &caller, &ev.tenant, self.acting.as_deref()).ok()?;
+        let access = access::resolve(&cfg, &caller, &change.tenant, self.acting.as_deref()).ok()?;
         if !access.allows(resource.read_permission()) {
             return None;
         }

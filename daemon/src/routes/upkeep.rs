@@ -21,7 +21,7 @@ use super::{CallerExt, body};
 use crate::error::ApiError;
 use crate::identity::Caller;
 use crate::state::Shared;
-use crate::store::{AuditEntry, BackupReport, StoreError, TenantTxn, WriteError};
+use crate::store::{AuditEntry, BackupReport, StoreError, TenantWrite, WriteError};
 
 /// The body of `POST /v1/store/backup`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -83,7 +83,7 @@ async fn require_owner(
             .record(
                 shared,
                 caller.uid,
-                t.id.as_str(),
+                &t.id,
                 entry,
                 operation.as_str(),
                 "store",
@@ -118,7 +118,7 @@ async fn audit_all(
         shared
             .store
             .writer()
-            .write(t.id.as_str(), move |txn: &mut TenantTxn<'_>| {
+            .write(&t.id, move |txn: &mut dyn TenantWrite| {
                 txn.audit(entry);
                 Ok::<(), WriteError>(())
             })
@@ -213,7 +213,7 @@ pub async fn compact_now(shared: &Shared) -> Result<CompactReport, WriteError> {
         .config()
         .tenants
         .iter()
-        .map(|t| t.id.to_string())
+        .map(|t| t.id.clone())
         .collect();
     let r = shared.store.writer().compact(tenants).await?;
     tracing::info!(

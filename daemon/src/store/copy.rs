@@ -267,12 +267,13 @@ pub(crate) fn copy_open(
 
 #[cfg(test)]
 pub(crate) mod tests {
+    use crate::testing::{rn, tid};
     use redb::{ReadableDatabase, ReadableTable};
     use steward::model::{AuditStatus, SubjectKey, SubjectKind};
 
     use super::*;
     use crate::store::{
-        AuditEntry, DocInput, Kind, ScheduleAction, Store, StoreOptions, TenantTxn, system_caller,
+        AuditEntry, DocInput, Kind, ScheduleAction, Store, StoreOptions, TenantWrite, system_caller,
     };
 
     /// Every entry of one table, as raw key and value bytes.
@@ -323,17 +324,17 @@ pub(crate) mod tests {
                 .unwrap();
                 store
                     .writer()
-                    .write_blocking(tenant, move |txn: &mut TenantTxn<'_>| {
+                    .write_blocking(&tid(tenant), move |txn: &mut dyn TenantWrite| {
                         let body = format!("{{\"n\":{i},\"pad\":\"{}\"}}", "x".repeat(200));
                         txn.put(
                             Kind::Contact,
-                            &format!("c{i:04}"),
+                            &rn(&format!("c{i:04}")),
                             DocInput::new(body.clone()).subject(&key),
                             None,
                         )?;
                         txn.put(
                             Kind::Alert,
-                            &format!("a{i:04}"),
+                            &rn(&format!("a{i:04}")),
                             DocInput::new(body)
                                 .time(1_700_000_000_000_000 + i64::from(i))
                                 .facets("high", "active")
@@ -353,7 +354,7 @@ pub(crate) mod tests {
             for i in 0..100 {
                 store
                     .writer()
-                    .write_blocking(tenant, move |txn: &mut TenantTxn<'_>| {
+                    .write_blocking(&tid(tenant), move |txn: &mut dyn TenantWrite| {
                         txn.delete(Kind::Contact, &format!("c{i:04}"), None)?;
                         txn.audit(AuditEntry::named(
                             system_caller(),
@@ -372,7 +373,7 @@ pub(crate) mod tests {
         // An anchor in one chain.
         rt.block_on(crate::timers::retention::purge_audit(
             &store.writer(),
-            "contoso",
+            &tid("contoso"),
             i64::MAX,
             10,
         ))

@@ -4,12 +4,14 @@
 //! | module | what it holds |
 //! | --- | --- |
 //! | [`tables`] | every table definition: the on-disk layout in one screen |
+//! | `boundary` | [`TenantRead`], [`TenantWrite`]: what the daemon asks of a storage backend |
 //! | [`codec`] | the format-version byte + postcard encoding of every value |
 //! | `doc` | [`Doc`], [`DocInput`], [`Kind`], schedule entries |
 //! | `audit` | audit entries, the hash chain over the stored records and its verification |
 //! | `read` | [`TenantReader`]: tenant-scoped reads in short read transactions |
 //! | `txn` | [`TenantTxn`]: a write job's tenant-scoped view; staging and applying changes |
-//! | `writer` | [`Writer`]: the one thread that owns write transactions (group commit) |
+//! | `writer` | [`Writer`]: the handle to the one thread that owns write transactions |
+//! | `group` | that thread's loop: run a group of jobs in one transaction, commit, answer |
 //! | `slot` | the replaceable open `Database`, reopened after an I/O error (full disk) |
 //! | `space` | how much of the file is in use (for compaction) |
 //! | `reserve` | disk space kept back so refusals can be audited on a full disk |
@@ -31,10 +33,12 @@ pub mod tables;
 
 mod audit;
 mod backup;
+mod boundary;
 mod check;
 mod copy;
 mod doc;
 mod error;
+mod group;
 mod online;
 mod pace;
 mod read;
@@ -50,11 +54,13 @@ use std::sync::Arc;
 
 use rand::TryRngCore;
 use redb::{Database, Durability, ReadableDatabase, ReadableTable};
+use steward::names::TenantId;
 
 pub use audit::{
     AuditEntry, ChainPoint, GENESIS_HASH, HASHED_SEGMENT_PREFIX, VerifyReport, system_caller,
 };
 pub use backup::{BackupReport, REPLACED_PREFIX, RESTORE_FILE, RestoreReport};
+pub use boundary::{TenantRead, TenantWrite};
 pub use check::CheckReport;
 pub use codec::CodecError;
 pub use copy::CopyCounts;
@@ -111,7 +117,7 @@ pub struct Due {
     /// The record's kind.
     pub kind: Kind,
     /// The record's tenant.
-    pub tenant: String,
+    pub tenant: TenantId,
     /// The record's name.
     pub name: String,
 }
@@ -228,7 +234,7 @@ impl Store {
     }
 
     /// A read handle bound to `tenant`: it sees that tenant's data and nothing else.
-    pub fn tenant(&self, tenant: &str) -> TenantReader {
+    pub fn tenant(&self, tenant: &TenantId) -> TenantReader {
         TenantReader::new(self.db.clone(), tenant, self.key.clone())
     }
 
@@ -307,11 +313,14 @@ pub(crate) fn due_entries(
         let (_, at_secs, kind, tenant, name) = k.value();
         let kind = Kind::from_u8(kind)
             .ok_or_else(|| StoreError::Corrupted(format!("unknown kind byte {kind}")))?;
+        let tenant = TenantId::parse(tenant).map_err(|e| {
+            StoreError::Corrupted(format!("a schedule entry's tenant {tenant:?}: {e}"))
+        })?;
         out.push(Due {
             at_secs,
             action,
             kind,
-            tenant: tenant.to_string(),
+            tenant,
             name: name.to_string(),
         });
     }

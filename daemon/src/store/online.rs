@@ -30,6 +30,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc as std_mpsc;
 use std::time::{Duration, Instant};
+use steward::names::TenantId;
 
 use redb::{Durability, ReadableDatabase};
 use tokio::sync::mpsc::WeakSender;
@@ -51,7 +52,7 @@ pub(crate) const JOURNAL_BYTES: usize = 64 << 20;
 #[derive(Debug)]
 pub(crate) struct Replay {
     /// The job's tenant.
-    pub tenant: String,
+    pub tenant: TenantId,
     /// The group's clock.
     pub now: i64,
     /// Its staged changes (none for a failed job's own audit records).
@@ -274,7 +275,7 @@ fn catch_up(
     let mut wtx = db.begin_write()?;
     wtx.set_durability(Durability::Immediate)?;
     for r in &p.journal {
-        txn::apply(&wtx, &r.tenant, key, r.now, &r.staged, &r.entries)?;
+        txn::apply(&wtx, r.tenant.as_str(), key, r.now, &r.staged, &r.entries)?;
     }
     run_jobs(&wtx, key, jobs, failed)?;
     wtx.commit()?;
@@ -304,7 +305,14 @@ fn run_jobs(
         if !parts.staged.is_empty() && parts.audit.is_empty() {
             return Err(WriteError::Unaudited);
         }
-        txn::apply(wtx, &job.tenant, key, now, &parts.staged, &parts.audit)?;
+        txn::apply(
+            wtx,
+            job.tenant.as_str(),
+            key,
+            now,
+            &parts.staged,
+            &parts.audit,
+        )?;
     }
     Ok(())
 }
@@ -323,13 +331,17 @@ fn refuse(r: Rewrite, err: WriteError) {
 
 #[cfg(test)]
 mod tests {
+    use crate::store::TenantRead;
+    use crate::testing::{rn, tid};
     use steward::model::AuditStatus;
 
-    use crate::store::{AuditEntry, DocInput, Kind, Store, StoreOptions, TenantTxn, system_caller};
+    use crate::store::{
+        AuditEntry, DocInput, Kind, Store, StoreOptions, TenantWrite, system_caller,
+    };
 
     use super::super::error::WriteError;
 
-    fn audit(txn: &mut TenantTxn<'_>, op: &str) {
+    fn audit(txn: &mut dyn TenantWrite, op: &str) {
         txn.audit(AuditEntry::named(
             system_caller(),
             op,
@@ -345,12 +357,12 @@ mod tests {
         for j in 0..10 {
             store
                 .writer()
-                .write_blocking("contoso", move |txn: &mut TenantTxn<'_>| {
+                .write_blocking(&tid("contoso"), move |txn: &mut dyn TenantWrite| {
                     for i in 0..2000 {
                         let body = format!("{{\"n\":{i},\"pad\":\"{}\"}}", "x".repeat(300));
                         txn.put(
                             Kind::Alert,
-                            &format!("a{j}-{i}"),
+                            &rn(&format!("a{j}-{i}")),
                             DocInput::new(body)
                                 .time(1_700_000_000_000_000 + i64::from(i))
                                 .facets("low", "active"),
@@ -365,7 +377,7 @@ mod tests {
         // Superseded versions and deletions, so there is something to give back.
         store
             .writer()
-            .write_blocking("contoso", |txn: &mut TenantTxn<'_>| {
+            .write_blocking(&tid("contoso"), |txn: &mut dyn TenantWrite| {
                 for i in 0..2000 {
                     txn.delete(Kind::Alert, &format!("a0-{i}"), None)?;
                 }
@@ -380,17 +392,17 @@ mod tests {
             .unwrap();
         let w = store.writer();
         let rewrite =
-            rt.spawn(async move { w.compact(vec!["contoso".into(), "fabrikam".into()]).await });
+            rt.spawn(async move { w.compact(vec![tid("contoso"), tid("fabrikam")]).await });
         // Writes (puts, a delete of a record the copy holds, audit records) while it runs.
         let mut n = 0u32;
         let mut during = 0u32;
         while !rewrite.is_finished() {
             store
                 .writer()
-                .write_blocking("fabrikam", move |txn: &mut TenantTxn<'_>| {
+                .write_blocking(&tid("fabrikam"), move |txn: &mut dyn TenantWrite| {
                     txn.put(
                         Kind::Contact,
-                        &format!("c{n}"),
+                        &rn(&format!("c{n}")),
                         DocInput::new(format!("{{\"n\":{n}}}")),
                         None,
                     )?;
@@ -401,7 +413,7 @@ mod tests {
             if n == 0 {
                 store
                     .writer()
-                    .write_blocking("contoso", |txn: &mut TenantTxn<'_>| {
+                    .write_blocking(&tid("contoso"), |txn: &mut dyn TenantWrite| {
                         txn.delete(Kind::Alert, "a1-7", None)?;
                         audit(txn, "test.delete-during");
                         Ok::<_, WriteError>(())
@@ -421,7 +433,7 @@ mod tests {
         assert!(report.new_bytes <= report.old_bytes, "{report:?}");
         eprintln!("{report:?} with {during} writes during the copy");
         // The live file is the new one, and it holds every write, those during the copy too.
-        let fabrikam = store.tenant("fabrikam");
+        let fabrikam = store.tenant(&tid("fabrikam"));
         for k in 0..n {
             assert!(
                 fabrikam
@@ -431,7 +443,7 @@ mod tests {
                 "c{k}, written during the copy, is missing"
             );
         }
-        let contoso = store.tenant("contoso");
+        let contoso = store.tenant(&tid("contoso"));
         assert!(contoso.get(Kind::Alert, "a1-7").unwrap().is_none());
         assert!(contoso.get(Kind::Alert, "a1-8").unwrap().is_some());
         assert!(contoso.get(Kind::Alert, "a0-8").unwrap().is_none());
@@ -463,10 +475,15 @@ mod tests {
         for j in 0..10 {
             store
                 .writer()
-                .write_blocking("contoso", move |txn: &mut TenantTxn<'_>| {
+                .write_blocking(&tid("contoso"), move |txn: &mut dyn TenantWrite| {
                     for i in 0..2000 {
                         let body = format!("{{\"n\":{i},\"pad\":\"{}\"}}", "x".repeat(300));
-                        txn.put(Kind::Alert, &format!("a{j}-{i}"), DocInput::new(body), None)?;
+                        txn.put(
+                            Kind::Alert,
+                            &rn(&format!("a{j}-{i}")),
+                            DocInput::new(body),
+                            None,
+                        )?;
                     }
                     audit(txn, "test.seed");
                     Ok::<_, WriteError>(())
@@ -480,7 +497,7 @@ mod tests {
             .unwrap();
         let w = store.writer();
         let rewrite =
-            rt.spawn(async move { w.compact(vec!["contoso".into(), "fabrikam".into()]).await });
+            rt.spawn(async move { w.compact(vec![tid("contoso"), tid("fabrikam")]).await });
         // Writes of 8 records of 4 KiB each (over the cap) while the rewrite runs, and a few
         // after it, so that one write certainly waited behind the full journal.
         let pad = "y".repeat(4096);
@@ -489,10 +506,10 @@ mod tests {
             let body = format!("{{\"pad\":\"{pad}\"}}");
             store
                 .writer()
-                .write_blocking("fabrikam", move |txn: &mut TenantTxn<'_>| {
+                .write_blocking(&tid("fabrikam"), move |txn: &mut dyn TenantWrite| {
                     for k in 0..8 {
                         let doc = DocInput::new(body.clone());
-                        txn.put(Kind::Contact, &format!("c{n}-{k}"), doc, None)?;
+                        txn.put(Kind::Contact, &rn(&format!("c{n}-{k}")), doc, None)?;
                     }
                     audit(txn, "test.during");
                     Ok::<_, WriteError>(())
@@ -516,7 +533,7 @@ mod tests {
         assert!(during >= 1, "no write committed while the copy ran");
         // Every write is in the live (new) file: those journaled and replayed, the one that
         // waited, and those after.
-        let fabrikam = store.tenant("fabrikam");
+        let fabrikam = store.tenant(&tid("fabrikam"));
         for i in 0..n {
             for k in 0..8 {
                 assert!(
@@ -532,7 +549,7 @@ mod tests {
         assert!(v.ok, "{v:?}");
         // Each write's audit record, and the compaction's.
         assert_eq!(v.records, u64::from(n) + 1);
-        let contoso = store.tenant("contoso");
+        let contoso = store.tenant(&tid("contoso"));
         assert!(contoso.get(Kind::Alert, "a9-1999").unwrap().is_some());
         drop((fabrikam, contoso));
         drop(store);

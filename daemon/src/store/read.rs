@@ -13,8 +13,10 @@ use std::sync::Arc;
 
 use redb::{Database, ReadableDatabase, ReadableTable};
 use steward::model::{AuditRecord, SubjectKey};
+use steward::names::TenantId;
 
 use super::audit::{self, HmacKey, VerifyReport};
+use super::boundary::TenantRead;
 use super::codec;
 use super::doc::{Doc, Kind, StoredDoc};
 use super::error::StoreError;
@@ -324,124 +326,18 @@ pub struct TenantReader {
     /// instance for one read transaction, so a reopen after an I/O error can close it).
     db: Arc<DbSlot>,
     /// The only tenant this handle can see; the first element of every key it builds.
-    tenant: String,
+    tenant: TenantId,
     /// For [`TenantReader::hmac`] and subject lookups in the audit log.
     key: HmacKey,
 }
 
 impl TenantReader {
-    pub(crate) fn new(db: Arc<DbSlot>, tenant: &str, key: HmacKey) -> TenantReader {
+    pub(crate) fn new(db: Arc<DbSlot>, tenant: &TenantId, key: HmacKey) -> TenantReader {
         TenantReader {
             db,
-            tenant: tenant.to_string(),
+            tenant: tenant.clone(),
             key,
         }
-    }
-
-    /// The tenant this handle is bound to.
-    pub fn tenant(&self) -> &str {
-        &self.tenant
-    }
-
-    /// One record, if it exists in this tenant.
-    pub fn get(&self, kind: Kind, name: &str) -> Result<Option<Doc>, StoreError> {
-        self.db.read(|db| {
-            let rtx = db.begin_read()?;
-            get_doc(&rtx.open_table(tables::RECORDS)?, &self.tenant, kind, name)
-        })
-    }
-
-    /// Records of `kind` in name order, starting after the cursor `after`
-    /// (`limit` is at least 1).
-    pub fn list(
-        &self,
-        kind: Kind,
-        after: Option<&str>,
-        limit: usize,
-    ) -> Result<Page<Doc, String>, StoreError> {
-        self.db.read(|db| {
-            let rtx = db.begin_read()?;
-            list_docs(
-                &rtx.open_table(tables::RECORDS)?,
-                &self.tenant,
-                kind,
-                after,
-                limit,
-            )
-        })
-    }
-
-    /// Records of `kind` in name order after `after`, as [`DocText`] (name, etag and body
-    /// only): what exports read.
-    pub fn list_text(
-        &self,
-        kind: Kind,
-        after: Option<&str>,
-        limit: usize,
-    ) -> Result<Page<DocText, String>, StoreError> {
-        self.db.read(|db| {
-            let rtx = db.begin_read()?;
-            list_text(
-                &rtx.open_table(tables::RECORDS)?,
-                &self.tenant,
-                kind,
-                after,
-                limit,
-            )
-        })
-    }
-
-    /// Records of `kind` that have a sort time, newest first, strictly before the cursor
-    /// `before` and at or after the sort time `since` (both bound the scan), keeping those
-    /// whose time-index [`Facets`] `facets` accepts (tested before the record is read) and
-    /// then those `filter` accepts (alerts: `?severity=&status=` test the facets, `?q=`
-    /// the record).
-    pub fn list_by_time(
-        &self,
-        kind: Kind,
-        before: Option<&TimeCursor>,
-        since: Option<i64>,
-        limit: usize,
-        mut facets: impl FnMut(Facets<'_>) -> bool,
-        mut filter: impl FnMut(&Doc) -> bool,
-    ) -> Result<Page<Doc, TimeCursor>, StoreError> {
-        self.db.read(|db| {
-            let rtx = db.begin_read()?;
-            let index = rtx.open_table(tables::TIME_INDEX)?;
-            let records = rtx.open_table(tables::RECORDS)?;
-            list_by_time(
-                &index,
-                &records,
-                &self.tenant,
-                kind,
-                before,
-                since,
-                limit,
-                &mut facets,
-                &mut filter,
-            )
-        })
-    }
-
-    /// Every record of this tenant that holds `key`, and the field that holds it.
-    pub fn subjects(&self, key: &SubjectKey) -> Result<Vec<SubjectHit>, StoreError> {
-        self.db.read(|db| {
-            let rtx = db.begin_read()?;
-            subjects_of(&rtx.open_table(tables::SUBJECTS)?, &self.tenant, key)
-        })
-    }
-
-    /// Audit records in sequence order after `after_seq` (0 for the start), keeping those
-    /// `filter` accepts; `next` is the last seq returned when more may follow.
-    pub fn audit(
-        &self,
-        after_seq: u64,
-        limit: usize,
-        mut filter: impl FnMut(&AuditRecord) -> bool,
-    ) -> Result<Page<AuditRecord, u64>, StoreError> {
-        let limit = limit.max(1);
-        self.db
-            .read(|db| self.audit_page(db, after_seq, limit, &mut filter))
     }
 
     fn audit_page(
@@ -476,9 +372,102 @@ impl TenantReader {
         };
         Ok(Page { items, next })
     }
+}
 
-    /// Audit records that concern `key` (found by its HMAC), in sequence order.
-    pub fn audit_for_subject(&self, key: &SubjectKey) -> Result<Vec<AuditRecord>, StoreError> {
+impl TenantRead for TenantReader {
+    fn tenant(&self) -> &TenantId {
+        &self.tenant
+    }
+
+    fn get(&self, kind: Kind, name: &str) -> Result<Option<Doc>, StoreError> {
+        self.db.read(|db| {
+            let rtx = db.begin_read()?;
+            get_doc(&rtx.open_table(tables::RECORDS)?, &self.tenant, kind, name)
+        })
+    }
+
+    fn list(
+        &self,
+        kind: Kind,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<Doc, String>, StoreError> {
+        self.db.read(|db| {
+            let rtx = db.begin_read()?;
+            list_docs(
+                &rtx.open_table(tables::RECORDS)?,
+                &self.tenant,
+                kind,
+                after,
+                limit,
+            )
+        })
+    }
+
+    fn list_text(
+        &self,
+        kind: Kind,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<DocText, String>, StoreError> {
+        self.db.read(|db| {
+            let rtx = db.begin_read()?;
+            list_text(
+                &rtx.open_table(tables::RECORDS)?,
+                &self.tenant,
+                kind,
+                after,
+                limit,
+            )
+        })
+    }
+
+    fn list_by_time(
+        &self,
+        kind: Kind,
+        before: Option<&TimeCursor>,
+        since: Option<i64>,
+        limit: usize,
+        facets: &mut dyn FnMut(Facets<'_>) -> bool,
+        filter: &mut dyn FnMut(&Doc) -> bool,
+    ) -> Result<Page<Doc, TimeCursor>, StoreError> {
+        self.db.read(|db| {
+            let rtx = db.begin_read()?;
+            let index = rtx.open_table(tables::TIME_INDEX)?;
+            let records = rtx.open_table(tables::RECORDS)?;
+            list_by_time(
+                &index,
+                &records,
+                &self.tenant,
+                kind,
+                before,
+                since,
+                limit,
+                &mut *facets,
+                &mut *filter,
+            )
+        })
+    }
+
+    fn subjects(&self, key: &SubjectKey) -> Result<Vec<SubjectHit>, StoreError> {
+        self.db.read(|db| {
+            let rtx = db.begin_read()?;
+            subjects_of(&rtx.open_table(tables::SUBJECTS)?, &self.tenant, key)
+        })
+    }
+
+    fn audit(
+        &self,
+        after_seq: u64,
+        limit: usize,
+        filter: &mut dyn FnMut(&AuditRecord) -> bool,
+    ) -> Result<Page<AuditRecord, u64>, StoreError> {
+        let limit = limit.max(1);
+        self.db
+            .read(|db| self.audit_page(db, after_seq, limit, &mut *filter))
+    }
+
+    fn audit_for_subject(&self, key: &SubjectKey) -> Result<Vec<AuditRecord>, StoreError> {
         let mac = self.key.subject(key);
         self.db.read(|db| {
             let rtx = db.begin_read()?;
@@ -499,8 +488,7 @@ impl TenantReader {
         })
     }
 
-    /// Checks this tenant's hash chain from its anchor to its head.
-    pub fn audit_verify(&self) -> Result<VerifyReport, StoreError> {
+    fn audit_verify(&self) -> Result<VerifyReport, StoreError> {
         self.db.read(|db| {
             let rtx = db.begin_read()?;
             let a = rtx.open_table(tables::AUDIT)?;
@@ -509,8 +497,7 @@ impl TenantReader {
         })
     }
 
-    /// The HMAC by which audit records name `key` (hex).
-    pub fn hmac(&self, key: &SubjectKey) -> String {
+    fn hmac(&self, key: &SubjectKey) -> String {
         self.key.subject(key)
     }
 }

@@ -217,7 +217,10 @@ mod tests {
 
     use super::*;
     use crate::store::copy::tests::{dump, seed};
-    use crate::store::{AuditEntry, Kind, Store, StoreOptions, TenantTxn, system_caller, tables};
+    use crate::store::{
+        AuditEntry, Kind, Store, StoreOptions, TenantRead, TenantWrite, system_caller, tables,
+    };
+    use crate::testing::tid;
 
     #[test]
     fn rewrite_swaps_in_the_copy_keeps_readers_and_zeroes_the_old_file() {
@@ -225,7 +228,7 @@ mod tests {
         let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
         seed(&store);
         let before = dump(&store.db.get().unwrap());
-        let reader = store.tenant("contoso");
+        let reader = store.tenant(&tid("contoso"));
         let verified = reader.audit_verify().unwrap();
         // A reader in the middle of a read of the old file when the rewrite happens.
         let old = store.db.get().unwrap();
@@ -236,7 +239,7 @@ mod tests {
             .enable_all()
             .build()
             .unwrap();
-        let job = |txn: &mut TenantTxn<'_>| {
+        let job = |txn: &mut dyn TenantWrite| {
             txn.audit(AuditEntry::named(
                 system_caller(),
                 "test.rewrite",
@@ -245,7 +248,7 @@ mod tests {
             Ok(())
         };
         let (report, retirement) = rt
-            .block_on(store.writer().rewrite(vec![("contoso".to_string(), job)]))
+            .block_on(store.writer().rewrite(vec![(tid("contoso"), job)]))
             .unwrap();
         assert_eq!(report.copied.tables.len(), before.len());
         assert!(report.new_bytes <= report.old_bytes, "{report:?}");
@@ -296,7 +299,7 @@ mod tests {
         // Writes go on in the new file.
         store
             .writer()
-            .write_blocking("contoso", |txn: &mut TenantTxn<'_>| {
+            .write_blocking(&tid("contoso"), |txn: &mut dyn TenantWrite| {
                 txn.audit(AuditEntry::named(
                     system_caller(),
                     "test.after",

@@ -22,8 +22,10 @@ use std::collections::{BTreeSet, HashMap};
 
 use redb::{ReadableTable, WriteTransaction};
 use steward::model::SubjectKey;
+use steward::names::{ResourceName, TenantId};
 
 use super::audit::{self, AuditEntry, ChainPoint, HmacKey};
+use super::boundary::TenantWrite;
 use super::codec;
 use super::doc::{Doc, DocInput, Kind, StoredDoc};
 use super::error::{StoreError, WriteError};
@@ -72,7 +74,7 @@ pub(crate) struct Parts {
 /// One job's tenant-bound view of the writer's transaction (see the module doc).
 pub struct TenantTxn<'a> {
     /// The only tenant this job can touch: the first element of every key built here.
-    tenant: &'a str,
+    tenant: &'a TenantId,
     /// The group's write transaction; read through here, written only by [`apply`].
     wtx: &'a WriteTransaction,
     /// For [`TenantTxn::hmac`].
@@ -128,18 +130,9 @@ pub struct IfMatch {
     pub failed: AuditEntry,
 }
 
-fn check_name(name: &str) -> Result<(), WriteError> {
-    if name.is_empty() || name.contains('\0') {
-        return Err(WriteError::Invalid(format!(
-            "record name {name:?} is empty or holds NUL"
-        )));
-    }
-    Ok(())
-}
-
 impl<'a> TenantTxn<'a> {
     pub(crate) fn new(
-        tenant: &'a str,
+        tenant: &'a TenantId,
         wtx: &'a WriteTransaction,
         key: &'a HmacKey,
         now_micros: i64,
@@ -167,158 +160,12 @@ impl<'a> TenantTxn<'a> {
         }
     }
 
-    /// The tenant this job is bound to.
-    pub fn tenant(&self) -> &str {
-        self.tenant
-    }
-
-    /// The group's clock, Unix microseconds (the `at` of this job's audit records).
-    pub fn now_micros(&self) -> i64 {
-        self.now_micros
-    }
-
-    /// One record as this job sees it.
-    pub fn get(&self, kind: Kind, name: &str) -> Result<Option<Doc>, WriteError> {
-        if let Some(staged) = self.overlay.get(&(kind, name.to_string())) {
-            return Ok(staged.and_then(|i| match &self.staged[i] {
-                Staged::Put {
-                    kind, name, doc, ..
-                } => Some(Doc::from_stored(*kind, name, doc.clone())),
-                _ => None,
-            }));
-        }
-        let t = self.wtx.open_table(tables::RECORDS)?;
-        Ok(read::get_doc(&t, self.tenant, kind, name)?)
-    }
-
-    /// Whether a record exists as this job sees it (cheaper than [`TenantTxn::get`]: the
-    /// stored record is not decoded).
-    pub fn exists(&self, kind: Kind, name: &str) -> Result<bool, WriteError> {
-        if let Some(staged) = self.overlay.get(&(kind, name.to_string())) {
-            return Ok(staged.is_some());
-        }
-        let t = self.wtx.open_table(tables::RECORDS)?;
-        Ok(t.get((self.tenant, kind.as_u8(), name))?.is_some())
-    }
-
-    /// Records of `kind` in name order after `after` (without this job's staged changes).
-    pub fn list(
-        &self,
-        kind: Kind,
-        after: Option<&str>,
-        limit: usize,
-    ) -> Result<Page<Doc, String>, WriteError> {
-        let t = self.wtx.open_table(tables::RECORDS)?;
-        Ok(read::list_docs(&t, self.tenant, kind, after, limit)?)
-    }
-
-    /// Records of `kind` newest first (without this job's staged changes); the arguments
-    /// as for [`super::TenantReader::list_by_time`].
-    pub fn list_by_time(
-        &self,
-        kind: Kind,
-        before: Option<&TimeCursor>,
-        since: Option<i64>,
-        limit: usize,
-        facets: impl FnMut(Facets<'_>) -> bool,
-        filter: impl FnMut(&Doc) -> bool,
-    ) -> Result<Page<Doc, TimeCursor>, WriteError> {
-        let index = self.wtx.open_table(tables::TIME_INDEX)?;
-        let records = self.wtx.open_table(tables::RECORDS)?;
-        Ok(read::list_by_time(
-            &index,
-            &records,
-            self.tenant,
-            kind,
-            before,
-            since,
-            limit,
-            facets,
-            filter,
-        )?)
-    }
-
-    /// Records holding `key` (without this job's staged changes).
-    pub fn subjects(&self, key: &SubjectKey) -> Result<Vec<SubjectHit>, WriteError> {
-        let t = self.wtx.open_table(tables::SUBJECTS)?;
-        Ok(read::subjects_of(&t, self.tenant, key)?)
-    }
-
-    /// The HMAC by which audit records name `key` (hex).
-    pub fn hmac(&self, key: &SubjectKey) -> String {
-        self.key.subject(key)
-    }
-
-    /// Creates or replaces a record, returning it with its new etag. `if_match`: `None`
-    /// writes unconditionally, `Some("*")` requires that it exists, `Some(etag)` that its
-    /// current etag is `etag` (bare, without quotes). Staged: applied if the job succeeds.
-    pub fn put(
-        &mut self,
-        kind: Kind,
-        name: &str,
-        input: DocInput,
-        if_match: Option<&str>,
-    ) -> Result<Doc, WriteError> {
-        check_name(name)?;
-        let current = self.get(kind, name)?;
-        check_if_match(kind, name, current.as_ref(), if_match)?;
-        let created = current.as_ref().map(|c| c.created_at_micros);
-        self.stage_put(kind, name, input, created);
-        // The overlay now holds it.
-        self.get(kind, name)?.ok_or_else(|| WriteError::NotFound {
-            kind,
-            name: name.to_string(),
-        })
-    }
-
-    /// Creates or replaces `name` under the caller's `If-Match`: `Ok((doc, created))`.
-    /// When the precondition does not hold, its failure entry is audited (the job's
-    /// changes are discarded) and the job fails with [`WriteError::PreconditionFailed`].
-    pub fn replace_if_match(
-        &mut self,
-        kind: Kind,
-        name: &str,
-        input: DocInput,
-        cond: IfMatch,
-    ) -> Result<(Doc, bool), WriteError> {
-        let existed = self.get(kind, name)?.is_some();
-        match self.put(kind, name, input, cond.tag.as_deref()) {
-            Ok(doc) => Ok((doc, !existed)),
-            Err(e) => Err(self.precondition_failed(e, cond.failed)),
-        }
-    }
-
-    /// Deletes `name` under the caller's `If-Match`, auditing a failed precondition the
-    /// way [`TenantTxn::replace_if_match`] does. Returns the deleted record.
-    pub fn delete_if_match(
-        &mut self,
-        kind: Kind,
-        name: &str,
-        cond: IfMatch,
-    ) -> Result<Doc, WriteError> {
-        match self.delete(kind, name, cond.tag.as_deref()) {
-            Ok(doc) => Ok(doc),
-            Err(e) => Err(self.precondition_failed(e, cond.failed)),
-        }
-    }
-
     /// Audits `failed` when `e` is a failed precondition; passes `e` on.
     fn precondition_failed(&mut self, e: WriteError, failed: AuditEntry) -> WriteError {
         if matches!(e, WriteError::PreconditionFailed { .. }) {
             self.audit_on_failure(failed.reason("If-Match did not match"));
         }
         e
-    }
-
-    /// Stores a record only if none is stored under `name` (ingest is idempotent on the
-    /// name): `true` if it was staged, `false` if the name was taken. Staged.
-    pub fn put_new(&mut self, kind: Kind, name: &str, input: DocInput) -> Result<bool, WriteError> {
-        check_name(name)?;
-        if self.exists(kind, name)? {
-            return Ok(false);
-        }
-        self.stage_put(kind, name, input, None);
-        Ok(true)
     }
 
     /// Stages a put (`created`: the current record's creation time, `None` if there is
@@ -359,9 +206,177 @@ impl<'a> TenantTxn<'a> {
         });
     }
 
-    /// Deletes a record, returning what it was; `if_match` as for [`TenantTxn::put`].
-    /// [`WriteError::NotFound`] if it does not exist. Staged.
-    pub fn delete(
+    fn set_event(&mut self, kind: Kind, name: &str, action: &str) {
+        // Bookkeeping, not a resource: nobody subscribes to it.
+        if kind == Kind::IdempotencyKey {
+            return;
+        }
+        match self.event_of.get(&(kind, name.to_string())) {
+            Some(&i) => self.events[i].action = action.to_string(),
+            None => {
+                self.event_of
+                    .insert((kind, name.to_string()), self.events.len());
+                self.events.push(JobEvent {
+                    kind,
+                    name: name.to_string(),
+                    action: action.to_string(),
+                });
+            }
+        }
+    }
+}
+
+impl TenantWrite for TenantTxn<'_> {
+    fn tenant(&self) -> &TenantId {
+        self.tenant
+    }
+
+    fn now_micros(&self) -> i64 {
+        self.now_micros
+    }
+
+    fn get(&self, kind: Kind, name: &str) -> Result<Option<Doc>, WriteError> {
+        if let Some(staged) = self.overlay.get(&(kind, name.to_string())) {
+            return Ok(staged.and_then(|i| match &self.staged[i] {
+                Staged::Put {
+                    kind, name, doc, ..
+                } => Some(Doc::from_stored(*kind, name, doc.clone())),
+                _ => None,
+            }));
+        }
+        let t = self.wtx.open_table(tables::RECORDS)?;
+        Ok(read::get_doc(&t, self.tenant.as_str(), kind, name)?)
+    }
+
+    fn exists(&self, kind: Kind, name: &str) -> Result<bool, WriteError> {
+        if let Some(staged) = self.overlay.get(&(kind, name.to_string())) {
+            return Ok(staged.is_some());
+        }
+        let t = self.wtx.open_table(tables::RECORDS)?;
+        Ok(t.get((self.tenant.as_str(), kind.as_u8(), name))?.is_some())
+    }
+
+    fn list(
+        &self,
+        kind: Kind,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<Doc, String>, WriteError> {
+        let t = self.wtx.open_table(tables::RECORDS)?;
+        Ok(read::list_docs(
+            &t,
+            self.tenant.as_str(),
+            kind,
+            after,
+            limit,
+        )?)
+    }
+
+    fn list_by_time(
+        &self,
+        kind: Kind,
+        before: Option<&TimeCursor>,
+        since: Option<i64>,
+        limit: usize,
+        facets: &mut dyn FnMut(Facets<'_>) -> bool,
+        filter: &mut dyn FnMut(&Doc) -> bool,
+    ) -> Result<Page<Doc, TimeCursor>, WriteError> {
+        let index = self.wtx.open_table(tables::TIME_INDEX)?;
+        let records = self.wtx.open_table(tables::RECORDS)?;
+        Ok(read::list_by_time(
+            &index,
+            &records,
+            self.tenant.as_str(),
+            kind,
+            before,
+            since,
+            limit,
+            facets,
+            filter,
+        )?)
+    }
+
+    fn subjects(&self, key: &SubjectKey) -> Result<Vec<SubjectHit>, WriteError> {
+        let t = self.wtx.open_table(tables::SUBJECTS)?;
+        Ok(read::subjects_of(&t, self.tenant.as_str(), key)?)
+    }
+
+    fn hmac(&self, key: &SubjectKey) -> String {
+        self.key.subject(key)
+    }
+
+    fn put(
+        &mut self,
+        kind: Kind,
+        name: &ResourceName,
+        input: DocInput,
+        if_match: Option<&str>,
+    ) -> Result<Doc, WriteError> {
+        let current = self.get(kind, name)?;
+        check_if_match(kind, name, current.as_ref(), if_match)?;
+        let created = current.as_ref().map(|c| c.created_at_micros);
+        self.stage_put(kind, name, input, created);
+        // The overlay now holds it.
+        self.get(kind, name)?.ok_or_else(|| WriteError::NotFound {
+            kind,
+            name: name.to_string(),
+        })
+    }
+
+    fn update(&mut self, kind: Kind, name: &str, input: DocInput) -> Result<Doc, WriteError> {
+        let Some(current) = self.get(kind, name)? else {
+            return Err(WriteError::NotFound {
+                kind,
+                name: name.to_string(),
+            });
+        };
+        self.stage_put(kind, name, input, Some(current.created_at_micros));
+        self.get(kind, name)?.ok_or_else(|| WriteError::NotFound {
+            kind,
+            name: name.to_string(),
+        })
+    }
+
+    fn replace_if_match(
+        &mut self,
+        kind: Kind,
+        name: &ResourceName,
+        input: DocInput,
+        cond: IfMatch,
+    ) -> Result<(Doc, bool), WriteError> {
+        let existed = self.get(kind, name)?.is_some();
+        match self.put(kind, name, input, cond.tag.as_deref()) {
+            Ok(doc) => Ok((doc, !existed)),
+            Err(e) => Err(self.precondition_failed(e, cond.failed)),
+        }
+    }
+
+    fn delete_if_match(
+        &mut self,
+        kind: Kind,
+        name: &str,
+        cond: IfMatch,
+    ) -> Result<Doc, WriteError> {
+        match self.delete(kind, name, cond.tag.as_deref()) {
+            Ok(doc) => Ok(doc),
+            Err(e) => Err(self.precondition_failed(e, cond.failed)),
+        }
+    }
+
+    fn put_new(
+        &mut self,
+        kind: Kind,
+        name: &ResourceName,
+        input: DocInput,
+    ) -> Result<bool, WriteError> {
+        if self.exists(kind, name)? {
+            return Ok(false);
+        }
+        self.stage_put(kind, name, input, None);
+        Ok(true)
+    }
+
+    fn delete(
         &mut self,
         kind: Kind,
         name: &str,
@@ -384,58 +399,26 @@ impl<'a> TenantTxn<'a> {
         Ok(doc)
     }
 
-    /// Records an audit entry, appended to the tenant's chain with this job's changes.
-    pub fn audit(&mut self, entry: AuditEntry) {
+    fn audit(&mut self, entry: AuditEntry) {
         self.audit.push(entry);
     }
 
-    /// Records an audit entry that is appended only if the job fails (its changes are
-    /// still discarded), so a refused change can be audited as `Failed`.
-    pub fn audit_on_failure(&mut self, entry: AuditEntry) {
+    fn audit_on_failure(&mut self, entry: AuditEntry) {
         self.failure_audit.push(entry);
     }
 
-    /// Sets the action the change event for this record reports (default `created`,
-    /// `updated` or `deleted`), e.g. `revoked`, `expired`, `ingested`.
-    pub fn emit(&mut self, kind: Kind, name: &str, action: &str) {
+    fn emit(&mut self, kind: Kind, name: &str, action: &str) {
         self.set_event(kind, name, action);
     }
 
-    fn set_event(&mut self, kind: Kind, name: &str, action: &str) {
-        // Bookkeeping, not a resource: nobody subscribes to it.
-        if kind == Kind::IdempotencyKey {
-            return;
-        }
-        match self.event_of.get(&(kind, name.to_string())) {
-            Some(&i) => self.events[i].action = action.to_string(),
-            None => {
-                self.event_of
-                    .insert((kind, name.to_string()), self.events.len());
-                self.events.push(JobEvent {
-                    kind,
-                    name: name.to_string(),
-                    action: action.to_string(),
-                });
-            }
-        }
-    }
-
-    /// Stages the removal of this tenant's oldest audit records committed before
-    /// `before_micros`, at most `limit`, keeping the last removed record's `(seq, hash)` as
-    /// the anchor so the remaining chain still verifies. Returns how many. Like any change
-    /// it needs an audit entry in the same job.
-    pub fn purge_audit_before(
-        &mut self,
-        before_micros: i64,
-        limit: usize,
-    ) -> Result<u64, WriteError> {
+    fn purge_audit_before(&mut self, before_micros: i64, limit: usize) -> Result<u64, WriteError> {
         let already = self.staged.iter().filter_map(|s| match s {
             Staged::PurgeAudit { through, .. } => Some(through.seq),
             _ => None,
         });
         let start = already.max().map_or(0, |s| s + 1);
         let t = self.wtx.open_table(tables::AUDIT)?;
-        let tenant = self.tenant;
+        let tenant = self.tenant.as_str();
         let mut first = None;
         let mut last: Option<ChainPoint> = None;
         let mut n = 0u64;

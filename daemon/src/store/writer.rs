@@ -1,5 +1,6 @@
 //! The single writer: one OS thread owns every write transaction (redb is synchronous) and
-//! commits queued jobs in groups.
+//! commits queued jobs in groups. This module is the handle the daemon holds ([`Writer`]:
+//! queue a job, wait for its commit); the thread's loop is `group.rs`.
 //!
 //! The thread takes everything waiting (up to `max_group`), opens ONE write transaction with
 //! `Durability::Immediate`, runs each job's closure against a [`TenantTxn`] of that same
@@ -12,24 +13,22 @@
 //! the reopen cannot happen yet (the disk is still full), the next group tries again.
 //! Change events go out on a broadcast channel after the commit. Not here: reads (`read.rs`).
 
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use steward::resource::Operation;
 
-use redb::{Database, Durability};
 use steward::model::AuditStatus;
+use steward::names::TenantId;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
 use super::audit::{AuditEntry, HmacKey, system_caller};
+use super::boundary::TenantWrite;
 use super::doc::{Kind, ScheduleAction};
 use super::error::{StoreError, WriteError};
-use super::online;
 use super::reserve::Reserve;
 use super::slot::DbSlot;
-use super::space::{Space, space};
+use super::space::Space;
 use super::swap::{Retirement, RewriteReport};
-use super::txn::{self, TenantTxn};
 use super::{Due, due_entries};
 
 /// A change that committed, for the API's `/v1/events` stream.
@@ -41,7 +40,7 @@ pub struct ChangeEvent {
     /// Commit time of the group, Unix microseconds.
     pub at_micros: i64,
     /// Tenant of the record.
-    pub tenant: String,
+    pub tenant: TenantId,
     /// Kind of the record.
     pub kind: Kind,
     /// Name of the record.
@@ -64,7 +63,7 @@ pub struct WriterStats {
 /// A queued job with its type erased: run it against a view, then answer it after commit.
 pub(super) trait JobFn: Send {
     /// Runs the closure once; `true` when it returned `Ok`.
-    fn run(&mut self, txn: &mut TenantTxn<'_>) -> bool;
+    fn run(&mut self, txn: &mut dyn TenantWrite) -> bool;
     /// Answers the caller: its own error if it failed, else `outcome` (commit or refusal).
     fn answer(self: Box<Self>, outcome: Result<(), WriteError>);
 }
@@ -77,11 +76,11 @@ struct TypedJob<F, T, E> {
 
 impl<F, T, E> JobFn for TypedJob<F, T, E>
 where
-    F: FnOnce(&mut TenantTxn<'_>) -> Result<T, E> + Send,
+    F: FnOnce(&mut dyn TenantWrite) -> Result<T, E> + Send,
     T: Send,
     E: From<WriteError> + Send,
 {
-    fn run(&mut self, txn: &mut TenantTxn<'_>) -> bool {
+    fn run(&mut self, txn: &mut dyn TenantWrite) -> bool {
         let Some(f) = self.f.take() else { return false };
         let r = f(txn);
         let ok = r.is_ok();
@@ -104,27 +103,31 @@ where
 /// A queued job: the tenant its view is bound to, and the closure.
 pub(super) struct Job {
     /// The tenant.
-    pub(super) tenant: String,
+    pub(super) tenant: TenantId,
     /// The closure, type-erased.
     pub(super) f: Box<dyn JobFn>,
 }
 
 /// State shared by every [`Writer`] handle and the thread.
 #[derive(Debug)]
-struct Shared {
+pub(super) struct Shared {
     /// For [`Writer::due`]'s read of the schedule. Weak, so writer handles held
     /// by tasks do not keep the file (and its lock) open after the store is closed.
     db: Weak<DbSlot>,
-    commits: AtomicU64,
-    jobs_committed: AtomicU64,
-    jobs_failed: AtomicU64,
+    /// Transactions committed.
+    pub(super) commits: AtomicU64,
+    /// Jobs acknowledged as committed.
+    pub(super) jobs_committed: AtomicU64,
+    /// Jobs that failed.
+    pub(super) jobs_failed: AtomicU64,
     /// The last event number of each tenant and kind (see [`ChangeEvent::seq`]).
-    event_seq: std::sync::Mutex<std::collections::HashMap<(String, Kind), u64>>,
+    pub(super) event_seq: std::sync::Mutex<std::collections::HashMap<(TenantId, Kind), u64>>,
     /// Set by [`Writer::stop`]; the thread exits after its current group.
-    stopping: AtomicBool,
-    events: broadcast::Sender<ChangeEvent>,
+    pub(super) stopping: AtomicBool,
+    /// Change events, sent after each commit.
+    pub(super) events: broadcast::Sender<ChangeEvent>,
     /// Disk space kept for refusals' audit records (`reserve.rs`).
-    reserve: Reserve,
+    pub(super) reserve: Reserve,
 }
 
 /// Whether a request has handed a write to the writer. Set (never cleared) when the
@@ -181,21 +184,21 @@ impl Writer {
             .name("steward-writer".into())
             .spawn(move || {
                 let limits = (max_group.max(1), journal_cap);
-                writer_loop(db, key, rx, wake, thread_shared, limits);
+                super::group::writer_loop(db, key, rx, wake, thread_shared, limits)
             })?;
         Ok((Writer { tx, shared }, handle))
     }
 
     /// Runs `f` against a view of the writer's transaction bound to `tenant` and returns its
-    /// result once the group it ran in has committed durably. See [`TenantTxn`] for what a
+    /// result once the group it ran in has committed durably. See [`TenantWrite`] for what a
     /// job may do; `E` is the caller's error type (e.g. the API error) or [`WriteError`].
     /// While the disk is full and the space reserve has gone to refusals, fails with
     /// [`StoreError::StorageFull`] without running (see `reserve.rs`).
-    pub async fn write<T, E, F>(&self, tenant: &str, f: F) -> Result<T, E>
+    pub async fn write<T, E, F>(&self, tenant: &TenantId, f: F) -> Result<T, E>
     where
         T: Send + 'static,
         E: From<WriteError> + Send + 'static,
-        F: FnOnce(&mut TenantTxn<'_>) -> Result<T, E> + Send + 'static,
+        F: FnOnce(&mut dyn TenantWrite) -> Result<T, E> + Send + 'static,
     {
         self.write_handing(tenant, f, None).await
     }
@@ -205,14 +208,14 @@ impl Writer {
     /// handed over, and one that stops after knows the job will run.
     pub async fn write_handing<T, E, F>(
         &self,
-        tenant: &str,
+        tenant: &TenantId,
         f: F,
         handoff: Option<&Handoff>,
     ) -> Result<T, E>
     where
         T: Send + 'static,
         E: From<WriteError> + Send + 'static,
-        F: FnOnce(&mut TenantTxn<'_>) -> Result<T, E> + Send + 'static,
+        F: FnOnce(&mut dyn TenantWrite) -> Result<T, E> + Send + 'static,
     {
         self.shared
             .reserve
@@ -224,9 +227,13 @@ impl Writer {
     /// Commits the audit record of a refusal (a denied attempt). On a full disk it may use
     /// the space reserve: if the record fails with [`StoreError::StorageFull`], the reserve
     /// is released and the record tried once more.
-    pub async fn write_refusal(&self, tenant: &str, entry: AuditEntry) -> Result<(), WriteError> {
+    pub async fn write_refusal(
+        &self,
+        tenant: &TenantId,
+        entry: AuditEntry,
+    ) -> Result<(), WriteError> {
         let job = |e: AuditEntry| {
-            move |txn: &mut TenantTxn<'_>| {
+            move |txn: &mut dyn TenantWrite| {
                 txn.audit(e);
                 Ok::<(), WriteError>(())
             }
@@ -240,13 +247,18 @@ impl Writer {
     }
 
     /// Queues `f` (marking `handoff` as it is queued) and waits for its group's commit.
-    async fn submit<T, E, F>(&self, tenant: &str, f: F, handoff: Option<&Handoff>) -> Result<T, E>
+    async fn submit<T, E, F>(
+        &self,
+        tenant: &TenantId,
+        f: F,
+        handoff: Option<&Handoff>,
+    ) -> Result<T, E>
     where
         T: Send + 'static,
         E: From<WriteError> + Send + 'static,
-        F: FnOnce(&mut TenantTxn<'_>) -> Result<T, E> + Send + 'static,
+        F: FnOnce(&mut dyn TenantWrite) -> Result<T, E> + Send + 'static,
     {
-        let (job, rx) = make_job(tenant, f)?;
+        let (job, rx) = make_job(tenant, f);
         let slot = self.tx.reserve().await.map_err(|_| stopped::<E>())?;
         if let Some(h) = handoff {
             h.0.store(true, Ordering::SeqCst);
@@ -257,17 +269,17 @@ impl Writer {
 
     /// [`Writer::write`] for synchronous callers (startup work, tests). Must not be called
     /// from inside an async task (it blocks the thread).
-    pub fn write_blocking<T, E, F>(&self, tenant: &str, f: F) -> Result<T, E>
+    pub fn write_blocking<T, E, F>(&self, tenant: &TenantId, f: F) -> Result<T, E>
     where
         T: Send + 'static,
         E: From<WriteError> + Send + 'static,
-        F: FnOnce(&mut TenantTxn<'_>) -> Result<T, E> + Send + 'static,
+        F: FnOnce(&mut dyn TenantWrite) -> Result<T, E> + Send + 'static,
     {
         self.shared
             .reserve
             .admit()
             .map_err(|e| E::from(WriteError::Store(e)))?;
-        let (job, rx) = make_job(tenant, f)?;
+        let (job, rx) = make_job(tenant, f);
         self.tx
             .blocking_send(Msg::Job(job))
             .map_err(|_| stopped::<E>())?;
@@ -324,15 +336,15 @@ impl Writer {
     /// [`Retirement`] zeroes the old file once its last reader is done.
     pub async fn rewrite<F>(
         &self,
-        jobs: Vec<(String, F)>,
+        jobs: Vec<(TenantId, F)>,
     ) -> Result<(RewriteReport, Retirement), WriteError>
     where
-        F: FnOnce(&mut TenantTxn<'_>) -> Result<(), WriteError> + Send + 'static,
+        F: FnOnce(&mut dyn TenantWrite) -> Result<(), WriteError> + Send + 'static,
     {
         let mut queued = Vec::with_capacity(jobs.len());
         let mut answers = Vec::with_capacity(jobs.len());
         for (tenant, f) in jobs {
-            let (job, rx) = make_job(&tenant, f)?;
+            let (job, rx) = make_job(&tenant, f);
             queued.push(job);
             answers.push(rx);
         }
@@ -361,11 +373,11 @@ impl Writer {
     /// `store.compact` audit record per tenant of `tenants` commits with the new file.
     /// Writes wait only for the catch-up at the end (`online.rs`). The old file is zeroed in the
     /// background once its last reader is done.
-    pub async fn compact(&self, tenants: Vec<String>) -> Result<RewriteReport, WriteError> {
+    pub async fn compact(&self, tenants: Vec<TenantId>) -> Result<RewriteReport, WriteError> {
         let jobs = tenants
             .into_iter()
             .map(|t| {
-                (t, |txn: &mut TenantTxn<'_>| {
+                (t, |txn: &mut dyn TenantWrite| {
                     txn.audit(
                         AuditEntry::new(
                             system_caller(),
@@ -424,233 +436,20 @@ pub(super) struct Rewrite {
     pub(super) reply: oneshot::Sender<Result<(RewriteReport, Retirement), WriteError>>,
 }
 
-fn make_job<T, E, F>(tenant: &str, f: F) -> Result<(Job, oneshot::Receiver<Result<T, E>>), E>
+fn make_job<T, E, F>(tenant: &TenantId, f: F) -> (Job, oneshot::Receiver<Result<T, E>>)
 where
     T: Send + 'static,
     E: From<WriteError> + Send + 'static,
-    F: FnOnce(&mut TenantTxn<'_>) -> Result<T, E> + Send + 'static,
+    F: FnOnce(&mut dyn TenantWrite) -> Result<T, E> + Send + 'static,
 {
-    if tenant.is_empty() {
-        return Err(E::from(WriteError::Invalid("empty tenant id".into())));
-    }
     let (tx, rx) = oneshot::channel();
     let job = Job {
-        tenant: tenant.to_string(),
+        tenant: tenant.clone(),
         f: Box::new(TypedJob {
             f: Some(f),
             result: None,
             tx,
         }),
     };
-    Ok((job, rx))
-}
-
-fn writer_loop(
-    slot: Arc<DbSlot>,
-    key: HmacKey,
-    mut rx: mpsc::Receiver<Msg>,
-    wake: mpsc::WeakSender<Msg>,
-    shared: Arc<Shared>,
-    (max_group, journal_cap): (usize, usize),
-) {
-    // The rewrite whose copy runs beside the writer (`online.rs`), and those waiting.
-    let mut pending: Option<online::Pending> = None;
-    let mut waiting: std::collections::VecDeque<Rewrite> = std::collections::VecDeque::new();
-    while let Some(first) = rx.blocking_recv() {
-        let mut group = Vec::new();
-        let mut take = |m: Msg, group: &mut Vec<Job>| match m {
-            Msg::Job(j) => group.push(j),
-            Msg::Rewrite(r) => waiting.push_back(r),
-            Msg::Space(reply) => {
-                let _ = reply.send(space(&slot));
-            }
-            Msg::Wake => {}
-        };
-        take(first, &mut group);
-        while group.len() < max_group {
-            match rx.try_recv() {
-                Ok(m) => take(m, &mut group),
-                Err(_) => break,
-            }
-        }
-        if !group.is_empty() {
-            match slot.get() {
-                Ok(db) => {
-                    if run_group(&db, &slot, &key, &shared, group, pending.as_mut()) {
-                        // The instance is latched by the I/O error: replace it now, so that
-                        // the next group works as soon as there is space again. If it cannot
-                        // be replaced yet, the next group's `get` or failure tries again.
-                        let _ = slot.reopen(Some(db));
-                    }
-                }
-                Err(e) => fail_all(&shared, &mut group.into_iter().map(|j| j.f), &e),
-            }
-        }
-        // A copy that is done is caught up and swapped in now, between groups; with a full
-        // journal, writes wait for the copy.
-        if let Some(p) = pending.as_mut() {
-            let full = p.full();
-            if let Some(copied) = p.poll(full)
-                && let Some(p) = pending.take()
-            {
-                online::finish(&slot, &key, p, copied);
-            }
-        }
-        if pending.is_none()
-            && let Some(r) = waiting.pop_front()
-        {
-            pending = online::start(&slot, r, wake.clone(), journal_cap);
-        }
-        if shared.stopping.load(Ordering::SeqCst) {
-            break;
-        }
-    }
-    if let Some(p) = pending.take() {
-        p.cancel();
-    }
-    // Jobs and rewrites still queued are dropped: their callers get `WriterStopped`.
-}
-
-/// A job that ran, waiting for the commit to be answered.
-struct Ran {
-    job: Box<dyn JobFn>,
-    /// The closure returned `Ok` (else it answers with its own error).
-    closure_ok: bool,
-    /// Refused by the writer despite `Ok`: [`WriteError::Unaudited`] or a panic.
-    refusal: Option<WriteError>,
-    tenant: String,
-    events: Vec<txn::JobEvent>,
-}
-
-/// Runs and commits one group; `true` when it failed on an I/O error that leaves the
-/// database instance unusable (so the caller reopens it).
-fn run_group(
-    db: &Database,
-    slot: &DbSlot,
-    key: &HmacKey,
-    shared: &Shared,
-    group: Vec<Job>,
-    pending: Option<&mut online::Pending>,
-) -> bool {
-    // What this group applies, for a rewrite's catch-up (`online.rs`) once it commits.
-    let journaling = pending.is_some();
-    let mut replays: Vec<online::Replay> = Vec::new();
-    let now = jiff::Timestamp::now().as_microsecond();
-    // Every job of the group gets the storage error; a latched instance's `PreviousIo`
-    // after a full disk is still "storage full" (507) for the caller.
-    let fail = |jobs: &mut dyn Iterator<Item = Box<dyn JobFn>>, e: StoreError| {
-        let broken = e.breaks_instance();
-        fail_all(shared, jobs, &slot.classify(e));
-        broken
-    };
-    let mut wtx = match db.begin_write() {
-        Ok(w) => w,
-        Err(e) => return fail(&mut group.into_iter().map(|j| j.f), StoreError::from(e)),
-    };
-    if let Err(e) = wtx.set_durability(Durability::Immediate) {
-        return fail(&mut group.into_iter().map(|j| j.f), StoreError::from(e));
-    }
-    let mut ran: Vec<Ran> = Vec::with_capacity(group.len());
-    let mut rest = group.into_iter();
-    while let Some(Job { tenant, mut f }) = rest.next() {
-        let (outcome, parts) = {
-            let mut view = TenantTxn::new(&tenant, &wtx, key, now);
-            let outcome = catch_unwind(AssertUnwindSafe(|| f.run(&mut view)));
-            (outcome, view.into_parts())
-        };
-        let txn::Parts {
-            staged,
-            audit,
-            failure_audit,
-            events,
-        } = parts;
-        let (closure_ok, refusal, applied) = match outcome {
-            Err(_) => (false, Some(WriteError::Panicked), None),
-            Ok(false) => (false, None, Some((Vec::new(), failure_audit))),
-            Ok(true) if !staged.is_empty() && audit.is_empty() => {
-                (true, Some(WriteError::Unaudited), None)
-            }
-            Ok(true) => (true, None, Some((staged, audit))),
-        };
-        let applied = match applied {
-            None => Ok(()),
-            Some((staged, entries)) => {
-                let r = txn::apply(&wtx, &tenant, key, now, &staged, &entries);
-                if journaling && r.is_ok() && !(staged.is_empty() && entries.is_empty()) {
-                    replays.push(online::Replay {
-                        tenant: tenant.clone(),
-                        now,
-                        staged,
-                        entries,
-                    });
-                }
-                r
-            }
-        };
-        if let Err(e) = applied {
-            // The transaction may hold part of this job: abandon the whole group.
-            drop(wtx);
-            let mut all = ran
-                .into_iter()
-                .map(|r| r.job)
-                .chain(std::iter::once(f))
-                .chain(rest.map(|j| j.f));
-            return fail(&mut all, e);
-        }
-        let events = if closure_ok && refusal.is_none() {
-            events
-        } else {
-            Vec::new()
-        };
-        ran.push(Ran {
-            job: f,
-            closure_ok,
-            refusal,
-            tenant,
-            events,
-        });
-    }
-    match wtx.commit() {
-        Ok(()) => {
-            if let Some(p) = pending {
-                p.journal(replays);
-            }
-            shared.commits.fetch_add(1, Ordering::SeqCst);
-            for r in ran {
-                let landed = r.closure_ok && r.refusal.is_none();
-                let counter = if landed {
-                    &shared.jobs_committed
-                } else {
-                    &shared.jobs_failed
-                };
-                counter.fetch_add(1, Ordering::SeqCst);
-                for ev in r.events {
-                    let seq = shared.event_seq.lock().map_or(0, |mut last| {
-                        let n = last.entry((r.tenant.clone(), ev.kind)).or_insert(0);
-                        *n += 1;
-                        *n
-                    });
-                    let _ = shared.events.send(ChangeEvent {
-                        seq,
-                        at_micros: now,
-                        tenant: r.tenant.clone(),
-                        kind: ev.kind,
-                        name: ev.name,
-                        action: ev.action,
-                    });
-                }
-                r.job.answer(r.refusal.map_or(Ok(()), Err));
-            }
-            false
-        }
-        Err(e) => fail(&mut ran.into_iter().map(|r| r.job), StoreError::from(e)),
-    }
-}
-
-/// Answers every job with (a copy of) the group's storage error.
-fn fail_all(shared: &Shared, jobs: &mut dyn Iterator<Item = Box<dyn JobFn>>, e: &StoreError) {
-    for job in jobs {
-        shared.jobs_failed.fetch_add(1, Ordering::SeqCst);
-        job.answer(Err(WriteError::Store(e.duplicate())));
-    }
+    (job, rx)
 }

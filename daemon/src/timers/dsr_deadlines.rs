@@ -16,7 +16,7 @@ use steward::model::AuditStatus;
 
 use crate::dsr::{self, DsrDoc};
 use crate::state::Shared;
-use crate::store::{self, AuditEntry, Kind, ScheduleAction, TenantTxn, WriteError};
+use crate::store::{self, AuditEntry, Kind, ScheduleAction, TenantWrite, WriteError};
 
 /// Requests looked at per write job.
 const BATCH: usize = 256;
@@ -24,7 +24,7 @@ const BATCH: usize = 256;
 /// Job: raises the overdue event of each request in `names` whose deadline has passed.
 /// Returns how many were raised.
 fn raise(
-    txn: &mut TenantTxn<'_>,
+    txn: &mut dyn TenantWrite,
     names: &[String],
     retention: Duration,
 ) -> Result<usize, WriteError> {
@@ -81,7 +81,7 @@ pub async fn pass(shared: &Arc<Shared>) -> Result<usize, WriteError> {
             super::due_now(shared, ScheduleAction::Deadline, Kind::Dsr, BATCH).await?;
         for (tenant, names) in due {
             total += writer
-                .write(&tenant, move |txn: &mut TenantTxn<'_>| {
+                .write(&tenant, move |txn: &mut dyn TenantWrite| {
                     raise(txn, &names, retention)
                 })
                 .await?;

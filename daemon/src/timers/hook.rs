@@ -42,6 +42,7 @@ use std::path::Path;
 use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
+use steward::names::TenantId;
 use steward::resource::Operation;
 
 use jiff::Timestamp;
@@ -50,7 +51,7 @@ use steward::model::{AuditStatus, JitRequest, JitRequestPort, RevokeReason};
 use tokio::io::AsyncWriteExt;
 
 use crate::state::Shared;
-use crate::store::{self, AuditEntry, TenantTxn, WriteError};
+use crate::store::{self, AuditEntry, TenantWrite, WriteError};
 
 /// How long a hook may run before it is killed.
 pub const HOOK_TIMEOUT: Duration = Duration::from_secs(30);
@@ -93,7 +94,7 @@ pub struct HookEvent {
     /// What happened.
     pub action: HookAction,
     /// Tenant id.
-    pub tenant: String,
+    pub tenant: TenantId,
     /// Request id.
     pub request_id: String,
     /// Policy name.
@@ -148,7 +149,7 @@ fn sources_of(p: &JitRequestPort) -> Vec<String> {
 
 impl HookEvent {
     fn from_ports<'a>(
-        tenant: &str,
+        tenant: &TenantId,
         req: &JitRequest,
         ports: impl Iterator<Item = (&'a str, &'a JitRequestPort)>,
         status: &str,
@@ -156,7 +157,7 @@ impl HookEvent {
         let mut ev = HookEvent {
             version: HOOK_DOC_VERSION,
             action: HookAction::Opened,
-            tenant: tenant.to_owned(),
+            tenant: tenant.clone(),
             request_id: req.id.clone(),
             policy_name: req.policy_name.clone().unwrap_or_default(),
             status: status.to_owned(),
@@ -192,7 +193,7 @@ impl HookEvent {
     }
 
     /// A new request opened all its ports.
-    pub fn opened(tenant: &str, req: &JitRequest) -> HookEvent {
+    pub fn opened(tenant: &TenantId, req: &JitRequest) -> HookEvent {
         let ports = req
             .virtual_machines
             .iter()
@@ -201,7 +202,7 @@ impl HookEvent {
     }
 
     /// The ports open in `before` and closed in `after` (the same request).
-    pub fn closed(tenant: &str, before: &JitRequest, after: &JitRequest) -> HookEvent {
+    pub fn closed(tenant: &TenantId, before: &JitRequest, after: &JitRequest) -> HookEvent {
         let was_open: Vec<(String, u16)> = before
             .virtual_machines
             .iter()
@@ -235,7 +236,7 @@ impl HookEvent {
     /// The scalar environment variables (no lists: those are in the document).
     fn env(&self) -> [(&'static str, String); 6] {
         [
-            ("STEWARD_TENANT", self.tenant.clone()),
+            ("STEWARD_TENANT", self.tenant.to_string()),
             ("STEWARD_POLICY", self.policy_name.clone()),
             ("STEWARD_REQUEST", self.request_id.clone()),
             ("STEWARD_ACTION", self.action.as_str().to_owned()),
@@ -351,7 +352,7 @@ pub fn spawn(shared: Arc<Shared>, events: Vec<HookEvent>) {
             let written: Result<(), WriteError> = shared
                 .store
                 .writer()
-                .write(&ev.tenant, move |txn: &mut TenantTxn<'_>| {
+                .write(&ev.tenant, move |txn: &mut dyn TenantWrite| {
                     txn.audit(entry);
                     Ok(())
                 })

@@ -16,7 +16,7 @@ use steward::model::AuditStatus;
 use super::hook::{self, HookEvent};
 use crate::state::Shared;
 use crate::store::{
-    self, AuditEntry, ChangeEvent, DocInput, Kind, ScheduleAction, StoreError, TenantTxn,
+    self, AuditEntry, ChangeEvent, DocInput, Kind, ScheduleAction, StoreError, TenantWrite,
     WriteError,
 };
 
@@ -26,7 +26,7 @@ const BATCH: usize = 256;
 /// Expires, in one write job for `tenant`, the due ports of the requests `names` at the
 /// group's clock. Returns the hook events of the requests whose ports closed.
 fn expire_job(
-    txn: &mut TenantTxn<'_>,
+    txn: &mut dyn TenantWrite,
     names: &[String],
     retention: Duration,
 ) -> Result<Vec<HookEvent>, WriteError> {
@@ -55,7 +55,7 @@ fn expire_job(
             Ok(r) => r,
             Err(e) => {
                 // Drop the End entry so an unreadable record cannot keep the timer busy.
-                tracing::error!(tenant = txn.tenant(), request = %name, error = %e, "cannot expire JIT request");
+                tracing::error!(tenant = %txn.tenant(), request = %name, error = %e, "cannot expire JIT request");
                 let mut input = DocInput::new(doc.body_json.clone());
                 input.subjects = doc.subjects.clone();
                 input.schedule = doc
@@ -64,7 +64,7 @@ fn expire_job(
                     .copied()
                     .filter(|s| s.action != ScheduleAction::End)
                     .collect();
-                txn.put(Kind::JitRequest, name, input, None)?;
+                txn.update(Kind::JitRequest, name, input)?;
                 txn.audit(
                     AuditEntry::new(
                         store::system_caller(),
@@ -79,12 +79,7 @@ fn expire_job(
         };
         let before = req.clone();
         let closed = req.expire_due(now);
-        txn.put(
-            Kind::JitRequest,
-            name,
-            request_input(&req, retention)?,
-            None,
-        )?;
+        txn.update(Kind::JitRequest, name, request_input(&req, retention)?)?;
         let mut entry = entry
             .count("ports", closed as u64)
             .field("virtualMachines[].ports[].status");
@@ -116,7 +111,7 @@ pub fn expire_overdue_at_start(shared: &Arc<Shared>) -> Result<usize, StoreError
                 let due = store.due(ScheduleAction::End, now, BATCH)?;
                 let more = due.len() >= BATCH;
                 for (tenant, names) in super::by_tenant(due, Kind::JitRequest) {
-                    let h = writer.write_blocking(&tenant, move |txn: &mut TenantTxn<'_>| {
+                    let h = writer.write_blocking(&tenant, move |txn: &mut dyn TenantWrite| {
                         expire_job(txn, &names, retention)
                     })?;
                     hooks.extend(h);
@@ -169,7 +164,7 @@ async fn expire_pass(shared: &Arc<Shared>) -> Result<usize, WriteError> {
             super::due_now(shared, ScheduleAction::End, Kind::JitRequest, BATCH).await?;
         for (tenant, names) in due {
             let hooks = writer
-                .write(&tenant, move |txn: &mut TenantTxn<'_>| {
+                .write(&tenant, move |txn: &mut dyn TenantWrite| {
                     expire_job(txn, &names, retention)
                 })
                 .await?;

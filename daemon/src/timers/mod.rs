@@ -22,6 +22,7 @@ pub mod retention;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
+use steward::names::TenantId;
 
 use jiff::Timestamp;
 use tokio::sync::broadcast::{Receiver, error::RecvError};
@@ -40,8 +41,8 @@ const MIN_WAIT: Duration = Duration::from_millis(50);
 const RETRY: Duration = Duration::from_secs(1);
 
 /// Names of `kind` among `due`, by tenant (each tenant's are handled in one write job).
-fn by_tenant(due: Vec<Due>, kind: Kind) -> BTreeMap<String, Vec<String>> {
-    let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+pub(crate) fn by_tenant(due: Vec<Due>, kind: Kind) -> BTreeMap<TenantId, Vec<String>> {
+    let mut out: BTreeMap<TenantId, Vec<String>> = BTreeMap::new();
     for d in due.into_iter().filter(|d| d.kind == kind) {
         out.entry(d.tenant).or_default().push(d.name);
     }
@@ -55,7 +56,7 @@ async fn due_now(
     action: ScheduleAction,
     kind: Kind,
     limit: usize,
-) -> Result<(BTreeMap<String, Vec<String>>, bool), WriteError> {
+) -> Result<(BTreeMap<TenantId, Vec<String>>, bool), WriteError> {
     let now = Timestamp::now().as_second();
     let due = shared.store.writer().due(action, now, limit).await?;
     let more = due.len() >= limit;

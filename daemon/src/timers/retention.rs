@@ -14,6 +14,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
+use steward::names::TenantId;
 
 use jiff::Timestamp;
 use steward::model::AuditStatus;
@@ -21,7 +22,7 @@ use steward::resource::Operation;
 
 use crate::state::Shared;
 use crate::store::{
-    AuditEntry, Due, Kind, ScheduleAction, TenantTxn, WriteError, Writer, system_caller,
+    AuditEntry, Due, Kind, ScheduleAction, TenantWrite, WriteError, Writer, system_caller,
 };
 
 /// Records deleted per write job.
@@ -61,7 +62,7 @@ pub async fn sweep(shared: &Arc<Shared>) -> Result<SweepReport, WriteError> {
     let before = Timestamp::now().as_microsecond().saturating_sub(keep);
     for t in &cfg.tenants {
         loop {
-            let n = purge_audit(&writer, t.id.as_str(), before, BATCH).await?;
+            let n = purge_audit(&writer, &t.id, before, BATCH).await?;
             report.audit += n;
             if n < BATCH as u64 || shared.shutdown.is_cancelled() {
                 break;
@@ -75,7 +76,7 @@ pub async fn sweep(shared: &Arc<Shared>) -> Result<SweepReport, WriteError> {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PurgeReport {
     /// Records purged, per tenant and kind.
-    pub purged: BTreeMap<String, BTreeMap<Kind, u64>>,
+    pub purged: BTreeMap<TenantId, BTreeMap<Kind, u64>>,
     /// The batch was full: more may be due, run again.
     pub more: bool,
 }
@@ -97,13 +98,13 @@ pub async fn purge_expired(
 ) -> Result<PurgeReport, WriteError> {
     let due = writer.due(ScheduleAction::Purge, now_secs, batch).await?;
     let more = due.len() >= batch.max(1);
-    let mut by_tenant: BTreeMap<String, Vec<Due>> = BTreeMap::new();
+    let mut by_tenant: BTreeMap<TenantId, Vec<Due>> = BTreeMap::new();
     for d in due {
         by_tenant.entry(d.tenant.clone()).or_default().push(d);
     }
     let jobs = by_tenant.into_iter().map(|(tenant, items)| async move {
         let counts = writer
-            .write(&tenant, move |txn: &mut TenantTxn<'_>| {
+            .write(&tenant, move |txn: &mut dyn TenantWrite| {
                 purge_job(txn, items, now_secs)
             })
             .await?;
@@ -125,7 +126,7 @@ pub async fn purge_expired(
 /// One tenant's purge: each due record still due inside the transaction (it may have been
 /// rewritten since the schedule was read) is deleted and announced `purged`.
 fn purge_job(
-    txn: &mut TenantTxn<'_>,
+    txn: &mut dyn TenantWrite,
     items: Vec<Due>,
     now_secs: i64,
 ) -> Result<BTreeMap<Kind, u64>, WriteError> {
@@ -161,12 +162,12 @@ fn purge_job(
 /// `audit.purge` entry with the count. Returns how many were removed.
 pub async fn purge_audit(
     writer: &Writer,
-    tenant: &str,
+    tenant: &TenantId,
     before_micros: i64,
     batch: usize,
 ) -> Result<u64, WriteError> {
     writer
-        .write(tenant, move |txn: &mut TenantTxn<'_>| {
+        .write(tenant, move |txn: &mut dyn TenantWrite| {
             let n = txn.purge_audit_before(before_micros, batch)?;
             if n > 0 {
                 txn.audit(

@@ -5,6 +5,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::path::Path;
+use steward_daemon::store::TenantRead;
+use steward_testkit::{rn, tid};
 
 use redb::{ReadableDatabase, ReadableTable};
 use steward::model::{AuditCaller, AuditStatus};
@@ -54,9 +56,9 @@ fn alert_input(body: String, time: i64) -> DocInput {
 
 /// Stores `alerts` (name, time, body) in one audited job.
 fn put_alerts(w: &Writer, tenant: &str, alerts: Vec<(String, i64, String)>) {
-    w.write_blocking(tenant, move |txn| {
+    w.write_blocking(&tid(tenant), move |txn| {
         for (name, time, body) in alerts {
-            txn.put(Kind::Alert, &name, alert_input(body, time), None)?;
+            txn.put(Kind::Alert, &rn(&name), alert_input(body, time), None)?;
         }
         txn.audit(entry("alerts.ingest"));
         Ok::<_, WriteError>(())
@@ -81,9 +83,14 @@ fn walk(
     let mut before: Option<TimeCursor> = None;
     loop {
         let page = r
-            .list_by_time(Kind::Alert, before.as_ref(), since, limit, &facets, |_| {
-                true
-            })
+            .list_by_time(
+                Kind::Alert,
+                before.as_ref(),
+                since,
+                limit,
+                &mut &facets,
+                &mut |_| true,
+            )
             .unwrap();
         assert!(page.items.len() <= limit);
         names.extend(page.items.into_iter().map(|d| d.name));
@@ -129,9 +136,9 @@ fn facet_filtered_pages_equal_filtering_the_full_list() {
         "fabrikam",
         vec![("f-1".into(), 5_000_000, body(Some("High".into()), None))],
     );
-    let r = store.tenant("contoso");
+    let r = store.tenant(&tid("contoso"));
     let full = r
-        .list_by_time(Kind::Alert, None, None, 1000, |_| true, |_| true)
+        .list_by_time(Kind::Alert, None, None, 1000, &mut |_| true, &mut |_| true)
         .unwrap()
         .items;
     assert_eq!(full.len(), 120);
@@ -169,9 +176,9 @@ fn since_bounds_the_scan_and_pages_stop_at_it() {
     let store = open(dir.path());
     let w = store.writer();
     put_alerts(&w, "contoso", mixed_alerts());
-    let r = store.tenant("contoso");
+    let r = store.tenant(&tid("contoso"));
     let full = r
-        .list_by_time(Kind::Alert, None, None, 1000, |_| true, |_| true)
+        .list_by_time(Kind::Alert, None, None, 1000, &mut |_| true, &mut |_| true)
         .unwrap()
         .items;
     for since in [
@@ -199,7 +206,14 @@ fn since_bounds_the_scan_and_pages_stop_at_it() {
     // The last page before `since` says there is no more, rather than a cursor that would
     // lead to an empty page.
     let page = r
-        .list_by_time(Kind::Alert, None, Some(39_000_000), 3, |_| true, |_| true)
+        .list_by_time(
+            Kind::Alert,
+            None,
+            Some(39_000_000),
+            3,
+            &mut |_| true,
+            &mut |_| true,
+        )
         .unwrap();
     assert_eq!(page.items.len(), 3);
     assert!(page.next.is_none(), "{:?}", page.next);
@@ -210,8 +224,8 @@ fn since_bounds_the_scan_and_pages_stop_at_it() {
         None,
         Some(30_000_000),
         1000,
-        |_| true,
-        |d| {
+        &mut |_| true,
+        &mut |d| {
             assert!(d.time.unwrap() >= 30_000_000);
             seen += 1;
             true
@@ -243,7 +257,7 @@ async fn every_path_that_removes_or_rewrites_a_record_keeps_the_time_index_exact
     let store = open(dir.path());
     let w = store.writer();
     let now = jiff::Timestamp::now().as_second();
-    w.write("contoso", move |txn| {
+    w.write(&tid("contoso"), move |txn| {
         for (name, exp) in [
             ("expired", now - 10),
             ("deleted", now + 3600),
@@ -252,7 +266,7 @@ async fn every_path_that_removes_or_rewrites_a_record_keeps_the_time_index_exact
         ] {
             txn.put(
                 Kind::Alert,
-                name,
+                &rn(name),
                 alert_input(body(Some("High".into()), Some("Active")), 1_000).expires_at(exp),
                 None,
             )?;
@@ -266,11 +280,11 @@ async fn every_path_that_removes_or_rewrites_a_record_keeps_the_time_index_exact
     // (`Staged::Delete`), and a put over a record replaces its entry.
     let purged = retention::purge_expired(&w, now, 100).await.unwrap();
     assert_eq!(purged.total(), 1);
-    w.write("contoso", |txn| {
+    w.write(&tid("contoso"), |txn| {
         txn.delete(Kind::Alert, "deleted", None)?;
         txn.put(
             Kind::Alert,
-            "rewritten",
+            &rn("rewritten"),
             alert_input(body(Some("Low".into()), None), 2_000),
             None,
         )?;

@@ -9,6 +9,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::path::{Path, PathBuf};
+use steward_daemon::store::TenantRead;
+use steward_testkit::{rn, tid};
 
 use std::time::{Duration, Instant};
 
@@ -308,7 +310,7 @@ async fn a_subject_with_retained_alerts_remains_only_in_the_live_alerts() {
     d.stop();
     // What the live store holds: each alert's body and its subject-index entry.
     let store = steward_daemon::store::Store::open(&data(&d), Default::default()).unwrap();
-    let reader = store.tenant(T);
+    let reader = store.tenant(&tid(T));
     let mut live = 0;
     for i in 0..3 {
         let doc = reader
@@ -456,7 +458,7 @@ async fn dsr_no_wait(c: &Client, kind: &str, subject: Value) -> String {
 fn rewrite_pause_for_100k_alerts() {
     use steward::model::{AuditStatus, SubjectKey, SubjectKind};
     use steward_daemon::store::{
-        AuditEntry, DocInput, Kind, Store, StoreOptions, TenantTxn, WriteError, system_caller,
+        AuditEntry, DocInput, Kind, Store, StoreOptions, TenantWrite, WriteError, system_caller,
     };
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
@@ -474,7 +476,7 @@ fn rewrite_pause_for_100k_alerts() {
     for chunk in 0..100 {
         store
             .writer()
-            .write_blocking("contoso", move |txn: &mut TenantTxn<'_>| {
+            .write_blocking(&tid("contoso"), move |txn: &mut dyn TenantWrite| {
                 for i in chunk * 1000..(chunk + 1) * 1000 {
                     let k = SubjectKey::new(
                         SubjectKind::Email,
@@ -484,7 +486,7 @@ fn rewrite_pause_for_100k_alerts() {
                     .unwrap();
                     txn.put(
                         Kind::Alert,
-                        &format!("al{i:06}"),
+                        &rn(&format!("al{i:06}")),
                         DocInput::new(body(i))
                             .subject(&k)
                             .time(1_700_000_000_000_000 + i as i64)
@@ -502,7 +504,7 @@ fn rewrite_pause_for_100k_alerts() {
                     .unwrap();
                     txn.put(
                         Kind::Contact,
-                        &format!("c{i:04}"),
+                        &rn(&format!("c{i:04}")),
                         DocInput::new(json!({"properties": {"emails": k.value}}).to_string())
                             .subject(&k),
                         None,
@@ -526,8 +528,8 @@ fn rewrite_pause_for_100k_alerts() {
         .build()
         .unwrap();
     let writer = store.writer();
-    type NoJob = fn(&mut TenantTxn<'_>) -> Result<(), WriteError>;
-    let jobs: Vec<(String, NoJob)> = Vec::new();
+    type NoJob = fn(&mut dyn TenantWrite) -> Result<(), WriteError>;
+    let jobs: Vec<(steward::names::TenantId, NoJob)> = Vec::new();
     let asked = Instant::now();
     let (report, retirement) = rt.block_on(writer.rewrite(jobs)).unwrap();
     let answered = asked.elapsed();

@@ -5,12 +5,14 @@
 
 use std::collections::BTreeSet;
 use std::path::Path;
+use steward_daemon::store::TenantRead;
+use steward_testkit::{rn, tid};
 
 use redb::{ReadableDatabase, ReadableTable};
 use steward::model::{AuditCaller, AuditStatus, SubjectKey, SubjectKind};
 use steward_daemon::store::{
     AuditEntry, CodecError, DocInput, Kind, ScheduleAction, Store, StoreError, StoreOptions,
-    TenantTxn, TimeCursor, WriteError, Writer, tables,
+    TenantWrite, TimeCursor, WriteError, Writer, tables,
 };
 use steward_daemon::timers::retention;
 
@@ -60,8 +62,8 @@ fn put(
     input: DocInput,
 ) -> Result<steward_daemon::store::Doc, WriteError> {
     let name = name.to_string();
-    w.write_blocking(tenant, move |txn| {
-        let doc = txn.put(kind, &name, input, None)?;
+    w.write_blocking(&tid(tenant), move |txn| {
+        let doc = txn.put(kind, &rn(&name), input, None)?;
         txn.audit(entry("test.put").resource(format!("{kind}/{name}")));
         Ok(doc)
     })
@@ -69,15 +71,15 @@ fn put(
 
 fn audit_count(store: &Store, tenant: &str) -> usize {
     store
-        .tenant(tenant)
-        .audit(0, 100_000, |_| true)
+        .tenant(&tid(tenant))
+        .audit(0, 100_000, &mut |_| true)
         .unwrap()
         .items
         .len()
 }
 
 fn all_docs(store: &Store, tenant: &str, kind: Kind) -> Vec<steward_daemon::store::Doc> {
-    let r = store.tenant(tenant);
+    let r = store.tenant(&tid(tenant));
     let mut out = Vec::new();
     let mut after: Option<String> = None;
     for _ in 0..10_000 {
@@ -133,8 +135,8 @@ fn tenant_handles_never_reach_another_tenants_records() {
                 let key = email.clone();
                 let n2 = n.clone();
                 let doc = w
-                    .write_blocking(&a, move |txn| {
-                        let d = txn.put(kind, &n2, input, None)?;
+                    .write_blocking(&tid(&a), move |txn| {
+                        let d = txn.put(kind, &rn(&n2), input, None)?;
                         txn.audit(entry("a.put").subject(&key));
                         Ok::<_, WriteError>(d)
                     })
@@ -142,7 +144,7 @@ fn tenant_handles_never_reach_another_tenants_records() {
                 a_docs.push(doc);
             }
             // Reads through B see none of it.
-            let rb = store.tenant(&b);
+            let rb = store.tenant(&tid(&b));
             for n in &names {
                 let got = rb.get(kind, n).unwrap();
                 prop_assert!(got.is_none_or(|d| !d.body_json.contains(&marker)));
@@ -153,7 +155,7 @@ fn tenant_handles_never_reach_another_tenants_records() {
                     .all(|d| !d.body_json.contains(&marker))
             );
             let by_time = rb
-                .list_by_time(kind, None, None, 1000, |_| true, |_| true)
+                .list_by_time(kind, None, None, 1000, &mut |_| true, &mut |_| true)
                 .unwrap();
             prop_assert!(by_time.items.iter().all(|d| !d.body_json.contains(&marker)));
             // A cursor taken from A's names only positions inside B's own range.
@@ -165,26 +167,26 @@ fn tenant_handles_never_reach_another_tenants_records() {
                     name: n.clone(),
                 };
                 let page = rb
-                    .list_by_time(kind, Some(&c), None, 1000, |_| true, |_| true)
+                    .list_by_time(kind, Some(&c), None, 1000, &mut |_| true, &mut |_| true)
                     .unwrap();
                 prop_assert!(page.items.iter().all(|d| !d.body_json.contains(&marker)));
             }
             prop_assert!(rb.subjects(&email).unwrap().is_empty());
             prop_assert!(rb.audit_for_subject(&email).unwrap().is_empty());
             let mac = rb.hmac(&email);
-            let b_audit = rb.audit(0, 100_000, |_| true).unwrap();
+            let b_audit = rb.audit(0, 100_000, &mut |_| true).unwrap();
             prop_assert!(b_audit.items.iter().all(|r| !r.subjects.contains(&mac)));
             // Writes through B cannot see, delete or overwrite A's records.
             let (names2, key) = (names.clone(), email.clone());
             let seen = w
-                .write_blocking(&b, move |txn: &mut TenantTxn<'_>| {
+                .write_blocking(&tid(&b), move |txn: &mut dyn TenantWrite| {
                     let mut seen = Vec::new();
                     for n in &names2 {
                         if let Some(d) = txn.get(kind, n)? {
                             seen.push(d.body_json);
                         }
                         let _ = txn.delete(kind, n, None);
-                        txn.put(kind, n, DocInput::new(r#"{"from":"b"}"#), None)?;
+                        txn.put(kind, &rn(n), DocInput::new(r#"{"from":"b"}"#), None)?;
                     }
                     seen.extend(txn.subjects(&key)?.into_iter().map(|h| h.name));
                     txn.audit(entry("b.put"));
@@ -192,7 +194,7 @@ fn tenant_handles_never_reach_another_tenants_records() {
                 })
                 .unwrap();
             prop_assert!(seen.iter().all(|s| !s.contains(&marker)));
-            let ra = store.tenant(&a);
+            let ra = store.tenant(&tid(&a));
             for d in &a_docs {
                 let now = ra.get(kind, &d.name).unwrap();
                 prop_assert_eq!(now.as_ref().map(|x| &x.etag), Some(&d.etag));
@@ -230,7 +232,7 @@ fn every_change_leaves_exactly_one_audit_record_and_a_failed_job_neither() {
         changes += 1;
     }
     let before = w.stats().commits;
-    w.write_blocking(t, |txn| {
+    w.write_blocking(&tid(t), |txn| {
         txn.delete(Kind::Contact, "c4", None)?;
         txn.audit(entry("contacts.delete"));
         Ok::<_, WriteError>(())
@@ -245,8 +247,8 @@ fn every_change_leaves_exactly_one_audit_record_and_a_failed_job_neither() {
     assert_eq!(audit_count(&store, t), changes);
 
     // A job that stages a change and then fails leaves neither change nor audit record.
-    let r = w.write_blocking(t, |txn| {
-        txn.put(Kind::Contact, "ghost", DocInput::new("{}"), None)?;
+    let r = w.write_blocking(&tid(t), |txn| {
+        txn.put(Kind::Contact, &rn("ghost"), DocInput::new("{}"), None)?;
         txn.audit(entry("contacts.write"));
         Err::<(), _>(WriteError::Invalid(
             "validation failed after staging".into(),
@@ -254,14 +256,14 @@ fn every_change_leaves_exactly_one_audit_record_and_a_failed_job_neither() {
     });
     assert!(matches!(r, Err(WriteError::Invalid(_))));
     // A job that changes something without an audit record is refused whole.
-    let r = w.write_blocking(t, |txn| {
-        txn.put(Kind::Contact, "ghost", DocInput::new("{}"), None)?;
+    let r = w.write_blocking(&tid(t), |txn| {
+        txn.put(Kind::Contact, &rn("ghost"), DocInput::new("{}"), None)?;
         Ok::<_, WriteError>(())
     });
     assert!(matches!(r, Err(WriteError::Unaudited)), "{r:?}");
     // A panicking job changes nothing and the writer survives.
-    let r = w.write_blocking(t, |txn| {
-        txn.put(Kind::Contact, "ghost", DocInput::new("{}"), None)?;
+    let r = w.write_blocking(&tid(t), |txn| {
+        txn.put(Kind::Contact, &rn("ghost"), DocInput::new("{}"), None)?;
         txn.audit(entry("contacts.write"));
         if txn.tenant() == "contoso" {
             panic!("job bug");
@@ -271,7 +273,7 @@ fn every_change_leaves_exactly_one_audit_record_and_a_failed_job_neither() {
     assert!(matches!(r, Err(WriteError::Panicked)), "{r:?}");
     assert!(
         store
-            .tenant(t)
+            .tenant(&tid(t))
             .get(Kind::Contact, "ghost")
             .unwrap()
             .is_none()
@@ -279,7 +281,7 @@ fn every_change_leaves_exactly_one_audit_record_and_a_failed_job_neither() {
     assert_eq!(audit_count(&store, t), changes);
 
     // A denied attempt: an audit record and no change.
-    w.write_blocking(t, |txn| {
+    w.write_blocking(&tid(t), |txn| {
         txn.audit(
             AuditEntry::named(caller(), "contacts.write", AuditStatus::Denied)
                 .reason("needs contacts.write"),
@@ -288,13 +290,18 @@ fn every_change_leaves_exactly_one_audit_record_and_a_failed_job_neither() {
     })
     .unwrap();
     // A refused change audited as Failed: the failure record lands, the change does not.
-    let r = w.write_blocking(t, |txn| {
+    let r = w.write_blocking(&tid(t), |txn| {
         txn.audit_on_failure(AuditEntry::named(
             caller(),
             "contacts.write",
             AuditStatus::Failed,
         ));
-        txn.put(Kind::Contact, "c0", DocInput::new("{}"), Some("stale-etag"))?;
+        txn.put(
+            Kind::Contact,
+            &rn("c0"),
+            DocInput::new("{}"),
+            Some("stale-etag"),
+        )?;
         txn.audit(entry("contacts.write"));
         Ok::<_, WriteError>(())
     });
@@ -302,12 +309,16 @@ fn every_change_leaves_exactly_one_audit_record_and_a_failed_job_neither() {
         matches!(r, Err(WriteError::PreconditionFailed { .. })),
         "{r:?}"
     );
-    let recs = store.tenant(t).audit(0, 1000, |_| true).unwrap().items;
+    let recs = store
+        .tenant(&tid(t))
+        .audit(0, 1000, &mut |_| true)
+        .unwrap()
+        .items;
     assert_eq!(recs.len(), changes + 2);
     assert_eq!(recs[changes].status, AuditStatus::Denied);
     assert_eq!(recs[changes + 1].status, AuditStatus::Failed);
     assert_eq!(all_docs(&store, t, Kind::Contact).len(), 4);
-    assert!(store.tenant(t).audit_verify().unwrap().ok);
+    assert!(store.tenant(&tid(t)).audit_verify().unwrap().ok);
 }
 
 // ---------------------------------------------------------------- 3, 4. the hash chain
@@ -331,7 +342,7 @@ fn altering_a_stored_audit_record_fails_verify_at_its_seq() {
     let store = open(dir.path());
     audited_changes(&store.writer(), "contoso", 5);
     audited_changes(&store.writer(), "fabrikam", 2);
-    let report = store.tenant("contoso").audit_verify().unwrap();
+    let report = store.tenant(&tid("contoso")).audit_verify().unwrap();
     assert!(
         report.ok && report.records == 5 && report.first_bad_seq.is_none(),
         "{report:?}"
@@ -349,12 +360,12 @@ fn altering_a_stored_audit_record_fails_verify_at_its_seq() {
             t.insert(("contoso", 3u64), v.as_slice()).unwrap();
         });
         let store = open(dir.path());
-        let report = store.tenant("contoso").audit_verify().unwrap();
+        let report = store.tenant(&tid("contoso")).audit_verify().unwrap();
         assert!(!report.ok, "{report:?}");
         assert_eq!(report.first_bad_seq, Some(3));
         assert_eq!(report.records, 2);
         assert!(
-            store.tenant("fabrikam").audit_verify().unwrap().ok,
+            store.tenant(&tid("fabrikam")).audit_verify().unwrap().ok,
             "other tenants unaffected"
         );
         store.close();
@@ -375,7 +386,7 @@ fn altering_a_stored_audit_record_fails_verify_at_its_seq() {
             .unwrap();
     });
     let store = open(dir.path());
-    let report = store.tenant("contoso").audit_verify().unwrap();
+    let report = store.tenant(&tid("contoso")).audit_verify().unwrap();
     assert_eq!(
         (report.ok, report.first_bad_seq),
         (false, Some(5)),
@@ -389,8 +400,8 @@ fn purging_oldest_audit_records_keeps_the_chain_verifiable_from_the_anchor() {
     let store = open(dir.path());
     let w = store.writer();
     audited_changes(&w, "contoso", 6);
-    let r = store.tenant("contoso");
-    let recs = r.audit(0, 100, |_| true).unwrap().items;
+    let r = store.tenant(&tid("contoso"));
+    let recs = r.audit(0, 100, &mut |_| true).unwrap().items;
     let cut = recs[3].at.as_microsecond(); // records 1..=3 are older
     assert!(recs[2].at.as_microsecond() < cut);
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -398,7 +409,7 @@ fn purging_oldest_audit_records_keeps_the_chain_verifiable_from_the_anchor() {
         .build()
         .unwrap();
     let n = rt
-        .block_on(retention::purge_audit(&w, "contoso", cut, 100))
+        .block_on(retention::purge_audit(&w, &tid("contoso"), cut, 100))
         .unwrap();
     assert_eq!(n, 3);
     let report = r.audit_verify().unwrap();
@@ -410,13 +421,13 @@ fn purging_oldest_audit_records_keeps_the_chain_verifiable_from_the_anchor() {
     );
     assert_eq!(report.records, 4, "4, 5, 6 and the audit.purge record");
     assert_eq!(report.head.as_ref().unwrap().seq, 7);
-    let left = r.audit(0, 100, |_| true).unwrap().items;
+    let left = r.audit(0, 100, &mut |_| true).unwrap().items;
     assert_eq!(left.first().unwrap().seq, 4);
     assert_eq!(left.last().unwrap().operation_name, "audit.purge");
     assert_eq!(left.last().unwrap().details.counts.get("records"), Some(&3));
     // Purging everything still leaves a verifiable (empty-but-anchored) chain.
     let n = rt
-        .block_on(retention::purge_audit(&w, "contoso", i64::MAX, 100))
+        .block_on(retention::purge_audit(&w, &tid("contoso"), i64::MAX, 100))
         .unwrap();
     assert_eq!(n, 4);
     let report = r.audit_verify().unwrap();
@@ -436,7 +447,7 @@ fn purging_oldest_audit_records_keeps_the_chain_verifiable_from_the_anchor() {
     let store = open(dir.path());
     assert_eq!(
         store
-            .tenant("contoso")
+            .tenant(&tid("contoso"))
             .audit_verify()
             .unwrap()
             .first_bad_seq,
@@ -476,7 +487,7 @@ fn unknown_format_version_is_a_clear_error_end_to_end() {
         t.insert(k, v.as_slice()).unwrap();
     });
     let store = open(dir.path());
-    let r = store.tenant("contoso");
+    let r = store.tenant(&tid("contoso"));
     let err = r.get(Kind::Contact, "default").unwrap_err();
     assert!(
         matches!(
@@ -495,8 +506,8 @@ fn unknown_format_version_is_a_clear_error_end_to_end() {
         "other records still read"
     );
     // A job that touches it fails alone; others still commit.
-    let bad = store.writer().write_blocking("contoso", |txn| {
-        txn.put(Kind::Contact, "default", DocInput::new("{}"), None)?;
+    let bad = store.writer().write_blocking(&tid("contoso"), |txn| {
+        txn.put(Kind::Contact, &rn("default"), DocInput::new("{}"), None)?;
         txn.audit(entry("contacts.write"));
         Ok::<_, WriteError>(())
     });
@@ -534,17 +545,17 @@ fn second_open_and_damaged_files_are_errors_not_panics() {
     // Closed: it opens again, with the same data and HMAC key.
     let store = open(dir.path());
     let k = email("alice@contoso.com");
-    let mac = store.tenant("contoso").hmac(&k);
+    let mac = store.tenant(&tid("contoso")).hmac(&k);
     store.close();
     let store = open(dir.path());
     assert_eq!(
-        store.tenant("contoso").hmac(&k),
+        store.tenant(&tid("contoso")).hmac(&k),
         mac,
         "the installation key is generated once"
     );
     assert!(
         store
-            .tenant("contoso")
+            .tenant(&tid("contoso"))
             .get(Kind::Contact, "default")
             .unwrap()
             .is_some()
@@ -579,10 +590,10 @@ async fn sixty_four_concurrent_writers_are_acknowledged_and_group_committed() {
         .map(|i| {
             let w = w.clone();
             tokio::spawn(async move {
-                w.write("contoso", move |txn: &mut TenantTxn<'_>| {
+                w.write(&tid("contoso"), move |txn: &mut dyn TenantWrite| {
                     let d = txn.put(
                         Kind::Alert,
-                        &format!("a{i:02}"),
+                        &rn(&format!("a{i:02}")),
                         DocInput::new("{}").time(i),
                         None,
                     )?;
@@ -604,10 +615,10 @@ async fn sixty_four_concurrent_writers_are_acknowledged_and_group_committed() {
     tokio::task::spawn_blocking(move || {
         store.close();
         let store = open(&path);
-        let r = store.tenant("contoso");
+        let r = store.tenant(&tid("contoso"));
         assert_eq!(all_docs(&store, "contoso", Kind::Alert).len(), 64);
         let newest = r
-            .list_by_time(Kind::Alert, None, None, 5, |_| true, |_| true)
+            .list_by_time(Kind::Alert, None, None, 5, &mut |_| true, &mut |_| true)
             .unwrap();
         let names: Vec<_> = newest.items.iter().map(|d| d.name.as_str()).collect();
         assert_eq!(names, ["a63", "a62", "a61", "a60", "a59"]);
@@ -617,8 +628,8 @@ async fn sixty_four_concurrent_writers_are_acknowledged_and_group_committed() {
                 newest.next.as_ref(),
                 None,
                 2,
-                |_| true,
-                |_| true,
+                &mut |_| true,
+                &mut |_| true,
             )
             .unwrap();
         assert_eq!(next.items[0].name, "a58");
@@ -635,8 +646,13 @@ async fn a_bad_write_in_a_group_fails_alone() {
     let store = open(dir.path());
     let w = store.writer();
     let etag = w
-        .write("contoso", |txn: &mut TenantTxn<'_>| {
-            let d = txn.put(Kind::Contact, "default", DocInput::new(r#"{"v":1}"#), None)?;
+        .write(&tid("contoso"), |txn: &mut dyn TenantWrite| {
+            let d = txn.put(
+                Kind::Contact,
+                &rn("default"),
+                DocInput::new(r#"{"v":1}"#),
+                None,
+            )?;
             txn.audit(entry("contacts.write"));
             Ok::<_, WriteError>(d.etag)
         })
@@ -648,7 +664,7 @@ async fn a_bad_write_in_a_group_fails_alone() {
     let blocker = tokio::spawn({
         let w = w.clone();
         async move {
-            w.write("contoso", move |_txn: &mut TenantTxn<'_>| {
+            w.write(&tid("contoso"), move |_txn: &mut dyn TenantWrite| {
                 started_tx.send(()).unwrap();
                 release_rx.recv().unwrap();
                 Ok::<_, WriteError>(())
@@ -663,10 +679,10 @@ async fn a_bad_write_in_a_group_fails_alone() {
     let job = |name: &'static str, if_match: Option<String>| {
         let w = w.clone();
         tokio::spawn(async move {
-            w.write("contoso", move |txn: &mut TenantTxn<'_>| {
+            w.write(&tid("contoso"), move |txn: &mut dyn TenantWrite| {
                 let d = txn.put(
                     Kind::Contact,
-                    name,
+                    &rn(name),
                     DocInput::new(r#"{"v":2}"#),
                     if_match.as_deref(),
                 )?;
@@ -704,7 +720,7 @@ async fn a_bad_write_in_a_group_fails_alone() {
         "blocker's group, then one group of three"
     );
     assert_eq!(after.jobs_failed - before.jobs_failed, 1);
-    let r = store.tenant("contoso");
+    let r = store.tenant(&tid("contoso"));
     let default = r.get(Kind::Contact, "default").unwrap().unwrap();
     assert_eq!(
         (default.etag.as_str(), default.body_json.as_str()),
@@ -714,16 +730,26 @@ async fn a_bad_write_in_a_group_fails_alone() {
     assert!(r.get(Kind::Contact, "second").unwrap().is_some());
     // If-Match with the current etag and with `*` both succeed; `*` on a missing record fails.
     let ok = w
-        .write("contoso", move |txn: &mut TenantTxn<'_>| {
-            txn.put(Kind::Contact, "default", DocInput::new("{}"), Some(&etag))?;
-            txn.put(Kind::Contact, "default", DocInput::new("{}"), Some("*"))?;
+        .write(&tid("contoso"), move |txn: &mut dyn TenantWrite| {
+            txn.put(
+                Kind::Contact,
+                &rn("default"),
+                DocInput::new("{}"),
+                Some(&etag),
+            )?;
+            txn.put(
+                Kind::Contact,
+                &rn("default"),
+                DocInput::new("{}"),
+                Some("*"),
+            )?;
             txn.audit(entry("contacts.write"));
             Ok::<_, WriteError>(())
         })
         .await;
     ok.unwrap();
     let missing = w
-        .write("contoso", |txn: &mut TenantTxn<'_>| {
+        .write(&tid("contoso"), |txn: &mut dyn TenantWrite| {
             txn.delete(Kind::Contact, "nobody", Some("*"))?;
             txn.audit(entry("contacts.delete"));
             Ok::<_, WriteError>(())
@@ -762,7 +788,7 @@ fn audit_log_never_holds_an_email_or_phone_in_clear() {
     let w = store.writer();
     for status in [AuditStatus::Denied, AuditStatus::Failed] {
         let (e, p) = (email.clone(), phone.clone());
-        w.write_blocking("contoso", move |txn| {
+        w.write_blocking(&tid("contoso"), move |txn| {
             txn.audit(
                 AuditEntry::named(caller(), "dsr.manage", status)
                     .subject(&e)
@@ -776,12 +802,20 @@ fn audit_log_never_holds_an_email_or_phone_in_clear() {
     }
     let body = format!(r#"{{"properties":{{"emails":"{EMAIL}","phone":"{PHONE}"}}}}"#);
     let (b, e) = (body.clone(), email.clone());
-    let refused = w.write_blocking("contoso", move |txn| {
-        txn.put(Kind::Contact, "default", DocInput::new(b).subject(&e), None)?;
+    let refused = w.write_blocking(&tid("contoso"), move |txn| {
+        txn.put(
+            Kind::Contact,
+            &rn("default"),
+            DocInput::new(b).subject(&e),
+            None,
+        )?;
         Err::<(), _>(WriteError::Invalid("refused".into()))
     });
     assert!(refused.is_err());
-    let found = store.tenant("contoso").audit_for_subject(&email).unwrap();
+    let found = store
+        .tenant(&tid("contoso"))
+        .audit_for_subject(&email)
+        .unwrap();
     assert_eq!(found.len(), 2, "the HMAC finds what touched Alice");
     let path = store.path().to_path_buf();
     drop(w);
@@ -802,8 +836,8 @@ fn audit_log_never_holds_an_email_or_phone_in_clear() {
     for name in ["default", "backup"] {
         let input = DocInput::new(body.clone()).subject(&email).subject(&phone);
         let (e, p) = (email.clone(), phone.clone());
-        w.write_blocking("contoso", move |txn| {
-            txn.put(Kind::Contact, name, input, None)?;
+        w.write_blocking(&tid("contoso"), move |txn| {
+            txn.put(Kind::Contact, &rn(name), input, None)?;
             txn.audit(
                 entry("contacts.write")
                     .resource(format!("contacts/{name}"))
@@ -816,7 +850,7 @@ fn audit_log_never_holds_an_email_or_phone_in_clear() {
         })
         .unwrap();
     }
-    w.write_blocking("contoso", |txn| {
+    w.write_blocking(&tid("contoso"), |txn| {
         txn.delete(Kind::Contact, "backup", None)?;
         txn.audit(entry("contacts.delete").subject(&self::email(EMAIL)));
         Ok::<_, WriteError>(())
@@ -824,7 +858,7 @@ fn audit_log_never_holds_an_email_or_phone_in_clear() {
     .unwrap();
     assert_eq!(
         store
-            .tenant("contoso")
+            .tenant(&tid("contoso"))
             .audit_for_subject(&phone)
             .unwrap()
             .len(),
@@ -890,7 +924,7 @@ fn subject_index_finds_documents_by_each_key_and_forgets_them() {
         DocInput::new("{}").subject(&ip),
     )
     .unwrap();
-    let r = store.tenant("contoso");
+    let r = store.tenant(&tid("contoso"));
     let hits = r.subjects(&email("alice@contoso.COM")).unwrap();
     assert_eq!(hits.len(), 1);
     assert_eq!(
@@ -917,7 +951,7 @@ fn subject_index_finds_documents_by_each_key_and_forgets_them() {
     assert!(r.subjects(&phone).unwrap().is_empty());
     assert_eq!(r.subjects(&bob).unwrap().len(), 1);
     // Delete: forgotten.
-    w.write_blocking("contoso", |txn| {
+    w.write_blocking(&tid("contoso"), |txn| {
         txn.delete(Kind::Contact, "default", None)?;
         txn.audit(entry("contacts.delete"));
         Ok::<_, WriteError>(())
@@ -952,26 +986,35 @@ fn changes_to_one_name_within_a_job_index_only_the_last() {
     let e = email("e@contoso.com");
     let (a2, b2, c2, d2, e2) = (a.clone(), b.clone(), c.clone(), d.clone(), e.clone());
     let stored = w
-        .write_blocking("contoso", move |txn| {
+        .write_blocking(&tid("contoso"), move |txn| {
             txn.put(
                 Kind::Contact,
-                "x",
+                &rn("x"),
                 DocInput::new("{\"v\":1}").subject(&b2),
                 None,
             )?;
             assert_eq!(txn.get(Kind::Contact, "x")?.unwrap().body_json, "{\"v\":1}");
             txn.delete(Kind::Contact, "x", None)?;
             assert!(!txn.exists(Kind::Contact, "x")?);
-            assert!(txn.put_new(Kind::Contact, "x", DocInput::new("{\"v\":2}").subject(&c2))?);
-            assert!(!txn.put_new(Kind::Contact, "x", DocInput::new("{}").subject(&a2))?);
-            assert!(txn.put_new(Kind::Contact, "y", DocInput::new("{}").subject(&d2))?);
-            assert!(!txn.put_new(Kind::Contact, "y", DocInput::new("{}"))?);
-            txn.put(Kind::Contact, "y", DocInput::new("{}").subject(&e2), None)?;
+            assert!(txn.put_new(
+                Kind::Contact,
+                &rn("x"),
+                DocInput::new("{\"v\":2}").subject(&c2)
+            )?);
+            assert!(!txn.put_new(Kind::Contact, &rn("x"), DocInput::new("{}").subject(&a2))?);
+            assert!(txn.put_new(Kind::Contact, &rn("y"), DocInput::new("{}").subject(&d2))?);
+            assert!(!txn.put_new(Kind::Contact, &rn("y"), DocInput::new("{}"))?);
+            txn.put(
+                Kind::Contact,
+                &rn("y"),
+                DocInput::new("{}").subject(&e2),
+                None,
+            )?;
             txn.audit(entry("test.put"));
             Ok::<_, WriteError>(txn.get(Kind::Contact, "x")?.unwrap())
         })
         .unwrap();
-    let r = store.tenant("contoso");
+    let r = store.tenant(&tid("contoso"));
     assert_eq!(stored.body_json, "{\"v\":2}");
     assert_eq!(
         r.get(Kind::Contact, "x").unwrap().unwrap().body_json,
@@ -994,8 +1037,8 @@ fn changes_to_one_name_within_a_job_index_only_the_last() {
     assert_eq!(all_docs(&store, "contoso", Kind::Contact).len(), 2);
     // put_new of a name stored by an earlier job.
     let again = w
-        .write_blocking("contoso", |txn| {
-            let stored = txn.put_new(Kind::Contact, "x", DocInput::new("{}"))?;
+        .write_blocking(&tid("contoso"), |txn| {
+            let stored = txn.put_new(Kind::Contact, &rn("x"), DocInput::new("{}"))?;
             txn.audit(entry("test.put"));
             Ok::<_, WriteError>(stored)
         })
@@ -1036,8 +1079,8 @@ async fn schedule_index_yields_due_records_and_purge_removes_them_with_their_ind
             input = input.time(tm);
         }
         let w = w.clone();
-        w.write(t, move |txn: &mut TenantTxn<'_>| {
-            txn.put(kind, name, input, None)?;
+        w.write(&tid(t), move |txn: &mut dyn TenantWrite| {
+            txn.put(kind, &rn(name), input, None)?;
             txn.audit(entry("test.put"));
             Ok::<_, WriteError>(())
         })
@@ -1045,10 +1088,10 @@ async fn schedule_index_yields_due_records_and_purge_removes_them_with_their_ind
         .unwrap();
     }
     // A JIT end is its own schedule: due, but never purged.
-    w.write("fabrikam", move |txn: &mut TenantTxn<'_>| {
+    w.write(&tid("fabrikam"), move |txn: &mut dyn TenantWrite| {
         txn.put(
             Kind::JitRequest,
-            "active",
+            &rn("active"),
             DocInput::new("{}").schedule(ScheduleAction::End, now - 1),
             None,
         )?;
@@ -1083,8 +1126,8 @@ async fn schedule_index_yields_due_records_and_purge_removes_them_with_their_ind
     let third = retention::purge_expired(&w, now, 1).await.unwrap();
     assert_eq!((third.total(), third.more), (0, false));
 
-    let c = store.tenant("contoso");
-    let f = store.tenant("fabrikam");
+    let c = store.tenant(&tid("contoso"));
+    let f = store.tenant(&tid("fabrikam"));
     assert!(c.get(Kind::Alert, "old-alert").unwrap().is_none());
     assert!(f.get(Kind::JitRequest, "old-req").unwrap().is_none());
     assert!(c.get(Kind::Alert, "new-alert").unwrap().is_some());
@@ -1110,7 +1153,7 @@ async fn schedule_index_yields_due_records_and_purge_removes_them_with_their_ind
         "only kept remains indexed"
     );
     let by_time = c
-        .list_by_time(Kind::Alert, None, None, 10, |_| true, |_| true)
+        .list_by_time(Kind::Alert, None, None, 10, &mut |_| true, &mut |_| true)
         .unwrap();
     assert_eq!(
         by_time
@@ -1122,7 +1165,7 @@ async fn schedule_index_yields_due_records_and_purge_removes_them_with_their_ind
     );
     // One retention.purge record per tenant per batch, with counts.
     let purge_recs = c
-        .audit(0, 100, |r| r.operation_name == "retention.purge")
+        .audit(0, 100, &mut |r| r.operation_name == "retention.purge")
         .unwrap()
         .items;
     assert_eq!(purge_recs.len(), 1);
@@ -1167,9 +1210,9 @@ async fn change_events_follow_the_commit() {
     let store = open(dir.path());
     let w = store.writer();
     let mut rx = w.subscribe();
-    w.write("contoso", |txn: &mut TenantTxn<'_>| {
-        txn.put(Kind::JitRequest, "r1", DocInput::new("{}"), None)?;
-        txn.put(Kind::JitRequest, "r1", DocInput::new("{}"), None)?;
+    w.write(&tid("contoso"), |txn: &mut dyn TenantWrite| {
+        txn.put(Kind::JitRequest, &rn("r1"), DocInput::new("{}"), None)?;
+        txn.put(Kind::JitRequest, &rn("r1"), DocInput::new("{}"), None)?;
         txn.emit(Kind::JitRequest, "r1", "revoked");
         txn.audit(entry("jit.revoke"));
         Ok::<_, WriteError>(())
@@ -1189,8 +1232,8 @@ async fn change_events_follow_the_commit() {
     assert!(rx.try_recv().is_err(), "one event per record per job");
     // A failed job sends nothing.
     let _ = w
-        .write("contoso", |txn: &mut TenantTxn<'_>| {
-            txn.put(Kind::JitRequest, "r2", DocInput::new("{}"), None)?;
+        .write(&tid("contoso"), |txn: &mut dyn TenantWrite| {
+            txn.put(Kind::JitRequest, &rn("r2"), DocInput::new("{}"), None)?;
             Ok::<_, WriteError>(())
         })
         .await;
@@ -1236,7 +1279,7 @@ fn full_disk_is_storage_full_and_writes_resume_once_space_is_freed() {
     let _mount = Tmpfs(mnt.clone());
     let store = open(&mnt.join("data"));
     let w = store.writer();
-    let reader = store.tenant("t");
+    let reader = store.tenant(&tid("t"));
     std::fs::write(mnt.join("filler"), vec![0u8; 1024 * 1024]).unwrap();
     let body = format!(r#"{{"pad":"{}"}}"#, "x".repeat(64 * 1024));
     let mut acked = BTreeSet::new();

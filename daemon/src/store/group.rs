@@ -1,0 +1,230 @@
+//! The writer thread's loop: takes what is queued, runs each job against a [`TenantTxn`] of
+//! one write transaction, applies the successful jobs' changes with their audit records,
+//! commits once (durably) and answers every job; rewrites and space queries run between
+//! groups. The handle that queues jobs is `writer.rs`, which documents the guarantees.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use redb::{Database, Durability};
+use steward::names::TenantId;
+use tokio::sync::mpsc;
+
+use super::audit::HmacKey;
+use super::error::{StoreError, WriteError};
+use super::online;
+use super::slot::DbSlot;
+use super::space::space;
+use super::txn::{self, TenantTxn};
+use super::writer::{ChangeEvent, Job, JobFn, Msg, Rewrite, Shared};
+
+pub(super) fn writer_loop(
+    slot: Arc<DbSlot>,
+    key: HmacKey,
+    mut rx: mpsc::Receiver<Msg>,
+    wake: mpsc::WeakSender<Msg>,
+    shared: Arc<Shared>,
+    (max_group, journal_cap): (usize, usize),
+) {
+    // The rewrite whose copy runs beside the writer (`online.rs`), and those waiting.
+    let mut pending: Option<online::Pending> = None;
+    let mut waiting: std::collections::VecDeque<Rewrite> = std::collections::VecDeque::new();
+    while let Some(first) = rx.blocking_recv() {
+        let mut group = Vec::new();
+        let mut take = |m: Msg, group: &mut Vec<Job>| match m {
+            Msg::Job(j) => group.push(j),
+            Msg::Rewrite(r) => waiting.push_back(r),
+            Msg::Space(reply) => {
+                let _ = reply.send(space(&slot));
+            }
+            Msg::Wake => {}
+        };
+        take(first, &mut group);
+        while group.len() < max_group {
+            match rx.try_recv() {
+                Ok(m) => take(m, &mut group),
+                Err(_) => break,
+            }
+        }
+        if !group.is_empty() {
+            match slot.get() {
+                Ok(db) => {
+                    if run_group(&db, &slot, &key, &shared, group, pending.as_mut()) {
+                        // The instance is latched by the I/O error: replace it now, so that
+                        // the next group works as soon as there is space again. If it cannot
+                        // be replaced yet, the next group's `get` or failure tries again.
+                        let _ = slot.reopen(Some(db));
+                    }
+                }
+                Err(e) => fail_all(&shared, &mut group.into_iter().map(|j| j.f), &e),
+            }
+        }
+        // A copy that is done is caught up and swapped in now, between groups; with a full
+        // journal, writes wait for the copy.
+        if let Some(p) = pending.as_mut() {
+            let full = p.full();
+            if let Some(copied) = p.poll(full)
+                && let Some(p) = pending.take()
+            {
+                online::finish(&slot, &key, p, copied);
+            }
+        }
+        if pending.is_none()
+            && let Some(r) = waiting.pop_front()
+        {
+            pending = online::start(&slot, r, wake.clone(), journal_cap);
+        }
+        if shared.stopping.load(Ordering::SeqCst) {
+            break;
+        }
+    }
+    if let Some(p) = pending.take() {
+        p.cancel();
+    }
+    // Jobs and rewrites still queued are dropped: their callers get `WriterStopped`.
+}
+
+/// A job that ran, waiting for the commit to be answered.
+struct Ran {
+    job: Box<dyn JobFn>,
+    /// The closure returned `Ok` (else it answers with its own error).
+    closure_ok: bool,
+    /// Refused by the writer despite `Ok`: [`WriteError::Unaudited`] or a panic.
+    refusal: Option<WriteError>,
+    tenant: TenantId,
+    events: Vec<txn::JobEvent>,
+}
+
+/// Runs and commits one group; `true` when it failed on an I/O error that leaves the
+/// database instance unusable (so the caller reopens it).
+fn run_group(
+    db: &Database,
+    slot: &DbSlot,
+    key: &HmacKey,
+    shared: &Shared,
+    group: Vec<Job>,
+    pending: Option<&mut online::Pending>,
+) -> bool {
+    // What this group applies, for a rewrite's catch-up (`online.rs`) once it commits.
+    let journaling = pending.is_some();
+    let mut replays: Vec<online::Replay> = Vec::new();
+    let now = jiff::Timestamp::now().as_microsecond();
+    // Every job of the group gets the storage error; a latched instance's `PreviousIo`
+    // after a full disk is still "storage full" (507) for the caller.
+    let fail = |jobs: &mut dyn Iterator<Item = Box<dyn JobFn>>, e: StoreError| {
+        let broken = e.breaks_instance();
+        fail_all(shared, jobs, &slot.classify(e));
+        broken
+    };
+    let mut wtx = match db.begin_write() {
+        Ok(w) => w,
+        Err(e) => return fail(&mut group.into_iter().map(|j| j.f), StoreError::from(e)),
+    };
+    if let Err(e) = wtx.set_durability(Durability::Immediate) {
+        return fail(&mut group.into_iter().map(|j| j.f), StoreError::from(e));
+    }
+    let mut ran: Vec<Ran> = Vec::with_capacity(group.len());
+    let mut rest = group.into_iter();
+    while let Some(Job { tenant, mut f }) = rest.next() {
+        let (outcome, parts) = {
+            let mut view = TenantTxn::new(&tenant, &wtx, key, now);
+            let outcome = catch_unwind(AssertUnwindSafe(|| f.run(&mut view)));
+            (outcome, view.into_parts())
+        };
+        let txn::Parts {
+            staged,
+            audit,
+            failure_audit,
+            events,
+        } = parts;
+        let (closure_ok, refusal, applied) = match outcome {
+            Err(_) => (false, Some(WriteError::Panicked), None),
+            Ok(false) => (false, None, Some((Vec::new(), failure_audit))),
+            Ok(true) if !staged.is_empty() && audit.is_empty() => {
+                (true, Some(WriteError::Unaudited), None)
+            }
+            Ok(true) => (true, None, Some((staged, audit))),
+        };
+        let applied = match applied {
+            None => Ok(()),
+            Some((staged, entries)) => {
+                let r = txn::apply(&wtx, tenant.as_str(), key, now, &staged, &entries);
+                if journaling && r.is_ok() && !(staged.is_empty() && entries.is_empty()) {
+                    replays.push(online::Replay {
+                        tenant: tenant.clone(),
+                        now,
+                        staged,
+                        entries,
+                    });
+                }
+                r
+            }
+        };
+        if let Err(e) = applied {
+            // The transaction may hold part of this job: abandon the whole group.
+            drop(wtx);
+            let mut all = ran
+                .into_iter()
+                .map(|r| r.job)
+                .chain(std::iter::once(f))
+                .chain(rest.map(|j| j.f));
+            return fail(&mut all, e);
+        }
+        let events = if closure_ok && refusal.is_none() {
+            events
+        } else {
+            Vec::new()
+        };
+        ran.push(Ran {
+            job: f,
+            closure_ok,
+            refusal,
+            tenant,
+            events,
+        });
+    }
+    match wtx.commit() {
+        Ok(()) => {
+            if let Some(p) = pending {
+                p.journal(replays);
+            }
+            shared.commits.fetch_add(1, Ordering::SeqCst);
+            for r in ran {
+                let landed = r.closure_ok && r.refusal.is_none();
+                let counter = if landed {
+                    &shared.jobs_committed
+                } else {
+                    &shared.jobs_failed
+                };
+                counter.fetch_add(1, Ordering::SeqCst);
+                for ev in r.events {
+                    let seq = shared.event_seq.lock().map_or(0, |mut last| {
+                        let n = last.entry((r.tenant.clone(), ev.kind)).or_insert(0);
+                        *n += 1;
+                        *n
+                    });
+                    let _ = shared.events.send(ChangeEvent {
+                        seq,
+                        at_micros: now,
+                        tenant: r.tenant.clone(),
+                        kind: ev.kind,
+                        name: ev.name,
+                        action: ev.action,
+                    });
+                }
+                r.job.answer(r.refusal.map_or(Ok(()), Err));
+            }
+            false
+        }
+        Err(e) => fail(&mut ran.into_iter().map(|r| r.job), StoreError::from(e)),
+    }
+}
+
+/// Answers every job with (a copy of) the group's storage error.
+fn fail_all(shared: &Shared, jobs: &mut dyn Iterator<Item = Box<dyn JobFn>>, e: &StoreError) {
+    for job in jobs {
+        shared.jobs_failed.fetch_add(1, Ordering::SeqCst);
+        job.answer(Err(WriteError::Store(e.duplicate())));
+    }
+}
