@@ -142,6 +142,14 @@ impl Handoff {
     pub fn handed(&self) -> bool {
         self.0.load(Ordering::SeqCst)
     }
+
+    /// Marks the request as handed to the store without a write: a long store operation
+    /// that has begun (a backup, a compaction) answers with its outcome however long it
+    /// takes, not with the request timeout, which would drop the answer of a copy that goes
+    /// on (and make a retrying script start a second one).
+    pub fn mark(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
 }
 
 /// Cloneable handle to the writer thread.
