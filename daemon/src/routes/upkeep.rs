@@ -10,9 +10,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use steward::resource::Operation;
 
-use axum::Json;
 use axum::body::Body;
 use axum::extract::State;
+use axum::{Extension, Json};
 use http::{HeaderMap, StatusCode};
 use serde::{Deserialize, Serialize};
 use steward::model::{AuditCaller, AuditStatus};
@@ -21,7 +21,7 @@ use super::{CallerExt, body};
 use crate::error::ApiError;
 use crate::identity::Caller;
 use crate::state::Shared;
-use crate::store::{AuditEntry, BackupReport, StoreError, TenantWrite, WriteError};
+use crate::store::{AuditEntry, BackupReport, Handoff, StoreError, TenantWrite, WriteError};
 
 /// The body of `POST /v1/store/backup`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -156,6 +156,7 @@ fn store_error(e: StoreError) -> ApiError {
 pub async fn backup(
     State(shared): State<Arc<Shared>>,
     CallerExt(caller): CallerExt,
+    handoff: Option<Extension<Arc<Handoff>>>,
     headers: HeaderMap,
     raw: Body,
 ) -> Result<Json<BackupReport>, ApiError> {
@@ -177,6 +178,10 @@ pub async fn backup(
         "an online backup of the whole store to a file",
     )
     .await?;
+    // From here the copy runs to its end: answer with its outcome, not the request timeout.
+    if let Some(Extension(h)) = handoff {
+        h.mark();
+    }
     let sh = Arc::clone(&shared);
     let out = req.out.clone();
     let report = tokio::task::spawn_blocking(move || sh.store.backup(&out))
@@ -198,8 +203,13 @@ pub async fn backup(
 pub async fn compact(
     State(shared): State<Arc<Shared>>,
     CallerExt(caller): CallerExt,
+    handoff: Option<Extension<Arc<Handoff>>>,
 ) -> Result<Json<CompactReport>, ApiError> {
     require_owner(&shared, &caller, COMPACT).await?;
+    // A compaction, once asked of the writer, runs to its end: answer with its outcome.
+    if let Some(Extension(h)) = handoff {
+        h.mark();
+    }
     let report = compact_now(&shared).await.map_err(|e| match e {
         WriteError::Store(s) => store_error(s),
         other => ApiError::from(other),

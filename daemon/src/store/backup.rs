@@ -17,7 +17,7 @@
 //! checked copy over the live name. The live file's lock is held throughout, so a daemon
 //! cannot start on either file meanwhile.
 //!
-//! Not here: the copier (`copy.rs`), compaction (a rewrite, `copy.rs`), who may ask
+//! Not here: the copier (`copy.rs`), compaction (a rewrite, `swap.rs`), who may ask
 //! (`crate::routes::store`).
 
 use std::collections::BTreeMap;
@@ -33,6 +33,7 @@ use super::audit::{AuditHead, ChainPoint};
 use super::check::{self, CheckReport};
 use super::copy::{self, CopyCounts};
 use super::error::{StoreError, WriteError};
+use super::pace::Control;
 use super::{DB_FILE, Kind, codec, slot, tables};
 
 /// The restore's staging copy inside the data directory (removed at the next open if a
@@ -268,8 +269,8 @@ pub(crate) fn write_backup(
     let partial = t.dir.join(partial_name(&t.name, std::process::id()));
     let file = create_private(&partial)?;
     let written = (|| {
-        let never = std::sync::atomic::AtomicBool::new(false);
-        let counts = copy::copy_into(src, file, &never, |_| Ok(())).map_err(store_error)?;
+        let counts =
+            copy::copy_into(src, file, &Control::default(), |_| Ok(())).map_err(store_error)?;
         // redb fsynced the commit; its close may still write the header: sync once more.
         OpenOptions::new()
             .write(true)

@@ -1,43 +1,24 @@
-//! The store copier: every table of one read snapshot copied into a fresh redb file, and
-//! the swap that puts such a copy in place of the live file (what SQLite's `VACUUM` does).
-//! The one copier behind the data-subject scrub, compaction and backups.
+//! The store copier: every table of one read snapshot copied into a fresh redb file. The one
+//! copier behind the data-subject scrub, compaction and backups.
 //!
 //! Why a copy: redb never zeroes a page it frees, so every superseded version of a record
 //! (each put copies the pages on its path) stays readable in the file until the page is
 //! reused, and the file never shrinks. A fresh file holds only what the snapshot holds: the
 //! data-subject scrub rewrites the store after an erase so that no freed page keeps the
-//! erased person (`crate::dsr::scrub`), compaction gives the space of purged records back,
-//! and a backup (`backup.rs`) is the same copy written elsewhere, without the swap.
+//! erased person (`crate::dsr::scrub`), compaction gives the space of purged records back
+//! (both swap the copy in: `swap.rs`, after the catch-up of `online.rs`), and a backup
+//! (`backup.rs`) is the same copy written elsewhere, without the swap.
 //!
-//! A rewrite (scrub, compaction) copies beside the writer and catches up what committed
-//! meanwhile (`online.rs`), then swaps:
+//! The copy is one write transaction of the new file, filled in key order table by table, in
+//! chunks of a few milliseconds each: between chunks it may move between the copy's idle
+//! priority thread and the caller's (`pace.rs`), so that it takes the CPU only when the
+//! daemon's readers and writers do not want it, yet always finishes.
 //!
-//! 1. copy every table of a read snapshot of the live file into `steward.redb.copy`
-//!    (created `0600`, `O_EXCL|O_NOFOLLOW`), commit; then, with writes waiting, replay what
-//!    committed since the snapshot and run the caller's changes (the scrub's own audit
-//!    records commit with the new file), commit durably, close. The new file's only freed
-//!    pages hold versions from after the snapshot;
-//! 2. rename it over `steward.redb` and fsync the directory ([`swap_in`]): a crash before
-//!    the rename leaves the old file (a leftover copy is removed at the next open,
-//!    [`remove_leftover`]), after it the new one, never neither;
-//! 3. open the new file and put it in the slot, so the writer and new readers move to it;
-//!    readers already holding the old instance finish on their snapshot;
-//! 4. once the last of them lets go ([`Retirement`], off the writer thread), overwrite the
-//!    old file's bytes with zeros through a descriptor opened before the rename, fsync,
-//!    close. The old name is already gone (the rename replaced it), so nothing of it is
-//!    reachable under the data directory; the zeros keep its blocks from lingering readable
-//!    in the file system's free space (best effort: a copy-on-write file system or an SSD's
-//!    remapping may still keep old blocks, which only encryption at rest prevents).
-//!
-//! Not here: when to rewrite (`crate::dsr::scrub`, `crate::timers::compact`), the
-//! catch-up (`online.rs`), the tables themselves (`tables.rs`).
+//! Not here: the swap (`swap.rs`), the catch-up (`online.rs`), the pacing (`pace.rs`), the
+//! tables themselves (`tables.rs`).
 
 use std::collections::BTreeMap;
-use std::fs::{File, OpenOptions};
-use std::os::unix::fs::{FileExt, OpenOptionsExt};
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::fs::File;
 use std::time::{Duration, Instant};
 
 use redb::{
@@ -46,25 +27,24 @@ use redb::{
 };
 
 use super::error::{StoreError, WriteError};
-use super::slot::{self, DbSlot};
+use super::pace::{self, Control, PaceReport};
+use super::slot;
 use super::tables;
-
-/// The copy being written, next to the live file (same directory, so the rename is atomic).
-pub const COPY_FILE: &str = "steward.redb.copy";
 
 /// Every table the copier carries, one line each: a table added to `tables.rs` needs its
 /// line here too. A table in the file but missing here makes every copy fail (an error
 /// naming the table) rather than drop it; `copy_holds_every_record` tests the list.
-fn copy_every_table(c: &mut Copier<'_>) -> Result<(), StoreError> {
-    c.records()?;
-    c.table(tables::TIME_INDEX)?;
-    c.table(tables::SUBJECTS)?;
-    c.table(tables::SCHEDULE)?;
-    c.table(tables::AUDIT)?;
-    c.table(tables::AUDIT_HEAD)?;
-    c.table(tables::AUDIT_SUBJECTS)?;
-    c.table(tables::META)?;
-    Ok(())
+fn every_table(src: &ReadTransaction) -> Result<Vec<Box<dyn TableCopy>>, StoreError> {
+    Ok(vec![
+        Rows::open(src, tables::RECORDS, Some(|k| k.1))?,
+        Rows::open(src, tables::TIME_INDEX, None)?,
+        Rows::open(src, tables::SUBJECTS, None)?,
+        Rows::open(src, tables::SCHEDULE, None)?,
+        Rows::open(src, tables::AUDIT, None)?,
+        Rows::open(src, tables::AUDIT_HEAD, None)?,
+        Rows::open(src, tables::AUDIT_SUBJECTS, None)?,
+        Rows::open(src, tables::META, None)?,
+    ])
 }
 
 /// What a copy carried.
@@ -80,101 +60,149 @@ pub struct CopyCounts {
     pub per_kind: BTreeMap<u8, u64>,
 }
 
-/// Copies tables from a snapshot into a write transaction, keeping count.
-struct Copier<'a> {
-    src: &'a ReadTransaction,
-    dst: &'a WriteTransaction,
-    counts: CopyCounts,
-    /// Set when the copy must stop (the store is closing); looked at every
-    /// [`CANCEL_EVERY`] entries.
-    cancel: &'a AtomicBool,
-}
-
-/// How many entries a copy copies between two looks at its cancel flag.
-const CANCEL_EVERY: u64 = 4096;
-
-impl Copier<'_> {
-    /// Copies one table entry for entry (in key order, which is also the cheapest order
-    /// to insert). A table the snapshot does not have is created empty.
-    fn table<K: Key + 'static, V: Value + 'static>(
-        &mut self,
-        def: TableDefinition<K, V>,
-    ) -> Result<(), StoreError> {
-        let mut out = self.dst.open_table(def)?;
-        match self.src.open_table(def) {
-            Ok(t) => {
-                let mut n = 0u64;
-                for item in redb::ReadableTable::iter(&t)? {
-                    let (k, v) = item?;
-                    out.insert(k.value(), v.value())?;
-                    n += 1;
-                    self.check_cancel(n)?;
-                }
-                self.counted(def.name(), n);
-            }
-            Err(redb::TableError::TableDoesNotExist(_)) => self.counted(def.name(), 0),
-            Err(e) => return Err(e.into()),
-        }
-        Ok(())
-    }
-
-    /// [`Copier::table`] for [`tables::RECORDS`], also counting the documents per kind.
-    fn records(&mut self) -> Result<(), StoreError> {
-        let def = tables::RECORDS;
-        let mut out = self.dst.open_table(def)?;
-        let mut n = 0u64;
-        match self.src.open_table(def) {
-            Ok(t) => {
-                for item in redb::ReadableTable::iter(&t)? {
-                    let (k, v) = item?;
-                    let key = k.value();
-                    *self.counts.per_kind.entry(key.1).or_default() += 1;
-                    out.insert(key, v.value())?;
-                    n += 1;
-                    self.check_cancel(n)?;
-                }
-            }
-            Err(redb::TableError::TableDoesNotExist(_)) => {}
-            Err(e) => return Err(e.into()),
-        }
-        self.counted(def.name(), n);
-        Ok(())
-    }
-
-    /// Fails once the copy was cancelled (looked at every [`CANCEL_EVERY`] entries).
-    fn check_cancel(&self, n: u64) -> Result<(), StoreError> {
-        if n.is_multiple_of(CANCEL_EVERY) && self.cancel.load(Ordering::Relaxed) {
-            return Err(StoreError::Refused(
-                "the copy was cancelled: the store is closing".into(),
-            ));
-        }
-        Ok(())
-    }
-
+impl CopyCounts {
     /// Records that table `name` was copied with `n` entries.
     fn counted(&mut self, name: &str, n: u64) {
-        self.counts.tables.push(name.to_string());
-        self.counts.entries += n;
-        self.counts.per_table.insert(name.to_string(), n);
+        self.tables.push(name.to_string());
+        self.entries += n;
+        self.per_table.insert(name.to_string(), n);
     }
+}
+
+/// Wall time after which a chunk ends (looked at every [`CLOCK_EVERY`] entries), besides
+/// [`pace::CHUNK_ENTRIES`] and [`pace::CHUNK_BYTES`].
+const CHUNK_TIME: Duration = Duration::from_millis(2);
+
+/// Entries copied between two looks at the clock.
+const CLOCK_EVERY: u64 = 32;
+
+/// One table being copied: the rest of its rows in the snapshot, resumable chunk by chunk.
+trait TableCopy: Send {
+    /// Copies the next chunk of rows into `dst`; true once the table is done (and counted).
+    fn copy_some(
+        &mut self,
+        dst: &WriteTransaction,
+        counts: &mut CopyCounts,
+    ) -> Result<bool, StoreError>;
+}
+
+/// A kind byte read from a records key, for the per-kind counts.
+type KindOf<K> = fn(&<K as Value>::SelfType<'_>) -> u8;
+
+/// The rows of one table of the snapshot not copied yet.
+struct Rows<K: Key + 'static, V: Value + 'static> {
+    def: TableDefinition<'static, K, V>,
+    /// The snapshot's rows from the next one to copy (none: the snapshot has no such table).
+    rest: Option<redb::Range<'static, K, V>>,
+    /// Rows copied so far.
+    n: u64,
+    /// Counts documents per kind (the records table).
+    kind_of: Option<KindOf<K>>,
+}
+
+impl<K: Key + 'static, V: Value + 'static> Rows<K, V> {
+    /// All the rows of `def` in the snapshot `src`, in key order (the cheapest order to
+    /// insert). A table the snapshot does not have is copied as an empty one.
+    fn open(
+        src: &ReadTransaction,
+        def: TableDefinition<'static, K, V>,
+        kind_of: Option<KindOf<K>>,
+    ) -> Result<Box<dyn TableCopy>, StoreError>
+    where
+        Self: TableCopy,
+    {
+        let rest = match src.open_table(def) {
+            Ok(t) => Some(t.range::<K::SelfType<'_>>(..)?),
+            Err(redb::TableError::TableDoesNotExist(_)) => None,
+            Err(e) => return Err(e.into()),
+        };
+        Ok(Box::new(Rows {
+            def,
+            rest,
+            n: 0,
+            kind_of,
+        }))
+    }
+}
+
+impl<K: Key + 'static, V: Value + 'static> TableCopy for Rows<K, V>
+where
+    Self: Send,
+{
+    fn copy_some(
+        &mut self,
+        dst: &WriteTransaction,
+        counts: &mut CopyCounts,
+    ) -> Result<bool, StoreError> {
+        let mut out = dst.open_table(self.def)?;
+        let started = Instant::now();
+        let (mut entries, mut bytes) = (0u64, 0usize);
+        if let Some(rest) = self.rest.as_mut() {
+            while entries < pace::CHUNK_ENTRIES && bytes < pace::CHUNK_BYTES {
+                let Some(item) = rest.next() else {
+                    self.rest = None;
+                    break;
+                };
+                let (k, v) = item?;
+                let (key, value) = (k.value(), v.value());
+                if let Some(kind_of) = self.kind_of {
+                    *counts.per_kind.entry(kind_of(&key)).or_default() += 1;
+                }
+                bytes += K::as_bytes(&key).as_ref().len() + V::as_bytes(&value).as_ref().len();
+                out.insert(key, value)?;
+                entries += 1;
+                if entries.is_multiple_of(CLOCK_EVERY) && started.elapsed() >= CHUNK_TIME {
+                    break;
+                }
+            }
+            self.n += entries;
+            if self.rest.is_some() {
+                return Ok(false);
+            }
+        }
+        counts.counted(self.def.name(), self.n);
+        Ok(true)
+    }
+}
+
+/// A copy between two chunks: what moves between the copy's threads.
+struct Copying {
+    dst: WriteTransaction,
+    tables: Vec<Box<dyn TableCopy>>,
+    /// The table being copied (an index into `tables`).
+    next: usize,
+    counts: CopyCounts,
+}
+
+/// One chunk of the copy; true once every table is done.
+fn chunk(c: &mut Copying) -> Result<bool, StoreError> {
+    let Some(t) = c.tables.get_mut(c.next) else {
+        return Ok(true);
+    };
+    if t.copy_some(&c.dst, &mut c.counts)? {
+        c.next += 1;
+    }
+    Ok(c.next >= c.tables.len())
 }
 
 /// Copies every table of the snapshot `src` into `dst` (a write transaction of an empty
-/// file). Fails, copying nothing usable, if `src` holds a table the copier does not know.
+/// file), paced (`pace.rs`); hands `dst` back with what was copied. Fails, copying nothing
+/// usable, if `src` holds a table the copier does not know.
 pub(crate) fn copy_tables(
     src: &ReadTransaction,
-    dst: &WriteTransaction,
-    cancel: &AtomicBool,
-) -> Result<CopyCounts, StoreError> {
-    let mut c = Copier {
-        src,
+    dst: WriteTransaction,
+    control: &Control,
+) -> Result<(WriteTransaction, CopyCounts, PaceReport), StoreError> {
+    let state = Copying {
         dst,
+        tables: every_table(src)?,
+        next: 0,
         counts: CopyCounts::default(),
-        cancel,
     };
-    copy_every_table(&mut c)?;
+    let stopped = |why: &str| StoreError::Refused(why.to_string());
+    let (done, paced) = pace::run(state, control, stopped, chunk)?;
     for t in src.list_tables()? {
-        if !c.counts.tables.iter().any(|n| n == t.name()) {
+        if !done.counts.tables.iter().any(|n| n == t.name()) {
             return Err(StoreError::Corrupted(format!(
                 "table {:?} is not in the copier's list (store/copy.rs): refusing a copy without it",
                 t.name()
@@ -187,73 +215,7 @@ pub(crate) fn copy_tables(
             t.name()
         )));
     }
-    Ok(c.counts)
-}
-
-/// What a rewrite did, for logs and the notes' pause figure.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RewriteReport {
-    /// What was copied.
-    pub copied: CopyCounts,
-    /// Size of the file before, bytes.
-    pub old_bytes: u64,
-    /// Size of the new file, bytes.
-    pub new_bytes: u64,
-    /// How long writes waited: the catch-up of what committed during the copy and the
-    /// swap (plus any wait for the copy once the catch-up journal was full).
-    pub pause: Duration,
-}
-
-/// The old file after a rewrite, until its last reader lets go and its bytes are zeroed.
-#[derive(Debug)]
-pub struct Retirement {
-    /// The thread that waits for the readers, then zeroes; returns the bytes zeroed.
-    thread: Option<std::thread::JoinHandle<std::io::Result<u64>>>,
-}
-
-impl Retirement {
-    /// Waits until the old file's bytes are zeroed and synced; returns how many.
-    pub fn wait(mut self) -> Result<u64, StoreError> {
-        match self.thread.take().map(std::thread::JoinHandle::join) {
-            Some(Ok(r)) => Ok(r?),
-            Some(Err(_)) => Err(StoreError::Io(std::io::Error::other(
-                "the thread zeroing the old store file panicked",
-            ))),
-            None => Ok(0),
-        }
-    }
-}
-
-/// Removes a copy left by a rewrite that did not finish (the process died before the
-/// rename). It holds only what the live file holds; the live file is never touched here.
-pub(crate) fn remove_leftover(data_dir: &Path) -> Result<bool, StoreError> {
-    let p = data_dir.join(COPY_FILE);
-    match std::fs::symlink_metadata(&p) {
-        Ok(_) => {
-            std::fs::remove_file(&p)?;
-            File::open(data_dir)?.sync_all()?;
-            tracing::warn!(file = %p.display(), "removed the copy left by an unfinished store rewrite");
-            Ok(true)
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
-        Err(e) => Err(e.into()),
-    }
-}
-
-/// Creates the copy's file: `0600`, never through a symlink, never an existing file.
-fn create_copy_file(path: &Path) -> Result<File, StoreError> {
-    match std::fs::remove_file(path) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(e.into()),
-    }
-    Ok(OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(path)?)
+    Ok((done.dst, done.counts, paced))
 }
 
 /// Writes a copy of the snapshot `src` to `dest` (a new file), runs `extra` in the copy's
@@ -261,13 +223,12 @@ fn create_copy_file(path: &Path) -> Result<File, StoreError> {
 #[cfg(test)]
 fn write_copy(
     src: &ReadTransaction,
-    dest: &Path,
+    dest: &std::path::Path,
     extra: impl FnOnce(&WriteTransaction) -> Result<(), WriteError>,
 ) -> Result<CopyCounts, WriteError> {
-    let never = AtomicBool::new(false);
-    let result = create_copy_file(dest)
+    let result = super::swap::create_copy_file(dest)
         .map_err(WriteError::from)
-        .and_then(|file| copy_into(src, file, &never, extra));
+        .and_then(|file| copy_into(src, file, &Control::default(), extra));
     if result.is_err() {
         let _ = std::fs::remove_file(dest);
     }
@@ -276,15 +237,15 @@ fn write_copy(
 
 /// Writes a copy of the snapshot `src` into `file` (new and empty), runs `extra` in the
 /// copy's write transaction, commits durably (redb fsyncs the file) and closes it. The
-/// one copier behind the scrub's rewrite, compaction and backups. `cancel` stops it early
-/// (with an error).
+/// one copier behind the scrub's rewrite, compaction and backups. `control` cancels it
+/// (with an error) or makes it urgent.
 pub(crate) fn copy_into(
     src: &ReadTransaction,
     file: File,
-    cancel: &AtomicBool,
+    control: &Control,
     extra: impl FnOnce(&WriteTransaction) -> Result<(), WriteError>,
 ) -> Result<CopyCounts, WriteError> {
-    copy_open(src, file, cancel, extra).map(|(counts, _closed)| counts)
+    copy_open(src, file, control, extra).map(|(counts, _closed)| counts)
 }
 
 /// [`copy_into`], handing back the copy's database still open (for a rewrite to catch up
@@ -292,128 +253,21 @@ pub(crate) fn copy_into(
 pub(crate) fn copy_open(
     src: &ReadTransaction,
     file: File,
-    cancel: &AtomicBool,
+    control: &Control,
     extra: impl FnOnce(&WriteTransaction) -> Result<(), WriteError>,
 ) -> Result<(CopyCounts, Database), WriteError> {
     let db = slot::builder().create_file(file)?;
     let mut wtx = db.begin_write()?;
     wtx.set_durability(Durability::Immediate)?;
-    let counts = copy_tables(src, &wtx, cancel)?;
+    let (wtx, counts, _paced) = copy_tables(src, wtx, control)?;
     extra(&wtx)?;
     wtx.commit()?;
     Ok((counts, db))
 }
 
-/// Swaps the finished copy at `dest` (committed; `new` is its open instance) in for the live file (steps 2–4 of
-/// the module doc): renames it over the live name, fsyncs the directory, puts the new file
-/// in the slot, and hands the old one to a [`Retirement`] that zeroes it once its last
-/// reader is done. Runs on the writer thread between groups; `paused` is when writes
-/// started waiting, for the report.
-pub(crate) fn swap_in(
-    slot: &DbSlot,
-    dest: &Path,
-    new: Database,
-    old_bytes: u64,
-    copied: CopyCounts,
-    paused: Instant,
-) -> Result<(RewriteReport, Retirement), WriteError> {
-    let path = slot.path().to_path_buf();
-    let dir = path
-        .parent()
-        .ok_or_else(|| StoreError::Io(std::io::Error::other("the store file has no directory")))?
-        .to_path_buf();
-    // The old file, for zeroing once the readers are done: opened before the rename.
-    let old_file = match OpenOptions::new()
-        .write(true)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(&path)
-    {
-        Ok(f) => f,
-        Err(e) => {
-            let _ = std::fs::remove_file(dest);
-            return Err(StoreError::from(e).into());
-        }
-    };
-    let retired = match slot.replace(|| Ok(std::fs::rename(dest, &path)?), Some(new)) {
-        Ok(r) => r,
-        Err(e) => {
-            let _ = std::fs::remove_file(dest);
-            return Err(e.into());
-        }
-    };
-    if let Err(e) = File::open(&dir).and_then(|d| d.sync_all()) {
-        tracing::warn!(dir = %dir.display(), error = %e, "cannot sync the data directory after the rewrite");
-    }
-    let pause = paused.elapsed();
-    let new_bytes = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
-    let thread = std::thread::Builder::new()
-        .name("steward-retire".into())
-        .spawn(move || zero_when_released(retired, old_file))
-        .map_err(StoreError::from)?;
-    Ok((
-        RewriteReport {
-            copied,
-            old_bytes,
-            new_bytes,
-            pause,
-        },
-        Retirement {
-            thread: Some(thread),
-        },
-    ))
-}
-
-/// Creates the copy's file next to the live one ([`COPY_FILE`]): `0600`, never through a
-/// symbolic link, replacing a leftover.
-pub(crate) fn create_copy(slot: &DbSlot) -> Result<(PathBuf, File), StoreError> {
-    let dir = slot
-        .path()
-        .parent()
-        .ok_or_else(|| StoreError::Io(std::io::Error::other("the store file has no directory")))?;
-    let dest = dir.join(COPY_FILE);
-    let file = create_copy_file(&dest)?;
-    Ok((dest, file))
-}
-
-/// Waits for every reader of `old` to let go (reads are short transactions), closes it, then
-/// overwrites the file's bytes with zeros and syncs them.
-fn zero_when_released(old: Option<Arc<Database>>, file: File) -> std::io::Result<u64> {
-    if let Some(mut db) = old {
-        loop {
-            match Arc::try_unwrap(db) {
-                // The last reference: closing writes redb's clean-shutdown header into the
-                // old file, which the zeros below then cover. It may also trim free pages
-                // off the file's end: those return to the file system unzeroed (not
-                // reachable under the data dir; see the module doc on best effort).
-                Ok(d) => {
-                    drop(d);
-                    break;
-                }
-                Err(still) => {
-                    db = still;
-                    std::thread::sleep(Duration::from_millis(2));
-                }
-            }
-        }
-    }
-    let len = file.metadata()?.len();
-    let zeros = vec![0u8; 1 << 20];
-    let mut at = 0u64;
-    while at < len {
-        let n = usize::try_from((len - at).min(zeros.len() as u64)).unwrap_or(zeros.len());
-        file.write_all_at(&zeros[..n], at)?;
-        at += n as u64;
-    }
-    file.sync_all()?;
-    Ok(len)
-}
-
 #[cfg(test)]
-mod tests {
-    use crate::store::TenantRead;
+pub(crate) mod tests {
     use crate::testing::{rn, tid};
-    use std::io::Read;
-
     use redb::{ReadableDatabase, ReadableTable};
     use steward::model::{AuditStatus, SubjectKey, SubjectKind};
 
@@ -443,7 +297,7 @@ mod tests {
     }
 
     /// Every table's rows, by name: what "the same records" means for a copy.
-    fn dump(db: &Database) -> Vec<(String, Rows)> {
+    pub(crate) fn dump(db: &Database) -> Vec<(String, Rows)> {
         let r = db.begin_read().unwrap();
         vec![
             ("records".into(), rows(&r, tables::RECORDS)),
@@ -457,7 +311,9 @@ mod tests {
         ]
     }
 
-    fn seed(store: &Store) {
+    /// Two tenants' records of every kind of table, with superseded versions, deletions
+    /// and an audit anchor.
+    pub(crate) fn seed(store: &Store) {
         for tenant in ["contoso", "fabrikam"] {
             for i in 0..300 {
                 let key = SubjectKey::new(
@@ -556,97 +412,6 @@ mod tests {
         let (copy, report) = super::super::check::check(copy, &copy_path).unwrap();
         assert_eq!(report.tenants, 2, "every audit chain verifies in the copy");
         drop(copy);
-    }
-
-    #[test]
-    fn rewrite_swaps_in_the_copy_keeps_readers_and_zeroes_the_old_file() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
-        seed(&store);
-        let before = dump(&store.db.get().unwrap());
-        let reader = store.tenant(&tid("contoso"));
-        let verified = reader.audit_verify().unwrap();
-        // A reader in the middle of a read of the old file when the rewrite happens.
-        let old = store.db.get().unwrap();
-        let old_rtx = old.begin_read().unwrap();
-        let mut old_file = File::open(store.path()).unwrap();
-
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        let job = |txn: &mut dyn TenantWrite| {
-            txn.audit(AuditEntry::named(
-                system_caller(),
-                "test.rewrite",
-                AuditStatus::Succeeded,
-            ));
-            Ok(())
-        };
-        let (report, retirement) = rt
-            .block_on(store.writer().rewrite(vec![(tid("contoso"), job)]))
-            .unwrap();
-        assert_eq!(report.copied.tables.len(), before.len());
-        assert!(report.new_bytes <= report.old_bytes, "{report:?}");
-        assert!(!dir.path().join(COPY_FILE).exists());
-        use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(store.path())
-            .unwrap()
-            .permissions()
-            .mode()
-            & 0o777;
-        assert_eq!(mode, 0o600);
-
-        // The old reader still reads its snapshot.
-        let t = old_rtx.open_table(tables::RECORDS).unwrap();
-        assert!(
-            t.get(("contoso", Kind::Alert.as_u8(), "a0001"))
-                .unwrap()
-                .is_some()
-        );
-        drop(t);
-        drop(old_rtx);
-        // New reads see the new file: the same records plus the job's audit record.
-        let after = reader.audit_verify().unwrap();
-        assert!(after.ok);
-        assert_eq!(after.records, verified.records + 1);
-        let mut now = dump(&store.db.get().unwrap());
-        let mut then = before.clone();
-        for d in [&mut now, &mut then] {
-            d.retain(|(n, _)| !n.starts_with("audit"));
-        }
-        assert_eq!(now, then, "the records and meta (HMAC key) are the same");
-        // The old file is zeroed once its last reader lets go.
-        drop(old);
-        let zeroed = retirement.wait().unwrap();
-        // redb may trim free space off the end of the file when it closes it.
-        assert!(
-            zeroed > 0 && zeroed <= report.old_bytes,
-            "{zeroed} of {}",
-            report.old_bytes
-        );
-        let mut bytes = Vec::new();
-        old_file.read_to_end(&mut bytes).unwrap();
-        assert_eq!(bytes.len() as u64, zeroed);
-        assert!(
-            bytes.iter().all(|b| *b == 0),
-            "the old file still holds data"
-        );
-        // Writes go on in the new file.
-        store
-            .writer()
-            .write_blocking(&tid("contoso"), |txn: &mut dyn TenantWrite| {
-                txn.audit(AuditEntry::named(
-                    system_caller(),
-                    "test.after",
-                    AuditStatus::Succeeded,
-                ));
-                Ok::<_, WriteError>(())
-            })
-            .unwrap();
-        drop(reader);
-        drop(store);
-        assert!(Store::verify(dir.path()).unwrap().audit_records > 0);
     }
 
     #[test]

@@ -25,7 +25,7 @@ pub(super) fn writer_loop(
     mut rx: mpsc::Receiver<Msg>,
     wake: mpsc::WeakSender<Msg>,
     shared: Arc<Shared>,
-    max_group: usize,
+    (max_group, journal_cap): (usize, usize),
 ) {
     // The rewrite whose copy runs beside the writer (`online.rs`), and those waiting.
     let mut pending: Option<online::Pending> = None;
@@ -73,7 +73,7 @@ pub(super) fn writer_loop(
         if pending.is_none()
             && let Some(r) = waiting.pop_front()
         {
-            pending = online::start(&slot, r, wake.clone());
+            pending = online::start(&slot, r, wake.clone(), journal_cap);
         }
         if shared.stopping.load(Ordering::SeqCst) {
             break;

@@ -9,13 +9,16 @@
 //! | `doc` | [`Doc`], [`DocInput`], [`Kind`], schedule entries |
 //! | `audit` | audit entries, the hash chain over the stored records and its verification |
 //! | `read` | [`TenantReader`]: tenant-scoped reads in short read transactions |
+//! | `time_scan` | the time index walked newest or oldest first, and its facets counted (the overview) |
 //! | `txn` | [`TenantTxn`]: a write job's tenant-scoped view; staging and applying changes |
 //! | `writer` | [`Writer`]: the handle to the one thread that owns write transactions |
 //! | `group` | that thread's loop: run a group of jobs in one transaction, commit, answer |
 //! | `slot` | the replaceable open `Database`, reopened after an I/O error (full disk) |
 //! | `space` | how much of the file is in use (for compaction) |
 //! | `reserve` | disk space kept back so refusals can be audited on a full disk |
-//! | `copy` | the copier: every table of a snapshot into a fresh file, and the rewrite that swaps it in (scrub, compaction) |
+//! | `copy` | the copier: every table of a snapshot into a fresh file (scrub, compaction, backup) |
+//! | `pace` | how a copy yields the CPU: chunks on an idle-priority thread, with a progress floor |
+//! | `swap` | the rewrite's swap of a finished copy in for the live file, and the old file's zeroing |
 //! | `online` | the online rewrite: the copy beside the writer, then a catch-up of what committed meanwhile |
 //! | `backup` | online backup to a file, the check of a copy, the verified restore |
 //! | `check` | the full check of a file: page checksums and every audit chain |
@@ -38,10 +41,12 @@ mod doc;
 mod error;
 mod group;
 mod online;
+mod pace;
 mod read;
 mod reserve;
 mod slot;
 mod space;
+mod swap;
 mod time_scan;
 mod txn;
 mod writer;
@@ -60,12 +65,13 @@ pub use backup::{BackupReport, REPLACED_PREFIX, RESTORE_FILE, RestoreReport};
 pub use boundary::{TenantRead, TenantWrite};
 pub use check::CheckReport;
 pub use codec::CodecError;
-pub use copy::{COPY_FILE, CopyCounts, Retirement, RewriteReport};
+pub use copy::CopyCounts;
 pub use doc::{Doc, DocInput, Kind, ScheduleAction, Scheduled};
 pub use error::{StoreError, WriteError};
 pub use read::{DocText, Page, SubjectHit, TenantReader, TimeCursor};
 pub use reserve::{RESERVE_BYTES, RESERVE_FILE};
 pub use space::Space;
+pub use swap::{COPY_FILE, Retirement, RewriteReport};
 pub use txn::{IfMatch, TenantTxn};
 pub use writer::{ChangeEvent, Handoff, Writer, WriterStats};
 
@@ -86,6 +92,9 @@ pub struct StoreOptions {
     pub event_capacity: usize,
     /// Check every page and audit chain before opening for use (see [`Store::verify`]).
     pub verify_on_start: bool,
+    /// Most bytes (estimated) of writes an online rewrite (compaction, the scrub) keeps to
+    /// replay into its copy; past it, writes wait until the copy is done (`online.rs`).
+    pub rewrite_journal_bytes: usize,
 }
 
 impl Default for StoreOptions {
@@ -95,6 +104,7 @@ impl Default for StoreOptions {
             queue_capacity: 4096,
             event_capacity: 1024,
             verify_on_start: false,
+            rewrite_journal_bytes: online::JOURNAL_BYTES,
         }
     }
 }
@@ -142,7 +152,7 @@ impl Store {
     pub fn open(data_dir: &Path, options: StoreOptions) -> Result<Store, StoreError> {
         std::fs::create_dir_all(data_dir)?;
         let path = data_dir.join(DB_FILE);
-        copy::remove_leftover(data_dir)?;
+        swap::remove_leftover(data_dir)?;
         backup::remove_leftover(data_dir)?;
         let mut db = slot::open_database(&path)?;
         if options.verify_on_start {
@@ -163,6 +173,7 @@ impl Store {
             options.max_group,
             options.queue_capacity,
             options.event_capacity,
+            options.rewrite_journal_bytes,
         )?;
         Ok(Store {
             db,

@@ -11,13 +11,14 @@
 //! 3. When the copy is done, the writer (between groups: writes wait from here) opens the
 //!    copy, replays the journal through `txn::apply` in commit order, runs the rewrite's
 //!    own jobs (the scrub's records), commits durably, and swaps the file in
-//!    (`copy::swap_in`). `apply` is deterministic given its arguments and the state it
+//!    (`swap::swap_in`). `apply` is deterministic given its arguments and the state it
 //!    starts from (the group's clock is in the journal, hashes are computed from what it
 //!    reads), and the copy starts from the snapshot every journaled group followed, so the
 //!    replayed copy holds exactly what the live file holds.
 //!
-//! The journal is bounded ([`JOURNAL_BYTES`]): past it, the writer stops taking groups and
-//! waits for the copy (the pause the rewrite had before). SIGKILL at any point leaves the
+//! The journal is bounded ([`JOURNAL_BYTES`] by default): past it, the writer stops taking
+//! groups and waits for the copy (the pause the rewrite had before), and the copy, which
+//! otherwise runs at idle priority (`pace.rs`), runs at normal priority until it is done. SIGKILL at any point leaves the
 //! live file untouched; the next open removes the copy. When the store closes during a
 //! copy, the copy is cancelled and removed.
 //!
@@ -26,7 +27,7 @@
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::mpsc as std_mpsc;
 use std::time::{Duration, Instant};
 use steward::names::TenantId;
@@ -37,11 +38,14 @@ use tokio::sync::mpsc::WeakSender;
 use super::audit::{AuditEntry, HmacKey};
 use super::copy::{self, CopyCounts};
 use super::error::{StoreError, WriteError};
+use super::pace::Control;
 use super::slot::DbSlot;
+use super::swap;
 use super::txn::{self, Staged, TenantTxn};
 use super::writer::{Job, Msg, Rewrite};
 
-/// Most bytes (estimated) the journal holds before the writer waits for the copy.
+/// Most bytes (estimated) the journal holds before the writer waits for the copy, unless
+/// [`super::StoreOptions::rewrite_journal_bytes`] says otherwise.
 pub(crate) const JOURNAL_BYTES: usize = 64 << 20;
 
 /// One job's applied changes, as `txn::apply` took them.
@@ -84,10 +88,12 @@ pub(crate) struct Pending {
     journal: Vec<Replay>,
     /// [`Replay::bytes`] over the journal.
     journal_bytes: usize,
+    /// The most `journal_bytes` before writes wait for the copy.
+    journal_cap: usize,
     /// The copier's outcome.
     done: std_mpsc::Receiver<Result<Copied, WriteError>>,
-    /// Stops the copier early.
-    cancel: Arc<AtomicBool>,
+    /// Cancels the copier, or makes it urgent (writes wait for it).
+    control: Arc<Control>,
     /// The copier thread.
     thread: Option<std::thread::JoinHandle<()>>,
     /// The copy's file.
@@ -101,7 +107,7 @@ pub(crate) struct Pending {
 impl Pending {
     /// Whether the journal is full (the writer must wait for the copy).
     pub(crate) fn full(&self) -> bool {
-        self.journal_bytes >= JOURNAL_BYTES
+        self.journal_bytes >= self.journal_cap
     }
 
     /// Adds a committed group's replays.
@@ -112,9 +118,11 @@ impl Pending {
         }
     }
 
-    /// The copier's outcome if it is done; with `wait`, waits for it.
+    /// The copier's outcome if it is done; with `wait`, waits for it (and from then on the
+    /// copy runs at normal priority: writes are waiting for it).
     pub(crate) fn poll(&mut self, wait: bool) -> Option<Result<Copied, WriteError>> {
         if wait {
+            self.control.urgent.store(true, Ordering::SeqCst);
             let started = Instant::now();
             let r = self.done.recv().ok();
             self.waited += started.elapsed();
@@ -131,7 +139,7 @@ impl Pending {
     /// Cancels the copy (the store is closing): stops the copier, removes its file, and
     /// answers the rewrite's callers that the store stopped.
     pub(crate) fn cancel(mut self) {
-        self.cancel.store(true, Ordering::SeqCst);
+        self.control.cancel.store(true, Ordering::SeqCst);
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
@@ -148,12 +156,18 @@ impl Pending {
 }
 
 /// Starts the copy of a rewrite (step 1 of the module doc); on failure answers it and
-/// returns `None`. `wake` wakes the writer when the copy is done.
-pub(crate) fn start(slot: &DbSlot, r: Rewrite, wake: WeakSender<Msg>) -> Option<Pending> {
+/// returns `None`. `wake` wakes the writer when the copy is done; `journal_cap` bounds the
+/// journal (bytes).
+pub(crate) fn start(
+    slot: &DbSlot,
+    r: Rewrite,
+    wake: WeakSender<Msg>,
+    journal_cap: usize,
+) -> Option<Pending> {
     let started = (|| {
         let old = slot.get()?;
         let old_bytes = std::fs::metadata(slot.path()).map(|m| m.len()).unwrap_or(0);
-        let (dest, file) = copy::create_copy(slot)?;
+        let (dest, file) = swap::create_copy(slot)?;
         Ok::<_, StoreError>((old, old_bytes, dest, file))
     })();
     let (old, old_bytes, dest, file) = match started {
@@ -163,17 +177,17 @@ pub(crate) fn start(slot: &DbSlot, r: Rewrite, wake: WeakSender<Msg>) -> Option<
             return None;
         }
     };
-    let cancel = Arc::new(AtomicBool::new(false));
+    let control = Arc::new(Control::default());
     let (snap_tx, snap_rx) = std_mpsc::channel::<()>();
     let (done_tx, done) = std_mpsc::channel();
-    let thread_cancel = cancel.clone();
+    let thread_control = control.clone();
     let spawned = std::thread::Builder::new()
         .name("steward-copy".into())
         .spawn(move || {
             let result = (|| {
                 let rtx = old.begin_read()?;
                 let _ = snap_tx.send(());
-                copy::copy_open(&rtx, file, &thread_cancel, |_| Ok(()))
+                copy::copy_open(&rtx, file, &thread_control, |_| Ok(()))
             })();
             drop(snap_tx);
             let _ = done_tx.send(result);
@@ -196,8 +210,9 @@ pub(crate) fn start(slot: &DbSlot, r: Rewrite, wake: WeakSender<Msg>) -> Option<
         rewrite: r,
         journal: Vec::new(),
         journal_bytes: 0,
+        journal_cap,
         done,
-        cancel,
+        control,
         thread: Some(thread),
         dest,
         old_bytes,
@@ -222,7 +237,10 @@ pub(crate) fn finish(
     let mut failed = None;
     let outcome = copied.and_then(|(counts, db)| {
         catch_up(&p, &db, key, &mut jobs, &mut failed)?;
-        copy::swap_in(slot, &p.dest, db, p.old_bytes, counts, paused)
+        swap::swap_in(slot, &p.dest, db, p.old_bytes, counts, paused).map(|(mut r, old)| {
+            r.journal_wait = p.waited;
+            (r, old)
+        })
     });
     if outcome.is_err() {
         let _ = std::fs::remove_file(&p.dest);
@@ -436,6 +454,103 @@ mod tests {
         // The compaction record is the last of each chain.
         let last = fabrikam.audit_verify().unwrap().records;
         assert_eq!(u64::from(n) + 1, last);
+        drop((fabrikam, contoso));
+        drop(store);
+        let checked = Store::verify(dir.path()).unwrap();
+        assert_eq!(checked.tenants, 2);
+    }
+
+    #[test]
+    fn a_full_journal_makes_writes_wait_for_the_copy_then_they_commit_and_nothing_is_lost() {
+        let dir = tempfile::tempdir().unwrap();
+        // A journal smaller than one of the writes below: the first write journaled during
+        // the copy fills it.
+        let cap = 16 << 10;
+        let options = StoreOptions {
+            rewrite_journal_bytes: cap,
+            ..StoreOptions::default()
+        };
+        let store = Store::open(dir.path(), options).unwrap();
+        // Enough to copy that writes commit meanwhile.
+        for j in 0..10 {
+            store
+                .writer()
+                .write_blocking(&tid("contoso"), move |txn: &mut dyn TenantWrite| {
+                    for i in 0..2000 {
+                        let body = format!("{{\"n\":{i},\"pad\":\"{}\"}}", "x".repeat(300));
+                        txn.put(
+                            Kind::Alert,
+                            &rn(&format!("a{j}-{i}")),
+                            DocInput::new(body),
+                            None,
+                        )?;
+                    }
+                    audit(txn, "test.seed");
+                    Ok::<_, WriteError>(())
+                })
+                .unwrap();
+        }
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let w = store.writer();
+        let rewrite =
+            rt.spawn(async move { w.compact(vec![tid("contoso"), tid("fabrikam")]).await });
+        // Writes of 8 records of 4 KiB each (over the cap) while the rewrite runs, and a few
+        // after it, so that one write certainly waited behind the full journal.
+        let pad = "y".repeat(4096);
+        let (mut n, mut during, mut after) = (0u32, 0u32, 0u32);
+        while after < 3 {
+            let body = format!("{{\"pad\":\"{pad}\"}}");
+            store
+                .writer()
+                .write_blocking(&tid("fabrikam"), move |txn: &mut dyn TenantWrite| {
+                    for k in 0..8 {
+                        let doc = DocInput::new(body.clone());
+                        txn.put(Kind::Contact, &rn(&format!("c{n}-{k}")), doc, None)?;
+                    }
+                    audit(txn, "test.during");
+                    Ok::<_, WriteError>(())
+                })
+                .unwrap();
+            if rewrite.is_finished() {
+                after += 1;
+            } else {
+                during += 1;
+            }
+            n += 1;
+        }
+        let report = rt.block_on(rewrite).unwrap().unwrap();
+        eprintln!("{report:?} with {during} writes during the rewrite, {n} in all");
+        assert!(
+            report.journal_wait > std::time::Duration::ZERO,
+            "the journal (cap {cap} bytes) never filled, so no write waited: the copy was too \
+             quick for this test ({during} writes committed during it; {report:?})"
+        );
+        assert!(report.pause >= report.journal_wait, "{report:?}");
+        assert!(during >= 1, "no write committed while the copy ran");
+        // Every write is in the live (new) file: those journaled and replayed, the one that
+        // waited, and those after.
+        let fabrikam = store.tenant(&tid("fabrikam"));
+        for i in 0..n {
+            for k in 0..8 {
+                assert!(
+                    fabrikam
+                        .get(Kind::Contact, &format!("c{i}-{k}"))
+                        .unwrap()
+                        .is_some(),
+                    "c{i}-{k} is missing after the rewrite"
+                );
+            }
+        }
+        let v = fabrikam.audit_verify().unwrap();
+        assert!(v.ok, "{v:?}");
+        // Each write's audit record, and the compaction's.
+        assert_eq!(v.records, u64::from(n) + 1);
+        let contoso = store.tenant(&tid("contoso"));
+        assert!(contoso.get(Kind::Alert, "a9-1999").unwrap().is_some());
         drop((fabrikam, contoso));
         drop(store);
         let checked = Store::verify(dir.path()).unwrap();

@@ -23,12 +23,12 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 
 use super::audit::{AuditEntry, HmacKey, system_caller};
 use super::boundary::TenantWrite;
-use super::copy::{Retirement, RewriteReport};
 use super::doc::{Kind, ScheduleAction};
 use super::error::{StoreError, WriteError};
 use super::reserve::Reserve;
 use super::slot::DbSlot;
 use super::space::Space;
+use super::swap::{Retirement, RewriteReport};
 use super::{Due, due_entries};
 
 /// A change that committed, for the API's `/v1/events` stream.
@@ -142,6 +142,14 @@ impl Handoff {
     pub fn handed(&self) -> bool {
         self.0.load(Ordering::SeqCst)
     }
+
+    /// Marks the request as handed to the store without a write: a long store operation
+    /// that has begun (a backup, a compaction) answers with its outcome however long it
+    /// takes, not with the request timeout, which would drop the answer of a copy that goes
+    /// on (and make a retrying script start a second one).
+    pub fn mark(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
 }
 
 /// Cloneable handle to the writer thread.
@@ -164,6 +172,7 @@ impl Writer {
         max_group: usize,
         queue: usize,
         event_capacity: usize,
+        journal_cap: usize,
     ) -> Result<(Writer, std::thread::JoinHandle<()>), StoreError> {
         let (tx, rx) = mpsc::channel(queue.max(1));
         let (events, _) = broadcast::channel(event_capacity.max(1));
@@ -182,7 +191,8 @@ impl Writer {
         let handle = std::thread::Builder::new()
             .name("steward-writer".into())
             .spawn(move || {
-                super::group::writer_loop(db, key, rx, wake, thread_shared, max_group.max(1))
+                let limits = (max_group.max(1), journal_cap);
+                super::group::writer_loop(db, key, rx, wake, thread_shared, limits)
             })?;
         Ok((Writer { tx, shared }, handle))
     }

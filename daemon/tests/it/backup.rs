@@ -5,7 +5,8 @@
 //! daemon, a copy from a newer schema and a damaged copy, touching nothing; SIGKILL during a
 //! backup or a compaction leaves the live store whole and nothing under the target's
 //! name; a real OS user that is not the daemon's cannot back up or compact over the
-//! socket, and its attempts are audited as denied.
+//! socket, and its attempts are audited as denied; a backup or compaction that outlasts
+//! the request timeout still answers with its outcome.
 //!
 //! Another user's requests run this test binary again as that user (`setpriv`), in the
 //! ignored `helper` test, which does nothing unless `STW_BACKUP_HELPER` says what to do.
@@ -555,6 +556,69 @@ fn a_backup_target_that_is_a_symlink_or_inside_the_data_dir_is_refused() {
     backup_refused(&d, &inside, "data directory");
     let c = d.client();
     let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(verify_all(&c));
+    d.stop();
+}
+
+#[test]
+fn a_backup_and_a_compaction_longer_than_the_request_timeout_answer_with_their_outcome() {
+    // A 1M-alert store takes minutes to copy; the request timeout (here 1 s) bounds reading
+    // a request, not a copy that has begun (it answered 408 and dropped the report).
+    let mut d = Stewardd::new("request_timeout = \"1s\"", "");
+    d.start();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let c = d.client();
+    // Small batches, retried when the 1 s timeout cuts one off before it was stored.
+    rt.block_on(async {
+        for b in 0..160 {
+            let batch: Vec<Value> = (0..100)
+                .map(|k| {
+                    json!({"name": format!("al-{b:03}-{k:03}"), "properties": {
+                        "severity": "Low", "description": "d".repeat(1000)}})
+                })
+                .collect();
+            let mut tries = 0;
+            loop {
+                let r = c
+                    .post_json("/v1/tenants/contoso/alerts", &batch)
+                    .await
+                    .unwrap();
+                if r.status.is_success() {
+                    break;
+                }
+                tries += 1;
+                assert!(
+                    r.status == StatusCode::REQUEST_TIMEOUT && tries < 10,
+                    "ingest: {}",
+                    r.status
+                );
+            }
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("long.redb");
+    // The daemon holds the store, so the command asks it over the socket.
+    let (report, _) = backup_json(&d.config, &out);
+    let took = report["tookMs"].as_u64().unwrap();
+    assert!(
+        took > 1000,
+        "the backup took {took} ms, within the 1 s request timeout: this store is too small to \
+         show anything"
+    );
+    assert!(out.exists());
+    let started = Instant::now();
+    let o = stewardd(&d.config, &["compact"]);
+    let took = started.elapsed();
+    assert!(o.status.success(), "compaction failed: {}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("by the running daemon"),
+        "{}",
+        text(&o)
+    );
+    assert!(
+        took > Duration::from_secs(1),
+        "the compaction took {took:?}, within the 1 s request timeout: this store is too small"
+    );
     rt.block_on(verify_all(&c));
     d.stop();
 }
