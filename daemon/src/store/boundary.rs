@@ -14,7 +14,8 @@
 //! the fleet) implements both traits with the same guarantees: data reached only through
 //! the tenant the handle is bound to, If-Match on etags, the time, expiry and subject
 //! indexes, per-tenant chains appended in commit order. What stays redb-specific (the file,
-//! its copies, compaction) lives beside them in `backup.rs`, `copy.rs` and `online.rs`.
+//! its copies, compaction) lives beside them in `backup.rs`, `copy.rs`, `swap.rs`, `pace.rs`
+//! and `online.rs`.
 
 use steward::model::{AuditRecord, SubjectKey};
 use steward::names::{ResourceName, TenantId};
