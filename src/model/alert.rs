@@ -24,18 +24,24 @@ pub const SEVERITIES: [&str; 4] = ["High", "Medium", "Low", "Informational"];
 pub const STATUSES: [&str; 4] = ["Active", "InProgress", "Resolved", "Dismissed"];
 
 /// The resource group and location an ARM id names (`…/resourceGroups/{rg}/…` and
-/// `…/locations/{location}/…`, segment names compared case-insensitively), each if present.
+/// `…/locations/{location}/…`, each if present). The id is read as `/{type}/{name}` pairs
+/// from its start, type names compared case-insensitively, so a name that happens to spell
+/// a type (a tenant `locations`, a group `resourceGroups`) is never taken for one.
 pub fn placement_of(id: &str) -> (Option<&str>, Option<&str>) {
-    let segment = |name: &str| {
-        let mut segs = id.split('/');
-        while let Some(s) = segs.next() {
-            if s.eq_ignore_ascii_case(name) {
-                return segs.next().filter(|v| !v.is_empty());
-            }
+    let segs: Vec<&str> = id.strip_prefix('/').unwrap_or(id).split('/').collect();
+    let (mut group, mut location) = (None, None);
+    for pair in segs.chunks(2) {
+        let [kind, name] = pair else { break };
+        if name.is_empty() {
+            continue;
         }
-        None
-    };
-    (segment("resourceGroups"), segment("locations"))
+        if kind.eq_ignore_ascii_case("resourceGroups") {
+            group = group.or(Some(*name));
+        } else if kind.eq_ignore_ascii_case("locations") {
+            location = location.or(Some(*name));
+        }
+    }
+    (group, location)
 }
 
 /// Parser of ingested alerts.
@@ -444,6 +450,24 @@ mod tests {
         assert_eq!(
             placement_of("/subscriptions/x/resourcegroups/RG/providers/p/Locations/l/alerts/a"),
             (Some("RG"), Some("l"))
+        );
+        // Names that spell a type are names, not types: a tenant `locations` or
+        // `resourcegroups`, a group `locations`.
+        assert_eq!(
+            placement_of(
+                "/subscriptions/locations/resourceGroups/locations/providers/Microsoft.Security/locations/westeurope/alerts/a"
+            ),
+            (Some("locations"), Some("westeurope"))
+        );
+        assert_eq!(
+            placement_of(
+                "/subscriptions/resourcegroups/resourceGroups/rg1/providers/Microsoft.Security/locations/l/jitNetworkAccessPolicies/p"
+            ),
+            (Some("rg1"), Some("l"))
+        );
+        assert_eq!(
+            placement_of("/subscriptions/locations/providers/Microsoft.Security/alerts/a"),
+            (None, None)
         );
     }
 }

@@ -613,16 +613,10 @@ fn parse_prefixes(
     (single, many)
 }
 
-/// The resource group named in an ARM id (`…/resourceGroups/RG/…`, segment name compared
-/// case-insensitively), if any.
+/// The resource group named in an ARM id (`…/resourceGroups/RG/…`), if any: read by
+/// position, as [`crate::model::alert::placement_of`] reads it.
 pub fn resource_group_of(id: &str) -> Option<&str> {
-    let mut segs = id.split('/');
-    while let Some(s) = segs.next() {
-        if s.eq_ignore_ascii_case("resourceGroups") {
-            return segs.next().filter(|rg| !rg.is_empty());
-        }
-    }
-    None
+    crate::model::alert::placement_of(id).0
 }
 
 impl JitPolicy {
@@ -1158,6 +1152,13 @@ mod tests {
         );
         assert_eq!(resource_group_of("/subscriptions/x/resourceGroups/"), None);
         assert_eq!(resource_group_of("vm1"), None);
+        // A tenant named `resourcegroups` is a name, not the type.
+        assert_eq!(
+            resource_group_of(
+                "/subscriptions/resourcegroups/resourceGroups/rg1/providers/Microsoft.Compute/virtualMachines/vm1"
+            ),
+            Some("rg1")
+        );
     }
 
     #[test]
