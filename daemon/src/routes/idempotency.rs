@@ -20,7 +20,7 @@ use steward::names::ResourceName;
 
 use super::ctx::TenantCtx;
 use crate::error::ApiError;
-use crate::store::{DocInput, Kind, TenantWrite};
+use crate::store::{DocInput, Kind, TenantWrite, hex};
 
 /// The request header.
 pub const HEADER: &str = "Idempotency-Key";
@@ -103,16 +103,9 @@ impl IdempotencyKey {
         h.update(operation.as_bytes());
         h.update([0u8]);
         h.update(body);
-        let fingerprint = h
-            .finalize()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect::<String>();
+        let fingerprint = hex(&h.finalize());
         // `{uid}-{sha256(key)}`: a resource name whatever characters the key holds.
-        let key_hash = Sha256::digest(key.as_bytes())
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect::<String>();
+        let key_hash = hex(&Sha256::digest(key.as_bytes()));
         let name = ResourceName::parse(&format!("{}-{key_hash}", ctx.caller.uid))
             .map_err(|e| ApiError::internal(&e))?;
         Ok(Some(IdempotencyKey { name, fingerprint }))

@@ -76,6 +76,7 @@ pub use txn::{IfMatch, TenantTxn};
 pub use writer::{ChangeEvent, Handoff, Writer, WriterStats};
 
 use audit::HmacKey;
+pub(crate) use audit::hex;
 use slot::DbSlot;
 
 /// The database file's name inside the data directory.
