@@ -96,6 +96,14 @@ pub struct TenantTxn<'a> {
     event_of: HashMap<(Kind, String), usize>,
 }
 
+/// No record `name` of `kind` in this tenant.
+fn not_found(kind: Kind, name: &str) -> WriteError {
+    WriteError::NotFound {
+        kind,
+        name: name.to_string(),
+    }
+}
+
 fn check_if_match(
     kind: Kind,
     name: &str,
@@ -170,6 +178,20 @@ impl<'a> TenantTxn<'a> {
 
     /// Stages a put (`created`: the current record's creation time, `None` if there is
     /// none).
+    /// Stages a put over `current` (the record as this job sees it, `None` if there is
+    /// none) and returns the record as staged.
+    fn stage_replace(
+        &mut self,
+        kind: Kind,
+        name: &str,
+        input: DocInput,
+        current: Option<&Doc>,
+    ) -> Result<Doc, WriteError> {
+        self.stage_put(kind, name, input, current.map(|c| c.created_at_micros));
+        // The overlay now holds it.
+        self.get(kind, name)?.ok_or_else(|| not_found(kind, name))
+    }
+
     fn stage_put(&mut self, kind: Kind, name: &str, input: DocInput, created: Option<i64>) {
         let subjects: BTreeSet<_> = input.subjects.into_iter().collect();
         let schedule: BTreeSet<_> = input.schedule.into_iter().collect();
@@ -314,27 +336,12 @@ impl TenantWrite for TenantTxn<'_> {
     ) -> Result<Doc, WriteError> {
         let current = self.get(kind, name)?;
         check_if_match(kind, name, current.as_ref(), if_match)?;
-        let created = current.as_ref().map(|c| c.created_at_micros);
-        self.stage_put(kind, name, input, created);
-        // The overlay now holds it.
-        self.get(kind, name)?.ok_or_else(|| WriteError::NotFound {
-            kind,
-            name: name.to_string(),
-        })
+        self.stage_replace(kind, name, input, current.as_ref())
     }
 
     fn update(&mut self, kind: Kind, name: &str, input: DocInput) -> Result<Doc, WriteError> {
-        let Some(current) = self.get(kind, name)? else {
-            return Err(WriteError::NotFound {
-                kind,
-                name: name.to_string(),
-            });
-        };
-        self.stage_put(kind, name, input, Some(current.created_at_micros));
-        self.get(kind, name)?.ok_or_else(|| WriteError::NotFound {
-            kind,
-            name: name.to_string(),
-        })
+        let current = self.get(kind, name)?.ok_or_else(|| not_found(kind, name))?;
+        self.stage_replace(kind, name, input, Some(&current))
     }
 
     fn replace_if_match(
@@ -382,13 +389,7 @@ impl TenantWrite for TenantTxn<'_> {
         name: &str,
         if_match: Option<&str>,
     ) -> Result<Doc, WriteError> {
-        let current = self.get(kind, name)?;
-        let Some(doc) = current else {
-            return Err(WriteError::NotFound {
-                kind,
-                name: name.to_string(),
-            });
-        };
+        let doc = self.get(kind, name)?.ok_or_else(|| not_found(kind, name))?;
         check_if_match(kind, name, Some(&doc), if_match)?;
         self.staged.push(Staged::Delete {
             kind,
