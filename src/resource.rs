@@ -7,8 +7,10 @@
 //! The audit log's operation names are [`Operation`]s, so every record names its operation
 //! from one list (`contacts.write`, `retention.purge`, …), never from a bare string.
 
+use jiff::tz::TimeZone;
 use serde_json::Value;
 
+use crate::local_time::short_time;
 use crate::permissions::Permission;
 
 /// A kind of record the API serves under `/v1/tenants/{t}/{segment}`.
@@ -45,8 +47,9 @@ pub enum Render {
     /// The first of the column's pointers present and not null: strings as they are,
     /// arrays of scalars joined with `, `, other values as compact text.
     Text,
-    /// Like [`Render::Text`], but an RFC 3339 time is shown to the second in UTC
-    /// (`2026-11-21 05:18:48`) in tables; CSV keeps the time as stored.
+    /// Like [`Render::Text`], but an RFC 3339 time is shown to the second in the
+    /// clients' zone (`2026-11-21 06:18:48 CET`, [`crate::local_time`]) in tables; CSV
+    /// keeps the time as stored.
     Time,
     /// A contact's notification state: `isEnabled` (2023 shape) as yes/no, else
     /// `alertNotifications.state` (2020 shape).
@@ -123,20 +126,21 @@ impl Column {
     }
 
     /// The column's text for `record` as a table shows it: the first pointer present,
-    /// shaped by its [`Render`] (times to the second).
-    pub fn table_text(&self, record: &Value) -> String {
+    /// shaped by its [`Render`] (times to the second in `zone`, with its abbreviation;
+    /// [`crate::local_time`]).
+    pub fn table_text(&self, record: &Value, zone: &TimeZone) -> String {
         match self.render {
             Render::Text => first(record, self.pointers),
             Render::Time => {
                 let text = first(record, self.pointers);
-                short_time(&text).unwrap_or(text)
+                short_time(&text, zone).unwrap_or(text)
             }
             Render::ContactEnabled => contact_enabled(record),
             Render::VmNames => vm_names(record),
             Render::Ports(field) => ports(record, field),
             Render::RequestEnd => {
                 let text = request_end(record);
-                short_time(&text).unwrap_or(text)
+                short_time(&text, zone).unwrap_or(text)
             }
             Render::TimeLeft => time_left(&request_end(record), jiff::Timestamp::now()),
         }
@@ -440,6 +444,24 @@ impl Resource {
         matches!(self, Resource::Alerts)
     }
 
+    /// The orders the daemon lists it in, as `?orderby=` values: the first is its
+    /// default (not sent), the clients' sort cycles through the rest. Empty for the
+    /// audit log, which has one order (its sequence).
+    pub fn orders(self) -> &'static [&'static str] {
+        match self {
+            Resource::Alerts => &[
+                "timeGeneratedUtc desc",
+                "timeGeneratedUtc asc",
+                "severity desc",
+                "status asc",
+                "name asc",
+                "name desc",
+            ],
+            Resource::Audit => &[],
+            _ => &["name asc", "name desc"],
+        }
+    }
+
     /// Every column of the kind: tables show those [`Column::in_table`], CSV exports
     /// those [`Column::in_csv`], in this order.
     pub fn columns(self) -> &'static [Column] {
@@ -710,15 +732,6 @@ fn time_left(end: &str, now: jiff::Timestamp) -> String {
     }
 }
 
-/// An RFC 3339 time as `YYYY-MM-DD HH:MM:SS` (UTC), or `None` when `s` is not one.
-pub fn short_time(s: &str) -> Option<String> {
-    if s.len() < 20 || s.as_bytes().get(4) != Some(&b'-') {
-        return None;
-    }
-    let t: jiff::Timestamp = s.parse().ok()?;
-    Some(t.strftime("%Y-%m-%d %H:%M:%S").to_string())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -762,7 +775,10 @@ mod tests {
         let v = json!({"name": "a1", "properties": {"severity": "High",
             "timeGeneratedUtc": "2026-11-21T05:18:48.6859684Z"}});
         let cols: Vec<&Column> = Resource::Alerts.table_columns().collect();
-        assert_eq!(cols[0].table_text(&v), "2026-11-21 05:18:48");
+        assert_eq!(
+            cols[0].table_text(&v, &TimeZone::UTC),
+            "2026-11-21 05:18:48 UTC"
+        );
         assert_eq!(cols[0].csv_text(&v), "2026-11-21T05:18:48.6859684Z");
         let display = cols[3];
         assert_eq!(display.csv_text(&v), "", "a CSV cell is its own field only");
@@ -771,8 +787,8 @@ mod tests {
             "'=cmd()",
             "formulas are neutralised"
         );
-        assert_eq!(cols[1].table_text(&v), "High");
-        assert_eq!(cols[3].table_text(&v), "a1");
+        assert_eq!(cols[1].table_text(&v, &TimeZone::UTC), "High");
+        assert_eq!(cols[3].table_text(&v, &TimeZone::UTC), "a1");
         assert_eq!(Resource::Audit.record_id(&json!({"seq": 7})), "7");
     }
 
@@ -783,12 +799,15 @@ mod tests {
                       {"number": 3389, "status": "Initiated", "endTimeUtc": "2026-11-21T06:00:00Z"}]}]});
         let text: Vec<String> = Resource::JitRequests
             .table_columns()
-            .map(|c| c.table_text(&v))
+            .map(|c| c.table_text(&v, &TimeZone::UTC))
             .collect();
         assert_eq!(text[0], "r1");
         assert!(text.contains(&"22, 3389".to_owned()), "{text:?}");
         assert!(text.contains(&"Initiated".to_owned()), "{text:?}");
-        assert!(text.contains(&"2026-11-21 06:00:00".to_owned()), "{text:?}");
+        assert!(
+            text.contains(&"2026-11-21 06:00:00 UTC".to_owned()),
+            "{text:?}"
+        );
     }
 
     /// The JIT requests table shows how long a door stays open.
@@ -806,20 +825,10 @@ mod tests {
             .unwrap();
         let far = json!({"virtualMachines": [{"ports": [{"endTimeUtc": "2999-01-01T00:00:00Z"}]}]});
         assert!(
-            left.table_text(&far).ends_with('m'),
+            left.table_text(&far, &TimeZone::UTC).ends_with('m'),
             "{}",
-            left.table_text(&far)
+            left.table_text(&far, &TimeZone::UTC)
         );
-        assert_eq!(left.table_text(&json!({})), "");
-    }
-
-    #[test]
-    fn short_time_accepts_only_rfc3339() {
-        assert_eq!(
-            short_time("2026-11-21T07:18:48+02:00").as_deref(),
-            Some("2026-11-21 05:18:48")
-        );
-        assert_eq!(short_time("default"), None);
-        assert_eq!(short_time("2026-not-a-time-at-all"), None);
+        assert_eq!(left.table_text(&json!({}), &TimeZone::UTC), "");
     }
 }

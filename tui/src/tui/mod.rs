@@ -111,6 +111,7 @@ pub async fn run_async(opts: TuiOptions) -> anyhow::Result<()> {
     let keys = opts.keys.clone().or_else(Keymap::default_path);
     let keymap = Keymap::load(keys.as_deref())?;
     let mut state = State::new(keymap, opts.tenant.clone(), opts.role.clone());
+    state.zone = steward::local_time::zone()?;
     state.theme = theme::Theme::from_env();
     state.clipboard = export::Clipboard::from_env();
     let mut sigterm = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;

@@ -137,8 +137,11 @@ fn draw_jit(f: &mut Frame, area: Rect, o: &Overview, t: Theme) {
                     .table_columns()
                     .find(|c| c.title == title)
             };
-            let text =
-                |v: &Value, title: &str| col(title).map(|c| c.table_text(v)).unwrap_or_default();
+            let text = |v: &Value, title: &str| {
+                col(title)
+                    .map(|c| c.table_text(v, &jiff::tz::TimeZone::UTC)) // a duration: no zone
+                    .unwrap_or_default()
+            };
             let active: Vec<&Value> = rows
                 .iter()
                 .filter(|v| {
