@@ -354,6 +354,9 @@ impl Intent {
 /// The JIT policy editor: the policy's JSON, editable.
 #[derive(Debug)]
 pub struct PolicyEditor {
+    /// The kind edited: JIT policies, or any kind whose edit came back from `$EDITOR`
+    /// and was kept (not JSON, or refused by the daemon).
+    pub kind: Resource,
     /// The policy name (typed for a new one).
     pub name: Input,
     /// Whether the name is editable (new policy).

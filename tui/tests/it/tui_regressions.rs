@@ -99,8 +99,9 @@ fn editing_a_contact_is_not_a_create() {
         vec![contact("default", "e1")],
         None,
     );
-    update(&mut s, Action::Key(key_of('e')));
-    let change = the_save(&update(&mut s, Action::Key(code(KeyCode::Enter))));
+    let change = the_save(&edit_in_editor(&mut s, |v| {
+        v["properties"]["phone"] = "(214)275-4039".into();
+    }));
     let http = call(&paths::tenant("contoso"), &change);
     assert!(!http.create);
     assert_eq!(http.etag.as_deref(), Some("e1"));
@@ -236,8 +237,9 @@ fn errors_name_the_field_once_and_a_reason_without_a_field_stays_in_the_form() {
         vec![contact("default", "e1")],
         None,
     );
-    update(&mut s, Action::Key(key_of('e')));
-    let change = the_save(&update(&mut s, Action::Key(code(KeyCode::Enter))));
+    let change = the_save(&edit_in_editor(&mut s, |v| {
+        v["properties"]["emails"] = "nobody".into();
+    }));
     let mut f = failure(400, "invalid contact", None);
     f.error.details = vec![ErrorDetail {
         code: "x".into(),
@@ -252,15 +254,18 @@ fn errors_name_the_field_once_and_a_reason_without_a_field_stays_in_the_form() {
             result: Err(f),
         }),
     );
-    let Some(Modal::ContactForm(form)) = &s.modal else {
-        panic!("the form closed");
+    let Some(Modal::PolicyEditor(form)) = &s.modal else {
+        panic!("the edit was not kept");
     };
     assert_eq!(form.errors["properties.emails"], "address 1 has no '@'");
+    assert!(form.text.text().contains("nobody"), "the edit is kept");
     let screen = crate::tui_snapshots::screen(&s, 60, 20);
     assert_eq!(
-        screen.matches("properties.emails").count(),
+        screen
+            .matches("properties.emails: properties.emails")
+            .count(),
         0,
-        "the label names the field:\n{screen}"
+        "the field is named once:\n{screen}"
     );
     assert!(screen.contains("address 1 has no '@'"), "{screen}");
 

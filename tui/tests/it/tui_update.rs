@@ -281,9 +281,10 @@ fn a_412_shows_the_newer_version_instead_of_overwriting() {
         vec![contact("default", "e1")],
         None,
     );
-    update(&mut s, Action::Key(key_of('e')));
-    assert!(matches!(s.modal, Some(Modal::ContactForm(_))));
-    let fx = update(&mut s, Action::Key(code(KeyCode::Enter)));
+    let fx = edit_in_editor(&mut s, |v| {
+        v["properties"]["phone"] = "(214)275-4039".into();
+    });
+    assert!(matches!(s.modal, Some(Modal::PolicyEditor(_))));
     let change = match cmds(&fx).as_slice() {
         [Request::Change(change @ Change::Save { etag, .. })] => {
             assert_eq!(etag.as_deref(), Some("e1"));
@@ -336,8 +337,9 @@ fn a_400_lands_at_the_field_it_names() {
         vec![contact("default", "e1")],
         None,
     );
-    update(&mut s, Action::Key(key_of('e')));
-    let fx = update(&mut s, Action::Key(code(KeyCode::Enter)));
+    let fx = edit_in_editor(&mut s, |v| {
+        v["properties"]["emails"] = "nobody".into();
+    });
     let Some(Request::Change(change)) = cmds(&fx).into_iter().next() else {
         panic!("no save");
     };
@@ -349,7 +351,7 @@ fn a_400_lands_at_the_field_it_names() {
         }),
     );
     match &s.modal {
-        Some(Modal::ContactForm(f)) => {
+        Some(Modal::PolicyEditor(f)) => {
             assert_eq!(
                 f.errors.get("properties.emails").map(String::as_str),
                 Some("bad address")

@@ -146,6 +146,7 @@ pub fn command(s: &mut State, cmd: Command) -> Vec<Effect> {
                 }
                 _ => {
                     s.modal = Some(Modal::PolicyEditor(Box::new(PolicyEditor {
+                        kind: Resource::JitPolicies,
                         name: Input::default(),
                         new: true,
                         etag: None,
@@ -163,35 +164,7 @@ pub fn command(s: &mut State, cmd: Command) -> Vec<Effect> {
                 s.toast("nothing selected", true);
                 return Vec::new();
             };
-            match s.tab {
-                Resource::Contacts => {
-                    s.modal = Some(Modal::ContactForm(Box::new(ContactForm::from_record(&v))))
-                }
-                _ => {
-                    let mut body = v.clone();
-                    if let Some(o) = body.as_object_mut() {
-                        for k in ["id", "type", "etag", "name"] {
-                            o.remove(k);
-                        }
-                    }
-                    if let Some(p) = body.get_mut("properties").and_then(Value::as_object_mut) {
-                        p.remove("requests");
-                        p.remove("provisioningState");
-                    }
-                    s.modal = Some(Modal::PolicyEditor(Box::new(PolicyEditor {
-                        name: Input::new(s.tab.record_id(&v)),
-                        new: false,
-                        etag: v.get("etag").and_then(Value::as_str).map(str::to_owned),
-                        text: TextArea::new(
-                            &serde_json::to_string_pretty(&body).unwrap_or_default(),
-                        ),
-                        on_name: false,
-                        errors: Default::default(),
-                        saving: false,
-                    })))
-                }
-            }
-            Vec::new()
+            super::edit::open(s.tab, &v)
         }
         Command::Delete | Command::Revoke => {
             let Some(v) = s.selected() else {
