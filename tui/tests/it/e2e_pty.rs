@@ -378,6 +378,43 @@ async fn e_opens_the_record_in_the_editor_and_the_daemon_validates_it() {
     daemon.stop().await;
 }
 
+/// A `STEWARD_TZ` naming no zone: the TUI and the demo say so and exit 2 before taking
+/// the screen or starting anything (the demo leaves nothing in `TMPDIR`).
+#[test]
+fn a_zone_that_does_not_exist_is_a_usage_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let tmp = dir.path().join("tmp");
+    std::fs::create_dir_all(&tmp).unwrap();
+    let socket = dir.path().join("none.sock");
+    for args in [&[][..], &["demo"][..]] {
+        let mut t = Term::spawn(
+            args,
+            &[
+                ("STEWARD_TZ", Path::new("Mars/Olympus")),
+                ("STEWARD_SOCKET", &socket),
+                ("HOME", dir.path()),
+                ("TMPDIR", &tmp),
+            ],
+            dir.path(),
+        );
+        t.wait_for("Mars/Olympus", "no message naming the zone");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let status = loop {
+            if let Some(status) = t.child.try_wait().unwrap() {
+                break status;
+            }
+            assert!(Instant::now() < deadline, "{args:?} did not exit");
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        assert_eq!(status.exit_code(), 2, "{args:?}: {}", t.text());
+        assert!(
+            entries(&tmp).is_empty(),
+            "{args:?} left {:?}",
+            entries(&tmp)
+        );
+    }
+}
+
 /// Every entry under `dir`, recursively.
 fn entries(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
