@@ -299,10 +299,19 @@ pub async fn initiate(
     let (rg, loc) = at.placement()?;
     let value = body::object(&ctx.shared, &headers, raw).await?;
     let asked = InitiateRequest::parse(&value, &ctx.tenant)?;
+    // The path's placement is part of what is asked: a retry of the key at another
+    // group or location is another request (422), not a replay of the first answer.
+    // (Placements compare without case, as the lists filter them.)
+    let place = format!(
+        "{}/{}",
+        rg.as_deref().unwrap_or("-"),
+        loc.as_deref().unwrap_or("-")
+    )
+    .to_ascii_lowercase();
     let key = IdempotencyKey::of(
         &ctx,
         &headers,
-        &format!("{} jit-policies/{name}", Operation::JitInitiate),
+        &format!("{} jit-policies/{name} at {place}", Operation::JitInitiate),
         value.to_string().as_bytes(),
     )?;
     let requestor = ctx.caller.user.clone();
