@@ -244,7 +244,10 @@ pub async fn put_policy(
         .await?;
     // firewall: the policy's ports are the guards.
     crate::firewall::changed(&ctx.shared, &ctx.tenant, resource).await?;
-    let (_, v) = read_policy(&ctx, doc.name.clone(), None, None).await?;
+    // The answer is the policy as committed, with its requests: read back by name, a
+    // delete that lands in between would turn a committed PUT into a 404.
+    let mut requests = ctx.read(requests_by_policy).await?;
+    let v = policy_json(&doc, requests.remove(&doc.name).unwrap_or_default())?;
     let status = if created && !mount.is_arm() {
         StatusCode::CREATED
     } else {
