@@ -1,4 +1,4 @@
-//! Reads, always through a handle bound to one tenant: [`TenantReader`] (its own short read
+//! Reads, always through a handle bound to one tenant: [`RedbReader`] (its own short read
 //! transactions, which never wait for the writer) and the helpers `txn.rs` shares for reads
 //! inside the writer's transaction.
 //!
@@ -261,22 +261,22 @@ pub(crate) fn decode_audit(
         .map_err(|e| StoreError::codec(format!("audit record {seq} of tenant {tenant:?}"), e))
 }
 
-/// A tenant-scoped read handle. Cheap to create and to clone; each call is one short read
+/// The redb backend's tenant-scoped read handle. Cheap to create and to clone; each call is one short read
 /// transaction, so a handle never pins old data.
 #[derive(Clone, Debug)]
-pub struct TenantReader {
+pub struct RedbReader {
     /// The database, shared with the store and the writer (each call takes the open
     /// instance for one read transaction, so a reopen after an I/O error can close it).
     db: Arc<DbSlot>,
     /// The only tenant this handle can see; the first element of every key it builds.
     tenant: TenantId,
-    /// For [`TenantReader::hmac`] and subject lookups in the audit log.
+    /// For [`RedbReader::hmac`] and subject lookups in the audit log.
     key: HmacKey,
 }
 
-impl TenantReader {
-    pub(crate) fn new(db: Arc<DbSlot>, tenant: &TenantId, key: HmacKey) -> TenantReader {
-        TenantReader {
+impl RedbReader {
+    pub(crate) fn new(db: Arc<DbSlot>, tenant: &TenantId, key: HmacKey) -> RedbReader {
+        RedbReader {
             db,
             tenant: tenant.clone(),
             key,
@@ -317,7 +317,7 @@ impl TenantReader {
     }
 }
 
-impl TenantRead for TenantReader {
+impl TenantRead for RedbReader {
     fn tenant(&self) -> &TenantId {
         &self.tenant
     }
