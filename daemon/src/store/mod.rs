@@ -81,8 +81,8 @@ pub use txn::{IfMatch, TenantTxn};
 pub use writer::{ChangeEvent, Handoff, Writer, WriterStats};
 
 use audit::HmacKey;
-use backend::Schedule;
 pub(crate) use audit::hex;
+use backend::Schedule;
 use slot::DbSlot;
 
 /// The database file's name inside the data directory.
@@ -238,7 +238,8 @@ impl Store {
     /// `backup.rs`). Blocking: call it off the async threads. A second backup while one
     /// runs is refused.
     pub fn backup(&self, out: &Path) -> Result<BackupReport, StoreError> {
-        let redb = self.redb("an online backup (PostgreSQL has its own: pg_dump, pg_basebackup)")?;
+        let redb =
+            self.redb("an online backup (PostgreSQL has its own: pg_dump, pg_basebackup)")?;
         let _one = redb.backing_up.try_lock().map_err(|_| {
             StoreError::Refused("a backup is already running; try again when it is done".into())
         })?;
