@@ -30,7 +30,8 @@ use super::codec;
 use super::doc::{Doc, DocInput, Kind, StoredDoc};
 use super::error::{StoreError, WriteError};
 use super::read::{self, Page, SubjectHit, TimeCursor};
-use super::tables::{self, Facets};
+use super::tables;
+use super::time_scan::TimeQuery;
 
 /// A change staged by a job, applied by the writer once the job has succeeded.
 #[derive(Debug)]
@@ -297,24 +298,13 @@ impl TenantWrite for TenantTxn<'_> {
     fn list_by_time(
         &self,
         kind: Kind,
-        before: Option<&TimeCursor>,
-        since: Option<i64>,
-        limit: usize,
-        facets: &mut dyn FnMut(Facets<'_>) -> bool,
-        filter: &mut dyn FnMut(&Doc) -> bool,
+        mut q: TimeQuery<'_>,
     ) -> Result<Page<Doc, TimeCursor>, WriteError> {
         let index = self.wtx.open_table(tables::TIME_INDEX)?;
         let records = self.wtx.open_table(tables::RECORDS)?;
+        let tenant = self.tenant.as_str();
         Ok(super::time_scan::list_by_time(
-            &index,
-            &records,
-            self.tenant.as_str(),
-            kind,
-            before,
-            since,
-            limit,
-            facets,
-            filter,
+            &index, &records, tenant, kind, &mut q,
         )?)
     }
 
