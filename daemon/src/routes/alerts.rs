@@ -31,7 +31,7 @@ use super::resource::{doc_json, etag_header, raw_doc_json, resource_name};
 use crate::error::ApiError;
 use crate::ingest;
 use crate::store::tables::Facets;
-use crate::store::{Doc, Kind, TimeCursor};
+use crate::store::{Doc, Kind, TimeCursor, TimeOrder, TimeQuery};
 
 /// The name of this list in cursors.
 const LIST: &str = "alerts";
@@ -288,26 +288,19 @@ async fn list_page(
     let (since, until) = (filter.since, filter.until);
     let page = ctx
         .read(move |r| {
-            let mut facets = |f: Facets<'_>| filter.accepts_facets(f);
-            let mut accepts = |d: &Doc| filter.accepts(d);
-            Ok(match order {
-                Order::NewestFirst => r.list_by_time(
-                    Kind::Alert,
-                    cursor.as_ref(),
-                    since,
-                    limit,
-                    &mut facets,
-                    &mut accepts,
-                )?,
-                Order::OldestFirst => r.list_by_time_asc(
-                    Kind::Alert,
-                    cursor.as_ref(),
-                    until,
-                    limit,
-                    &mut facets,
-                    &mut accepts,
-                )?,
-            })
+            let (order, bound) = match order {
+                Order::NewestFirst => (TimeOrder::NewestFirst, since),
+                Order::OldestFirst => (TimeOrder::OldestFirst, until),
+            };
+            let q = TimeQuery {
+                order,
+                cursor: cursor.as_ref(),
+                bound,
+                limit,
+                facets: Box::new(|f| filter.accepts_facets(f)),
+                filter: Box::new(|d| filter.accepts(d)),
+            };
+            Ok(r.list_by_time(Kind::Alert, q)?)
         })
         .await?;
     let value = page

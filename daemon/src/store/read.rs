@@ -22,7 +22,7 @@ use super::doc::{Doc, Kind, StoredDoc};
 use super::error::StoreError;
 use super::slot::DbSlot;
 use super::tables::{self, Facets};
-use super::time_scan::{list_by_time, list_by_time_asc};
+use super::time_scan::{TimeQuery, list_by_time};
 
 /// One page of a listing and where the next one starts.
 #[derive(Debug, Clone, PartialEq)]
@@ -368,54 +368,13 @@ impl TenantRead for RedbReader {
     fn list_by_time(
         &self,
         kind: Kind,
-        before: Option<&TimeCursor>,
-        since: Option<i64>,
-        limit: usize,
-        facets: &mut dyn FnMut(Facets<'_>) -> bool,
-        filter: &mut dyn FnMut(&Doc) -> bool,
+        mut q: TimeQuery<'_>,
     ) -> Result<Page<Doc, TimeCursor>, StoreError> {
         self.db.read(|db| {
             let rtx = db.begin_read()?;
             let index = rtx.open_table(tables::TIME_INDEX)?;
             let records = rtx.open_table(tables::RECORDS)?;
-            list_by_time(
-                &index,
-                &records,
-                &self.tenant,
-                kind,
-                before,
-                since,
-                limit,
-                &mut *facets,
-                &mut *filter,
-            )
-        })
-    }
-
-    fn list_by_time_asc(
-        &self,
-        kind: Kind,
-        after: Option<&TimeCursor>,
-        until: Option<i64>,
-        limit: usize,
-        facets: &mut dyn FnMut(Facets<'_>) -> bool,
-        filter: &mut dyn FnMut(&Doc) -> bool,
-    ) -> Result<Page<Doc, TimeCursor>, StoreError> {
-        self.db.read(|db| {
-            let rtx = db.begin_read()?;
-            let index = rtx.open_table(tables::TIME_INDEX)?;
-            let records = rtx.open_table(tables::RECORDS)?;
-            list_by_time_asc(
-                &index,
-                &records,
-                &self.tenant,
-                kind,
-                after,
-                until,
-                limit,
-                &mut *facets,
-                &mut *filter,
-            )
+            list_by_time(&index, &records, &self.tenant, kind, &mut q)
         })
     }
 
