@@ -58,6 +58,15 @@ impl TenantRead for TenantReader {
         each!(self, r => r.list(kind, after, limit))
     }
 
+    fn list_desc(
+        &self,
+        kind: Kind,
+        before: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<Doc, String>, StoreError> {
+        each!(self, r => r.list_desc(kind, before, limit))
+    }
+
     fn list_text(
         &self,
         kind: Kind,
