@@ -21,7 +21,7 @@ use super::alerts::Filter;
 use super::orderby::{self, Dir, Field};
 use crate::error::ApiError;
 use crate::store::tables::Facets;
-use crate::store::{Doc, Kind, Page, TenantRead, TimeCursor};
+use crate::store::{Doc, Kind, Page, TenantRead, TimeCursor, TimeOrder, TimeQuery};
 
 /// The most records an alerts page by name reads (see the module doc).
 pub(crate) const NAME_SCAN: usize = 5000;
@@ -190,25 +190,21 @@ pub(crate) fn page(
                     name: String::new(),
                 }),
             };
-            let mut facets = |f: Facets<'_>| filter.accepts_facets(f);
-            let p = match dir {
-                Dir::Desc => r.list_by_time(
-                    Kind::Alert,
-                    cursor.as_ref(),
-                    since,
-                    limit,
-                    &mut facets,
-                    &mut accepts,
-                )?,
-                Dir::Asc => r.list_by_time_asc(
-                    Kind::Alert,
-                    cursor.as_ref(),
-                    until,
-                    limit,
-                    &mut facets,
-                    &mut accepts,
-                )?,
+            let (order, bound) = match dir {
+                Dir::Desc => (TimeOrder::NewestFirst, since),
+                Dir::Asc => (TimeOrder::OldestFirst, until),
             };
+            let p = r.list_by_time(
+                Kind::Alert,
+                TimeQuery {
+                    order,
+                    cursor: cursor.as_ref(),
+                    bound,
+                    limit,
+                    facets: Box::new(|f: Facets<'_>| filter.accepts_facets(f)),
+                    filter: Box::new(&mut accepts),
+                },
+            )?;
             Ok(Page {
                 items: p.items,
                 next: p.next.map(Resume::Time),
@@ -262,7 +258,7 @@ pub(crate) fn page(
             let mut items: Vec<Doc> = Vec::new();
             while b <= buckets.len() {
                 let value = buckets.get(b).map(String::as_str);
-                let mut facets = |f: Facets<'_>| {
+                let facets = |f: Facets<'_>| {
                     let v = if severity { f.severity } else { f.status };
                     let here = match value {
                         Some(want) => v == want,
@@ -272,11 +268,14 @@ pub(crate) fn page(
                 };
                 let p = r.list_by_time(
                     Kind::Alert,
-                    cursor.as_ref(),
-                    since,
-                    limit - items.len(),
-                    &mut facets,
-                    &mut accepts,
+                    TimeQuery {
+                        order: TimeOrder::NewestFirst,
+                        cursor: cursor.as_ref(),
+                        bound: since,
+                        limit: limit - items.len(),
+                        facets: Box::new(facets),
+                        filter: Box::new(&mut accepts),
+                    },
                 )?;
                 items.extend(p.items);
                 if let Some(c) = p.next {

@@ -1,4 +1,4 @@
-//! Reads, always through a handle bound to one tenant: [`TenantReader`] (its own short read
+//! Reads, always through a handle bound to one tenant: [`RedbReader`] (its own short read
 //! transactions, which never wait for the writer) and the helpers `txn.rs` shares for reads
 //! inside the writer's transaction.
 //!
@@ -22,7 +22,7 @@ use super::doc::{Doc, Kind, StoredDoc};
 use super::error::StoreError;
 use super::slot::DbSlot;
 use super::tables::{self, Facets};
-use super::time_scan::{list_by_time, list_by_time_asc};
+use super::time_scan::{TimeQuery, list_by_time};
 
 /// One page of a listing and where the next one starts.
 #[derive(Debug, Clone, PartialEq)]
@@ -290,22 +290,22 @@ pub(crate) fn decode_audit(
         .map_err(|e| StoreError::codec(format!("audit record {seq} of tenant {tenant:?}"), e))
 }
 
-/// A tenant-scoped read handle. Cheap to create and to clone; each call is one short read
+/// The redb backend's tenant-scoped read handle. Cheap to create and to clone; each call is one short read
 /// transaction, so a handle never pins old data.
 #[derive(Clone, Debug)]
-pub struct TenantReader {
+pub struct RedbReader {
     /// The database, shared with the store and the writer (each call takes the open
     /// instance for one read transaction, so a reopen after an I/O error can close it).
     db: Arc<DbSlot>,
     /// The only tenant this handle can see; the first element of every key it builds.
     tenant: TenantId,
-    /// For [`TenantReader::hmac`] and subject lookups in the audit log.
+    /// For [`RedbReader::hmac`] and subject lookups in the audit log.
     key: HmacKey,
 }
 
-impl TenantReader {
-    pub(crate) fn new(db: Arc<DbSlot>, tenant: &TenantId, key: HmacKey) -> TenantReader {
-        TenantReader {
+impl RedbReader {
+    pub(crate) fn new(db: Arc<DbSlot>, tenant: &TenantId, key: HmacKey) -> RedbReader {
+        RedbReader {
             db,
             tenant: tenant.clone(),
             key,
@@ -346,7 +346,7 @@ impl TenantReader {
     }
 }
 
-impl TenantRead for TenantReader {
+impl TenantRead for RedbReader {
     fn tenant(&self) -> &TenantId {
         &self.tenant
     }
@@ -415,54 +415,13 @@ impl TenantRead for TenantReader {
     fn list_by_time(
         &self,
         kind: Kind,
-        before: Option<&TimeCursor>,
-        since: Option<i64>,
-        limit: usize,
-        facets: &mut dyn FnMut(Facets<'_>) -> bool,
-        filter: &mut dyn FnMut(&Doc) -> bool,
+        mut q: TimeQuery<'_>,
     ) -> Result<Page<Doc, TimeCursor>, StoreError> {
         self.db.read(|db| {
             let rtx = db.begin_read()?;
             let index = rtx.open_table(tables::TIME_INDEX)?;
             let records = rtx.open_table(tables::RECORDS)?;
-            list_by_time(
-                &index,
-                &records,
-                &self.tenant,
-                kind,
-                before,
-                since,
-                limit,
-                &mut *facets,
-                &mut *filter,
-            )
-        })
-    }
-
-    fn list_by_time_asc(
-        &self,
-        kind: Kind,
-        after: Option<&TimeCursor>,
-        until: Option<i64>,
-        limit: usize,
-        facets: &mut dyn FnMut(Facets<'_>) -> bool,
-        filter: &mut dyn FnMut(&Doc) -> bool,
-    ) -> Result<Page<Doc, TimeCursor>, StoreError> {
-        self.db.read(|db| {
-            let rtx = db.begin_read()?;
-            let index = rtx.open_table(tables::TIME_INDEX)?;
-            let records = rtx.open_table(tables::RECORDS)?;
-            list_by_time_asc(
-                &index,
-                &records,
-                &self.tenant,
-                kind,
-                after,
-                until,
-                limit,
-                &mut *facets,
-                &mut *filter,
-            )
+            list_by_time(&index, &records, &self.tenant, kind, &mut q)
         })
     }
 

@@ -21,15 +21,15 @@ use steward::model::AuditStatus;
 use steward::names::TenantId;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
-use super::audit::{AuditEntry, HmacKey, system_caller};
+use super::Due;
+use super::audit::{AuditEntry, system_caller};
+use super::backend::Schedule;
 use super::boundary::TenantWrite;
 use super::doc::{Kind, ScheduleAction};
 use super::error::{StoreError, WriteError};
 use super::reserve::Reserve;
-use super::slot::DbSlot;
 use super::space::Space;
 use super::swap::{Retirement, RewriteReport};
-use super::{Due, due_entries};
 
 /// A change that committed, for the API's `/v1/events` stream.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -113,7 +113,7 @@ pub(super) struct Job {
 pub(super) struct Shared {
     /// For [`Writer::due`]'s read of the schedule. Weak, so writer handles held
     /// by tasks do not keep the file (and its lock) open after the store is closed.
-    db: Weak<DbSlot>,
+    schedule: Weak<dyn Schedule>,
     /// Transactions committed.
     pub(super) commits: AtomicU64,
     /// Jobs acknowledged as committed.
@@ -126,8 +126,9 @@ pub(super) struct Shared {
     pub(super) stopping: AtomicBool,
     /// Change events, sent after each commit.
     pub(super) events: broadcast::Sender<ChangeEvent>,
-    /// Disk space kept for refusals' audit records (`reserve.rs`).
-    pub(super) reserve: Reserve,
+    /// Disk space kept for refusals' audit records (`reserve.rs`); none for a backend
+    /// whose disk is not this host's.
+    pub(super) reserve: Option<Reserve>,
 }
 
 /// Whether a request has handed a write to the writer. Set (never cleared) when the
@@ -152,6 +153,21 @@ impl Handoff {
     }
 }
 
+/// A write job: run once on the writer thread against its tenant's view, answering its
+/// caller with `Result<T, E>` (see [`Writer::write`]). Implemented by every such closure.
+pub trait WriteJob<T, E>: FnOnce(&mut dyn TenantWrite) -> Result<T, E> + Send + 'static {}
+
+impl<T, E, F> WriteJob<T, E> for F where
+    F: FnOnce(&mut dyn TenantWrite) -> Result<T, E> + Send + 'static
+{
+}
+
+/// A job's error type: the caller's own (e.g. the API error) or [`WriteError`], into which
+/// the writer's own failures convert.
+pub trait JobError: From<WriteError> + Send + 'static {}
+
+impl<E: From<WriteError> + Send + 'static> JobError for E {}
+
 /// Cloneable handle to the writer thread.
 #[derive(Clone, Debug)]
 pub struct Writer {
@@ -164,20 +180,22 @@ fn stopped<E: From<WriteError>>() -> E {
 }
 
 impl Writer {
-    /// Starts the writer thread; returns its handle and join handle.
-    pub(crate) fn start(
-        db: Arc<DbSlot>,
-        key: HmacKey,
-        reserve: Reserve,
-        max_group: usize,
+    /// Starts the writer thread, which runs `run` (the backend's loop over the queue:
+    /// `group.rs` for redb); returns its handle and join handle.
+    pub(super) fn start<R>(
+        schedule: Weak<dyn Schedule>,
+        reserve: Option<Reserve>,
         queue: usize,
         event_capacity: usize,
-        journal_cap: usize,
-    ) -> Result<(Writer, std::thread::JoinHandle<()>), StoreError> {
+        run: R,
+    ) -> Result<(Writer, std::thread::JoinHandle<()>), StoreError>
+    where
+        R: FnOnce(mpsc::Receiver<Msg>, mpsc::WeakSender<Msg>, Arc<Shared>) + Send + 'static,
+    {
         let (tx, rx) = mpsc::channel(queue.max(1));
         let (events, _) = broadcast::channel(event_capacity.max(1));
         let shared = Arc::new(Shared {
-            db: Arc::downgrade(&db),
+            schedule,
             commits: AtomicU64::new(0),
             jobs_committed: AtomicU64::new(0),
             jobs_failed: AtomicU64::new(0),
@@ -190,10 +208,7 @@ impl Writer {
         let wake = tx.downgrade();
         let handle = std::thread::Builder::new()
             .name("steward-writer".into())
-            .spawn(move || {
-                let limits = (max_group.max(1), journal_cap);
-                super::group::writer_loop(db, key, rx, wake, thread_shared, limits)
-            })?;
+            .spawn(move || run(rx, wake, thread_shared))?;
         Ok((Writer { tx, shared }, handle))
     }
 
@@ -202,33 +217,24 @@ impl Writer {
     /// job may do; `E` is the caller's error type (e.g. the API error) or [`WriteError`].
     /// While the disk is full and the space reserve has gone to refusals, fails with
     /// [`StoreError::StorageFull`] without running (see `reserve.rs`).
-    pub async fn write<T, E, F>(&self, tenant: &TenantId, f: F) -> Result<T, E>
-    where
-        T: Send + 'static,
-        E: From<WriteError> + Send + 'static,
-        F: FnOnce(&mut dyn TenantWrite) -> Result<T, E> + Send + 'static,
-    {
+    pub async fn write<T: Send + 'static, E: JobError, F: WriteJob<T, E>>(
+        &self,
+        tenant: &TenantId,
+        f: F,
+    ) -> Result<T, E> {
         self.write_handing(tenant, f, None).await
     }
 
     /// [`Writer::write`], marking `handoff` at the moment the job is queued (no await
     /// between the two), so a caller that stops waiting before then knows nothing was
     /// handed over, and one that stops after knows the job will run.
-    pub async fn write_handing<T, E, F>(
+    pub async fn write_handing<T: Send + 'static, E: JobError, F: WriteJob<T, E>>(
         &self,
         tenant: &TenantId,
         f: F,
         handoff: Option<&Handoff>,
-    ) -> Result<T, E>
-    where
-        T: Send + 'static,
-        E: From<WriteError> + Send + 'static,
-        F: FnOnce(&mut dyn TenantWrite) -> Result<T, E> + Send + 'static,
-    {
-        self.shared
-            .reserve
-            .admit()
-            .map_err(|e| E::from(WriteError::Store(e)))?;
+    ) -> Result<T, E> {
+        self.admit::<E>()?;
         self.submit(tenant, f, handoff).await
     }
 
@@ -247,25 +253,30 @@ impl Writer {
             }
         };
         match self.submit(tenant, job(entry.clone()), None).await {
-            Err(WriteError::Store(StoreError::StorageFull)) if self.shared.reserve.release() => {
+            Err(WriteError::Store(StoreError::StorageFull))
+                if self.shared.reserve.as_ref().is_some_and(Reserve::release) =>
+            {
                 self.submit(tenant, job(entry), None).await
             }
             other => other,
         }
     }
 
+    /// Whether an ordinary write may run now (see `reserve.rs`).
+    fn admit<E: From<WriteError>>(&self) -> Result<(), E> {
+        match &self.shared.reserve {
+            Some(r) => r.admit().map_err(|e| E::from(WriteError::Store(e))),
+            None => Ok(()),
+        }
+    }
+
     /// Queues `f` (marking `handoff` as it is queued) and waits for its group's commit.
-    async fn submit<T, E, F>(
+    async fn submit<T: Send + 'static, E: JobError, F: WriteJob<T, E>>(
         &self,
         tenant: &TenantId,
         f: F,
         handoff: Option<&Handoff>,
-    ) -> Result<T, E>
-    where
-        T: Send + 'static,
-        E: From<WriteError> + Send + 'static,
-        F: FnOnce(&mut dyn TenantWrite) -> Result<T, E> + Send + 'static,
-    {
+    ) -> Result<T, E> {
         let (job, rx) = make_job(tenant, f);
         let slot = self.tx.reserve().await.map_err(|_| stopped::<E>())?;
         if let Some(h) = handoff {
@@ -277,16 +288,12 @@ impl Writer {
 
     /// [`Writer::write`] for synchronous callers (startup work, tests). Must not be called
     /// from inside an async task (it blocks the thread).
-    pub fn write_blocking<T, E, F>(&self, tenant: &TenantId, f: F) -> Result<T, E>
-    where
-        T: Send + 'static,
-        E: From<WriteError> + Send + 'static,
-        F: FnOnce(&mut dyn TenantWrite) -> Result<T, E> + Send + 'static,
-    {
-        self.shared
-            .reserve
-            .admit()
-            .map_err(|e| E::from(WriteError::Store(e)))?;
+    pub fn write_blocking<T: Send + 'static, E: JobError, F: WriteJob<T, E>>(
+        &self,
+        tenant: &TenantId,
+        f: F,
+    ) -> Result<T, E> {
+        self.admit::<E>()?;
         let (job, rx) = make_job(tenant, f);
         self.tx
             .blocking_send(Msg::Job(job))
@@ -323,16 +330,14 @@ impl Writer {
         now_secs: i64,
         limit: usize,
     ) -> Result<Vec<Due>, WriteError> {
-        let db = self
+        let schedule = self
             .shared
-            .db
+            .schedule
             .upgrade()
             .ok_or(WriteError::Store(StoreError::WriterStopped))?;
-        let due = tokio::task::spawn_blocking(move || {
-            db.read(|db| due_entries(db, action, now_secs, limit))
-        })
-        .await
-        .map_err(|_| WriteError::Panicked)??;
+        let due = tokio::task::spawn_blocking(move || schedule.due(action, now_secs, limit))
+            .await
+            .map_err(|_| WriteError::Panicked)??;
         Ok(due)
     }
 
@@ -444,12 +449,10 @@ pub(super) struct Rewrite {
     pub(super) reply: oneshot::Sender<Result<(RewriteReport, Retirement), WriteError>>,
 }
 
-fn make_job<T, E, F>(tenant: &TenantId, f: F) -> (Job, oneshot::Receiver<Result<T, E>>)
-where
-    T: Send + 'static,
-    E: From<WriteError> + Send + 'static,
-    F: FnOnce(&mut dyn TenantWrite) -> Result<T, E> + Send + 'static,
-{
+fn make_job<T: Send + 'static, E: JobError, F: WriteJob<T, E>>(
+    tenant: &TenantId,
+    f: F,
+) -> (Job, oneshot::Receiver<Result<T, E>>) {
     let (tx, rx) = oneshot::channel();
     let job = Job {
         tenant: tenant.clone(),
