@@ -1,4 +1,5 @@
-//! Alerts: list newest first with filters, get one, ingest (append only). Alerts are
+//! Alerts: list (newest first by default, other orders in [`super::alert_order`]) with
+//! filters, get one, ingest (append only). Alerts are
 //! security data: no profile updates or deletes one, so every update, delete or state
 //! action answers 405 and is audited as denied. The list and the get answer on both
 //! mounts ([`Mount`]): the ARM paths' resource group and location filter the list and
@@ -231,8 +232,9 @@ impl FilterBody {
     }
 }
 
-/// Lists alerts newest first, at the resource group and location `at` names (each when
-/// given). Each alert is served as its stored JSON text with the etag added
+/// Lists alerts in the order `?orderby=` asks (newest first by default;
+/// [`alert_order`]), at the resource group and location `at` names (each when given).
+/// Each alert is served as its stored JSON text with the etag added
 /// ([`raw_doc_json`], no parse).
 async fn list_page(
     ctx: &TenantCtx,
