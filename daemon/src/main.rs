@@ -84,6 +84,9 @@ fn main() -> ExitCode {
                     c.tenants.len(),
                     c.grants.len()
                 );
+                if c.store.backend == steward::config::StoreBackend::Postgres {
+                    return check_postgres(file, &c);
+                }
                 ExitCode::SUCCESS
             }
             Err(e) => {
@@ -123,6 +126,31 @@ fn store_command(config: Option<PathBuf>, cmd: &Command) -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("stewardd: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `check-config` of a file with `[store] backend = "postgres"`: connects and reads the
+/// schema version, changing nothing.
+fn check_postgres(file: &std::path::Path, c: &Config) -> ExitCode {
+    let options = steward_daemon::store::pg::PgOptions::from_config(&c.store);
+    match steward_daemon::store::pg::check(&options) {
+        Ok((server, schema)) => {
+            println!(
+                "{}: PostgreSQL {server} reached at {} (steward schema version {schema}, this build {})",
+                file.display(),
+                c.store.postgres_url,
+                steward_daemon::store::pg::SCHEMA_VERSION
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!(
+                "stewardd: {}: [store] postgres_url {}: {e}",
+                file.display(),
+                c.store.postgres_url
+            );
             ExitCode::FAILURE
         }
     }

@@ -262,7 +262,11 @@ pub(crate) fn committed(shared: &Shared, ran: Vec<Ran>, now: i64) {
 }
 
 /// Answers every job with (a copy of) the group's storage error.
-pub(crate) fn fail_all(shared: &Shared, jobs: &mut dyn Iterator<Item = Box<dyn JobFn>>, e: &StoreError) {
+pub(crate) fn fail_all(
+    shared: &Shared,
+    jobs: &mut dyn Iterator<Item = Box<dyn JobFn>>,
+    e: &StoreError,
+) {
     for job in jobs {
         shared.jobs_failed.fetch_add(1, Ordering::SeqCst);
         job.answer(Err(WriteError::Store(e.duplicate())));

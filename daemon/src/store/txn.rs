@@ -30,8 +30,8 @@ use super::codec;
 use super::doc::{Doc, DocInput, Kind, StoredDoc};
 use super::error::{StoreError, WriteError};
 use super::read::{self, Page, SubjectHit, TimeCursor};
-pub(crate) use super::view::TxnView;
 use super::tables::{self, Facets};
+pub(crate) use super::view::TxnView;
 
 /// A change staged by a job, applied by the writer once the job has succeeded.
 #[derive(Debug)]

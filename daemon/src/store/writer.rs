@@ -333,8 +333,8 @@ impl Writer {
             .upgrade()
             .ok_or(WriteError::Store(StoreError::WriterStopped))?;
         let due = tokio::task::spawn_blocking(move || schedule.due(action, now_secs, limit))
-        .await
-        .map_err(|_| WriteError::Panicked)??;
+            .await
+            .map_err(|_| WriteError::Panicked)??;
         Ok(due)
     }
 

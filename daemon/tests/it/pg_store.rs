@@ -1,0 +1,293 @@
+//! The PostgreSQL backend's own guarantees, against a real PostgreSQL (the test kit's
+//! cluster, run as an OS user of its own; missing PostgreSQL fails these tests saying how
+//! to install it): the audit chains it writes verify (and a record altered in the
+//! database does not), a change whose audit record cannot be written does not happen,
+//! a database newer than the binary is refused, and two stores on one database (two
+//! daemons of a fleet) share the installation key and append each tenant's chain in
+//! one order. The API suites run on this backend too (`STEWARD_TEST_BACKEND=postgres`).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::collections::BTreeSet;
+
+use steward::model::{AuditCaller, AuditStatus, SubjectKey, SubjectKind};
+use steward_daemon::store::pg::{PgOptions, SCHEMA_VERSION};
+use steward_daemon::store::{
+    AuditEntry, DocInput, Kind, Store, StoreError, StoreOptions, TenantRead, TenantWrite,
+    WriteError,
+};
+use steward_testkit::postgres::{self, Postgres};
+use steward_testkit::{rn, tid};
+
+fn caller() -> AuditCaller {
+    AuditCaller {
+        uid: 1000,
+        user: "operator".into(),
+        profile: "owner".into(),
+    }
+}
+
+fn entry(op: &str) -> AuditEntry {
+    AuditEntry::named(caller(), op, AuditStatus::Succeeded)
+}
+
+fn options(url: &str) -> PgOptions {
+    PgOptions {
+        url: url.to_owned(),
+        password_file: None,
+        pool_size: 2,
+    }
+}
+
+fn open(url: &str) -> Store {
+    Store::open_postgres(&options(url), StoreOptions::default()).unwrap()
+}
+
+/// Puts `kind/name` in `tenant` with one audit record, in one job.
+fn put(store: &Store, tenant: &str, kind: Kind, name: &str, input: DocInput) {
+    let name = rn(name);
+    store
+        .writer()
+        .write_blocking(&tid(tenant), move |txn: &mut dyn TenantWrite| {
+            txn.put(kind, &name, input, None)?;
+            txn.audit(entry("contacts.write").resource(format!("contacts/{name}")));
+            Ok::<_, WriteError>(())
+        })
+        .unwrap();
+}
+
+/// The database name in a test cluster's URL.
+fn db_of(url: &str) -> &str {
+    url.trim_start_matches("postgresql:///")
+        .split('?')
+        .next()
+        .unwrap()
+}
+
+#[test]
+fn audit_chains_written_on_postgres_verify_and_an_altered_record_does_not() {
+    let url = postgres::database();
+    let store = open(&url);
+    let alice = SubjectKey::new(SubjectKind::Email, "alice@contoso.example", "p.emails").unwrap();
+    for i in 0..20 {
+        let tenant = if i % 2 == 0 { "contoso" } else { "fabrikam" };
+        let input = DocInput::new(format!(r#"{{"n":{i}}}"#)).subject(&alice);
+        put(&store, tenant, Kind::Contact, &format!("c{i}"), input);
+    }
+    for tenant in ["contoso", "fabrikam"] {
+        let r = store.tenant(&tid(tenant));
+        let report = r.audit_verify().unwrap();
+        assert!(report.ok, "{tenant}: {report:?}");
+        assert_eq!(report.records, 10);
+        assert_eq!(report.head.as_ref().map(|h| h.seq), Some(10));
+        // The records read back are the library's AuditRecord, chained from genesis.
+        let page = r.audit(0, 100, &mut |_| true).unwrap();
+        assert_eq!(page.items.len(), 10);
+        assert_eq!(page.items[0].prev_hash, steward_daemon::store::GENESIS_HASH);
+        for pair in page.items.windows(2) {
+            assert_eq!(pair[1].prev_hash, pair[0].hash);
+        }
+        // The subject index of the audit log: alice's HMAC, never her address.
+        let about = r.audit_for_subject(&alice).unwrap();
+        assert_eq!(about.len(), 0, "the entries named no subject");
+        let hits = r.subjects(&alice).unwrap();
+        assert_eq!(hits.len(), 10, "every contact of the tenant names alice");
+    }
+    drop(store);
+    // Alter one byte of contoso's record 4 in the database: verification names seq 4.
+    let out = postgres::shared().psql(
+        db_of(&url),
+        "UPDATE audit SET record = overlay(record placing '\\x58'::bytea from 12 for 1)
+         WHERE tenant = 'contoso' AND seq = 4",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let store = open(&url);
+    let report = store.tenant(&tid("contoso")).audit_verify().unwrap();
+    assert!(!report.ok);
+    assert_eq!(report.first_bad_seq, Some(4));
+    assert!(store.tenant(&tid("fabrikam")).audit_verify().unwrap().ok);
+}
+
+#[test]
+fn a_change_whose_audit_record_cannot_be_written_does_not_happen() {
+    let url = postgres::database();
+    let store = open(&url);
+    put(
+        &store,
+        "contoso",
+        Kind::Contact,
+        "before",
+        DocInput::new("{}"),
+    );
+    // From now on the database refuses every audit record.
+    let out = postgres::shared().psql(
+        db_of(&url),
+        "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS
+           $$BEGIN RAISE EXCEPTION 'audit refused by the test'; END$$;
+         CREATE TRIGGER refuse BEFORE INSERT ON audit FOR EACH ROW EXECUTE FUNCTION refuse();",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let name = rn("lost");
+    let err = store
+        .writer()
+        .write_blocking(&tid("contoso"), move |txn: &mut dyn TenantWrite| {
+            txn.put(Kind::Contact, &name, DocInput::new("{}"), None)?;
+            txn.delete(Kind::Contact, "before", None)?;
+            txn.audit(entry("contacts.write"));
+            Ok::<_, WriteError>(())
+        })
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("audit refused by the test"),
+        "the job fails with the database's refusal: {err}"
+    );
+    let r = store.tenant(&tid("contoso"));
+    assert_eq!(
+        r.get(Kind::Contact, "lost").unwrap(),
+        None,
+        "the put did not happen"
+    );
+    assert!(
+        r.get(Kind::Contact, "before").unwrap().is_some(),
+        "nor the delete"
+    );
+    // A change with no audit entry at all is refused by the store itself.
+    let name = rn("unaudited");
+    let err = store
+        .writer()
+        .write_blocking(&tid("contoso"), move |txn: &mut dyn TenantWrite| {
+            txn.put(Kind::Contact, &name, DocInput::new("{}"), None)?;
+            Ok::<_, WriteError>(())
+        })
+        .unwrap_err();
+    assert!(matches!(err, WriteError::Unaudited), "{err}");
+    assert_eq!(r.get(Kind::Contact, "unaudited").unwrap(), None);
+    // Once audit records can be written again, the chain is whole: the refused group
+    // left no gap and no head that runs ahead of the records.
+    let out = postgres::shared().psql(db_of(&url), "DROP TRIGGER refuse ON audit");
+    assert!(out.status.success());
+    put(
+        &store,
+        "contoso",
+        Kind::Contact,
+        "after",
+        DocInput::new("{}"),
+    );
+    let report = r.audit_verify().unwrap();
+    assert!(report.ok, "{report:?}");
+    assert_eq!(report.records, 2);
+}
+
+#[test]
+fn a_database_newer_than_the_binary_is_refused_clearly() {
+    let url = postgres::database();
+    drop(open(&url));
+    let (_, found) = steward_daemon::store::pg::check(&options(&url)).unwrap();
+    assert_eq!(found, SCHEMA_VERSION);
+    let newer = SCHEMA_VERSION + 1;
+    let out = postgres::shared().psql(
+        db_of(&url),
+        &format!("INSERT INTO steward_schema (version) VALUES ({newer})"),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let err = Store::open_postgres(&options(&url), StoreOptions::default()).unwrap_err();
+    assert!(
+        matches!(err, StoreError::UnsupportedSchema { found, supported }
+            if found == newer && supported == SCHEMA_VERSION),
+        "{err}"
+    );
+    assert!(
+        err.to_string().contains(&format!("schema version {newer}")),
+        "{err}"
+    );
+    let err = steward_daemon::store::pg::check(&options(&url)).unwrap_err();
+    assert!(matches!(err, StoreError::UnsupportedSchema { .. }), "{err}");
+}
+
+#[test]
+fn a_url_with_a_password_and_an_unreachable_server_are_errors_not_panics() {
+    let err = Store::open_postgres(
+        &options("postgresql://steward:secret@/steward?host=/nonexistent"),
+        StoreOptions::default(),
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("password"), "{err}");
+    let err = Store::open_postgres(
+        &options("postgresql:///steward?host=/nonexistent"),
+        StoreOptions::default(),
+    )
+    .unwrap_err();
+    assert!(matches!(err, StoreError::Postgres(_)), "{err}");
+}
+
+#[test]
+fn two_stores_on_one_database_share_the_key_and_append_one_chain_per_tenant() {
+    let url = postgres::database();
+    let a = open(&url);
+    let b = open(&url);
+    let alice = SubjectKey::new(SubjectKind::Email, "alice@contoso.example", "p.emails").unwrap();
+    assert_eq!(
+        a.tenant(&tid("contoso")).hmac(&alice),
+        b.tenant(&tid("contoso")).hmac(&alice),
+        "one installation key for the fleet"
+    );
+    // 16 writers, half through each store, all on one tenant's chain.
+    std::thread::scope(|s| {
+        for w in 0..16 {
+            let store = if w % 2 == 0 { &a } else { &b };
+            s.spawn(move || {
+                for i in 0..10 {
+                    put(
+                        store,
+                        "contoso",
+                        Kind::Contact,
+                        &format!("w{w}-{i}"),
+                        DocInput::new("{}"),
+                    );
+                }
+            });
+        }
+    });
+    for store in [&a, &b] {
+        let r = store.tenant(&tid("contoso"));
+        let report = r.audit_verify().unwrap();
+        assert!(report.ok, "{report:?}");
+        assert_eq!(report.records, 160);
+        let names: BTreeSet<String> = r
+            .list(Kind::Contact, None, 1000)
+            .unwrap()
+            .items
+            .into_iter()
+            .map(|d| d.name)
+            .collect();
+        assert_eq!(names.len(), 160, "each store sees the other's writes");
+    }
+}
+
+#[test]
+fn a_cluster_of_the_tests_own_stops_and_is_removed_on_drop() {
+    let pg = Postgres::start();
+    let url = pg.create_database("own");
+    let store = open(&url);
+    put(&store, "contoso", Kind::Contact, "c", DocInput::new("{}"));
+    drop(store);
+    let sock = pg.socket_dir();
+    let role = pg.role().to_owned();
+    drop(pg);
+    assert!(!sock.exists(), "its files are gone");
+    assert!(
+        nix::unistd::User::from_name(&role).unwrap().is_none(),
+        "its OS user is gone"
+    );
+}
