@@ -68,7 +68,6 @@ pub struct ProfileConfig {
     pub permissions: Vec<String>,
 }
 
-
 /// Refuses a grant's `user` or `group` (`key`) that no account can have, so a grant that
 /// matches nobody is an error rather than a silent no-op: empty, `*` (there is no wildcard
 /// for who; only `tenant` takes `*`), a glob character, whitespace, a control character,
@@ -92,4 +91,3 @@ pub(super) fn check_grantee_name(n: usize, key: &str, name: &str) -> Result<(), 
     };
     Err(ConfigError::Invalid(format!("grant #{n}: `{key}` {why}")))
 }
-

@@ -318,6 +318,5 @@ fn private_tmp_dir() -> PathBuf {
     PathBuf::from(format!("/tmp/steward-{}", nix::unistd::getuid()))
 }
 
-
 #[cfg(test)]
 mod tests;

@@ -240,4 +240,3 @@ impl Default for DsrConfig {
         }
     }
 }
-

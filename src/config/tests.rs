@@ -21,7 +21,8 @@ fn the_documented_example_config_is_valid_and_uses_every_section() {
 /// unknown backend are refused.
 #[test]
 fn jit_firewall_and_targets() {
-    const VM1: &str = "/subscriptions/contoso/resourceGroups/rg1/providers/Microsoft.Compute/virtualMachines/vm1";
+    const VM1: &str =
+        "/subscriptions/contoso/resourceGroups/rg1/providers/Microsoft.Compute/virtualMachines/vm1";
     let c = Config::parse(&format!(
         "[jit]\nfirewall = \"nftables\"\n[jit.targets]\n\"{VM1}\" = \"10.1.0.5\"\n\"vm2\" = \"fd00::7\"\n"
     ))

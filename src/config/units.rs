@@ -59,4 +59,3 @@ impl<'de> Deserialize<'de> for ByteSize {
         Ok(ByteSize(b.as_u64()))
     }
 }
-
