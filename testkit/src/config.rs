@@ -45,7 +45,7 @@ pub struct ConfigBuilder {
     /// Further TOML appended as is (`[dsr]`, `[[spool]]`, `[limits]`, …).
     extra: String,
     /// The PostgreSQL database the daemon's store is on, when set; otherwise the backend
-    /// `STEWARD_TEST_BACKEND` names ([`crate::postgres::backend`]).
+    /// `STW_TEST_BACKEND` names ([`crate::postgres::backend`]).
     postgres_url: Option<String>,
 }
 
@@ -151,7 +151,7 @@ impl ConfigBuilder {
     }
 
     /// The PostgreSQL database this daemon's store is on, if any: the one given to
-    /// [`ConfigBuilder::postgres`], else with `STEWARD_TEST_BACKEND=postgres` the shared
+    /// [`ConfigBuilder::postgres`], else with `STW_TEST_BACKEND=postgres` the shared
     /// cluster's database for this builder's dir (the same on every call).
     pub fn postgres_url(&self) -> Option<String> {
         match (&self.postgres_url, crate::postgres::backend()) {

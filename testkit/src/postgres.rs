@@ -7,7 +7,7 @@
 //! - [`shared`]: one cluster for the whole test binary, made on first use; a watchdog
 //!   process stops it and removes its user and files once the test binary has exited.
 //! - [`database`]: a fresh database on the shared cluster, as a `postgresql://` URL.
-//! - [`backend`]: which backend the suites' daemons use: `STEWARD_TEST_BACKEND=postgres`
+//! - [`backend`]: which backend the suites' daemons use: `STW_TEST_BACKEND=postgres`
 //!   puts every daemon the config builder writes on its own database of the shared
 //!   cluster (the same suites run against both backends, from one definition).
 //!
@@ -29,12 +29,12 @@ pub enum Backend {
     Postgres,
 }
 
-/// The backend `STEWARD_TEST_BACKEND` names (`redb` when unset); panics on another value.
+/// The backend `STW_TEST_BACKEND` names (`redb` when unset); panics on another value.
 pub fn backend() -> Backend {
-    match std::env::var("STEWARD_TEST_BACKEND").as_deref() {
+    match std::env::var("STW_TEST_BACKEND").as_deref() {
         Err(_) | Ok("") | Ok("redb") => Backend::Redb,
         Ok("postgres") => Backend::Postgres,
-        Ok(other) => panic!("STEWARD_TEST_BACKEND={other:?}: use `redb` or `postgres`"),
+        Ok(other) => panic!("STW_TEST_BACKEND={other:?}: use `redb` or `postgres`"),
     }
 }
 

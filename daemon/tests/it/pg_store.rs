@@ -4,7 +4,7 @@
 //! database does not), a change whose audit record cannot be written does not happen,
 //! a database newer than the binary is refused, and two stores on one database (two
 //! daemons of a fleet) share the installation key and append each tenant's chain in
-//! one order. The API suites run on this backend too (`STEWARD_TEST_BACKEND=postgres`).
+//! one order. The API suites run on this backend too (`STW_TEST_BACKEND=postgres`).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::BTreeSet;
