@@ -116,6 +116,11 @@ fn main() -> ExitCode {
 /// `stewardd verify-store | backup | restore | compact` (see `cmd_store.rs`).
 fn store_command(config: Option<PathBuf>, cmd: &Command) -> ExitCode {
     let done = load_config(config).and_then(|(c, _)| match cmd {
+        _ if c.store.backend == steward::config::StoreBackend::Postgres => cmd_store::postgres(
+            &c,
+            cmd_name(cmd),
+            matches!(cmd, Command::VerifyStore { file: None }),
+        ),
         Command::VerifyStore { file } => cmd_store::verify(&c, file.clone()),
         Command::Backup { out, json } => cmd_store::backup(&c, out, *json),
         Command::Restore { file } => cmd_store::restore(&c, file),
@@ -128,6 +133,17 @@ fn store_command(config: Option<PathBuf>, cmd: &Command) -> ExitCode {
             eprintln!("stewardd: {e:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// The subcommand's name as typed.
+fn cmd_name(cmd: &Command) -> &'static str {
+    match cmd {
+        Command::VerifyStore { .. } => "verify-store",
+        Command::Backup { .. } => "backup",
+        Command::Restore { .. } => "restore",
+        Command::Compact => "compact",
+        Command::CheckConfig { .. } => "check-config",
     }
 }
 

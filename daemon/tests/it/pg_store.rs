@@ -9,13 +9,18 @@
 
 use std::collections::BTreeSet;
 
+use http::StatusCode;
+use serde_json::json;
 use steward::model::{AuditCaller, AuditStatus, SubjectKey, SubjectKind};
 use steward_daemon::store::pg::{PgOptions, SCHEMA_VERSION};
 use steward_daemon::store::{
     AuditEntry, DocInput, Kind, Store, StoreError, StoreOptions, TenantRead, TenantWrite,
     WriteError,
 };
+use steward_testkit::config::ConfigBuilder;
+use steward_testkit::inproc::Api;
 use steward_testkit::postgres::{self, Postgres};
+use steward_testkit::process::Stewardd;
 use steward_testkit::{rn, tid};
 
 fn caller() -> AuditCaller {
@@ -289,5 +294,98 @@ fn a_cluster_of_the_tests_own_stops_and_is_removed_on_drop() {
     assert!(
         nix::unistd::User::from_name(&role).unwrap().is_none(),
         "its OS user is gone"
+    );
+}
+
+/// A `stewardd` process on the reliability config, its store on the database `url`.
+fn stewardd_on(url: &str) -> Stewardd {
+    let dir = steward_testkit::process::temp_dir();
+    let b = ConfigBuilder::reliability(dir.path(), "").postgres(url);
+    let mut d = Stewardd::with_config(dir, &b);
+    d.start();
+    d
+}
+
+/// `stewardd ARGS… --config`-less run of a subcommand on `config`: (exit code, stdout,
+/// stderr).
+fn stewardd_cmd(args: &[&str]) -> (Option<i32>, String, String) {
+    let out = std::process::Command::new(steward_testkit::bin::stewardd())
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn two_stewardd_processes_on_one_database_serve_one_store() {
+    let url = postgres::database();
+    let a = stewardd_on(&url);
+    let b = stewardd_on(&url);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let (api_a, api_b) = (Api(a.client()), Api(b.client()));
+        let path = "/v1/tenants/contoso/contacts/default";
+        let body =
+            json!({"properties": {"emails": "alice@contoso.example", "phone": "+1 555 0100"}});
+        let (s, _, etag) = api_a.put(path, &body, None).await;
+        assert_eq!(s, StatusCode::CREATED);
+        let etag = etag.unwrap();
+        // B reads what A wrote, with A's etag, and B's If-Match sees A's record.
+        let (s, seen, etag_b) = api_b.get(path).await;
+        assert_eq!(s, StatusCode::OK, "{seen}");
+        assert_eq!(etag_b.as_deref(), Some(etag.as_str()));
+        let (s, _, _) = api_b.put(path, &body, Some("\"stale\"")).await;
+        assert_eq!(s, StatusCode::PRECONDITION_FAILED);
+        let (s, _, _) = api_b.put(path, &body, Some(&etag)).await;
+        assert_eq!(s, StatusCode::OK);
+        // A's stale etag is now refused by A.
+        let (s, _, _) = api_a.delete(path, Some(&etag)).await;
+        assert_eq!(s, StatusCode::PRECONDITION_FAILED);
+        // One chain for the tenant, whichever daemon is asked.
+        for api in [&api_a, &api_b] {
+            let (s, v, _) = api.get("/v1/tenants/contoso/audit/verify").await;
+            assert_eq!(s, StatusCode::OK, "{v}");
+            assert_eq!(v["ok"], true, "{v}");
+        }
+    });
+    // check-config reaches the database; verify-store checks its chains.
+    let (code, out, err) = stewardd_cmd(&["check-config", &a.config.display().to_string()]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(
+        out.contains("PostgreSQL") && out.contains("schema version 1"),
+        "{out}"
+    );
+    let (code, out, err) =
+        stewardd_cmd(&["--config", &a.config.display().to_string(), "verify-store"]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(out.contains("store sound: PostgreSQL"), "{out}");
+    let (code, _, err) = stewardd_cmd(&[
+        "--config",
+        &a.config.display().to_string(),
+        "backup",
+        "--out",
+        "/tmp/never-written.redb",
+    ]);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("pg_dump"), "{err}");
+}
+
+#[test]
+fn check_config_fails_naming_an_unreachable_database() {
+    let dir = steward_testkit::process::temp_dir();
+    let b = ConfigBuilder::single(dir.path()).postgres("postgresql:///steward?host=/nonexistent");
+    let config = b.write();
+    let (code, out, err) = stewardd_cmd(&["check-config", &config.display().to_string()]);
+    assert_eq!(code, Some(1), "{out}{err}");
+    assert!(
+        err.contains("postgres_url") && err.contains("/nonexistent"),
+        "{err}"
     );
 }
