@@ -136,6 +136,10 @@ fn pg_message(e: &postgres::Error) -> String {
 
 impl From<postgres::Error> for StoreError {
     fn from(e: postgres::Error) -> Self {
+        // The server's disk is full: the change did not happen (507, as with redb).
+        if e.code() == Some(&postgres::error::SqlState::DISK_FULL) {
+            return StoreError::StorageFull;
+        }
         StoreError::Postgres(std::sync::Arc::new(e))
     }
 }

@@ -219,6 +219,8 @@ impl Store {
     /// migrations (refusing a database newer than this build:
     /// [`StoreError::UnsupportedSchema`]), loads or creates the installation's HMAC key in
     /// the database, opens the read pool and starts the writer on a connection of its own.
+    /// With [`StoreOptions::verify_on_start`], every tenant's audit chain is checked first
+    /// (PostgreSQL checks its own pages).
     pub fn open_postgres(
         options: &pg::PgOptions,
         store: StoreOptions,
@@ -228,6 +230,15 @@ impl Store {
             writer: client,
             config,
         } = pg::open(options)?;
+        if store.verify_on_start {
+            let report = pg::verify_all(options)?;
+            tracing::info!(
+                tenants = report.tenants,
+                audit_records = report.audit_records,
+                took_ms = report.took.as_millis() as u64,
+                "PostgreSQL store's audit chains verified"
+            );
+        }
         let key = opened.key.clone();
         let max_group = store.max_group.max(1);
         let schedule: std::sync::Weak<dyn Schedule> = Arc::downgrade(&opened.pool) as _;

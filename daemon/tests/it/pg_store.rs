@@ -114,6 +114,18 @@ fn audit_chains_written_on_postgres_verify_and_an_altered_record_does_not() {
     assert!(!report.ok);
     assert_eq!(report.first_bad_seq, Some(4));
     assert!(store.tenant(&tid("fabrikam")).audit_verify().unwrap().ok);
+    drop(store);
+    // verify_on_start refuses to open it, naming the tenant and the record.
+    let checked = StoreOptions {
+        verify_on_start: true,
+        ..StoreOptions::default()
+    };
+    let err = Store::open_postgres(&options(&url), checked).unwrap_err();
+    assert!(matches!(err, StoreError::Corrupted(_)), "{err}");
+    assert!(
+        err.to_string().contains("\"contoso\"") && err.to_string().contains("record 4"),
+        "{err}"
+    );
 }
 
 #[test]
