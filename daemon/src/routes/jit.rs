@@ -244,7 +244,10 @@ pub async fn put_policy(
         .await?;
     // firewall: the policy's ports are the guards.
     crate::firewall::changed(&ctx.shared, &ctx.tenant, resource).await?;
-    let (_, v) = read_policy(&ctx, doc.name.clone(), None, None).await?;
+    // The answer is the policy as committed, with its requests: read back by name, a
+    // delete that lands in between would turn a committed PUT into a 404.
+    let mut requests = ctx.read(requests_by_policy).await?;
+    let v = policy_json(&doc, requests.remove(&doc.name).unwrap_or_default())?;
     let status = if created && !mount.is_arm() {
         StatusCode::CREATED
     } else {
@@ -299,10 +302,19 @@ pub async fn initiate(
     let (rg, loc) = at.placement()?;
     let value = body::object(&ctx.shared, &headers, raw).await?;
     let asked = InitiateRequest::parse(&value, &ctx.tenant)?;
+    // The path's placement is part of what is asked: a retry of the key at another
+    // group or location is another request (422), not a replay of the first answer.
+    // (Placements compare without case, as the lists filter them.)
+    let place = format!(
+        "{}/{}",
+        rg.as_deref().unwrap_or("-"),
+        loc.as_deref().unwrap_or("-")
+    )
+    .to_ascii_lowercase();
     let key = IdempotencyKey::of(
         &ctx,
         &headers,
-        &format!("{} jit-policies/{name}", Operation::JitInitiate),
+        &format!("{} jit-policies/{name} at {place}", Operation::JitInitiate),
         value.to_string().as_bytes(),
     )?;
     let requestor = ctx.caller.user.clone();
