@@ -401,3 +401,38 @@ fn check_config_fails_naming_an_unreachable_database() {
         "{err}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_config_builder_daemon_on_postgres_keeps_its_data_in_the_database_not_a_file() {
+    // The path the API suites take with STW_TEST_BACKEND=postgres: the builder's
+    // [store] section, read by Daemon::open.
+    let url = postgres::database();
+    let dir = tempfile::tempdir().unwrap();
+    let b = ConfigBuilder::single(dir.path()).postgres(&url);
+    let d = steward_testkit::inproc::TestDaemon::start_config(dir.path(), &b).await;
+    let (s, v, _) = d
+        .client()
+        .put(
+            "/v1/tenants/contoso/contacts/default",
+            &json!({"properties": {"emails": "alice@contoso.example"}}),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    d.stop().await;
+    assert!(
+        !dir.path().join("data").join("steward.redb").exists(),
+        "no redb file beside a postgres store"
+    );
+    let out = postgres::shared().psql(
+        db_of(&url),
+        "SELECT count(*) FROM records WHERE tenant = 'contoso' AND name = 'default'",
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "1");
+    // What a stopped daemon left behind is read from the database too.
+    let audit = steward_testkit::inproc::stored_audit(dir.path(), "contoso");
+    assert!(
+        audit.iter().any(|r| r.operation_name == "contacts.write"),
+        "{audit:?}"
+    );
+}
