@@ -28,7 +28,7 @@ use super::ctx::TenantCtx;
 use super::extract::{P, Q};
 use super::resource::{resource_json, write_resource};
 use crate::error::ApiError;
-use crate::store::{Kind, TenantReader, TenantWrite, TimeCursor, WriteError};
+use crate::store::{Kind, TenantReader, TenantWrite, TimeCursor, TimeQuery, WriteError};
 
 /// Records read per page while exporting.
 const PAGE: usize = 500;
@@ -404,11 +404,13 @@ fn page(
             let p = reader
                 .list_by_time(
                     Kind::Alert,
-                    before.as_ref(),
-                    f.since,
-                    PAGE,
-                    &mut |facets| f.accepts_facets(facets),
-                    &mut |d| f.accepts(d),
+                    TimeQuery {
+                        cursor: before.as_ref(),
+                        bound: f.since,
+                        facets: Box::new(|facets| f.accepts_facets(facets)),
+                        filter: Box::new(|d| f.accepts(d)),
+                        ..TimeQuery::newest_first(PAGE)
+                    },
                 )
                 .map_err(|e| e.to_string())?;
             let more = p.next.is_some();

@@ -35,6 +35,7 @@ use super::body;
 use super::ctx::TenantCtx;
 use super::extract::{P, Q};
 use super::idempotency::{IdempotencyKey, Outcome};
+use super::orderby::{self, Dir};
 use super::paging;
 use super::resource::{self, ListQuery, Precondition, name_page};
 use super::resource::{doc_json, etag_header, resource_name};
@@ -103,8 +104,10 @@ pub async fn list_policies(
     ctx.require(Permission::JitRead, POLICIES).await?;
     let (rg, loc) = at.placement()?;
     let limit = paging::limit(q.limit)?;
+    let dir = orderby::name_order(q.orderby.as_deref())?;
+    let list = orderby::cursor_list(POLICIES, dir);
     let after = match &q.cursor {
-        Some(c) => Some(paging::decode(&ctx.tenant, POLICIES, c)?),
+        Some(c) => Some(paging::decode(&ctx.tenant, &list, c)?),
         None => None,
     };
     let (docs, next, mut requests) = ctx
@@ -112,7 +115,10 @@ pub async fn list_policies(
             let mut found: Vec<Doc> = Vec::new();
             let mut after = after;
             loop {
-                let page = r.list(Kind::JitPolicy, after.as_deref(), SCAN)?;
+                let page = match dir {
+                    Dir::Asc => r.list(Kind::JitPolicy, after.as_deref(), SCAN)?,
+                    Dir::Desc => r.list_desc(Kind::JitPolicy, after.as_deref(), SCAN)?,
+                };
                 for doc in page.items {
                     if !policy_of(&doc)?.is_at(rg.as_deref(), loc.as_deref()) {
                         continue;
@@ -134,15 +140,13 @@ pub async fn list_policies(
         .iter()
         .map(|d| policy_json(d, requests.remove(&d.name).unwrap_or_default()))
         .collect::<Result<Vec<_>, _>>()?;
-    let next = next.map(|n| paging::encode(&ctx.tenant, POLICIES, &n));
+    let next = next.map(|n| paging::encode(&ctx.tenant, &list, &n));
     let path = at.list_path(&ctx, mount, "jit-policies", "jitNetworkAccessPolicies");
-    Ok(Json(paging::page(
-        value,
-        &path,
-        &mount.query(),
-        limit,
-        next,
-    )))
+    let mut query = mount.query();
+    if let Some(o) = &q.orderby {
+        query.push(("orderby", o.clone()));
+    }
+    Ok(Json(paging::page(value, &path, &query, limit, next)))
 }
 
 /// Reads one policy with its requests, or 404 (also when it is not at the resource

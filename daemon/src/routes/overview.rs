@@ -15,7 +15,7 @@ use steward::permissions::Permission;
 use super::ctx::TenantCtx;
 use super::extract::Q;
 use crate::error::ApiError;
-use crate::store::{Kind, TenantRead};
+use crate::store::{Kind, TenantRead, TimeQuery};
 
 /// The most days asked for.
 const MAX_DAYS: u32 = 366;
@@ -108,14 +108,7 @@ pub async fn alerts(
                 }
                 total += 1;
             })?;
-            let newest = r.list_by_time(
-                Kind::Alert,
-                None,
-                None,
-                TYPES_FROM,
-                &mut |_| true,
-                &mut |_| true,
-            )?;
+            let newest = r.list_by_time(Kind::Alert, TimeQuery::newest_first(TYPES_FROM))?;
             let mut types: BTreeMap<String, u64> = BTreeMap::new();
             for doc in &newest.items {
                 let v: serde_json::Value = serde_json::from_str(&doc.body_json).unwrap_or_default();

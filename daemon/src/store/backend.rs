@@ -21,6 +21,7 @@ use super::error::StoreError;
 use super::pg::PgReader;
 use super::read::{DocText, Page, RedbReader, SubjectHit, TimeCursor};
 use super::tables::Facets;
+use super::time_scan::TimeQuery;
 use super::{Due, due_entries, next_due_entry};
 
 /// A tenant-scoped read handle of whichever backend the store runs on. Cheap to create and
@@ -61,6 +62,15 @@ impl TenantRead for TenantReader {
         each!(self, r => r.list(kind, after, limit))
     }
 
+    fn list_desc(
+        &self,
+        kind: Kind,
+        before: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<Doc, String>, StoreError> {
+        each!(self, r => r.list_desc(kind, before, limit))
+    }
+
     fn list_text(
         &self,
         kind: Kind,
@@ -73,25 +83,9 @@ impl TenantRead for TenantReader {
     fn list_by_time(
         &self,
         kind: Kind,
-        before: Option<&TimeCursor>,
-        since: Option<i64>,
-        limit: usize,
-        facets: &mut dyn FnMut(Facets<'_>) -> bool,
-        filter: &mut dyn FnMut(&Doc) -> bool,
+        q: TimeQuery<'_>,
     ) -> Result<Page<Doc, TimeCursor>, StoreError> {
-        each!(self, r => r.list_by_time(kind, before, since, limit, facets, filter))
-    }
-
-    fn list_by_time_asc(
-        &self,
-        kind: Kind,
-        after: Option<&TimeCursor>,
-        until: Option<i64>,
-        limit: usize,
-        facets: &mut dyn FnMut(Facets<'_>) -> bool,
-        filter: &mut dyn FnMut(&Doc) -> bool,
-    ) -> Result<Page<Doc, TimeCursor>, StoreError> {
-        each!(self, r => r.list_by_time_asc(kind, after, until, limit, facets, filter))
+        each!(self, r => r.list_by_time(kind, q))
     }
 
     fn scan_time_facets(

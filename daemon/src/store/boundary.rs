@@ -25,6 +25,7 @@ use super::doc::{Doc, DocInput, Kind};
 use super::error::{StoreError, WriteError};
 use super::read::{DocText, Page, SubjectHit, TimeCursor};
 use super::tables::Facets;
+use super::time_scan::TimeQuery;
 use super::txn::IfMatch;
 
 /// Tenant-scoped reads: every call sees one tenant's data and one consistent moment.
@@ -44,6 +45,15 @@ pub trait TenantRead {
         limit: usize,
     ) -> Result<Page<Doc, String>, StoreError>;
 
+    /// Records of `kind` in reverse name order, strictly before the cursor `before` (from
+    /// the last name when `None`): `?orderby=name desc` (`limit` is at least 1).
+    fn list_desc(
+        &self,
+        kind: Kind,
+        before: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<Doc, String>, StoreError>;
+
     /// Records of `kind` in name order after `after`, as [`DocText`] (name, etag and body
     /// only): what exports read.
     fn list_text(
@@ -53,32 +63,15 @@ pub trait TenantRead {
         limit: usize,
     ) -> Result<Page<DocText, String>, StoreError>;
 
-    /// Records of `kind` that have a sort time, newest first, strictly before the cursor
-    /// `before` and at or after the sort time `since` (both bound the scan), keeping those
-    /// whose time-index [`Facets`] `facets` accepts (tested before the record is read) and
-    /// then those `filter` accepts (alerts: `?severity=&status=` test the facets, `?q=`
-    /// the record).
+    /// Records of `kind` that have a sort time, one page newest or oldest first as `q`
+    /// asks: past its cursor, up to its bound (both bound the scan), keeping those whose
+    /// time-index [`Facets`] `q.facets` accepts (tested before the record is read) and then
+    /// those `q.filter` accepts (alerts: `?severity=&status=` test the facets, `?q=` the
+    /// record).
     fn list_by_time(
         &self,
         kind: Kind,
-        before: Option<&TimeCursor>,
-        since: Option<i64>,
-        limit: usize,
-        facets: &mut dyn FnMut(Facets<'_>) -> bool,
-        filter: &mut dyn FnMut(&Doc) -> bool,
-    ) -> Result<Page<Doc, TimeCursor>, StoreError>;
-
-    /// Records of `kind` that have a sort time, oldest first, strictly after the cursor
-    /// `after` and at or before the sort time `until` (both bound the scan), filtered as
-    /// [`TenantRead::list_by_time`] filters: the far end of a list in one page.
-    fn list_by_time_asc(
-        &self,
-        kind: Kind,
-        after: Option<&TimeCursor>,
-        until: Option<i64>,
-        limit: usize,
-        facets: &mut dyn FnMut(Facets<'_>) -> bool,
-        filter: &mut dyn FnMut(&Doc) -> bool,
+        q: TimeQuery<'_>,
     ) -> Result<Page<Doc, TimeCursor>, StoreError>;
 
     /// Visits the time-index entries of `kind` at or after `since`, oldest first, with
@@ -136,16 +129,12 @@ pub trait TenantWrite {
         limit: usize,
     ) -> Result<Page<Doc, String>, WriteError>;
 
-    /// Records of `kind` newest first (without this job's staged changes); the arguments
-    /// as for [`TenantRead::list_by_time`].
+    /// Records of `kind` by sort time, as for [`TenantRead::list_by_time`] (without this
+    /// job's staged changes).
     fn list_by_time(
         &self,
         kind: Kind,
-        before: Option<&TimeCursor>,
-        since: Option<i64>,
-        limit: usize,
-        facets: &mut dyn FnMut(Facets<'_>) -> bool,
-        filter: &mut dyn FnMut(&Doc) -> bool,
+        q: TimeQuery<'_>,
     ) -> Result<Page<Doc, TimeCursor>, WriteError>;
 
     /// Records holding `key` (without this job's staged changes).

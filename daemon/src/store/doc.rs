@@ -12,47 +12,74 @@ use serde::{Deserialize, Serialize};
 use steward::model::SubjectKey;
 use steward::resource::Resource;
 
-/// The kinds of record the store holds. The byte is on disk: never renumber.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[repr(u8)]
-pub enum Kind {
-    /// A security contact.
-    Contact = 1,
-    /// A JIT network access policy.
-    JitPolicy = 2,
-    /// A JIT network access request.
-    JitRequest = 3,
-    /// A security alert (kept whole as the source sent it).
-    Alert = 4,
-    /// A data-subject request.
-    Dsr = 5,
-    /// The recorded outcome of a creating `POST` under an `Idempotency-Key`, named
-    /// `{uid}:{key}` (`routes/idempotency.rs`). Bookkeeping: no route lists it, no event
-    /// announces it, and retention removes it a day after it was recorded.
-    IdempotencyKey = 6,
+/// Declares an enum whose byte is on disk (never renumber): each variant with its byte and
+/// its stable lower-case name, written once, and `ALL` (on-disk order), `as_u8`,
+/// `from_u8`, `as_str` and `Display` from them.
+macro_rules! stored_byte_enum {
+    (
+        $(#[$meta:meta])*
+        pub enum $name:ident {
+            $($(#[$doc:meta])* $variant:ident = $byte:literal => $text:literal,)*
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[repr(u8)]
+        pub enum $name {
+            $($(#[$doc])* $variant = $byte,)*
+        }
+
+        impl $name {
+            /// Every value, in on-disk order.
+            pub const ALL: [$name; [$($byte),*].len()] = [$($name::$variant,)*];
+
+            /// The byte stored in keys.
+            pub fn as_u8(self) -> u8 {
+                self as u8
+            }
+
+            /// The value for a stored byte, if any.
+            pub fn from_u8(b: u8) -> Option<$name> {
+                $name::ALL.into_iter().find(|v| v.as_u8() == b)
+            }
+
+            /// Stable lower-case name (audit counts, messages).
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $text,)*
+                }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+stored_byte_enum! {
+    /// The kinds of record the store holds.
+    pub enum Kind {
+        /// A security contact.
+        Contact = 1 => "contact",
+        /// A JIT network access policy.
+        JitPolicy = 2 => "jit-policy",
+        /// A JIT network access request.
+        JitRequest = 3 => "jit-request",
+        /// A security alert (kept whole as the source sent it).
+        Alert = 4 => "alert",
+        /// A data-subject request.
+        Dsr = 5 => "dsr",
+        /// The recorded outcome of a creating `POST` under an `Idempotency-Key`, named
+        /// `{uid}:{key}` (`routes/idempotency.rs`). Bookkeeping: no route lists it, no event
+        /// announces it, and retention removes it a day after it was recorded.
+        IdempotencyKey = 6 => "idempotency-key",
+    }
 }
 
 impl Kind {
-    /// Every kind, in on-disk order.
-    pub const ALL: [Kind; 6] = [
-        Kind::Contact,
-        Kind::JitPolicy,
-        Kind::JitRequest,
-        Kind::Alert,
-        Kind::Dsr,
-        Kind::IdempotencyKey,
-    ];
-
-    /// The byte stored in keys.
-    pub fn as_u8(self) -> u8 {
-        self as u8
-    }
-
-    /// The kind for a stored byte, if any.
-    pub fn from_u8(b: u8) -> Option<Kind> {
-        Kind::ALL.into_iter().find(|k| k.as_u8() == b)
-    }
-
     /// The API resource its records are served as; `None` for bookkeeping records
     /// (idempotency keys), which no route lists and no event announces.
     pub fn resource(self) -> Option<Resource> {
@@ -73,58 +100,21 @@ impl Kind {
             .into_iter()
             .find(|k| k.resource() == Some(resource))
     }
-
-    /// Stable lower-case name, as used in audit counts.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Kind::Contact => "contact",
-            Kind::JitPolicy => "jit-policy",
-            Kind::JitRequest => "jit-request",
-            Kind::Alert => "alert",
-            Kind::Dsr => "dsr",
-            Kind::IdempotencyKey => "idempotency-key",
-        }
-    }
 }
 
-impl std::fmt::Display for Kind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// What a timer does with a record when its time comes. The byte is on disk.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[repr(u8)]
-pub enum ScheduleAction {
-    /// Retention: delete the record (`timers::retention::purge_expired`).
-    Purge = 0,
-    /// JIT end: the request's ports close (`endTimeUtc`); the JIT timer rewrites the record.
-    End = 1,
-    /// A deadline (a data-subject request's due date): the timer raises an event.
-    Deadline = 2,
-    /// A completed erasure's scrub is due: the store is rewritten into a fresh file so no
-    /// freed page keeps the erased data (`crate::dsr::scrub`).
-    Scrub = 3,
-}
-
-impl ScheduleAction {
-    /// Every action, in on-disk order.
-    pub const ALL: [ScheduleAction; 4] = [
-        ScheduleAction::Purge,
-        ScheduleAction::End,
-        ScheduleAction::Deadline,
-        ScheduleAction::Scrub,
-    ];
-
-    /// The byte stored in keys.
-    pub fn as_u8(self) -> u8 {
-        self as u8
-    }
-
-    /// The action for a stored byte, if any.
-    pub fn from_u8(b: u8) -> Option<ScheduleAction> {
-        ScheduleAction::ALL.into_iter().find(|a| a.as_u8() == b)
+stored_byte_enum! {
+    /// What a timer does with a record when its time comes.
+    pub enum ScheduleAction {
+        /// Retention: delete the record (`timers::retention::purge_expired`).
+        Purge = 0 => "purge",
+        /// JIT end: the request's ports close (`endTimeUtc`); the JIT timer rewrites the
+        /// record.
+        End = 1 => "end",
+        /// A deadline (a data-subject request's due date): the timer raises an event.
+        Deadline = 2 => "deadline",
+        /// A completed erasure's scrub is due: the store is rewritten into a fresh file so
+        /// no freed page keeps the erased data (`crate::dsr::scrub`).
+        Scrub = 3 => "scrub",
     }
 }
 

@@ -79,8 +79,9 @@ pub use read::{DocText, Page, RedbReader, SubjectHit, TimeCursor};
 pub use reserve::{RESERVE_BYTES, RESERVE_FILE};
 pub use space::Space;
 pub use swap::{COPY_FILE, Retirement, RewriteReport};
+pub use time_scan::{TimeOrder, TimeQuery};
 pub use txn::{IfMatch, TenantTxn};
-pub use writer::{ChangeEvent, Handoff, Writer, WriterStats};
+pub use writer::{ChangeEvent, Handoff, JobError, WriteJob, Writer, WriterStats};
 
 use audit::HmacKey;
 pub(crate) use audit::hex;

@@ -22,7 +22,7 @@ use super::doc::{Doc, Kind, StoredDoc};
 use super::error::StoreError;
 use super::slot::DbSlot;
 use super::tables::{self, Facets};
-use super::time_scan::{list_by_time, list_by_time_asc};
+use super::time_scan::{TimeQuery, list_by_time};
 
 /// One page of a listing and where the next one starts.
 #[derive(Debug, Clone, PartialEq)]
@@ -110,11 +110,33 @@ pub(crate) fn list_docs<T>(
 where
     T: ReadableTable<(&'static str, u8, &'static str), &'static [u8]>,
 {
+    list_docs_in(t, tenant, kind, Walk::Asc(after), limit)
+}
+
+/// Which way a walk by name goes, and the name it resumes after (strictly).
+#[derive(Debug, Clone, Copy)]
+enum Walk<'a> {
+    /// Name order, after this name (or from the first).
+    Asc(Option<&'a str>),
+    /// Reverse name order, before this name (or from the last).
+    Desc(Option<&'a str>),
+}
+
+fn list_docs_in<T>(
+    t: &T,
+    tenant: &str,
+    kind: Kind,
+    walk: Walk<'_>,
+    limit: usize,
+) -> Result<Page<Doc, String>, StoreError>
+where
+    T: ReadableTable<(&'static str, u8, &'static str), &'static [u8]>,
+{
     list_by_name(
         t,
         tenant,
         kind,
-        after,
+        walk,
         limit,
         |d: &Doc| &d.name,
         |name, bytes| {
@@ -127,13 +149,13 @@ where
     )
 }
 
-/// Records of `kind` in name order after `after`, at most `limit`, each decoded by
+/// Records of `kind` by name in the direction of `walk`, at most `limit`, each decoded by
 /// `decode(name, bytes)`; `name_of` gives the next page's start from the last one.
 fn list_by_name<T, D>(
     t: &T,
     tenant: &str,
     kind: Kind,
-    after: Option<&str>,
+    walk: Walk<'_>,
     limit: usize,
     name_of: impl Fn(&D) -> &str,
     mut decode: impl FnMut(&str, &[u8]) -> Result<D, StoreError>,
@@ -143,14 +165,21 @@ where
 {
     let limit = limit.max(1);
     let k = kind.as_u8();
-    let lower = match after {
-        Some(a) => Bound::Excluded((tenant, k, a)),
-        None => Bound::Included((tenant, k, "")),
+    let first = Bound::Included((tenant, k, ""));
+    let end = Bound::Excluded((tenant, k + 1, ""));
+    let range: Box<dyn Iterator<Item = _>> = match walk {
+        Walk::Asc(after) => {
+            let lower = after.map_or(first, |a| Bound::Excluded((tenant, k, a)));
+            Box::new(t.range((lower, end))?)
+        }
+        Walk::Desc(before) => {
+            let upper = before.map_or(end, |b| Bound::Excluded((tenant, k, b)));
+            Box::new(t.range((first, upper))?.rev())
+        }
     };
-    let upper = Bound::Excluded((tenant, k + 1, ""));
     let mut items = Vec::with_capacity(limit.min(1024));
     let mut more = false;
-    for item in t.range((lower, upper))? {
+    for item in range {
         let (key, v) = item?;
         if items.len() == limit {
             more = true;
@@ -222,7 +251,7 @@ where
         t,
         tenant,
         kind,
-        after,
+        Walk::Asc(after),
         limit,
         |d: &DocText| &d.name,
         |name, bytes| decode_text(tenant, kind, name, bytes),
@@ -347,6 +376,24 @@ impl TenantRead for RedbReader {
         })
     }
 
+    fn list_desc(
+        &self,
+        kind: Kind,
+        before: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<Doc, String>, StoreError> {
+        self.db.read(|db| {
+            let rtx = db.begin_read()?;
+            list_docs_in(
+                &rtx.open_table(tables::RECORDS)?,
+                &self.tenant,
+                kind,
+                Walk::Desc(before),
+                limit,
+            )
+        })
+    }
+
     fn list_text(
         &self,
         kind: Kind,
@@ -368,54 +415,13 @@ impl TenantRead for RedbReader {
     fn list_by_time(
         &self,
         kind: Kind,
-        before: Option<&TimeCursor>,
-        since: Option<i64>,
-        limit: usize,
-        facets: &mut dyn FnMut(Facets<'_>) -> bool,
-        filter: &mut dyn FnMut(&Doc) -> bool,
+        mut q: TimeQuery<'_>,
     ) -> Result<Page<Doc, TimeCursor>, StoreError> {
         self.db.read(|db| {
             let rtx = db.begin_read()?;
             let index = rtx.open_table(tables::TIME_INDEX)?;
             let records = rtx.open_table(tables::RECORDS)?;
-            list_by_time(
-                &index,
-                &records,
-                &self.tenant,
-                kind,
-                before,
-                since,
-                limit,
-                &mut *facets,
-                &mut *filter,
-            )
-        })
-    }
-
-    fn list_by_time_asc(
-        &self,
-        kind: Kind,
-        after: Option<&TimeCursor>,
-        until: Option<i64>,
-        limit: usize,
-        facets: &mut dyn FnMut(Facets<'_>) -> bool,
-        filter: &mut dyn FnMut(&Doc) -> bool,
-    ) -> Result<Page<Doc, TimeCursor>, StoreError> {
-        self.db.read(|db| {
-            let rtx = db.begin_read()?;
-            let index = rtx.open_table(tables::TIME_INDEX)?;
-            let records = rtx.open_table(tables::RECORDS)?;
-            list_by_time_asc(
-                &index,
-                &records,
-                &self.tenant,
-                kind,
-                after,
-                until,
-                limit,
-                &mut *facets,
-                &mut *filter,
-            )
+            list_by_time(&index, &records, &self.tenant, kind, &mut q)
         })
     }
 

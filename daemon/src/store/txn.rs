@@ -30,7 +30,8 @@ use super::codec;
 use super::doc::{Doc, DocInput, Kind, StoredDoc};
 use super::error::{StoreError, WriteError};
 use super::read::{self, Page, SubjectHit, TimeCursor};
-use super::tables::{self, Facets};
+use super::tables;
+use super::time_scan::TimeQuery;
 pub(crate) use super::view::TxnView;
 
 /// A change staged by a job, applied by the writer once the job has succeeded.
@@ -290,21 +291,9 @@ impl TenantWrite for TenantTxn<'_> {
     fn list_by_time(
         &self,
         kind: Kind,
-        before: Option<&TimeCursor>,
-        since: Option<i64>,
-        limit: usize,
-        facets: &mut dyn FnMut(Facets<'_>) -> bool,
-        filter: &mut dyn FnMut(&Doc) -> bool,
+        mut q: TimeQuery<'_>,
     ) -> Result<Page<Doc, TimeCursor>, WriteError> {
-        let page = self.view.list_by_time(
-            self.tenant.as_str(),
-            kind,
-            before,
-            since,
-            limit,
-            facets,
-            filter,
-        )?;
+        let page = self.view.list_by_time(self.tenant.as_str(), kind, &mut q)?;
         Ok(page)
     }
 

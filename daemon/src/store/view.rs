@@ -10,7 +10,8 @@ use super::audit::ChainPoint;
 use super::doc::{Doc, Kind};
 use super::error::StoreError;
 use super::read::{self, Page, SubjectHit, TimeCursor};
-use super::tables::{self, Facets};
+use super::tables;
+use super::time_scan::TimeQuery;
 
 /// What a [`TenantTxn`] reads of the group's transaction, for the tenant it is given:
 /// each backend's transaction implements it (redb's [`WriteTransaction`] here). Reads do
@@ -31,17 +32,12 @@ pub(crate) trait TxnView {
         limit: usize,
     ) -> Result<Page<Doc, String>, StoreError>;
 
-    /// Records newest first, as [`super::TenantRead::list_by_time`].
-    #[allow(clippy::too_many_arguments)] // the tenant, its range, and two filters
+    /// Records by sort time, as [`super::TenantRead::list_by_time`].
     fn list_by_time(
         &self,
         tenant: &str,
         kind: Kind,
-        before: Option<&TimeCursor>,
-        since: Option<i64>,
-        limit: usize,
-        facets: &mut dyn FnMut(Facets<'_>) -> bool,
-        filter: &mut dyn FnMut(&Doc) -> bool,
+        q: &mut TimeQuery<'_>,
     ) -> Result<Page<Doc, TimeCursor>, StoreError>;
 
     /// Records holding `key`.
@@ -84,17 +80,11 @@ impl TxnView for WriteTransaction {
         &self,
         tenant: &str,
         kind: Kind,
-        before: Option<&TimeCursor>,
-        since: Option<i64>,
-        limit: usize,
-        facets: &mut dyn FnMut(Facets<'_>) -> bool,
-        filter: &mut dyn FnMut(&Doc) -> bool,
+        q: &mut TimeQuery<'_>,
     ) -> Result<Page<Doc, TimeCursor>, StoreError> {
         let index = self.open_table(tables::TIME_INDEX)?;
         let records = self.open_table(tables::RECORDS)?;
-        super::time_scan::list_by_time(
-            &index, &records, tenant, kind, before, since, limit, facets, filter,
-        )
+        super::time_scan::list_by_time(&index, &records, tenant, kind, q)
     }
 
     fn subjects(&self, tenant: &str, key: &SubjectKey) -> Result<Vec<SubjectHit>, StoreError> {

@@ -153,6 +153,21 @@ impl Handoff {
     }
 }
 
+/// A write job: run once on the writer thread against its tenant's view, answering its
+/// caller with `Result<T, E>` (see [`Writer::write`]). Implemented by every such closure.
+pub trait WriteJob<T, E>: FnOnce(&mut dyn TenantWrite) -> Result<T, E> + Send + 'static {}
+
+impl<T, E, F> WriteJob<T, E> for F where
+    F: FnOnce(&mut dyn TenantWrite) -> Result<T, E> + Send + 'static
+{
+}
+
+/// A job's error type: the caller's own (e.g. the API error) or [`WriteError`], into which
+/// the writer's own failures convert.
+pub trait JobError: From<WriteError> + Send + 'static {}
+
+impl<E: From<WriteError> + Send + 'static> JobError for E {}
+
 /// Cloneable handle to the writer thread.
 #[derive(Clone, Debug)]
 pub struct Writer {
@@ -202,29 +217,23 @@ impl Writer {
     /// job may do; `E` is the caller's error type (e.g. the API error) or [`WriteError`].
     /// While the disk is full and the space reserve has gone to refusals, fails with
     /// [`StoreError::StorageFull`] without running (see `reserve.rs`).
-    pub async fn write<T, E, F>(&self, tenant: &TenantId, f: F) -> Result<T, E>
-    where
-        T: Send + 'static,
-        E: From<WriteError> + Send + 'static,
-        F: FnOnce(&mut dyn TenantWrite) -> Result<T, E> + Send + 'static,
-    {
+    pub async fn write<T: Send + 'static, E: JobError, F: WriteJob<T, E>>(
+        &self,
+        tenant: &TenantId,
+        f: F,
+    ) -> Result<T, E> {
         self.write_handing(tenant, f, None).await
     }
 
     /// [`Writer::write`], marking `handoff` at the moment the job is queued (no await
     /// between the two), so a caller that stops waiting before then knows nothing was
     /// handed over, and one that stops after knows the job will run.
-    pub async fn write_handing<T, E, F>(
+    pub async fn write_handing<T: Send + 'static, E: JobError, F: WriteJob<T, E>>(
         &self,
         tenant: &TenantId,
         f: F,
         handoff: Option<&Handoff>,
-    ) -> Result<T, E>
-    where
-        T: Send + 'static,
-        E: From<WriteError> + Send + 'static,
-        F: FnOnce(&mut dyn TenantWrite) -> Result<T, E> + Send + 'static,
-    {
+    ) -> Result<T, E> {
         self.admit::<E>()?;
         self.submit(tenant, f, handoff).await
     }
@@ -262,17 +271,12 @@ impl Writer {
     }
 
     /// Queues `f` (marking `handoff` as it is queued) and waits for its group's commit.
-    async fn submit<T, E, F>(
+    async fn submit<T: Send + 'static, E: JobError, F: WriteJob<T, E>>(
         &self,
         tenant: &TenantId,
         f: F,
         handoff: Option<&Handoff>,
-    ) -> Result<T, E>
-    where
-        T: Send + 'static,
-        E: From<WriteError> + Send + 'static,
-        F: FnOnce(&mut dyn TenantWrite) -> Result<T, E> + Send + 'static,
-    {
+    ) -> Result<T, E> {
         let (job, rx) = make_job(tenant, f);
         let slot = self.tx.reserve().await.map_err(|_| stopped::<E>())?;
         if let Some(h) = handoff {
@@ -284,12 +288,11 @@ impl Writer {
 
     /// [`Writer::write`] for synchronous callers (startup work, tests). Must not be called
     /// from inside an async task (it blocks the thread).
-    pub fn write_blocking<T, E, F>(&self, tenant: &TenantId, f: F) -> Result<T, E>
-    where
-        T: Send + 'static,
-        E: From<WriteError> + Send + 'static,
-        F: FnOnce(&mut dyn TenantWrite) -> Result<T, E> + Send + 'static,
-    {
+    pub fn write_blocking<T: Send + 'static, E: JobError, F: WriteJob<T, E>>(
+        &self,
+        tenant: &TenantId,
+        f: F,
+    ) -> Result<T, E> {
         self.admit::<E>()?;
         let (job, rx) = make_job(tenant, f);
         self.tx
@@ -446,12 +449,10 @@ pub(super) struct Rewrite {
     pub(super) reply: oneshot::Sender<Result<(RewriteReport, Retirement), WriteError>>,
 }
 
-fn make_job<T, E, F>(tenant: &TenantId, f: F) -> (Job, oneshot::Receiver<Result<T, E>>)
-where
-    T: Send + 'static,
-    E: From<WriteError> + Send + 'static,
-    F: FnOnce(&mut dyn TenantWrite) -> Result<T, E> + Send + 'static,
-{
+fn make_job<T: Send + 'static, E: JobError, F: WriteJob<T, E>>(
+    tenant: &TenantId,
+    f: F,
+) -> (Job, oneshot::Receiver<Result<T, E>>) {
     let (tx, rx) = oneshot::channel();
     let job = Job {
         tenant: tenant.clone(),

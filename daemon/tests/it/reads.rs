@@ -12,8 +12,8 @@ use redb::{ReadableDatabase, ReadableTable};
 use steward::model::{AuditCaller, AuditStatus};
 use steward_daemon::store::tables::Facets;
 use steward_daemon::store::{
-    AuditEntry, Doc, DocInput, Kind, Store, StoreOptions, TenantReader, TimeCursor, WriteError,
-    Writer, tables,
+    AuditEntry, Doc, DocInput, Kind, Store, StoreOptions, TenantReader, TimeCursor, TimeQuery,
+    WriteError, Writer, tables,
 };
 use steward_daemon::timers::retention;
 
@@ -85,11 +85,12 @@ fn walk(
         let page = r
             .list_by_time(
                 Kind::Alert,
-                before.as_ref(),
-                since,
-                limit,
-                &mut &facets,
-                &mut |_| true,
+                TimeQuery {
+                    cursor: before.as_ref(),
+                    bound: since,
+                    facets: Box::new(&facets),
+                    ..TimeQuery::newest_first(limit)
+                },
             )
             .unwrap();
         assert!(page.items.len() <= limit);
@@ -138,7 +139,7 @@ fn facet_filtered_pages_equal_filtering_the_full_list() {
     );
     let r = store.tenant(&tid("contoso"));
     let full = r
-        .list_by_time(Kind::Alert, None, None, 1000, &mut |_| true, &mut |_| true)
+        .list_by_time(Kind::Alert, TimeQuery::newest_first(1000))
         .unwrap()
         .items;
     assert_eq!(full.len(), 120);
@@ -178,7 +179,7 @@ fn since_bounds_the_scan_and_pages_stop_at_it() {
     put_alerts(&w, "contoso", mixed_alerts());
     let r = store.tenant(&tid("contoso"));
     let full = r
-        .list_by_time(Kind::Alert, None, None, 1000, &mut |_| true, &mut |_| true)
+        .list_by_time(Kind::Alert, TimeQuery::newest_first(1000))
         .unwrap()
         .items;
     for since in [
@@ -208,30 +209,26 @@ fn since_bounds_the_scan_and_pages_stop_at_it() {
     let page = r
         .list_by_time(
             Kind::Alert,
-            None,
-            Some(39_000_000),
-            3,
-            &mut |_| true,
-            &mut |_| true,
+            TimeQuery {
+                bound: Some(39_000_000),
+                ..TimeQuery::newest_first(3)
+            },
         )
         .unwrap();
     assert_eq!(page.items.len(), 3);
     assert!(page.next.is_none(), "{:?}", page.next);
     // The doc filter never sees a record outside the range: `since` is not a filter.
     let mut seen = 0;
-    r.list_by_time(
-        Kind::Alert,
-        None,
-        Some(30_000_000),
-        1000,
-        &mut |_| true,
-        &mut |d| {
+    let q = TimeQuery {
+        bound: Some(30_000_000),
+        filter: Box::new(|d| {
             assert!(d.time.unwrap() >= 30_000_000);
             seen += 1;
             true
-        },
-    )
-    .unwrap();
+        }),
+        ..TimeQuery::newest_first(1000)
+    };
+    r.list_by_time(Kind::Alert, q).unwrap();
     assert_eq!(seen, 30);
 }
 

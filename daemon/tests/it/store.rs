@@ -12,7 +12,7 @@ use redb::{ReadableDatabase, ReadableTable};
 use steward::model::{AuditCaller, AuditStatus, SubjectKey, SubjectKind};
 use steward_daemon::store::{
     AuditEntry, CodecError, DocInput, Kind, ScheduleAction, Store, StoreError, StoreOptions,
-    TenantWrite, TimeCursor, WriteError, Writer, tables,
+    TenantWrite, TimeCursor, TimeQuery, WriteError, Writer, tables,
 };
 use steward_daemon::timers::retention;
 
@@ -167,7 +167,7 @@ fn tenant_handles_never_reach_another_tenants_records() {
                     .all(|d| !d.body_json.contains(&marker))
             );
             let by_time = rb
-                .list_by_time(kind, None, None, 1000, &mut |_| true, &mut |_| true)
+                .list_by_time(kind, TimeQuery::newest_first(1000))
                 .unwrap();
             prop_assert!(by_time.items.iter().all(|d| !d.body_json.contains(&marker)));
             // A cursor taken from A's names only positions inside B's own range.
@@ -179,7 +179,13 @@ fn tenant_handles_never_reach_another_tenants_records() {
                     name: n.clone(),
                 };
                 let page = rb
-                    .list_by_time(kind, Some(&c), None, 1000, &mut |_| true, &mut |_| true)
+                    .list_by_time(
+                        kind,
+                        TimeQuery {
+                            cursor: Some(&c),
+                            ..TimeQuery::newest_first(1000)
+                        },
+                    )
                     .unwrap();
                 prop_assert!(page.items.iter().all(|d| !d.body_json.contains(&marker)));
             }
@@ -602,18 +608,17 @@ async fn sixty_four_concurrent_writers_are_acknowledged_and_group_committed() {
         let r = store.tenant(&tid("contoso"));
         assert_eq!(all_docs(&store, "contoso", Kind::Alert).len(), 64);
         let newest = r
-            .list_by_time(Kind::Alert, None, None, 5, &mut |_| true, &mut |_| true)
+            .list_by_time(Kind::Alert, TimeQuery::newest_first(5))
             .unwrap();
         let names: Vec<_> = newest.items.iter().map(|d| d.name.as_str()).collect();
         assert_eq!(names, ["a63", "a62", "a61", "a60", "a59"]);
         let next = r
             .list_by_time(
                 Kind::Alert,
-                newest.next.as_ref(),
-                None,
-                2,
-                &mut |_| true,
-                &mut |_| true,
+                TimeQuery {
+                    cursor: newest.next.as_ref(),
+                    ..TimeQuery::newest_first(2)
+                },
             )
             .unwrap();
         assert_eq!(next.items[0].name, "a58");
@@ -1137,7 +1142,7 @@ async fn schedule_index_yields_due_records_and_purge_removes_them_with_their_ind
         "only kept remains indexed"
     );
     let by_time = c
-        .list_by_time(Kind::Alert, None, None, 10, &mut |_| true, &mut |_| true)
+        .list_by_time(Kind::Alert, TimeQuery::newest_first(10))
         .unwrap();
     assert_eq!(
         by_time
