@@ -11,6 +11,7 @@ use steward::names::TenantId;
 
 use super::pool::Pool;
 use super::sql::{self, TimeScan};
+use crate::store::TimeQuery;
 use crate::store::audit::{ChainPoint, ChainWalk, HmacKey, VerifyReport};
 use crate::store::boundary::TenantRead;
 use crate::store::doc::{Doc, Kind};
@@ -86,6 +87,17 @@ impl TenantRead for PgReader {
             .run(move |c| sql::list(c, tenant.as_str(), kind, after.as_deref(), limit))
     }
 
+    fn list_desc(
+        &self,
+        kind: Kind,
+        before: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<Doc, String>, StoreError> {
+        let (tenant, before) = (self.tenant.clone(), before.map(str::to_owned));
+        self.pool
+            .run(move |c| sql::list_desc(c, tenant.as_str(), kind, before.as_deref(), limit))
+    }
+
     fn list_text(
         &self,
         kind: Kind,
@@ -100,33 +112,10 @@ impl TenantRead for PgReader {
     fn list_by_time(
         &self,
         kind: Kind,
-        before: Option<&TimeCursor>,
-        since: Option<i64>,
-        limit: usize,
-        facets: &mut dyn FnMut(Facets<'_>) -> bool,
-        filter: &mut dyn FnMut(&Doc) -> bool,
+        mut q: TimeQuery<'_>,
     ) -> Result<Page<Doc, TimeCursor>, StoreError> {
-        let scan = TimeScan::Desc {
-            before: before.map(|c| (c.time_micros, c.name.clone())),
-            since: since.unwrap_or(i64::MIN),
-        };
-        self.time_page(kind, scan, limit, facets, filter)
-    }
-
-    fn list_by_time_asc(
-        &self,
-        kind: Kind,
-        after: Option<&TimeCursor>,
-        until: Option<i64>,
-        limit: usize,
-        facets: &mut dyn FnMut(Facets<'_>) -> bool,
-        filter: &mut dyn FnMut(&Doc) -> bool,
-    ) -> Result<Page<Doc, TimeCursor>, StoreError> {
-        let scan = TimeScan::Asc {
-            after: after.map(|c| (c.time_micros, c.name.clone())),
-            until: until.unwrap_or(i64::MAX),
-        };
-        self.time_page(kind, scan, limit, facets, filter)
+        let scan = TimeScan::of(&q);
+        self.time_page(kind, scan, q.limit, &mut *q.facets, &mut *q.filter)
     }
 
     fn scan_time_facets(

@@ -10,13 +10,13 @@
 use postgres::GenericClient;
 use steward::model::{AuditRecord, SubjectKey};
 
-use crate::store::Due;
 use crate::store::doc::{Doc, Kind, ScheduleAction};
 use crate::store::error::StoreError;
 use crate::store::read::{
     DocText, Page, SubjectHit, TimeCursor, decode_audit, decode_doc, decode_text,
 };
 use crate::store::tables::Facets;
+use crate::store::{Due, TimeOrder, TimeQuery};
 use steward::names::TenantId;
 
 /// Rows fetched per round trip by the batched scans.
@@ -144,6 +144,41 @@ pub(crate) fn list(
     })
 }
 
+/// Records of `kind` in reverse name order strictly before `before` (`limit` at least 1).
+pub(crate) fn list_desc(
+    c: &mut impl GenericClient,
+    tenant: &str,
+    kind: Kind,
+    before: Option<&str>,
+    limit: usize,
+) -> Result<Page<Doc, String>, StoreError> {
+    let limit = limit.max(1);
+    let n = i64::try_from(limit + 1).unwrap_or(i64::MAX);
+    let rows = match before {
+        Some(b) => c.query(
+            "SELECT name, doc FROM records WHERE tenant = $1 AND kind = $2 AND name < $3
+             ORDER BY name DESC LIMIT $4",
+            &[&tenant, &kind_id(kind), &b, &n],
+        )?,
+        None => c.query(
+            "SELECT name, doc FROM records WHERE tenant = $1 AND kind = $2
+             ORDER BY name DESC LIMIT $3",
+            &[&tenant, &kind_id(kind), &n],
+        )?,
+    };
+    let rows = rows
+        .iter()
+        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+        .collect::<Result<Vec<(String, Vec<u8>)>, StoreError>>()?;
+    page_by_name(rows, limit, |name, bytes| {
+        Ok(Doc::from_stored(
+            kind,
+            name,
+            decode_doc(tenant, kind, name, bytes)?,
+        ))
+    })
+}
+
 /// [`list`] as [`DocText`].
 pub(crate) fn list_text(
     c: &mut impl GenericClient,
@@ -182,6 +217,21 @@ pub(crate) enum TimeScan {
 }
 
 impl TimeScan {
+    /// The scan a [`TimeQuery`] asks for.
+    pub(crate) fn of(q: &TimeQuery<'_>) -> TimeScan {
+        let cursor = q.cursor.map(|c| (c.time_micros, c.name.clone()));
+        match q.order {
+            TimeOrder::NewestFirst => TimeScan::Desc {
+                before: cursor,
+                since: q.bound.unwrap_or(i64::MIN),
+            },
+            TimeOrder::OldestFirst => TimeScan::Asc {
+                after: cursor,
+                until: q.bound.unwrap_or(i64::MAX),
+            },
+        }
+    }
+
     /// The same scan resumed past `(time, name)`.
     fn past(&self, time: i64, name: String) -> TimeScan {
         match self {

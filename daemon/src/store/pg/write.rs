@@ -31,10 +31,9 @@ use crate::store::doc::{Doc, Kind};
 use crate::store::error::StoreError;
 use crate::store::group::{Ran, Settled, committed, fail_all, settle};
 use crate::store::read::{Page, SubjectHit, TimeCursor};
-use crate::store::tables::Facets;
 use crate::store::txn::{Staged, TenantTxn, TxnView};
 use crate::store::writer::{Job, Msg, Shared};
-use crate::store::{ChainPoint, RewriteReport};
+use crate::store::{ChainPoint, RewriteReport, TimeQuery};
 
 /// The writer thread's loop: takes what is queued (up to `max_group` jobs), runs the
 /// group, answers; reconnects a broken connection between groups.
@@ -359,20 +358,21 @@ impl TxnView for PgView<'_, '_> {
         &self,
         tenant: &str,
         kind: Kind,
-        before: Option<&TimeCursor>,
-        since: Option<i64>,
-        limit: usize,
-        facets: &mut dyn FnMut(Facets<'_>) -> bool,
-        filter: &mut dyn FnMut(&Doc) -> bool,
+        q: &mut TimeQuery<'_>,
     ) -> Result<Page<Doc, TimeCursor>, StoreError> {
-        let scan = sql::TimeScan::Desc {
-            before: before.map(|c| (c.time_micros, c.name.clone())),
-            since: since.unwrap_or(i64::MIN),
-        };
+        let scan = sql::TimeScan::of(q);
         let fetch = |scan: &sql::TimeScan, n: usize| {
             self.with(|tx| sql::time_rows(tx, tenant, kind, scan, n))
         };
-        sql::page_by_time(tenant, kind, scan, limit, fetch, facets, filter)
+        sql::page_by_time(
+            tenant,
+            kind,
+            scan,
+            q.limit,
+            fetch,
+            &mut *q.facets,
+            &mut *q.filter,
+        )
     }
 
     fn subjects(&self, tenant: &str, key: &SubjectKey) -> Result<Vec<SubjectHit>, StoreError> {
