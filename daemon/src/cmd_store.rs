@@ -191,3 +191,30 @@ pub fn verify(config: &Config, file: Option<PathBuf>) -> anyhow::Result<()> {
     print_check(&r);
     Ok(())
 }
+
+/// The store commands when `[store] backend = "postgres"`: `verify-store` (without a
+/// FILE) checks every tenant's chain in the database; the others are the redb file's and
+/// are refused, naming PostgreSQL's own tools.
+pub fn postgres(config: &Config, cmd: &str, verify: bool) -> anyhow::Result<()> {
+    if !verify {
+        bail!(
+            "`stewardd {cmd}` works on the redb file; with [store] backend = \"postgres\" use \
+             PostgreSQL's own tools (pg_dump or pg_basebackup to back up, VACUUM to reclaim \
+             space; `stewardd verify-store` without a FILE checks the audit chains)"
+        );
+    }
+    let options = steward_daemon::store::pg::PgOptions::from_config(&config.store);
+    let r = steward_daemon::store::pg::verify_all(&options)
+        .with_context(|| format!("the store at {}", config.store.postgres_url))?;
+    println!(
+        "store sound: PostgreSQL database of {} bytes, {} audit records in {} tenant chains verified, in {:.1} s",
+        r.file_bytes,
+        r.audit_records,
+        r.tenants,
+        r.took.as_secs_f64()
+    );
+    for (tenant, head) in &r.heads {
+        println!("audit head {tenant}: seq {} hash {}", head.seq, head.hash);
+    }
+    Ok(())
+}

@@ -47,7 +47,10 @@ impl Daemon {
         // run daemons in-process under whatever umask they have.
         use crate::private::{Dir, own_dir, store_file};
         own_dir(&dir, Dir::Data, None)?.log(Dir::Data, &dir);
-        store_file(&dir.join(crate::store::DB_FILE))?;
+        let postgres = config.store.backend == steward::config::StoreBackend::Postgres;
+        if !postgres {
+            store_file(&dir.join(crate::store::DB_FILE))?;
+        }
         if let Err(e) = crate::ingest::spool::ensure_dirs(&config) {
             tracing::error!(error = %e, "cannot create spool directories");
         }
@@ -55,7 +58,12 @@ impl Daemon {
             verify_on_start: config.daemon.verify_on_start,
             ..Default::default()
         };
-        let store = crate::store::Store::open(&dir, options)?;
+        let store = if postgres {
+            let pg = crate::store::pg::PgOptions::from_config(&config.store);
+            crate::store::Store::open_postgres(&pg, options)?
+        } else {
+            crate::store::Store::open(&dir, options)?
+        };
         let shared = Arc::new(Shared::new(config, store, CancellationToken::new()));
         crate::timers::expire_overdue_at_start(&shared)?;
         // firewall: the table is rebuilt from the store before the socket opens.

@@ -84,6 +84,9 @@ fn main() -> ExitCode {
                     c.tenants.len(),
                     c.grants.len()
                 );
+                if c.store.backend == steward::config::StoreBackend::Postgres {
+                    return check_postgres(file, &c);
+                }
                 ExitCode::SUCCESS
             }
             Err(e) => {
@@ -113,6 +116,11 @@ fn main() -> ExitCode {
 /// `stewardd verify-store | backup | restore | compact` (see `cmd_store.rs`).
 fn store_command(config: Option<PathBuf>, cmd: &Command) -> ExitCode {
     let done = load_config(config).and_then(|(c, _)| match cmd {
+        _ if c.store.backend == steward::config::StoreBackend::Postgres => cmd_store::postgres(
+            &c,
+            cmd_name(cmd),
+            matches!(cmd, Command::VerifyStore { file: None }),
+        ),
         Command::VerifyStore { file } => cmd_store::verify(&c, file.clone()),
         Command::Backup { out, json } => cmd_store::backup(&c, out, *json),
         Command::Restore { file } => cmd_store::restore(&c, file),
@@ -123,6 +131,42 @@ fn store_command(config: Option<PathBuf>, cmd: &Command) -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("stewardd: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The subcommand's name as typed.
+fn cmd_name(cmd: &Command) -> &'static str {
+    match cmd {
+        Command::VerifyStore { .. } => "verify-store",
+        Command::Backup { .. } => "backup",
+        Command::Restore { .. } => "restore",
+        Command::Compact => "compact",
+        Command::CheckConfig { .. } => "check-config",
+    }
+}
+
+/// `check-config` of a file with `[store] backend = "postgres"`: connects and reads the
+/// schema version, changing nothing.
+fn check_postgres(file: &std::path::Path, c: &Config) -> ExitCode {
+    let options = steward_daemon::store::pg::PgOptions::from_config(&c.store);
+    match steward_daemon::store::pg::check(&options) {
+        Ok((server, schema)) => {
+            println!(
+                "{}: PostgreSQL {server} reached at {} (steward schema version {schema}, this build {})",
+                file.display(),
+                c.store.postgres_url,
+                steward_daemon::store::pg::SCHEMA_VERSION
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!(
+                "stewardd: {}: [store] postgres_url {}: {e}",
+                file.display(),
+                c.store.postgres_url
+            );
             ExitCode::FAILURE
         }
     }

@@ -71,6 +71,13 @@ impl StoreConfig {
                 "[store] compact_when_free_over = {f}: must be a fraction between 0 and 1 (e.g. 0.5)"
             )));
         }
+        if self.backend == StoreBackend::Postgres && self.compact_when_free_over.is_some() {
+            return Err(ConfigError::Invalid(
+                "[store] compact_when_free_over is for the redb file; with backend = \"postgres\" \
+                 PostgreSQL's autovacuum reclaims space"
+                    .into(),
+            ));
+        }
         check_postgres_url(&self.postgres_url)?;
         if let Some(p) = &self.postgres_password_file
             && !p.is_absolute()

@@ -235,4 +235,8 @@ fn the_store_backend_defaults_to_redb_and_postgres_keys_are_checked() {
         "must be an absolute path",
     );
     assert_refused("[store]\npool_size = 0\n", "pool_size = 0");
+    assert_refused(
+        "[store]\nbackend = \"postgres\"\ncompact_when_free_over = 0.5\n",
+        "compact_when_free_over is for the redb file",
+    );
 }

@@ -44,6 +44,9 @@ pub struct ConfigBuilder {
     grants: Vec<Grant>,
     /// Further TOML appended as is (`[dsr]`, `[[spool]]`, `[limits]`, …).
     extra: String,
+    /// The PostgreSQL database the daemon's store is on, when set; otherwise the backend
+    /// `STW_TEST_BACKEND` names ([`crate::postgres::backend`]).
+    postgres_url: Option<String>,
 }
 
 impl ConfigBuilder {
@@ -58,6 +61,7 @@ impl ConfigBuilder {
             tenants: Vec::new(),
             grants: Vec::new(),
             extra: String::new(),
+            postgres_url: None,
         }
     }
 
@@ -140,6 +144,25 @@ impl ConfigBuilder {
         self.dir.join("run/steward.sock")
     }
 
+    /// Puts the store on the PostgreSQL database `url` (`[store] backend = "postgres"`).
+    pub fn postgres(mut self, url: &str) -> Self {
+        self.postgres_url = Some(url.to_owned());
+        self
+    }
+
+    /// The PostgreSQL database this daemon's store is on, if any: the one given to
+    /// [`ConfigBuilder::postgres`], else with `STW_TEST_BACKEND=postgres` the shared
+    /// cluster's database for this builder's dir (the same on every call).
+    pub fn postgres_url(&self) -> Option<String> {
+        match (&self.postgres_url, crate::postgres::backend()) {
+            (Some(u), _) => Some(u.clone()),
+            (None, crate::postgres::Backend::Postgres) => {
+                Some(crate::postgres::database_for(&self.dir))
+            }
+            (None, crate::postgres::Backend::Redb) => None,
+        }
+    }
+
     /// The config file's text.
     pub fn text(&self) -> String {
         let mut s = String::from("[daemon]\n");
@@ -155,6 +178,12 @@ impl ConfigBuilder {
         );
         if let Some(l) = &self.limits {
             let _ = write!(s, "[limits]\n{l}\n\n");
+        }
+        if let Some(url) = self.postgres_url() {
+            let _ = write!(
+                s,
+                "[store]\nbackend = \"postgres\"\npostgres_url = \"{url}\"\npool_size = 4\n\n"
+            );
         }
         for (id, name) in &self.tenants {
             let _ = write!(s, "[[tenant]]\nid = \"{id}\"\nname = \"{name}\"\n\n");

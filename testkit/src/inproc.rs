@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use http::StatusCode;
 use serde_json::Value;
 use steward::client::Client;
-use steward::config::Config;
+use steward::config::{Config, StoreBackend};
 use steward::model::AuditRecord;
 use steward::model::AuditStatus;
 use steward_daemon::daemon::{Daemon, Reloader, StartError};
@@ -65,9 +65,15 @@ pub fn open_config(b: &ConfigBuilder) -> Daemon {
     while_locked(|| Daemon::open(config.clone(), Some(path.clone())))
 }
 
-/// The redb store of a daemon on `dir` that is not running: the real file, opened as the
-/// daemon opens it (to look at what a stopped daemon left behind).
+/// The store of a daemon on `dir` that is not running: the real redb file, opened as the
+/// daemon opens it (to look at what a stopped daemon left behind), or its PostgreSQL
+/// database when its config file puts it on one.
 pub fn stored(dir: &Path) -> Store {
+    let config = Config::load(&dir.join("steward.toml")).ok();
+    if let Some(c) = config.filter(|c| c.store.backend == StoreBackend::Postgres) {
+        let options = steward_daemon::store::pg::PgOptions::from_config(&c.store);
+        return Store::open_postgres(&options, StoreOptions::default()).unwrap();
+    }
     while_locked(|| Ok(Store::open(&dir.join("data"), StoreOptions::default())?))
 }
 

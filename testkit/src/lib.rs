@@ -14,6 +14,7 @@
 //! | [`api`] | JSON helpers over `steward::client::Client`: get, list every page, verify chains |
 //! | [`dsr`] | the data-subject request steps: open, confirm, wait for a status |
 //! | [`fill`] | filling a small disk: a tmpfs mount and writing until refused |
+//! | [`postgres`] | a real PostgreSQL cluster as an OS user of its own; the suites' backend |
 //!
 //! Also [`env_number`]: the size a long run takes from the environment.
 //!
@@ -29,6 +30,7 @@ pub mod config;
 pub mod dsr;
 pub mod fill;
 pub mod inproc;
+pub mod postgres;
 pub mod process;
 pub mod raw;
 pub mod user;

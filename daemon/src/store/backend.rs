@@ -18,6 +18,7 @@ use super::audit::VerifyReport;
 use super::boundary::TenantRead;
 use super::doc::{Doc, Kind, ScheduleAction};
 use super::error::StoreError;
+use super::pg::PgReader;
 use super::read::{DocText, Page, RedbReader, SubjectHit, TimeCursor};
 use super::tables::Facets;
 use super::time_scan::TimeQuery;
@@ -29,6 +30,8 @@ use super::{Due, due_entries, next_due_entry};
 pub enum TenantReader {
     /// The embedded redb file.
     Redb(RedbReader),
+    /// The PostgreSQL database.
+    Postgres(PgReader),
 }
 
 /// Calls `$call` on the backend's own reader.
@@ -36,6 +39,7 @@ macro_rules! each {
     ($self:ident, $r:ident => $call:expr) => {
         match $self {
             TenantReader::Redb($r) => $call,
+            TenantReader::Postgres($r) => $call,
         }
     };
 }

@@ -52,6 +52,9 @@ pub enum StoreError {
     /// Any other redb error.
     #[error("database error: {0}")]
     Database(std::sync::Arc<redb::Error>),
+    /// An error of the PostgreSQL backend's server or connection.
+    #[error("PostgreSQL: {}", pg_message(.0))]
+    Postgres(std::sync::Arc<postgres::Error>),
     /// The writer thread has stopped (the store was closed); nothing was written.
     #[error("the store is closed: its writer has stopped")]
     WriterStopped,
@@ -105,6 +108,7 @@ impl StoreError {
             },
             StoreError::Io(e) => StoreError::Io(std::io::Error::new(e.kind(), e.to_string())),
             StoreError::Database(e) => StoreError::Database(e.clone()),
+            StoreError::Postgres(e) => StoreError::Postgres(e.clone()),
             StoreError::WriterStopped => StoreError::WriterStopped,
             StoreError::Refused(m) => StoreError::Refused(m.clone()),
             StoreError::BadTarget(m) => StoreError::BadTarget(m.clone()),
@@ -116,6 +120,28 @@ fn is_storage_full(e: &std::io::Error) -> bool {
     e.kind() == std::io::ErrorKind::StorageFull
         || e.kind() == std::io::ErrorKind::QuotaExceeded
         || matches!(e.raw_os_error(), Some(libc::ENOSPC) | Some(libc::EDQUOT))
+}
+
+/// A PostgreSQL error with the server's own message (the driver's `Display` says only
+/// "db error" for an error the server reported).
+fn pg_message(e: &postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => format!("{}: {} ({})", db.severity(), db.message(), db.code().code()),
+        None => match std::error::Error::source(e) {
+            Some(cause) => format!("{e}: {cause}"),
+            None => e.to_string(),
+        },
+    }
+}
+
+impl From<postgres::Error> for StoreError {
+    fn from(e: postgres::Error) -> Self {
+        // The server's disk is full: the change did not happen (507, as with redb).
+        if e.code() == Some(&postgres::error::SqlState::DISK_FULL) {
+            return StoreError::StorageFull;
+        }
+        StoreError::Postgres(std::sync::Arc::new(e))
+    }
 }
 
 impl From<redb::Error> for StoreError {

@@ -24,6 +24,7 @@
 //! | `online` | the online rewrite: the copy beside the writer, then a catch-up of what committed meanwhile |
 //! | `backup` | online backup to a file, the check of a copy, the verified restore |
 //! | `check` | the full check of a file: page checksums and every audit chain |
+//! | [`pg`] | the PostgreSQL backend (`[store] backend = "postgres"`): the same boundary on a shared database |
 //!
 //! Invariants: data is reached only through a handle bound to one tenant
 //! ([`Store::tenant`], [`Writer::write`]); every change commits with its audit record in the
@@ -45,6 +46,7 @@ mod error;
 mod group;
 mod online;
 mod pace;
+pub mod pg;
 mod read;
 mod reserve;
 mod slot;
@@ -150,6 +152,8 @@ pub struct Store {
 enum Backend {
     /// The embedded redb file.
     Redb(RedbStore),
+    /// A PostgreSQL database, perhaps shared with other daemons.
+    Postgres(pg::PgStore),
 }
 
 /// What an open redb store keeps.
@@ -212,25 +216,76 @@ impl Store {
         })
     }
 
+    /// Opens the PostgreSQL store `options` names: connects, applies the schema's
+    /// migrations (refusing a database newer than this build:
+    /// [`StoreError::UnsupportedSchema`]), loads or creates the installation's HMAC key in
+    /// the database, opens the read pool and starts the writer on a connection of its own.
+    /// With [`StoreOptions::verify_on_start`], every tenant's audit chain is checked first
+    /// (PostgreSQL checks its own pages).
+    pub fn open_postgres(
+        options: &pg::PgOptions,
+        store: StoreOptions,
+    ) -> Result<Store, StoreError> {
+        let pg::Opened {
+            store: opened,
+            writer: client,
+            config,
+        } = pg::open(options)?;
+        if store.verify_on_start {
+            let report = pg::verify_all(options)?;
+            tracing::info!(
+                tenants = report.tenants,
+                audit_records = report.audit_records,
+                took_ms = report.took.as_millis() as u64,
+                "PostgreSQL store's audit chains verified"
+            );
+        }
+        let key = opened.key.clone();
+        let max_group = store.max_group.max(1);
+        let schedule: std::sync::Weak<dyn Schedule> = Arc::downgrade(&opened.pool) as _;
+        let (writer, thread) = Writer::start(
+            schedule,
+            None,
+            store.queue_capacity,
+            store.event_capacity,
+            move |rx, _wake, shared| pg::writer_loop(client, config, key, rx, shared, max_group),
+        )?;
+        Ok(Store {
+            backend: Backend::Postgres(opened),
+            writer,
+            thread: Some(thread),
+        })
+    }
+
     /// The redb store, or the refusal of an operation only the redb backend has.
     fn redb(&self, what: &str) -> Result<&RedbStore, StoreError> {
         match &self.backend {
             Backend::Redb(r) => Ok(r),
+            Backend::Postgres(_) => Err(StoreError::Refused(format!(
+                "{what} is only for the redb backend"
+            ))),
         }
-        .map_err(|()| StoreError::Refused(format!("{what} is only for the redb backend")))
+    }
+
+    /// Whether the store is a PostgreSQL database.
+    pub fn is_postgres(&self) -> bool {
+        matches!(self.backend, Backend::Postgres(_))
     }
 
     /// The redb file's slot (the unit tests of the copier look at the live file).
     #[cfg(test)]
     pub(crate) fn redb_slot(&self) -> &Arc<DbSlot> {
-        let Backend::Redb(r) = &self.backend;
-        &r.db
+        match &self.backend {
+            Backend::Redb(r) => &r.db,
+            Backend::Postgres(_) => panic!("not a redb store"),
+        }
     }
 
     /// The timers' view of the schedule.
     fn schedule(&self) -> &dyn Schedule {
         match &self.backend {
             Backend::Redb(r) => &*r.db,
+            Backend::Postgres(p) => &*p.pool,
         }
     }
 
@@ -285,6 +340,7 @@ impl Store {
     pub fn path(&self) -> &Path {
         match &self.backend {
             Backend::Redb(r) => &r.path,
+            Backend::Postgres(_) => Path::new(""),
         }
     }
 
@@ -294,6 +350,7 @@ impl Store {
             Backend::Redb(r) => {
                 TenantReader::Redb(RedbReader::new(r.db.clone(), tenant, r.key.clone()))
             }
+            Backend::Postgres(p) => TenantReader::Postgres(p.reader(tenant)),
         }
     }
 
@@ -328,6 +385,9 @@ impl Drop for Store {
         self.writer.stop();
         if let Some(t) = self.thread.take() {
             let _ = t.join();
+        }
+        if let Backend::Postgres(p) = &self.backend {
+            p.pool.close();
         }
     }
 }

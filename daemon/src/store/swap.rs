@@ -35,7 +35,7 @@ use super::slot::DbSlot;
 pub const COPY_FILE: &str = "steward.redb.copy";
 
 /// What a rewrite did, for logs and the notes' pause figure.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RewriteReport {
     /// What was copied.
     pub copied: CopyCounts,
@@ -59,6 +59,11 @@ pub struct Retirement {
 }
 
 impl Retirement {
+    /// Nothing to retire (a backend with no file of its own to zero).
+    pub(crate) fn none() -> Retirement {
+        Retirement { thread: None }
+    }
+
     /// Waits until the old file's bytes are zeroed and synced; returns how many.
     pub fn wait(mut self) -> Result<u64, StoreError> {
         match self.thread.take().map(std::thread::JoinHandle::join) {
