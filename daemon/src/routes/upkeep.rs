@@ -217,8 +217,16 @@ pub async fn compact(
     Ok(Json(report))
 }
 
-/// Compacts the store, recording `store.compact` in every configured tenant.
+/// Compacts the store, recording `store.compact` in every configured tenant. Refused on
+/// PostgreSQL before anything is audited: there is no file to rewrite (VACUUM is its own).
 pub async fn compact_now(shared: &Shared) -> Result<CompactReport, WriteError> {
+    if shared.store.is_postgres() {
+        return Err(WriteError::Store(StoreError::Refused(
+            "compaction is only for the redb backend: PostgreSQL gives space back with its \
+             own VACUUM (autovacuum)"
+                .into(),
+        )));
+    }
     let tenants = shared
         .config()
         .tenants

@@ -419,6 +419,21 @@ async fn a_config_builder_daemon_on_postgres_keeps_its_data_in_the_database_not_
         )
         .await;
     assert_eq!(s, StatusCode::CREATED, "{v}");
+    // A compaction over the socket is refused before anything is audited: there is no
+    // file to rewrite.
+    let r = d
+        .client()
+        .0
+        .request(
+            steward::client::Method::POST,
+            "/v1/store/compact",
+            None,
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.status, StatusCode::CONFLICT, "{:?}", r.body);
+    assert!(String::from_utf8_lossy(&r.body).contains("VACUUM"));
     d.stop().await;
     assert!(
         !dir.path().join("data").join("steward.redb").exists(),
@@ -434,5 +449,9 @@ async fn a_config_builder_daemon_on_postgres_keeps_its_data_in_the_database_not_
     assert!(
         audit.iter().any(|r| r.operation_name == "contacts.write"),
         "{audit:?}"
+    );
+    assert!(
+        !audit.iter().any(|r| r.operation_name == "store.compact"),
+        "a refused compaction is not recorded as done: {audit:?}"
     );
 }
