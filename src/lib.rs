@@ -20,6 +20,7 @@
 pub mod client;
 pub mod config;
 pub mod csv_cell;
+pub mod local_time;
 pub mod model;
 pub mod names;
 pub mod permissions;

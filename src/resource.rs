@@ -14,7 +14,7 @@ use crate::permissions::Permission;
 mod columns;
 mod operation;
 
-pub use columns::{Column, Render, Shown, display, first, short_time};
+pub use columns::{Column, Render, Shown, display, first};
 pub use operation::Operation;
 
 /// A kind of record the API serves under `/v1/tenants/{t}/{segment}`.
@@ -170,6 +170,24 @@ impl Resource {
         matches!(self, Resource::Alerts)
     }
 
+    /// The orders the daemon lists it in, as `?orderby=` values: the first is its
+    /// default (not sent), the clients' sort cycles through the rest. Empty for the
+    /// audit log, which has one order (its sequence).
+    pub fn orders(self) -> &'static [&'static str] {
+        match self {
+            Resource::Alerts => &[
+                "timeGeneratedUtc desc",
+                "timeGeneratedUtc asc",
+                "severity desc",
+                "status asc",
+                "name asc",
+                "name desc",
+            ],
+            Resource::Audit => &[],
+            _ => &["name asc", "name desc"],
+        }
+    }
+
     /// Every column of the kind: tables show those [`Column::in_table`], CSV exports
     /// those [`Column::in_csv`], in this order.
     pub fn columns(self) -> &'static [Column] {
@@ -234,6 +252,7 @@ impl std::fmt::Display for Resource {
 mod tests {
     use super::columns::time_left;
     use super::*;
+    use jiff::tz::TimeZone;
     use serde_json::json;
 
     #[test]
@@ -274,7 +293,10 @@ mod tests {
         let v = json!({"name": "a1", "properties": {"severity": "High",
             "timeGeneratedUtc": "2026-11-21T05:18:48.6859684Z"}});
         let cols: Vec<&Column> = Resource::Alerts.table_columns().collect();
-        assert_eq!(cols[0].table_text(&v), "2026-11-21 05:18:48");
+        assert_eq!(
+            cols[0].table_text(&v, &TimeZone::UTC),
+            "2026-11-21 05:18:48 UTC"
+        );
         assert_eq!(cols[0].csv_text(&v), "2026-11-21T05:18:48.6859684Z");
         let display = cols[3];
         assert_eq!(display.csv_text(&v), "", "a CSV cell is its own field only");
@@ -283,8 +305,8 @@ mod tests {
             "'=cmd()",
             "formulas are neutralised"
         );
-        assert_eq!(cols[1].table_text(&v), "High");
-        assert_eq!(cols[3].table_text(&v), "a1");
+        assert_eq!(cols[1].table_text(&v, &TimeZone::UTC), "High");
+        assert_eq!(cols[3].table_text(&v, &TimeZone::UTC), "a1");
         assert_eq!(Resource::Audit.record_id(&json!({"seq": 7})), "7");
     }
 
@@ -295,12 +317,15 @@ mod tests {
                       {"number": 3389, "status": "Initiated", "endTimeUtc": "2026-11-21T06:00:00Z"}]}]});
         let text: Vec<String> = Resource::JitRequests
             .table_columns()
-            .map(|c| c.table_text(&v))
+            .map(|c| c.table_text(&v, &TimeZone::UTC))
             .collect();
         assert_eq!(text[0], "r1");
         assert!(text.contains(&"22, 3389".to_owned()), "{text:?}");
         assert!(text.contains(&"Initiated".to_owned()), "{text:?}");
-        assert!(text.contains(&"2026-11-21 06:00:00".to_owned()), "{text:?}");
+        assert!(
+            text.contains(&"2026-11-21 06:00:00 UTC".to_owned()),
+            "{text:?}"
+        );
     }
 
     /// The JIT requests table shows how long a door stays open.
@@ -318,20 +343,10 @@ mod tests {
             .unwrap();
         let far = json!({"virtualMachines": [{"ports": [{"endTimeUtc": "2999-01-01T00:00:00Z"}]}]});
         assert!(
-            left.table_text(&far).ends_with('m'),
+            left.table_text(&far, &TimeZone::UTC).ends_with('m'),
             "{}",
-            left.table_text(&far)
+            left.table_text(&far, &TimeZone::UTC)
         );
-        assert_eq!(left.table_text(&json!({})), "");
-    }
-
-    #[test]
-    fn short_time_accepts_only_rfc3339() {
-        assert_eq!(
-            short_time("2026-11-21T07:18:48+02:00").as_deref(),
-            Some("2026-11-21 05:18:48")
-        );
-        assert_eq!(short_time("default"), None);
-        assert_eq!(short_time("2026-not-a-time-at-all"), None);
+        assert_eq!(left.table_text(&json!({}), &TimeZone::UTC), "");
     }
 }

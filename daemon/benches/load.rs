@@ -359,13 +359,28 @@ async fn durable_writes(scale: &Scale, dir: &Path, d: &Daemon, t: &mut Table) ->
     .await??;
     let mut one = 0.0;
     for clients in [1usize, 8, 32] {
-        let ours = put_rate(&d.socket, clients, dur).await?;
+        let daemon_bytes = io_write_bytes(d.pid())?;
+        let (ours, our_puts) = put_rate(&d.socket, clients, dur).await?;
+        let daemon_bytes = io_write_bytes(d.pid())? - daemon_bytes;
         let sql_dir = dir.to_path_buf();
-        let theirs =
+        let own_bytes = io_write_bytes(std::process::id())?;
+        let (theirs, their_txns) =
             tokio::task::spawn_blocking(move || sqlite::durable_writes(&sql_dir, clients, dur))
                 .await??;
+        let sqlite_bytes = io_write_bytes(std::process::id())? - own_bytes;
         if clients == 1 {
             one = ours;
+            let per = |bytes: u64, n: u64| bytes as f64 / n.max(1) as f64 / 1024.0;
+            let (ours_kb, theirs_kb) = (per(daemon_bytes, our_puts), per(sqlite_bytes, their_txns));
+            t.push(Row {
+                what: "Bytes written per one-contact commit, 1 client (/proc/PID/io write_bytes)"
+                    .into(),
+                steward: format!("{ours_kb:.1} KB ({our_puts} PUTs)"),
+                baseline: format!("SQLite {theirs_kb:.1} KB ({their_txns} txns)"),
+                ratio: format!("{:.1}× SQLite", ours_kb / theirs_kb.max(0.001)),
+                target: "≤ 24 KB".into(),
+                met: Some(ours_kb <= 24.0),
+            });
         }
         let vs_sql = ours / theirs;
         let (target, met) = match clients {
@@ -391,8 +406,20 @@ async fn durable_writes(scale: &Scale, dir: &Path, d: &Daemon, t: &mut Table) ->
     Ok(())
 }
 
-/// `clients` connections each PUTting new contacts for `dur`: acknowledged PUTs per second.
-async fn put_rate(socket: &Path, clients: usize, dur: Duration) -> Result<f64> {
+/// Bytes process `pid` has caused to be written to storage so far (`write_bytes` of
+/// `/proc/PID/io`: counted as pages are dirtied, so a page rewritten twice counts twice).
+fn io_write_bytes(pid: u32) -> Result<u64> {
+    let io = std::fs::read_to_string(format!("/proc/{pid}/io"))
+        .with_context(|| format!("/proc/{pid}/io"))?;
+    io.lines()
+        .find_map(|l| l.strip_prefix("write_bytes:"))
+        .and_then(|v| v.trim().parse().ok())
+        .with_context(|| format!("no write_bytes in /proc/{pid}/io"))
+}
+
+/// `clients` connections each PUTting new contacts for `dur`: acknowledged PUTs per second
+/// and how many.
+async fn put_rate(socket: &Path, clients: usize, dur: Duration) -> Result<(f64, u64)> {
     let body = Bytes::from(data::contact());
     let start = Instant::now();
     let mut tasks = Vec::new();
@@ -418,7 +445,7 @@ async fn put_rate(socket: &Path, clients: usize, dur: Duration) -> Result<f64> {
     for task in tasks {
         total += task.await??;
     }
-    Ok(total as f64 / start.elapsed().as_secs_f64())
+    Ok((total as f64 / start.elapsed().as_secs_f64(), total))
 }
 
 /// 3. Alerts per second through the API, beside the same alerts into SQLite.

@@ -2,7 +2,10 @@
 //! one [`Column`] a field (header, title, width, JSON pointers, [`Render`], where it is
 //! [`Shown`]), the tables per kind, and how a cell's text is made from a record.
 
+use jiff::tz::TimeZone;
 use serde_json::Value;
+
+use crate::local_time::short_time;
 
 /// Where a column is shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,8 +24,9 @@ pub enum Render {
     /// The first of the column's pointers present and not null: strings as they are,
     /// arrays of scalars joined with `, `, other values as compact text.
     Text,
-    /// Like [`Render::Text`], but an RFC 3339 time is shown to the second in UTC
-    /// (`2026-11-21 05:18:48`) in tables; CSV keeps the time as stored.
+    /// Like [`Render::Text`], but an RFC 3339 time is shown to the second in the
+    /// clients' zone (`2026-11-21 06:18:48 CET`, [`crate::local_time`]) in tables; CSV
+    /// keeps the time as stored.
     Time,
     /// A contact's notification state: `isEnabled` (2023 shape) as yes/no, else
     /// `alertNotifications.state` (2020 shape).
@@ -99,20 +103,21 @@ impl Column {
     }
 
     /// The column's text for `record` as a table shows it: the first pointer present,
-    /// shaped by its [`Render`] (times to the second).
-    pub fn table_text(&self, record: &Value) -> String {
+    /// shaped by its [`Render`] (times to the second in `zone`, with its abbreviation;
+    /// [`crate::local_time`]).
+    pub fn table_text(&self, record: &Value, zone: &TimeZone) -> String {
         match self.render {
             Render::Text => first(record, self.pointers),
             Render::Time => {
                 let text = first(record, self.pointers);
-                short_time(&text).unwrap_or(text)
+                short_time(&text, zone).unwrap_or(text)
             }
             Render::ContactEnabled => contact_enabled(record),
             Render::VmNames => vm_names(record),
             Render::Ports(field) => ports(record, field),
             Render::RequestEnd => {
                 let text = request_end(record);
-                short_time(&text).unwrap_or(text)
+                short_time(&text, zone).unwrap_or(text)
             }
             Render::TimeLeft => time_left(&request_end(record), jiff::Timestamp::now()),
         }
@@ -385,13 +390,4 @@ pub(super) fn time_left(end: &str, now: jiff::Timestamp) -> String {
     } else {
         format!("{s}s")
     }
-}
-
-/// An RFC 3339 time as `YYYY-MM-DD HH:MM:SS` (UTC), or `None` when `s` is not one.
-pub fn short_time(s: &str) -> Option<String> {
-    if s.len() < 20 || s.as_bytes().get(4) != Some(&b'-') {
-        return None;
-    }
-    let t: jiff::Timestamp = s.parse().ok()?;
-    Some(t.strftime("%Y-%m-%d %H:%M:%S").to_string())
 }

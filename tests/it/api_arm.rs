@@ -383,3 +383,54 @@ fn a_policy_stored_before_placement_reads_the_same() {
         "written back unchanged"
     );
 }
+
+/// An initiate's `Idempotency-Key` is bound to the path's placement: the same key and body
+/// at another resource group is another request (422), not a replay of the first answer;
+/// the same placement spelt in another case is the same request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_initiate_key_is_bound_to_its_placement() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = TestDaemon::start(dir.path(), "").await;
+    let c = d.client();
+    let p = arm_policy("rg9", "westeurope", "p1");
+    assert_eq!(c.put(&p, &policy("PT3H"), None).await.0, StatusCode::OK);
+    let body = json!({"virtualMachines": [{"id": VM, "ports": [{"number": 22, "endTimeUtc": steward_testkit::inproc::in_secs(600.0).to_string(), "allowedSourceAddressPrefix": "198.51.100.7"}]}]});
+    let key = [("idempotency-key", "init-1")];
+    let init = |rg: &str, loc: &str| arm_policy(rg, loc, "p1").replace("/p1?", "/p1/initiate?");
+    let (s, first) = send(
+        &c,
+        Method::POST,
+        &init("rg9", "westeurope"),
+        Some(&body),
+        &key,
+    )
+    .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{first}");
+    let (s, again) = send(
+        &c,
+        Method::POST,
+        &init("RG9", "WestEurope"),
+        Some(&body),
+        &key,
+    )
+    .await;
+    assert_eq!(
+        (s, &again),
+        (StatusCode::ACCEPTED, &first),
+        "a replay answers the first outcome"
+    );
+    let (s, e) = send(
+        &c,
+        Method::POST,
+        &init("rg1", "westeurope"),
+        Some(&body),
+        &key,
+    )
+    .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{e}");
+    assert_eq!(e["error"]["target"], "Idempotency-Key", "{e}");
+    // One request was made, not two.
+    let (_, list, _) = c.get(&format!("{}/jit-requests", v1())).await;
+    assert_eq!(list["value"].as_array().map(Vec::len), Some(1), "{list}");
+    d.stop().await;
+}

@@ -460,3 +460,31 @@ async fn a_damaged_stored_request_answers_500_not_400() {
     assert_ne!(v["error"]["code"], "InvalidInput", "{v}");
     d.stop().await;
 }
+
+/// A PUT answers with the policy it committed, even when a delete lands between its commit
+/// and its answer: a committed write is never answered 404 (it read the policy back by name).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_committed_put_answers_what_it_wrote_under_concurrent_deletes() {
+    let (_dir, d) = TestDaemon::in_temp("").await;
+    let (puts, dels) = (d.client(), d.client());
+    let p = format!("{}/jit-policies/racy", base());
+    let deleter = {
+        let p = p.clone();
+        tokio::spawn(async move {
+            for _ in 0..150 {
+                dels.delete(&p, None).await;
+            }
+        })
+    };
+    for i in 0..150 {
+        let (s, v, etag) = puts.put(&p, &policy("PT3H"), None).await;
+        assert!(
+            s == StatusCode::CREATED || s == StatusCode::OK,
+            "put {i}: {s} {v}"
+        );
+        assert_eq!(v["name"], "racy", "put {i}: {v}");
+        assert_eq!(v["etag"].as_str(), etag.as_deref(), "put {i}: {v}");
+    }
+    deleter.await.unwrap();
+    d.stop().await;
+}

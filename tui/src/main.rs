@@ -34,11 +34,13 @@ fn main() -> ExitCode {
     }
 }
 
-/// The exit code and message of a TUI that could not run: 2 without a terminal (a usage
-/// error, nothing was started), 1 otherwise.
+/// The exit code and message of a TUI that could not run: 2 without a terminal or with a
+/// `STEWARD_TZ` naming no zone (usage errors, nothing was started), 1 otherwise.
 fn tui_failed(prefix: &str, e: &anyhow::Error) -> ExitCode {
     eprintln!("{prefix}: {e:#}");
-    if e.downcast_ref::<steward_tui::tui::NoTerminal>().is_some() {
+    if e.downcast_ref::<steward_tui::tui::NoTerminal>().is_some()
+        || e.downcast_ref::<steward::local_time::ZoneError>().is_some()
+    {
         ExitCode::from(2)
     } else {
         ExitCode::FAILURE
@@ -84,6 +86,10 @@ fn run_demo(global: &GlobalArgs, matches: &ArgMatches, args: &DemoArgs) -> ExitC
     };
     // Before the temp dir and the daemon: nothing to clean up when there is no terminal.
     if let Err(e) = steward_tui::tui::require_terminal() {
+        eprintln!("steward demo: {e}");
+        return ExitCode::from(2);
+    }
+    if let Err(e) = steward::local_time::zone() {
         eprintln!("steward demo: {e}");
         return ExitCode::from(2);
     }

@@ -62,7 +62,7 @@ fn audit(tx: &rusqlite::Transaction<'_>, action: &str, resource: &str) -> Result
 
 /// Durable contact writes (the record and its audit row in one transaction) from
 /// `threads` threads for `dur`: commits per second.
-pub fn durable_writes(dir: &Path, threads: usize, dur: Duration) -> Result<f64> {
+pub fn durable_writes(dir: &Path, threads: usize, dur: Duration) -> Result<(f64, u64)> {
     open(dir)?;
     let body = data::contact();
     let start = Instant::now();
@@ -96,7 +96,8 @@ pub fn durable_writes(dir: &Path, threads: usize, dur: Duration) -> Result<f64> 
             })
             .collect::<Result<Vec<u64>>>()
     })?;
-    Ok(counts.iter().sum::<u64>() as f64 / start.elapsed().as_secs_f64())
+    let n = counts.iter().sum::<u64>();
+    Ok((n as f64 / start.elapsed().as_secs_f64(), n))
 }
 
 /// Inserts alerts `0..total` in transactions of `batch` (alert rows, three subject rows

@@ -21,6 +21,7 @@ use steward::wire::List;
 
 use steward::model::AuditStatus;
 
+use super::alert_order::{self, Order};
 use super::arm::{At, Mount};
 use super::body::{self, Accept, Format};
 use super::ctx::TenantCtx;
@@ -31,7 +32,7 @@ use super::resource::{doc_json, etag_header, raw_doc_json, resource_name};
 use crate::error::ApiError;
 use crate::ingest;
 use crate::store::tables::Facets;
-use crate::store::{Doc, Kind, TimeCursor, TimeOrder, TimeQuery};
+use crate::store::{Doc, Kind};
 
 /// The name of this list in cursors.
 const LIST: &str = "alerts";
@@ -54,52 +55,9 @@ pub struct AlertQuery {
     pub limit: Option<usize>,
     /// Where to resume.
     pub cursor: Option<String>,
-    /// `time desc` (the default, newest first) or `time asc` (oldest first); see
-    /// [`Order::parse`].
+    /// `FIELD [asc|desc]`: `timeGeneratedUtc` (the default, newest first), `name`,
+    /// `severity` or `status`; see [`Order::parse`].
     pub orderby: Option<String>,
-}
-
-/// The order of an alerts list. Only the generation time has an index (the time index,
-/// which also carries severity and status as facets), so only it orders a page without
-/// reading every alert: at 1M alerts an order by severity or status would cost a full
-/// scan per page, and `?severity=`/`?status=` give the operator the same answer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Order {
-    /// Newest first (the default).
-    NewestFirst,
-    /// Oldest first: the far end of the list in one page.
-    OldestFirst,
-}
-
-impl Order {
-    /// `?orderby=`: `time`/`timeGeneratedUtc` with `asc` or `desc` (default `desc`); a
-    /// 400 naming the orders there are otherwise.
-    pub(crate) fn parse(v: Option<&str>) -> Result<Order, ApiError> {
-        let Some(v) = v else {
-            return Ok(Order::NewestFirst);
-        };
-        let mut words = v.split_whitespace();
-        let field = words.next().unwrap_or("");
-        let dir = words.next().unwrap_or("desc");
-        let time = ["time", "timegeneratedutc", "properties/timegeneratedutc"]
-            .contains(&field.to_ascii_lowercase().as_str());
-        match (time, dir.to_ascii_lowercase().as_str(), words.next()) {
-            (true, "desc", None) => Ok(Order::NewestFirst),
-            (true, "asc", None) => Ok(Order::OldestFirst),
-            _ => Err(ApiError::invalid(format!(
-                "alerts can be ordered by `time desc` (newest first) or `time asc`, not `{v}`: only the time is indexed; filter by severity or status instead"
-            ))
-            .with_target("orderby")),
-        }
-    }
-
-    /// The list's name in its cursors: a cursor of one order is refused by the other.
-    fn list(self) -> &'static str {
-        match self {
-            Order::NewestFirst => LIST,
-            Order::OldestFirst => "alerts-asc",
-        }
-    }
 }
 
 /// A parsed filter over stored alerts (the list's, and a filtered export's).
@@ -164,6 +122,37 @@ impl Filter {
     pub(crate) fn accepts_facets(&self, f: Facets<'_>) -> bool {
         self.severity.as_deref().is_none_or(|s| f.severity == s)
             && self.status.as_deref().is_none_or(|s| f.status == s)
+    }
+
+    /// Every filter tested on the record alone (`?severity=&status=` from its body): for
+    /// a walk that has no time-index entry to test the facets on (the name orders).
+    pub(crate) fn accepts_record(&self, doc: &Doc) -> bool {
+        if self.severity.is_some() || self.status.is_some() {
+            #[derive(Default, Deserialize)]
+            struct Props {
+                #[serde(default)]
+                severity: Option<String>,
+                #[serde(default)]
+                status: Option<String>,
+            }
+            #[derive(Deserialize)]
+            struct Body {
+                #[serde(default)]
+                properties: Props,
+            }
+            let Ok(b) = serde_json::from_str::<Body>(&doc.body_json) else {
+                return false;
+            };
+            let lower = |v: Option<String>| v.unwrap_or_default().to_lowercase();
+            let (severity, status) = (lower(b.properties.severity), lower(b.properties.status));
+            if !self.accepts_facets(Facets {
+                severity: &severity,
+                status: &status,
+            }) {
+                return false;
+            }
+        }
+        self.accepts(doc)
     }
 
     /// `?until=` (which also starts the scan, see [`list_page`]; `since` ends it) and
@@ -256,65 +245,27 @@ async fn list_page(
     let limit = paging::limit(q.limit)?;
     let filter = Filter::new(&q, at)?;
     let order = Order::parse(q.orderby.as_deref())?;
-    // Newest first, the scan starts at the cursor, else just after `until`, and ends at
-    // `since`; oldest first, it starts after the cursor, else at `since`, and ends at
-    // `until`.
-    let cursor = match &q.cursor {
+    let list = order.list();
+    let resume = match &q.cursor {
         Some(c) => {
-            let p = paging::decode(&ctx.tenant, order.list(), c)?;
-            let (t, name) = p
-                .split_once(':')
-                .and_then(|(t, n)| Some((t.parse::<i64>().ok()?, n.to_owned())))
-                .ok_or_else(|| {
-                    ApiError::invalid("the cursor is not one this list gave out")
-                        .with_target("cursor")
-                })?;
-            Some(TimeCursor {
-                time_micros: t,
-                name,
-            })
+            let p = paging::decode(&ctx.tenant, &list, c)?;
+            Some(order.resume(&p).ok_or_else(|| {
+                ApiError::invalid("the cursor is not one this list gave out").with_target("cursor")
+            })?)
         }
-        None => match order {
-            Order::NewestFirst => filter.until.map(|u| TimeCursor {
-                time_micros: u.saturating_add(1),
-                name: String::new(),
-            }),
-            Order::OldestFirst => filter.since.map(|s| TimeCursor {
-                time_micros: s.saturating_sub(1),
-                name: String::new(),
-            }),
-        },
+        None => None,
     };
-    let (since, until) = (filter.since, filter.until);
     let page = ctx
-        .read(move |r| {
-            let (order, bound) = match order {
-                Order::NewestFirst => (TimeOrder::NewestFirst, since),
-                Order::OldestFirst => (TimeOrder::OldestFirst, until),
-            };
-            let q = TimeQuery {
-                order,
-                cursor: cursor.as_ref(),
-                bound,
-                limit,
-                facets: Box::new(|f| filter.accepts_facets(f)),
-                filter: Box::new(|d| filter.accepts(d)),
-            };
-            Ok(r.list_by_time(Kind::Alert, q)?)
-        })
+        .read(move |r| alert_order::page(r, order, resume, &filter, limit))
         .await?;
     let value = page
         .items
         .iter()
         .map(raw_doc_json)
         .collect::<Result<Vec<_>, _>>()?;
-    let next = page.next.map(|c| {
-        paging::encode(
-            &ctx.tenant,
-            order.list(),
-            &format!("{}:{}", c.time_micros, c.name),
-        )
-    });
+    let next = page
+        .next
+        .map(|c| paging::encode(&ctx.tenant, &list, &alert_order::position(&c)));
     let mut query = mount.query();
     for (k, v) in [
         ("severity", &q.severity),

@@ -35,6 +35,7 @@ use super::body;
 use super::ctx::TenantCtx;
 use super::extract::{P, Q};
 use super::idempotency::{IdempotencyKey, Outcome};
+use super::orderby::{self, Dir};
 use super::paging;
 use super::resource::{self, ListQuery, Precondition, get_record, name_page};
 use super::resource::{doc_json, etag_header, resource_name};
@@ -103,8 +104,10 @@ pub async fn list_policies(
     ctx.require(Permission::JitRead, POLICIES).await?;
     let (rg, loc) = at.placement()?;
     let limit = paging::limit(q.limit)?;
+    let dir = orderby::name_order(q.orderby.as_deref())?;
+    let list = orderby::cursor_list(POLICIES, dir);
     let after = match &q.cursor {
-        Some(c) => Some(paging::decode(&ctx.tenant, POLICIES, c)?),
+        Some(c) => Some(paging::decode(&ctx.tenant, &list, c)?),
         None => None,
     };
     let (docs, next, mut requests) = ctx
@@ -112,7 +115,10 @@ pub async fn list_policies(
             let mut found: Vec<Doc> = Vec::new();
             let mut after = after;
             loop {
-                let page = r.list(Kind::JitPolicy, after.as_deref(), SCAN)?;
+                let page = match dir {
+                    Dir::Asc => r.list(Kind::JitPolicy, after.as_deref(), SCAN)?,
+                    Dir::Desc => r.list_desc(Kind::JitPolicy, after.as_deref(), SCAN)?,
+                };
                 for doc in page.items {
                     if !policy_of(&doc)?.is_at(rg.as_deref(), loc.as_deref()) {
                         continue;
@@ -134,15 +140,13 @@ pub async fn list_policies(
         .iter()
         .map(|d| policy_json(d, requests.remove(&d.name).unwrap_or_default()))
         .collect::<Result<Vec<_>, _>>()?;
-    let next = next.map(|n| paging::encode(&ctx.tenant, POLICIES, &n));
+    let next = next.map(|n| paging::encode(&ctx.tenant, &list, &n));
     let path = at.list_path(&ctx, mount, "jit-policies", "jitNetworkAccessPolicies");
-    Ok(Json(paging::page(
-        value,
-        &path,
-        &mount.query(),
-        limit,
-        next,
-    )))
+    let mut query = mount.query();
+    if let Some(o) = &q.orderby {
+        query.push(("orderby", o.clone()));
+    }
+    Ok(Json(paging::page(value, &path, &query, limit, next)))
 }
 
 /// Reads one policy with its requests, or 404 (also when it is not at the resource
@@ -244,7 +248,10 @@ pub async fn put_policy(
         .await?;
     // firewall: the policy's ports are the guards.
     crate::firewall::changed(&ctx.shared, &ctx.tenant, resource).await?;
-    let (_, v) = read_policy(&ctx, doc.name.clone(), None, None).await?;
+    // The answer is the policy as committed, with its requests: read back by name, a
+    // delete that lands in between would turn a committed PUT into a 404.
+    let mut requests = ctx.read(requests_by_policy).await?;
+    let v = policy_json(&doc, requests.remove(&doc.name).unwrap_or_default())?;
     let status = if created && !mount.is_arm() {
         StatusCode::CREATED
     } else {
@@ -299,10 +306,19 @@ pub async fn initiate(
     let (rg, loc) = at.placement()?;
     let value = body::object(&ctx.shared, &headers, raw).await?;
     let asked = InitiateRequest::parse(&value, &ctx.tenant)?;
+    // The path's placement is part of what is asked: a retry of the key at another
+    // group or location is another request (422), not a replay of the first answer.
+    // (Placements compare without case, as the lists filter them.)
+    let place = format!(
+        "{}/{}",
+        rg.as_deref().unwrap_or("-"),
+        loc.as_deref().unwrap_or("-")
+    )
+    .to_ascii_lowercase();
     let key = IdempotencyKey::of(
         &ctx,
         &headers,
-        &format!("{} jit-policies/{name}", Operation::JitInitiate),
+        &format!("{} jit-policies/{name} at {place}", Operation::JitInitiate),
         value.to_string().as_bytes(),
     )?;
     let requestor = ctx.caller.user.clone();

@@ -1,6 +1,7 @@
 //! The API's routes: one module per resource, each with its handlers and nothing else,
 //! plus the helpers every tenant route uses to learn who is calling and what it may do.
 
+mod alert_order;
 mod alerts;
 mod arm;
 mod audit;
@@ -12,6 +13,7 @@ mod export;
 mod extract;
 pub mod idempotency;
 mod jit;
+mod orderby;
 mod overview;
 mod paging;
 mod resource;

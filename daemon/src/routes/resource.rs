@@ -15,6 +15,7 @@ use steward::wire::List;
 
 use super::arm::Mount;
 use super::ctx::TenantCtx;
+use super::orderby::{self, Dir};
 use super::paging;
 use crate::error::ApiError;
 use crate::store::{AuditEntry, Doc, DocInput, IfMatch, Kind, TenantWrite};
@@ -121,9 +122,12 @@ pub struct ListQuery {
     pub limit: Option<usize>,
     /// Where to resume.
     pub cursor: Option<String>,
+    /// `name asc` (the default) or `name desc` ([`super::orderby::name_order`]).
+    pub orderby: Option<String>,
 }
 
-/// One page of a tenant's records of `kind` in name order, as the list envelope: checks
+/// One page of a tenant's records of `kind` in name order (`?orderby=name desc`: reversed),
+/// as the list envelope: checks
 /// `needed`, resumes after the cursor of the list called `list`, serves each record
 /// with `to_json`, and links the next page at `path` (with the mount's `api-version`).
 pub async fn name_page(
@@ -137,20 +141,31 @@ pub async fn name_page(
 ) -> Result<List<Value>, ApiError> {
     ctx.require(needed, list).await?;
     let limit = paging::limit(q.limit)?;
+    let dir = orderby::name_order(q.orderby.as_deref())?;
+    let list = orderby::cursor_list(list, dir);
     let after = match &q.cursor {
-        Some(c) => Some(paging::decode(&ctx.tenant, list, c)?),
+        Some(c) => Some(paging::decode(&ctx.tenant, &list, c)?),
         None => None,
     };
     let page = ctx
-        .read(move |r| Ok(r.list(kind, after.as_deref(), limit)?))
+        .read(move |r| {
+            Ok(match dir {
+                Dir::Asc => r.list(kind, after.as_deref(), limit)?,
+                Dir::Desc => r.list_desc(kind, after.as_deref(), limit)?,
+            })
+        })
         .await?;
     let value = page
         .items
         .iter()
         .map(&mut to_json)
         .collect::<Result<Vec<_>, _>>()?;
-    let next = page.next.map(|n| paging::encode(&ctx.tenant, list, &n));
-    Ok(paging::page(value, path, &mount.query(), limit, next))
+    let next = page.next.map(|n| paging::encode(&ctx.tenant, &list, &n));
+    let mut query = mount.query();
+    if let Some(o) = &q.orderby {
+        query.push(("orderby", o.clone()));
+    }
+    Ok(paging::page(value, path, &query, limit, next))
 }
 
 /// A PUT's precondition, from its headers: `If-Match` (an etag, or `*`: the record must

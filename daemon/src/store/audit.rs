@@ -274,54 +274,95 @@ where
         Some(h) => (Some(h.head), h.anchor),
         None => (None, None),
     };
-    let mut expected_seq = anchor.as_ref().map_or(1, |a| a.seq + 1);
-    let mut prev = anchor
-        .as_ref()
-        .map_or_else(|| GENESIS_HASH.to_string(), |a| a.hash.clone());
-    let mut records = 0u64;
-    let mut bad: Option<u64> = None;
+    let mut walk = ChainWalk::new(tenant, anchor);
     for item in audit.range((tenant, 0u64)..=(tenant, u64::MAX))? {
         let (k, v) = item?;
-        let seq = k.value().1;
-        if seq != expected_seq {
-            bad = Some(expected_seq.min(seq));
+        if !walk.step(k.value().1, v.value()) {
             break;
         }
-        let ok = match codec::decode::<AuditRecord>(v.value()) {
+    }
+    Ok(walk.finish(head_point))
+}
+
+/// One tenant's chain checked record by record in sequence order, from its anchor: what
+/// every backend's verification runs over the stored bytes, so a chain verifies the same
+/// wherever it is kept.
+pub(crate) struct ChainWalk<'t> {
+    /// The tenant (part of every hash).
+    tenant: &'t str,
+    /// The last purged record, where the walk starts.
+    anchor: Option<ChainPoint>,
+    /// The sequence number the next record must have.
+    expected_seq: u64,
+    /// The hash the next record must link to.
+    prev: String,
+    /// Records that verified.
+    records: u64,
+    /// The first record that does not verify.
+    bad: Option<u64>,
+}
+
+impl<'t> ChainWalk<'t> {
+    /// A walk of `tenant`'s chain starting after `anchor` (from seq 1 without one).
+    pub(crate) fn new(tenant: &'t str, anchor: Option<ChainPoint>) -> ChainWalk<'t> {
+        ChainWalk {
+            tenant,
+            expected_seq: anchor.as_ref().map_or(1, |a| a.seq + 1),
+            prev: anchor
+                .as_ref()
+                .map_or_else(|| GENESIS_HASH.to_string(), |a| a.hash.clone()),
+            anchor,
+            records: 0,
+            bad: None,
+        }
+    }
+
+    /// Checks the stored record `bytes` at `seq`; `false` when it does not verify (the walk
+    /// is over).
+    pub(crate) fn step(&mut self, seq: u64, bytes: &[u8]) -> bool {
+        if seq != self.expected_seq {
+            self.bad = Some(self.expected_seq.min(seq));
+            return false;
+        }
+        match codec::decode::<AuditRecord>(bytes) {
             Ok(rec)
                 if rec.seq == seq
-                    && rec.prev_hash == prev
-                    && compute_hash(&rec, tenant).is_ok_and(|h| h == rec.hash) =>
+                    && rec.prev_hash == self.prev
+                    && compute_hash(&rec, self.tenant).is_ok_and(|h| h == rec.hash) =>
             {
-                prev = rec.hash;
+                self.prev = rec.hash;
+                self.records += 1;
+                self.expected_seq += 1;
                 true
             }
-            _ => false,
-        };
-        if !ok {
-            bad = Some(seq);
-            break;
-        }
-        records += 1;
-        expected_seq += 1;
-    }
-    if bad.is_none() {
-        // The walk ended: it must end exactly at the head, with the head's hash.
-        let end_seq = expected_seq - 1;
-        match &head_point {
-            Some(h) if h.seq != end_seq => bad = Some(end_seq.min(h.seq) + 1),
-            Some(h) if h.hash != prev => bad = Some(h.seq),
-            None if records > 0 => bad = Some(1),
-            _ => {}
+            _ => {
+                self.bad = Some(seq);
+                false
+            }
         }
     }
-    Ok(VerifyReport {
-        ok: bad.is_none(),
-        records,
-        head: head_point,
-        anchor,
-        first_bad_seq: bad,
-    })
+
+    /// The report, once every record was stepped through: the walk must end exactly at
+    /// `head`, with the head's hash.
+    pub(crate) fn finish(self, head: Option<ChainPoint>) -> VerifyReport {
+        let mut bad = self.bad;
+        if bad.is_none() {
+            let end_seq = self.expected_seq - 1;
+            match &head {
+                Some(h) if h.seq != end_seq => bad = Some(end_seq.min(h.seq) + 1),
+                Some(h) if h.hash != self.prev => bad = Some(h.seq),
+                None if self.records > 0 => bad = Some(1),
+                _ => {}
+            }
+        }
+        VerifyReport {
+            ok: bad.is_none(),
+            records: self.records,
+            head,
+            anchor: self.anchor,
+            first_bad_seq: bad,
+        }
+    }
 }
 
 pub(crate) fn read_head<H>(heads: &H, tenant: &str) -> Result<Option<AuditHead>, StoreError>
@@ -382,6 +423,43 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
     s
 }
 
+/// The stored record for `entry` at `seq` after `prev_hash` in `tenant`'s chain, and its
+/// stored bytes: the people it concerns as HMACs under `key` (each once, in the order
+/// given), the resource id rendered, the hash computed. Every backend appends these bytes.
+pub(crate) fn seal(
+    tenant: &str,
+    key: &HmacKey,
+    at: jiff::Timestamp,
+    entry: &AuditEntry,
+    seq: u64,
+    prev_hash: String,
+) -> Result<(AuditRecord, Vec<u8>), StoreError> {
+    let mut seen = std::collections::HashSet::new();
+    let hmacs: Vec<String> = entry
+        .subjects
+        .iter()
+        .map(|s| key.subject(s))
+        .filter(|h| seen.insert(h.clone()))
+        .collect();
+    let mut rec = AuditRecord {
+        seq,
+        at,
+        caller: entry.caller.clone(),
+        operation_name: entry.operation_name.clone(),
+        status: entry.status,
+        correlation_id: entry.correlation_id.clone(),
+        resource_id: entry.resource_id(key),
+        fields: entry.fields.clone(),
+        subjects: hmacs,
+        details: entry.details.clone(),
+        prev_hash,
+        hash: String::new(),
+    };
+    rec.hash = compute_hash(&rec, tenant).map_err(|e| StoreError::codec("audit record", e))?;
+    let bytes = codec::encode(&rec).map_err(|e| StoreError::codec("audit record", e))?;
+    Ok((rec, bytes))
+}
+
 /// A tenant's audit chain inside one write transaction: the only code that appends to a
 /// chain or purges its oldest records (`txn::apply` calls it for each job's entries, after
 /// the job's changes, so a change and its record commit together).
@@ -418,29 +496,7 @@ impl<'t> Chain<'t> {
             Some(h) => (h.head.seq + 1, h.head.hash, h.anchor),
             None => (1, GENESIS_HASH.to_string(), None),
         };
-        let mut seen = std::collections::HashSet::new();
-        let hmacs: Vec<String> = entry
-            .subjects
-            .iter()
-            .map(|s| key.subject(s))
-            .filter(|h| seen.insert(h.clone()))
-            .collect();
-        let mut rec = AuditRecord {
-            seq,
-            at,
-            caller: entry.caller.clone(),
-            operation_name: entry.operation_name.clone(),
-            status: entry.status,
-            correlation_id: entry.correlation_id.clone(),
-            resource_id: entry.resource_id(key),
-            fields: entry.fields.clone(),
-            subjects: hmacs,
-            details: entry.details.clone(),
-            prev_hash,
-            hash: String::new(),
-        };
-        rec.hash = compute_hash(&rec, tenant).map_err(|e| StoreError::codec("audit record", e))?;
-        let bytes = codec::encode(&rec).map_err(|e| StoreError::codec("audit record", e))?;
+        let (rec, bytes) = seal(tenant, key, at, entry, seq, prev_hash)?;
         self.records.insert((tenant, seq), bytes.as_slice())?;
         for h in &rec.subjects {
             self.subjects.insert((tenant, h.as_str(), seq), ())?;

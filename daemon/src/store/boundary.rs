@@ -45,6 +45,15 @@ pub trait TenantRead {
         limit: usize,
     ) -> Result<Page<Doc, String>, StoreError>;
 
+    /// Records of `kind` in reverse name order, strictly before the cursor `before` (from
+    /// the last name when `None`): `?orderby=name desc` (`limit` is at least 1).
+    fn list_desc(
+        &self,
+        kind: Kind,
+        before: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<Doc, String>, StoreError>;
+
     /// Records of `kind` in name order after `after`, as [`DocText`] (name, etag and body
     /// only): what exports read.
     fn list_text(

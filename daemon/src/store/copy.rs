@@ -385,7 +385,7 @@ pub(crate) mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
         seed(&store);
-        let before = dump(&store.db.get().unwrap());
+        let before = dump(&store.redb_slot().get().unwrap());
         assert!(
             before.iter().all(|(_, r)| !r.is_empty()),
             "every table is seeded"
@@ -394,7 +394,7 @@ pub(crate) mod tests {
         // A copy of a snapshot, through the copier's one-line list.
         let copy_path = dir.path().join("plain.redb");
         let counts = {
-            let db = store.db.get().unwrap();
+            let db = store.redb_slot().get().unwrap();
             let rtx = db.begin_read().unwrap();
             write_copy(&rtx, &copy_path, |_| Ok(())).unwrap()
         };

@@ -86,14 +86,61 @@ pub(super) fn writer_loop(
 }
 
 /// A job that ran, waiting for the commit to be answered.
-struct Ran {
-    job: Box<dyn JobFn>,
+pub(crate) struct Ran {
+    /// The job, answered after the commit.
+    pub(crate) job: Box<dyn JobFn>,
     /// The closure returned `Ok` (else it answers with its own error).
-    closure_ok: bool,
+    pub(crate) closure_ok: bool,
     /// Refused by the writer despite `Ok`: [`WriteError::Unaudited`] or a panic.
-    refusal: Option<WriteError>,
-    tenant: TenantId,
-    events: Vec<txn::JobEvent>,
+    pub(crate) refusal: Option<WriteError>,
+    /// Its tenant.
+    pub(crate) tenant: TenantId,
+    /// The change events it sends once committed (none unless it landed).
+    pub(crate) events: Vec<txn::JobEvent>,
+}
+
+/// What one job's run means for its group, whatever the backend: whether it landed, and
+/// what to apply (its changes with their audit entries, or only the failure's entries).
+pub(crate) struct Settled {
+    /// The closure returned `Ok`.
+    pub(crate) closure_ok: bool,
+    /// Refused despite `Ok`: [`WriteError::Unaudited`] or a panic.
+    pub(crate) refusal: Option<WriteError>,
+    /// What to apply in the group's transaction: staged changes and audit entries.
+    pub(crate) apply: Option<(Vec<txn::Staged>, Vec<super::AuditEntry>)>,
+    /// Events to send after the commit (empty unless the job landed).
+    pub(crate) events: Vec<txn::JobEvent>,
+}
+
+/// Settles a job from its closure's `outcome` (`Err`: it panicked) and what it staged.
+/// A change without an audit entry is refused; a failed job keeps only the entries it
+/// asked to be kept on failure.
+pub(crate) fn settle(outcome: std::thread::Result<bool>, parts: txn::Parts) -> Settled {
+    let txn::Parts {
+        staged,
+        audit,
+        failure_audit,
+        events,
+    } = parts;
+    let (closure_ok, refusal, apply) = match outcome {
+        Err(_) => (false, Some(WriteError::Panicked), None),
+        Ok(false) => (false, None, Some((Vec::new(), failure_audit))),
+        Ok(true) if !staged.is_empty() && audit.is_empty() => {
+            (true, Some(WriteError::Unaudited), None)
+        }
+        Ok(true) => (true, None, Some((staged, audit))),
+    };
+    let events = if closure_ok && refusal.is_none() {
+        events
+    } else {
+        Vec::new()
+    };
+    Settled {
+        closure_ok,
+        refusal,
+        apply,
+        events,
+    }
 }
 
 /// Runs and commits one group; `true` when it failed on an I/O error that leaves the
@@ -132,21 +179,13 @@ fn run_group(
             let outcome = catch_unwind(AssertUnwindSafe(|| f.run(&mut view)));
             (outcome, view.into_parts())
         };
-        let txn::Parts {
-            staged,
-            audit,
-            failure_audit,
+        let Settled {
+            closure_ok,
+            refusal,
+            apply,
             events,
-        } = parts;
-        let (closure_ok, refusal, applied) = match outcome {
-            Err(_) => (false, Some(WriteError::Panicked), None),
-            Ok(false) => (false, None, Some((Vec::new(), failure_audit))),
-            Ok(true) if !staged.is_empty() && audit.is_empty() => {
-                (true, Some(WriteError::Unaudited), None)
-            }
-            Ok(true) => (true, None, Some((staged, audit))),
-        };
-        let applied = match applied {
+        } = settle(outcome, parts);
+        let applied = match apply {
             None => Ok(()),
             Some((staged, entries)) => {
                 let r = txn::apply(&wtx, tenant.as_str(), key, now, &staged, &entries);
@@ -171,11 +210,6 @@ fn run_group(
                 .chain(rest.map(|j| j.f));
             return fail(&mut all, e);
         }
-        let events = if closure_ok && refusal.is_none() {
-            events
-        } else {
-            Vec::new()
-        };
         ran.push(Ran {
             job: f,
             closure_ok,
@@ -189,40 +223,50 @@ fn run_group(
             if let Some(p) = pending {
                 p.journal(replays);
             }
-            shared.commits.fetch_add(1, Ordering::SeqCst);
-            for r in ran {
-                let landed = r.closure_ok && r.refusal.is_none();
-                let counter = if landed {
-                    &shared.jobs_committed
-                } else {
-                    &shared.jobs_failed
-                };
-                counter.fetch_add(1, Ordering::SeqCst);
-                for ev in r.events {
-                    let seq = shared.event_seq.lock().map_or(0, |mut last| {
-                        let n = last.entry((r.tenant.clone(), ev.kind)).or_insert(0);
-                        *n += 1;
-                        *n
-                    });
-                    let _ = shared.events.send(ChangeEvent {
-                        seq,
-                        at_micros: now,
-                        tenant: r.tenant.clone(),
-                        kind: ev.kind,
-                        name: ev.name,
-                        action: ev.action,
-                    });
-                }
-                r.job.answer(r.refusal.map_or(Ok(()), Err));
-            }
+            committed(shared, ran, now);
             false
         }
         Err(e) => fail(&mut ran.into_iter().map(|r| r.job), StoreError::from(e)),
     }
 }
 
+/// After a group's commit: counts it, sends the landed jobs' change events and answers
+/// every job (the group's clock `now` is the events' time).
+pub(crate) fn committed(shared: &Shared, ran: Vec<Ran>, now: i64) {
+    shared.commits.fetch_add(1, Ordering::SeqCst);
+    for r in ran {
+        let landed = r.closure_ok && r.refusal.is_none();
+        let counter = if landed {
+            &shared.jobs_committed
+        } else {
+            &shared.jobs_failed
+        };
+        counter.fetch_add(1, Ordering::SeqCst);
+        for ev in r.events {
+            let seq = shared.event_seq.lock().map_or(0, |mut last| {
+                let n = last.entry((r.tenant.clone(), ev.kind)).or_insert(0);
+                *n += 1;
+                *n
+            });
+            let _ = shared.events.send(ChangeEvent {
+                seq,
+                at_micros: now,
+                tenant: r.tenant.clone(),
+                kind: ev.kind,
+                name: ev.name,
+                action: ev.action,
+            });
+        }
+        r.job.answer(r.refusal.map_or(Ok(()), Err));
+    }
+}
+
 /// Answers every job with (a copy of) the group's storage error.
-fn fail_all(shared: &Shared, jobs: &mut dyn Iterator<Item = Box<dyn JobFn>>, e: &StoreError) {
+pub(crate) fn fail_all(
+    shared: &Shared,
+    jobs: &mut dyn Iterator<Item = Box<dyn JobFn>>,
+    e: &StoreError,
+) {
     for job in jobs {
         shared.jobs_failed.fetch_add(1, Ordering::SeqCst);
         job.answer(Err(WriteError::Store(e.duplicate())));

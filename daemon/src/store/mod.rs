@@ -5,12 +5,14 @@
 //! | --- | --- |
 //! | [`tables`] | every table definition: the on-disk layout in one screen |
 //! | `boundary` | [`TenantRead`], [`TenantWrite`]: what the daemon asks of a storage backend |
+//! | `backend` | [`TenantReader`] (the read handle of either backend) and the timers' schedule view |
 //! | [`codec`] | the format-version byte + postcard encoding of every value |
 //! | `doc` | [`Doc`], [`DocInput`], [`Kind`], schedule entries |
 //! | `audit` | audit entries, the hash chain over the stored records and its verification |
-//! | `read` | [`TenantReader`]: tenant-scoped reads in short read transactions |
+//! | `read` | [`RedbReader`]: tenant-scoped reads in short read transactions |
 //! | `time_scan` | the time index walked newest or oldest first, and its facets counted (the overview) |
 //! | `txn` | [`TenantTxn`]: a write job's tenant-scoped view; staging and applying changes |
+//! | `view` | what a write job reads of the writer's transaction, per backend |
 //! | `writer` | [`Writer`]: the handle to the one thread that owns write transactions |
 //! | `group` | that thread's loop: run a group of jobs in one transaction, commit, answer |
 //! | `slot` | the replaceable open `Database`, reopened after an I/O error (full disk) |
@@ -33,6 +35,7 @@ pub mod codec;
 pub mod tables;
 
 mod audit;
+mod backend;
 mod backup;
 mod boundary;
 mod check;
@@ -49,6 +52,7 @@ mod space;
 mod swap;
 mod time_scan;
 mod txn;
+mod view;
 mod writer;
 
 use std::path::{Path, PathBuf};
@@ -61,6 +65,7 @@ use steward::names::TenantId;
 pub use audit::{
     AuditEntry, ChainPoint, GENESIS_HASH, HASHED_SEGMENT_PREFIX, VerifyReport, system_caller,
 };
+pub use backend::TenantReader;
 pub use backup::{BackupReport, REPLACED_PREFIX, RESTORE_FILE, RestoreReport};
 pub use boundary::{TenantRead, TenantWrite};
 pub use check::CheckReport;
@@ -68,7 +73,7 @@ pub use codec::CodecError;
 pub use copy::CopyCounts;
 pub use doc::{Doc, DocInput, Kind, ScheduleAction, Scheduled};
 pub use error::{StoreError, WriteError};
-pub use read::{DocText, Page, SubjectHit, TenantReader, TimeCursor};
+pub use read::{DocText, Page, RedbReader, SubjectHit, TimeCursor};
 pub use reserve::{RESERVE_BYTES, RESERVE_FILE};
 pub use space::Space;
 pub use swap::{COPY_FILE, Retirement, RewriteReport, overwrite_with_zeros};
@@ -78,6 +83,7 @@ pub use writer::{ChangeEvent, Handoff, JobError, WriteJob, Writer, WriterStats};
 
 use audit::HmacKey;
 pub(crate) use audit::hex;
+use backend::Schedule;
 use slot::DbSlot;
 
 /// The database file's name inside the data directory.
@@ -131,16 +137,30 @@ pub struct Due {
 /// every [`TenantReader`] is gone too ([`Writer`] handles do not hold the file).
 #[derive(Debug)]
 pub struct Store {
+    /// The backend the data lives in.
+    backend: Backend,
+    /// Handle to the writer thread.
+    writer: Writer,
+    /// The writer thread, joined on drop.
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+/// The backends a [`Store`] runs on, with what each keeps open.
+#[derive(Debug)]
+enum Backend {
+    /// The embedded redb file.
+    Redb(RedbStore),
+}
+
+/// What an open redb store keeps.
+#[derive(Debug)]
+struct RedbStore {
     /// The database, shared with readers and the writer thread, reopened after I/O errors.
     db: Arc<DbSlot>,
     /// The database file.
     path: PathBuf,
     /// The installation's HMAC key (from the meta table).
     key: HmacKey,
-    /// Handle to the writer thread.
-    writer: Writer,
-    /// The writer thread, joined on drop.
-    thread: Option<std::thread::JoinHandle<()>>,
     /// Held while a backup runs: one at a time (each holds a snapshot, which keeps redb
     /// from reusing the pages freed meanwhile).
     backing_up: std::sync::Mutex<()>,
@@ -168,23 +188,50 @@ impl Store {
             slot::guarded(db, &path, "the meta table could not be read", |db| init(db))?;
         let key = key?;
         let db = Arc::new(DbSlot::new(db, &path));
+        let (thread_db, thread_key) = (db.clone(), key.clone());
+        let limits = (options.max_group.max(1), options.rewrite_journal_bytes);
+        let schedule: std::sync::Weak<dyn Schedule> = Arc::downgrade(&db) as _;
         let (writer, thread) = Writer::start(
-            db.clone(),
-            key.clone(),
-            reserve::Reserve::open(data_dir),
-            options.max_group,
+            schedule,
+            Some(reserve::Reserve::open(data_dir)),
             options.queue_capacity,
             options.event_capacity,
-            options.rewrite_journal_bytes,
+            move |rx, wake, shared| {
+                group::writer_loop(thread_db, thread_key, rx, wake, shared, limits)
+            },
         )?;
         Ok(Store {
-            db,
-            path,
-            key,
+            backend: Backend::Redb(RedbStore {
+                db,
+                path,
+                key,
+                backing_up: std::sync::Mutex::new(()),
+            }),
             writer,
             thread: Some(thread),
-            backing_up: std::sync::Mutex::new(()),
         })
+    }
+
+    /// The redb store, or the refusal of an operation only the redb backend has.
+    fn redb(&self, what: &str) -> Result<&RedbStore, StoreError> {
+        match &self.backend {
+            Backend::Redb(r) => Ok(r),
+        }
+        .map_err(|()| StoreError::Refused(format!("{what} is only for the redb backend")))
+    }
+
+    /// The redb file's slot (the unit tests of the copier look at the live file).
+    #[cfg(test)]
+    pub(crate) fn redb_slot(&self) -> &Arc<DbSlot> {
+        let Backend::Redb(r) = &self.backend;
+        &r.db
+    }
+
+    /// The timers' view of the schedule.
+    fn schedule(&self) -> &dyn Schedule {
+        match &self.backend {
+            Backend::Redb(r) => &*r.db,
+        }
     }
 
     /// Online backup: copies one read snapshot (the whole store as of one moment) to
@@ -192,11 +239,13 @@ impl Store {
     /// `backup.rs`). Blocking: call it off the async threads. A second backup while one
     /// runs is refused.
     pub fn backup(&self, out: &Path) -> Result<BackupReport, StoreError> {
-        let _one = self.backing_up.try_lock().map_err(|_| {
+        let redb =
+            self.redb("an online backup (PostgreSQL has its own: pg_dump, pg_basebackup)")?;
+        let _one = redb.backing_up.try_lock().map_err(|_| {
             StoreError::Refused("a backup is already running; try again when it is done".into())
         })?;
-        let data_dir = self.path.parent().unwrap_or(Path::new("/"));
-        let db = self.db.get()?;
+        let data_dir = redb.path.parent().unwrap_or(Path::new("/"));
+        let db = redb.db.get()?;
         let rtx = db.begin_read()?;
         backup::write_backup(&rtx, out, data_dir)
     }
@@ -232,14 +281,20 @@ impl Store {
         check::check(db, &path).map(|(_, report)| report)
     }
 
-    /// The database file.
+    /// The database file (redb); empty for a backend that has none.
     pub fn path(&self) -> &Path {
-        &self.path
+        match &self.backend {
+            Backend::Redb(r) => &r.path,
+        }
     }
 
     /// A read handle bound to `tenant`: it sees that tenant's data and nothing else.
     pub fn tenant(&self, tenant: &TenantId) -> TenantReader {
-        TenantReader::new(self.db.clone(), tenant, self.key.clone())
+        match &self.backend {
+            Backend::Redb(r) => {
+                TenantReader::Redb(RedbReader::new(r.db.clone(), tenant, r.key.clone()))
+            }
+        }
     }
 
     /// A handle to the writer (cloneable, for tasks).
@@ -255,22 +310,13 @@ impl Store {
         now_secs: i64,
         limit: usize,
     ) -> Result<Vec<Due>, StoreError> {
-        self.db.read(|db| due_entries(db, action, now_secs, limit))
+        self.schedule().due(action, now_secs, limit)
     }
 
     /// The earliest time anything of `action` is scheduled, if any (for the JIT timer to
     /// sleep until the next end, to the second).
     pub fn next_due(&self, action: ScheduleAction) -> Result<Option<i64>, StoreError> {
-        self.db.read(|db| {
-            let rtx = db.begin_read()?;
-            let t = rtx.open_table(tables::SCHEDULE)?;
-            let a = action.as_u8();
-            let mut range = t.range((a, i64::MIN, 0u8, "", "")..(a + 1, i64::MIN, 0u8, "", ""))?;
-            match range.next() {
-                Some(item) => Ok(Some(item?.0.value().1)),
-                None => Ok(None),
-            }
-        })
+        self.schedule().next_due(action)
     }
 
     /// Stops the writer and closes the database (same as dropping the store).
@@ -296,6 +342,21 @@ fn existing(data_dir: &Path) -> Result<PathBuf, StoreError> {
         )));
     }
     Ok(path)
+}
+
+/// The earliest `at_secs` of `action` in the schedule table, if any.
+pub(crate) fn next_due_entry(
+    db: &Database,
+    action: ScheduleAction,
+) -> Result<Option<i64>, StoreError> {
+    let rtx = db.begin_read()?;
+    let t = rtx.open_table(tables::SCHEDULE)?;
+    let a = action.as_u8();
+    let mut range = t.range((a, i64::MIN, 0u8, "", "")..(a + 1, i64::MIN, 0u8, "", ""))?;
+    match range.next() {
+        Some(item) => Ok(Some(item?.0.value().1)),
+        None => Ok(None),
+    }
 }
 
 pub(crate) fn due_entries(

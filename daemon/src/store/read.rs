@@ -1,4 +1,4 @@
-//! Reads, always through a handle bound to one tenant: [`TenantReader`] (its own short read
+//! Reads, always through a handle bound to one tenant: [`RedbReader`] (its own short read
 //! transactions, which never wait for the writer) and the helpers `txn.rs` shares for reads
 //! inside the writer's transaction.
 //!
@@ -135,11 +135,30 @@ pub(crate) fn list_docs(
     after: Option<&str>,
     limit: usize,
 ) -> Result<Page<Doc, String>, StoreError> {
+    list_docs_in(t, tenant, kind, Walk::Asc(after), limit)
+}
+
+/// Which way a walk by name goes, and the name it resumes after (strictly).
+#[derive(Debug, Clone, Copy)]
+enum Walk<'a> {
+    /// Name order, after this name (or from the first).
+    Asc(Option<&'a str>),
+    /// Reverse name order, before this name (or from the last).
+    Desc(Option<&'a str>),
+}
+
+fn list_docs_in(
+    t: &impl Records,
+    tenant: &str,
+    kind: Kind,
+    walk: Walk<'_>,
+    limit: usize,
+) -> Result<Page<Doc, String>, StoreError> {
     list_by_name(
         t,
         tenant,
         kind,
-        after,
+        walk,
         limit,
         |d: &Doc| &d.name,
         |name, bytes| {
@@ -152,27 +171,34 @@ pub(crate) fn list_docs(
     )
 }
 
-/// Records of `kind` in name order after `after`, at most `limit`, each decoded by
+/// Records of `kind` by name in the direction of `walk`, at most `limit`, each decoded by
 /// `decode(name, bytes)`; `name_of` gives the next page's start from the last one.
 fn list_by_name<D>(
     t: &impl Records,
     tenant: &str,
     kind: Kind,
-    after: Option<&str>,
+    walk: Walk<'_>,
     limit: usize,
     name_of: impl Fn(&D) -> &str,
     mut decode: impl FnMut(&str, &[u8]) -> Result<D, StoreError>,
 ) -> Result<Page<D, String>, StoreError> {
     let limit = limit.max(1);
     let k = kind.as_u8();
-    let lower = match after {
-        Some(a) => Bound::Excluded((tenant, k, a)),
-        None => Bound::Included((tenant, k, "")),
+    let first = Bound::Included((tenant, k, ""));
+    let end = Bound::Excluded((tenant, k + 1, ""));
+    let range: Box<dyn Iterator<Item = _>> = match walk {
+        Walk::Asc(after) => {
+            let lower = after.map_or(first, |a| Bound::Excluded((tenant, k, a)));
+            Box::new(t.range((lower, end))?)
+        }
+        Walk::Desc(before) => {
+            let upper = before.map_or(end, |b| Bound::Excluded((tenant, k, b)));
+            Box::new(t.range((first, upper))?.rev())
+        }
     };
-    let upper = Bound::Excluded((tenant, k + 1, ""));
     let mut items = Vec::with_capacity(limit.min(1024));
     let mut more = false;
-    for item in t.range((lower, upper))? {
+    for item in range {
         let (key, v) = item?;
         if items.len() == limit {
             more = true;
@@ -241,7 +267,7 @@ pub(crate) fn list_text(
         t,
         tenant,
         kind,
-        after,
+        Walk::Asc(after),
         limit,
         |d: &DocText| &d.name,
         |name, bytes| decode_text(tenant, kind, name, bytes),
@@ -280,22 +306,22 @@ pub(crate) fn decode_audit(
         .map_err(|e| StoreError::codec(format!("audit record {seq} of tenant {tenant:?}"), e))
 }
 
-/// A tenant-scoped read handle. Cheap to create and to clone; each call is one short read
+/// The redb backend's tenant-scoped read handle. Cheap to create and to clone; each call is one short read
 /// transaction, so a handle never pins old data.
 #[derive(Clone, Debug)]
-pub struct TenantReader {
+pub struct RedbReader {
     /// The database, shared with the store and the writer (each call takes the open
     /// instance for one read transaction, so a reopen after an I/O error can close it).
     db: Arc<DbSlot>,
     /// The only tenant this handle can see; the first element of every key it builds.
     tenant: TenantId,
-    /// For [`TenantReader::hmac`] and subject lookups in the audit log.
+    /// For [`RedbReader::hmac`] and subject lookups in the audit log.
     key: HmacKey,
 }
 
-impl TenantReader {
-    pub(crate) fn new(db: Arc<DbSlot>, tenant: &TenantId, key: HmacKey) -> TenantReader {
-        TenantReader {
+impl RedbReader {
+    pub(crate) fn new(db: Arc<DbSlot>, tenant: &TenantId, key: HmacKey) -> RedbReader {
+        RedbReader {
             db,
             tenant: tenant.clone(),
             key,
@@ -322,7 +348,7 @@ impl TenantReader {
     }
 }
 
-impl TenantRead for TenantReader {
+impl TenantRead for RedbReader {
     fn tenant(&self) -> &TenantId {
         &self.tenant
     }
@@ -347,6 +373,24 @@ impl TenantRead for TenantReader {
                 &self.tenant,
                 kind,
                 after,
+                limit,
+            )
+        })
+    }
+
+    fn list_desc(
+        &self,
+        kind: Kind,
+        before: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<Doc, String>, StoreError> {
+        self.db.read(|db| {
+            let rtx = db.begin_read()?;
+            list_docs_in(
+                &rtx.open_table(tables::RECORDS)?,
+                &self.tenant,
+                kind,
+                Walk::Desc(before),
                 limit,
             )
         })

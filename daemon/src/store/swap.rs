@@ -233,11 +233,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
         seed(&store);
-        let before = dump(&store.db.get().unwrap());
+        let before = dump(&store.redb_slot().get().unwrap());
         let reader = store.tenant(&tid("contoso"));
         let verified = reader.audit_verify().unwrap();
         // A reader in the middle of a read of the old file when the rewrite happens.
-        let old = store.db.get().unwrap();
+        let old = store.redb_slot().get().unwrap();
         let old_rtx = old.begin_read().unwrap();
         let mut old_file = File::open(store.path()).unwrap();
 
@@ -280,7 +280,7 @@ mod tests {
         let after = reader.audit_verify().unwrap();
         assert!(after.ok);
         assert_eq!(after.records, verified.records + 1);
-        let mut now = dump(&store.db.get().unwrap());
+        let mut now = dump(&store.redb_slot().get().unwrap());
         let mut then = before.clone();
         for d in [&mut now, &mut then] {
             d.retain(|(n, _)| !n.starts_with("audit"));

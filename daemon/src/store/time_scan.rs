@@ -1,7 +1,7 @@
 //! Walks of the time index (`tables::TIME_INDEX`): one page newest or oldest first
 //! ([`list_by_time`], as a [`TimeQuery`] asks), through one walker ([`page_by_time`]) that
 //! tests the facets before reading a record. What it is not: the read handle
-//! ([`super::read::TenantReader`]) or the index's upkeep (the writer's).
+//! ([`super::read::RedbReader`]) or the index's upkeep (the writer's).
 
 use std::ops::Bound;
 

@@ -20,7 +20,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use redb::{ReadableTable, WriteTransaction};
+use redb::WriteTransaction;
 use steward::model::SubjectKey;
 use steward::names::{ResourceName, TenantId};
 
@@ -32,6 +32,7 @@ use super::error::{StoreError, WriteError};
 use super::read::{self, Page, SubjectHit, TimeCursor};
 use super::tables;
 use super::time_scan::TimeQuery;
+pub(crate) use super::view::TxnView;
 
 /// A change staged by a job, applied by the writer once the job has succeeded.
 #[derive(Debug)]
@@ -76,8 +77,9 @@ pub(crate) struct Parts {
 pub struct TenantTxn<'a> {
     /// The only tenant this job can touch: the first element of every key built here.
     tenant: &'a TenantId,
-    /// The group's write transaction; read through here, written only by [`apply`].
-    wtx: &'a WriteTransaction,
+    /// The group's write transaction as the backend reads it; written only after the job
+    /// (redb: [`apply`]).
+    view: &'a dyn TxnView,
     /// For [`TenantTxn::hmac`].
     key: &'a HmacKey,
     /// The group's clock (Unix microseconds), one value for every job of the group.
@@ -142,13 +144,13 @@ pub struct IfMatch {
 impl<'a> TenantTxn<'a> {
     pub(crate) fn new(
         tenant: &'a TenantId,
-        wtx: &'a WriteTransaction,
+        view: &'a dyn TxnView,
         key: &'a HmacKey,
         now_micros: i64,
     ) -> Self {
         TenantTxn {
             tenant,
-            wtx,
+            view,
             key,
             now_micros,
             staged: Vec::new(),
@@ -265,16 +267,14 @@ impl TenantWrite for TenantTxn<'_> {
                 _ => None,
             }));
         }
-        let t = self.wtx.open_table(tables::RECORDS)?;
-        Ok(read::get_doc(&t, self.tenant.as_str(), kind, name)?)
+        Ok(self.view.get(self.tenant.as_str(), kind, name)?)
     }
 
     fn exists(&self, kind: Kind, name: &str) -> Result<bool, WriteError> {
         if let Some(staged) = self.overlay.get(&(kind, name.to_string())) {
             return Ok(staged.is_some());
         }
-        let t = self.wtx.open_table(tables::RECORDS)?;
-        Ok(t.get((self.tenant.as_str(), kind.as_u8(), name))?.is_some())
+        Ok(self.view.exists(self.tenant.as_str(), kind, name)?)
     }
 
     fn list(
@@ -283,14 +283,7 @@ impl TenantWrite for TenantTxn<'_> {
         after: Option<&str>,
         limit: usize,
     ) -> Result<Page<Doc, String>, WriteError> {
-        let t = self.wtx.open_table(tables::RECORDS)?;
-        Ok(read::list_docs(
-            &t,
-            self.tenant.as_str(),
-            kind,
-            after,
-            limit,
-        )?)
+        Ok(self.view.list(self.tenant.as_str(), kind, after, limit)?)
     }
 
     fn list_by_time(
@@ -298,17 +291,12 @@ impl TenantWrite for TenantTxn<'_> {
         kind: Kind,
         mut q: TimeQuery<'_>,
     ) -> Result<Page<Doc, TimeCursor>, WriteError> {
-        let index = self.wtx.open_table(tables::TIME_INDEX)?;
-        let records = self.wtx.open_table(tables::RECORDS)?;
-        let tenant = self.tenant.as_str();
-        Ok(super::time_scan::list_by_time(
-            &index, &records, tenant, kind, &mut q,
-        )?)
+        let page = self.view.list_by_time(self.tenant.as_str(), kind, &mut q)?;
+        Ok(page)
     }
 
     fn subjects(&self, key: &SubjectKey) -> Result<Vec<SubjectHit>, WriteError> {
-        let t = self.wtx.open_table(tables::SUBJECTS)?;
-        Ok(read::subjects_of(&t, self.tenant.as_str(), key)?)
+        Ok(self.view.subjects(self.tenant.as_str(), key)?)
     }
 
     fn hmac(&self, key: &SubjectKey) -> String {
@@ -406,29 +394,12 @@ impl TenantWrite for TenantTxn<'_> {
             _ => None,
         });
         let start = already.max().map_or(0, |s| s + 1);
-        let t = self.wtx.open_table(tables::AUDIT)?;
-        let tenant = self.tenant.as_str();
-        let mut first = None;
-        let mut last: Option<ChainPoint> = None;
-        let mut n = 0u64;
-        for item in t.range((tenant, start)..=(tenant, u64::MAX))? {
-            if n as usize >= limit {
-                break;
-            }
-            let (k, v) = item?;
-            let seq = k.value().1;
-            let rec = read::decode_audit(tenant, seq, v.value())?;
-            if rec.at.as_microsecond() >= before_micros {
-                break;
-            }
-            first.get_or_insert(seq);
-            last = Some(ChainPoint {
-                seq,
-                hash: rec.hash,
-            });
-            n += 1;
-        }
-        if let (Some(first_seq), Some(through)) = (first, last) {
+        let oldest = self
+            .view
+            .audit_before(self.tenant.as_str(), start, before_micros, limit)?;
+        let n = oldest.len() as u64;
+        if let (Some(first), Some(through)) = (oldest.first(), oldest.last().cloned()) {
+            let first_seq = first.seq;
             self.staged.push(Staged::PurgeAudit { first_seq, through });
         }
         Ok(n)

@@ -21,15 +21,15 @@ use steward::model::AuditStatus;
 use steward::names::TenantId;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
-use super::audit::{AuditEntry, HmacKey, system_caller};
+use super::Due;
+use super::audit::{AuditEntry, system_caller};
+use super::backend::Schedule;
 use super::boundary::TenantWrite;
 use super::doc::{Kind, ScheduleAction};
 use super::error::{StoreError, WriteError};
 use super::reserve::Reserve;
-use super::slot::DbSlot;
 use super::space::Space;
 use super::swap::{Retirement, RewriteReport};
-use super::{Due, due_entries};
 
 /// A change that committed, for the API's `/v1/events` stream.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -113,7 +113,7 @@ pub(super) struct Job {
 pub(super) struct Shared {
     /// For [`Writer::due`]'s read of the schedule. Weak, so writer handles held
     /// by tasks do not keep the file (and its lock) open after the store is closed.
-    db: Weak<DbSlot>,
+    schedule: Weak<dyn Schedule>,
     /// Transactions committed.
     pub(super) commits: AtomicU64,
     /// Jobs acknowledged as committed.
@@ -126,8 +126,9 @@ pub(super) struct Shared {
     pub(super) stopping: AtomicBool,
     /// Change events, sent after each commit.
     pub(super) events: broadcast::Sender<ChangeEvent>,
-    /// Disk space kept for refusals' audit records (`reserve.rs`).
-    pub(super) reserve: Reserve,
+    /// Disk space kept for refusals' audit records (`reserve.rs`); none for a backend
+    /// whose disk is not this host's.
+    pub(super) reserve: Option<Reserve>,
 }
 
 /// Whether a request has handed a write to the writer. Set (never cleared) when the
@@ -179,20 +180,22 @@ fn stopped<E: From<WriteError>>() -> E {
 }
 
 impl Writer {
-    /// Starts the writer thread; returns its handle and join handle.
-    pub(crate) fn start(
-        db: Arc<DbSlot>,
-        key: HmacKey,
-        reserve: Reserve,
-        max_group: usize,
+    /// Starts the writer thread, which runs `run` (the backend's loop over the queue:
+    /// `group.rs` for redb); returns its handle and join handle.
+    pub(super) fn start<R>(
+        schedule: Weak<dyn Schedule>,
+        reserve: Option<Reserve>,
         queue: usize,
         event_capacity: usize,
-        journal_cap: usize,
-    ) -> Result<(Writer, std::thread::JoinHandle<()>), StoreError> {
+        run: R,
+    ) -> Result<(Writer, std::thread::JoinHandle<()>), StoreError>
+    where
+        R: FnOnce(mpsc::Receiver<Msg>, mpsc::WeakSender<Msg>, Arc<Shared>) + Send + 'static,
+    {
         let (tx, rx) = mpsc::channel(queue.max(1));
         let (events, _) = broadcast::channel(event_capacity.max(1));
         let shared = Arc::new(Shared {
-            db: Arc::downgrade(&db),
+            schedule,
             commits: AtomicU64::new(0),
             jobs_committed: AtomicU64::new(0),
             jobs_failed: AtomicU64::new(0),
@@ -205,10 +208,7 @@ impl Writer {
         let wake = tx.downgrade();
         let handle = std::thread::Builder::new()
             .name("steward-writer".into())
-            .spawn(move || {
-                let limits = (max_group.max(1), journal_cap);
-                super::group::writer_loop(db, key, rx, wake, thread_shared, limits)
-            })?;
+            .spawn(move || run(rx, wake, thread_shared))?;
         Ok((Writer { tx, shared }, handle))
     }
 
@@ -234,10 +234,7 @@ impl Writer {
         f: F,
         handoff: Option<&Handoff>,
     ) -> Result<T, E> {
-        self.shared
-            .reserve
-            .admit()
-            .map_err(|e| E::from(WriteError::Store(e)))?;
+        self.admit::<E>()?;
         self.submit(tenant, f, handoff).await
     }
 
@@ -256,10 +253,20 @@ impl Writer {
             }
         };
         match self.submit(tenant, job(entry.clone()), None).await {
-            Err(WriteError::Store(StoreError::StorageFull)) if self.shared.reserve.release() => {
+            Err(WriteError::Store(StoreError::StorageFull))
+                if self.shared.reserve.as_ref().is_some_and(Reserve::release) =>
+            {
                 self.submit(tenant, job(entry), None).await
             }
             other => other,
+        }
+    }
+
+    /// Whether an ordinary write may run now (see `reserve.rs`).
+    fn admit<E: From<WriteError>>(&self) -> Result<(), E> {
+        match &self.shared.reserve {
+            Some(r) => r.admit().map_err(|e| E::from(WriteError::Store(e))),
+            None => Ok(()),
         }
     }
 
@@ -286,10 +293,7 @@ impl Writer {
         tenant: &TenantId,
         f: F,
     ) -> Result<T, E> {
-        self.shared
-            .reserve
-            .admit()
-            .map_err(|e| E::from(WriteError::Store(e)))?;
+        self.admit::<E>()?;
         let (job, rx) = make_job(tenant, f);
         self.tx
             .blocking_send(Msg::Job(job))
@@ -326,16 +330,14 @@ impl Writer {
         now_secs: i64,
         limit: usize,
     ) -> Result<Vec<Due>, WriteError> {
-        let db = self
+        let schedule = self
             .shared
-            .db
+            .schedule
             .upgrade()
             .ok_or(WriteError::Store(StoreError::WriterStopped))?;
-        let due = tokio::task::spawn_blocking(move || {
-            db.read(|db| due_entries(db, action, now_secs, limit))
-        })
-        .await
-        .map_err(|_| WriteError::Panicked)??;
+        let due = tokio::task::spawn_blocking(move || schedule.due(action, now_secs, limit))
+            .await
+            .map_err(|_| WriteError::Panicked)??;
         Ok(due)
     }
 

@@ -225,8 +225,10 @@ async fn a_write_handed_to_the_writer_answers_its_commit_not_408() {
     // The writer is kept busy by a big spool file (one job, no request timeout of its
     // own); DSR opens sent meanwhile are handed over at once and wait for their group
     // longer than the request timeout: each must answer its commit (201), never 408.
-    let timeout = Duration::from_millis(300);
-    let d = Stewardd::started("request_timeout = \"300ms\"", "");
+    // One second: long enough that the steps before the hand-over (identity lookup,
+    // body read) fit inside it on a loaded CI machine, far shorter than the spool job.
+    let timeout = Duration::from_secs(1);
+    let d = Stewardd::started("request_timeout = \"1s\"", "");
     let c = d.client().with_timeout(Some(Duration::from_secs(600)));
     let spool = d.dir.path().join("data/spool/contoso");
     std::fs::write(spool.join("big.json.tmp"), tiny_alerts("s", 60_000)).unwrap();

@@ -335,7 +335,7 @@ async fn odd_entries_are_rejected_without_being_read() {
     let pid = rig.d.child.as_ref().unwrap().id();
     for (name, why) in odd {
         assert!(
-            until(Duration::from_secs(10), || std::fs::symlink_metadata(
+            until(Duration::from_secs(30), || std::fs::symlink_metadata(
                 t.join("rejected").join(name)
             )
             .is_ok())

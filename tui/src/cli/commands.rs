@@ -45,18 +45,20 @@ pub struct Context {
     output: OutputFormat,
     /// `-o` as given, for `export`, which defaults differently.
     output_given: Option<OutputFormat>,
+    /// The zone and width of tables.
+    layout: output::TableLayout,
 }
 
 impl Context {
-    /// A context from the global options.
-    pub fn new(global: &GlobalArgs) -> Self {
+    /// A context from the global options; `STEWARD_TZ` naming no zone is a usage error.
+    pub fn new(global: &GlobalArgs) -> Result<Self, CliError> {
         let socket = global
             .socket
             .clone()
             .filter(|p| !p.as_os_str().is_empty())
             .unwrap_or_else(steward::client::default_socket_path);
         let role = global.role.clone().filter(|r| !r.is_empty());
-        Self {
+        Ok(Self {
             client: Client::new(socket)
                 .with_role(role)
                 .with_timeout(Some(RESPONSE_TIMEOUT)),
@@ -64,13 +66,14 @@ impl Context {
             paths: paths::tenant(&global.tenant),
             output: global.output.unwrap_or(OutputFormat::Table),
             output_given: global.output,
-        }
+            layout: output::TableLayout::from_env().map_err(|e| CliError::Usage(e.to_string()))?,
+        })
     }
 
     /// Prints an answer to stdout in the chosen format.
     fn print(&self, kind: Kind, body: &Value) -> Result<(), CliError> {
         let mut out = std::io::stdout().lock();
-        output::print(&mut out, self.output, kind, body)?;
+        output::print(&mut out, self.output, kind, body, &self.layout)?;
         out.flush()?;
         Ok(())
     }
@@ -347,7 +350,7 @@ pub async fn run(ctx: &Context, command: CliCommand) -> Result<(), CliError> {
                 .map(|(k, v)| (k, v.to_owned()))
                 .collect();
             let path = ctx.paths.subjects(&query);
-            ctx.show(&path, Kind::Other).await.map(drop)
+            ctx.show(&path, Kind::Subjects).await.map(drop)
         }
         CliCommand::Completions(_)
         | CliCommand::Man
@@ -510,7 +513,8 @@ mod tests {
             tenant: "contoso".into(),
             role: None,
             output: None,
-        });
+        })
+        .unwrap();
         assert_eq!(
             ctx.paths.record(Resource::Contacts, "a/b"),
             "/v1/tenants/contoso/contacts/a%2Fb"

@@ -38,7 +38,7 @@ pub fn run(global: &GlobalArgs, command: CliCommand) -> ExitCode {
             .build()
             .map_err(CliError::from)
             .and_then(|runtime| {
-                let ctx = commands::Context::new(global);
+                let ctx = commands::Context::new(global)?;
                 runtime.block_on(commands::run(&ctx, command))
             }),
     };
@@ -102,7 +102,7 @@ fn roff_escape(text: &str) -> String {
 }
 
 /// The environment variables `steward` reads, for the man page.
-const ENVIRONMENT: [(&str, &str); 7] = [
+const ENVIRONMENT: [(&str, &str); 10] = [
     (
         "STEWARD_SOCKET",
         "The daemon's socket when --socket is not given.",
@@ -127,6 +127,18 @@ const ENVIRONMENT: [(&str, &str); 7] = [
     (
         "STEWARD_OSC52",
         "passthrough: wrap the TUI's clipboard copies for tmux's allow-passthrough (plain OSC 52 otherwise).",
+    ),
+    (
+        "STEWARD_TZ",
+        "The zone times are shown in by tables (the TUI's and the subcommands'): UTC or an IANA name such as Europe/Berlin. Unset: the system's zone (TZ, else /etc/localtime). JSON and CSV keep the stored UTC times.",
+    ),
+    (
+        "COLUMNS",
+        "The width subcommand tables fit (else the terminal's; output to a pipe is not cut). Use -o json for whole values.",
+    ),
+    (
+        "EDITOR, VISUAL",
+        "The editor `e` opens a record in (EDITOR, else VISUAL, else vi).",
     ),
 ];
 

@@ -35,6 +35,8 @@ pub enum Kind {
     Records(Resource),
     /// `/v1/tenants`.
     Tenants,
+    /// `/v1/tenants/{t}/subjects`: one row per record naming the person, grouped by kind.
+    Subjects,
     /// Anything else (whoami, health, verify, subjects): shown as `key: value` lines.
     Other,
 }
@@ -46,6 +48,14 @@ const TENANT_COLUMNS: [(&str, &[&str]); 3] = [
     ("PROFILES", &["/profiles"]),
 ];
 
+/// The columns of `/v1/tenants/{t}/subjects`: header and JSON pointers.
+const SUBJECT_COLUMNS: [(&str, &[&str]); 4] = [
+    ("KIND", &["/kind"]),
+    ("ID", &["/id"]),
+    ("FIELD", &["/field"]),
+    ("MATCHED", &["/matched"]),
+];
+
 /// One printed column: its header and how a record's cell is made.
 pub struct Column {
     /// The header.
@@ -54,19 +64,65 @@ pub struct Column {
     pub cell: Box<dyn Fn(&Value) -> String>,
 }
 
+/// How tables are laid out: the zone their times are shown in and the width they fit.
+#[derive(Debug, Clone)]
+pub struct TableLayout {
+    /// The zone of times ([`steward::local_time`]).
+    pub zone: jiff::tz::TimeZone,
+    /// The terminal's width in columns; `None` prints cells whole (output to a pipe).
+    pub width: Option<usize>,
+}
+
+impl TableLayout {
+    /// The layout of this process: `STEWARD_TZ` (else the system zone), and the width
+    /// from `COLUMNS` when set, else the terminal's when stdout is one, else none.
+    pub fn from_env() -> Result<TableLayout, steward::local_time::ZoneError> {
+        use std::io::IsTerminal;
+        let width = std::env::var("COLUMNS")
+            .ok()
+            .and_then(|c| c.trim().parse::<usize>().ok())
+            .filter(|w| *w > 0)
+            .or_else(|| {
+                std::io::stdout()
+                    .is_terminal()
+                    .then(crossterm::terminal::size)
+                    .and_then(Result::ok)
+                    .map(|(w, _)| usize::from(w))
+            });
+        Ok(TableLayout {
+            zone: steward::local_time::zone()?,
+            width,
+        })
+    }
+}
+
+impl Default for TableLayout {
+    /// UTC, cells whole.
+    fn default() -> TableLayout {
+        TableLayout {
+            zone: jiff::tz::TimeZone::UTC,
+            width: None,
+        }
+    }
+}
+
 impl Kind {
     /// The columns of a table (headers in upper case, like kubectl); empty for
     /// [`Kind::Other`].
-    pub fn table_columns(self) -> Vec<Column> {
+    pub fn table_columns(self, zone: &jiff::tz::TimeZone) -> Vec<Column> {
         match self {
             Kind::Records(r) => r
                 .table_columns()
-                .map(|c| Column {
-                    header: c.title.to_uppercase(),
-                    cell: Box::new(|v| c.table_text(v)),
+                .map(|c| {
+                    let zone = zone.clone();
+                    Column {
+                        header: c.title.to_uppercase(),
+                        cell: Box::new(move |v| c.table_text(v, &zone)),
+                    }
                 })
                 .collect(),
-            Kind::Tenants => tenant_columns(str::to_owned),
+            Kind::Tenants => pointer_columns(&TENANT_COLUMNS, str::to_owned),
+            Kind::Subjects => pointer_columns(&SUBJECT_COLUMNS, str::to_owned),
             Kind::Other => Vec::new(),
         }
     }
@@ -83,23 +139,33 @@ impl Kind {
                     cell: Box::new(|v| c.csv_text(v)),
                 })
                 .collect(),
-            Kind::Tenants => tenant_columns(str::to_lowercase)
-                .into_iter()
-                .map(|c| Column {
-                    header: c.header,
-                    cell: Box::new(move |v| safe((c.cell)(v))),
-                })
-                .collect(),
+            Kind::Tenants | Kind::Subjects => pointer_columns(
+                if self == Kind::Tenants {
+                    &TENANT_COLUMNS
+                } else {
+                    &SUBJECT_COLUMNS
+                },
+                str::to_lowercase,
+            )
+            .into_iter()
+            .map(|c| Column {
+                header: c.header,
+                cell: Box::new(move |v| safe((c.cell)(v))),
+            })
+            .collect(),
             Kind::Other => Vec::new(),
         }
     }
 }
 
-/// The tenant columns, headers shaped by `header`.
-fn tenant_columns(header: fn(&str) -> String) -> Vec<Column> {
-    TENANT_COLUMNS
-        .into_iter()
-        .map(|(h, pointers)| Column {
+/// Columns of JSON pointers (tenants, subjects), headers shaped by `header`.
+fn pointer_columns(
+    columns: &'static [(&'static str, &'static [&'static str])],
+    header: fn(&str) -> String,
+) -> Vec<Column> {
+    columns
+        .iter()
+        .map(|&(h, pointers)| Column {
             header: header(h),
             cell: Box::new(move |v| first(v, pointers)),
         })
@@ -117,12 +183,13 @@ pub fn records(body: &Value) -> Vec<&Value> {
     }
 }
 
-/// Prints an answer in `format`, with the columns of `kind`.
+/// Prints an answer in `format`, with the columns of `kind`; tables laid out by `layout`.
 pub fn print(
     out: &mut dyn Write,
     format: OutputFormat,
     kind: Kind,
     body: &Value,
+    layout: &TableLayout,
 ) -> Result<(), CliError> {
     match format {
         OutputFormat::Json => {
@@ -137,22 +204,31 @@ pub fn print(
         }
         OutputFormat::Csv => write_csv(out, kind, &records(body))?,
         OutputFormat::Table => {
-            let columns = kind.table_columns();
+            let columns = kind.table_columns(&layout.zone);
+            let mut rows = records(body);
+            if kind == Kind::Subjects {
+                // Grouped by kind, each kind's records by id.
+                rows.sort_by_cached_key(|r| (first(r, &["/kind"]), first(r, &["/id"])));
+            }
             if columns.is_empty() {
                 write_fields(out, body)?;
             } else {
-                write_table(out, &columns, &records(body))?;
+                write_table(out, &columns, &rows, layout.width)?;
             }
         }
     }
     Ok(())
 }
 
-/// Aligned columns, two spaces apart, headers first. Cells are one line each.
+/// Aligned columns, two spaces apart, headers first. Cells are one line each. Within
+/// `width` (the terminal's), the widest columns give way first and a cut cell ends in
+/// `…` ([`steward_tui::tui::widgets::fit_widths`], as the TUI's table); `-o json` has
+/// every value whole.
 pub fn write_table(
     out: &mut dyn Write,
     columns: &[Column],
     records: &[&Value],
+    width: Option<usize>,
 ) -> std::io::Result<()> {
     let rows: Vec<Vec<String>> = records
         .iter()
@@ -164,20 +240,44 @@ pub fn write_table(
             *w = (*w).max(cell.chars().count());
         }
     }
+    if let Some(total) = width {
+        let gaps = 2 * columns.len().saturating_sub(1);
+        let available = u16::try_from(total.saturating_sub(gaps)).unwrap_or(u16::MAX);
+        let content: Vec<u16> = widths
+            .iter()
+            .map(|w| u16::try_from(*w).unwrap_or(u16::MAX))
+            .collect();
+        // No column grows: a table is as wide as its content, at most the terminal.
+        widths = steward_tui::tui::widgets::fit_widths(&content, available, usize::MAX)
+            .into_iter()
+            .map(usize::from)
+            .collect();
+    }
     let headers: Vec<String> = columns.iter().map(|c| c.header.clone()).collect();
     for row in std::iter::once(&headers).chain(&rows) {
         let mut line = String::new();
         for (i, (cell, w)) in row.iter().zip(&widths).enumerate() {
-            if i + 1 == row.len() {
-                line.push_str(cell);
-            } else {
-                line.push_str(cell);
+            let cell = elide(cell, *w);
+            line.push_str(&cell);
+            if i + 1 < row.len() {
                 line.extend(std::iter::repeat_n(' ', w - cell.chars().count() + 2));
             }
         }
         writeln!(out, "{}", line.trim_end())?;
     }
     Ok(())
+}
+
+/// `cell` cut to `width` characters, its last one `…` when anything was cut.
+fn elide(cell: &str, width: usize) -> std::borrow::Cow<'_, str> {
+    if cell.chars().count() <= width {
+        return std::borrow::Cow::Borrowed(cell);
+    }
+    let mut cut: String = cell.chars().take(width.saturating_sub(1)).collect();
+    if width > 0 {
+        cut.push('…');
+    }
+    std::borrow::Cow::Owned(cut)
 }
 
 /// A cell on one line: control characters (newlines, tabs, escapes) become spaces so
@@ -256,7 +356,7 @@ mod tests {
 
     fn render(format: OutputFormat, kind: Kind, body: &Value) -> String {
         let mut out = Vec::new();
-        print(&mut out, format, kind, body).unwrap();
+        print(&mut out, format, kind, body, &TableLayout::default()).unwrap();
         String::from_utf8(out).unwrap()
     }
 
@@ -311,7 +411,7 @@ mod tests {
                 {"number": 3389, "status": "Initiated", "endTimeUtc": "2024-05-01T01:00:00Z"},
                 {"number": 22, "status": "Initiated", "endTimeUtc": "2024-05-01T03:00:00Z"}]}]});
         let cells: Vec<String> = Kind::Records(Resource::JitRequests)
-            .table_columns()
+            .table_columns(&jiff::tz::TimeZone::UTC)
             .iter()
             .map(|c| (c.cell)(&request))
             .collect();
@@ -324,7 +424,7 @@ mod tests {
                 "3389, 22",
                 "Initiated",
                 "ended",
-                "2024-05-01 03:00:00"
+                "2024-05-01 03:00:00 UTC"
             ]
         );
     }
@@ -410,6 +510,68 @@ mod tests {
         assert_eq!(
             out,
             "uid     1000\nuser    alice\ngroups  secops, wheel\ngrants  tenant=contoso profile=owner\n"
+        );
+    }
+
+    #[test]
+    fn a_table_fits_the_width_the_widest_column_giving_way_with_an_ellipsis() {
+        let long = "x".repeat(120);
+        let body = json!({"value": [{"name": "default", "properties": {
+            "emails": long, "phone": "(214)275-4038", "isEnabled": true}}]});
+        let mut out = Vec::new();
+        let layout = TableLayout {
+            width: Some(60),
+            ..TableLayout::default()
+        };
+        print(
+            &mut out,
+            OutputFormat::Table,
+            Kind::Records(Resource::Contacts),
+            &body,
+            &layout,
+        )
+        .unwrap();
+        let table = String::from_utf8(out).unwrap();
+        for line in table.lines() {
+            assert!(
+                line.chars().count() <= 60,
+                "{line:?} ({})",
+                line.chars().count()
+            );
+        }
+        let row = table.lines().nth(1).unwrap();
+        assert!(row.starts_with("default  xxx"), "{row}");
+        assert!(row.contains("…  (214)275-4038  yes"), "{row}");
+        // Without a width (a pipe), every cell is whole.
+        let whole = render(
+            OutputFormat::Table,
+            Kind::Records(Resource::Contacts),
+            &body,
+        );
+        assert!(whole.contains(&long), "{whole}");
+        assert_eq!(elide("abcdef", 4), "abc…");
+        assert_eq!(elide("abc", 4), "abc");
+    }
+
+    #[test]
+    fn subjects_are_a_table_grouped_by_kind() {
+        let body = json!({"value": [
+            {"kind": "jit-requests", "id": "r2", "field": "requestor", "matched": "email"},
+            {"kind": "contacts", "id": "default", "field": "properties.emails", "matched": "email"},
+            {"kind": "alerts", "id": "a9", "field": "properties.compromisedEntity", "matched": "email"},
+            {"kind": "contacts", "id": "backup", "field": "properties.emails", "matched": "email"}
+        ]});
+        let table = render(OutputFormat::Table, Kind::Subjects, &body);
+        let lines: Vec<&str> = table.lines().collect();
+        assert_eq!(
+            lines,
+            [
+                "KIND          ID       FIELD                         MATCHED",
+                "alerts        a9       properties.compromisedEntity  email",
+                "contacts      backup   properties.emails             email",
+                "contacts      default  properties.emails             email",
+                "jit-requests  r2       requestor                     email",
+            ]
         );
     }
 }

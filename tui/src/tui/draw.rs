@@ -148,8 +148,8 @@ fn draw_body(f: &mut Frame, area: Rect, s: &State) {
         };
         title.push(Span::styled(format!("│ {scope}: {} ", l.filter), t.rw()));
     }
-    if l.oldest_first && s.tab.server_filter() {
-        title.push(Span::styled("│ oldest first ", t.rw()));
+    if let Some(o) = s.orderby() {
+        title.push(Span::styled(format!("│ by {o} "), t.rw()));
     }
     for (name, value) in [("severity", l.severity), ("status", l.status)] {
         if let Some(v) = value.filter(|_| s.tab.server_filter()) {

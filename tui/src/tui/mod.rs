@@ -15,6 +15,7 @@
 //! | [`keymap`] | keys as data: the one table of key commands, defaults, TOML overrides |
 //! | [`form`] | contact form, JIT policy JSON editor, JIT initiate form |
 //! | [`dsr`] | opening a data-subject request, the reasons of reject/extend |
+//! | [`editor`] | `e`: the record in `$EDITOR`, through a private temp file |
 //! | [`detail`] | the detail and help popups' geometry, wrapping, search and scroll bounds |
 //! | [`draw`], [`widgets`], [`theme`] | drawing |
 //! | [`export`] | export file names, OSC 52 copy |
@@ -29,6 +30,7 @@ pub mod backend;
 pub mod detail;
 pub mod draw;
 pub mod dsr;
+pub mod editor;
 pub mod export;
 pub mod form;
 pub mod keymap;
@@ -111,6 +113,7 @@ pub async fn run_async(opts: TuiOptions) -> anyhow::Result<()> {
     let keys = opts.keys.clone().or_else(Keymap::default_path);
     let keymap = Keymap::load(keys.as_deref())?;
     let mut state = State::new(keymap, opts.tenant.clone(), opts.role.clone());
+    state.zone = steward::local_time::zone()?;
     state.theme = theme::Theme::from_env();
     state.clipboard = export::Clipboard::from_env();
     let mut sigterm = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
@@ -134,6 +137,33 @@ pub async fn run_async(opts: TuiOptions) -> anyhow::Result<()> {
     .await;
     ratatui::restore();
     result
+}
+
+/// Runs the editor on `job` with the TUI suspended: raw mode and the alternate screen are
+/// left for the editor's run and entered again after, and the next frame is drawn whole.
+async fn suspended(
+    terminal: &mut DefaultTerminal,
+    job: editor::EditJob,
+) -> anyhow::Result<Result<String, String>> {
+    use ratatui::crossterm::{execute, terminal};
+    ratatui::restore();
+    let command = editor::editor_command(|k| std::env::var(k).ok());
+    let result = tokio::task::spawn_blocking(move || editor::run(&job, &command))
+        .await
+        .map_err(|e| format!("the editor's task failed: {e}"))
+        .and_then(|r| r.map_err(|e| e.to_string()));
+    terminal::enable_raw_mode().context("cannot set the terminal back to raw mode")?;
+    execute!(
+        std::io::stdout(),
+        terminal::EnterAlternateScreen,
+        terminal::Clear(terminal::ClearType::All)
+    )
+    .context("cannot enter the alternate screen again")?;
+    // A fresh terminal: its first frame is drawn whole (`Terminal::clear` would ask the
+    // terminal where its cursor is, which not every terminal answers).
+    *terminal = ratatui::Terminal::new(ratatui::backend::CrosstermBackend::new(std::io::stdout()))
+        .context("cannot redraw the terminal")?;
+    Ok(result)
 }
 
 async fn event_loop(
@@ -178,7 +208,8 @@ async fn event_loop(
         if matches!(action, Action::Key(_)) {
             last_draw = long_ago();
         }
-        for effect in update(state, action) {
+        let mut effects: std::collections::VecDeque<Effect> = update(state, action).into();
+        while let Some(effect) = effects.pop_front() {
             match effect {
                 Effect::Send(request) => {
                     let _ = cmd_tx.send(*request);
@@ -189,6 +220,13 @@ async fn event_loop(
                     out.flush()?;
                 }
                 Effect::Quit => return Ok(()),
+                Effect::Editor(job) => {
+                    // The old stream's reader thread would take the editor's keys.
+                    events = EventStream::new();
+                    let result = suspended(terminal, *job.clone()).await?;
+                    last_draw = long_ago();
+                    effects.extend(update(state, Action::Edited { job: *job, result }));
+                }
             }
         }
     }

@@ -77,6 +77,9 @@ pub struct State {
     /// A key was pressed since the session opened (the overview then no longer takes
     /// over the screen when its data arrives).
     pub touched: bool,
+    /// The zone tables show times in (`STEWARD_TZ`, else the system's; UTC until
+    /// [`super::run_async`] sets it, so tests draw the same everywhere).
+    pub zone: jiff::tz::TimeZone,
     /// The audit chain's last check (`:verify`), for the overview.
     pub chain: Option<steward::wire::VerifyReport>,
     /// How OSC 52 copies are sent (plain, or wrapped for tmux passthrough).
@@ -155,18 +158,6 @@ pub enum Conn {
     Unreachable(String),
 }
 
-/// Client-side sort of the loaded window (the daemon's order is the default).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Sort {
-    /// As the daemon sends it.
-    #[default]
-    Server,
-    /// By the first column, ascending.
-    FirstAsc,
-    /// By the first column, descending.
-    FirstDesc,
-}
-
 /// A window of one list: some consecutive pages around the selection.
 #[derive(Debug, Clone, Default)]
 pub struct ListView {
@@ -192,18 +183,17 @@ pub struct ListView {
     pub severity: Option<&'static str>,
     /// Alerts: only this status (`?status=`, one of `steward::model::alert::STATUSES`).
     pub status: Option<&'static str>,
-    /// Alerts: the daemon lists them oldest first (`?orderby=time asc`), not newest first.
-    pub oldest_first: bool,
-    /// The client-side sort.
-    pub sort: Sort,
+    /// The daemon's order of the list: an index into [`Resource::orders`] of the tab (0,
+    /// its default, is not sent; the others go as `?orderby=`).
+    pub order: usize,
     /// Change events arrived: the next tick refreshes once (after the load in flight).
     pub stale: bool,
     /// The last list error.
     pub error: Option<String>,
     /// At least one answer has arrived.
     pub loaded: bool,
-    /// The visible rows (indices into the loaded records, after the client-side filter
-    /// and sort), computed once per change by [`State::reindex`].
+    /// The visible rows (indices into the loaded records, after the client-side filter),
+    /// computed once per change by [`State::reindex`].
     visible: Vec<usize>,
 }
 
@@ -364,6 +354,9 @@ impl Intent {
 /// The JIT policy editor: the policy's JSON, editable.
 #[derive(Debug)]
 pub struct PolicyEditor {
+    /// The kind edited: JIT policies, or any kind whose edit came back from `$EDITOR`
+    /// and was kept (not JSON, or refused by the daemon).
+    pub kind: Resource,
     /// The policy name (typed for a new one).
     pub name: Input,
     /// Whether the name is editable (new policy).
@@ -452,6 +445,7 @@ impl State {
             history: Vec::new(),
             overview: None,
             touched: false,
+            zone: jiff::tz::TimeZone::UTC,
         }
     }
 
@@ -472,32 +466,33 @@ impl State {
     }
 
     /// The visible rows: indices into the loaded records, after the client-side filter
-    /// and sort (as of the last [`State::reindex`]).
+    /// (as of the last [`State::reindex`]); the daemon orders them.
     pub fn visible(&self) -> &[usize] {
         &self.list.visible
     }
 
     /// Recomputes [`State::visible`]; `update` calls it whenever the loaded records, the
-    /// filter, the sort or the tab change, so drawing and each key read it for free.
+    /// filter or the tab change, so drawing and each key read it for free.
     pub fn reindex(&mut self) {
         let rows: Vec<&Value> = self.list.rows().collect();
         let needle = self.list.filter.to_lowercase();
-        let mut idx: Vec<usize> = (0..rows.len())
+        let idx: Vec<usize> = (0..rows.len())
             .filter(|&i| {
                 self.tab.server_filter()
                     || needle.is_empty()
                     || rows[i].to_string().to_lowercase().contains(&needle)
             })
             .collect();
-        if self.list.sort != Sort::Server
-            && let Some(col) = self.tab.table_columns().next()
-        {
-            idx.sort_by_cached_key(|&i| col.table_text(rows[i]));
-            if self.list.sort == Sort::FirstDesc {
-                idx.reverse();
-            }
-        }
         self.list.visible = idx;
+    }
+
+    /// The `?orderby=` the list is asked in, when not the tab's default order.
+    pub fn orderby(&self) -> Option<&'static str> {
+        self.tab
+            .orders()
+            .get(self.list.order)
+            .copied()
+            .filter(|_| self.list.order > 0)
     }
 
     /// The selected record.

@@ -15,8 +15,10 @@
 //! | [`list`] | the window of records: paging, selection anchored by id, filter, sort |
 //! | [`session`] | tenant, profile and tab switches, the `:` command line, exports |
 //! | [`net`] | the backend's answers |
+//! | [`edit`] | `e`: a record to the operator's editor and what comes back |
 
 pub mod commands;
+pub mod edit;
 pub mod gate;
 pub mod list;
 pub mod modals;
@@ -30,6 +32,7 @@ use super::keymap::Command;
 pub use commands::command;
 pub use gate::{DisabledReason, disabled, required};
 
+use super::editor::EditJob;
 use super::msg::{Msg, Request};
 use super::state::State;
 
@@ -47,6 +50,13 @@ pub enum Action {
     Tick,
     /// The backend answered.
     Net(Msg),
+    /// The editor `e` opened exited: the text it left, or why there is none.
+    Edited {
+        /// What was edited.
+        job: EditJob,
+        /// The edited text, or why the editor gave nothing back.
+        result: Result<String, String>,
+    },
 }
 
 /// What the event loop must do after an update.
@@ -58,11 +68,15 @@ pub enum Effect {
     Terminal(String),
     /// Leave the TUI (exit code 0).
     Quit,
+    /// Suspend the TUI and open this record in the operator's editor; the event loop
+    /// answers with [`Action::Edited`].
+    Editor(Box<EditJob>),
 }
 
 /// Decides what an action changes and what must happen outside.
 pub fn update(s: &mut State, action: Action) -> Vec<Effect> {
     match action {
+        Action::Edited { job, result } => edit::edited(s, job, result),
         Action::Tick => tick(s),
         Action::Resize(w, h) => {
             s.size = (w, h);

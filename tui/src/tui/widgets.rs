@@ -10,6 +10,7 @@ use serde_json::Value;
 
 use steward::resource::Resource;
 
+use super::overview::dsr_overdue;
 use super::state::State;
 
 /// Draws the current tab's table in `area` (borders included).
@@ -26,11 +27,32 @@ pub fn record_table(f: &mut Frame, area: Rect, s: &State, block: Block<'_>) {
     }
     // Columns as wide as what they show on screen (not a fixed guess), shrunk widest
     // first when the terminal is narrower than that.
+    // Open data-subject requests past their deadline: in red, and `OVERDUE` in the Due
+    // column so it reads without colour (NO_COLOR, mono).
+    let now = jiff::Timestamp::now();
+    let overdue: Vec<bool> = vis
+        .iter()
+        .skip(offset)
+        .take(height)
+        .map(|&i| tab == Resource::Dsr && dsr_overdue(rows_all[i], now))
+        .collect();
     let texts: Vec<Vec<String>> = vis
         .iter()
         .skip(offset)
         .take(height)
-        .map(|&i| cols.iter().map(|c| c.table_text(rows_all[i])).collect())
+        .zip(&overdue)
+        .map(|(&i, &late)| {
+            cols.iter()
+                .map(|c| {
+                    let text = c.table_text(rows_all[i], &s.zone);
+                    if late && c.field == "dueAt" {
+                        format!("{text} OVERDUE")
+                    } else {
+                        text
+                    }
+                })
+                .collect()
+        })
         .collect();
     let content: Vec<u16> = cols
         .iter()
@@ -77,7 +99,13 @@ pub fn record_table(f: &mut Frame, area: Rect, s: &State, block: Block<'_>) {
                 cells.push(Cell::from(Line::from(Span::styled(text, style))));
             }
             let row = Row::new(cells);
-            if sel { row.style(t.selected()) } else { row }
+            if sel {
+                row.style(t.selected())
+            } else if overdue[k] {
+                row.style(t.error())
+            } else {
+                row
+            }
         })
         .collect();
     let table = Table::new(rows, widths)

@@ -5,7 +5,8 @@
 //! in a temp dir (seeded through `steward::client::Client` like any client);
 //! `the_demo_starts_shows_alerts_and_leaves_nothing_behind` runs `steward demo` with
 //! `HOME`, `XDG_RUNTIME_DIR` and `TMPDIR` inside a temp dir and checks it is empty again
-//! after `q`.
+//! after `q`; `e_opens_the_record_in_the_editor_and_the_daemon_validates_it` runs the TUI
+//! with `EDITOR` set to a script that edits the record's file.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::io::{Read, Write};
@@ -242,6 +243,176 @@ async fn the_tui_against_a_real_daemon() {
     .unwrap();
     assert!(ok, "steward did not exit 0 on q");
     daemon.stop().await;
+}
+
+/// The editor of `e_opens_the_record_in_the_editor…`: logs the modes of the temp dir and
+/// file, then edits the file as `$MODE_FILE` says (`bad`: an email without `@`; `good`:
+/// mends it and sets the phone; `race`: another client replaces the record first).
+const EDITOR_SCRIPT: &str = r#"#!/bin/sh
+f="$1"
+stat -c '%a' "$(dirname "$f")" "$f" >> "$LOG"
+echo "$f" >> "$LOG"
+case "$(cat "$MODE_FILE")" in
+  bad) sed -i 's/"emails": "[^"]*"/"emails": "nobody"/' "$f" ;;
+  good) sed -i -e 's/"nobody"/"alice@contoso.com"/' -e 's/(214)275-4038/(214)275-9999/' "$f" ;;
+  race) printf '{"properties": {"emails": "carol@contoso.com"}}' |
+          "$STEWARD_BIN" contacts put default - >/dev/null &&
+        sed -i 's/(214)275-9999/(214)275-0000/' "$f" ;;
+esac
+"#;
+
+/// Issue 19: `e` opens the record in `$EDITOR` (a script here) with the TUI suspended,
+/// through a private temp file (0700 dir, 0600 file) removed after; the edit is sent with
+/// If-Match; a refused edit shows its error at the field and is kept (ctrl-e re-opens
+/// it); a record changed meanwhile shows the newer version and nothing is overwritten.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn e_opens_the_record_in_the_editor_and_the_daemon_validates_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let daemon = TestDaemon::start_config(dir.path(), &config(dir.path())).await;
+    let c = Client::new(&daemon.socket);
+    let r = c
+        .put_json(
+            "/v1/tenants/contoso/contacts/default",
+            &json!({"properties": {"emails": "alice@contoso.com", "phone": "(214)275-4038"}}),
+            None,
+        )
+        .await
+        .unwrap();
+    assert!(r.status.is_success(), "{r:?}");
+    let home = dir.path().join("home");
+    let tmp = dir.path().join("tmp");
+    for d in [&home, &tmp] {
+        std::fs::create_dir_all(d).unwrap();
+    }
+    let editor = dir.path().join("editor.sh");
+    std::fs::write(&editor, EDITOR_SCRIPT).unwrap();
+    std::fs::set_permissions(&editor, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+    let (log, mode) = (dir.path().join("log"), dir.path().join("mode"));
+    let socket = daemon.socket.clone();
+    let bin = PathBuf::from(env!("CARGO_BIN_EXE_steward"));
+    let bin2 = bin.clone();
+    let tenant = PathBuf::from("contoso");
+    let (log2, mode2, tmp2) = (log.clone(), mode.clone(), tmp.clone());
+    let screens = tokio::task::spawn_blocking(move || {
+        let mut t = Term::spawn(
+            &[],
+            &[
+                ("STEWARD_SOCKET", &socket),
+                ("STEWARD_TENANT", &tenant),
+                ("HOME", &home),
+                ("XDG_CONFIG_HOME", &home),
+                ("TMPDIR", &tmp2),
+                ("EDITOR", &editor),
+                ("LOG", &log2),
+                ("MODE_FILE", &mode2),
+                ("STEWARD_BIN", &bin2),
+            ],
+            &home,
+        );
+        t.wait_for("connected", "the TUI does not connect");
+        t.wait_for("default", "the contact is not listed");
+        let stored = || -> serde_json::Value {
+            let out = std::process::Command::new(&bin)
+                .args(["contacts", "get", "default", "-o", "json"])
+                .env("STEWARD_SOCKET", &socket)
+                .env("STEWARD_TENANT", "contoso")
+                .output()
+                .unwrap();
+            serde_json::from_slice(&out.stdout).unwrap()
+        };
+        let mut screens = Vec::new();
+        // An email without '@': refused at the field, the edit kept.
+        std::fs::write(&mode2, "bad").unwrap();
+        t.keys("e");
+        screens.push(t.wait_for("no '@'", "a refused edit shows no error"));
+        assert_eq!(stored()["properties"]["emails"], "alice@contoso.com");
+        // ctrl-e re-opens the kept edit; the script mends it and sets the phone.
+        std::fs::write(&mode2, "good").unwrap();
+        t.keys("\x05");
+        screens.push(t.wait_for("saved", "the mended edit is not saved"));
+        let v = stored();
+        assert_eq!(v["properties"]["phone"], "(214)275-9999", "{v}");
+        assert_eq!(v["properties"]["emails"], "alice@contoso.com", "{v}");
+        // Changed by another client while in the editor: the newer version, no overwrite.
+        std::fs::write(&mode2, "race").unwrap();
+        t.keys("e");
+        screens.push(t.wait_for("changed meanwhile", "a 412 does not show the newer version"));
+        t.keys("\x1b");
+        std::thread::sleep(Duration::from_millis(300));
+        t.keys("q");
+        assert!(t.exit_ok(Duration::from_secs(10)), "steward did not exit 0");
+        screens
+    })
+    .await
+    .unwrap();
+    assert!(
+        screens[0].contains("nobody"),
+        "the kept edit:\n{}",
+        screens[0]
+    );
+    assert!(screens[2].contains("carol@contoso.com"), "{}", screens[2]);
+    // What the daemon holds: the good edit, then the other client's record (not ours).
+    let v: serde_json::Value = c
+        .get_json("/v1/tenants/contoso/contacts/default")
+        .await
+        .unwrap();
+    assert_eq!(v["properties"]["emails"], "carol@contoso.com", "{v}");
+    // Each run: a 0700 directory and a 0600 file, both gone afterwards.
+    let logged = std::fs::read_to_string(&log).unwrap();
+    let lines: Vec<&str> = logged.lines().collect();
+    assert_eq!(lines.len(), 9, "three editor runs:\n{logged}");
+    for run in lines.chunks(3) {
+        assert_eq!(run[..2], ["700", "600"], "{logged}");
+        let file = Path::new(run[2]);
+        assert!(file.starts_with(&tmp), "{logged}");
+        assert!(
+            !file.exists() && !file.parent().unwrap().exists(),
+            "{logged}"
+        );
+    }
+    assert!(
+        entries(&tmp).is_empty(),
+        "left in TMPDIR: {:?}",
+        entries(&tmp)
+    );
+    daemon.stop().await;
+}
+
+/// A `STEWARD_TZ` naming no zone: the TUI and the demo say so and exit 2 before taking
+/// the screen or starting anything (the demo leaves nothing in `TMPDIR`).
+#[test]
+fn a_zone_that_does_not_exist_is_a_usage_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let tmp = dir.path().join("tmp");
+    std::fs::create_dir_all(&tmp).unwrap();
+    let socket = dir.path().join("none.sock");
+    for args in [&[][..], &["demo"][..]] {
+        let mut t = Term::spawn(
+            args,
+            &[
+                ("STEWARD_TZ", Path::new("Mars/Olympus")),
+                ("STEWARD_SOCKET", &socket),
+                ("HOME", dir.path()),
+                ("TMPDIR", &tmp),
+            ],
+            dir.path(),
+        );
+        t.wait_for("Mars/Olympus", "no message naming the zone");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let status = loop {
+            if let Some(status) = t.child.try_wait().unwrap() {
+                break status;
+            }
+            assert!(Instant::now() < deadline, "{args:?} did not exit");
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        assert_eq!(status.exit_code(), 2, "{args:?}: {}", t.text());
+        assert!(
+            entries(&tmp).is_empty(),
+            "{args:?} left {:?}",
+            entries(&tmp)
+        );
+    }
 }
 
 /// Every entry under `dir`, recursively.

@@ -4,6 +4,7 @@
 //! | module | what it checks |
 //! | --- | --- |
 //! | [`cli`] | the `steward` subcommands as a script sees them, against a real daemon |
+//! | [`cli_tables`] | tables for people (width, zone, subjects) and the daemon's orders |
 //! | [`e2e_pty`] | the real `steward` TUI in a pseudo-terminal against a real daemon |
 //! | [`squatted_socket`] | a socket squatted by another local user is refused before a byte |
 //! | [`tui_regressions`] | one test per defect of issue 19, named for what was wrong |
@@ -15,6 +16,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod cli;
+mod cli_tables;
 mod e2e_pty;
 mod squatted_socket;
 mod tui_fixtures;

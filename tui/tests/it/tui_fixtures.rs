@@ -276,3 +276,23 @@ pub fn overview_fixture() -> steward_tui::tui::overview::Overview {
         }),
     }
 }
+
+/// `e` on the selected record, then the editor's answer: its JSON changed by `change`.
+/// Returns the effects of the answer (the save, when the edit is sent).
+pub fn edit_in_editor(s: &mut State, change: impl FnOnce(&mut Value)) -> Vec<Effect> {
+    let fx = update(s, Action::Key(key_of('e')));
+    let job = match fx.as_slice() {
+        [Effect::Editor(job)] => (**job).clone(),
+        other => panic!("e did not open the editor: {other:?}"),
+    };
+    let mut v: Value = serde_json::from_str(&job.text).unwrap();
+    change(&mut v);
+    let text = serde_json::to_string_pretty(&v).unwrap();
+    update(
+        s,
+        Action::Edited {
+            job,
+            result: Ok(text),
+        },
+    )
+}

@@ -99,8 +99,9 @@ fn editing_a_contact_is_not_a_create() {
         vec![contact("default", "e1")],
         None,
     );
-    update(&mut s, Action::Key(key_of('e')));
-    let change = the_save(&update(&mut s, Action::Key(code(KeyCode::Enter))));
+    let change = the_save(&edit_in_editor(&mut s, |v| {
+        v["properties"]["phone"] = "(214)275-4039".into();
+    }));
     let http = call(&paths::tenant("contoso"), &change);
     assert!(!http.create);
     assert_eq!(http.etag.as_deref(), Some("e1"));
@@ -236,8 +237,9 @@ fn errors_name_the_field_once_and_a_reason_without_a_field_stays_in_the_form() {
         vec![contact("default", "e1")],
         None,
     );
-    update(&mut s, Action::Key(key_of('e')));
-    let change = the_save(&update(&mut s, Action::Key(code(KeyCode::Enter))));
+    let change = the_save(&edit_in_editor(&mut s, |v| {
+        v["properties"]["emails"] = "nobody".into();
+    }));
     let mut f = failure(400, "invalid contact", None);
     f.error.details = vec![ErrorDetail {
         code: "x".into(),
@@ -252,15 +254,18 @@ fn errors_name_the_field_once_and_a_reason_without_a_field_stays_in_the_form() {
             result: Err(f),
         }),
     );
-    let Some(Modal::ContactForm(form)) = &s.modal else {
-        panic!("the form closed");
+    let Some(Modal::PolicyEditor(form)) = &s.modal else {
+        panic!("the edit was not kept");
     };
     assert_eq!(form.errors["properties.emails"], "address 1 has no '@'");
+    assert!(form.text.text().contains("nobody"), "the edit is kept");
     let screen = crate::tui_snapshots::screen(&s, 60, 20);
     assert_eq!(
-        screen.matches("properties.emails").count(),
+        screen
+            .matches("properties.emails: properties.emails")
+            .count(),
         0,
-        "the label names the field:\n{screen}"
+        "the field is named once:\n{screen}"
     );
     assert!(screen.contains("address 1 has no '@'"), "{screen}");
 
@@ -379,26 +384,26 @@ fn g_on_alerts_asks_the_daemon_and_a_long_walk_stops_at_the_next_key() {
     let (_, start, link, to_end) = pages_cmd(&fx);
     assert!(!to_end, "G must not walk the pages");
     assert_eq!(start, 0);
-    assert!(link.contains("orderby=time+asc"), "{link}");
+    assert!(link.contains("orderby=timeGeneratedUtc+asc"), "{link}");
     answer(
         &mut s,
         &fx,
         (1..=100).rev().map(alert).collect(),
         Some("/n"),
     );
-    assert!(s.list.oldest_first);
+    assert_eq!(s.list.order, 1, "oldest first");
     let screen = crate::tui_snapshots::screen(&s, 80, 24);
-    assert!(screen.contains("oldest first"), "{screen}");
+    assert!(screen.contains("by timeGeneratedUtc asc"), "{screen}");
     // The facets and the text filter keep the order.
     let fx = update(&mut s, Action::Key(key_of('v')));
     let (_, _, link, _) = pages_cmd(&fx);
     assert!(
-        link.contains("orderby=time+asc") && link.contains("severity=High"),
+        link.contains("orderby=timeGeneratedUtc+asc") && link.contains("severity=High"),
         "{link}"
     );
-    answer(&mut s, &fx, vec![alert(4)], None);
-    // s flips back to newest first.
-    let fx = update(&mut s, Action::Key(key_of('s')));
+    answer(&mut s, &fx, vec![alert(4)], Some("/n"));
+    // G flips back to newest first.
+    let fx = update(&mut s, Action::Key(key_of('G')));
     let (_, _, link, _) = pages_cmd(&fx);
     assert!(!link.contains("orderby"), "{link}");
 
@@ -519,13 +524,23 @@ fn sorting_hides_no_rows_and_change_events_are_coalesced() {
         vec![contact("b", "e1"), contact("c", "e2"), contact("a", "e3")],
         None,
     );
-    // b is selected; sorted, it moves to the second row and the window must not follow.
-    typing(&mut s, "s");
+    // b is selected; the daemon sorts (name desc) and b moves to the second row: the
+    // window must not follow.
+    let fx = update(&mut s, Action::Key(key_of('s')));
+    let (_, _, link, _) = pages_cmd(&fx);
+    assert!(link.contains("orderby=name+desc"), "{link}");
+    answer(
+        &mut s,
+        &fx,
+        vec![contact("c", "e2"), contact("b", "e1"), contact("a", "e3")],
+        None,
+    );
     assert_eq!(s.list.offset, 0, "rows hidden above a window with room");
     let screen = crate::tui_snapshots::screen(&s, 80, 24);
-    for name in ["│  a ", "│> b ", "│  c "] {
+    for name in ["│  c ", "│> b ", "│  a "] {
         assert!(screen.contains(name), "{name} not shown:\n{screen}");
     }
+    assert!(!screen.contains("loaded rows"), "{screen}");
     // A thousand events: no reload until the tick, then exactly one.
     let mut s = loaded("contoso", None, Resource::Alerts, vec![alert(1)], None);
     let mut fx = Vec::new();
@@ -749,7 +764,7 @@ fn the_overview_is_first_when_there_are_alerts() {
     update(&mut s, Action::Key(code(KeyCode::Esc)));
     let fx = update(&mut s, Action::Key(key_of('s')));
     answer(&mut s, &fx, vec![alert(1)], None);
-    assert!(s.list.oldest_first);
+    assert_eq!(s.list.order, 1, "oldest first");
     update(&mut s, Action::Key(key_of('x')));
     let Some(Modal::Export(form)) = &s.modal else {
         panic!("{:?}", s.modal)

@@ -188,8 +188,9 @@ fn dsr_screen_in_every_theme() {
                     "pending_confirmation",
                     "2026-12-01T09:00:00Z",
                 ),
-                dsr("dsr-0002", "erase", "in_progress", "2027-01-01T09:00:00Z"),
-                dsr("dsr-0003", "export", "completed", "2026-12-20T09:00:00Z"),
+                dsr("dsr-0002", "erase", "in_progress", "2099-01-01T09:00:00Z"),
+                dsr("dsr-0003", "export", "completed", "2026-01-20T09:00:00Z"),
+                dsr("dsr-0004", "erase", "in_progress", "2026-06-01T09:00:00Z"),
             ],
             None,
         );
@@ -199,6 +200,18 @@ fn dsr_screen_in_every_theme() {
             out.contains("dsr-0001") && out.contains("C confirm"),
             "{out}"
         );
+        // Overdue (open, past its deadline) reads in words too; a request not yet due
+        // and a completed one past its date are not overdue.
+        let line = |id: &str| {
+            out.lines()
+                .find(|l| l.contains(id))
+                .unwrap_or("")
+                .to_owned()
+        };
+        assert!(line("dsr-0001").contains("OVERDUE"), "{out}");
+        assert!(!line("dsr-0002").contains("OVERDUE"), "{out}");
+        assert!(!line("dsr-0003").contains("OVERDUE"), "{out}");
+        assert!(line("dsr-0004").contains("OVERDUE"), "{out}");
         insta::assert_snapshot!(format!("dsr_{name}"), styled_screen(&s, 80, 24));
         update(&mut s, Action::Key(key_of('C')));
         let out = screen(&s, 80, 24);

@@ -14,7 +14,7 @@ use steward::wire::{ErrorDetail, Event};
 use steward_tui::tui::backend::call;
 use steward_tui::tui::keymap::{Keymap, KeymapError};
 use steward_tui::tui::msg::{Change, Failure, Msg, Request};
-use steward_tui::tui::state::{Intent, Modal};
+use steward_tui::tui::state::{Intent, Modal, State};
 use steward_tui::tui::update::{Action, Effect, update};
 
 fn selected_id(s: &steward_tui::tui::state::State) -> String {
@@ -281,9 +281,10 @@ fn a_412_shows_the_newer_version_instead_of_overwriting() {
         vec![contact("default", "e1")],
         None,
     );
-    update(&mut s, Action::Key(key_of('e')));
-    assert!(matches!(s.modal, Some(Modal::ContactForm(_))));
-    let fx = update(&mut s, Action::Key(code(KeyCode::Enter)));
+    let fx = edit_in_editor(&mut s, |v| {
+        v["properties"]["phone"] = "(214)275-4039".into();
+    });
+    assert!(matches!(s.modal, Some(Modal::PolicyEditor(_))));
     let change = match cmds(&fx).as_slice() {
         [Request::Change(change @ Change::Save { etag, .. })] => {
             assert_eq!(etag.as_deref(), Some("e1"));
@@ -336,8 +337,9 @@ fn a_400_lands_at_the_field_it_names() {
         vec![contact("default", "e1")],
         None,
     );
-    update(&mut s, Action::Key(key_of('e')));
-    let fx = update(&mut s, Action::Key(code(KeyCode::Enter)));
+    let fx = edit_in_editor(&mut s, |v| {
+        v["properties"]["emails"] = "nobody".into();
+    });
     let Some(Request::Change(change)) = cmds(&fx).into_iter().next() else {
         panic!("no save");
     };
@@ -349,7 +351,7 @@ fn a_400_lands_at_the_field_it_names() {
         }),
     );
     match &s.modal {
-        Some(Modal::ContactForm(f)) => {
+        Some(Modal::PolicyEditor(f)) => {
             assert_eq!(
                 f.errors.get("properties.emails").map(String::as_str),
                 Some("bad address")
@@ -464,38 +466,77 @@ fn a_tab_chosen_before_the_session_loads_is_opened_with_it() {
     assert!(link.contains("/alerts"), "{link}");
 }
 
-/// The visible rows are computed once per change (`State::reindex`): a sort reorders
-/// them and the selection stays on its record; the next page keeps the order.
+/// `s` asks the daemon for its next order (never sorts the loaded rows): the list is
+/// fetched again with `?orderby=`, shown as the daemon sends it, the selection stays on
+/// its record, and a refresh keeps the order; the audit log has one order and says so.
 #[test]
-fn sorting_reorders_the_window_and_the_selection_follows_its_record() {
+fn sorting_asks_the_daemon_and_the_selection_follows_its_record() {
     let mut s = loaded(
         "contoso",
         None,
         Resource::Contacts,
-        vec![contact("b", "e1"), contact("c", "e2"), contact("a", "e3")],
+        vec![contact("a", "e3"), contact("b", "e1"), contact("c", "e2")],
         None,
     );
+    update(&mut s, Action::Key(key_of('j')));
     assert_eq!(selected_id(&s), "b");
-    typing(&mut s, "s");
-    let order: Vec<String> = s
-        .visible()
-        .iter()
-        .map(|&i| Resource::Contacts.record_id(s.list.rows().nth(i).unwrap()))
-        .collect();
-    assert_eq!(order, ["a", "b", "c"]);
+    let fx = update(&mut s, Action::Key(key_of('s')));
+    let (_, _, link, _) = pages_cmd(&fx);
+    assert!(link.contains("orderby=name+desc"), "{link}");
+    // Until the daemon answers, nothing is reordered here.
+    let order = |s: &State| -> Vec<String> {
+        s.visible()
+            .iter()
+            .map(|&i| Resource::Contacts.record_id(s.list.rows().nth(i).unwrap()))
+            .collect()
+    };
+    answer(
+        &mut s,
+        &fx,
+        vec![contact("c", "e2"), contact("b", "e1"), contact("a", "e3")],
+        None,
+    );
+    assert_eq!(order(&s), ["c", "b", "a"], "the daemon's order, as sent");
     assert_eq!(selected_id(&s), "b");
-    assert_eq!(s.list.selected, 1);
-    typing(&mut s, "s");
-    assert_eq!(selected_id(&s), "b");
-    assert_eq!(s.list.selected, 1, "descending: c, b, a");
+    let screen = crate::tui_snapshots::screen(&s, 80, 24);
+    assert!(screen.contains("by name desc"), "{screen}");
+    // A refresh asks in the same order.
     let fx = update(&mut s, Action::Key(key_of('r')));
+    let (_, _, link, _) = pages_cmd(&fx);
+    assert!(link.contains("orderby=name+desc"), "{link}");
     answer(
         &mut s,
         &fx,
         vec![contact("d", "e4"), contact("b", "e1")],
         None,
     );
-    assert_eq!(s.visible().len(), 2);
     assert_eq!(selected_id(&s), "b");
     assert_eq!(s.list.selected, 1, "descending: d, b");
+    // Back to the default order: no orderby sent.
+    let fx = update(&mut s, Action::Key(key_of('s')));
+    let (_, _, link, _) = pages_cmd(&fx);
+    assert!(!link.contains("orderby"), "{link}");
+    // Alerts cycle through time, severity, status and name.
+    let mut s = loaded("contoso", None, Resource::Alerts, vec![alert(1)], None);
+    let mut asked = Vec::new();
+    for _ in 0..6 {
+        let fx = update(&mut s, Action::Key(key_of('s')));
+        let (_, _, link, _) = pages_cmd(&fx);
+        asked.push(link);
+        answer(&mut s, &fx, vec![alert(1)], None);
+    }
+    for (link, want) in asked.iter().zip([
+        "orderby=timeGeneratedUtc+asc",
+        "orderby=severity+desc",
+        "orderby=status+asc",
+        "orderby=name+asc",
+        "orderby=name+desc",
+    ]) {
+        assert!(link.contains(want), "{link} lacks {want}");
+    }
+    assert!(!asked[5].contains("orderby"), "{}", asked[5]);
+    // The audit log has one order.
+    let mut s = loaded("contoso", None, Resource::Audit, vec![], None);
+    let fx = update(&mut s, Action::Key(key_of('s')));
+    assert!(cmds(&fx).is_empty(), "{fx:?}");
 }

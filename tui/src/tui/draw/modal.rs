@@ -354,10 +354,14 @@ pub(super) fn draw_modal(f: &mut Frame, body: Rect, s: &State, m: &Modal) {
         Modal::PolicyEditor(ed) => {
             let r = popup(body, body.width, body.height);
             f.render_widget(Clear, r);
+            let what = ed.kind.singular();
             let title = if ed.new {
-                " New JIT policy ".to_owned()
+                format!(" New {what} (ctrl-s saves, ctrl-e opens $EDITOR) ")
             } else {
-                format!(" Edit JIT policy {} ", ed.name.value())
+                format!(
+                    " Edit {what} {} (ctrl-s saves, ctrl-e opens $EDITOR) ",
+                    ed.name.value()
+                )
             };
             let outer = Block::bordered().title(Span::styled(title, t.title()));
             let inner = outer.inner(r);

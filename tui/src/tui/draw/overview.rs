@@ -46,7 +46,7 @@ pub(super) fn draw_overview(f: &mut Frame, area: Rect, s: &State) {
     ])
     .areas(right);
     draw_jit(f, jit, o, t);
-    draw_dsr(f, dsr, o, t);
+    draw_dsr(f, dsr, o, (t, &s.zone));
     draw_chain(f, chain, o, t);
 }
 
@@ -137,8 +137,11 @@ fn draw_jit(f: &mut Frame, area: Rect, o: &Overview, t: Theme) {
                     .table_columns()
                     .find(|c| c.title == title)
             };
-            let text =
-                |v: &Value, title: &str| col(title).map(|c| c.table_text(v)).unwrap_or_default();
+            let text = |v: &Value, title: &str| {
+                col(title)
+                    .map(|c| c.table_text(v, &jiff::tz::TimeZone::UTC)) // a duration: no zone
+                    .unwrap_or_default()
+            };
             let active: Vec<&Value> = rows
                 .iter()
                 .filter(|v| {
@@ -162,7 +165,7 @@ fn draw_jit(f: &mut Frame, area: Rect, o: &Overview, t: Theme) {
 }
 
 /// Open data-subject requests, soonest due first; overdue ones in red and in words.
-fn draw_dsr(f: &mut Frame, area: Rect, o: &Overview, t: Theme) {
+fn draw_dsr(f: &mut Frame, area: Rect, o: &Overview, (t, zone): (Theme, &jiff::tz::TimeZone)) {
     let mut lines = vec![Line::styled("Data-subject requests due", t.column_header())];
     match &o.dsr {
         Err(why) => lines.push(Line::styled(why.clone(), t.dim())),
@@ -174,7 +177,11 @@ fn draw_dsr(f: &mut Frame, area: Rect, o: &Overview, t: Theme) {
                 lines.push(Line::styled("none open", t.dim()));
             }
             for v in open {
-                let due = dsr_due(v).get(..10).unwrap_or("");
+                // The due day in the operator's zone (the stored time is UTC).
+                let due = dsr_due(v)
+                    .parse::<jiff::Timestamp>()
+                    .map(|d| d.to_zoned(zone.clone()).strftime("%Y-%m-%d").to_string())
+                    .unwrap_or_default();
                 let kind = v.get("type").and_then(Value::as_str).unwrap_or("");
                 let id = Resource::Dsr.record_id(v);
                 if dsr_overdue(v, now) {

@@ -6,9 +6,7 @@ use serde_json::Value;
 use steward::resource::Resource;
 use tui_input::Input;
 
-use super::list::{
-    apply_filter, cycle_facet, flip_order, go_bottom, go_top, move_by, reanchor, refresh,
-};
+use super::list::{apply_filter, cycle_facet, go_bottom, go_top, move_by, next_order, refresh};
 use super::session::{cancel_export, export_scope, load_overview, switch_tab};
 use super::{Effect, disabled};
 use crate::export_file::ExportFormat;
@@ -17,7 +15,7 @@ use crate::tui::dsr::ReasonFor;
 use crate::tui::export::{copy_note, default_export_path, osc52};
 use crate::tui::form::{ContactForm, InitiateForm, TextArea};
 use crate::tui::keymap::Command;
-use crate::tui::state::{ExportForm, Intent, Modal, PickerKind, PolicyEditor, Sort, State};
+use crate::tui::state::{ExportForm, Intent, Modal, PickerKind, PolicyEditor, State};
 use steward::model::alert::{SEVERITIES, STATUSES};
 
 /// Runs one keymap command (after the permission check).
@@ -88,26 +86,7 @@ pub fn command(s: &mut State, cmd: Command) -> Vec<Effect> {
             s.modal = Some(Modal::Help { scroll: 0 });
             Vec::new()
         }
-        Command::Sort => {
-            if s.tab.server_filter() {
-                return flip_order(s);
-            }
-            s.list.sort = match s.list.sort {
-                Sort::Server => Sort::FirstAsc,
-                Sort::FirstAsc => Sort::FirstDesc,
-                Sort::FirstDesc => Sort::Server,
-            };
-            let col = s.tab.table_columns().next().map_or("", |c| c.title);
-            let text = match s.list.sort {
-                Sort::Server => "daemon order".to_owned(),
-                Sort::FirstAsc => format!("sorted by {col} ↑ (loaded rows only)"),
-                Sort::FirstDesc => format!("sorted by {col} ↓ (loaded rows only)"),
-            };
-            s.toast(text, false);
-            s.reindex();
-            reanchor(s);
-            Vec::new()
-        }
+        Command::Sort => next_order(s),
         Command::Refresh if s.on_overview => {
             let days = s.overview.as_ref().map_or(30, |o| o.days);
             load_overview(s, days)
@@ -167,6 +146,7 @@ pub fn command(s: &mut State, cmd: Command) -> Vec<Effect> {
                 }
                 _ => {
                     s.modal = Some(Modal::PolicyEditor(Box::new(PolicyEditor {
+                        kind: Resource::JitPolicies,
                         name: Input::default(),
                         new: true,
                         etag: None,
@@ -184,35 +164,7 @@ pub fn command(s: &mut State, cmd: Command) -> Vec<Effect> {
                 s.toast("nothing selected", true);
                 return Vec::new();
             };
-            match s.tab {
-                Resource::Contacts => {
-                    s.modal = Some(Modal::ContactForm(Box::new(ContactForm::from_record(&v))))
-                }
-                _ => {
-                    let mut body = v.clone();
-                    if let Some(o) = body.as_object_mut() {
-                        for k in ["id", "type", "etag", "name"] {
-                            o.remove(k);
-                        }
-                    }
-                    if let Some(p) = body.get_mut("properties").and_then(Value::as_object_mut) {
-                        p.remove("requests");
-                        p.remove("provisioningState");
-                    }
-                    s.modal = Some(Modal::PolicyEditor(Box::new(PolicyEditor {
-                        name: Input::new(s.tab.record_id(&v)),
-                        new: false,
-                        etag: v.get("etag").and_then(Value::as_str).map(str::to_owned),
-                        text: TextArea::new(
-                            &serde_json::to_string_pretty(&body).unwrap_or_default(),
-                        ),
-                        on_name: false,
-                        errors: Default::default(),
-                        saving: false,
-                    })))
-                }
-            }
-            Vec::new()
+            super::edit::open(s.tab, &v)
         }
         Command::Delete | Command::Revoke => {
             let Some(v) = s.selected() else {

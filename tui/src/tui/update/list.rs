@@ -4,6 +4,7 @@
 
 use serde_json::Value;
 use steward::client::paths;
+use steward::resource::Resource;
 
 use super::{Effect, send};
 use crate::tui::msg::Request;
@@ -18,17 +19,18 @@ fn base_link(s: &State) -> Option<String> {
     Some(paths::tenant(tenant).list(s.tab, &query))
 }
 
-/// The daemon-side filters of what the view shows (`q`, `severity`, `status`): the list
-/// and an export of "what is on screen" ask for the same.
+/// The daemon-side filters and order of what the view shows (`q`, `severity`, `status`,
+/// `orderby`): the list and an export of "what is on screen" ask for the same (the
+/// export leaves out the order).
 pub(crate) fn view_query(s: &State) -> Vec<(&'static str, String)> {
     let mut query = Vec::new();
     if s.tab.server_filter() && !s.list.filter.is_empty() {
         query.push(("q", s.list.filter.clone()));
     }
+    if let Some(o) = s.orderby() {
+        query.push(("orderby", o.to_owned()));
+    }
     if s.tab.server_filter() {
-        if s.list.oldest_first {
-            query.push(("orderby", "time asc".to_owned()));
-        }
         if let Some(v) = s.list.severity {
             query.push(("severity", v.to_owned()));
         }
@@ -90,12 +92,12 @@ pub(super) fn reset_list(s: &mut State) -> Vec<Effect> {
         return Vec::new();
     };
     let filter = std::mem::take(&mut s.list.filter);
-    let (severity, status, oldest) = (s.list.severity, s.list.status, s.list.oldest_first);
+    let (severity, status, order) = (s.list.severity, s.list.status, s.list.order);
     s.list = ListView::default();
     s.list.filter = filter;
     s.list.severity = severity;
     s.list.status = status;
-    s.list.oldest_first = oldest;
+    s.list.order = order;
     fetch(s, 0, link, 1, false, Target::First)
 }
 
@@ -207,17 +209,41 @@ pub(super) fn go_top(s: &mut State) -> Vec<Effect> {
     }
 }
 
-/// Lists alerts in the other order (newest ↔ oldest first), asked of the daemon: the
-/// far end of 200k alerts is then one page away, not a walk through every page.
-pub(super) fn flip_order(s: &mut State) -> Vec<Effect> {
-    s.list.oldest_first = !s.list.oldest_first;
-    let text = if s.list.oldest_first {
-        "oldest first (the daemon's order by time; s or G flips back)"
+/// Lists alerts in the other time order (newest ↔ oldest first), asked of the daemon:
+/// the far end of 200k alerts is then one page away, not a walk through every page.
+fn flip_time_order(s: &mut State) -> Vec<Effect> {
+    s.list.order = usize::from(s.list.order == 0);
+    let text = if s.list.order == 1 {
+        "oldest first (the daemon's order by time; G flips back)"
     } else {
         "newest first"
     };
     s.toast(text, false);
     reset_list(s)
+}
+
+/// The next of the daemon's orders of this tab (`s`): the list is asked again in it, so
+/// the order holds across every page, not only the loaded ones.
+pub(super) fn next_order(s: &mut State) -> Vec<Effect> {
+    let orders = s.tab.orders();
+    if orders.len() < 2 {
+        s.toast(
+            format!("{} has one order, the daemon's", s.tab.title()),
+            false,
+        );
+        return Vec::new();
+    }
+    let anchor = s.selected().map(|v| s.tab.record_id(v));
+    s.list.order = (s.list.order + 1) % orders.len();
+    let o = orders.get(s.list.order).copied().unwrap_or_default();
+    s.toast(format!("ordered by {o} (by the daemon)"), false);
+    let fx = reset_list(s);
+    // The selection stays on its record when the first page holds it.
+    s.list.anchor = anchor;
+    if s.list.pending.is_some() {
+        s.list.pending = Some(Target::Anchor);
+    }
+    fx
 }
 
 /// Stops a walk to the last page when the operator presses another key meanwhile: its
@@ -232,12 +258,12 @@ pub(super) fn cancel_long_load(s: &mut State) -> Vec<Effect> {
     vec![send(Request::CancelPages)]
 }
 
-/// The last record of the list: for alerts the other end of the daemon's order
-/// ([`flip_order`]); elsewhere following cursors to the last page (cancelled by the next
-/// key).
+/// The last record of the list: for alerts in a time order the other end of the
+/// daemon's order ([`flip_time_order`]); elsewhere following cursors to the last page
+/// (cancelled by the next key).
 pub(super) fn go_bottom(s: &mut State) -> Vec<Effect> {
-    if s.tab.server_filter() && !s.list.at_end() {
-        return flip_order(s);
+    if s.tab == Resource::Alerts && s.list.order < 2 && !s.list.at_end() {
+        return flip_time_order(s);
     }
     match s.list.next_link().cloned() {
         None => {

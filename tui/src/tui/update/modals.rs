@@ -312,6 +312,12 @@ pub(super) fn modal_key(s: &mut State, k: KeyEvent) -> Vec<Effect> {
             if k.code == KeyCode::Esc {
                 return Vec::new();
             }
+            if k.code == KeyCode::Char('e') && k.modifiers.contains(KeyModifiers::CONTROL) {
+                // The text (a kept edit included) into $EDITOR; the modal stays meanwhile.
+                let job = super::edit::job_of(&ed);
+                s.modal = Some(Modal::PolicyEditor(ed));
+                return vec![Effect::Editor(Box::new(job))];
+            }
             if submit {
                 let name = ed.name.value().trim().to_owned();
                 match serde_json::from_str::<Value>(&ed.text.text()) {
@@ -320,8 +326,9 @@ pub(super) fn modal_key(s: &mut State, k: KeyEvent) -> Vec<Effect> {
                         ed.errors.clear();
                         let etag = ed.etag.clone();
                         let create = ed.new;
+                        let kind = ed.kind;
                         s.modal = Some(Modal::PolicyEditor(ed));
-                        return save(Resource::JitPolicies, name, body, etag, create);
+                        return save(kind, name, body, etag, create);
                     }
                     Ok(_) => {
                         ed.errors.insert("name".into(), "a name is needed".into());
@@ -459,7 +466,7 @@ pub(super) fn modal_key(s: &mut State, k: KeyEvent) -> Vec<Effect> {
 }
 
 /// The request saving a record; `create` refuses to replace one of that name.
-fn save(
+pub(super) fn save(
     kind: Resource,
     name: String,
     body: Value,
