@@ -484,12 +484,17 @@ mod tests {
         assert!(matches!(err, ClientError::Timeout { .. }), "{err:?}");
     }
 
-    /// A tiny one-shot HTTP/1.1 server on a real socket, answering one canned response
-    /// and handing back the raw request it read.
-    async fn one_shot(socket: &Path, answer: &'static str) -> tokio::task::JoinHandle<String> {
+    /// A tiny one-shot HTTP/1.1 server on a real socket in a temp dir, answering one
+    /// canned response and handing back the raw request it read; a client of it.
+    async fn one_shot(
+        answer: &'static str,
+    ) -> (tempfile::TempDir, Client, tokio::task::JoinHandle<String>) {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let listener = tokio::net::UnixListener::bind(socket).unwrap();
-        tokio::spawn(async move {
+        let dir = tempfile::tempdir().unwrap();
+        let socket = dir.path().join("s.sock");
+        let listener = tokio::net::UnixListener::bind(&socket).unwrap();
+        let client = Client::new(&socket);
+        let server = tokio::spawn(async move {
             let (mut stream, _) = listener.accept().await.unwrap();
             let mut seen = Vec::new();
             let mut buf = [0u8; 4096];
@@ -517,19 +522,17 @@ mod tests {
             stream.write_all(answer.as_bytes()).await.unwrap();
             stream.shutdown().await.unwrap();
             String::from_utf8_lossy(&seen).into_owned()
-        })
+        });
+        (dir, client, server)
     }
 
     #[tokio::test]
     async fn request_sends_host_role_content_type_and_if_match() {
-        let dir = tempfile::tempdir().unwrap();
-        let socket = dir.path().join("s.sock");
-        let server = one_shot(
-            &socket,
+        let (_dir, client, server) = one_shot(
             "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\netag: \"e2\"\r\ncontent-length: 11\r\nconnection: close\r\n\r\n{\"ok\":true}",
         )
         .await;
-        let client = Client::new(&socket).with_role(Some("reader".into()));
+        let client = client.with_role(Some("reader".into()));
         let response = client
             .put_json(
                 "/v1/tenants/t/contacts/default",
@@ -558,8 +561,6 @@ mod tests {
 
     #[tokio::test]
     async fn get_json_turns_an_error_status_into_api_error() {
-        let dir = tempfile::tempdir().unwrap();
-        let socket = dir.path().join("s.sock");
         let body = r#"{"error":{"code":"not_found","message":"no such contact"}}"#;
         let answer: &'static str = Box::leak(
             format!(
@@ -568,8 +569,8 @@ mod tests {
             )
             .into_boxed_str(),
         );
-        let _server = one_shot(&socket, answer).await;
-        let err = Client::new(&socket)
+        let (_dir, client, _server) = one_shot(answer).await;
+        let err = client
             .get_json::<serde_json::Value>("/v1/tenants/t/contacts/x")
             .await
             .unwrap_err();
@@ -584,14 +585,11 @@ mod tests {
 
     #[tokio::test]
     async fn lines_split_a_chunked_ndjson_stream() {
-        let dir = tempfile::tempdir().unwrap();
-        let socket = dir.path().join("s.sock");
-        let _server = one_shot(
-            &socket,
+        let (_dir, client, _server) = one_shot(
             "HTTP/1.1 200 OK\r\ncontent-type: application/x-ndjson\r\ntransfer-encoding: chunked\r\n\r\n5\r\n{\"a\":\r\na\r\n1}\n\n{\"b\":2\r\n3\r\n}\r\n\r\n7\r\n{\"c\":3}\r\n0\r\n\r\n",
         )
         .await;
-        let mut lines = Client::new(&socket).get_lines("/v1/events").await.unwrap();
+        let mut lines = client.get_lines("/v1/events").await.unwrap();
         assert_eq!(lines.next_line().await.unwrap().unwrap(), &b"{\"a\":1}"[..]);
         assert_eq!(lines.next_line().await.unwrap().unwrap(), &b"{\"b\":2}"[..]);
         // The last line has no newline and is still returned.

@@ -1,7 +1,7 @@
 //! The API's wire types: what goes over the socket besides the resources themselves.
 //!
 //! The list envelope, the error body, change events, and the small answers of
-//! `/v1/health`, `/v1/whoami`, `/v1/tenants` and `…/audit/verify`. Resource shapes live
+//! `/v1/health`, `/v1/whoami`, `/v1/tenants`, `…/audit/verify` and `…/overview/alerts`. Resource shapes live
 //! in [`crate::model`]; HTTP plumbing lives in the daemon and the [`crate::client`].
 
 use serde::{Deserialize, Serialize};
@@ -225,4 +225,50 @@ mod tests {
         assert!(v.get("firstBadSeq").is_none());
         assert_eq!(v["head"]["seq"], 3);
     }
+}
+
+/// Alerts of one UTC day by severity (`…/overview/alerts`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Day {
+    /// The day, `YYYY-MM-DD` (UTC).
+    pub date: String,
+    /// High (or critical).
+    pub high: u64,
+    /// Medium.
+    pub medium: u64,
+    /// Low.
+    pub low: u64,
+    /// Informational and anything else.
+    pub other: u64,
+}
+
+impl Day {
+    /// Every alert of the day.
+    pub fn total(&self) -> u64 {
+        self.high + self.medium + self.low + self.other
+    }
+}
+
+/// One alert type and how often it came among the newest alerts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TypeCount {
+    /// `properties.alertType` (`(no alertType)` for alerts without one).
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Alerts of it among the newest [`AlertOverview::types_from`].
+    pub count: u64,
+}
+
+/// The answer of `GET /v1/tenants/{t}/overview/alerts?days=N`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AlertOverview {
+    /// The period's days, oldest first (days without alerts included).
+    pub per_day: Vec<Day>,
+    /// Alerts in the period.
+    pub total: u64,
+    /// The most frequent types among the newest alerts, most frequent first.
+    pub top_types: Vec<TypeCount>,
+    /// How many of the newest alerts the types were counted in.
+    pub types_from: u64,
 }

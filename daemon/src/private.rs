@@ -19,7 +19,7 @@
 //! Not here: the spool directories (their modes are the deployment's spool group's
 //! business, see `ingest::spool`) and the socket file's own mode (`socket`).
 
-use std::fs::{File, OpenOptions, Permissions};
+use std::fs::{File, Metadata, OpenOptions, Permissions};
 use std::io::ErrorKind;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -157,14 +157,7 @@ impl DirState {
 /// created `0750` with group `group`, and an existing one is left as it is when safe.
 pub fn own_dir(path: &Path, which: Dir, group: Option<Gid>) -> Result<DirState, PrivateError> {
     let what = which.what();
-    let io = |action: &'static str| {
-        move |source: std::io::Error| PrivateError::Io {
-            what,
-            path: path.to_owned(),
-            action,
-            source,
-        }
-    };
+    let io = |action| io_error(what, path, action);
     let wanted = match which {
         Dir::Runtime => 0o750,
         Dir::Data | Dir::Log => 0o700,
@@ -181,16 +174,7 @@ pub fn own_dir(path: &Path, which: Dir, group: Option<Gid>) -> Result<DirState, 
     };
     // From here on, the handle: whatever the path names now is what is checked and set.
     let dir = File::open(path).map_err(io("open it"))?;
-    let meta = dir.metadata().map_err(io("read its owner and mode"))?;
-    if !meta.is_dir() {
-        return Err(PrivateError::WrongKind {
-            what,
-            path: path.to_owned(),
-            is: "is not a directory",
-        });
-    }
-    owned_by_me(what, path, &meta)?;
-    let mode = meta.mode() & 0o7777;
+    let mode = own_kind(what, path, &dir, Metadata::is_dir, "is not a directory")?;
     if created {
         // The mode asked of mkdir went through the umask: set it exactly.
         if let Some(gid) = group {
@@ -222,14 +206,7 @@ pub fn own_dir(path: &Path, which: Dir, group: Option<Gid>) -> Result<DirState, 
 /// symbolic link.
 pub fn store_file(path: &Path) -> Result<(), PrivateError> {
     let what = "the store";
-    let io = |action: &'static str| {
-        move |source: std::io::Error| PrivateError::Io {
-            what,
-            path: path.to_owned(),
-            action,
-            source,
-        }
-    };
+    let io = |action| io_error(what, path, action);
     let mut options = OpenOptions::new();
     options
         .read(true)
@@ -252,22 +229,19 @@ pub fn store_file(path: &Path) -> Result<(), PrivateError> {
         },
         Err(e) => return Err(io("create it")(e)),
     };
-    let meta = file.metadata().map_err(io("read its owner and mode"))?;
-    if !meta.is_file() {
-        return Err(PrivateError::WrongKind {
-            what,
-            path: path.to_owned(),
-            is: "is not a regular file",
-        });
-    }
-    owned_by_me(what, path, &meta)?;
+    let mode = own_kind(
+        what,
+        path,
+        &file,
+        Metadata::is_file,
+        "is not a regular file",
+    )?;
     if created {
         // The mode asked of open went through the umask: set it exactly.
         file.set_permissions(Permissions::from_mode(0o600))
             .map_err(io("set its mode"))?;
         return Ok(());
     }
-    let mode = meta.mode() & 0o7777;
     if mode & OTHERS_ANY != 0 {
         return Err(PrivateError::StoreExposed {
             path: path.to_owned(),
@@ -275,6 +249,44 @@ pub fn store_file(path: &Path) -> Result<(), PrivateError> {
         });
     }
     Ok(())
+}
+
+/// The [`PrivateError::Io`] of `action` on `what` at `path`.
+fn io_error(
+    what: &'static str,
+    path: &Path,
+    action: &'static str,
+) -> impl FnOnce(std::io::Error) -> PrivateError {
+    let path = path.to_owned();
+    move |source| PrivateError::Io {
+        what,
+        path,
+        action,
+        source,
+    }
+}
+
+/// The permission bits of the object `handle` opened at `path`, once it is the kind
+/// `is_kind` accepts (else refused as what `not` says it is) and the daemon's own.
+fn own_kind(
+    what: &'static str,
+    path: &Path,
+    handle: &File,
+    is_kind: fn(&Metadata) -> bool,
+    not: &'static str,
+) -> Result<u32, PrivateError> {
+    let meta = handle
+        .metadata()
+        .map_err(io_error(what, path, "read its owner and mode"))?;
+    if !is_kind(&meta) {
+        return Err(PrivateError::WrongKind {
+            what,
+            path: path.to_owned(),
+            is: not,
+        });
+    }
+    owned_by_me(what, path, &meta)?;
+    Ok(meta.mode() & 0o7777)
 }
 
 /// Refuses what another user owns: whoever owns a file or directory can change its mode.

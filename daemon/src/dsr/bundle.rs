@@ -15,7 +15,7 @@
 use crate::store::TenantRead;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::io::Write;
-use std::os::unix::fs::{FileExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use steward::names::TenantId;
@@ -143,15 +143,7 @@ pub fn discard(path: &Path) -> std::io::Result<()> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
         Err(e) => return Err(e),
     };
-    let len = f.metadata()?.len();
-    let zeros = vec![0u8; 64 << 10];
-    let mut at = 0u64;
-    while at < len {
-        let n = usize::try_from((len - at).min(zeros.len() as u64)).unwrap_or(zeros.len());
-        f.write_all_at(&zeros[..n], at)?;
-        at += n as u64;
-    }
-    f.sync_all()?;
+    crate::store::overwrite_with_zeros(&f)?;
     drop(f);
     std::fs::remove_file(path)?;
     if let Some(dir) = path.parent() {

@@ -150,18 +150,30 @@ enum Step {
     Stopped,
 }
 
-/// Job: handles the next `STEP` records that have no report line yet.
-fn step(txn: &mut dyn TenantWrite, id: &str, r: Retention) -> Result<Step, WriteError> {
-    let mut d = load(txn, id)?;
+/// The `(kind, id)` of every record a request's report already names.
+type Reported = HashSet<(String, String)>;
+
+/// Request `id` while it is in progress, with what its report already names; `None` once
+/// it is not in progress.
+fn in_progress(txn: &dyn TenantWrite, id: &str) -> Result<Option<(DsrDoc, Reported)>, WriteError> {
+    let d = load(txn, id)?;
     if d.request.status != DsrStatus::InProgress {
-        return Ok(Step::Stopped);
+        return Ok(None);
     }
-    let reported: HashSet<(String, String)> = d
+    let reported = d
         .request
         .report
         .iter()
         .map(|e| (e.kind.clone(), e.id.clone()))
         .collect();
+    Ok(Some((d, reported)))
+}
+
+/// Job: handles the next `STEP` records that have no report line yet.
+fn step(txn: &mut dyn TenantWrite, id: &str, r: Retention) -> Result<Step, WriteError> {
+    let Some((mut d, reported)) = in_progress(txn, id)? else {
+        return Ok(Step::Stopped);
+    };
     let keys = d.subject_keys();
     let found = hits(&keys, |k| txn.subjects(k))?;
     let next: Vec<(Kind, String)> = found
@@ -226,16 +238,9 @@ fn supersede(
     bundles: &[String],
     r: Retention,
 ) -> Result<(), WriteError> {
-    let mut d = load(txn, id)?;
-    if d.request.status != DsrStatus::InProgress {
+    let Some((mut d, reported)) = in_progress(txn, id)? else {
         return Ok(());
-    }
-    let reported: HashSet<(String, String)> = d
-        .request
-        .report
-        .iter()
-        .map(|e| (e.kind.clone(), e.id.clone()))
-        .collect();
+    };
     let mut others = Vec::new();
     let mut after: Option<String> = None;
     loop {

@@ -175,23 +175,20 @@ impl DsrDoc {
 
 /// Reads a request inside a job.
 pub fn load(txn: &dyn TenantWrite, id: &str) -> Result<DsrDoc, WriteError> {
-    let doc = txn
-        .get(Kind::Dsr, id)?
-        .ok_or_else(|| WriteError::NotFound {
-            kind: Kind::Dsr,
-            name: id.to_string(),
-        })?;
-    DsrDoc::parse(&doc)
+    found(txn.get(Kind::Dsr, id)?, id)
 }
 
 /// Reads request `id` outside a job, through a reader of its tenant.
 pub fn read(reader: &store::TenantReader, id: &str) -> Result<DsrDoc, WriteError> {
-    let doc = reader
-        .get(Kind::Dsr, id)?
-        .ok_or_else(|| WriteError::NotFound {
-            kind: Kind::Dsr,
-            name: id.to_string(),
-        })?;
+    found(reader.get(Kind::Dsr, id)?, id)
+}
+
+/// Request `id` from what a read found: [`WriteError::NotFound`] when nothing was.
+fn found(doc: Option<store::Doc>, id: &str) -> Result<DsrDoc, WriteError> {
+    let doc = doc.ok_or_else(|| WriteError::NotFound {
+        kind: Kind::Dsr,
+        name: id.to_string(),
+    })?;
     DsrDoc::parse(&doc)
 }
 

@@ -125,15 +125,6 @@ impl Plan {
     }
 }
 
-/// The sources a request port is open for, as written.
-fn sources(p: &JitRequestPort) -> Vec<String> {
-    p.allowed_source_address_prefix
-        .iter()
-        .cloned()
-        .chain(p.allowed_source_address_prefixes.iter().flatten().cloned())
-        .collect()
-}
-
 /// `s` as a network of `target`'s family: `*` is the whole family; a prefix of the other
 /// family, or text that does not parse, is an error naming it.
 pub fn source_net(s: &str, target: IpAddr) -> Result<IpNet, String> {
@@ -182,7 +173,7 @@ pub fn check_request(jit: &JitConfig, req: &JitRequest) -> Result<(), Validation
             continue;
         };
         for (j, p) in vm.ports.iter().enumerate() {
-            for s in sources(p) {
+            for s in p.sources() {
                 if let Err(why) = source_net(&s, target) {
                     errors.push(FieldError {
                         path: format!("virtualMachines[{i}].ports[{j}].allowedSourceAddressPrefix"),
@@ -287,7 +278,7 @@ fn doors_of(
         .vm(vm)
         .and_then(|v| v.ports.iter().find(|r| r.number == p.number))
         .ok_or_else(|| format!("its policy no longer lists port {} for this VM", p.number))?;
-    let srcs = sources(p);
+    let srcs = p.sources();
     if srcs.is_empty() {
         return Err("the request port names no source".into());
     }

@@ -4,7 +4,6 @@
 //! ([`ContactShape`]) and whether deleting what is not there is 404 (`/v1`) or 204 (ARM).
 
 use crate::records::Stored;
-use crate::store::TenantRead;
 use axum::Json;
 use axum::body::Body;
 use axum::response::{IntoResponse, Response};
@@ -19,7 +18,9 @@ use super::arm::Mount;
 use super::body;
 use super::ctx::TenantCtx;
 use super::extract::{P, Q};
-use super::resource::{self, ListQuery, Precondition, etag_header, name_page, resource_name};
+use super::resource::{
+    self, ListQuery, Precondition, etag_header, get_record, name_page, resource_name,
+};
 use crate::error::ApiError;
 use crate::store::{Doc, Kind};
 
@@ -70,13 +71,15 @@ pub async fn get(
     mount: Mount,
     P((_, name)): P<(String, String)>,
 ) -> Result<Response, ApiError> {
-    ctx.require(Permission::ContactsRead, &format!("contacts/{name}"))
-        .await?;
-    let name = resource_name(&name)?;
-    let doc = ctx
-        .read(move |r| Ok(r.get(Kind::Contact, name.as_str())?))
-        .await?
-        .ok_or_else(|| ApiError::not_found("no such contact"))?;
+    let missing = "no such contact";
+    let doc = get_record(
+        &ctx,
+        Permission::ContactsRead,
+        Kind::Contact,
+        &name,
+        missing,
+    )
+    .await?;
     let v = contact_json(&doc, mount.contact_shape())?;
     Ok((etag_header(&doc.etag), Json(v)).into_response())
 }

@@ -21,7 +21,7 @@ use super::body;
 use super::ctx::TenantCtx;
 use super::extract::{P, Q};
 use super::idempotency::{IdempotencyKey, Outcome};
-use super::resource::{ListQuery, name_page};
+use super::resource::{ListQuery, get_record, name_page};
 use super::resource::{etag_header, resource_name};
 use crate::dsr::{self, DsrDoc};
 use crate::error::ApiError;
@@ -123,13 +123,8 @@ pub async fn list(ctx: TenantCtx, Q(q): Q<ListQuery>) -> Result<Json<List<Value>
 /// (kinds and keyed HMACs of the identifiers, when and by which erasure), and an erasure
 /// shows `execution.scrubDueAt` / `scrubbedAt`.
 pub async fn get(ctx: TenantCtx, P((_, id)): P<(String, String)>) -> Result<Response, ApiError> {
-    ctx.require(Permission::DsrManage, &format!("dsr/{id}"))
-        .await?;
-    let id = resource_name(&id)?;
-    let doc = ctx
-        .read(move |r| Ok(r.get(Kind::Dsr, id.as_str())?))
-        .await?
-        .ok_or_else(|| ApiError::not_found("no such data-subject request"))?;
+    let missing = "no such data-subject request";
+    let doc = get_record(&ctx, Permission::DsrManage, Kind::Dsr, &id, missing).await?;
     Ok((etag_header(&doc.etag), Json(served(&doc)?)).into_response())
 }
 
@@ -212,18 +207,17 @@ pub async fn reject(
     P((_, id)): P<(String, String)>,
     raw: Body,
 ) -> Result<Response, ApiError> {
-    ctx.require(Permission::DsrManage, &format!("dsr/{id}/reject"))
-        .await?;
-    let reason = reason_of(&body::object(&ctx.shared, &headers, raw).await?)?;
-    let doc = change(
-        &ctx,
+    let fields = &["status", "rejectReason"];
+    with_reason(
+        ctx,
+        headers,
         &id,
+        raw,
         Operation::DsrReject,
-        &["status", "rejectReason"],
-        Box::new(move |d| d.request.reject(&reason)),
+        fields,
+        |d, reason| d.request.reject(&reason),
     )
-    .await?;
-    Ok((etag_header(&doc.etag), Json(served(&doc)?)).into_response())
+    .await
 }
 
 /// `POST /v1/tenants/{t}/dsr/{id}/extend` `{"reason": "…"}`: once, by two months.
@@ -233,15 +227,15 @@ pub async fn extend(
     P((_, id)): P<(String, String)>,
     raw: Body,
 ) -> Result<Response, ApiError> {
-    ctx.require(Permission::DsrManage, &format!("dsr/{id}/extend"))
-        .await?;
-    let reason = reason_of(&body::object(&ctx.shared, &headers, raw).await?)?;
-    let doc = change(
-        &ctx,
+    let fields = &["extendedDueAt", "extensionReason"];
+    with_reason(
+        ctx,
+        headers,
         &id,
+        raw,
         Operation::DsrExtend,
-        &["extendedDueAt", "extensionReason"],
-        Box::new(move |d| {
+        fields,
+        |d, reason| {
             if d.request.status.is_final() {
                 return Err(DsrError::BadTransition {
                     from: d.request.status.as_str(),
@@ -249,9 +243,27 @@ pub async fn extend(
                 });
             }
             d.request.extend(&reason)
-        }),
+        },
     )
-    .await?;
+    .await
+}
+
+/// A change that takes a `{"reason": "…"}` body (reject, extend): `dsr/{id}/{action}` is
+/// checked against the manage permission, the reason read, then [`change`] applies `f`.
+async fn with_reason(
+    ctx: TenantCtx,
+    headers: HeaderMap,
+    id: &str,
+    raw: Body,
+    operation: Operation,
+    fields: &'static [&'static str],
+    f: impl FnOnce(&mut DsrDoc, String) -> Result<(), DsrError> + Send + 'static,
+) -> Result<Response, ApiError> {
+    let action = operation.as_str().trim_start_matches("dsr.");
+    ctx.require(Permission::DsrManage, &format!("dsr/{id}/{action}"))
+        .await?;
+    let reason = reason_of(&body::object(&ctx.shared, &headers, raw).await?)?;
+    let doc = change(&ctx, id, operation, fields, Box::new(move |d| f(d, reason))).await?;
     Ok((etag_header(&doc.etag), Json(served(&doc)?)).into_response())
 }
 

@@ -28,7 +28,7 @@ use super::ctx::TenantCtx;
 use super::extract::{P, Q};
 use super::resource::{resource_json, write_resource};
 use crate::error::ApiError;
-use crate::store::{Kind, TenantReader, TenantWrite, TimeCursor, TimeQuery, WriteError};
+use crate::store::{Kind, Page, TenantReader, TenantWrite, TimeCursor, TimeQuery, WriteError};
 
 /// Records read per page while exporting.
 const PAGE: usize = 500;
@@ -371,6 +371,11 @@ enum Rec {
 }
 
 impl Rec {
+    /// A stored record's etag and JSON text.
+    fn text(etag: String, body_json: String) -> Rec {
+        Rec::Text { etag, body_json }
+    }
+
     /// The record as the API shows it.
     fn value(&self) -> Result<std::borrow::Cow<'_, Value>, String> {
         match self {
@@ -390,6 +395,14 @@ impl Rec {
             Rec::Value(v) => serde_json::to_writer(buf, v).map_err(|e| e.to_string()),
         }
     }
+}
+
+/// A page's records as [`Rec`]s and whether more follow; `at` moves to where the next
+/// page starts.
+fn advance<T, C>(page: Page<T, C>, at: &mut Option<C>, rec: impl Fn(T) -> Rec) -> (Vec<Rec>, bool) {
+    let more = page.next.is_some();
+    *at = page.next;
+    (page.items.into_iter().map(rec).collect(), more)
 }
 
 /// One page of records, and whether more follow; advances `pos`.
@@ -413,34 +426,14 @@ fn page(
                     },
                 )
                 .map_err(|e| e.to_string())?;
-            let more = p.next.is_some();
-            let values = p
-                .items
-                .into_iter()
-                .map(|d| Rec::Text {
-                    etag: d.etag,
-                    body_json: d.body_json,
-                })
-                .collect();
-            *before = p.next;
-            Ok((values, more))
+            Ok(advance(p, before, |d| Rec::text(d.etag, d.body_json)))
         }
         Position::Name(after) => {
             let k = Kind::of(kind).ok_or_else(|| format!("{kind} has no records to list"))?;
             let p = reader
                 .list_text(k, after.as_deref(), PAGE)
                 .map_err(|e| e.to_string())?;
-            let more = p.next.is_some();
-            let values = p
-                .items
-                .into_iter()
-                .map(|d| Rec::Text {
-                    etag: d.etag,
-                    body_json: d.body_json,
-                })
-                .collect();
-            *after = p.next;
-            Ok((values, more))
+            Ok(advance(p, after, |d| Rec::text(d.etag, d.body_json)))
         }
         Position::Seq(after) => {
             let p = reader

@@ -37,7 +37,7 @@ use super::extract::{P, Q};
 use super::idempotency::{IdempotencyKey, Outcome};
 use super::orderby::{self, Dir};
 use super::paging;
-use super::resource::{self, ListQuery, Precondition, name_page};
+use super::resource::{self, ListQuery, Precondition, get_record, name_page};
 use super::resource::{doc_json, etag_header, resource_name};
 use crate::error::ApiError;
 use crate::jit::{self, request_input};
@@ -403,13 +403,8 @@ pub async fn get_request(
     ctx: TenantCtx,
     P((_, id)): P<(String, String)>,
 ) -> Result<Response, ApiError> {
-    ctx.require(Permission::JitRead, &format!("jit-requests/{id}"))
-        .await?;
-    let id = resource_name(&id)?;
-    let doc = ctx
-        .read(move |r| Ok(r.get(Kind::JitRequest, id.as_str())?))
-        .await?
-        .ok_or_else(|| ApiError::not_found("no such JIT request"))?;
+    let missing = "no such JIT request";
+    let doc = get_record(&ctx, Permission::JitRead, Kind::JitRequest, &id, missing).await?;
     Ok((etag_header(&doc.etag), Json(doc_json(&doc)?)).into_response())
 }
 

@@ -9,8 +9,9 @@
 use std::collections::BTreeMap;
 
 use axum::Json;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use steward::permissions::Permission;
+use steward::wire::{AlertOverview, Day, TypeCount};
 
 use super::ctx::TenantCtx;
 use super::extract::Q;
@@ -30,45 +31,6 @@ const TOP_TYPES: usize = 5;
 pub struct OverviewQuery {
     /// The period, in days up to today (UTC).
     pub days: Option<u32>,
-}
-
-/// Alerts of one UTC day by severity.
-#[derive(Debug, Default, Clone, Serialize)]
-pub struct Day {
-    /// The day, `YYYY-MM-DD` (UTC).
-    pub date: String,
-    /// High (or critical).
-    pub high: u64,
-    /// Medium.
-    pub medium: u64,
-    /// Low.
-    pub low: u64,
-    /// Informational and anything else.
-    pub other: u64,
-}
-
-/// One alert type and how often it came.
-#[derive(Debug, Clone, Serialize)]
-pub struct TypeCount {
-    /// `properties.alertType` (`(no alertType)` for alerts without one).
-    #[serde(rename = "type")]
-    pub kind: String,
-    /// Alerts of it among the newest [`TYPES_FROM`].
-    pub count: u64,
-}
-
-/// The answer.
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct AlertOverview {
-    /// The period's days, oldest first (days without alerts included).
-    pub per_day: Vec<Day>,
-    /// Alerts in the period.
-    pub total: u64,
-    /// The most frequent types among the newest alerts, most frequent first.
-    pub top_types: Vec<TypeCount>,
-    /// How many of the newest alerts the types were counted in.
-    pub types_from: u64,
 }
 
 /// `GET /v1/tenants/{t}/overview/alerts`.

@@ -97,6 +97,23 @@ pub fn resource_name(name: &str) -> Result<ResourceName, ApiError> {
     ResourceName::parse(name).map_err(|e| ApiError::invalid(e.to_string()).with_target("name"))
 }
 
+/// The record `name` of `kind` for a `GET`: `needed` is checked first (a refusal names
+/// `{segment}/{name}`), then the name, then the read; 404 with `missing` when there is none.
+pub async fn get_record(
+    ctx: &TenantCtx,
+    needed: Permission,
+    kind: Kind,
+    name: &str,
+    missing: &'static str,
+) -> Result<Doc, ApiError> {
+    let segment = kind.resource().map_or("", Resource::segment);
+    ctx.require(needed, &format!("{segment}/{name}")).await?;
+    let name = resource_name(name)?;
+    ctx.read(move |r| Ok(r.get(kind, name.as_str())?))
+        .await?
+        .ok_or_else(|| ApiError::not_found(missing))
+}
+
 /// `?limit=&cursor=` of a list in name order (other parameters, such as the ARM paths'
 /// `api-version`, which the ARM mount checks before the handler runs, are ignored here).
 #[derive(Debug, Default, Deserialize)]

@@ -230,15 +230,22 @@ fn target(out: &Path, data_dir: &Path) -> Result<Target, StoreError> {
     Ok(Target { dir, name })
 }
 
-/// Creates `path` new: `0600`, never through a symbolic link, never an existing file.
-fn create_private(path: &Path) -> Result<File, StoreError> {
-    let f = OpenOptions::new()
+/// Opens `path` to write it, `0600` whatever the umask, never through a symbolic link:
+/// created new (an existing file is an error), or with `replace` created or emptied in
+/// place (the space reserve, rewritten where it stands).
+pub(super) fn create_private(path: &Path, replace: bool) -> std::io::Result<File> {
+    let mut options = OpenOptions::new();
+    options
         .read(true)
         .write(true)
-        .create_new(true)
         .mode(0o600)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-        .open(path)?;
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC);
+    if replace {
+        options.create(true).truncate(true);
+    } else {
+        options.create_new(true);
+    }
+    let f = options.open(path)?;
     f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
     Ok(f)
 }
@@ -267,7 +274,7 @@ pub(crate) fn write_backup(
     let t = target(out, data_dir)?;
     remove_partials(&t.dir, &t.name);
     let partial = t.dir.join(partial_name(&t.name, std::process::id()));
-    let file = create_private(&partial)?;
+    let file = create_private(&partial, false)?;
     let written = (|| {
         let counts =
             copy::copy_into(src, file, &Control::default(), |_| Ok(())).map_err(store_error)?;
@@ -379,7 +386,7 @@ pub(crate) fn restore(data_dir: &Path, from: &Path) -> Result<RestoreReport, Sto
                 from.display()
             )));
         }
-        let mut dst = create_private(&stage)?;
+        let mut dst = create_private(&stage, false)?;
         std::io::copy(&mut src, &mut dst)?;
         dst.sync_all()?;
         drop(dst);

@@ -12,16 +12,16 @@ use serde::{Deserialize, Serialize};
 use steward::model::SubjectKey;
 use steward::resource::Resource;
 
-/// Declares an enum whose byte is on disk (never renumber): each variant with its byte and
-/// its stable lower-case name, written once, and `ALL` (on-disk order), `as_u8`,
+/// Declares the enums whose byte is on disk (never renumber): each variant with its byte
+/// and its stable lower-case name, written once, and `ALL` (on-disk order), `as_u8`,
 /// `from_u8`, `as_str` and `Display` from them.
-macro_rules! stored_byte_enum {
-    (
+macro_rules! stored_byte_enums {
+    ($(
         $(#[$meta:meta])*
         pub enum $name:ident {
             $($(#[$doc:meta])* $variant:ident = $byte:literal => $text:literal,)*
         }
-    ) => {
+    )*) => {$(
         $(#[$meta])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
         #[repr(u8)]
@@ -56,10 +56,10 @@ macro_rules! stored_byte_enum {
                 f.write_str(self.as_str())
             }
         }
-    };
+    )*};
 }
 
-stored_byte_enum! {
+stored_byte_enums! {
     /// The kinds of record the store holds.
     pub enum Kind {
         /// A security contact.
@@ -76,6 +76,20 @@ stored_byte_enum! {
         /// `{uid}:{key}` (`routes/idempotency.rs`). Bookkeeping: no route lists it, no event
         /// announces it, and retention removes it a day after it was recorded.
         IdempotencyKey = 6 => "idempotency-key",
+    }
+
+    /// What a timer does with a record when its time comes.
+    pub enum ScheduleAction {
+        /// Retention: delete the record (`timers::retention::purge_expired`).
+        Purge = 0 => "purge",
+        /// JIT end: the request's ports close (`endTimeUtc`); the JIT timer rewrites the
+        /// record.
+        End = 1 => "end",
+        /// A deadline (a data-subject request's due date): the timer raises an event.
+        Deadline = 2 => "deadline",
+        /// A completed erasure's scrub is due: the store is rewritten into a fresh file so
+        /// no freed page keeps the erased data (`crate::dsr::scrub`).
+        Scrub = 3 => "scrub",
     }
 }
 
@@ -99,22 +113,6 @@ impl Kind {
         Kind::ALL
             .into_iter()
             .find(|k| k.resource() == Some(resource))
-    }
-}
-
-stored_byte_enum! {
-    /// What a timer does with a record when its time comes.
-    pub enum ScheduleAction {
-        /// Retention: delete the record (`timers::retention::purge_expired`).
-        Purge = 0 => "purge",
-        /// JIT end: the request's ports close (`endTimeUtc`); the JIT timer rewrites the
-        /// record.
-        End = 1 => "end",
-        /// A deadline (a data-subject request's due date): the timer raises an event.
-        Deadline = 2 => "deadline",
-        /// A completed erasure's scrub is due: the store is rewritten into a fresh file so
-        /// no freed page keeps the erased data (`crate::dsr::scrub`).
-        Scrub = 3 => "scrub",
     }
 }
 

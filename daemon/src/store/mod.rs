@@ -78,7 +78,7 @@ pub use error::{StoreError, WriteError};
 pub use read::{DocText, Page, RedbReader, SubjectHit, TimeCursor};
 pub use reserve::{RESERVE_BYTES, RESERVE_FILE};
 pub use space::Space;
-pub use swap::{COPY_FILE, Retirement, RewriteReport};
+pub use swap::{COPY_FILE, Retirement, RewriteReport, overwrite_with_zeros};
 pub use time_scan::{TimeOrder, TimeQuery};
 pub use txn::{IfMatch, TenantTxn};
 pub use writer::{ChangeEvent, Handoff, JobError, WriteJob, Writer, WriterStats};

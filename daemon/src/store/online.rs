@@ -336,7 +336,7 @@ mod tests {
     use steward::model::AuditStatus;
 
     use crate::store::{
-        AuditEntry, DocInput, Kind, Store, StoreOptions, TenantWrite, system_caller,
+        AuditEntry, DocInput, Kind, RewriteReport, Store, StoreOptions, TenantWrite, system_caller,
     };
 
     use super::super::error::WriteError;
@@ -349,31 +349,54 @@ mod tests {
         ));
     }
 
-    #[test]
-    fn writes_during_a_rewrite_commit_while_it_copies_and_are_in_the_new_file() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
-        // Enough to copy that writes can happen meanwhile.
+    /// 20,000 alerts of about 300 bytes in contoso (`a{j}-{i}`), with sort times and facets
+    /// when `indexed`: enough to copy that writes happen meanwhile.
+    fn seed(store: &Store, indexed: bool) {
         for j in 0..10 {
             store
                 .writer()
                 .write_blocking(&tid("contoso"), move |txn: &mut dyn TenantWrite| {
                     for i in 0..2000 {
                         let body = format!("{{\"n\":{i},\"pad\":\"{}\"}}", "x".repeat(300));
-                        txn.put(
-                            Kind::Alert,
-                            &rn(&format!("a{j}-{i}")),
-                            DocInput::new(body)
+                        let mut input = DocInput::new(body);
+                        if indexed {
+                            input = input
                                 .time(1_700_000_000_000_000 + i64::from(i))
-                                .facets("low", "active"),
-                            None,
-                        )?;
+                                .facets("low", "active");
+                        }
+                        txn.put(Kind::Alert, &rn(&format!("a{j}-{i}")), input, None)?;
                     }
                     audit(txn, "test.seed");
                     Ok::<_, WriteError>(())
                 })
                 .unwrap();
         }
+    }
+
+    /// A runtime, and the compaction of both tenants running on it.
+    fn start_compaction(
+        store: &Store,
+    ) -> (
+        tokio::runtime::Runtime,
+        tokio::task::JoinHandle<Result<RewriteReport, WriteError>>,
+    ) {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let w = store.writer();
+        let rewrite =
+            rt.spawn(async move { w.compact(vec![tid("contoso"), tid("fabrikam")]).await });
+        (rt, rewrite)
+    }
+
+    #[test]
+    fn writes_during_a_rewrite_commit_while_it_copies_and_are_in_the_new_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
+        // Enough to copy that writes can happen meanwhile.
+        seed(&store, true);
         // Superseded versions and deletions, so there is something to give back.
         store
             .writer()
@@ -385,14 +408,7 @@ mod tests {
                 Ok::<_, WriteError>(())
             })
             .unwrap();
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        let w = store.writer();
-        let rewrite =
-            rt.spawn(async move { w.compact(vec![tid("contoso"), tid("fabrikam")]).await });
+        let (rt, rewrite) = start_compaction(&store);
         // Writes (puts, a delete of a record the copy holds, audit records) while it runs.
         let mut n = 0u32;
         let mut during = 0u32;
@@ -472,32 +488,8 @@ mod tests {
         };
         let store = Store::open(dir.path(), options).unwrap();
         // Enough to copy that writes commit meanwhile.
-        for j in 0..10 {
-            store
-                .writer()
-                .write_blocking(&tid("contoso"), move |txn: &mut dyn TenantWrite| {
-                    for i in 0..2000 {
-                        let body = format!("{{\"n\":{i},\"pad\":\"{}\"}}", "x".repeat(300));
-                        txn.put(
-                            Kind::Alert,
-                            &rn(&format!("a{j}-{i}")),
-                            DocInput::new(body),
-                            None,
-                        )?;
-                    }
-                    audit(txn, "test.seed");
-                    Ok::<_, WriteError>(())
-                })
-                .unwrap();
-        }
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        let w = store.writer();
-        let rewrite =
-            rt.spawn(async move { w.compact(vec![tid("contoso"), tid("fabrikam")]).await });
+        seed(&store, false);
+        let (rt, rewrite) = start_compaction(&store);
         // Writes of 8 records of 4 KiB each (over the cap) while the rewrite runs, and a few
         // after it, so that one write certainly waited behind the full journal.
         let pad = "y".repeat(4096);

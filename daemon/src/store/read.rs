@@ -33,6 +33,31 @@ pub struct Page<T, C> {
     pub next: Option<C>,
 }
 
+impl<T, C> Page<T, C> {
+    /// Up to `limit` items of a walk (each `Ok(None)` is one the walk's filters refused;
+    /// an error ends it), and the cursor of the last when one more was accepted.
+    pub(crate) fn fill(
+        walk: impl Iterator<Item = Result<Option<T>, StoreError>>,
+        limit: usize,
+        cursor: impl Fn(&T) -> C,
+    ) -> Result<Page<T, C>, StoreError> {
+        let mut items = Vec::new();
+        let mut more = false;
+        for item in walk {
+            let Some(item) = item? else {
+                continue;
+            };
+            if items.len() == limit {
+                more = true;
+                break;
+            }
+            items.push(item);
+        }
+        let next = if more { items.last().map(cursor) } else { None };
+        Ok(Page { items, next })
+    }
+}
+
 /// Position in a newest-first listing: resume strictly before this `(time, name)`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TimeCursor {
@@ -59,6 +84,15 @@ pub(crate) fn succ(s: &str) -> String {
     format!("{s}\0")
 }
 
+/// A readable `tables::RECORDS` (in a read transaction or the writer's): the one bound
+/// every record read takes, named once.
+pub(crate) trait Records:
+    ReadableTable<(&'static str, u8, &'static str), &'static [u8]>
+{
+}
+
+impl<T: ReadableTable<(&'static str, u8, &'static str), &'static [u8]>> Records for T {}
+
 fn kind_of(b: u8) -> Result<Kind, StoreError> {
     Kind::from_u8(b).ok_or_else(|| StoreError::Corrupted(format!("unknown record kind byte {b}")))
 }
@@ -73,43 +107,34 @@ pub(crate) fn decode_doc(
         .map_err(|e| StoreError::codec(format!("{kind} {name:?} of tenant {tenant:?}"), e))
 }
 
-pub(crate) fn get_stored<T>(
-    t: &T,
+pub(crate) fn get_stored(
+    t: &impl Records,
     tenant: &str,
     kind: Kind,
     name: &str,
-) -> Result<Option<StoredDoc>, StoreError>
-where
-    T: ReadableTable<(&'static str, u8, &'static str), &'static [u8]>,
-{
+) -> Result<Option<StoredDoc>, StoreError> {
     match t.get((tenant, kind.as_u8(), name))? {
         Some(g) => decode_doc(tenant, kind, name, g.value()).map(Some),
         None => Ok(None),
     }
 }
 
-pub(crate) fn get_doc<T>(
-    t: &T,
+pub(crate) fn get_doc(
+    t: &impl Records,
     tenant: &str,
     kind: Kind,
     name: &str,
-) -> Result<Option<Doc>, StoreError>
-where
-    T: ReadableTable<(&'static str, u8, &'static str), &'static [u8]>,
-{
+) -> Result<Option<Doc>, StoreError> {
     Ok(get_stored(t, tenant, kind, name)?.map(|s| Doc::from_stored(kind, name, s)))
 }
 
-pub(crate) fn list_docs<T>(
-    t: &T,
+pub(crate) fn list_docs(
+    t: &impl Records,
     tenant: &str,
     kind: Kind,
     after: Option<&str>,
     limit: usize,
-) -> Result<Page<Doc, String>, StoreError>
-where
-    T: ReadableTable<(&'static str, u8, &'static str), &'static [u8]>,
-{
+) -> Result<Page<Doc, String>, StoreError> {
     list_docs_in(t, tenant, kind, Walk::Asc(after), limit)
 }
 
@@ -122,16 +147,13 @@ enum Walk<'a> {
     Desc(Option<&'a str>),
 }
 
-fn list_docs_in<T>(
-    t: &T,
+fn list_docs_in(
+    t: &impl Records,
     tenant: &str,
     kind: Kind,
     walk: Walk<'_>,
     limit: usize,
-) -> Result<Page<Doc, String>, StoreError>
-where
-    T: ReadableTable<(&'static str, u8, &'static str), &'static [u8]>,
-{
+) -> Result<Page<Doc, String>, StoreError> {
     list_by_name(
         t,
         tenant,
@@ -151,18 +173,15 @@ where
 
 /// Records of `kind` by name in the direction of `walk`, at most `limit`, each decoded by
 /// `decode(name, bytes)`; `name_of` gives the next page's start from the last one.
-fn list_by_name<T, D>(
-    t: &T,
+fn list_by_name<D>(
+    t: &impl Records,
     tenant: &str,
     kind: Kind,
     walk: Walk<'_>,
     limit: usize,
     name_of: impl Fn(&D) -> &str,
     mut decode: impl FnMut(&str, &[u8]) -> Result<D, StoreError>,
-) -> Result<Page<D, String>, StoreError>
-where
-    T: ReadableTable<(&'static str, u8, &'static str), &'static [u8]>,
-{
+) -> Result<Page<D, String>, StoreError> {
     let limit = limit.max(1);
     let k = kind.as_u8();
     let first = Bound::Included((tenant, k, ""));
@@ -237,16 +256,13 @@ pub(crate) fn decode_text(
 }
 
 /// Like [`list_docs`], but each record as [`DocText`].
-pub(crate) fn list_text<T>(
-    t: &T,
+pub(crate) fn list_text(
+    t: &impl Records,
     tenant: &str,
     kind: Kind,
     after: Option<&str>,
     limit: usize,
-) -> Result<Page<DocText, String>, StoreError>
-where
-    T: ReadableTable<(&'static str, u8, &'static str), &'static [u8]>,
-{
+) -> Result<Page<DocText, String>, StoreError> {
     list_by_name(
         t,
         tenant,
@@ -322,27 +338,13 @@ impl RedbReader {
         let rtx = db.begin_read()?;
         let t = rtx.open_table(tables::AUDIT)?;
         let tenant = self.tenant.as_str();
-        let mut items = Vec::new();
-        let mut more = false;
         let start = after_seq.saturating_add(1);
-        for item in t.range((tenant, start)..=(tenant, u64::MAX))? {
+        let records = t.range((tenant, start)..=(tenant, u64::MAX))?.map(|item| {
             let (k, v) = item?;
             let rec = decode_audit(tenant, k.value().1, v.value())?;
-            if !filter(&rec) {
-                continue;
-            }
-            if items.len() == limit {
-                more = true;
-                break;
-            }
-            items.push(rec);
-        }
-        let next = if more {
-            items.last().map(|r: &AuditRecord| r.seq)
-        } else {
-            None
-        };
-        Ok(Page { items, next })
+            Ok(filter(&rec).then_some(rec))
+        });
+        Page::fill(records, limit, |r: &AuditRecord| r.seq)
     }
 }
 

@@ -15,7 +15,6 @@
 //! (`crate::denials`), so it outlasts any flood; when it is used up, refusals answer 507.
 
 use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -124,14 +123,7 @@ impl Reserve {
 /// process's umask (`steward demo` runs the daemon in a process that keeps the user's),
 /// never through a symbolic link.
 fn allocate(path: &Path) -> std::io::Result<()> {
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-        .open(path)?;
-    f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    let mut f = super::backup::create_private(path, true)?;
     let chunk = vec![0xa5u8; 64 * 1024];
     let mut left = RESERVE_BYTES;
     while left > 0 {
@@ -145,6 +137,7 @@ fn allocate(path: &Path) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::PermissionsExt;
 
     #[test]
     fn released_reserve_refuses_until_it_is_back() {

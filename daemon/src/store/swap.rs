@@ -201,6 +201,12 @@ fn zero_when_released(old: Option<Arc<Database>>, file: File) -> std::io::Result
             }
         }
     }
+    overwrite_with_zeros(&file)
+}
+
+/// Writes zeros over the whole of `file` in place and syncs it: what a scrub leaves of a
+/// retired store file or of a DSR bundle before it is unlinked. Returns its length.
+pub fn overwrite_with_zeros(file: &std::fs::File) -> std::io::Result<u64> {
     let len = file.metadata()?.len();
     let zeros = vec![0u8; 1 << 20];
     let mut at = 0u64;

@@ -9,7 +9,7 @@ use redb::ReadableTable;
 
 use super::doc::{Doc, Kind};
 use super::error::StoreError;
-use super::read::{Page, TimeCursor, get_doc};
+use super::read::{Page, Records, TimeCursor, get_doc};
 use super::tables::Facets;
 
 /// Which direction a [`TimeQuery`] walks the time index.
@@ -67,16 +67,15 @@ impl<'a> TimeQuery<'a> {
 
 /// One page of `kind` in the tenant's range of the time index, as `q` asks (its filters
 /// are called again if the read is retried).
-pub(crate) fn list_by_time<I, T>(
+pub(crate) fn list_by_time<I>(
     index: &I,
-    records: &T,
+    records: &impl Records,
     tenant: &str,
     kind: Kind,
     q: &mut TimeQuery<'_>,
 ) -> Result<Page<Doc, TimeCursor>, StoreError>
 where
     I: ReadableTable<(&'static str, u8, i64, &'static str), (&'static str, &'static str)>,
-    T: ReadableTable<(&'static str, u8, &'static str), &'static [u8]>,
 {
     let k = kind.as_u8();
     let past = q
@@ -102,7 +101,7 @@ where
 
 /// One page from a walk of the time index in either direction: the records whose facets
 /// and then whole record are accepted, and the cursor of the last when more follow.
-fn page_by_time<'a, T>(
+fn page_by_time<'a>(
     range: impl Iterator<
         Item = Result<
             (
@@ -112,43 +111,22 @@ fn page_by_time<'a, T>(
             redb::StorageError,
         >,
     >,
-    records: &T,
+    records: &impl Records,
     tenant: &str,
     kind: Kind,
     q: &mut TimeQuery<'_>,
-) -> Result<Page<Doc, TimeCursor>, StoreError>
-where
-    T: ReadableTable<(&'static str, u8, &'static str), &'static [u8]>,
-{
-    let limit = q.limit.max(1);
-    let mut items = Vec::new();
-    let mut more = false;
-    for item in range {
+) -> Result<Page<Doc, TimeCursor>, StoreError> {
+    let docs = range.map(|item| {
         let (key, value) = item?;
         let (severity, status) = value.value();
         if !(q.facets)(Facets { severity, status }) {
-            continue;
+            return Ok(None);
         }
         let (_, _, _, name) = key.value();
-        let Some(doc) = get_doc(records, tenant, kind, name)? else {
-            continue;
-        };
-        if !(q.filter)(&doc) {
-            continue;
-        }
-        if items.len() == limit {
-            more = true;
-            break;
-        }
-        items.push(doc);
-    }
-    let next = if more {
-        items.last().map(|d: &Doc| TimeCursor {
-            time_micros: d.time.unwrap_or(i64::MIN),
-            name: d.name.clone(),
-        })
-    } else {
-        None
-    };
-    Ok(Page { items, next })
+        Ok(get_doc(records, tenant, kind, name)?.filter(|d| (q.filter)(d)))
+    });
+    Page::fill(docs, q.limit.max(1), |d: &Doc| TimeCursor {
+        time_micros: d.time.unwrap_or(i64::MIN),
+        name: d.name.clone(),
+    })
 }

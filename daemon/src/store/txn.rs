@@ -179,8 +179,6 @@ impl<'a> TenantTxn<'a> {
         e
     }
 
-    /// Stages a put (`created`: the current record's creation time, `None` if there is
-    /// none).
     /// Stages a put over `current` (the record as this job sees it, `None` if there is
     /// none) and returns the record as staged.
     fn stage_replace(
@@ -420,9 +418,11 @@ pub(crate) fn apply(
 ) -> Result<(), StoreError> {
     {
         let mut records = wtx.open_table(tables::RECORDS)?;
-        let mut time = wtx.open_table(tables::TIME_INDEX)?;
-        let mut subjects = wtx.open_table(tables::SUBJECTS)?;
-        let mut schedule = wtx.open_table(tables::SCHEDULE)?;
+        let mut ix = Indexes {
+            time: wtx.open_table(tables::TIME_INDEX)?,
+            subjects: wtx.open_table(tables::SUBJECTS)?,
+            schedule: wtx.open_table(tables::SCHEDULE)?,
+        };
         let mut chain = audit::Chain::open(wtx)?;
         for op in staged {
             match op {
@@ -434,33 +434,20 @@ pub(crate) fn apply(
                     facets,
                 } => {
                     let k = kind.as_u8();
-                    let old = if *new {
-                        None
-                    } else {
-                        read::get_stored(&records, tenant, *kind, name)?
-                    };
-                    if let Some(old) = old {
-                        unindex(
-                            &mut time,
-                            &mut subjects,
-                            &mut schedule,
-                            tenant,
-                            *kind,
-                            name,
-                            &old,
-                        )?;
+                    if !*new {
+                        ix.remove(&records, tenant, *kind, name)?;
                     }
                     let bytes = codec::encode(doc)
                         .map_err(|e| StoreError::codec(format!("{kind} {name:?}"), e))?;
                     records.insert((tenant, k, name.as_str()), bytes.as_slice())?;
                     if let Some(t) = doc.time {
-                        time.insert(
+                        ix.time.insert(
                             (tenant, k, t, name.as_str()),
                             (facets.0.as_str(), facets.1.as_str()),
                         )?;
                     }
                     for s in &doc.subjects {
-                        subjects.insert(
+                        ix.subjects.insert(
                             (
                                 tenant,
                                 s.index_key().as_str(),
@@ -472,23 +459,12 @@ pub(crate) fn apply(
                         )?;
                     }
                     for s in &doc.schedule {
-                        schedule
+                        ix.schedule
                             .insert((s.action.as_u8(), s.at_secs, k, tenant, name.as_str()), ())?;
                     }
                 }
                 Staged::Delete { kind, name } => {
-                    let old = read::get_stored(&records, tenant, *kind, name)?;
-                    if let Some(old) = old {
-                        unindex(
-                            &mut time,
-                            &mut subjects,
-                            &mut schedule,
-                            tenant,
-                            *kind,
-                            name,
-                            &old,
-                        )?;
-                    }
+                    ix.remove(&records, tenant, *kind, name)?;
                     records.remove((tenant, kind.as_u8(), name.as_str()))?;
                 }
                 Staged::PurgeAudit { first_seq, through } => {
@@ -516,25 +492,41 @@ type SubjectTable<'t> =
     redb::Table<'t, (&'static str, &'static str, u8, &'static str, &'static str), ()>;
 type ScheduleTable<'t> = redb::Table<'t, (u8, i64, u8, &'static str, &'static str), ()>;
 
-/// Removes every index entry a stored record put in place.
-fn unindex(
-    time: &mut TimeTable<'_>,
-    subjects: &mut SubjectTable<'_>,
-    schedule: &mut ScheduleTable<'_>,
-    tenant: &str,
-    kind: Kind,
-    name: &str,
-    old: &StoredDoc,
-) -> Result<(), StoreError> {
-    let k = kind.as_u8();
-    if let Some(t) = old.time {
-        time.remove((tenant, k, t, name))?;
+/// The index tables a record's entries live in, open for one apply.
+struct Indexes<'t> {
+    /// `tables::TIME_INDEX`.
+    time: TimeTable<'t>,
+    /// `tables::SUBJECTS`.
+    subjects: SubjectTable<'t>,
+    /// `tables::SCHEDULE`.
+    schedule: ScheduleTable<'t>,
+}
+
+impl Indexes<'_> {
+    /// Removes every index entry the record stored as `name` put in place (none when
+    /// nothing is stored under it).
+    fn remove(
+        &mut self,
+        records: &impl read::Records,
+        tenant: &str,
+        kind: Kind,
+        name: &str,
+    ) -> Result<(), StoreError> {
+        let Some(old) = read::get_stored(records, tenant, kind, name)? else {
+            return Ok(());
+        };
+        let k = kind.as_u8();
+        if let Some(t) = old.time {
+            self.time.remove((tenant, k, t, name))?;
+        }
+        for s in &old.subjects {
+            self.subjects
+                .remove((tenant, s.index_key().as_str(), k, name, s.field.as_str()))?;
+        }
+        for s in &old.schedule {
+            self.schedule
+                .remove((s.action.as_u8(), s.at_secs, k, tenant, name))?;
+        }
+        Ok(())
     }
-    for s in &old.subjects {
-        subjects.remove((tenant, s.index_key().as_str(), k, name, s.field.as_str()))?;
-    }
-    for s in &old.schedule {
-        schedule.remove((s.action.as_u8(), s.at_secs, k, tenant, name))?;
-    }
-    Ok(())
 }

@@ -96,34 +96,28 @@ pub async fn pass(shared: &Arc<Shared>) -> Result<usize, WriteError> {
 /// wakes early when a request is opened or changed; raises what is due, until
 /// `shared.shutdown`.
 pub async fn run(shared: Arc<Shared>) {
-    let mut changes = shared.store.writer().subscribe();
-    loop {
-        let failed = match pass(&shared).await {
-            Ok(n) => {
-                if n > 0 {
-                    tracing::warn!(requests = n, "data-subject requests overdue");
+    // A request opened or changed may be due sooner than the next entry.
+    let wakes = |ev: &store::ChangeEvent| {
+        ev.kind == Kind::Dsr && (ev.action == "created" || ev.action == "updated")
+    };
+    super::run_due(
+        shared,
+        ScheduleAction::Deadline,
+        wakes,
+        |shared| async move {
+            match pass(&shared).await {
+                Ok(n) => {
+                    if n > 0 {
+                        tracing::warn!(requests = n, "data-subject requests overdue");
+                    }
+                    false
                 }
-                false
+                Err(e) => {
+                    tracing::error!(error = %e, "DSR deadline pass failed");
+                    true
+                }
             }
-            Err(e) => {
-                tracing::error!(error = %e, "DSR deadline pass failed");
-                true
-            }
-        };
-        // A request opened or changed may be due sooner than the next entry.
-        let wakes = |ev: &store::ChangeEvent| {
-            ev.kind == Kind::Dsr && (ev.action == "created" || ev.action == "updated")
-        };
-        if !super::wait_for_due(
-            &shared,
-            &mut changes,
-            ScheduleAction::Deadline,
-            failed,
-            wakes,
-        )
-        .await
-        {
-            return;
-        }
-    }
+        },
+    )
+    .await;
 }

@@ -9,9 +9,9 @@ use crate::store::{self, Kind, ScheduleAction};
 
 /// The scrub task, until `shared.shutdown`.
 pub async fn run(shared: Arc<Shared>) {
-    let mut changes = shared.store.writer().subscribe();
-    loop {
-        let failed = match crate::dsr::scrub::pass(&shared).await {
+    let wakes = |ev: &store::ChangeEvent| ev.kind == Kind::Dsr && ev.action == "completed";
+    super::run_due(shared, ScheduleAction::Scrub, wakes, |shared| async move {
+        match crate::dsr::scrub::pass(&shared).await {
             Ok(Some(r)) => {
                 tracing::info!(
                     requests = r.requests,
@@ -28,10 +28,7 @@ pub async fn run(shared: Arc<Shared>) {
                 tracing::error!(error = %e, "the scrub after a data-subject erasure failed; retrying");
                 true
             }
-        };
-        let wakes = |ev: &store::ChangeEvent| ev.kind == Kind::Dsr && ev.action == "completed";
-        if !super::wait_for_due(&shared, &mut changes, ScheduleAction::Scrub, failed, wakes).await {
-            return;
         }
-    }
+    })
+    .await;
 }

@@ -139,14 +139,6 @@ pub struct HookPort {
     pub status_reason: String,
 }
 
-fn sources_of(p: &JitRequestPort) -> Vec<String> {
-    p.allowed_source_address_prefix
-        .iter()
-        .cloned()
-        .chain(p.allowed_source_address_prefixes.iter().flatten().cloned())
-        .collect()
-}
-
 impl HookEvent {
     fn from_ports<'a>(
         tenant: &TenantId,
@@ -171,7 +163,7 @@ impl HookEvent {
             }
             let port = HookPort {
                 number: p.number,
-                source_address_prefixes: sources_of(p),
+                source_address_prefixes: p.sources(),
                 end_time_utc: p.end_time_utc,
                 status: p.status.clone(),
                 status_reason: p.status_reason.clone(),

@@ -182,19 +182,14 @@ async fn expire_pass(shared: &Arc<Shared>) -> Result<usize, WriteError> {
 /// wakes early when a request is written (a new request may end sooner). Stops on
 /// `shared.shutdown`.
 pub async fn run(shared: Arc<Shared>) {
-    let mut changes = shared.store.writer().subscribe();
-    loop {
-        let failed = match expire_pass(&shared).await {
-            Ok(_) => false,
-            Err(e) => {
-                tracing::error!(error = %e, "JIT expiry pass failed");
-                true
-            }
-        };
-        // A new request may end sooner than the next entry.
-        let wakes = |ev: &ChangeEvent| ev.kind == Kind::JitRequest && ev.action == "created";
-        if !super::wait_for_due(&shared, &mut changes, ScheduleAction::End, failed, wakes).await {
-            return;
+    // A new request may end sooner than the next entry.
+    let wakes = |ev: &ChangeEvent| ev.kind == Kind::JitRequest && ev.action == "created";
+    super::run_due(shared, ScheduleAction::End, wakes, |shared| async move {
+        let result = expire_pass(&shared).await;
+        if let Err(e) = &result {
+            tracing::error!(error = %e, "JIT expiry pass failed");
         }
-    }
+        result.is_err()
+    })
+    .await;
 }

@@ -63,6 +63,24 @@ async fn due_now(
     Ok((by_tenant(due, kind), more))
 }
 
+/// A timer task: runs `pass` (which logs its outcome and answers whether it failed), then
+/// waits for the next `action` entry or a change `wakes` accepts ([`wait_for_due`]), until
+/// the daemon shuts down.
+async fn run_due<Fut: Future<Output = bool>>(
+    shared: Arc<Shared>,
+    action: ScheduleAction,
+    wakes: impl Fn(&ChangeEvent) -> bool,
+    mut pass: impl FnMut(Arc<Shared>) -> Fut,
+) {
+    let mut changes = shared.store.writer().subscribe();
+    loop {
+        let failed = pass(Arc::clone(&shared)).await;
+        if !wait_for_due(&shared, &mut changes, action, failed, &wakes).await {
+            return;
+        }
+    }
+}
+
 /// Waits for a timer's next pass: until the earliest `action` entry is due (at most
 /// [`MAX_SLEEP`]; at least [`RETRY`] after a failed pass, else [`MIN_WAIT`]), or until a
 /// change `wakes` accepts arrives (it may be due sooner), or events were missed. `false`

@@ -96,6 +96,21 @@ impl RevokeReason {
 }
 
 impl JitRequestPort {
+    /// Every source the port is open to: `allowedSourceAddressPrefix` and then each of
+    /// `allowedSourceAddressPrefixes`.
+    pub fn sources(&self) -> Vec<String> {
+        self.allowed_source_address_prefix
+            .iter()
+            .cloned()
+            .chain(
+                self.allowed_source_address_prefixes
+                    .iter()
+                    .flatten()
+                    .cloned(),
+            )
+            .collect()
+    }
+
     /// Whether the port is open (status `Initiated`).
     pub fn is_active(&self) -> bool {
         self.status == STATUS_INITIATED

@@ -6,55 +6,9 @@
 //!
 //! What it is not: drawing (`draw::overview`) or a cache; `r` reloads it.
 
-use serde::Deserialize;
 use serde_json::Value;
 use steward::wire::VerifyReport;
-
-/// Alerts of one UTC day by severity, as `/overview/alerts` answers.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-pub struct Day {
-    /// `YYYY-MM-DD` (UTC).
-    pub date: String,
-    /// High (or critical).
-    pub high: u64,
-    /// Medium.
-    pub medium: u64,
-    /// Low.
-    pub low: u64,
-    /// Informational and anything else.
-    pub other: u64,
-}
-
-impl Day {
-    /// Every alert of the day.
-    pub fn total(&self) -> u64 {
-        self.high + self.medium + self.low + self.other
-    }
-}
-
-/// One alert type and how often it came among the newest alerts.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct TypeCount {
-    /// The alert type.
-    #[serde(rename = "type")]
-    pub kind: String,
-    /// How often.
-    pub count: u64,
-}
-
-/// `/overview/alerts`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct AlertOverview {
-    /// The days, oldest first.
-    pub per_day: Vec<Day>,
-    /// Alerts in the period.
-    pub total: u64,
-    /// The most frequent types among the newest alerts.
-    pub top_types: Vec<TypeCount>,
-    /// How many of the newest alerts the types were counted in.
-    pub types_from: u64,
-}
+pub use steward::wire::{AlertOverview, Day, TypeCount};
 
 /// Everything the overview shows; each part is its data or why it is missing.
 #[derive(Debug, Clone, PartialEq)]
