@@ -252,6 +252,63 @@ async fn a_hook_that_never_reads_its_stdin_is_killed_at_the_timeout() {
     assert_eq!(ran, Err(HookFailure::Timeout));
 }
 
+/// The hook gets its own `STEWARD_*` scalars and `PATH`, and nothing else of the daemon's
+/// environment (here the test process's, where cargo has set `CARGO_*` variables).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hook_gets_only_its_own_variables_of_the_daemons_environment() {
+    use steward_daemon::timers::hook::{HookEvent, run_one};
+    assert!(
+        std::env::vars_os().any(|(k, _)| k.to_string_lossy().starts_with("CARGO")),
+        "the test needs a variable of the daemon's own to look for (cargo sets CARGO_*)"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("hook.sh");
+    let out = dir.path().join("env.txt");
+    write_script(
+        &script,
+        &format!("cat >/dev/null; env > '{}'", out.display()),
+    );
+    let req: steward::model::JitRequest = serde_json::from_value(json!({
+        "id": "r1", "policyName": "p", "virtualMachines": [{"id": steward_testkit::inproc::VM,
+            "ports": [{"number": 22, "allowedSourceAddressPrefix": "198.51.100.9",
+            "endTimeUtc": "2030-01-01T00:00:00Z", "status": "Initiated",
+            "statusReason": "UserRequested"}]}],
+        "startTimeUtc": "2029-12-31T23:00:00Z", "requestor": "alice"
+    }))
+    .unwrap();
+    let ev = HookEvent::opened(&tid(T), &req);
+    run_one(&script, &ev, Duration::from_secs(10))
+        .await
+        .unwrap();
+    let env = std::fs::read_to_string(&out).unwrap();
+    let names: Vec<&str> = env
+        .lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, _)| k)
+        .collect();
+    assert!(names.contains(&"STEWARD_TENANT"), "{env}");
+    assert!(names.contains(&"PATH"), "{env}");
+    let foreign: Vec<&&str> = names
+        .iter()
+        .filter(|k| {
+            !k.starts_with("STEWARD_")
+                && !matches!(
+                    **k,
+                    "PATH"
+                        | "LANG"
+                        | "LC_ALL"
+                        | "LC_CTYPE"
+                        | "TZ"
+                        | "TMPDIR"
+                        | "PWD"
+                        | "SHLVL"
+                        | "_"
+                )
+        })
+        .collect();
+    assert!(foreign.is_empty(), "the hook saw the daemon's {foreign:?}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failing_hook_is_audited_and_changes_nothing_else() {
     let dir = tempfile::tempdir().unwrap();

@@ -36,6 +36,9 @@
 //! and audited as `jit.hook` `Failed` with the exit code as the reason; it changes nothing
 //! else. The document is written from a task of its own and the whole run, write included,
 //! is bounded by the timeout, so a hook that never reads its stdin cannot hold the daemon.
+//! Of the daemon's own environment the hook gets only [`INHERITED`] (`PATH`, the locale,
+//! `TZ`, `TMPDIR`): not the daemon's settings, and not systemd's `NOTIFY_SOCKET` or
+//! `LISTEN_FDS`, with which a hook could speak for the daemon.
 //! Not here: deciding when requests change (routes, `jit_expiry.rs`).
 
 use std::path::Path;
@@ -262,7 +265,20 @@ impl std::fmt::Display for HookFailure {
     }
 }
 
-/// Runs `cmd` once for `ev`, its document on stdin, waiting at most `timeout` in all.
+/// What a hook keeps of the daemon's environment: where programs are and how text and
+/// time read. Nothing else crosses: not the daemon's `STEWARD_*` settings, and not
+/// systemd's `NOTIFY_SOCKET` or `LISTEN_FDS`, with which a hook could speak for the daemon.
+const INHERITED: &[&str] = &["PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR"];
+
+/// The daemon's values of [`INHERITED`] that are set.
+fn inherited_env() -> impl Iterator<Item = (&'static str, std::ffi::OsString)> {
+    INHERITED
+        .iter()
+        .filter_map(|k| std::env::var_os(k).map(|v| (*k, v)))
+}
+
+/// Runs `cmd` once for `ev`, its document on stdin and its scalars as `STEWARD_*`
+/// variables beside the [`INHERITED`] ones, waiting at most `timeout` in all.
 pub async fn run_one(cmd: &Path, ev: &HookEvent, timeout: Duration) -> Result<(), HookFailure> {
     let doc = match serde_json::to_vec(ev) {
         Ok(d) => d,
@@ -272,6 +288,8 @@ pub async fn run_one(cmd: &Path, ev: &HookEvent, timeout: Duration) -> Result<()
         }
     };
     let mut child = tokio::process::Command::new(cmd)
+        .env_clear()
+        .envs(inherited_env())
         .envs(ev.env())
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
