@@ -16,7 +16,7 @@ use super::error::{StoreError, WriteError};
 use super::online;
 use super::slot::DbSlot;
 use super::space::space;
-use super::txn::{self, TenantTxn};
+use super::txn::{self, TenantTxn, TxnView};
 use super::writer::{ChangeEvent, Job, JobFn, Msg, Rewrite, Shared};
 
 pub(super) fn writer_loop(
@@ -112,10 +112,24 @@ pub(crate) struct Settled {
     pub(crate) events: Vec<txn::JobEvent>,
 }
 
+/// Runs one job of a group against `view` (the group's transaction, of either backend)
+/// and settles it: what to apply, what to answer, which events to send.
+pub(crate) fn run_job(
+    tenant: &TenantId,
+    view: &dyn TxnView,
+    key: &HmacKey,
+    now: i64,
+    f: &mut dyn JobFn,
+) -> Settled {
+    let mut txn = TenantTxn::new(tenant, view, key, now);
+    let outcome = catch_unwind(AssertUnwindSafe(|| f.run(&mut txn)));
+    settle(outcome, txn.into_parts())
+}
+
 /// Settles a job from its closure's `outcome` (`Err`: it panicked) and what it staged.
 /// A change without an audit entry is refused; a failed job keeps only the entries it
 /// asked to be kept on failure.
-pub(crate) fn settle(outcome: std::thread::Result<bool>, parts: txn::Parts) -> Settled {
+fn settle(outcome: std::thread::Result<bool>, parts: txn::Parts) -> Settled {
     let txn::Parts {
         staged,
         audit,
@@ -174,17 +188,12 @@ fn run_group(
     let mut ran: Vec<Ran> = Vec::with_capacity(group.len());
     let mut rest = group.into_iter();
     while let Some(Job { tenant, mut f }) = rest.next() {
-        let (outcome, parts) = {
-            let mut view = TenantTxn::new(&tenant, &wtx, key, now);
-            let outcome = catch_unwind(AssertUnwindSafe(|| f.run(&mut view)));
-            (outcome, view.into_parts())
-        };
         let Settled {
             closure_ok,
             refusal,
             apply,
             events,
-        } = settle(outcome, parts);
+        } = run_job(&tenant, &wtx, key, now, &mut *f);
         let applied = match apply {
             None => Ok(()),
             Some((staged, entries)) => {

@@ -14,7 +14,6 @@
 
 use std::cell::RefCell;
 use std::collections::{BTreeSet, HashMap};
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
@@ -29,9 +28,9 @@ use crate::store::audit::{AuditEntry, GENESIS_HASH, HmacKey, seal};
 use crate::store::codec;
 use crate::store::doc::{Doc, Kind};
 use crate::store::error::StoreError;
-use crate::store::group::{Ran, Settled, committed, fail_all, settle};
+use crate::store::group::{Ran, Settled, committed, fail_all, run_job};
 use crate::store::read::{Page, SubjectHit, TimeCursor};
-use crate::store::txn::{Staged, TenantTxn, TxnView};
+use crate::store::txn::{Staged, TxnView};
 use crate::store::writer::{Job, Msg, Shared};
 use crate::store::{ChainPoint, RewriteReport, TimeQuery};
 
@@ -112,18 +111,12 @@ fn run_group(client: &mut Client, key: &HmacKey, shared: &Shared, group: Vec<Job
     let mut ran: Vec<Ran> = Vec::with_capacity(group.len());
     let mut rest = group.into_iter();
     while let Some(Job { tenant, mut f }) = rest.next() {
-        let (outcome, parts) = {
-            let view = PgView(RefCell::new(&mut tx));
-            let mut txn = TenantTxn::new(&tenant, &view, key, now);
-            let outcome = catch_unwind(AssertUnwindSafe(|| f.run(&mut txn)));
-            (outcome, txn.into_parts())
-        };
         let Settled {
             closure_ok,
             refusal,
             apply,
             events,
-        } = settle(outcome, parts);
+        } = run_job(&tenant, &PgView(RefCell::new(&mut tx)), key, now, &mut *f);
         let applied = match apply {
             None => Ok(()),
             Some((staged, entries)) => {
