@@ -1,10 +1,10 @@
-//! `stewardd backup | restore | compact | verify-store`: the store's copies from the
-//! command line (a module of the `stewardd` binary only).
+//! `stewardd backup | restore | compact | verify-store | migrate`: the store's copies from
+//! the command line (a module of the `stewardd` binary only).
 //!
 //! `backup` and `compact` work whether the daemon runs or not: they first try to open the
 //! store file themselves; when a running daemon holds its lock, they ask that daemon over
 //! its socket instead (which answers only its own user and root), and say which they did.
-//! `restore` needs the daemon stopped. Not here: the copies themselves (`store/backup.rs`,
+//! `restore` and `migrate` need the daemon stopped. Not here: the copies themselves (`store/backup.rs`,
 //! `store/copy.rs`), the socket routes (`routes/upkeep.rs`).
 
 use std::path::{Path, PathBuf};
@@ -215,6 +215,77 @@ pub fn postgres(config: &Config, cmd: &str, verify: bool) -> anyhow::Result<()> 
     );
     for (tenant, head) in &r.heads {
         println!("audit head {tenant}: seq {} hash {}", head.seq, head.hash);
+    }
+    Ok(())
+}
+
+/// A store backend as `stewardd migrate` names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum BackendName {
+    /// The embedded file `data_dir/steward.redb`.
+    Redb,
+    /// The database `[store] postgres_url` names.
+    Postgres,
+}
+
+/// `stewardd migrate --from redb --to postgres`.
+pub fn migrate(
+    config: &Config,
+    from: BackendName,
+    to: BackendName,
+    json: bool,
+) -> anyhow::Result<()> {
+    if (from, to) != (BackendName::Redb, BackendName::Postgres) {
+        bail!(
+            "only `--from redb --to postgres` is supported (a host joining a fleet); to take a \
+             store out of PostgreSQL, back it up with pg_dump"
+        );
+    }
+    let data_dir = &config.daemon.data_dir;
+    let url = &config.store.postgres_url;
+    let options = steward_daemon::store::pg::PgOptions::from_config(&config.store);
+    let r = match steward_daemon::store::pg::import_redb(data_dir, &options) {
+        Ok(r) => r,
+        Err(StoreError::AlreadyOpen { path }) => bail!(
+            "the daemon is running ({} is locked): stop it first (e.g. `systemctl stop \
+             stewardd`), then migrate; nothing was changed",
+            path.display()
+        ),
+        Err(e) => {
+            return Err(anyhow::Error::new(e).context(format!(
+                "moving the store in {} to {url} failed; the redb file is unchanged",
+                data_dir.display()
+            )));
+        }
+    };
+    if json {
+        println!("{}", serde_json::to_string_pretty(&r)?);
+        return Ok(());
+    }
+    let mut kinds: std::collections::BTreeMap<&str, u64> = std::collections::BTreeMap::new();
+    for per_kind in r.records.values() {
+        for (kind, n) in per_kind {
+            *kinds.entry(kind).or_default() += n;
+        }
+    }
+    let kinds: Vec<String> = kinds.iter().map(|(k, n)| format!("{k} {n}")).collect();
+    println!(
+        "moved the store in {} to {url}: {} rows in {:.1} s, checked there (every audit \
+         chain verifies to the same head; the same records per tenant and kind)",
+        data_dir.display(),
+        r.rows,
+        r.took.as_secs_f64()
+    );
+    println!("records: {}", kinds.join(", "));
+    println!("audit records: {}", r.audit_records);
+    for (tenant, head) in &r.heads {
+        println!("audit head {tenant}: seq {} hash {}", head.seq, head.hash);
+    }
+    if config.store.backend != steward::config::StoreBackend::Postgres {
+        println!(
+            "next: set [store] backend = \"postgres\" in the config, then start stewardd; the \
+             redb file is left as it was (remove it once the daemon serves from PostgreSQL)"
+        );
     }
     Ok(())
 }

@@ -67,6 +67,21 @@ enum Command {
     /// Rewrite the store into a fresh file so the space of purged records is given back
     /// (by the running daemon over its socket, or directly when none runs).
     Compact,
+    /// Move the store to another backend, with the daemon stopped: `--from redb --to
+    /// postgres` copies everything of the data directory's redb file (records, every audit
+    /// chain, the HMAC key) into the empty database `[store] postgres_url` names, then
+    /// checks the chains and record counts there. The redb file is left as it was.
+    Migrate {
+        /// The backend the store is in now.
+        #[arg(long, value_enum)]
+        from: cmd_store::BackendName,
+        /// The backend to move it to.
+        #[arg(long, value_enum)]
+        to: cmd_store::BackendName,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -99,7 +114,8 @@ fn main() -> ExitCode {
         cmd @ (Command::VerifyStore { .. }
         | Command::Backup { .. }
         | Command::Restore { .. }
-        | Command::Compact),
+        | Command::Compact
+        | Command::Migrate { .. }),
     ) = &args.command
     {
         return store_command(args.config.clone(), cmd);
@@ -116,6 +132,7 @@ fn main() -> ExitCode {
 /// `stewardd verify-store | backup | restore | compact` (see `cmd_store.rs`).
 fn store_command(config: Option<PathBuf>, cmd: &Command) -> ExitCode {
     let done = load_config(config).and_then(|(c, _)| match cmd {
+        Command::Migrate { from, to, json } => cmd_store::migrate(&c, *from, *to, *json),
         _ if c.store.backend == steward::config::StoreBackend::Postgres => cmd_store::postgres(
             &c,
             cmd_name(cmd),
@@ -143,6 +160,7 @@ fn cmd_name(cmd: &Command) -> &'static str {
         Command::Backup { .. } => "backup",
         Command::Restore { .. } => "restore",
         Command::Compact => "compact",
+        Command::Migrate { .. } => "migrate",
         Command::CheckConfig { .. } => "check-config",
     }
 }

@@ -126,7 +126,7 @@ pub(crate) fn schema_of(db: &Database) -> Result<Option<u32>, StoreError> {
 }
 
 /// Refuses a copy this build cannot serve, naming why.
-fn require_schema(db: &Database, what: &Path) -> Result<u32, StoreError> {
+pub(crate) fn require_schema(db: &Database, what: &Path) -> Result<u32, StoreError> {
     let w = what.display();
     match schema_of(db)? {
         Some(v) if v == tables::SCHEMA_VERSION => Ok(v),
@@ -311,7 +311,7 @@ pub(crate) fn write_backup(
 
 /// Opens an existing file for a check: a regular file (a symbolic link is followed: the
 /// operator named it), never created.
-fn open_existing(path: &Path) -> Result<Database, StoreError> {
+pub(crate) fn open_existing(path: &Path) -> Result<Database, StoreError> {
     match std::fs::metadata(path) {
         Ok(m) if m.is_file() => slot::open_database(path),
         Ok(_) => Err(StoreError::Refused(format!(

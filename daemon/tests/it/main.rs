@@ -11,6 +11,7 @@
 //! | [`hostile`] | hostile bytes on the raw socket, fuzz regressions |
 //! | [`ingest_bounds`] | ingest limits: sizes, counts, idempotency, other users' posts |
 //! | [`jit_firewall`] | the nftables backend in network namespaces: doors open, close on time with the daemon dead, reconcile |
+//! | [`migrate`] | `stewardd migrate --from redb --to postgres`: everything moves, chains at the same heads; refusals |
 //! | [`pg_store`] | the PostgreSQL backend: its chains verify, unaudited changes do not happen, newer schemas are refused, two stores share one database |
 //! | [`overload`] | many slow or idle connections while a well-behaved client is served |
 //! | [`private_files`] | the daemon's own files against other local users |
@@ -31,6 +32,7 @@ mod dsr_crash;
 mod hostile;
 mod ingest_bounds;
 mod jit_firewall;
+mod migrate;
 mod overload;
 mod pg_store;
 mod private_files;

@@ -8,12 +8,14 @@
 //! | `pool` | the read connections, each on a thread of its own |
 //! | `read` | [`PgReader`]: the tenant-scoped read handle |
 //! | `write` | the writer thread: a group of jobs per transaction, chain heads locked |
+//! | `import` | `stewardd migrate`: a redb store moved into an empty database, checked on both sides |
 //!
 //! Driver: the synchronous `postgres` crate (on tokio-postgres), because the boundary's
 //! traits and the writer are synchronous; its connections run on threads of their own
 //! (see `pool.rs`), never inside the daemon's runtime. No TLS yet: reach the server
 //! through its Unix socket or a trusted network.
 
+mod import;
 mod pool;
 mod read;
 mod schema;
@@ -23,6 +25,7 @@ mod write;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+pub use import::{ImportReport, import_redb};
 pub use read::PgReader;
 pub use schema::SCHEMA_VERSION;
 
