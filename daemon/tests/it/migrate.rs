@@ -4,8 +4,9 @@
 //! keys, audited reads and denials) is served the same from PostgreSQL after the move,
 //! with every audit chain at the same head and still growing from it, and a data-subject
 //! search still finds what the audit log says about a person (the HMAC key moved too).
-//! Refused: while the daemon runs, into a database already in use, and any other pair
-//! of backends; each leaves both stores as they were.
+//! Refused: while the daemon runs, while a daemon is connected to the database, into a
+//! database already in use, and any other pair of backends; each leaves both stores as
+//! they were.
 
 use std::path::Path;
 
@@ -203,7 +204,19 @@ fn a_redb_store_moves_to_postgres_chains_and_all_and_serves_the_same() {
     assert_eq!(code, Some(1), "{err}");
     assert!(err.contains("only `--from redb --to postgres`"), "{err}");
 
+    // Nor while a daemon runs on the target database (it would keep its own key).
+    let busy_url = postgres::database();
+    let busy_dir = temp_dir();
+    let busy_config = ConfigBuilder::reliability(busy_dir.path(), "")
+        .data_dir(&data)
+        .postgres(&busy_url);
+    let mut busy = Stewardd::with_config(busy_dir, &busy_config);
+    busy.start();
     redb.stop();
+    let (code, out, err) = migrate(&busy.config);
+    assert_eq!(code, Some(1), "{out}{err}");
+    assert!(err.contains("stop every daemon"), "{err}");
+    busy.stop();
     let (code, out, err) = migrate(&pg.config);
     assert_eq!(code, Some(0), "{out}{err}");
     assert!(out.contains("checked there"), "{out}");

@@ -6,7 +6,8 @@
 //! The move, in order:
 //! 1. The redb file is opened (its lock keeps a daemon from starting on it meanwhile) and
 //!    checked fully: schema version, every page, every audit chain.
-//! 2. The database is migrated to this build's schema and locked against writers; it must
+//! 2. The database is migrated to this build's schema and locked against writers; no
+//!    daemon may be connected to it (it would keep the key it read at start), and it must
 //!    hold no steward data (a move never merges two installations' chains).
 //! 3. One transaction copies every table with `COPY … FROM STDIN (FORMAT binary)`: the
 //!    stored bytes as they are (the same codec on both backends, so the chains' hashes
@@ -105,6 +106,22 @@ fn copy_all(client: &mut Client, db: &Database) -> Result<ImportReport, StoreErr
     let mut tx = client.transaction()?;
     // Writers wait (a daemon already running on the database), readers do not.
     tx.batch_execute(&format!("LOCK TABLE {TABLES} IN EXCLUSIVE MODE"))?;
+    // A daemon already running on the database would keep serving with the key it read
+    // at start, not the moved one: every daemon of the fleet must be stopped.
+    let daemons: i64 = tx
+        .query_one(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()
+             AND application_name = 'stewardd' AND pid <> pg_backend_pid()",
+            &[],
+        )?
+        .try_get(0)?;
+    if daemons > 0 {
+        return Err(StoreError::Refused(format!(
+            "{daemons} stewardd connections are open on the database: stop every daemon \
+             using it before moving a store into it (a running daemon keeps the installation \
+             key it read at start)"
+        )));
+    }
     let used: i64 = tx
         .query_one(
             "SELECT (SELECT count(*) FROM (SELECT 1 FROM records LIMIT 1) r)
