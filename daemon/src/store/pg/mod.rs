@@ -8,12 +8,16 @@
 //! | `pool` | the read connections, each on a thread of its own |
 //! | `read` | [`PgReader`]: the tenant-scoped read handle |
 //! | `write` | the writer thread: a group of jobs per transaction, chain heads locked |
+//! | `leader` | which daemon of a fleet runs the timers: an advisory lock on a connection of its own |
+//! | `listen` | change events across the fleet: NOTIFY in the writer's transaction, a listener per daemon |
 //!
 //! Driver: the synchronous `postgres` crate (on tokio-postgres), because the boundary's
 //! traits and the writer are synchronous; its connections run on threads of their own
 //! (see `pool.rs`), never inside the daemon's runtime. No TLS yet: reach the server
 //! through its Unix socket or a trusted network.
 
+mod leader;
+pub(super) mod listen;
 mod pool;
 mod read;
 mod schema;
@@ -100,6 +104,9 @@ pub(crate) struct Opened {
     pub(crate) writer: postgres::Client,
     /// To reconnect the writer.
     pub(crate) config: postgres::Config,
+    /// Whether this daemon runs the fleet's timers (`leader.rs`); the leader thread
+    /// follows it and ends when it is dropped.
+    pub(crate) lead: Arc<tokio::sync::watch::Sender<bool>>,
 }
 
 /// Connects, migrates the schema (refusing a newer one) and opens the read pool.
@@ -114,10 +121,13 @@ pub(crate) fn open(options: &PgOptions) -> Result<Opened, StoreError> {
             let mut writer = pool::connect(&cfg)?;
             let key = schema::migrate(&mut writer)?;
             let pool = Pool::open(&cfg, size)?;
+            let lead = Arc::new(tokio::sync::watch::channel(false).0);
+            leader::start(&cfg, Arc::downgrade(&lead))?;
             Ok(Opened {
                 store: PgStore { pool, key },
                 writer,
                 config: cfg,
+                lead,
             })
         })?
         .join()
