@@ -414,6 +414,7 @@ impl Drop for Store {
         }
         if let Backend::Postgres(p) = &self.backend {
             p.pool.close();
+            p.leader.stop();
         }
     }
 }

@@ -15,7 +15,8 @@
 //!
 //! The state is a [`watch`] channel the timers follow ([`super::super::Store::leadership`]).
 
-use std::sync::Weak;
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::{Mutex, Weak};
 use std::time::Duration;
 
 use postgres::{Client, Config};
@@ -28,13 +29,35 @@ use crate::store::error::StoreError;
 const LEADER_LOCK: i64 = 0x7374_6577_7469_6d72;
 /// How often a follower tries the lock and a leader checks its connection.
 const TRY_EVERY: Duration = Duration::from_secs(1);
-/// How often the thread looks whether its store is gone.
-const STOP_POLL: Duration = Duration::from_millis(200);
+
+/// The leader thread of an open store: [`Leader::stop`] ends it, closing its connection
+/// (and so releasing the lock) before returning, so that a store opened next in the same
+/// process finds the lock free.
+#[derive(Debug)]
+pub(crate) struct Leader {
+    /// Dropped to stop the thread.
+    stop: Mutex<Option<mpsc::Sender<()>>>,
+    /// The thread, joined by [`Leader::stop`].
+    thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+impl Leader {
+    /// Stops the thread and waits until its session has ended.
+    pub(crate) fn stop(&self) {
+        if let Ok(mut s) = self.stop.lock() {
+            s.take();
+        }
+        let thread = self.thread.lock().ok().and_then(|mut t| t.take());
+        if let Some(t) = thread {
+            let _ = t.join();
+        }
+    }
+}
 
 /// Tries the lock once, now (so a daemon starting alone leads from its first moment), and
 /// starts the thread that keeps trying or keeps checking; the thread ends, releasing the
-/// lock, once `lead` is dropped.
-pub(crate) fn start(config: &Config, lead: Weak<watch::Sender<bool>>) -> std::io::Result<()> {
+/// lock, once stopped ([`Leader::stop`]) or once `lead` is dropped.
+pub(crate) fn start(config: &Config, lead: Weak<watch::Sender<bool>>) -> std::io::Result<Leader> {
     let mut client = pool::connect(config).ok();
     let mut leading = false;
     if let Some(c) = client.as_mut() {
@@ -47,10 +70,14 @@ pub(crate) fn start(config: &Config, lead: Weak<watch::Sender<bool>>) -> std::io
         tracing::info!("this daemon runs the fleet's timers");
     }
     let config = config.clone();
-    std::thread::Builder::new()
+    let (stop, stopped) = mpsc::channel();
+    let thread = std::thread::Builder::new()
         .name("steward-pg-leader".into())
-        .spawn(move || run(&config, &lead, client, leading))?;
-    Ok(())
+        .spawn(move || run(&config, &lead, &stopped, client, leading))?;
+    Ok(Leader {
+        stop: Mutex::new(Some(stop)),
+        thread: Mutex::new(Some(thread)),
+    })
 }
 
 /// `pg_try_advisory_lock` on [`LEADER_LOCK`].
@@ -65,20 +92,22 @@ fn try_lock(c: &mut Client) -> Result<bool, StoreError> {
 fn run(
     config: &Config,
     lead: &Weak<watch::Sender<bool>>,
+    stopped: &mpsc::Receiver<()>,
     mut client: Option<Client>,
     mut leading: bool,
 ) {
     loop {
-        // Sleep in short steps, ending at once when the store is closed.
-        let mut slept = Duration::ZERO;
-        while slept < TRY_EVERY {
-            if lead.strong_count() == 0 {
-                return;
+        let tx = match stopped.recv_timeout(TRY_EVERY) {
+            Err(RecvTimeoutError::Timeout) => lead.upgrade(),
+            Ok(()) | Err(RecvTimeoutError::Disconnected) => None,
+        };
+        let Some(tx) = tx else {
+            // Ends the session (releasing the lock) before the store's close returns.
+            if let Some(c) = client {
+                let _ = c.close();
             }
-            std::thread::sleep(STOP_POLL);
-            slept += STOP_POLL;
-        }
-        let Some(tx) = lead.upgrade() else { return };
+            return;
+        };
         if client.as_ref().is_none_or(Client::is_closed) {
             client = pool::connect(config).ok();
             if leading {

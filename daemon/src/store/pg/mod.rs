@@ -93,6 +93,8 @@ pub(crate) struct PgStore {
     pub(crate) pool: Arc<Pool>,
     /// The installation's HMAC key, from the database.
     pub(crate) key: HmacKey,
+    /// The timers' leadership thread (`leader.rs`), stopped when the store closes.
+    pub(crate) leader: leader::Leader,
 }
 
 /// The parts [`super::Store::open_postgres`] assembles: the store, and the writer
@@ -122,9 +124,9 @@ pub(crate) fn open(options: &PgOptions) -> Result<Opened, StoreError> {
             let key = schema::migrate(&mut writer)?;
             let pool = Pool::open(&cfg, size)?;
             let lead = Arc::new(tokio::sync::watch::channel(false).0);
-            leader::start(&cfg, Arc::downgrade(&lead))?;
+            let leader = leader::start(&cfg, Arc::downgrade(&lead))?;
             Ok(Opened {
-                store: PgStore { pool, key },
+                store: PgStore { pool, key, leader },
                 writer,
                 config: cfg,
                 lead,
