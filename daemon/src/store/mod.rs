@@ -402,6 +402,16 @@ impl Store {
         self.schedule().next_due(action)
     }
 
+    /// After data-subject erasures, on PostgreSQL: VACUUMs the tables the erasures touched
+    /// (`pg::vacuum_erased`); `Ok(true)` once done. `Ok(false)` on redb, whose scrub is
+    /// the rewrite into a fresh file. Blocking: call it off the async threads.
+    pub fn vacuum_after_erasure(&self) -> Result<bool, StoreError> {
+        match &self.backend {
+            Backend::Redb(_) => Ok(false),
+            Backend::Postgres(p) => pg::vacuum_erased(&p.pool).map(|()| true),
+        }
+    }
+
     /// Stops the writer and closes the database (same as dropping the store).
     pub fn close(self) {}
 }

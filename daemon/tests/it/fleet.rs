@@ -281,6 +281,58 @@ async fn a_listener_whose_connection_drops_reconnects_and_reports_the_gap() {
     }
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_erasure_opened_on_one_daemon_and_confirmed_on_the_other_is_vacuumed_once() {
+    let url = postgres::database();
+    let db = url
+        .trim_start_matches("postgresql:///")
+        .split('?')
+        .next()
+        .unwrap()
+        .to_owned();
+    let (a, b) = fleet_on(&url, "[dsr]\nscrub_within = \"2s\"\n");
+    let (ca, cb) = (a.client(), b.client());
+    let email = "zelda.quist@contoso.example";
+    let r = ca
+        .put_json(
+            "/v1/tenants/contoso/contacts/z",
+            &serde_json::json!({"properties": {"emails": email, "phone": "+1 555 0100"}}),
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.status, StatusCode::CREATED);
+    // Opened on A, confirmed (and so carried out) on B, followed on A.
+    let path =
+        steward_testkit::dsr::open(&ca, "contoso", "erase", serde_json::json!({"email": email}))
+            .await;
+    steward_testkit::dsr::confirm(&cb, &path).await;
+    steward_testkit::dsr::wait_for(&ca, &path, "completed", Duration::from_secs(30)).await;
+    let (_, left) = get(&ca, "/v1/tenants/contoso/contacts/z").await;
+    assert!(!left.to_string().to_lowercase().contains(email), "{left}");
+    // The leader (A) scrubs: VACUUM of the tables, then the request marked and audited.
+    let done = poll(Duration::from_secs(15), || async {
+        let (_, v) = get(&cb, &path).await;
+        v["execution"]["scrubbedAt"].is_string().then_some(v)
+    })
+    .await
+    .expect("the erasure was never scrubbed");
+    assert!(done["execution"]["scrubbedAt"].is_string(), "{done}");
+    let (_, log) = get(&cb, "/v1/tenants/contoso/audit?action=dsr.scrub&limit=100").await;
+    let scrubs = records(&log);
+    assert_eq!(scrubs.len(), 1, "one scrub: {log}");
+    let reason = scrubs[0]["details"]["reason"].as_str().unwrap_or("");
+    assert!(reason.contains("vacuumed"), "{reason}");
+    let out = postgres::shared().psql(
+        &db,
+        "SELECT count(*) FROM pg_stat_user_tables
+         WHERE relname IN ('records', 'record_subjects', 'audit', 'audit_subjects')
+           AND last_vacuum IS NOT NULL",
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "4", "{out:?}");
+    verify_all(&ca).await;
+}
+
 /// The records of an audit page.
 fn records(page: &Value) -> Vec<Value> {
     page["value"].as_array().cloned().unwrap_or_default()

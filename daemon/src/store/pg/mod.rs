@@ -222,6 +222,22 @@ impl PgStore {
 
 pub(super) use write::writer_loop;
 
+/// The tables that hold record bodies, their subject index and audit records: what an
+/// erasure's superseded row versions are in.
+const ERASURE_TABLES: &str = "records, record_subjects, schedule, audit, audit_subjects";
+
+/// After a data-subject erasure (the scrub, `dsr/scrub.rs`): `VACUUM` of the tables the
+/// erasure touched, with index cleanup, so the dead row versions that still held the
+/// subject are removed from the tables and their indexes and their space is reused.
+/// VACUUM does not zero the freed space of a page, and the WAL, replicas and base
+/// backups keep the old bytes until they are recycled or expire (see DECISIONS).
+pub(crate) fn vacuum_erased(pool: &Pool) -> Result<(), StoreError> {
+    pool.run(|c| {
+        c.batch_execute(&format!("VACUUM (INDEX_CLEANUP ON) {ERASURE_TABLES}"))?;
+        Ok(())
+    })
+}
+
 impl Schedule for Pool {
     fn due(
         &self,
