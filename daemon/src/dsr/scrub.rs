@@ -12,6 +12,10 @@
 //! commit with the new file itself. The record says when the scrub ran and how many
 //! requests it covered, never what it removed.
 //!
+//! On PostgreSQL there is no file to rewrite: the scrub VACUUMs the tables the erasures
+//! touched first ([`crate::store::Store::vacuum_after_erasure`]), then marks the requests
+//! and audits `dsr.scrub` saying so.
+//!
 //! Not here: when the task wakes (`crate::timers::dsr_scrub`), the copy (`store/copy.rs`).
 
 use std::sync::Arc;
@@ -42,7 +46,12 @@ pub struct ScrubReport {
 
 /// Job, in the new file's transaction: marks the listed requests scrubbed (which drops
 /// their `Scrub` entries) and records `dsr.scrub`.
-fn mark(txn: &mut dyn TenantWrite, ids: &[String], retention: Duration) -> Result<(), WriteError> {
+fn mark(
+    txn: &mut dyn TenantWrite,
+    ids: &[String],
+    retention: Duration,
+    reason: &'static str,
+) -> Result<(), WriteError> {
     let now = Timestamp::from_microsecond(txn.now_micros()).unwrap_or_else(|_| Timestamp::now());
     let mut n = 0u64;
     for id in ids {
@@ -61,7 +70,7 @@ fn mark(txn: &mut dyn TenantWrite, ids: &[String], retention: Duration) -> Resul
         system(Operation::DsrScrub, AuditStatus::Succeeded)
             .resource("store")
             .count("requests", n)
-            .reason("the store was rewritten into a fresh file after data-subject erasures; the old file was zeroed"),
+            .reason(reason),
     );
     Ok(())
 }
@@ -85,13 +94,23 @@ pub async fn pass(shared: &Arc<Shared>) -> Result<Option<ScrubReport>, WriteErro
         return Ok(None);
     }
     let requests = pending.len();
+    let sh = Arc::clone(shared);
+    let vacuumed = tokio::task::spawn_blocking(move || sh.store.vacuum_after_erasure())
+        .await
+        .map_err(|_| WriteError::Panicked)?
+        .map_err(WriteError::Store)?;
+    let reason = if vacuumed {
+        "the tables were vacuumed after data-subject erasures (PostgreSQL: WAL, replicas and backups keep old bytes until recycled)"
+    } else {
+        "the store was rewritten into a fresh file after data-subject erasures; the old file was zeroed"
+    };
     let by_tenant = crate::timers::by_tenant(pending, Kind::Dsr);
     let retention = shared.config().retention.dsr.0;
     let jobs: Vec<_> = by_tenant
         .into_iter()
         .map(|(tenant, ids)| {
             (tenant, move |txn: &mut dyn TenantWrite| {
-                mark(txn, &ids, retention)
+                mark(txn, &ids, retention, reason)
             })
         })
         .collect();

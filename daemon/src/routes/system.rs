@@ -175,7 +175,7 @@ pub async fn events(
 /// The state of one `/v1/events` stream.
 struct EventStream {
     /// Committed changes.
-    rx: broadcast::Receiver<ChangeEvent>,
+    rx: crate::store::Subscription,
     /// Moves when a configuration is put in force.
     generation: watch::Receiver<u64>,
     /// Cancelled when the daemon drains.

@@ -17,7 +17,7 @@ use super::online;
 use super::slot::DbSlot;
 use super::space::space;
 use super::txn::{self, TenantTxn, TxnView};
-use super::writer::{ChangeEvent, Job, JobFn, Msg, Rewrite, Shared};
+use super::writer::{Job, JobFn, Msg, Rewrite, Shared};
 
 pub(super) fn writer_loop(
     slot: Arc<DbSlot>,
@@ -252,19 +252,7 @@ pub(crate) fn committed(shared: &Shared, ran: Vec<Ran>, now: i64) {
         };
         counter.fetch_add(1, Ordering::SeqCst);
         for ev in r.events {
-            let seq = shared.event_seq.lock().map_or(0, |mut last| {
-                let n = last.entry((r.tenant.clone(), ev.kind)).or_insert(0);
-                *n += 1;
-                *n
-            });
-            let _ = shared.events.send(ChangeEvent {
-                seq,
-                at_micros: now,
-                tenant: r.tenant.clone(),
-                kind: ev.kind,
-                name: ev.name,
-                action: ev.action,
-            });
+            shared.announce(&r.tenant, ev.kind, ev.name, ev.action, now);
         }
         r.job.answer(r.refusal.map_or(Ok(()), Err));
     }

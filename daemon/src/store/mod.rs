@@ -81,7 +81,7 @@ pub use space::Space;
 pub use swap::{COPY_FILE, Retirement, RewriteReport, overwrite_with_zeros};
 pub use time_scan::{TimeOrder, TimeQuery};
 pub use txn::{IfMatch, TenantTxn};
-pub use writer::{ChangeEvent, Handoff, JobError, WriteJob, Writer, WriterStats};
+pub use writer::{ChangeEvent, Handoff, JobError, Subscription, WriteJob, Writer, WriterStats};
 
 use audit::HmacKey;
 pub(crate) use audit::hex;
@@ -145,6 +145,9 @@ pub struct Store {
     writer: Writer,
     /// The writer thread, joined on drop.
     thread: Option<std::thread::JoinHandle<()>>,
+    /// Whether this daemon runs the timers: always for redb; on PostgreSQL, while it
+    /// holds the fleet's timer lock (`pg/leader.rs`).
+    lead: Arc<tokio::sync::watch::Sender<bool>>,
 }
 
 /// The backends a [`Store`] runs on, with what each keeps open.
@@ -213,6 +216,7 @@ impl Store {
             }),
             writer,
             thread: Some(thread),
+            lead: Arc::new(tokio::sync::watch::channel(true).0),
         })
     }
 
@@ -230,6 +234,7 @@ impl Store {
             store: opened,
             writer: client,
             config,
+            lead,
         } = pg::open(options)?;
         if store.verify_on_start {
             let report = pg::verify_all(options)?;
@@ -243,17 +248,27 @@ impl Store {
         let key = opened.key.clone();
         let max_group = store.max_group.max(1);
         let schedule: std::sync::Weak<dyn Schedule> = Arc::downgrade(&opened.pool) as _;
+        // Each store announces its commits under a random id, by which its own listener
+        // skips them (`pg/listen.rs`).
+        let origin = uuid::Uuid::new_v4().to_string();
         let (writer, thread) = Writer::start(
             schedule,
             None,
             store.queue_capacity,
             store.event_capacity,
-            move |rx, _wake, shared| pg::writer_loop(client, config, key, rx, shared, max_group),
+            move |rx, _wake, shared| {
+                let weak = Arc::downgrade(&shared);
+                if let Err(e) = pg::listen::spawn(config.clone(), origin.clone(), weak) {
+                    tracing::error!(error = %e, "cannot start the fleet's event listener");
+                }
+                pg::writer_loop(client, config, (key, origin), rx, shared, max_group)
+            },
         )?;
         Ok(Store {
             backend: Backend::Postgres(opened),
             writer,
             thread: Some(thread),
+            lead,
         })
     }
 
@@ -354,6 +369,17 @@ impl Store {
         }
     }
 
+    /// Whether this daemon runs the timers now: a redb store always; on PostgreSQL the one
+    /// daemon of the fleet holding the timer lock (`pg/leader.rs`).
+    pub fn leads(&self) -> bool {
+        *self.lead.borrow()
+    }
+
+    /// Follows [`Store::leads`]: the timers wait on it while another daemon leads.
+    pub fn leadership(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.lead.subscribe()
+    }
+
     /// A handle to the writer (cloneable, for tasks).
     pub fn writer(&self) -> Writer {
         self.writer.clone()
@@ -376,6 +402,16 @@ impl Store {
         self.schedule().next_due(action)
     }
 
+    /// After data-subject erasures, on PostgreSQL: VACUUMs the tables the erasures touched
+    /// (`pg::vacuum_erased`); `Ok(true)` once done. `Ok(false)` on redb, whose scrub is
+    /// the rewrite into a fresh file. Blocking: call it off the async threads.
+    pub fn vacuum_after_erasure(&self) -> Result<bool, StoreError> {
+        match &self.backend {
+            Backend::Redb(_) => Ok(false),
+            Backend::Postgres(p) => pg::vacuum_erased(&p.pool).map(|()| true),
+        }
+    }
+
     /// Stops the writer and closes the database (same as dropping the store).
     pub fn close(self) {}
 }
@@ -388,6 +424,7 @@ impl Drop for Store {
         }
         if let Backend::Postgres(p) = &self.backend {
             p.pool.close();
+            p.leader.stop();
         }
     }
 }

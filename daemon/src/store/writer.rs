@@ -19,7 +19,8 @@ use steward::resource::Operation;
 
 use steward::model::AuditStatus;
 use steward::names::TenantId;
-use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::sync::broadcast::error::{RecvError, TryRecvError};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 use super::Due;
 use super::audit::{AuditEntry, system_caller};
@@ -126,9 +127,81 @@ pub(super) struct Shared {
     pub(super) stopping: AtomicBool,
     /// Change events, sent after each commit.
     pub(super) events: broadcast::Sender<ChangeEvent>,
+    /// Moved when events may have been missed by everyone (a fleet's listener lost its
+    /// connection): every [`Subscription`] then reports a lag.
+    pub(super) gaps: watch::Sender<u64>,
     /// Disk space kept for refusals' audit records (`reserve.rs`); none for a backend
     /// whose disk is not this host's.
     pub(super) reserve: Option<Reserve>,
+}
+
+impl Shared {
+    /// Sends one committed change to the subscribers, numbered per tenant and kind (see
+    /// [`ChangeEvent::seq`]): for this daemon's commits and, on a fleet, for those another
+    /// daemon announced (`pg/listen.rs`).
+    pub(super) fn announce(
+        &self,
+        tenant: &TenantId,
+        kind: Kind,
+        name: String,
+        action: String,
+        at_micros: i64,
+    ) {
+        let seq = self.event_seq.lock().map_or(0, |mut last| {
+            let n = last.entry((tenant.clone(), kind)).or_insert(0);
+            *n += 1;
+            *n
+        });
+        let _ = self.events.send(ChangeEvent {
+            seq,
+            at_micros,
+            tenant: tenant.clone(),
+            kind,
+            name,
+            action,
+        });
+    }
+
+    /// Tells every subscriber that changes may have gone unannounced (they see a lag).
+    pub(super) fn gap(&self) {
+        self.gaps.send_modify(|n| *n = n.wrapping_add(1));
+    }
+}
+
+/// A subscriber's stream of change events ([`Writer::subscribe`]). A slow subscriber lags
+/// and misses events rather than slowing the writer; it also sees a lag when events may
+/// have been lost before reaching this daemon (a fleet's listener reconnected).
+#[derive(Debug)]
+pub struct Subscription {
+    /// The events.
+    rx: broadcast::Receiver<ChangeEvent>,
+    /// Moves on a gap ([`Shared::gap`]).
+    gaps: watch::Receiver<u64>,
+}
+
+impl Subscription {
+    /// The next event; [`RecvError::Lagged`] when some were missed (`Lagged(0)`: an
+    /// unknown number, lost before they reached this daemon), [`RecvError::Closed`] once
+    /// the writer is gone. Cancel-safe.
+    pub async fn recv(&mut self) -> Result<ChangeEvent, RecvError> {
+        tokio::select! {
+            biased;
+            changed = self.gaps.changed() => match changed {
+                Ok(()) => Err(RecvError::Lagged(0)),
+                Err(_) => Err(RecvError::Closed),
+            },
+            ev = self.rx.recv() => ev,
+        }
+    }
+
+    /// The next event if one is waiting, without waiting (as [`Subscription::recv`]).
+    pub fn try_recv(&mut self) -> Result<ChangeEvent, TryRecvError> {
+        if self.gaps.has_changed().unwrap_or(false) {
+            self.gaps.mark_unchanged();
+            return Err(TryRecvError::Lagged(0));
+        }
+        self.rx.try_recv()
+    }
 }
 
 /// Whether a request has handed a write to the writer. Set (never cleared) when the
@@ -194,6 +267,7 @@ impl Writer {
     {
         let (tx, rx) = mpsc::channel(queue.max(1));
         let (events, _) = broadcast::channel(event_capacity.max(1));
+        let (gaps, _) = watch::channel(0);
         let shared = Arc::new(Shared {
             schedule,
             commits: AtomicU64::new(0),
@@ -202,6 +276,7 @@ impl Writer {
             event_seq: std::sync::Mutex::default(),
             stopping: AtomicBool::new(false),
             events,
+            gaps,
             reserve,
         });
         let thread_shared = shared.clone();
@@ -301,10 +376,14 @@ impl Writer {
         rx.blocking_recv().map_err(|_| stopped::<E>())?
     }
 
-    /// Subscribes to change events (sent after each commit). A slow receiver lags and
-    /// misses events rather than slowing the writer.
-    pub fn subscribe(&self) -> broadcast::Receiver<ChangeEvent> {
-        self.shared.events.subscribe()
+    /// Subscribes to change events (sent after each commit; on a fleet also those of the
+    /// other daemons). A slow receiver lags and misses events rather than slowing the
+    /// writer.
+    pub fn subscribe(&self) -> Subscription {
+        Subscription {
+            rx: self.shared.events.subscribe(),
+            gaps: self.shared.gaps.subscribe(),
+        }
     }
 
     /// The counters so far.

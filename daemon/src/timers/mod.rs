@@ -25,13 +25,14 @@ use std::time::Duration;
 use steward::names::TenantId;
 
 use jiff::Timestamp;
-use tokio::sync::broadcast::{Receiver, error::RecvError};
+use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 pub use jit_expiry::expire_overdue_at_start;
 
 use crate::state::Shared;
-use crate::store::{ChangeEvent, Due, Kind, ScheduleAction, WriteError};
+use crate::store::{ChangeEvent, Due, Kind, ScheduleAction, Subscription, WriteError};
 
 /// Longest a timer sleeps without looking again (clock changes, missed wake-ups).
 const MAX_SLEEP: Duration = Duration::from_secs(60);
@@ -65,7 +66,8 @@ async fn due_now(
 
 /// A timer task: runs `pass` (which logs its outcome and answers whether it failed), then
 /// waits for the next `action` entry or a change `wakes` accepts ([`wait_for_due`]), until
-/// the daemon shuts down.
+/// the daemon shuts down. On a fleet only the daemon that leads runs passes
+/// ([`crate::store::Store::leads`]); the others wait to take over.
 async fn run_due<Fut: Future<Output = bool>>(
     shared: Arc<Shared>,
     action: ScheduleAction,
@@ -73,9 +75,18 @@ async fn run_due<Fut: Future<Output = bool>>(
     mut pass: impl FnMut(Arc<Shared>) -> Fut,
 ) {
     let mut changes = shared.store.writer().subscribe();
+    let mut lead = shared.store.leadership();
     loop {
+        if !*lead.borrow_and_update() {
+            // Another daemon of the fleet runs the timers.
+            tokio::select! {
+                () = shared.shutdown.cancelled() => return,
+                changed = lead.changed() => if changed.is_err() { return },
+            }
+            continue;
+        }
         let failed = pass(Arc::clone(&shared)).await;
-        if !wait_for_due(&shared, &mut changes, action, failed, &wakes).await {
+        if !wait_for_due(&shared, (&mut changes, &mut lead), action, failed, &wakes).await {
             return;
         }
     }
@@ -83,11 +94,12 @@ async fn run_due<Fut: Future<Output = bool>>(
 
 /// Waits for a timer's next pass: until the earliest `action` entry is due (at most
 /// [`MAX_SLEEP`]; at least [`RETRY`] after a failed pass, else [`MIN_WAIT`]), or until a
-/// change `wakes` accepts arrives (it may be due sooner), or events were missed. `false`
-/// when the daemon shuts down.
+/// change `wakes` accepts arrives (it may be due sooner), or events were missed, or the
+/// daemon's leadership of the fleet's timers moved (`lead`). `false` when the daemon
+/// shuts down.
 async fn wait_for_due(
     shared: &Arc<Shared>,
-    changes: &mut Receiver<ChangeEvent>,
+    (changes, lead): (&mut Subscription, &mut watch::Receiver<bool>),
     action: ScheduleAction,
     failed: bool,
     wakes: impl Fn(&ChangeEvent) -> bool,
@@ -105,6 +117,7 @@ async fn wait_for_due(
         tokio::select! {
             () = shared.shutdown.cancelled() => return false,
             () = &mut sleep => return true,
+            changed = lead.changed() => return changed.is_ok(),
             ev = changes.recv() => match ev {
                 Ok(ev) if wakes(&ev) => return true,
                 Ok(_) => {}

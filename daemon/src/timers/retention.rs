@@ -185,13 +185,26 @@ pub async fn purge_audit(
 }
 
 /// The sweep task: one sweep every `sweep_interval` (re-read from the config each time, so
-/// a reload applies) until `shared.shutdown`.
+/// a reload applies) until `shared.shutdown`. On a fleet only the daemon that leads
+/// sweeps ([`crate::store::Store::leads`]), so each sweep's audit records appear once.
 pub async fn run(shared: Arc<Shared>) {
     loop {
         let interval = shared.config().retention.sweep_interval.0.max(MIN_INTERVAL);
         tokio::select! {
             () = shared.shutdown.cancelled() => return,
             () = tokio::time::sleep(interval) => {}
+        }
+        if !shared.store.leads() {
+            // The bundles are files of this host: each daemon removes its own orphans.
+            let sh = Arc::clone(&shared);
+            match tokio::task::spawn_blocking(move || crate::dsr::bundle::remove_orphans(&sh)).await
+            {
+                Ok(Ok(n)) if n > 0 => tracing::info!(bundles = n, "retention sweep"),
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => tracing::error!(error = %e, "retention sweep of bundles failed"),
+                Err(_) => tracing::error!("retention sweep of bundles panicked"),
+            }
+            continue;
         }
         match sweep(&shared).await {
             Ok(r) if r.records + r.audit + r.bundles > 0 => {

@@ -8,6 +8,7 @@
 //! | [`conns`] | connection caps, identities that change, event numbering, real OS users |
 //! | [`crash`] | SIGKILL at random points loses no acknowledged write |
 //! | [`dsr_crash`] | an erasure killed midway completes after a restart, nothing done twice |
+//! | [`fleet`] | two `stewardd` on one PostgreSQL: writes, events and chains shared, SIGKILL under writers, timers run once |
 //! | [`hostile`] | hostile bytes on the raw socket, fuzz regressions |
 //! | [`ingest_bounds`] | ingest limits: sizes, counts, idempotency, other users' posts |
 //! | [`jit_firewall`] | the nftables backend in network namespaces: doors open, close on time with the daemon dead, reconcile |
@@ -29,6 +30,7 @@ mod backup;
 mod conns;
 mod crash;
 mod dsr_crash;
+mod fleet;
 mod hostile;
 mod ingest_bounds;
 mod jit_firewall;

@@ -9,6 +9,8 @@
 //! | `read` | [`PgReader`]: the tenant-scoped read handle |
 //! | `write` | the writer thread: a group of jobs per transaction, chain heads locked |
 //! | `import` | `stewardd migrate`: a redb store moved into an empty database, checked on both sides |
+//! | `leader` | which daemon of a fleet runs the timers: an advisory lock on a connection of its own |
+//! | `listen` | change events across the fleet: NOTIFY in the writer's transaction, a listener per daemon |
 //!
 //! Driver: the synchronous `postgres` crate (on tokio-postgres), because the boundary's
 //! traits and the writer are synchronous; its connections run on threads of their own
@@ -16,6 +18,8 @@
 //! through its Unix socket or a trusted network.
 
 mod import;
+mod leader;
+pub(super) mod listen;
 mod pool;
 mod read;
 mod schema;
@@ -92,6 +96,8 @@ pub(crate) struct PgStore {
     pub(crate) pool: Arc<Pool>,
     /// The installation's HMAC key, from the database.
     pub(crate) key: HmacKey,
+    /// The timers' leadership thread (`leader.rs`), stopped when the store closes.
+    pub(crate) leader: leader::Leader,
 }
 
 /// The parts [`super::Store::open_postgres`] assembles: the store, and the writer
@@ -103,6 +109,9 @@ pub(crate) struct Opened {
     pub(crate) writer: postgres::Client,
     /// To reconnect the writer.
     pub(crate) config: postgres::Config,
+    /// Whether this daemon runs the fleet's timers (`leader.rs`); the leader thread
+    /// follows it and ends when it is dropped.
+    pub(crate) lead: Arc<tokio::sync::watch::Sender<bool>>,
 }
 
 /// Connects, migrates the schema (refusing a newer one) and opens the read pool.
@@ -117,10 +126,13 @@ pub(crate) fn open(options: &PgOptions) -> Result<Opened, StoreError> {
             let mut writer = pool::connect(&cfg)?;
             let key = schema::migrate(&mut writer)?;
             let pool = Pool::open(&cfg, size)?;
+            let lead = Arc::new(tokio::sync::watch::channel(false).0);
+            let leader = leader::start(&cfg, Arc::downgrade(&lead))?;
             Ok(Opened {
-                store: PgStore { pool, key },
+                store: PgStore { pool, key, leader },
                 writer,
                 config: cfg,
+                lead,
             })
         })?
         .join()
@@ -212,6 +224,22 @@ impl PgStore {
 }
 
 pub(super) use write::writer_loop;
+
+/// The tables that hold record bodies, their subject index and audit records: what an
+/// erasure's superseded row versions are in.
+const ERASURE_TABLES: &str = "records, record_subjects, schedule, audit, audit_subjects";
+
+/// After a data-subject erasure (the scrub, `dsr/scrub.rs`): `VACUUM` of the tables the
+/// erasure touched, with index cleanup, so the dead row versions that still held the
+/// subject are removed from the tables and their indexes and their space is reused.
+/// VACUUM does not zero the freed space of a page, and the WAL, replicas and base
+/// backups keep the old bytes until they are recycled or expire (see DECISIONS).
+pub(crate) fn vacuum_erased(pool: &Pool) -> Result<(), StoreError> {
+    pool.run(|c| {
+        c.batch_execute(&format!("VACUUM (INDEX_CLEANUP ON) {ERASURE_TABLES}"))?;
+        Ok(())
+    })
+}
 
 impl Schedule for Pool {
     fn due(

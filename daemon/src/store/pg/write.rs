@@ -10,7 +10,9 @@
 //! redb); a job that succeeds has its changes and audit records written, one that fails
 //! only its failure entries; the group commits once, with `synchronous_commit = on`
 //! (durable before any job hears back); a statement that fails rolls the whole group back
-//! and every job gets the error. Change events go out after the commit, as with redb.
+//! and every job gets the error. Change events go out after the commit, as with redb;
+//! for the other daemons of a fleet they are also NOTIFYed inside the transaction
+//! (`listen.rs`), so they are announced only if it commits.
 
 use std::cell::RefCell;
 use std::collections::{BTreeSet, HashMap};
@@ -22,8 +24,8 @@ use steward::model::SubjectKey;
 use steward::names::TenantId;
 use tokio::sync::mpsc;
 
-use super::pool;
 use super::sql::{self, Head, kind_id, seq_id};
+use super::{listen, pool};
 use crate::store::audit::{AuditEntry, GENESIS_HASH, HmacKey, seal};
 use crate::store::codec;
 use crate::store::doc::{Doc, Kind};
@@ -39,7 +41,7 @@ use crate::store::{ChainPoint, RewriteReport, TimeQuery};
 pub(in crate::store) fn writer_loop(
     mut client: Client,
     config: Config,
-    key: HmacKey,
+    (key, origin): (HmacKey, String),
     mut rx: mpsc::Receiver<Msg>,
     shared: Arc<Shared>,
     max_group: usize,
@@ -73,14 +75,14 @@ pub(in crate::store) fn writer_loop(
             }
         }
         if !group.is_empty() {
-            run_group(&mut client, &key, &shared, group);
+            run_group(&mut client, (&key, &origin), &shared, group);
         }
         // A rewrite (compaction, an erasure's scrub) is the redb file's: here its jobs
         // commit as a group of their own, and PostgreSQL's VACUUM reclaims the space.
         for r in rewrites {
             let (jobs, reply) = (r.jobs, r.reply);
             let failed = shared.jobs_failed.load(Ordering::SeqCst);
-            run_group(&mut client, &key, &shared, jobs);
+            run_group(&mut client, (&key, &origin), &shared, jobs);
             let outcome = if shared.jobs_failed.load(Ordering::SeqCst) == failed {
                 Ok((RewriteReport::default(), crate::store::Retirement::none()))
             } else {
@@ -97,7 +99,12 @@ pub(in crate::store) fn writer_loop(
 }
 
 /// Runs and commits one group (see the module doc).
-fn run_group(client: &mut Client, key: &HmacKey, shared: &Shared, group: Vec<Job>) {
+fn run_group(
+    client: &mut Client,
+    (key, origin): (&HmacKey, &str),
+    shared: &Shared,
+    group: Vec<Job>,
+) {
     let now = jiff::Timestamp::now().as_microsecond();
     let mut tx = match client.transaction() {
         Ok(tx) => tx,
@@ -146,7 +153,10 @@ fn run_group(client: &mut Client, key: &HmacKey, shared: &Shared, group: Vec<Job
             events,
         });
     }
-    let done = store_heads(&mut tx, &heads).and_then(|()| Ok(tx.commit()?));
+    let announced = listen::payloads(origin, &ran, now);
+    let done = store_heads(&mut tx, &heads)
+        .and_then(|()| listen::notify(&mut tx, &announced))
+        .and_then(|()| Ok(tx.commit()?));
     match done {
         Ok(()) => committed(shared, ran, now),
         Err(e) => fail_all(shared, &mut ran.into_iter().map(|r| r.job), &e),
